@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/** The one `escapement` binary: every subcommand of the system. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runSubmit, runStatus } from './client-commands.js';
+import { runDemo } from './demo-command.js';
+import { runController, runWorker } from './serve-commands.js';
+import { ingestModel } from '../prepare/ingest.js';
+
+const DEFAULT_MODEL_DIR = 'models';
+
+await yargs(hideBin(process.argv))
+  .scriptName('escapement')
+  .command(
+    'controller',
+    'run the controller (plans every LOAD/INFER/UNLOAD for its workers)',
+    (y) =>
+      y
+        .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (loopback unless told otherwise)' })
+        .option('port', { type: 'number', default: 5555, describe: 'port for workers (0: any free port)' })
+        .option('client-port', { type: 'number', default: 5556, describe: 'port for clients (0: any free port)' })
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
+        .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
+        .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
+        .option('max-batch', { type: 'number', default: 16, describe: 'largest batch formed' })
+        .option('preload', { type: 'string', describe: 'comma-separated models to load on every worker' })
+        .option('log-dir', { type: 'string', describe: 'write requests.csv and actions.csv here' })
+        .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
+        .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
+    async (a) => {
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'] });
+    },
+  )
+  .command(
+    'worker',
+    'run a worker: executes the controller\'s actions on one device',
+    (y) =>
+      y
+        .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5555', describe: 'controller worker endpoint' })
+        .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda:N or webgpu' })
+        .option('memory-mb', { type: 'number', default: 1024, describe: 'memory budget for loaded models' })
+        .option('id', { type: 'string', describe: 'worker id (default worker-<pid>)' })
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
+        .option('threads', { type: 'number', default: 1, describe: 'onnxruntime intra-op threads' })
+        .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
+        .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
+        .option('seed', { type: 'number', default: 1 })
+        .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
+    async (a) => {
+      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed });
+    },
+  )
+  .command(
+    'submit',
+    'submit requests with an SLO and print the answers',
+    (y) =>
+      y
+        .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556', describe: 'controller client endpoint' })
+        .option('model', { type: 'string', demandOption: true })
+        .option('slo-ms', { type: 'number', default: 50 })
+        .option('input', { type: 'string', describe: 'input file (.pb TensorProto, .json, raw .f32)' })
+        .option('random', { type: 'boolean', default: false, describe: 'random inputs (the default without --input)' })
+        .option('count', { type: 'number', default: 1 })
+        .option('rate', { type: 'number', default: 100, describe: 'requests per second (Poisson, open loop)' })
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
+        .option('seed', { type: 'number', default: 1 })
+        .option('json', { type: 'boolean', default: false })
+        .example('$0 submit --model mnist-cnn --slo-ms 50 --input models/mnist-cnn/test_data/input_0.pb', '')
+        .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', ''),
+    async (a) => {
+      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json });
+    },
+  )
+  .command(
+    'status',
+    'print the controller\'s workers, queues and estimates',
+    (y) => y.option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' }).option('json', { type: 'boolean', default: false }),
+    async (a) => runStatus({ controller: a.controller, json: a.json }),
+  )
+  .command(
+    'ingest',
+    'add a plain ONNX classifier to the model repository (dynamic batch, checked)',
+    (y) =>
+      y
+        .option('model', { type: 'string', demandOption: true, describe: 'input .onnx' })
+        .option('name', { type: 'string', demandOption: true })
+        .option('out', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
+        .option('batch-sizes', { type: 'string', default: '1,2,4,8,16' }),
+    async (a) => {
+      const report = await ingestModel({ inputPath: a.model, name: a.name, outDir: a.out, batchSizes: a['batch-sizes'].split(',').map(Number) });
+      process.stdout.write(`${JSON.stringify({ manifest: report.manifest.name, rewrite: report.rewrite, maxAbsDiff: report.maxAbsDiff })}\n`);
+    },
+  )
+  .command(
+    'demo',
+    'start a local controller + 2 workers and show latency under deadlines',
+    (y) =>
+      y
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
+        .option('model', { type: 'string', default: 'mnist-cnn' })
+        .option('slo-ms', { type: 'number', default: 20 })
+        .option('seconds', { type: 'number', default: 3, describe: 'length of each load phase' })
+        .option('verbose', { type: 'boolean', default: false }),
+    async (a) => {
+      process.exitCode = await runDemo({ modelDir: a['model-dir'], model: a.model, sloMs: a['slo-ms'], seconds: a.seconds, verbose: a.verbose });
+    },
+  )
+  .demandCommand(1)
+  .strict()
+  .help()
+  .parseAsync();

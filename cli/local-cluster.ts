@@ -1,0 +1,130 @@
+/**
+ * Starts a real controller and real worker processes on loopback, as the demo, the benchmarks
+ * and the integration tests need: ports are chosen by the OS at run time and reported by each
+ * process on stdout as a JSON `ready` line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { EscapementClient } from '../client/escapement-client.js';
+
+/** The compiled CLI, also when this module runs from TypeScript sources (tests). */
+export function cliEntryPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.ts') ? here.replace(/\/cli\/local-cluster\.ts$/, '/dist/cli/escapement.js') : here.replace(/local-cluster\.js$/, 'escapement.js');
+}
+
+export interface LocalClusterOptions {
+  numWorkers: number;
+  modelDir: string;
+  simulate?: boolean;
+  preload?: string[];
+  controllerArgs?: string[];
+  workerArgs?: string[];
+  /** Forward the processes' logs to this process's stderr. Default false (kept for errors). */
+  verbose?: boolean;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  ready: Promise<Record<string, unknown>>;
+  logTail: string[];
+}
+
+function spawnCli(args: string[], verbose: boolean): Spawned {
+  const child = spawn(process.execPath, [cliEntryPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logTail: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (verbose) process.stderr.write(`${line}\n`);
+    logTail.push(line);
+    if (logTail.length > 50) logTail.shift();
+  });
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        if (event.event === 'ready') resolve(event);
+      } catch {
+        // not an event line
+      }
+    });
+    child.once('exit', (code, signal) => reject(new Error(`escapement ${args[0]} exited (${code ?? signal}) before it was ready:\n${logTail.join('\n')}`)));
+  });
+  ready.catch(() => undefined);
+  return { child, ready, logTail };
+}
+
+export class LocalCluster {
+  readonly workers = new Map<string, Spawned>();
+
+  private constructor(
+    private readonly options: LocalClusterOptions,
+    private readonly controller: Spawned,
+    readonly workerUrl: string,
+    readonly clientUrl: string,
+  ) {}
+
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const args = ['controller', '--host', '127.0.0.1', '--port', '0', '--client-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
+    if (options.preload?.length) args.push('--preload', options.preload.join(','));
+    const controller = spawnCli(args, options.verbose ?? false);
+    const ready = await controller.ready;
+    const cluster = new LocalCluster(options, controller, String(ready.workerUrl), String(ready.clientUrl));
+    try {
+      await Promise.all(Array.from({ length: options.numWorkers }, (_, i) => cluster.startWorker(`worker-${i}`)));
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  async startWorker(workerId: string, extraArgs: string[] = []): Promise<void> {
+    const args = ['worker', '--controller', this.workerUrl, '--id', workerId, '--model-dir', this.options.modelDir, ...(this.options.workerArgs ?? []), ...extraArgs];
+    if (this.options.simulate) args.push('--simulate');
+    const worker = spawnCli(args, this.options.verbose ?? false);
+    this.workers.set(workerId, worker);
+    await worker.ready;
+  }
+
+  /** Sends a signal to one worker (SIGKILL to crash it, SIGSTOP to freeze it). */
+  signalWorker(workerId: string, signal: NodeJS.Signals): void {
+    this.workers.get(workerId)?.child.kill(signal);
+  }
+
+  /** Waits until `numWorkers` workers are registered with every named model loaded. */
+  async waitUntilServing(client: EscapementClient, models: string[], numWorkers = this.options.numWorkers, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = (await client.status()) as { workers: { models: { name: string; state: string }[] }[] };
+      const serving = status.workers.filter((w) => models.every((m) => w.models.some((x) => x.name === m && x.state === 'loaded')));
+      if (serving.length >= numWorkers) return;
+      if (Date.now() > deadline) throw new Error(`only ${serving.length}/${numWorkers} workers serve ${models.join(',')} after ${timeoutMs} ms: ${JSON.stringify(status)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  logTail(): string {
+    return [`--- controller`, ...this.controller.logTail, ...[...this.workers].flatMap(([id, w]) => [`--- ${id}`, ...w.logTail])].join('\n');
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL after 3 s) and waits for them to exit. */
+  async stop(): Promise<void> {
+    const all = [...[...this.workers.values()].map((w) => w.child), this.controller.child];
+    await Promise.all(
+      all.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+            child.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            child.kill('SIGCONT');
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,102 @@
+/** `escapement controller` and `escapement worker`: the two long-running processes. */
+import { ControllerServer } from '../controller/controller-server.js';
+import { loadModelRepository } from '../shared/model-manifest.js';
+import { OnnxExecutor } from '../worker/onnx-executor.js';
+import { SimulatedExecutor } from '../worker/simulated-executor.js';
+import { WorkerServer } from '../worker/worker-server.js';
+import type { Executor } from '../worker/executor.js';
+import { makeLogger } from './logger.js';
+
+export interface ControllerArgs {
+  host: string;
+  port: number;
+  clientPort: number;
+  modelDir: string;
+  scheduleAheadMs: number;
+  bufferMs: number;
+  maxBatch: number;
+  preload: string | undefined;
+  logDir: string | undefined;
+  heartbeatTimeoutMs: number;
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export async function runController(args: ControllerArgs): Promise<void> {
+  const log = makeLogger('controller');
+  const models = loadModelRepository(args.modelDir);
+  const server = new ControllerServer({
+    host: args.host,
+    workerPort: args.port,
+    clientPort: args.clientPort,
+    models,
+    scheduler: {
+      scheduleAheadNs: args.scheduleAheadMs * 1e6,
+      bufferNs: args.bufferMs * 1e6,
+      latestDeltaNs: args.bufferMs * 1e6,
+      maxBatchSize: args.maxBatch,
+    },
+    heartbeatIntervalMs: 200,
+    heartbeatTimeoutMs: args.heartbeatTimeoutMs,
+    preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
+    ...(args.logDir ? { logDir: args.logDir } : {}),
+    log,
+  });
+  const urls = await server.start();
+  log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'controller', ...urls })}\n`);
+  onSignals(() => server.close());
+}
+
+export interface WorkerArgs {
+  controller: string;
+  device: string;
+  memoryMb: number;
+  id: string | undefined;
+  modelDir: string;
+  threads: number;
+  simulate: boolean;
+  noise: number;
+  seed: number;
+}
+
+export async function runWorker(args: WorkerArgs): Promise<void> {
+  const workerId = args.id ?? `worker-${process.pid}`;
+  const log = makeLogger(workerId);
+  let executor: Executor;
+  if (args.simulate) {
+    executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed });
+  } else {
+    const onnx = new OnnxExecutor({ device: args.device, intraOpNumThreads: args.threads });
+    try {
+      await onnx.probe();
+    } catch (err) {
+      // Never fall back silently to another device.
+      log((err as Error).message);
+      await onnx.close();
+      process.exit(2);
+    }
+    executor = onnx;
+  }
+  const server = new WorkerServer(executor, {
+    controllerUrl: args.controller,
+    workerId,
+    modelDir: args.modelDir,
+    memoryBudgetBytes: args.memoryMb * 2 ** 20,
+    heartbeatIntervalMs: 200,
+    clockResyncIntervalMs: 5000,
+    log,
+  });
+  await server.start();
+  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'worker', workerId, device: executor.device })}\n`);
+  onSignals(() => server.close());
+}

@@ -1,0 +1,181 @@
+/**
+ * The TypeScript client: submits requests with SLO deadlines to a controller over zeromq and
+ * resolves each with exactly one final answer.
+ *
+ * `submit()` never rejects: success, early-exit success, rejection, a missed deadline and every
+ * error (including a controller that never answers: CLIENT_TIMEOUT, or `close()`:
+ * CLIENT_CLOSED) arrive as an `InferResponse` with a status and a stable code.
+ */
+import { randomUUID } from 'node:crypto';
+import * as zmq from 'zeromq';
+import { monotonicNowNs } from '../shared/clock.js';
+import { ClockSyncSession } from '../shared/clock-sync.js';
+import { decodeMessage, encodeMessage } from '../shared/codec.js';
+import { ErrorCode, describeError } from '../shared/error-codes.js';
+import type { AnyMessage, RequestStatus, ResponseMsg } from '../shared/protocol.js';
+import { SerialSender } from '../shared/serial-sender.js';
+import type { Tensor } from '../shared/tensor.js';
+
+export interface SubmitOptions {
+  /** Relative deadline in ms (from the controller's arrival time). */
+  sloMs?: number;
+  /** Absolute deadline on this process's monotonic clock (ns); converted to controller time. */
+  deadlineLocalNs?: number;
+  /**
+   * Give up waiting after this long (ms) and answer CLIENT_TIMEOUT. Default: the SLO plus 5 s,
+   * so a dead controller never leaves a request hanging.
+   */
+  timeoutMs?: number;
+}
+
+export interface InferResponse {
+  requestId: string;
+  status: RequestStatus;
+  code: number;
+  message?: string;
+  outputs: Tensor[];
+  /** Measured by this client, send to receive. */
+  clientLatencyMs: number;
+  /** Measured by the controller, arrival to answer. */
+  serverLatencyMs?: number;
+  workerId?: string;
+  batchSize?: number;
+}
+
+interface Pending {
+  resolve: (r: InferResponse) => void;
+  sentLocalNs: number;
+  timer: NodeJS.Timeout;
+}
+
+export class EscapementClient {
+  private readonly dealer: zmq.Dealer;
+  private readonly sender: SerialSender;
+  private readonly pending = new Map<string, Pending>();
+  private readonly statusQueries = new Map<string, (status: unknown) => void>();
+  private readonly clockSync: ClockSyncSession;
+  private offsetNs = 0;
+  private closed = false;
+
+  private constructor(readonly endpoint: string) {
+    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+    this.sender = new SerialSender(this.dealer, (err, frames) => this.onSendError(err, frames));
+    this.clockSync = new ClockSyncSession((ping) => this.sender.send(encodeMessage(ping)), monotonicNowNs);
+  }
+
+  /** Connects and estimates the clock offset to the controller (so absolute deadlines convert). */
+  static async connect(endpoint: string, options: { syncClock?: boolean } = {}): Promise<EscapementClient> {
+    const client = new EscapementClient(endpoint);
+    client.dealer.connect(endpoint);
+    void client.readLoop();
+    if (options.syncClock ?? true) {
+      const estimate = await client.clockSync.estimate(8, 500);
+      if (estimate) client.offsetNs = estimate.offsetNs;
+    }
+    return client;
+  }
+
+  get numInFlight(): number {
+    return this.pending.size;
+  }
+
+  submit(model: string, inputs: Tensor[], options: SubmitOptions): Promise<InferResponse> {
+    const requestId = randomUUID();
+    const sentLocalNs = monotonicNowNs();
+    return new Promise<InferResponse>((resolve) => {
+      const local = (status: RequestStatus, code: number, message: string): void =>
+        resolve({ requestId, status, code, message, outputs: [], clientLatencyMs: (monotonicNowNs() - sentLocalNs) / 1e6 });
+      if (this.closed) return local('ERROR', ErrorCode.CLIENT_CLOSED, 'the client is closed');
+      const msg: AnyMessage = { type: 'submit', requestId, model, inputs: inputs.map(({ name, dtype, shape }) => ({ name, dtype, shape })) };
+      if (options.sloMs !== undefined) msg.sloMs = options.sloMs;
+      if (options.deadlineLocalNs !== undefined) msg.deadlineNs = options.deadlineLocalNs + this.offsetNs;
+      const budgetMs = options.sloMs ?? (options.deadlineLocalNs !== undefined ? (options.deadlineLocalNs - sentLocalNs) / 1e6 : 0);
+      const timeoutMs = options.timeoutMs ?? Math.max(0, budgetMs) + 5_000;
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(requestId)) return;
+        local('ERROR', ErrorCode.CLIENT_TIMEOUT, `no answer from ${this.endpoint} within ${timeoutMs} ms`);
+      }, timeoutMs);
+      this.pending.set(requestId, { resolve, sentLocalNs, timer });
+      if (!this.sender.send(encodeMessage(msg, inputs.map((t) => t.data)))) {
+        this.pending.delete(requestId);
+        clearTimeout(timer);
+        local('ERROR', ErrorCode.QUEUE_FULL, 'the client send queue is full');
+      }
+    });
+  }
+
+  /** The controller's status snapshot (workers, queues, estimates, counters). */
+  status(timeoutMs = 2000): Promise<unknown> {
+    const queryId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.statusQueries.delete(queryId);
+        reject(new Error(`no status from ${this.endpoint} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.statusQueries.set(queryId, (status) => {
+        clearTimeout(timer);
+        resolve(status);
+      });
+      this.sender.send(encodeMessage({ type: 'status_query', queryId }));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [requestId, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.resolve({ requestId, status: 'ERROR', code: ErrorCode.CLIENT_CLOSED, message: 'the client was closed', outputs: [], clientLatencyMs: (monotonicNowNs() - p.sentLocalNs) / 1e6 });
+    }
+    this.pending.clear();
+    this.sender.close();
+    this.dealer.close();
+  }
+
+  private onSendError(err: Error, frames: Buffer[]): void {
+    try {
+      const { header } = decodeMessage(frames);
+      if (header.type === 'submit') this.answer({ type: 'response', requestId: header.requestId, status: 'ERROR', code: ErrorCode.CLIENT_CLOSED, message: `send failed: ${err.message}`, arrivalNs: 0, deadlineNs: 0, completeNs: 0 }, []);
+    } catch {
+      // not a submit: nothing waits on it
+    }
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for await (const frames of this.dealer) {
+        let decoded;
+        try {
+          decoded = decodeMessage(frames);
+        } catch {
+          continue; // a malformed answer cannot be matched to a request; its timeout answers it
+        }
+        const { header, tensors } = decoded;
+        if (header.type === 'response') this.answer(header, tensors);
+        else if (header.type === 'clock_pong') this.clockSync.onPong(header);
+        else if (header.type === 'status_reply') this.statusQueries.get(header.queryId)?.(header.status);
+      }
+    } catch {
+      // socket closed
+    }
+  }
+
+  private answer(msg: ResponseMsg, tensors: Tensor[]): void {
+    const p = this.pending.get(msg.requestId);
+    if (!p) return;
+    this.pending.delete(msg.requestId);
+    clearTimeout(p.timer);
+    const response: InferResponse = {
+      requestId: msg.requestId,
+      status: msg.status,
+      code: msg.code,
+      message: msg.message ?? (msg.code !== 0 ? describeError(msg.code) : undefined),
+      outputs: tensors,
+      clientLatencyMs: (monotonicNowNs() - p.sentLocalNs) / 1e6,
+    } as InferResponse;
+    if (msg.arrivalNs > 0 && msg.completeNs > 0) response.serverLatencyMs = (msg.completeNs - msg.arrivalNs) / 1e6;
+    if (msg.workerId !== undefined) response.workerId = msg.workerId;
+    if (msg.batchSize !== undefined) response.batchSize = msg.batchSize;
+    p.resolve(response);
+  }
+}

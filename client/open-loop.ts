@@ -1,0 +1,71 @@
+/**
+ * An open-loop load generator: request i is sent at its scheduled time whatever happened to
+ * earlier ones (no coordinated omission), with Poisson (seeded) or evenly spaced gaps.
+ */
+import { monotonicNowNs } from '../shared/clock.js';
+import type { Tensor } from '../shared/tensor.js';
+import type { EscapementClient, InferResponse } from './escapement-client.js';
+
+export interface OpenLoopOptions {
+  model: string;
+  numRequests: number;
+  /** Mean arrival rate, requests per second. */
+  ratePerSec: number;
+  sloMs: number;
+  /** Poisson gaps (default) or evenly spaced. */
+  arrivals?: 'poisson' | 'uniform';
+  seed?: number;
+  /** Inputs of request i. */
+  inputsFor: (i: number) => Tensor[];
+  onProgress?: (numSent: number, numAnswered: number) => void;
+}
+
+export interface OpenLoopResult {
+  responses: InferResponse[];
+  /** How late each send was against its schedule (ms). */
+  scheduleLagMs: number[];
+  durationSec: number;
+}
+
+export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arrivals: 'poisson' | 'uniform', seed: number): number[] {
+  const offsets: number[] = [];
+  let state = seed >>> 0 || 1;
+  let t = 0;
+  for (let i = 0; i < numRequests; i++) {
+    offsets.push(t);
+    if (arrivals === 'uniform') {
+      t += 1e9 / ratePerSec;
+    } else {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      const u = (state + 1) / 2 ** 32;
+      t += (-Math.log(u) / ratePerSec) * 1e9;
+    }
+  }
+  return offsets;
+}
+
+export async function runOpenLoop(client: EscapementClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
+  const offsets = arrivalOffsetsNs(options.numRequests, options.ratePerSec, options.arrivals ?? 'poisson', options.seed ?? 1);
+  const responses: InferResponse[] = [];
+  const scheduleLagMs: number[] = [];
+  const inflight: Promise<void>[] = [];
+  const startNs = monotonicNowNs() + 5_000_000;
+  let numAnswered = 0;
+  for (let i = 0; i < offsets.length; i++) {
+    const dueNs = startNs + offsets[i]!;
+    let waitNs = dueNs - monotonicNowNs();
+    if (waitNs > 1_500_000) await new Promise((r) => setTimeout(r, Math.floor((waitNs - 1_000_000) / 1e6)));
+    while ((waitNs = dueNs - monotonicNowNs()) > 0) await new Promise((r) => setImmediate(r));
+    scheduleLagMs.push(-waitNs / 1e6);
+    inflight.push(
+      client.submit(options.model, options.inputsFor(i), { sloMs: options.sloMs }).then((r) => {
+        responses[i] = r;
+        numAnswered++;
+      }),
+    );
+    if (options.onProgress && i % 100 === 0) options.onProgress(i + 1, numAnswered);
+  }
+  await Promise.all(inflight);
+  options.onProgress?.(offsets.length, numAnswered);
+  return { responses, scheduleLagMs, durationSec: (monotonicNowNs() - startNs) / 1e9 };
+}

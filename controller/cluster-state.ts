@@ -1,0 +1,79 @@
+/**
+ * What the scheduling core knows about models, workers and the actions in flight. Plain data,
+ * mutated only by the `Scheduler`.
+ */
+import type { Action } from '../shared/protocol.js';
+import type { TensorSpec } from '../shared/tensor.js';
+import { RequestQueue, type QueuedRequest } from './request-queue.js';
+import { WorkerTimeline, type TimelineConfig } from './worker-timeline.js';
+
+export interface ModelSpec {
+  name: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Profiled batch sizes, ascending. */
+  batchSizes: number[];
+  /** Memory accounted before a worker has measured it (bytes). */
+  weightsBytes: number;
+  /** Prior for the batch-1 duration before any worker profiled the model (ns); 0 if unknown. */
+  nominalBatch1Ns: number;
+}
+
+export interface ModelState {
+  spec: ModelSpec;
+  queue: RequestQueue;
+  /** Measured memory footprint once a worker has loaded it. */
+  measuredWeightsBytes?: number;
+}
+
+export type InstanceState = 'loading' | 'loaded';
+
+export interface ModelInstance {
+  model: string;
+  state: InstanceState;
+  weightsBytes: number;
+  lastUsedNs: number;
+}
+
+export interface InflightAction {
+  action: Action;
+  workerId: string;
+  requests: QueuedRequest[];
+}
+
+export interface WorkerState {
+  id: string;
+  memoryBudgetBytes: number;
+  usedBytes: number;
+  instances: Map<string, ModelInstance>;
+  timeline: WorkerTimeline;
+  inflight: Map<number, InflightAction>;
+  /** Models this worker failed to load (unknown model, runtime failure): never retried on it. */
+  failedModels: Set<string>;
+}
+
+export function newModelState(spec: ModelSpec): ModelState {
+  return { spec, queue: new RequestQueue() };
+}
+
+export function newWorkerState(id: string, memoryBudgetBytes: number, timelineConfig: TimelineConfig): WorkerState {
+  return {
+    id,
+    memoryBudgetBytes,
+    usedBytes: 0,
+    instances: new Map(),
+    timeline: new WorkerTimeline(timelineConfig),
+    inflight: new Map(),
+    failedModels: new Set(),
+  };
+}
+
+export function freeBytes(worker: WorkerState): number {
+  return worker.memoryBudgetBytes - worker.usedBytes;
+}
+
+/** True when some in-flight action on the worker uses the model (it must not be unloaded). */
+export function isInUse(worker: WorkerState, model: string): boolean {
+  for (const inflight of worker.inflight.values()) if (inflight.action.modelName === model) return true;
+  return false;
+}

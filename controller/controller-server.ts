@@ -1,0 +1,405 @@
+/**
+ * The controller process's adapter around the pure `Scheduler`: two zeromq ROUTER sockets (one
+ * for workers, one for clients), the timers that wake the planner, heartbeat supervision and the
+ * telemetry logs. It translates messages into core calls and core decisions into messages; it
+ * makes no scheduling decision itself.
+ *
+ * Data flows one way: submit -> core.onArrival -> core.plan -> INFER to a worker -> result ->
+ * core.onResult -> response to the client. Every admitted request is remembered here until the
+ * core answers it, so each client request gets exactly one response.
+ */
+import { unpack } from 'msgpackr';
+import * as zmq from 'zeromq';
+import { monotonicNowNs } from '../shared/clock.js';
+import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
+import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
+import type { ModelEntry } from '../shared/model-manifest.js';
+import { PROTOCOL_VERSION, type ActionResultMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import { SerialSender } from '../shared/serial-sender.js';
+import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
+import type { ModelSpec } from './cluster-state.js';
+import { Scheduler, type PlannedAction, type RequestOutcome } from './scheduler.js';
+import type { SchedulerConfig } from './scheduler-config.js';
+import { TelemetryLog } from './telemetry-log.js';
+
+export interface ControllerOptions {
+  host: string;
+  /** Port for workers; 0 picks a free one (reported by `start()`). */
+  workerPort: number;
+  /** Port for clients; 0 picks a free one. */
+  clientPort: number;
+  models: Map<string, ModelEntry>;
+  scheduler: Partial<SchedulerConfig>;
+  /** Heartbeat period asked of workers. Default 200 ms. */
+  heartbeatIntervalMs: number;
+  /** A worker silent this long is declared dead. Default 1000 ms (5 missed heartbeats). */
+  heartbeatTimeoutMs: number;
+  /** Models to keep loaded on every worker. */
+  preloadModels: string[];
+  /** Where to write requests.csv and actions.csv; none when undefined. */
+  logDir?: string;
+  log: (line: string) => void;
+}
+
+interface PendingRequest {
+  id: number;
+  clientRoutingId: Buffer;
+  clientRequestId: string;
+  model: string;
+  inputs: Tensor[];
+  arrivalNs: number;
+  deadlineNs: number;
+}
+
+interface WorkerLink {
+  routingId: Buffer;
+  lastSeenNs: number;
+}
+
+export function modelSpecFromEntry(entry: ModelEntry): ModelSpec {
+  const sim = entry.manifest.simulated;
+  return {
+    name: entry.manifest.name,
+    inputs: entry.manifest.inputs,
+    outputs: entry.manifest.outputs,
+    batchSizes: entry.manifest.batchSizes,
+    weightsBytes: entry.fileBytes,
+    nominalBatch1Ns: sim ? (sim.baseUs + sim.perItemUs) * 1000 : 0,
+  };
+}
+
+export class ControllerServer {
+  readonly core: Scheduler;
+  private readonly workerRouter: zmq.Router;
+  private readonly clientRouter: zmq.Router;
+  private readonly workerSender: SerialSender;
+  private readonly clientSender: SerialSender;
+  private readonly workers = new Map<string, WorkerLink>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly clientKeys = new Set<string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly telemetry: TelemetryLog | undefined;
+  private readonly startNs = monotonicNowNs();
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private planScheduled = false;
+  private nextRequestId = 1;
+  private closed = false;
+  readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0 };
+
+  constructor(private readonly options: ControllerOptions) {
+    this.core = new Scheduler([...options.models.values()].map(modelSpecFromEntry), options.scheduler);
+    for (const name of options.preloadModels) this.core.pin(name);
+    const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 };
+    this.workerRouter = new zmq.Router(routerOptions);
+    this.clientRouter = new zmq.Router(routerOptions);
+    this.workerSender = new SerialSender(this.workerRouter, (err, frames) => this.onWorkerSendError(err, frames));
+    this.clientSender = new SerialSender(this.clientRouter, (err) => this.options.log(`client send failed: ${err.message}`));
+    if (options.logDir) this.telemetry = new TelemetryLog(options.logDir, this.startNs);
+  }
+
+  async start(): Promise<{ workerUrl: string; clientUrl: string }> {
+    const bindUrl = (port: number) => `tcp://${this.options.host}:${port === 0 ? '*' : port}`;
+    await this.workerRouter.bind(bindUrl(this.options.workerPort));
+    await this.clientRouter.bind(bindUrl(this.options.clientPort));
+    void this.readLoop(this.workerRouter, (id, frames) => this.onWorkerFrames(id, frames));
+    void this.readLoop(this.clientRouter, (id, frames) => this.onClientFrames(id, frames));
+    this.timers.push(setInterval(() => this.superviseWorkers(), this.options.heartbeatIntervalMs));
+    return { workerUrl: this.workerRouter.lastEndpoint!, clientUrl: this.clientRouter.lastEndpoint! };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const request of [...this.pending.values()]) {
+      this.respond(request, { status: 'ERROR', code: ErrorCode.CONTROLLER_SHUTDOWN, message: 'the controller is shutting down', completeNs: monotonicNowNs() });
+    }
+    await new Promise((r) => setTimeout(r, 50)); // let the last answers leave
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.workerSender.close();
+    this.clientSender.close();
+    this.workerRouter.close();
+    this.clientRouter.close();
+    await this.telemetry?.close();
+  }
+
+  private async readLoop(router: zmq.Router, onFrames: (routingId: Buffer, frames: Buffer[]) => void): Promise<void> {
+    try {
+      for await (const [routingId, ...frames] of router) onFrames(routingId!, frames);
+    } catch (err) {
+      if (!this.closed) this.options.log(`reader stopped: ${(err as Error).message}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Workers
+
+  private sendToWorker(routingId: Buffer, msg: AnyMessage, tensors: Uint8Array[] = []): void {
+    this.workerSender.send([routingId, ...encodeMessage(msg, tensors)]);
+  }
+
+  private onWorkerFrames(routingId: Buffer, frames: Buffer[]): void {
+    const nowNs = monotonicNowNs();
+    let decoded;
+    try {
+      decoded = decodeMessage(frames);
+    } catch (err) {
+      this.counters.malformed++;
+      this.options.log(`dropped a malformed worker message: ${isProtocolError(err) ? err.message : String(err)}`);
+      return;
+    }
+    const { header: msg, tensors } = decoded;
+    if (msg.type === 'clock_ping') {
+      this.sendToWorker(routingId, { type: 'clock_pong', seq: msg.seq, t0Ns: msg.t0Ns, t1Ns: nowNs, t2Ns: monotonicNowNs() });
+      return;
+    }
+    if (msg.type === 'hello') {
+      this.onHello(routingId, msg.workerId, msg.memoryBudgetBytes, msg.device, nowNs);
+      return;
+    }
+    const workerId = routingId.toString();
+    const link = this.workers.get(workerId);
+    if (!link) {
+      this.sendToWorker(routingId, { type: 'reregister', reason: 'unknown worker (controller restarted or declared it dead)' });
+      return;
+    }
+    link.lastSeenNs = nowNs;
+    if (msg.type === 'result') this.onResult(workerId, msg, tensors, nowNs);
+  }
+
+  private onHello(routingId: Buffer, workerId: string, memoryBudgetBytes: number, device: string, nowNs: number): void {
+    if (routingId.toString() !== workerId) {
+      this.options.log(`refused hello: routing id '${routingId.toString()}' differs from worker id '${workerId}'`);
+      return;
+    }
+    if (this.core.hasWorker(workerId)) {
+      // Same id again: the worker restarted. Whatever the old incarnation held is gone.
+      this.deliver(this.core.removeWorker(workerId, nowNs));
+    }
+    this.core.addWorker(workerId, memoryBudgetBytes);
+    this.workers.set(workerId, { routingId, lastSeenNs: nowNs });
+    this.options.log(`worker ${workerId} registered (${device}, ${(memoryBudgetBytes / 2 ** 20).toFixed(0)} MiB)`);
+    this.sendToWorker(routingId, { type: 'hello_ack', v: PROTOCOL_VERSION, workerId, heartbeatIntervalMs: this.options.heartbeatIntervalMs });
+    this.planSoon();
+  }
+
+  private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
+    const fold = this.core.onResult(workerId, msg, nowNs);
+    if (fold.record) this.telemetry?.action(fold.record, nowNs);
+    if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
+    this.deliver(fold.outcomes, tensors);
+    this.planSoon();
+  }
+
+  private removeWorker(workerId: string, reason: string): void {
+    if (!this.workers.delete(workerId)) return;
+    this.options.log(`worker ${workerId} removed: ${reason}`);
+    this.deliver(this.core.removeWorker(workerId, monotonicNowNs()));
+    this.planSoon();
+  }
+
+  private superviseWorkers(): void {
+    const nowNs = monotonicNowNs();
+    for (const [workerId, link] of this.workers) {
+      const silentMs = (nowNs - link.lastSeenNs) / 1e6;
+      if (silentMs > this.options.heartbeatTimeoutMs) this.removeWorker(workerId, `no heartbeat for ${silentMs.toFixed(0)} ms`);
+    }
+  }
+
+  private onWorkerSendError(err: Error & { code?: string }, frames: Buffer[]): void {
+    const workerId = frames[0]?.toString() ?? '?';
+    this.removeWorker(workerId, `unreachable (${err.code ?? err.message})`);
+  }
+
+  private sendAction(planned: PlannedAction): void {
+    const link = this.workers.get(planned.workerId)!;
+    const action = planned.action;
+    if (action.type !== 'infer') {
+      this.sendToWorker(link.routingId, action);
+      return;
+    }
+    // Assemble each input as [batchSize, ...] rows: the requests' rows, then zero padding.
+    const frames = action.inputs.map((meta) => {
+      const batch = Buffer.alloc(byteLength(meta));
+      const rowBytes = batch.byteLength / action.batchSize;
+      planned.requests.forEach((r, row) => {
+        const tensor = this.pending.get(r.id)?.inputs.find((t) => t.name === meta.name);
+        if (tensor) batch.set(tensor.data, row * rowBytes);
+      });
+      return batch;
+    });
+    this.sendToWorker(link.routingId, action, frames);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Planning
+
+  private planSoon(): void {
+    if (this.planScheduled || this.closed) return;
+    this.planScheduled = true;
+    setImmediate(() => {
+      this.planScheduled = false;
+      this.runPlan();
+    });
+  }
+
+  private runPlan(): void {
+    if (this.closed) return;
+    const nowNs = monotonicNowNs();
+    const { actions, outcomes } = this.core.plan(nowNs);
+    this.deliver(outcomes);
+    for (const planned of actions) this.sendAction(planned);
+    this.armWakeTimer(nowNs);
+  }
+
+  private armWakeTimer(nowNs: number): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    const wakeNs = this.core.nextWakeupNs(nowNs);
+    if (wakeNs === undefined) return;
+    // NOTE: Node timers take whole ms; waking early is harmless (the plan is re-evaluated).
+    const delayMs = Math.max(1, Math.floor((wakeNs - nowNs) / 1e6));
+    this.wakeTimer = setTimeout(() => this.runPlan(), delayMs);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Clients
+
+  private onClientFrames(routingId: Buffer, frames: Buffer[]): void {
+    const nowNs = monotonicNowNs();
+    let decoded;
+    try {
+      decoded = decodeMessage(frames);
+    } catch (err) {
+      this.counters.malformed++;
+      const code = isEscapementError(err) ? err.code : ErrorCode.MALFORMED_MESSAGE;
+      this.replyError(routingId, guessRequestId(frames[0]), code, (err as Error).message, nowNs);
+      return;
+    }
+    const { header: msg, tensors } = decoded;
+    switch (msg.type) {
+      case 'submit':
+        return this.onSubmit(routingId, msg, tensors, nowNs);
+      case 'clock_ping':
+        this.clientSender.send([routingId, ...encodeMessage({ type: 'clock_pong', seq: msg.seq, t0Ns: msg.t0Ns, t1Ns: nowNs, t2Ns: monotonicNowNs() })]);
+        return;
+      case 'status_query':
+        this.clientSender.send([routingId, ...encodeMessage({ type: 'status_reply', queryId: msg.queryId, status: this.status(nowNs) })]);
+        return;
+      default:
+        this.counters.malformed++;
+        this.replyError(routingId, '', ErrorCode.UNKNOWN_MESSAGE_TYPE, `clients may not send '${msg.type}'`, nowNs);
+    }
+  }
+
+  private replyError(routingId: Buffer, requestId: string, code: number, message: string, nowNs: number): void {
+    const response: ResponseMsg = { type: 'response', requestId, status: 'REJECTED', code, message, arrivalNs: nowNs, deadlineNs: 0, completeNs: nowNs };
+    this.clientSender.send([routingId, ...encodeMessage(response)]);
+  }
+
+  private onSubmit(routingId: Buffer, msg: SubmitMsg, tensors: Tensor[], nowNs: number): void {
+    this.counters.submitted++;
+    const key = `${routingId.toString('hex')}/${msg.requestId}`;
+    if (this.clientKeys.has(key)) {
+      return this.reject(routingId, msg.requestId, ErrorCode.DUPLICATE_REQUEST_ID, `request id '${msg.requestId}' is already in flight`, nowNs);
+    }
+    const deadlineNs = resolveDeadline(msg, nowNs);
+    if (typeof deadlineNs === 'string') return this.reject(routingId, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
+    const spec = this.core.modelSpec(msg.model);
+    if (!spec) return this.reject(routingId, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
+    try {
+      validateRequestInputs(spec.inputs, tensors);
+    } catch (err) {
+      return this.reject(routingId, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
+    }
+    const request: PendingRequest = { id: this.nextRequestId++, clientRoutingId: routingId, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
+    this.pending.set(request.id, request);
+    this.clientKeys.add(key);
+    const outcome = this.core.onArrival({ id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs }, nowNs);
+    if (outcome) this.deliver([outcome]);
+    else this.planSoon();
+  }
+
+  private reject(routingId: Buffer, requestId: string, code: number, message: string, nowNs: number): void {
+    this.countStatus('REJECTED');
+    this.replyError(routingId, requestId, code, message, nowNs);
+  }
+
+  private countStatus(status: RequestStatus): void {
+    this.counters.answered++;
+    this.counters.byStatus[status] = (this.counters.byStatus[status] ?? 0) + 1;
+  }
+
+  /** Sends the core's answers; INFER outputs are sliced per request from the result's tensors. */
+  private deliver(outcomes: RequestOutcome[], outputs: Tensor[] = []): void {
+    for (const outcome of outcomes) {
+      const request = this.pending.get(outcome.requestId);
+      if (request) this.respond(request, outcome, outputs);
+    }
+  }
+
+  private respond(request: PendingRequest, outcome: Omit<RequestOutcome, 'requestId'>, outputs: Tensor[] = []): void {
+    this.pending.delete(request.id);
+    this.clientKeys.delete(`${request.clientRoutingId.toString('hex')}/${request.clientRequestId}`);
+    const response: ResponseMsg = {
+      type: 'response',
+      requestId: request.clientRequestId,
+      status: outcome.status,
+      code: outcome.code,
+      arrivalNs: request.arrivalNs,
+      deadlineNs: request.deadlineNs,
+      completeNs: outcome.completeNs,
+    };
+    if (outcome.message !== undefined) response.message = outcome.message;
+    if (outcome.workerId !== undefined) response.workerId = outcome.workerId;
+    if (outcome.batchSize !== undefined) response.batchSize = outcome.batchSize;
+    const frames: Uint8Array[] = [];
+    if (outcome.batchIndex !== undefined && outputs.length > 0) {
+      response.outputs = [];
+      for (const t of outputs) {
+        const rowBytes = t.data.byteLength / t.shape[0]!;
+        response.outputs.push({ name: t.name, dtype: t.dtype, shape: [1, ...t.shape.slice(1)] });
+        frames.push(t.data.subarray(outcome.batchIndex * rowBytes, (outcome.batchIndex + 1) * rowBytes));
+      }
+    }
+    this.countStatus(outcome.status);
+    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}) });
+    if (!this.clientSender.send([request.clientRoutingId, ...encodeMessage(response, frames)])) {
+      this.options.log(`could not queue the answer to request ${request.clientRequestId}: client send queue full`);
+    }
+  }
+
+  status(nowNs = monotonicNowNs()) {
+    return {
+      uptimeMs: (nowNs - this.startNs) / 1e6,
+      numPending: this.pending.size,
+      counters: this.counters,
+      ...this.core.snapshot(nowNs),
+    };
+  }
+}
+
+/** The absolute deadline of a submit, or a message saying what is wrong with it. */
+function resolveDeadline(msg: SubmitMsg, nowNs: number): number | string {
+  const hasSlo = msg.sloMs !== undefined;
+  const hasDeadline = msg.deadlineNs !== undefined;
+  if (hasSlo === hasDeadline) return 'give exactly one of sloMs or deadlineNs';
+  if (hasSlo) {
+    if (!(msg.sloMs! > 0) || msg.sloMs! > 3_600_000) return `sloMs must be in (0, 3600000], got ${msg.sloMs}`;
+    return nowNs + Math.round(msg.sloMs! * 1e6);
+  }
+  if (msg.deadlineNs! <= nowNs) return 'deadlineNs is already in the past';
+  if (msg.deadlineNs! - nowNs > 3_600_000_000_000) return 'deadlineNs is more than an hour away';
+  return msg.deadlineNs!;
+}
+
+/** Best effort: the requestId of an undecodable submit, so the client can match the error. */
+function guessRequestId(header: Buffer | undefined): string {
+  try {
+    const value: unknown = header ? unpack(header) : undefined;
+    const id = (value as { requestId?: unknown } | undefined)?.requestId;
+    return typeof id === 'string' ? id.slice(0, 256) : '';
+  } catch {
+    return '';
+  }
+}

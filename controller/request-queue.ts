@@ -1,0 +1,65 @@
+/**
+ * One model's waiting requests, ordered by deadline (earliest first; ties by arrival), so the
+ * head is always the most urgent request and any prefix is the most urgent batch.
+ */
+export interface QueuedRequest {
+  /** Controller-assigned id (unique per controller run). */
+  id: number;
+  model: string;
+  arrivalNs: number;
+  /** The client's deadline on the controller's clock. */
+  deadlineNs: number;
+}
+
+export class RequestQueue {
+  private readonly items: QueuedRequest[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  peek(): QueuedRequest | undefined {
+    return this.items[0];
+  }
+
+  at(index: number): QueuedRequest | undefined {
+    return this.items[index];
+  }
+
+  /** Inserts in deadline order; returns how many queued requests are ahead of it. */
+  insert(request: QueuedRequest): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[mid]!.deadlineNs <= request.deadlineNs) lo = mid + 1;
+      else hi = mid;
+    }
+    this.items.splice(lo, 0, request);
+    return lo;
+  }
+
+  /** Number of queued requests whose deadline is at or before `deadlineNs`. */
+  countAhead(deadlineNs: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[mid]!.deadlineNs <= deadlineNs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  shift(): QueuedRequest | undefined {
+    return this.items.shift();
+  }
+
+  take(count: number): QueuedRequest[] {
+    return this.items.splice(0, count);
+  }
+
+  drain(): QueuedRequest[] {
+    return this.items.splice(0, this.items.length);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Tunables of the scheduling core. Every time is in nanoseconds; defaults are sized for CPU
+ * workers on a shared 2-core machine, where Node timers have ~1 ms granularity and wake-up
+ * tails of a few ms.
+ */
+import { DEFAULT_ESTIMATOR_CONFIG, type EstimatorConfig } from './latency-estimator.js';
+import { DEFAULT_TIMELINE_CONFIG, type TimelineConfig } from './worker-timeline.js';
+
+export interface SchedulerConfig {
+  /**
+   * Plan new work for a worker only while it is predicted to be free within this horizon.
+   * Default 5 ms (Clockwork's experiments): binding requests to workers late keeps batches large
+   * and lets urgent arrivals jump ahead.
+   */
+  scheduleAheadNs: number;
+  /**
+   * Aim to finish this much before the client's deadline when sizing batches. Default 5 ms:
+   * covers the p99 wake-up lateness of an unprivileged Node process (0.2–4 ms measured here).
+   */
+  bufferNs: number;
+  /**
+   * Width of an action's start window past its predicted start (`latest = start + delta`).
+   * Default 5 ms, not above `bufferNs`, so an action that starts as late as allowed still lands
+   * inside the buffer (Clockwork's 10 ms > 5 ms buffer let late starts miss SLOs).
+   */
+  latestDeltaNs: number;
+  /** Largest batch ever formed (also capped by each model's profiled sizes). Default 16. */
+  maxBatchSize: number;
+  /** LOAD duration assumed before one has been measured. Default 1 s (session + profiling). */
+  defaultLoadNs: number;
+  /** UNLOAD duration assumed. Default 1 ms (releasing a session). */
+  defaultUnloadNs: number;
+  /**
+   * Load another copy of a model when its queued work exceeds this much executor time and a
+   * worker has free memory. Default 10 ms.
+   */
+  replicateBacklogNs: number;
+  /** Bound on requests queued in the controller; beyond it arrivals get QUEUE_FULL. Default 100,000. */
+  maxQueuedRequests: number;
+  estimator: EstimatorConfig;
+  timeline: TimelineConfig;
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
+  scheduleAheadNs: 5_000_000,
+  bufferNs: 5_000_000,
+  latestDeltaNs: 5_000_000,
+  maxBatchSize: 16,
+  defaultLoadNs: 1_000_000_000,
+  defaultUnloadNs: 1_000_000,
+  replicateBacklogNs: 10_000_000,
+  maxQueuedRequests: 100_000,
+  estimator: DEFAULT_ESTIMATOR_CONFIG,
+  timeline: DEFAULT_TIMELINE_CONFIG,
+};
+
+export function schedulerConfig(overrides: Partial<SchedulerConfig> = {}): SchedulerConfig {
+  return { ...DEFAULT_SCHEDULER_CONFIG, ...overrides };
+}

@@ -1,0 +1,651 @@
+/**
+ * The pure scheduling core: plans every LOAD, INFER and UNLOAD from state and time, and folds
+ * results back in. No sockets, timers or clocks: the caller passes `nowNs` and performs the
+ * returned actions and answers (see `controller-server.ts`), so every decision is testable with
+ * a fake worker and a virtual clock.
+ *
+ * Algorithm (Clockwork's INFER5, with early answers):
+ * - Each model keeps its requests ordered by deadline. A worker gets new work only while its
+ *   predicted timeline frees up within `scheduleAheadNs`. It then serves the loaded model whose
+ *   head request has the earliest latest-start time, in the largest profiled batch whose every
+ *   member still finishes `bufferNs` before its deadline (padding up to a profiled size).
+ * - Admission: a request that cannot finish by its deadline on any worker, given the current
+ *   plan, is REJECTED at arrival with the reason. A queued request that becomes infeasible is
+ *   dropped and answered at once (DEADLINE_MISSED), not at its deadline.
+ * - Placement: a model with demand and no copy is loaded where memory allows, unloading
+ *   least-recently-used models without demand if needed; a model whose backlog exceeds
+ *   `replicateBacklogNs` gets another copy where memory is free.
+ *
+ * Failure modes: predictions are only as good as the estimates; an action that overruns pushes
+ * the worker's timeline later (re-anchored on each result) and later requests may be dropped.
+ * A worker that stops answering is removed by the adapter (`removeWorker`), and its in-flight
+ * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
+ */
+import { ErrorCode, describeError } from '../shared/error-codes.js';
+import type { Action, ActionResultMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import {
+  freeBytes,
+  isInUse,
+  newModelState,
+  newWorkerState,
+  type InflightAction,
+  type ModelSpec,
+  type ModelState,
+  type WorkerState,
+} from './cluster-state.js';
+import { LatencyEstimator } from './latency-estimator.js';
+import type { QueuedRequest } from './request-queue.js';
+import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
+
+/** The one final answer to a request, as decided by the core. */
+export interface RequestOutcome {
+  requestId: number;
+  status: RequestStatus;
+  code: number;
+  message?: string;
+  completeNs: number;
+  workerId?: string;
+  actionId?: number;
+  batchSize?: number;
+  /** Row of the request in its INFER's outputs. */
+  batchIndex?: number;
+}
+
+export interface PlannedAction {
+  workerId: string;
+  action: Action;
+  /** For an INFER: the requests of rows 0..n-1, in order. */
+  requests: QueuedRequest[];
+}
+
+export interface PlanResult {
+  actions: PlannedAction[];
+  outcomes: RequestOutcome[];
+}
+
+/** Predicted against actual, for the action log. */
+export interface ActionRecord {
+  actionId: number;
+  actionType: Action['type'];
+  workerId: string;
+  model: string;
+  code: number;
+  batchSize: number;
+  numRequests: number;
+  expectedStartNs: number;
+  expectedDurationNs: number;
+  actualStartNs: number;
+  actualDurationNs: number;
+  expectedCompleteNs: number;
+  actualCompleteNs: number;
+  receivedNs: number;
+  sentNs: number;
+}
+
+export interface ResultFold {
+  outcomes: RequestOutcome[];
+  record?: ActionRecord;
+}
+
+/** Worker codes after which a batch is simply planned again (nothing ran, nothing is wrong with it). */
+const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCode.INFER_TOO_EARLY, ErrorCode.INFER_NOT_LOADED]);
+/** LOAD codes that mean the model can never load on that worker. */
+const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
+const FAR_FUTURE_NS = 3_600_000_000_000;
+
+export class Scheduler {
+  readonly config: SchedulerConfig;
+  private readonly models = new Map<string, ModelState>();
+  private readonly workers = new Map<string, WorkerState>();
+  private readonly estimator: LatencyEstimator;
+  /** Models with queued requests: placement and expiry only look at these. */
+  private readonly modelsWithDemand = new Set<string>();
+  /** Models kept loaded on every worker with room, demand or not (`--preload`). */
+  private readonly pinnedModels = new Set<string>();
+  private numQueued = 0;
+  private nextActionId = 1;
+
+  constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
+    this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
+    this.estimator = new LatencyEstimator(this.config.estimator);
+    for (const spec of models) this.models.set(spec.name, newModelState(spec));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Workers
+
+  addWorker(workerId: string, memoryBudgetBytes: number): void {
+    if (this.workers.has(workerId)) throw new Error(`worker ${workerId} is already registered`);
+    this.workers.set(workerId, newWorkerState(workerId, memoryBudgetBytes, this.config.timeline));
+  }
+
+  /** Keeps a model loaded on every worker whose memory allows, without waiting for demand. */
+  pin(modelName: string): void {
+    if (!this.models.has(modelName)) throw new Error(`cannot preload unknown model '${modelName}'`);
+    this.pinnedModels.add(modelName);
+  }
+
+  hasModel(modelName: string): boolean {
+    return this.models.has(modelName);
+  }
+
+  modelSpec(modelName: string): ModelSpec | undefined {
+    return this.models.get(modelName)?.spec;
+  }
+
+  hasWorker(workerId: string): boolean {
+    return this.workers.has(workerId);
+  }
+
+  get numWorkers(): number {
+    return this.workers.size;
+  }
+
+  /**
+   * Forgets a worker (dead, frozen or disconnected). Requests of its in-flight INFERs go back to
+   * their queues when another worker could still finish them in time; the rest are answered
+   * WORKER_LOST now.
+   */
+  removeWorker(workerId: string, nowNs: number): RequestOutcome[] {
+    const worker = this.workers.get(workerId);
+    if (!worker) return [];
+    this.workers.delete(workerId);
+    this.estimator.forgetWorker(workerId);
+    const outcomes: RequestOutcome[] = [];
+    for (const inflight of worker.inflight.values()) {
+      for (const request of inflight.requests) {
+        const model = this.models.get(request.model)!;
+        const ahead = model.queue.countAhead(request.deadlineNs);
+        if (this.workers.size > 0 && this.earliestCompletionNs(model, nowNs, ahead) <= request.deadlineNs) {
+          this.enqueue(model, request);
+        } else {
+          outcomes.push(this.fail(request, 'ERROR', ErrorCode.WORKER_LOST, `worker ${workerId} was lost while running it`, nowNs));
+        }
+      }
+    }
+    return outcomes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Arrivals
+
+  /** Admits a request, or answers it at once (REJECTED) when it cannot be served in time. */
+  onArrival(request: QueuedRequest, nowNs: number): RequestOutcome | null {
+    const model = this.models.get(request.model);
+    if (!model) return this.fail(request, 'REJECTED', ErrorCode.UNKNOWN_MODEL, `unknown model '${request.model}'`, nowNs);
+    if (request.deadlineNs <= nowNs) {
+      return this.fail(request, 'REJECTED', ErrorCode.INVALID_DEADLINE, 'the deadline has already passed', nowNs);
+    }
+    if (this.numQueued >= this.config.maxQueuedRequests) {
+      return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${this.numQueued} requests queued (limit ${this.config.maxQueuedRequests})`, nowNs);
+    }
+    if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
+    const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs));
+    if (finishNs > request.deadlineNs) {
+      const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
+      const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
+      return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away, deadline in ${slackMs} ms`, nowNs);
+    }
+    this.enqueue(model, request);
+    return null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Planning
+
+  plan(nowNs: number): PlanResult {
+    const result: PlanResult = { actions: [], outcomes: [] };
+    // 1. place models with demand (LOAD, UNLOAD to make room)
+    for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
+    for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
+    // 2. drop queued requests that can no longer finish anywhere
+    for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
+    // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
+    const workers = [...this.workers.values()].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs));
+    for (const worker of workers) this.fillWorker(worker, nowNs, result);
+    return result;
+  }
+
+  /**
+   * When the core next needs `plan()` without any new event: a worker with work waiting enters
+   * its schedule-ahead horizon, or a queued request is about to become infeasible.
+   */
+  nextWakeupNs(nowNs: number): number | undefined {
+    let wakeNs = Number.POSITIVE_INFINITY;
+    for (const name of this.modelsWithDemand) {
+      const model = this.models.get(name)!;
+      const head = model.queue.peek();
+      if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
+      for (const worker of this.workers.values()) {
+        if (worker.instances.get(name)?.state === 'loaded') {
+          wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);
+        }
+      }
+    }
+    return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
+  }
+
+  private fillWorker(worker: WorkerState, nowNs: number, result: PlanResult): void {
+    const skipped = new Set<string>();
+    while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.scheduleAheadNs) {
+      const startNs = worker.timeline.freeAtNs(nowNs);
+      const model = this.mostUrgentModel(worker, skipped);
+      if (!model) return;
+      const head = model.queue.peek()!;
+      const choice = this.chooseBatch(worker, model, startNs);
+      if (!choice) {
+        // The head cannot finish here. Drop it only if no other copy frees up earlier.
+        if (this.otherCopyFreesEarlier(worker, model.spec.name, startNs, nowNs)) {
+          skipped.add(model.spec.name);
+        } else {
+          this.dequeue(model, 1);
+          result.outcomes.push(this.dropped(head, nowNs));
+        }
+        continue;
+      }
+      const requests = this.dequeue(model, choice.numRequests);
+      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.durationNs, startNs, nowNs));
+    }
+  }
+
+  /** Among the worker's loaded models with demand: the head with the earliest latest-start time. */
+  private mostUrgentModel(worker: WorkerState, skipped: ReadonlySet<string>): ModelState | undefined {
+    let best: ModelState | undefined;
+    let bestStartByNs = Number.POSITIVE_INFINITY;
+    for (const instance of worker.instances.values()) {
+      if (instance.state !== 'loaded' || skipped.has(instance.model)) continue;
+      const model = this.models.get(instance.model)!;
+      const head = model.queue.peek();
+      if (!head) continue;
+      const startByNs = head.deadlineNs - (this.estimator.estimateNs(instance.model, worker.id, model.spec.batchSizes[0]!) ?? 0);
+      if (startByNs < bestStartByNs) {
+        bestStartByNs = startByNs;
+        best = model;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * The largest batch whose every member finishes `bufferNs` before its deadline when started at
+   * `startNs`. Queues are deadline-ordered, so checking the head checks every member. When no
+   * batch fits inside the buffer but batch 1 still beats the head's deadline, that is chosen.
+   */
+  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): { numRequests: number; batchSize: number; durationNs: number } | undefined {
+    const head = model.queue.peek()!;
+    const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
+    const usable = sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!];
+    const numWaiting = model.queue.length;
+    for (let i = usable.length - 1; i >= 0; i--) {
+      const numRequests = Math.min(numWaiting, usable[i]!);
+      if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
+      const batchSize = usable.find((b) => b >= numRequests)!;
+      const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
+      if (durationNs === undefined) continue;
+      if (startNs + durationNs <= head.deadlineNs - this.config.bufferNs) return { numRequests, batchSize, durationNs };
+    }
+    const batch1Ns = this.estimator.estimateNs(model.spec.name, worker.id, usable[0]!);
+    if (batch1Ns !== undefined && startNs + batch1Ns <= head.deadlineNs) {
+      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1Ns };
+    }
+    return undefined;
+  }
+
+  private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
+    for (const other of this.workers.values()) {
+      if (other === worker || other.instances.get(model)?.state !== 'loaded') continue;
+      if (other.timeline.freeAtNs(nowNs) < startNs) return true;
+    }
+    return false;
+  }
+
+  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, durationNs: number, startNs: number, nowNs: number): PlannedAction {
+    const action: InferAction = {
+      type: 'infer',
+      ...this.window(startNs, durationNs, this.config.latestDeltaNs, nowNs),
+      modelName: model.spec.name,
+      batchSize,
+      numRequests: requests.length,
+      inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1)] })),
+    };
+    this.commit(worker, action, requests, nowNs);
+    worker.instances.get(model.spec.name)!.lastUsedNs = nowNs;
+    return { workerId: worker.id, action, requests };
+  }
+
+  private window(startNs: number, durationNs: number, latestDeltaNs: number, nowNs: number) {
+    return {
+      actionId: this.nextActionId++,
+      earliestNs: nowNs,
+      latestNs: Math.max(nowNs + this.config.timeline.futureNs + latestDeltaNs, startNs + latestDeltaNs),
+      expectedDurationNs: Math.round(durationNs),
+      expectedStartNs: Math.round(startNs),
+    };
+  }
+
+  private commit(worker: WorkerState, action: Action, requests: QueuedRequest[], nowNs: number): void {
+    worker.timeline.add(action.actionId, action.expectedDurationNs, nowNs);
+    worker.inflight.set(action.actionId, { action, workerId: worker.id, requests });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Placement
+
+  private placeModel(model: ModelState, nowNs: number, result: PlanResult): void {
+    const name = model.spec.name;
+    const holders = [...this.workers.values()].filter((w) => w.instances.has(name));
+    if (holders.length === 0) {
+      const target = this.chooseLoadTarget(model, nowNs, true);
+      if (target) this.planLoad(target, model, nowNs, result);
+      else if (this.everyWorkerFailed(name)) this.failModel(model, nowNs, result);
+      return;
+    }
+    if (holders.some((w) => w.instances.get(name)!.state === 'loading')) return;
+    if (this.backlogNs(model) > this.config.replicateBacklogNs) {
+      const target = this.chooseLoadTarget(model, nowNs, false);
+      if (target) this.planLoad(target, model, nowNs, result);
+    }
+  }
+
+  private placePinned(model: ModelState, nowNs: number, result: PlanResult): void {
+    const needBytes = this.weightsBytes(model);
+    for (const worker of this.workers.values()) {
+      if (worker.instances.has(model.spec.name) || worker.failedModels.has(model.spec.name)) continue;
+      if (freeBytes(worker) >= needBytes) this.planLoad(worker, model, nowNs, result);
+    }
+  }
+
+  private weightsBytes(model: ModelState): number {
+    return model.measuredWeightsBytes ?? model.spec.weightsBytes;
+  }
+
+  /** A worker without the model that can hold it: free memory first, earliest free second. */
+  private chooseLoadTarget(model: ModelState, nowNs: number, allowEviction: boolean): WorkerState | undefined {
+    const needBytes = this.weightsBytes(model);
+    let best: WorkerState | undefined;
+    let bestKey = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      if (worker.instances.has(model.spec.name) || worker.failedModels.has(model.spec.name)) continue;
+      if (worker.memoryBudgetBytes < needBytes) continue;
+      const fits = freeBytes(worker) >= needBytes;
+      if (!fits && (!allowEviction || this.evictableBytes(worker) + freeBytes(worker) < needBytes)) continue;
+      // NOTE: workers that fit without eviction always rank before those that need it.
+      const key = (fits ? 0 : FAR_FUTURE_NS) + worker.timeline.freeAtNs(nowNs);
+      if (key < bestKey) {
+        bestKey = key;
+        best = worker;
+      }
+    }
+    return best;
+  }
+
+  private evictionCandidates(worker: WorkerState): string[] {
+    return [...worker.instances.values()]
+      .filter((i) => i.state === 'loaded' && !this.modelsWithDemand.has(i.model) && !isInUse(worker, i.model))
+      .sort((a, b) => a.lastUsedNs - b.lastUsedNs)
+      .map((i) => i.model);
+  }
+
+  private evictableBytes(worker: WorkerState): number {
+    return this.evictionCandidates(worker).reduce((sum, m) => sum + worker.instances.get(m)!.weightsBytes, 0);
+  }
+
+  private planLoad(worker: WorkerState, model: ModelState, nowNs: number, result: PlanResult): void {
+    const needBytes = this.weightsBytes(model);
+    // Make room: least recently used models without demand go first.
+    for (const victim of this.evictionCandidates(worker)) {
+      if (freeBytes(worker) >= needBytes) break;
+      const startNs = worker.timeline.freeAtNs(nowNs);
+      const action: UnloadAction = { type: 'unload', ...this.window(startNs, this.config.defaultUnloadNs, FAR_FUTURE_NS, nowNs), modelName: victim };
+      this.commit(worker, action, [], nowNs);
+      worker.usedBytes -= worker.instances.get(victim)!.weightsBytes;
+      worker.instances.delete(victim);
+      result.actions.push({ workerId: worker.id, action, requests: [] });
+    }
+    const startNs = worker.timeline.freeAtNs(nowNs);
+    const loadNs = this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? this.config.defaultLoadNs;
+    const action: LoadAction = {
+      type: 'load',
+      ...this.window(startNs, loadNs, Math.max(this.config.latestDeltaNs, loadNs), nowNs),
+      modelName: model.spec.name,
+      batchSizes: model.spec.batchSizes,
+    };
+    this.commit(worker, action, [], nowNs);
+    worker.usedBytes += needBytes;
+    worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs });
+    result.actions.push({ workerId: worker.id, action, requests: [] });
+  }
+
+  private everyWorkerFailed(model: string): boolean {
+    return this.workers.size > 0 && [...this.workers.values()].every((w) => w.failedModels.has(model));
+  }
+
+  private failModel(model: ModelState, nowNs: number, result: PlanResult): void {
+    const requests = this.dequeue(model, model.queue.length);
+    for (const r of requests) {
+      result.outcomes.push(this.fail(r, 'ERROR', ErrorCode.MODEL_UNAVAILABLE, `no worker could load '${model.spec.name}'`, nowNs));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Estimates
+
+  private batch1EstimateNs(model: ModelState): number {
+    let best = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      const est = this.estimator.estimateNs(model.spec.name, worker.id, model.spec.batchSizes[0]!);
+      if (est !== undefined) best = Math.min(best, est);
+    }
+    return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns;
+  }
+
+  /** Executor time needed to drain the model's queue in full batches on one worker. */
+  private backlogNs(model: ModelState): number {
+    const maxBatch = Math.min(this.config.maxBatchSize, model.spec.batchSizes.at(-1)!);
+    const usable = model.spec.batchSizes.filter((b) => b <= maxBatch);
+    const largest = usable.at(-1) ?? model.spec.batchSizes[0]!;
+    let perBatchNs = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      const est = this.estimator.estimateNs(model.spec.name, worker.id, largest);
+      if (est !== undefined) perBatchNs = Math.min(perBatchNs, est);
+    }
+    if (!Number.isFinite(perBatchNs)) perBatchNs = model.spec.nominalBatch1Ns * largest;
+    return Math.ceil(model.queue.length / largest) * perBatchNs;
+  }
+
+  /**
+   * Predicted earliest completion of a request with `numAhead` more urgent requests of the same
+   * model queued: over all workers, when the worker frees up (plus a LOAD if it lacks the
+   * model), plus the ahead-requests' share of full batches, plus one batch-1 run.
+   */
+  private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number): number {
+    const name = model.spec.name;
+    const largest = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize).at(-1) ?? model.spec.batchSizes[0]!;
+    const numCopies = Math.max(1, [...this.workers.values()].filter((w) => w.instances.has(name)).length);
+    let best = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      if (worker.failedModels.has(name)) continue;
+      const batch1Ns = this.estimator.estimateNs(name, worker.id, model.spec.batchSizes[0]!) ?? this.batch1EstimateNs(model);
+      const fullNs = this.estimator.estimateNs(name, worker.id, largest) ?? batch1Ns * largest;
+      let startNs = worker.timeline.freeAtNs(nowNs);
+      if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
+      const backlogNs = (Math.floor(numAhead / largest) * fullNs) / numCopies;
+      best = Math.min(best, startNs + backlogNs + batch1Ns);
+    }
+    return best;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Results
+
+  onResult(workerId: string, msg: ActionResultMsg, nowNs: number): ResultFold {
+    const worker = this.workers.get(workerId);
+    const inflight = worker?.inflight.get(msg.actionId);
+    if (!worker || !inflight) return { outcomes: [] }; // stale: the worker was removed meanwhile
+    worker.inflight.delete(msg.actionId);
+    const endNs = msg.timing.endNs > 0 ? msg.timing.endNs : nowNs;
+    worker.timeline.complete(msg.actionId, endNs);
+    const record = this.record(inflight, msg);
+    switch (inflight.action.type) {
+      case 'infer':
+        return { outcomes: this.foldInfer(worker, inflight, msg, nowNs), record };
+      case 'load':
+        this.foldLoad(worker, inflight.action, msg);
+        return { outcomes: [], record };
+      case 'unload':
+        return { outcomes: [], record };
+    }
+  }
+
+  private foldInfer(worker: WorkerState, inflight: InflightAction, msg: ActionResultMsg, nowNs: number): RequestOutcome[] {
+    const action = inflight.action as InferAction;
+    if (msg.code === ErrorCode.OK) {
+      this.estimator.record(action.modelName, worker.id, action.batchSize, msg.timing.durationNs);
+      return inflight.requests.map((r, batchIndex) => {
+        const met = nowNs <= r.deadlineNs;
+        const outcome: RequestOutcome = {
+          requestId: r.id,
+          status: met ? 'OK' : 'DEADLINE_MISSED',
+          code: met ? ErrorCode.OK : ErrorCode.DEADLINE_MISSED,
+          completeNs: nowNs,
+          workerId: worker.id,
+          actionId: action.actionId,
+          batchSize: action.batchSize,
+          batchIndex,
+        };
+        if (!met) outcome.message = `finished ${((nowNs - r.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
+        return outcome;
+      });
+    }
+    if (RETRYABLE_INFER_CODES.has(msg.code)) {
+      if (msg.code === ErrorCode.INFER_NOT_LOADED) this.forgetInstance(worker, action.modelName);
+      for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r);
+      return [];
+    }
+    return inflight.requests.map((r) =>
+      this.fail(r, 'ERROR', msg.code, msg.message ?? describeError(msg.code), nowNs, worker.id),
+    );
+  }
+
+  private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg): void {
+    const instance = worker.instances.get(action.modelName);
+    const model = this.models.get(action.modelName)!;
+    if (msg.code !== ErrorCode.OK) {
+      if (instance) this.forgetInstance(worker, action.modelName);
+      // Insufficient memory is as final as a broken model for this worker: its budget is its own.
+      if (PERMANENT_LOAD_CODES.has(msg.code) || msg.code === ErrorCode.LOAD_INSUFFICIENT_MEMORY) {
+        worker.failedModels.add(action.modelName);
+      }
+      return;
+    }
+    this.estimator.record(action.modelName, worker.id, 0, msg.timing.durationNs);
+    for (const entry of msg.profile ?? []) {
+      this.estimator.seed(action.modelName, worker.id, entry.batchSize, entry.durationNs, entry.p99DurationNs);
+    }
+    if (instance) {
+      instance.state = 'loaded';
+      if (msg.weightsBytes !== undefined && msg.weightsBytes > 0) {
+        worker.usedBytes += msg.weightsBytes - instance.weightsBytes;
+        instance.weightsBytes = msg.weightsBytes;
+        model.measuredWeightsBytes = msg.weightsBytes;
+      }
+    }
+  }
+
+  private forgetInstance(worker: WorkerState, model: string): void {
+    const instance = worker.instances.get(model);
+    if (!instance) return;
+    worker.usedBytes -= instance.weightsBytes;
+    worker.instances.delete(model);
+  }
+
+  private record(inflight: InflightAction, msg: ActionResultMsg): ActionRecord {
+    const a = inflight.action;
+    return {
+      actionId: a.actionId,
+      actionType: a.type,
+      workerId: inflight.workerId,
+      model: a.modelName,
+      code: msg.code,
+      batchSize: a.type === 'infer' ? a.batchSize : 0,
+      numRequests: inflight.requests.length,
+      expectedStartNs: a.expectedStartNs,
+      expectedDurationNs: a.expectedDurationNs,
+      actualStartNs: msg.timing.startNs,
+      actualDurationNs: msg.timing.durationNs,
+      expectedCompleteNs: a.expectedStartNs + a.expectedDurationNs,
+      actualCompleteNs: msg.timing.endNs,
+      receivedNs: msg.timing.receivedNs,
+      sentNs: msg.timing.sentNs,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queues and answers
+
+  private enqueue(model: ModelState, request: QueuedRequest): void {
+    model.queue.insert(request);
+    this.numQueued++;
+    this.modelsWithDemand.add(model.spec.name);
+  }
+
+  private dequeue(model: ModelState, count: number): QueuedRequest[] {
+    const taken = model.queue.take(count);
+    this.numQueued -= taken.length;
+    if (model.queue.length === 0) this.modelsWithDemand.delete(model.spec.name);
+    return taken;
+  }
+
+  private expireRequests(model: ModelState, nowNs: number, result: PlanResult): void {
+    const startNs = this.earliestStartNs(model, nowNs);
+    const batch1Ns = this.batch1EstimateNs(model);
+    while (model.queue.length > 0 && startNs + batch1Ns > model.queue.peek()!.deadlineNs) {
+      result.outcomes.push(this.dropped(this.dequeue(model, 1)[0]!, nowNs));
+    }
+  }
+
+  /** When the model could start at the earliest on any worker (a copy, or a new LOAD). */
+  private earliestStartNs(model: ModelState, nowNs: number): number {
+    let best = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      if (worker.failedModels.has(model.spec.name)) continue;
+      const loadNs = worker.instances.has(model.spec.name) ? 0 : (this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? this.config.defaultLoadNs);
+      best = Math.min(best, worker.timeline.freeAtNs(nowNs) + loadNs);
+    }
+    return best;
+  }
+
+  private dropped(request: QueuedRequest, nowNs: number): RequestOutcome {
+    return this.fail(request, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'no worker could start it in time', nowNs);
+  }
+
+  private fail(request: QueuedRequest, status: RequestStatus, code: number, message: string, nowNs: number, workerId?: string): RequestOutcome {
+    const outcome: RequestOutcome = { requestId: request.id, status, code, message, completeNs: nowNs };
+    if (workerId !== undefined) outcome.workerId = workerId;
+    return outcome;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Introspection
+
+  snapshot(nowNs: number) {
+    return {
+      numQueued: this.numQueued,
+      models: [...this.models.values()].map((m) => ({ name: m.spec.name, numQueued: m.queue.length })),
+      workers: [...this.workers.values()].map((w) => ({
+        id: w.id,
+        memoryBudgetBytes: w.memoryBudgetBytes,
+        usedBytes: w.usedBytes,
+        freeInMs: (w.timeline.freeAtNs(nowNs) - nowNs) / 1e6,
+        numInflight: w.inflight.size,
+        models: [...w.instances.values()].map((i) => ({ name: i.model, state: i.state })),
+        estimatesMs: Object.fromEntries(
+          [...w.instances.values()].map((i) => [
+            i.model,
+            Object.fromEntries(this.models.get(i.model)!.spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, b) ?? NaN) / 1e6])),
+          ]),
+        ),
+      })),
+    };
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Per-request and per-action CSV logs (Clockwork's two telemetry tables), so prediction error,
+ * completion error and goodput can be analysed after a run. Times are ms relative to the
+ * controller's start, durations in ms.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import type { ActionRecord } from './scheduler.js';
+
+export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size'] as const;
+export const ACTION_LOG_COLUMNS = [
+  't_ms', 'action_id', 'action_type', 'code', 'worker', 'model', 'batch_size', 'num_requests',
+  'expected_start_ms', 'actual_start_ms', 'start_lateness_ms', 'expected_duration_ms', 'actual_duration_ms',
+  'expected_complete_ms', 'actual_complete_ms', 'completion_error_ms', 'worker_received_ms', 'worker_sent_ms',
+] as const;
+
+export interface RequestLogRow {
+  requestId: number;
+  model: string;
+  status: string;
+  code: number;
+  arrivalNs: number;
+  deadlineNs: number;
+  completeNs: number;
+  workerId?: string;
+  batchSize?: number;
+}
+
+export class TelemetryLog {
+  private readonly requests: WriteStream;
+  private readonly actions: WriteStream;
+
+  constructor(
+    dir: string,
+    private readonly originNs: number,
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.requests = createWriteStream(join(dir, 'requests.csv'));
+    this.actions = createWriteStream(join(dir, 'actions.csv'));
+    this.requests.write(`${REQUEST_LOG_COLUMNS.join(',')}\n`);
+    this.actions.write(`${ACTION_LOG_COLUMNS.join(',')}\n`);
+  }
+
+  private ms(ns: number): string {
+    return ns > 0 ? ((ns - this.originNs) / 1e6).toFixed(4) : '';
+  }
+
+  request(row: RequestLogRow): void {
+    const latencyMs = (row.completeNs - row.arrivalNs) / 1e6;
+    const sloMs = (row.deadlineNs - row.arrivalNs) / 1e6;
+    this.requests.write(
+      [this.ms(row.completeNs), row.requestId, row.model, row.status, row.code, this.ms(row.arrivalNs), this.ms(row.deadlineNs), this.ms(row.completeNs),
+        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? ''].join(',') + '\n',
+    );
+  }
+
+  action(r: ActionRecord, nowNs: number): void {
+    const started = r.actualStartNs > 0;
+    this.actions.write(
+      [this.ms(nowNs), r.actionId, r.actionType, r.code, r.workerId, r.model, r.batchSize, r.numRequests,
+        this.ms(r.expectedStartNs), this.ms(r.actualStartNs), started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
+        (r.expectedDurationNs / 1e6).toFixed(4), started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
+        this.ms(r.expectedCompleteNs), this.ms(r.actualCompleteNs), started ? ((r.actualCompleteNs - r.expectedCompleteNs) / 1e6).toFixed(4) : '',
+        this.ms(r.receivedNs), this.ms(r.sentNs)].join(',') + '\n',
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.requests, this.actions].map((s) => new Promise<void>((resolve) => s.end(resolve))));
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Every error that crosses a process boundary, with a stable numeric code grouped by phase (as
+ * Clockwork's worker_api.h): 10s protocol, 20s admission, 30s request fate, 50s LOAD, 60s
+ * UNLOAD, 80s INFER. Codes never change meaning; new ones get new numbers.
+ *
+ * `httpStatus` is what the HTTP front door maps each code to.
+ */
+export const ErrorCode = {
+  OK: 0,
+
+  // 10s: protocol
+  MALFORMED_MESSAGE: 10,
+  UNKNOWN_MESSAGE_TYPE: 11,
+  UNSUPPORTED_PROTOCOL_VERSION: 12,
+  UNKNOWN_WORKER: 13,
+  MESSAGE_TOO_LARGE: 14,
+
+  // 20s: admission (answered at arrival)
+  UNKNOWN_MODEL: 20,
+  INVALID_INPUT: 21,
+  INVALID_DEADLINE: 22,
+  DUPLICATE_REQUEST_ID: 23,
+  CANNOT_MEET_DEADLINE: 24,
+  NO_WORKERS: 25,
+  QUEUE_FULL: 26,
+
+  // 30s: what happened to an admitted request
+  DEADLINE_MISSED: 30,
+  DROPPED_BEFORE_EXECUTION: 31,
+  WORKER_LOST: 32,
+  CONTROLLER_SHUTDOWN: 33,
+  CLIENT_TIMEOUT: 34,
+  CLIENT_CLOSED: 35,
+  MODEL_UNAVAILABLE: 36,
+
+  // 50s: LOAD
+  LOAD_TOO_EARLY: 50,
+  LOAD_TOO_LATE: 51,
+  LOAD_UNKNOWN_MODEL: 52,
+  LOAD_INSUFFICIENT_MEMORY: 53,
+  LOAD_ALREADY_LOADED: 54,
+  LOAD_FAILED: 55,
+
+  // 60s: UNLOAD
+  UNLOAD_TOO_EARLY: 60,
+  UNLOAD_TOO_LATE: 61,
+  UNLOAD_NOT_LOADED: 62,
+
+  // 80s: INFER
+  INFER_TOO_EARLY: 80,
+  INFER_TOO_LATE: 81,
+  INFER_NOT_LOADED: 82,
+  INFER_INVALID_INPUT: 83,
+  INFER_INVALID_BATCH_SIZE: 84,
+  INFER_RUNTIME_ERROR: 85,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
+
+interface CatalogEntry {
+  name: ErrorCodeName;
+  httpStatus: number;
+  /** What the code means and, where there is one, what to do about it. */
+  description: string;
+}
+
+const CATALOG: Record<number, CatalogEntry> = {};
+function describe(name: ErrorCodeName, httpStatus: number, description: string): void {
+  CATALOG[ErrorCode[name]] = { name, httpStatus, description };
+}
+
+describe('OK', 200, 'success');
+describe('MALFORMED_MESSAGE', 400, 'the message could not be decoded; check the frame layout and msgpack header');
+describe('UNKNOWN_MESSAGE_TYPE', 400, 'the header names a message type this peer does not handle');
+describe('UNSUPPORTED_PROTOCOL_VERSION', 400, 'peer speaks another protocol version; upgrade one side');
+describe('UNKNOWN_WORKER', 409, 'the controller does not know this worker; send hello again');
+describe('MESSAGE_TOO_LARGE', 413, 'a tensor or message exceeds the configured size limit');
+describe('UNKNOWN_MODEL', 404, 'no model of that name is in the controller\'s repository');
+describe('INVALID_INPUT', 400, 'input tensors do not match the model\'s declared names, dtypes or shapes');
+describe('INVALID_DEADLINE', 400, 'give exactly one of sloMs > 0 or a deadline in the future');
+describe('DUPLICATE_REQUEST_ID', 409, 'this client already has a request in flight with that id');
+describe('CANNOT_MEET_DEADLINE', 429, 'rejected at arrival: the plan cannot finish it before its deadline; retry later or relax the SLO');
+describe('NO_WORKERS', 503, 'no worker is registered that can serve the model');
+describe('QUEUE_FULL', 503, 'the controller\'s queue is at its bound; shed load or add workers');
+describe('DEADLINE_MISSED', 504, 'executed, but finished after the deadline');
+describe('DROPPED_BEFORE_EXECUTION', 504, 'queued, but no worker could start it in time; dropped before its deadline');
+describe('WORKER_LOST', 503, 'the worker running it stopped answering and the deadline left no time to retry');
+describe('CONTROLLER_SHUTDOWN', 503, 'the controller is shutting down');
+describe('CLIENT_TIMEOUT', 504, 'the client gave up waiting for the controller (is it running?)');
+describe('CLIENT_CLOSED', 499, 'the client was closed before an answer arrived');
+describe('MODEL_UNAVAILABLE', 503, 'no worker could load the model; see the controller log for the load error');
+describe('LOAD_TOO_EARLY', 500, 'LOAD started before its window opened');
+describe('LOAD_TOO_LATE', 503, 'LOAD could not start before its window closed');
+describe('LOAD_UNKNOWN_MODEL', 404, 'the worker has no model of that name in its model directory');
+describe('LOAD_INSUFFICIENT_MEMORY', 507, 'the worker\'s memory budget has no room for the model');
+describe('LOAD_ALREADY_LOADED', 409, 'the model is already loaded on this worker');
+describe('LOAD_FAILED', 500, 'the runtime could not create a session for the model');
+describe('UNLOAD_TOO_EARLY', 500, 'UNLOAD started before its window opened');
+describe('UNLOAD_TOO_LATE', 503, 'UNLOAD could not start before its window closed');
+describe('UNLOAD_NOT_LOADED', 409, 'the model is not loaded on this worker');
+describe('INFER_TOO_EARLY', 500, 'INFER started before its window opened');
+describe('INFER_TOO_LATE', 503, 'INFER could not start before its window closed');
+describe('INFER_NOT_LOADED', 503, 'the model is not loaded on this worker');
+describe('INFER_INVALID_INPUT', 400, 'the worker rejected the batch\'s input tensors');
+describe('INFER_INVALID_BATCH_SIZE', 400, 'the batch size is not one the model was profiled at');
+describe('INFER_RUNTIME_ERROR', 500, 'the runtime failed while executing the model');
+
+export function errorName(code: number): string {
+  return CATALOG[code]?.name ?? `UNKNOWN_ERROR_${code}`;
+}
+
+export function httpStatusFor(code: number): number {
+  return CATALOG[code]?.httpStatus ?? 500;
+}
+
+export function describeError(code: number): string {
+  return CATALOG[code]?.description ?? 'unknown error code';
+}
+
+/** An error with a stable code; thrown inside one process, sent as `{code, message}` across. */
+export class EscapementError extends Error {
+  override readonly name: string = 'EscapementError';
+
+  constructor(
+    readonly code: ErrorCodeValue,
+    message: string,
+  ) {
+    super(`${errorName(code)}: ${message}`);
+  }
+}
+
+export function isEscapementError(err: unknown): err is EscapementError {
+  return err instanceof EscapementError;
+}

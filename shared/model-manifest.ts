@@ -1,0 +1,123 @@
+/**
+ * The model repository: one folder per model, `<modelDir>/<name>/manifest.json` plus the ONNX
+ * file it names. The controller reads manifests to validate requests and plan batches; workers
+ * read them to create sessions. Loading checks every field and says precisely what is wrong.
+ */
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDType, type TensorSpec } from './tensor.js';
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+export interface SimulatedLatency {
+  /** Fixed cost of one INFER, in µs. */
+  baseUs: number;
+  /** Added per batch item, in µs. */
+  perItemUs: number;
+}
+
+export interface ModelManifest {
+  schemaVersion: number;
+  name: string;
+  /** ONNX file, relative to the manifest's folder. */
+  file: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Batch sizes the model is profiled and run at, ascending; batches are padded up to one. */
+  batchSizes: number[];
+  /** What the simulated worker sleeps when it "runs" this model. */
+  simulated?: SimulatedLatency;
+  /** Free-form provenance: where the ONNX came from, its licence, how it was ingested. */
+  source?: Record<string, unknown>;
+}
+
+export interface ModelEntry {
+  manifest: ModelManifest;
+  /** Absolute path of the ONNX file. */
+  onnxPath: string;
+  /** Size of the ONNX file; the memory the controller accounts before a worker measures it. */
+  fileBytes: number;
+}
+
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ManifestError(`${where} must be a non-empty array`);
+  return value.map((v, i) => {
+    const t = v as Record<string, unknown>;
+    if (typeof t.name !== 'string') throw new ManifestError(`${where}[${i}].name must be a string`);
+    if (!isDType(t.dtype)) throw new ManifestError(`${where}[${i}].dtype ${JSON.stringify(t.dtype)} is not a supported dtype`);
+    const shape = t.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d > 0 || d === -1))) {
+      throw new ManifestError(`${where}[${i}].shape must be positive integers, with -1 for the batch dimension`);
+    }
+    if (shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
+    return { name: t.name, dtype: t.dtype, shape: shape as number[] };
+  });
+}
+
+export function parseManifest(json: unknown, where = 'manifest'): ModelManifest {
+  if (typeof json !== 'object' || json === null) throw new ManifestError(`${where} is not a JSON object`);
+  const m = json as Record<string, unknown>;
+  if (m.schemaVersion !== MANIFEST_SCHEMA_VERSION) {
+    throw new ManifestError(`${where}: schemaVersion ${String(m.schemaVersion)} is not supported (expected ${MANIFEST_SCHEMA_VERSION})`);
+  }
+  if (typeof m.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.name)) {
+    throw new ManifestError(`${where}: name must be letters, digits, '.', '_' or '-'`);
+  }
+  if (typeof m.file !== 'string' || m.file.includes('..')) throw new ManifestError(`${where}: file must be a relative path inside the package`);
+  const batchSizes = m.batchSizes;
+  if (
+    !Array.isArray(batchSizes) ||
+    batchSizes.length === 0 ||
+    !batchSizes.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (batchSizes[i - 1] as number)))
+  ) {
+    throw new ManifestError(`${where}: batchSizes must be ascending positive integers`);
+  }
+  const manifest: ModelManifest = {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    name: m.name,
+    file: m.file,
+    inputs: checkTensorSpecs(`${where}: inputs`, m.inputs),
+    outputs: checkTensorSpecs(`${where}: outputs`, m.outputs),
+    batchSizes: batchSizes as number[],
+  };
+  const sim = m.simulated as Record<string, unknown> | undefined;
+  if (sim !== undefined) {
+    if (typeof sim.baseUs !== 'number' || typeof sim.perItemUs !== 'number' || sim.baseUs < 0 || sim.perItemUs < 0) {
+      throw new ManifestError(`${where}: simulated needs non-negative baseUs and perItemUs`);
+    }
+    manifest.simulated = { baseUs: sim.baseUs, perItemUs: sim.perItemUs };
+  }
+  if (typeof m.source === 'object' && m.source !== null) manifest.source = m.source as Record<string, unknown>;
+  return manifest;
+}
+
+export function loadModelEntry(modelDir: string, name: string): ModelEntry {
+  const folder = join(modelDir, name);
+  const manifestPath = join(folder, 'manifest.json');
+  if (!existsSync(manifestPath)) throw new ManifestError(`no manifest at ${manifestPath}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  } catch (err) {
+    throw new ManifestError(`${manifestPath} is not valid JSON: ${(err as Error).message}`);
+  }
+  const manifest = parseManifest(json, manifestPath);
+  if (manifest.name !== name) throw new ManifestError(`${manifestPath}: name '${manifest.name}' does not match its folder '${name}'`);
+  const onnxPath = join(folder, manifest.file);
+  if (!existsSync(onnxPath)) throw new ManifestError(`${manifestPath}: file ${manifest.file} does not exist`);
+  return { manifest, onnxPath, fileBytes: statSync(onnxPath).size };
+}
+
+/** Every model folder under `modelDir` (folders without a manifest.json are ignored). */
+export function loadModelRepository(modelDir: string): Map<string, ModelEntry> {
+  const models = new Map<string, ModelEntry>();
+  for (const name of readdirSync(modelDir).sort()) {
+    if (!existsSync(join(modelDir, name, 'manifest.json'))) continue;
+    models.set(name, loadModelEntry(modelDir, name));
+  }
+  return models;
+}

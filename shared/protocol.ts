@@ -1,0 +1,208 @@
+/**
+ * Every message that crosses a process boundary. Both the controller and the workers (and the
+ * client library) import this file; nothing else is shared between them.
+ *
+ * Wire layout (see `codec.ts`): frame 0 is a msgpack header (one of the interfaces below), and
+ * frames 1..n are raw tensor bytes in the order the header lists them (`inputs` or `outputs`).
+ * All times are nanoseconds on the controller's clock (`shared/clock.ts`) unless a field says
+ * otherwise.
+ */
+import type { TensorMeta } from './tensor.js';
+
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Controller <-> worker
+
+/** Worker -> controller: register (or re-register after a controller restart). */
+export interface HelloMsg {
+  type: 'hello';
+  v: number;
+  workerId: string;
+  /** `cpu`, `cuda:N`, `webgpu`, or `simulated`. */
+  device: string;
+  memoryBudgetBytes: number;
+  pid: number;
+  hostname: string;
+}
+
+/** Controller -> worker: registration accepted. */
+export interface HelloAckMsg {
+  type: 'hello_ack';
+  v: number;
+  workerId: string;
+  /** How often the controller expects a heartbeat. */
+  heartbeatIntervalMs: number;
+}
+
+/** Controller -> peer: the controller does not know you (it restarted, or declared you dead). */
+export interface ReregisterMsg {
+  type: 'reregister';
+  reason: string;
+}
+
+/** Worker -> controller, periodically: proof of life judged by the application, not ZMTP. */
+export interface HeartbeatMsg {
+  type: 'heartbeat';
+  workerId: string;
+  numQueuedActions: number;
+  usedMemoryBytes: number;
+  loadedModels: string[];
+}
+
+/** Any peer -> controller: one sample of the NTP-style offset exchange (see clock-sync.ts). */
+export interface ClockPingMsg {
+  type: 'clock_ping';
+  seq: number;
+  /** Peer clock. */
+  t0Ns: number;
+}
+
+export interface ClockPongMsg {
+  type: 'clock_pong';
+  seq: number;
+  t0Ns: number;
+  /** Controller clock at receive. */
+  t1Ns: number;
+  /** Controller clock at send. */
+  t2Ns: number;
+}
+
+/** The start window every action carries. The worker refuses to start outside it. */
+export interface ActionWindow {
+  actionId: number;
+  /** Do not start before this. */
+  earliestNs: number;
+  /** Refuse (TOO_LATE) if it cannot start by this. */
+  latestNs: number;
+  /** The controller's prediction; the worker only reports it back in telemetry. */
+  expectedDurationNs: number;
+  /** When the controller's timeline expects the action to start (telemetry only). */
+  expectedStartNs: number;
+}
+
+export interface LoadAction extends ActionWindow {
+  type: 'load';
+  modelName: string;
+  /** Batch sizes to profile after warm-up; INFERs will only use these. */
+  batchSizes: number[];
+}
+
+export interface UnloadAction extends ActionWindow {
+  type: 'unload';
+  modelName: string;
+}
+
+/**
+ * Run a model on a batch. Frames carry one tensor per model input, each with `batchSize` rows:
+ * `numRequests` real rows followed by zero padding. Designed so that a later INFER can run a
+ * model as a chain of segments: the worker reports per-stage timings in `stages`.
+ */
+export interface InferAction extends ActionWindow {
+  type: 'infer';
+  modelName: string;
+  batchSize: number;
+  numRequests: number;
+  inputs: TensorMeta[];
+}
+
+export type Action = LoadAction | UnloadAction | InferAction;
+export type ActionType = Action['type'];
+
+/** Timings of one action, in controller time. */
+export interface ActionTiming {
+  receivedNs: number;
+  /** 0 when the action never started (refused). */
+  startNs: number;
+  endNs: number;
+  /** Measured busy time of the executor (end - start for CPU work). */
+  durationNs: number;
+  sentNs: number;
+}
+
+/** Time spent in one stage of an action (a segment of a chained model, or the whole model). */
+export interface StageTiming {
+  name: string;
+  durationNs: number;
+}
+
+export interface BatchProfileEntry {
+  batchSize: number;
+  /** Median measured duration after warm-up. */
+  durationNs: number;
+  /** 99th percentile of the same runs. */
+  p99DurationNs: number;
+}
+
+/** Worker -> controller: the outcome of one action (success or a coded refusal/failure). */
+export interface ActionResultMsg {
+  type: 'result';
+  actionId: number;
+  actionType: ActionType;
+  modelName: string;
+  /** 0 on success, else an ErrorCode. */
+  code: number;
+  message?: string;
+  timing: ActionTiming;
+  /** LOAD: profile of every requested batch size. */
+  profile?: BatchProfileEntry[];
+  /** LOAD: memory the model is accounted at on this worker. */
+  weightsBytes?: number;
+  /** INFER: outputs, each with `batchSize` rows; frames follow in this order. */
+  outputs?: TensorMeta[];
+  stages?: StageTiming[];
+}
+
+export type WorkerToControllerMsg = HelloMsg | HeartbeatMsg | ClockPingMsg | ActionResultMsg;
+export type ControllerToWorkerMsg = HelloAckMsg | ReregisterMsg | ClockPongMsg | Action;
+
+// ---------------------------------------------------------------------------------------------
+// Client <-> controller
+
+/** Client -> controller: one inference request (batch dimension 1 in every input). */
+export interface SubmitMsg {
+  type: 'submit';
+  /** Chosen by the client, unique among its requests in flight. */
+  requestId: string;
+  model: string;
+  /** Relative deadline: answer within this many ms of arrival. */
+  sloMs?: number;
+  /** Absolute deadline on the controller's clock (the client library converts its own). */
+  deadlineNs?: number;
+  inputs: TensorMeta[];
+}
+
+export type RequestStatus = 'OK' | 'REJECTED' | 'DEADLINE_MISSED' | 'ERROR';
+
+/** Controller -> client: the one final answer to a request. */
+export interface ResponseMsg {
+  type: 'response';
+  requestId: string;
+  status: RequestStatus;
+  /** ErrorCode; 0 when status is OK. */
+  code: number;
+  message?: string;
+  /** Present when the model ran (also for DEADLINE_MISSED after a late finish). */
+  outputs?: TensorMeta[];
+  arrivalNs: number;
+  deadlineNs: number;
+  completeNs: number;
+  workerId?: string;
+  batchSize?: number;
+}
+
+export interface StatusQueryMsg {
+  type: 'status_query';
+  queryId: string;
+}
+
+export interface StatusReplyMsg {
+  type: 'status_reply';
+  queryId: string;
+  status: unknown;
+}
+
+export type ClientToControllerMsg = SubmitMsg | StatusQueryMsg | ClockPingMsg;
+export type ControllerToClientMsg = ResponseMsg | StatusReplyMsg | ClockPongMsg;
+
+export type AnyMessage = WorkerToControllerMsg | ControllerToWorkerMsg | ClientToControllerMsg | ControllerToClientMsg;
