@@ -7,6 +7,11 @@
  * rate), so the window is longer and the percentile slightly lower; the planner's buffer absorbs
  * what the percentile leaves out. The offline profile from LOAD seeds the window, so estimates
  * exist before the first real INFER.
+ *
+ * Drift: a batch size that has not run since the profile borrows what the others learned. Each
+ * measurement updates a per-(model, worker) ratio of measured to profiled time (EWMA), and a
+ * size with no measurement of its own is estimated as profile × ratio. A worker that turns out
+ * 10x slower than profiled is then predicted slower at every batch size after one result.
  */
 export interface EstimatorConfig {
   /** Samples kept per key. Default 100: long enough that one outlier barely moves p95. */
@@ -16,6 +21,12 @@ export interface EstimatorConfig {
 }
 
 export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = { windowSize: 100, percentile: 0.95 };
+
+/** Weight of the newest measured/profiled ratio in the drift EWMA. */
+const DRIFT_ALPHA = 0.2;
+/** Drift ratios are clamped to this range so one absurd sample cannot poison every estimate. */
+const MIN_DRIFT = 0.25;
+const MAX_DRIFT = 20;
 
 class SlidingWindow {
   private readonly values: number[] = [];
@@ -50,6 +61,12 @@ class SlidingWindow {
 
 export class LatencyEstimator {
   private readonly windows = new Map<string, SlidingWindow>();
+  /** Profiled median per key. */
+  private readonly profiledNs = new Map<string, number>();
+  /** Keys that have real measurements (not only profile seeds). */
+  private readonly measured = new Set<string>();
+  /** Measured / profiled ratio per (model, worker). */
+  private readonly drift = new Map<string, number>();
 
   constructor(private readonly config: EstimatorConfig = DEFAULT_ESTIMATOR_CONFIG) {}
 
@@ -65,6 +82,12 @@ export class LatencyEstimator {
     for (let i = 0; i < 4; i++) window.insert(medianNs);
     window.insert(p99Ns);
     this.windows.set(key, window);
+    this.profiledNs.set(key, medianNs);
+    this.measured.delete(key);
+  }
+
+  private static driftKey(model: string, workerId: string): string {
+    return `${model}\u0000${workerId}`;
   }
 
   record(model: string, workerId: string, batchSize: number, durationNs: number): void {
@@ -75,14 +98,31 @@ export class LatencyEstimator {
       this.windows.set(key, window);
     }
     window.insert(durationNs);
+    this.measured.add(key);
+    const profiled = this.profiledNs.get(key);
+    if (profiled !== undefined && profiled > 0) {
+      const dKey = LatencyEstimator.driftKey(model, workerId);
+      const ratio = Math.min(MAX_DRIFT, Math.max(MIN_DRIFT, durationNs / profiled));
+      const previous = this.drift.get(dKey);
+      this.drift.set(dKey, previous === undefined ? ratio : previous + DRIFT_ALPHA * (ratio - previous));
+    }
   }
 
   /** The estimate in ns, or undefined when nothing is known for this key. */
   estimateNs(model: string, workerId: string, batchSize: number): number | undefined {
-    return this.windows.get(LatencyEstimator.key(model, workerId, batchSize))?.percentile(this.config.percentile);
+    const key = LatencyEstimator.key(model, workerId, batchSize);
+    const estimate = this.windows.get(key)?.percentile(this.config.percentile);
+    if (estimate === undefined || this.measured.has(key)) return estimate;
+    return estimate * (this.drift.get(LatencyEstimator.driftKey(model, workerId)) ?? 1);
   }
 
   forgetWorker(workerId: string): void {
-    for (const key of [...this.windows.keys()]) if (key.split('\u0000')[1] === workerId) this.windows.delete(key);
+    for (const key of [...this.windows.keys()]) {
+      if (key.split('\u0000')[1] !== workerId) continue;
+      this.windows.delete(key);
+      this.profiledNs.delete(key);
+      this.measured.delete(key);
+    }
+    for (const key of [...this.drift.keys()]) if (key.split('\u0000')[1] === workerId) this.drift.delete(key);
   }
 }

@@ -439,18 +439,22 @@ export class Scheduler {
     return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns;
   }
 
-  /** Executor time needed to drain the model's queue in full batches on one worker. */
+  /** Executor time one worker needs to drain the model's queue: full batches plus a padded rest. */
   private backlogNs(model: ModelState): number {
-    const maxBatch = Math.min(this.config.maxBatchSize, model.spec.batchSizes.at(-1)!);
-    const usable = model.spec.batchSizes.filter((b) => b <= maxBatch);
-    const largest = usable.at(-1) ?? model.spec.batchSizes[0]!;
-    let perBatchNs = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
-      const est = this.estimator.estimateNs(model.spec.name, worker.id, largest);
-      if (est !== undefined) perBatchNs = Math.min(perBatchNs, est);
-    }
-    if (!Number.isFinite(perBatchNs)) perBatchNs = model.spec.nominalBatch1Ns * largest;
-    return Math.ceil(model.queue.length / largest) * perBatchNs;
+    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
+    const sizes = usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+    const largest = sizes.at(-1)!;
+    const bestEstimateNs = (batchSize: number): number => {
+      let best = Number.POSITIVE_INFINITY;
+      for (const worker of this.workers.values()) {
+        const est = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
+        if (est !== undefined) best = Math.min(best, est);
+      }
+      return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns * batchSize;
+    };
+    const numFull = Math.floor(model.queue.length / largest);
+    const rest = model.queue.length % largest;
+    return numFull * bestEstimateNs(largest) + (rest > 0 ? bestEstimateNs(sizes.find((b) => b >= rest)!) : 0);
   }
 
   /**

@@ -5,9 +5,10 @@
  *
  * `freeAtNs(now)` is when the worker is predicted to finish everything planned so far. Each
  * result re-anchors the timeline on the worker's reported end, so a late action pushes the
- * prediction later and an early one pulls it in. If the worker falls more than `lagNs` behind
- * the prediction for the head action (a result is overdue), the head is assumed to still be
- * running now, so a silent worker does not look free.
+ * prediction later and an early one pulls it in. When the head's result is overdue by more than
+ * `lagNs`, the head is assumed to have ended `lagNs` ago and the rest of the plan to run from
+ * there (Clockwork's re-basing): the prediction slides forward with time instead of staying
+ * anchored in the past, without assuming the worker is stuck forever.
  */
 export interface TimelineConfig {
   /** How far behind prediction the head may fall before the timeline re-bases. Default 10 ms. */

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { LatencyEstimator } from '../../controller/latency-estimator.js';
+import { WorkerTimeline } from '../../controller/worker-timeline.js';
+import { RequestQueue } from '../../controller/request-queue.js';
+
+describe('LatencyEstimator', () => {
+  it('starts from the profile and follows measurements at the configured percentile', () => {
+    const est = new LatencyEstimator({ windowSize: 10, percentile: 0.5 });
+    est.seed('m', 'w', 4, 1000, 1200);
+    expect(est.estimateNs('m', 'w', 4)).toBe(1000);
+    for (let i = 0; i < 10; i++) est.record('m', 'w', 4, 3000);
+    expect(est.estimateNs('m', 'w', 4)).toBe(3000);
+  });
+
+  it('ignores a single outlier at p95 of a 100-sample window', () => {
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95 });
+    for (let i = 0; i < 99; i++) est.record('m', 'w', 1, 1000);
+    est.record('m', 'w', 1, 50_000);
+    expect(est.estimateNs('m', 'w', 1)).toBe(1000);
+  });
+
+  it('applies the drift learned at one batch size to sizes not measured since the profile', () => {
+    const est = new LatencyEstimator();
+    est.seed('m', 'w', 1, 1000, 1000);
+    est.seed('m', 'w', 16, 10_000, 10_000);
+    est.record('m', 'w', 16, 30_000); // 3x slower than profiled
+    expect(est.estimateNs('m', 'w', 1)).toBeCloseTo(3000, -1);
+      });
+
+  it('keeps workers apart and forgets a removed one', () => {
+    const est = new LatencyEstimator();
+    est.record('m', 'a', 1, 1000);
+    est.record('m', 'b', 1, 5000);
+    expect(est.estimateNs('m', 'a', 1)).toBe(1000);
+    est.forgetWorker('b');
+    expect(est.estimateNs('m', 'b', 1)).toBeUndefined();
+  });
+});
+
+describe('WorkerTimeline', () => {
+  it('predicts the free time as the sum of planned durations from the last actual end', () => {
+    const t = new WorkerTimeline({ lagNs: 10_000_000, futureNs: 0 });
+    t.add(1, 2_000_000, 100_000_000);
+    t.add(2, 3_000_000, 100_000_000);
+    expect(t.freeAtNs(100_000_000)).toBe(105_000_000);
+    t.complete(1, 104_000_000); // ran 2 ms late
+    expect(t.freeAtNs(104_000_000)).toBe(107_000_000);
+  });
+
+  it('re-bases an overdue plan so the remaining actions run from lag ago, not from the stale anchor', () => {
+    const t = new WorkerTimeline({ lagNs: 10_000_000, futureNs: 0 });
+    t.add(1, 2_000_000, 0);
+    t.add(2, 20_000_000, 0);
+    // without re-basing the plan would end at 22 ms; at 50 ms with no result, the head is
+    // assumed to have ended at 40 ms and action 2 to end 20 ms later
+    expect(t.freeAtNs(50_000_000)).toBe(60_000_000);
+  });
+});
+
+describe('RequestQueue', () => {
+  it('orders by deadline with ties in arrival order and counts what is ahead', () => {
+    const q = new RequestQueue();
+    const r = (id: number, deadlineNs: number) => ({ id, model: 'm', arrivalNs: 0, deadlineNs });
+    q.insert(r(1, 50));
+    q.insert(r(2, 10));
+    q.insert(r(3, 50));
+    expect(q.insert(r(4, 30))).toBe(1);
+    expect(q.take(4).map((x) => x.id)).toEqual([2, 4, 1, 3]);
+    q.insert(r(5, 10));
+    expect(q.countAhead(10)).toBe(1);
+    expect(q.countAhead(9)).toBe(0);
+  });
+});

@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../shared/error-codes.js';
+import { FakeCluster, MS, modelSpec } from '../support/fake-cluster.js';
+
+/** A cluster with model(s) already loaded on every worker. */
+function warmCluster(models = [modelSpec('a')], numWorkers = 1, config = {}) {
+  const cluster = new FakeCluster(models, config);
+  for (let i = 0; i < numWorkers; i++) cluster.addWorker(`w${i}`, 10_000);
+  for (const m of models) cluster.scheduler.pin(m.name);
+  cluster.runForMs(100); // loads finish
+  return cluster;
+}
+
+describe('Scheduler admission', () => {
+  it('rejects a request for an unknown model at arrival', () => {
+    const cluster = warmCluster();
+    const id = cluster.submit('nope', 50);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'REJECTED', code: ErrorCode.UNKNOWN_MODEL });
+  });
+
+  it('rejects a request whose deadline is before the earliest possible completion', () => {
+    const cluster = warmCluster();
+    // batch 1 takes 1.5 ms: a 1 ms SLO cannot be met on any worker
+    const id = cluster.submit('a', 1);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'REJECTED', code: ErrorCode.CANNOT_MEET_DEADLINE });
+    expect(cluster.outcomeOf(id)!.message).toMatch(/earliest predicted completion/);
+  });
+
+  it('rejects at arrival when the work queued ahead makes the deadline infeasible', () => {
+    const cluster = warmCluster();
+    // Same 20 ms SLO for all: request k waits behind floor(k/16) full batches of 9 ms each.
+    const ids = Array.from({ length: 64 }, () => cluster.submit('a', 20));
+    const statuses = ids.map((id) => cluster.outcomeOf(id)?.status ?? 'QUEUED');
+    expect(statuses.slice(0, 16)).toEqual(Array(16).fill('QUEUED'));
+    expect(statuses.at(-1)).toBe('REJECTED');
+    expect(cluster.outcomeOf(ids.at(-1)!)!.code).toBe(ErrorCode.CANNOT_MEET_DEADLINE);
+    // a request with an earlier deadline jumps the queue (EDF) and is admitted
+    const urgent = cluster.submit('a', 10);
+    expect(cluster.outcomeOf(urgent)).toBeUndefined();
+  });
+
+  it('rejects everything with NO_WORKERS before any worker registers', () => {
+    const cluster = new FakeCluster([modelSpec('a')]);
+    const id = cluster.submit('a', 50);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'REJECTED', code: ErrorCode.NO_WORKERS });
+  });
+
+  it('bounds the queue: arrivals beyond maxQueuedRequests get QUEUE_FULL', () => {
+    const cluster = warmCluster([modelSpec('a')], 1, { maxQueuedRequests: 3 });
+    const ids = Array.from({ length: 4 }, () => cluster.submit('a', 10_000));
+    expect(ids.slice(0, 3).map((id) => cluster.outcomeOf(id))).toEqual([undefined, undefined, undefined]);
+    expect(cluster.outcomeOf(ids[3]!)).toMatchObject({ status: 'REJECTED', code: ErrorCode.QUEUE_FULL });
+  });
+});
+
+describe('Scheduler batching', () => {
+  it('serves the model whose head request is most urgent first (EDF across models)', () => {
+    const cluster = warmCluster([modelSpec('a'), modelSpec('b')]);
+    cluster.clock.advanceNs(10 * MS);
+    // Make the worker busy so both requests wait and compete for the next slot.
+    const blocker = cluster.submit('a', 1000);
+    cluster.plan();
+    const relaxed = cluster.submit('a', 200);
+    const urgent = cluster.submit('b', 50);
+    const actions = cluster.plan();
+    const infers = actions.filter((a) => a.action.type === 'infer');
+    const order = infers.flatMap((a) => a.requests.map((r) => r.id));
+    // the blocker was already planned; of the two waiting, the earlier deadline goes first
+    expect(order).toEqual([urgent, relaxed]);
+    expect(blocker).toBeLessThan(relaxed);
+  });
+
+  it('plans nothing for a worker whose timeline is busy beyond the schedule-ahead horizon', () => {
+    const cluster = warmCluster();
+    cluster.workers.get('w0')!.knobs.inferNs = () => 50 * MS;
+    for (let i = 0; i < 16; i++) cluster.submit('a', 1000);
+    cluster.plan();
+    cluster.runForMs(1); // the fake worker started the batch; its profile still says 9 ms
+    const ids = Array.from({ length: 10 }, () => cluster.submit('a', 1000));
+    // predicted free in ~8 ms > 5 ms horizon: requests wait in the controller, unbound
+    const infers = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(infers).toHaveLength(0);
+    expect(ids.every((id) => cluster.outcomeOf(id) === undefined)).toBe(true);
+  });
+
+  it('forms one padded batch from waiting requests when the worker frees up', () => {
+    const cluster = warmCluster();
+    const ids = Array.from({ length: 10 }, () => cluster.submit('a', 1000));
+    const infers = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(infers).toHaveLength(1);
+    const action = infers[0]!.action;
+    expect(action.type === 'infer' && action.batchSize).toBe(16);
+    expect(action.type === 'infer' && action.numRequests).toBe(10);
+    expect(infers[0]!.requests.map((r) => r.id)).toEqual(ids);
+  });
+
+  it('shrinks the batch so the most urgent member still finishes buffer-early', () => {
+    // buffer 5 ms; batch 16 takes 9 ms, batch 8 takes 5 ms, batch 4 takes 3 ms
+    const cluster = warmCluster([modelSpec('a')], 1, { bufferNs: 5 * MS });
+    const urgent = cluster.submit('a', 11); // start ≈ now + 0.5 ms: 16 ends at 9.5 > 6; 8 ends at 5.5 ≤ 6
+    for (let i = 0; i < 15; i++) cluster.submit('a', 1000);
+    const infers = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(infers[0]!.requests[0]!.id).toBe(urgent);
+    const first = infers[0]!.action;
+    expect(first.type === 'infer' && first.batchSize).toBe(8);
+  });
+
+  it('answers every request exactly once under sustained load, with OK for those that fit', () => {
+    const cluster = warmCluster([modelSpec('a'), modelSpec('b')], 2);
+    const ids: number[] = [];
+    for (let step = 0; step < 400; step++) {
+      ids.push(cluster.submit(step % 3 === 0 ? 'b' : 'a', 20 + (step % 5) * 10));
+      cluster.runForMs(0.4);
+    }
+    cluster.runForMs(2000);
+    const outcomes = ids.map((id) => cluster.outcomeOf(id));
+    expect(outcomes.every((o) => o !== undefined)).toBe(true);
+    const ok = outcomes.filter((o) => o!.status === 'OK').length;
+    expect(ok).toBeGreaterThan(ids.length * 0.95);
+    expect(outcomes.filter((o) => o!.status === 'ERROR')).toHaveLength(0);
+  });
+
+  it('drops queued requests as soon as a late result shows they cannot finish, before their deadline', () => {
+    const cluster = warmCluster();
+    // The worker runs 10x slower than profiled; the controller learns it from the first result.
+    cluster.workers.get('w0')!.knobs.inferNs = (_m, b) => 10 * (1 * MS + 0.5 * MS * b);
+    const arrivalNs = cluster.clock.nowNs();
+    const ids = Array.from({ length: 120 }, () => cluster.submit('a', 150));
+    expect(ids.every((id) => cluster.outcomeOf(id) === undefined)).toBe(true); // all admitted
+    cluster.runForMs(400);
+    const outcomes = ids.map((id) => cluster.outcomeOf(id)!);
+    expect(outcomes.every((o) => o !== undefined)).toBe(true);
+    const dropped = outcomes.filter((o) => o.code === ErrorCode.DROPPED_BEFORE_EXECUTION);
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const o of dropped) expect(o.completeNs).toBeLessThan(arrivalNs + 150 * MS);
+  });
+});
+
+describe('Scheduler timeline', () => {
+  it('re-anchors a worker timeline on a late result and plans the next batch after it', () => {
+    const cluster = warmCluster();
+    const worker = cluster.workers.get('w0')!;
+    worker.knobs.inferNs = () => 20 * MS; // profiled 1.5 ms, actually 20 ms
+    cluster.submit('a', 1000);
+    const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
+    const plannedEndNs = first!.action.expectedStartNs + first!.action.expectedDurationNs;
+    cluster.runForMs(25); // the late result arrives at ≈ start + 20 ms
+    const id = cluster.submit('a', 1000);
+    const [second] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(second!.requests[0]!.id).toBe(id);
+    expect(second!.action.expectedStartNs).toBeGreaterThan(plannedEndNs + 15 * MS);
+  });
+
+  it('learns from measurements: estimates move toward the observed durations', () => {
+    const cluster = warmCluster();
+    cluster.workers.get('w0')!.knobs.inferNs = () => 4 * MS;
+    for (let i = 0; i < 30; i++) {
+      cluster.submit('a', 1000);
+      cluster.runForMs(10);
+    }
+    cluster.submit('a', 1000);
+    const [next] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(next!.action.expectedDurationNs).toBeGreaterThanOrEqual(3.9 * MS);
+  });
+});
+
+describe('Scheduler placement', () => {
+  it('loads a model on demand and serves its queued requests once loaded', () => {
+    const cluster = new FakeCluster([modelSpec('a')]);
+    cluster.addWorker('w0', 1_000);
+    const id = cluster.submit('a', 5_000);
+    const loads = cluster.plan().filter((a) => a.action.type === 'load');
+    expect(loads).toHaveLength(1);
+    cluster.runForMs(100);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'OK', workerId: 'w0' });
+  });
+
+  it('unloads the least recently used model without demand to make room under the memory budget', () => {
+    const cluster = new FakeCluster([modelSpec('a', { weightsBytes: 600 }), modelSpec('b', { weightsBytes: 600 }), modelSpec('c', { weightsBytes: 300 })]);
+    cluster.addWorker('w0', 1_000);
+    cluster.submit('a', 5_000);
+    cluster.runForMs(100);
+    const idB = cluster.submit('b', 5_000);
+    const actions = cluster.plan();
+    expect(actions.map((a) => `${a.action.type}:${a.action.modelName}`)).toEqual(['unload:a', 'load:b']);
+    cluster.runForMs(100);
+    expect(cluster.outcomeOf(idB)?.status).toBe('OK');
+  });
+
+  it('never unloads a model that has queued requests', () => {
+    const cluster = new FakeCluster([modelSpec('a', { weightsBytes: 600 }), modelSpec('b', { weightsBytes: 600 })]);
+    cluster.addWorker('w0', 1_000);
+    cluster.submit('a', 5_000);
+    cluster.runForMs(100);
+    cluster.workers.get('w0')!.knobs.inferNs = () => 50 * MS;
+    for (let i = 0; i < 20; i++) cluster.submit('a', 5_000); // keep demand for a
+    cluster.plan();
+    cluster.submit('b', 5_000);
+    const actions = cluster.plan();
+    expect(actions.some((a) => a.action.type === 'unload')).toBe(false);
+  });
+
+  it('replicates a model whose backlog exceeds the threshold onto a worker with free memory', () => {
+    const cluster = new FakeCluster([modelSpec('a')], { replicateBacklogNs: 5 * MS });
+    cluster.addWorker('w0', 1_000);
+    cluster.addWorker('w1', 1_000);
+    cluster.submit('a', 5_000);
+    cluster.runForMs(100);
+    for (let i = 0; i < 64; i++) cluster.submit('a', 5_000);
+    const loads = cluster.plan().filter((a) => a.action.type === 'load');
+    expect(loads).toHaveLength(1);
+  });
+
+  it('fails queued requests with MODEL_UNAVAILABLE when no worker can load the model', () => {
+    const cluster = new FakeCluster([modelSpec('a')]);
+    cluster.addWorker('w0', 1_000);
+    const id = cluster.submit('a', 5_000);
+    const [load] = cluster.plan();
+    const result = { type: 'result' as const, actionId: load!.action.actionId, actionType: 'load' as const, modelName: 'a', code: ErrorCode.LOAD_UNKNOWN_MODEL, message: 'no such model', timing: { receivedNs: 0, startNs: 0, endNs: 0, durationNs: 0, sentNs: 0 } };
+    cluster.workers.get('w0')!.queue.length = 0;
+    cluster.scheduler.onResult('w0', result, cluster.clock.nowNs());
+    cluster.plan();
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'ERROR', code: ErrorCode.MODEL_UNAVAILABLE });
+  });
+});
+
+describe('Scheduler worker failures', () => {
+  it('re-plans the in-flight requests of a lost worker on another worker', () => {
+    const cluster = warmCluster([modelSpec('a')], 2);
+    const ids = Array.from({ length: 4 }, () => cluster.submit('a', 500));
+    const infers = cluster.plan().filter((a) => a.action.type === 'infer');
+    const victim = infers[0]!.workerId;
+    cluster.workers.get(victim)!.queue.length = 0;
+    cluster.workers.delete(victim);
+    const outcomes = cluster.scheduler.removeWorker(victim, cluster.clock.nowNs());
+    expect(outcomes).toHaveLength(0); // all re-queued
+    cluster.runForMs(100);
+    for (const id of ids) expect(cluster.outcomeOf(id)).toMatchObject({ status: 'OK' });
+  });
+
+  it('answers WORKER_LOST when no other worker remains', () => {
+    const cluster = warmCluster([modelSpec('a')], 1);
+    const id = cluster.submit('a', 500);
+    cluster.plan();
+    const outcomes = cluster.scheduler.removeWorker('w0', cluster.clock.nowNs());
+    expect(outcomes).toEqual([expect.objectContaining({ requestId: id, status: 'ERROR', code: ErrorCode.WORKER_LOST })]);
+  });
+
+  it('re-queues a batch the worker refused as too late, then serves it', () => {
+    const cluster = warmCluster();
+    const worker = cluster.workers.get('w0')!;
+    worker.knobs.failInferWith = ErrorCode.INFER_TOO_LATE;
+    const id = cluster.submit('a', 200);
+    cluster.runForMs(1.8);
+    expect(cluster.outcomeOf(id)).toBeUndefined();
+    worker.knobs.failInferWith = 0;
+    cluster.runForMs(50);
+    expect(cluster.outcomeOf(id)?.status).toBe('OK');
+  });
+
+  it('answers ERROR with the worker code when a batch fails at run time', () => {
+    const cluster = warmCluster();
+    cluster.workers.get('w0')!.knobs.failInferWith = ErrorCode.INFER_RUNTIME_ERROR;
+    const id = cluster.submit('a', 200);
+    cluster.runForMs(50);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'ERROR', code: ErrorCode.INFER_RUNTIME_ERROR });
+  });
+});

@@ -1,0 +1,97 @@
+import { pack } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage, isProtocolError } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/error-codes.js';
+import type { AnyMessage } from '../../shared/protocol.js';
+import { bytesOf } from '../../shared/tensor.js';
+
+const window = { actionId: 7, earliestNs: 1e12, latestNs: 1e12 + 5e6, expectedDurationNs: 3e5, expectedStartNs: 1e12 + 1e5 };
+const timing = { receivedNs: 1, startNs: 2, endNs: 3, durationNs: 1, sentNs: 4 };
+const floats = new Float32Array([1.5, -2.25, 3.125, Number.MAX_VALUE > 0 ? 1e-30 : 0, 42, 0.1]);
+
+const cases: { name: string; msg: AnyMessage; tensors?: Uint8Array[] }[] = [
+  { name: 'hello', msg: { type: 'hello', v: 1, workerId: 'w0', device: 'cpu', memoryBudgetBytes: 2 ** 30, pid: 123, hostname: 'h' } },
+  { name: 'hello_ack', msg: { type: 'hello_ack', v: 1, workerId: 'w0', heartbeatIntervalMs: 200 } },
+  { name: 'reregister', msg: { type: 'reregister', reason: 'unknown' } },
+  { name: 'heartbeat', msg: { type: 'heartbeat', workerId: 'w0', numQueuedActions: 2, usedMemoryBytes: 5, loadedModels: ['m'] } },
+  { name: 'clock_ping', msg: { type: 'clock_ping', seq: 1, t0Ns: 123456789 } },
+  { name: 'clock_pong', msg: { type: 'clock_pong', seq: 1, t0Ns: 1, t1Ns: 2, t2Ns: 3 } },
+  { name: 'load', msg: { type: 'load', ...window, modelName: 'm', batchSizes: [1, 2, 4] } },
+  { name: 'unload', msg: { type: 'unload', ...window, modelName: 'm' } },
+  {
+    name: 'infer with a tensor',
+    msg: { type: 'infer', ...window, modelName: 'm', batchSize: 2, numRequests: 1, inputs: [{ name: 'x', dtype: 'float32', shape: [2, 3] }] },
+    tensors: [bytesOf(floats)],
+  },
+  {
+    name: 'result with outputs and a profile',
+    msg: { type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: 0, timing, outputs: [{ name: 'y', dtype: 'float32', shape: [2, 3] }], profile: [{ batchSize: 1, durationNs: 5, p99DurationNs: 6 }] },
+    tensors: [bytesOf(floats)],
+  },
+  { name: 'result with an error', msg: { type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: ErrorCode.INFER_TOO_LATE, message: 'late', timing } },
+  { name: 'submit', msg: { type: 'submit', requestId: 'r1', model: 'm', sloMs: 50, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 6] }] }, tensors: [bytesOf(floats)] },
+  { name: 'response', msg: { type: 'response', requestId: 'r1', status: 'OK', code: 0, arrivalNs: 1, deadlineNs: 2, completeNs: 3, outputs: [{ name: 'y', dtype: 'int64', shape: [1, 1] }] }, tensors: [new Uint8Array(8)] },
+  { name: 'status_query', msg: { type: 'status_query', queryId: 'q' } },
+  { name: 'status_reply', msg: { type: 'status_reply', queryId: 'q', status: { workers: [] } } },
+];
+
+function roundTrip(msg: AnyMessage, tensors: Uint8Array[] = []) {
+  // Copy frames as the wire would (fresh buffers at offset 0).
+  return decodeMessage(encodeMessage(msg, tensors).map((f) => Buffer.from(f)));
+}
+
+describe('protocol round trip', () => {
+  it.each(cases)('$name survives encode/decode unchanged', ({ msg, tensors }) => {
+    const decoded = roundTrip(msg, tensors);
+    expect(decoded.header).toEqual(msg);
+    expect(decoded.tensors.map((t) => Buffer.from(t.data))).toEqual((tensors ?? []).map((t) => Buffer.from(t)));
+  });
+
+  it('keeps float32 tensor bits exact (msgpackr <= 2.1.3 corrupted typed arrays)', () => {
+    const decoded = roundTrip(cases.find((c) => c.name === 'infer with a tensor')!.msg, [bytesOf(floats)]);
+    const t = decoded.tensors[0]!;
+    expect(Array.from(new Float32Array(t.data.buffer, t.data.byteOffset, 6))).toEqual(Array.from(floats));
+  });
+});
+
+describe('malformed messages are refused with a stable code', () => {
+  const submit = cases.find((c) => c.name === 'submit')!;
+  const bad: { name: string; frames: () => Buffer[]; code: number }[] = [
+    { name: 'no frames at all', frames: () => [], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a header that is not msgpack', frames: () => [Buffer.from([0xc1, 0xff, 0x00])], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a header that is not a map', frames: () => [pack([1, 2, 3])], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'an unknown message type', frames: () => [pack({ type: 'launch_missiles' })], code: ErrorCode.UNKNOWN_MESSAGE_TYPE },
+    { name: 'a missing field', frames: () => [pack({ type: 'submit', model: 'm', inputs: [] })], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a field of the wrong type', frames: () => [pack({ type: 'clock_ping', seq: 'one', t0Ns: 1 })], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a tensor with an unknown dtype', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float8', shape: [1] }] }), Buffer.alloc(1)], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a negative dimension', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, -6] }] }), Buffer.alloc(24)], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'fewer tensor frames than declared', frames: () => encodeMessage(submit.msg).map((f) => Buffer.from(f)), code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a frame shorter than its declared size', frames: () => [encodeMessage(submit.msg)[0]!, Buffer.alloc(23)], code: ErrorCode.MALFORMED_MESSAGE },
+    { name: 'a huge declared tensor', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2 ** 40] }] }), Buffer.alloc(4)], code: ErrorCode.MESSAGE_TOO_LARGE },
+    { name: 'another protocol version', frames: () => [pack({ ...cases[0]!.msg, v: 99 })], code: ErrorCode.UNSUPPORTED_PROTOCOL_VERSION },
+  ];
+
+  it.each(bad)('$name', ({ frames, code }) => {
+    let caught: unknown;
+    try {
+      decodeMessage(frames());
+    } catch (err) {
+      caught = err;
+    }
+    expect(isProtocolError(caught)).toBe(true);
+    expect((caught as { code: number }).code).toBe(code);
+  });
+
+  it('survives a thousand random byte strings without throwing anything but ProtocolError', () => {
+    let seed = 42;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 1000; i++) {
+      const frame = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)));
+      try {
+        decodeMessage([frame]);
+      } catch (err) {
+        expect(isProtocolError(err)).toBe(true);
+      }
+    }
+  });
+});
