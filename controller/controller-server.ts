@@ -14,7 +14,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
-import { PROTOCOL_VERSION, type ActionResultMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, type ActionResultMsg, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import type { ModelSpec } from './cluster-state.js';
@@ -54,6 +54,7 @@ interface PendingRequest {
 interface WorkerLink {
   routingId: Buffer;
   lastSeenNs: number;
+  epoch: number;
 }
 
 export function modelSpecFromEntry(entry: ModelEntry): ModelSpec {
@@ -154,20 +155,23 @@ export class ControllerServer {
       return;
     }
     if (msg.type === 'hello') {
-      this.onHello(routingId, msg.workerId, msg.memoryBudgetBytes, msg.device, nowNs);
+      this.onHello(routingId, msg, nowNs);
       return;
     }
     const workerId = routingId.toString();
     const link = this.workers.get(workerId);
     if (!link) {
-      this.sendToWorker(routingId, { type: 'reregister', reason: 'unknown worker (controller restarted or declared it dead)' });
+      // Only heartbeats carry the worker's epoch; they arrive every 200 ms, so answering them suffices.
+      if (msg.type === 'heartbeat') this.sendToWorker(routingId, { type: 'reregister', reason: 'unknown worker (controller restarted or declared it dead)', epoch: msg.epoch });
       return;
     }
+    if (msg.type === 'heartbeat' && msg.epoch !== link.epoch) return; // from before its latest hello
     link.lastSeenNs = nowNs;
     if (msg.type === 'result') this.onResult(workerId, msg, tensors, nowNs);
   }
 
-  private onHello(routingId: Buffer, workerId: string, memoryBudgetBytes: number, device: string, nowNs: number): void {
+  private onHello(routingId: Buffer, hello: HelloMsg, nowNs: number): void {
+    const { workerId, memoryBudgetBytes, device, epoch } = hello;
     if (routingId.toString() !== workerId) {
       this.options.log(`refused hello: routing id '${routingId.toString()}' differs from worker id '${workerId}'`);
       return;
@@ -177,9 +181,9 @@ export class ControllerServer {
       this.deliver(this.core.removeWorker(workerId, nowNs));
     }
     this.core.addWorker(workerId, memoryBudgetBytes);
-    this.workers.set(workerId, { routingId, lastSeenNs: nowNs });
+    this.workers.set(workerId, { routingId, lastSeenNs: nowNs, epoch });
     this.options.log(`worker ${workerId} registered (${device}, ${(memoryBudgetBytes / 2 ** 20).toFixed(0)} MiB)`);
-    this.sendToWorker(routingId, { type: 'hello_ack', v: PROTOCOL_VERSION, workerId, heartbeatIntervalMs: this.options.heartbeatIntervalMs });
+    this.sendToWorker(routingId, { type: 'hello_ack', v: PROTOCOL_VERSION, workerId, heartbeatIntervalMs: this.options.heartbeatIntervalMs, epoch });
     this.planSoon();
   }
 

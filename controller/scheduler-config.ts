@@ -35,6 +35,13 @@ export interface SchedulerConfig {
    * worker has free memory. Default 10 ms.
    */
   replicateBacklogNs: number;
+  /**
+   * An action whose result has not arrived this long after its latest end (`latestNs +
+   * expectedDurationNs`) is given up: its requests are re-planned, a LOAD is forgotten. Default
+   * 2 s: zeromq delivery is at-most-once, and a result lost on the wire must not pin a worker's
+   * timeline or a request forever.
+   */
+  overdueGraceNs: number;
   /** Bound on requests queued in the controller; beyond it arrivals get QUEUE_FULL. Default 100,000. */
   maxQueuedRequests: number;
   estimator: EstimatorConfig;
@@ -49,6 +56,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   defaultLoadNs: 1_000_000_000,
   defaultUnloadNs: 1_000_000,
   replicateBacklogNs: 10_000_000,
+  overdueGraceNs: 2_000_000_000,
   maxQueuedRequests: 100_000,
   estimator: DEFAULT_ESTIMATOR_CONFIG,
   timeline: DEFAULT_TIMELINE_CONFIG,

@@ -195,6 +195,8 @@ export class Scheduler {
 
   plan(nowNs: number): PlanResult {
     const result: PlanResult = { actions: [], outcomes: [] };
+    // 0. give up on actions whose result never came
+    for (const worker of this.workers.values()) this.expireOverdueActions(worker, nowNs);
     // 1. place models with demand (LOAD, UNLOAD to make room)
     for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
@@ -208,7 +210,8 @@ export class Scheduler {
 
   /**
    * When the core next needs `plan()` without any new event: a worker with work waiting enters
-   * its schedule-ahead horizon, or a queued request is about to become infeasible.
+   * its schedule-ahead horizon, a queued request is about to become infeasible, or an in-flight
+   * action's result becomes overdue.
    */
   nextWakeupNs(nowNs: number): number | undefined {
     let wakeNs = Number.POSITIVE_INFINITY;
@@ -220,6 +223,11 @@ export class Scheduler {
         if (worker.instances.get(name)?.state === 'loaded') {
           wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);
         }
+      }
+    }
+    for (const worker of this.workers.values()) {
+      for (const { action } of worker.inflight.values()) {
+        wakeNs = Math.min(wakeNs, action.latestNs + action.expectedDurationNs + this.config.overdueGraceNs + 1);
       }
     }
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
@@ -481,6 +489,17 @@ export class Scheduler {
 
   // -------------------------------------------------------------------------------------------
   // Results
+
+  private expireOverdueActions(worker: WorkerState, nowNs: number): void {
+    for (const [actionId, inflight] of worker.inflight) {
+      const a = inflight.action;
+      if (nowNs <= a.latestNs + a.expectedDurationNs + this.config.overdueGraceNs) continue;
+      worker.inflight.delete(actionId);
+      worker.timeline.complete(actionId, nowNs);
+      if (a.type === 'load') this.forgetInstance(worker, a.modelName);
+      for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r); // expiry answers the hopeless
+    }
+  }
 
   onResult(workerId: string, msg: ActionResultMsg, nowNs: number): ResultFold {
     const worker = this.workers.get(workerId);

@@ -46,10 +46,10 @@ export interface Decoded<M extends AnyMessage = AnyMessage> {
 type FieldKind = 'string' | 'number' | 'int' | 'array' | 'object' | 'tensors' | 'optional-number' | 'optional-string' | 'optional-tensors' | 'optional-array';
 
 const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
-  hello: { v: 'int', workerId: 'string', device: 'string', memoryBudgetBytes: 'number', pid: 'int', hostname: 'string' },
-  hello_ack: { v: 'int', workerId: 'string', heartbeatIntervalMs: 'number' },
-  reregister: { reason: 'string' },
-  heartbeat: { workerId: 'string', numQueuedActions: 'int', usedMemoryBytes: 'number', loadedModels: 'array' },
+  hello: { v: 'int', workerId: 'string', device: 'string', memoryBudgetBytes: 'number', pid: 'int', hostname: 'string', epoch: 'int' },
+  hello_ack: { v: 'int', workerId: 'string', heartbeatIntervalMs: 'number', epoch: 'int' },
+  reregister: { reason: 'string', epoch: 'int' },
+  heartbeat: { workerId: 'string', epoch: 'int', numQueuedActions: 'int', usedMemoryBytes: 'number', loadedModels: 'array' },
   clock_ping: { seq: 'int', t0Ns: 'number' },
   clock_pong: { seq: 'int', t0Ns: 'number', t1Ns: 'number', t2Ns: 'number' },
   load: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSizes: 'array' },

@@ -32,6 +32,7 @@ export const ErrorCode = {
   CLIENT_TIMEOUT: 34,
   CLIENT_CLOSED: 35,
   MODEL_UNAVAILABLE: 36,
+  ACTION_RESULT_OVERDUE: 37,
 
   // 50s: LOAD
   LOAD_TOO_EARLY: 50,
@@ -90,11 +91,12 @@ describe('CONTROLLER_SHUTDOWN', 503, 'the controller is shutting down');
 describe('CLIENT_TIMEOUT', 504, 'the client gave up waiting for the controller (is it running?)');
 describe('CLIENT_CLOSED', 499, 'the client was closed before an answer arrived');
 describe('MODEL_UNAVAILABLE', 503, 'no worker could load the model; see the controller log for the load error');
+describe('ACTION_RESULT_OVERDUE', 503, 'the worker never reported the action\'s result; the controller gave up on it');
 describe('LOAD_TOO_EARLY', 500, 'LOAD started before its window opened');
 describe('LOAD_TOO_LATE', 503, 'LOAD could not start before its window closed');
 describe('LOAD_UNKNOWN_MODEL', 404, 'the worker has no model of that name in its model directory');
 describe('LOAD_INSUFFICIENT_MEMORY', 507, 'the worker\'s memory budget has no room for the model');
-describe('LOAD_ALREADY_LOADED', 409, 'the model is already loaded on this worker');
+describe('LOAD_ALREADY_LOADED', 409, 'reserved: LOAD is idempotent and re-profiles a loaded model');
 describe('LOAD_FAILED', 500, 'the runtime could not create a session for the model');
 describe('UNLOAD_TOO_EARLY', 500, 'UNLOAD started before its window opened');
 describe('UNLOAD_TOO_LATE', 503, 'UNLOAD could not start before its window closed');

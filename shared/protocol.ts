@@ -24,6 +24,8 @@ export interface HelloMsg {
   memoryBudgetBytes: number;
   pid: number;
   hostname: string;
+  /** Increases with every registration attempt of this worker process. */
+  epoch: number;
 }
 
 /** Controller -> worker: registration accepted. */
@@ -33,18 +35,26 @@ export interface HelloAckMsg {
   workerId: string;
   /** How often the controller expects a heartbeat. */
   heartbeatIntervalMs: number;
+  /** The registration being acknowledged. */
+  epoch: number;
 }
 
 /** Controller -> peer: the controller does not know you (it restarted, or declared you dead). */
 export interface ReregisterMsg {
   type: 'reregister';
   reason: string;
+  /**
+   * The epoch of the heartbeat that was not recognised. A worker ignores a reregister for an
+   * older epoch than its current one (an answer to a heartbeat sent before its latest hello).
+   */
+  epoch: number;
 }
 
 /** Worker -> controller, periodically: proof of life judged by the application, not ZMTP. */
 export interface HeartbeatMsg {
   type: 'heartbeat';
   workerId: string;
+  epoch: number;
   numQueuedActions: number;
   usedMemoryBytes: number;
   loadedModels: string[];

@@ -89,7 +89,11 @@ async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batc
 async function handle(req: ThreadRequest): Promise<ThreadReply> {
   switch (req.kind) {
     case 'load': {
-      if (sessions.has(req.modelName)) return { id: req.id, ok: false, code: ErrorCode.LOAD_ALREADY_LOADED, message: `${req.modelName} is already loaded` };
+      const existing = sessions.get(req.modelName);
+      if (existing) {
+        // LOAD is idempotent: the controller may have lost track (a timed-out action); re-profile.
+        return { id: req.id, ok: true, kind: 'load', profile: await profile(existing.session, req.inputs, req.batchSizes), weightsBytes: req.fileBytes };
+      }
       const rssBefore = process.memoryUsage().rss;
       let session: ort.InferenceSession;
       try {

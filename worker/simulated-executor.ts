@@ -54,8 +54,7 @@ export class SimulatedExecutor implements Executor {
   }
 
   async load(entry: ModelEntry, batchSizes: number[]): Promise<LoadOutcome> {
-    if (this.loaded.has(entry.manifest.name)) throw new EscapementError(ErrorCode.LOAD_ALREADY_LOADED, `${entry.manifest.name} is already loaded`);
-    await this.sleepNs(5_000_000);
+    await this.sleepNs(5_000_000); // LOAD is idempotent: loading a loaded model re-profiles it
     this.loaded.set(entry.manifest.name, entry);
     const latency = entry.manifest.simulated ?? DEFAULT_LATENCY;
     const profile = batchSizes.map((batchSize) => {

@@ -54,6 +54,8 @@ export class WorkerServer {
   private usedBytes = 0;
   private busy = false;
   private registered = false;
+  /** Registration attempt counter; see ReregisterMsg. */
+  private epoch = 0;
   private closed = false;
   /** Actions started later than their planned start, for telemetry (ns). */
   readonly startLatenessNs: number[] = [];
@@ -98,6 +100,7 @@ export class WorkerServer {
 
   private async register(): Promise<void> {
     while (!this.registered && !this.closed) {
+      this.epoch++;
       this.send({
         type: 'hello',
         v: PROTOCOL_VERSION,
@@ -106,6 +109,7 @@ export class WorkerServer {
         memoryBudgetBytes: this.options.memoryBudgetBytes,
         pid: process.pid,
         hostname: hostname(),
+        epoch: this.epoch,
       });
       for (let waitedMs = 0; waitedMs < 1000 && !this.registered && !this.closed; waitedMs += 20) {
         await new Promise((r) => setTimeout(r, 20));
@@ -124,6 +128,7 @@ export class WorkerServer {
     this.send({
       type: 'heartbeat',
       workerId: this.options.workerId,
+      epoch: this.epoch,
       numQueuedActions: this.queue.length + (this.busy ? 1 : 0),
       usedMemoryBytes: this.usedBytes,
       loadedModels: [...this.loaded.keys()],
@@ -150,11 +155,12 @@ export class WorkerServer {
   private onMessage(msg: AnyMessage, tensors: Tensor[], receivedLocalNs: number): void {
     switch (msg.type) {
       case 'hello_ack':
+        if (msg.epoch !== this.epoch) return; // an answer to an earlier attempt
         if (!this.registered) this.options.log(`registered with ${this.options.controllerUrl}`);
         this.registered = true;
         return;
       case 'reregister':
-        if (this.registered) {
+        if (this.registered && msg.epoch >= this.epoch) {
           this.options.log(`controller asked to re-register: ${msg.reason}`);
           this.registered = false;
           // Whatever the controller planned for us before is void; it will plan again.
@@ -231,22 +237,24 @@ export class WorkerServer {
 
   private async runLoad(queued: QueuedAction, startLocalNs: number): Promise<void> {
     const action = queued.action as Extract<Action, { type: 'load' }>;
-    if (this.loaded.has(action.modelName)) return this.refuse(queued, ErrorCode.LOAD_ALREADY_LOADED, `${action.modelName} is already loaded`, startLocalNs);
+    const previous = this.loaded.get(action.modelName);
     let entry: ModelEntry;
     try {
       entry = loadModelEntry(this.options.modelDir, action.modelName);
     } catch (err) {
       return this.refuse(queued, ErrorCode.LOAD_UNKNOWN_MODEL, (err as Error).message, startLocalNs);
     }
-    const freeBytes = this.options.memoryBudgetBytes - this.usedBytes;
+    const freeBytes = this.options.memoryBudgetBytes - this.usedBytes + (previous?.weightsBytes ?? 0);
     if (entry.fileBytes > freeBytes) {
       return this.refuse(queued, ErrorCode.LOAD_INSUFFICIENT_MEMORY, `needs ${entry.fileBytes} bytes, ${freeBytes} free of ${this.options.memoryBudgetBytes}`, startLocalNs);
     }
     const badSize = action.batchSizes.find((b) => !entry.manifest.batchSizes.includes(b));
     if (badSize !== undefined) return this.refuse(queued, ErrorCode.LOAD_FAILED, `batch size ${badSize} is not declared by the model`, startLocalNs);
+    // NOTE: LOAD of a loaded model is idempotent (it re-profiles), so a controller that lost
+    // track of an earlier LOAD can always recover by sending another.
     const outcome = await this.executor.load(entry, action.batchSizes);
     this.loaded.set(action.modelName, { entry, weightsBytes: outcome.weightsBytes, batchSizes: action.batchSizes });
-    this.usedBytes += outcome.weightsBytes;
+    this.usedBytes += outcome.weightsBytes - (previous?.weightsBytes ?? 0);
     this.reply(queued, startLocalNs, { profile: outcome.profile, weightsBytes: outcome.weightsBytes });
   }
 

@@ -266,3 +266,17 @@ describe('Scheduler worker failures', () => {
     expect(cluster.outcomeOf(id)).toMatchObject({ status: 'ERROR', code: ErrorCode.INFER_RUNTIME_ERROR });
   });
 });
+
+describe('Scheduler lost results', () => {
+  it('gives up on an action whose result never arrives and re-plans its requests', () => {
+    const cluster = warmCluster([modelSpec('a')], 1, { overdueGraceNs: 100 * MS });
+    const id = cluster.submit('a', 5_000);
+    const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
+    cluster.workers.get('w0')!.queue.length = 0; // the message was lost on the way
+    cluster.runForMs(50);
+    expect(cluster.outcomeOf(id)).toBeUndefined();
+    cluster.runForMs(200); // past latest + expected + grace: re-planned and served
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'OK' });
+    expect(cluster.workers.get('w0')!.executed.some((p) => p.action.actionId === first!.action.actionId)).toBe(false);
+  });
+});

@@ -10,10 +10,10 @@ const timing = { receivedNs: 1, startNs: 2, endNs: 3, durationNs: 1, sentNs: 4 }
 const floats = new Float32Array([1.5, -2.25, 3.125, Number.MAX_VALUE > 0 ? 1e-30 : 0, 42, 0.1]);
 
 const cases: { name: string; msg: AnyMessage; tensors?: Uint8Array[] }[] = [
-  { name: 'hello', msg: { type: 'hello', v: 1, workerId: 'w0', device: 'cpu', memoryBudgetBytes: 2 ** 30, pid: 123, hostname: 'h' } },
-  { name: 'hello_ack', msg: { type: 'hello_ack', v: 1, workerId: 'w0', heartbeatIntervalMs: 200 } },
-  { name: 'reregister', msg: { type: 'reregister', reason: 'unknown' } },
-  { name: 'heartbeat', msg: { type: 'heartbeat', workerId: 'w0', numQueuedActions: 2, usedMemoryBytes: 5, loadedModels: ['m'] } },
+  { name: 'hello', msg: { type: 'hello', v: 1, workerId: 'w0', device: 'cpu', memoryBudgetBytes: 2 ** 30, pid: 123, hostname: 'h', epoch: 1 } },
+  { name: 'hello_ack', msg: { type: 'hello_ack', v: 1, workerId: 'w0', heartbeatIntervalMs: 200, epoch: 1 } },
+  { name: 'reregister', msg: { type: 'reregister', reason: 'unknown', epoch: 1 } },
+  { name: 'heartbeat', msg: { type: 'heartbeat', workerId: 'w0', epoch: 1, numQueuedActions: 2, usedMemoryBytes: 5, loadedModels: ['m'] } },
   { name: 'clock_ping', msg: { type: 'clock_ping', seq: 1, t0Ns: 123456789 } },
   { name: 'clock_pong', msg: { type: 'clock_pong', seq: 1, t0Ns: 1, t1Ns: 2, t2Ns: 3 } },
   { name: 'load', msg: { type: 'load', ...window, modelName: 'm', batchSizes: [1, 2, 4] } },

@@ -31,7 +31,7 @@ export class FakeController {
         const { header, tensors } = decodeMessage(frames);
         if (header.type === 'hello') {
           this.workerRoutingId = id;
-          await this.send({ type: 'hello_ack', v: 1, workerId: header.workerId, heartbeatIntervalMs: 200 });
+          await this.send({ type: 'hello_ack', v: 1, workerId: header.workerId, heartbeatIntervalMs: 200, epoch: header.epoch });
         } else if (header.type === 'clock_ping') {
           const t = monotonicNowNs();
           await this.send({ type: 'clock_pong', seq: header.seq, t0Ns: header.t0Ns, t1Ns: t, t2Ns: t });

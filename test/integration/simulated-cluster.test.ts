@@ -1,0 +1,54 @@
+/**
+ * Real controller and client processes with simulated workers (same protocol, windows and codes;
+ * they sleep the modelled duration): liveness by application heartbeats.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EscapementClient } from '../../client/escapement-client.js';
+import { randomInputs } from '../../client/input-tensors.js';
+import { runOpenLoop } from '../../client/open-loop.js';
+import { LocalCluster } from '../../cli/local-cluster.js';
+import { ErrorCode } from '../../shared/error-codes.js';
+import { loadModelEntry } from '../../shared/model-manifest.js';
+
+const MODEL = 'mnist-cnn';
+const manifest = loadModelEntry('models', MODEL).manifest;
+
+describe('a frozen worker (SIGSTOP: its sockets stay up)', () => {
+  let cluster: LocalCluster;
+  let client: EscapementClient;
+
+  beforeAll(async () => {
+    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--heartbeat-timeout-ms', '600'] });
+    client = await EscapementClient.connect(cluster.clientUrl);
+    await cluster.waitUntilServing(client, [MODEL]);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+  });
+
+  it('is declared dead by missed heartbeats; its requests are answered, none hang', async () => {
+    const numRequests = 400;
+    const run = runOpenLoop(client, { model: MODEL, numRequests, ratePerSec: 200, sloMs: 300, seed: 5, inputsFor: (i) => randomInputs(manifest, i) });
+    await new Promise((r) => setTimeout(r, 500));
+    cluster.signalWorker('worker-0', 'SIGSTOP');
+    const result = await run;
+    expect(result.responses.filter((r) => r !== undefined)).toHaveLength(numRequests);
+    expect(new Set(result.responses.map((r) => r.requestId)).size).toBe(numRequests);
+    for (const r of result.responses) {
+      if (r.status === 'ERROR') expect(r.code).toBe(ErrorCode.WORKER_LOST);
+      expect(r.code).not.toBe(ErrorCode.CLIENT_TIMEOUT);
+    }
+    const status = (await client.status()) as { workers: { id: string }[] };
+    expect(status.workers.map((w) => w.id)).toEqual(['worker-1']);
+    expect(result.responses.slice(-50).filter((r) => r.status === 'OK').length).toBeGreaterThan(45);
+  });
+
+  it('re-registers when it wakes up and serves again', async () => {
+    cluster.signalWorker('worker-0', 'SIGCONT');
+    await cluster.waitUntilServing(client, [MODEL], 2, 10_000);
+    const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => client.submit(MODEL, randomInputs(manifest, i), { sloMs: 500 })));
+    expect(responses.every((r) => r.status === 'OK')).toBe(true);
+  });
+});
