@@ -22,6 +22,8 @@ export interface ModelSpec {
 export interface ModelState {
   spec: ModelSpec;
   queue: RequestQueue;
+  /** Workers holding an instance (loading or loaded), by worker id. An index over `instances`. */
+  holders: Map<string, WorkerState>;
   /** Measured memory footprint once a worker has loaded it. */
   measuredWeightsBytes?: number;
 }
@@ -53,7 +55,7 @@ export interface WorkerState {
 }
 
 export function newModelState(spec: ModelSpec): ModelState {
-  return { spec, queue: new RequestQueue() };
+  return { spec, queue: new RequestQueue(), holders: new Map() };
 }
 
 export function newWorkerState(id: string, memoryBudgetBytes: number, timelineConfig: TimelineConfig): WorkerState {

@@ -59,70 +59,75 @@ class SlidingWindow {
   }
 }
 
+interface Slot {
+  window: SlidingWindow;
+  /** Profiled median, when the slot was seeded from a LOAD profile. */
+  profiledNs?: number;
+  /** True once a real measurement (not a profile seed) went in. */
+  measured: boolean;
+}
+
+interface PairState {
+  slots: Map<number, Slot>;
+  /** EWMA of measured / profiled. */
+  drift?: number;
+}
+
 export class LatencyEstimator {
-  private readonly windows = new Map<string, SlidingWindow>();
-  /** Profiled median per key. */
-  private readonly profiledNs = new Map<string, number>();
-  /** Keys that have real measurements (not only profile seeds). */
-  private readonly measured = new Set<string>();
-  /** Measured / profiled ratio per (model, worker). */
-  private readonly drift = new Map<string, number>();
+  // NOTE: nested maps keyed by the caller's own strings: estimates are read on every arrival and
+  // plan, so lookups must not build keys.
+  private readonly pairs = new Map<string, Map<string, PairState>>();
 
   constructor(private readonly config: EstimatorConfig = DEFAULT_ESTIMATOR_CONFIG) {}
 
-  private static key(model: string, workerId: string, batchSize: number): string {
-    return `${model}\u0000${workerId}\u0000${batchSize}`;
+  private pair(model: string, workerId: string): PairState {
+    let byWorker = this.pairs.get(model);
+    if (!byWorker) {
+      byWorker = new Map();
+      this.pairs.set(model, byWorker);
+    }
+    let state = byWorker.get(workerId);
+    if (!state) {
+      state = { slots: new Map() };
+      byWorker.set(workerId, state);
+    }
+    return state;
   }
 
   /** Seeds a key from an offline profile (median and p99 of the profiling runs). */
   seed(model: string, workerId: string, batchSize: number, medianNs: number, p99Ns: number): void {
-    const key = LatencyEstimator.key(model, workerId, batchSize);
     const window = new SlidingWindow(this.config.windowSize);
     // A handful of profile samples: the first real measurements quickly outweigh them.
     for (let i = 0; i < 4; i++) window.insert(medianNs);
     window.insert(p99Ns);
-    this.windows.set(key, window);
-    this.profiledNs.set(key, medianNs);
-    this.measured.delete(key);
-  }
-
-  private static driftKey(model: string, workerId: string): string {
-    return `${model}\u0000${workerId}`;
+    this.pair(model, workerId).slots.set(batchSize, { window, profiledNs: medianNs, measured: false });
   }
 
   record(model: string, workerId: string, batchSize: number, durationNs: number): void {
-    const key = LatencyEstimator.key(model, workerId, batchSize);
-    let window = this.windows.get(key);
-    if (!window) {
-      window = new SlidingWindow(this.config.windowSize);
-      this.windows.set(key, window);
+    const pair = this.pair(model, workerId);
+    let slot = pair.slots.get(batchSize);
+    if (!slot) {
+      slot = { window: new SlidingWindow(this.config.windowSize), measured: false };
+      pair.slots.set(batchSize, slot);
     }
-    window.insert(durationNs);
-    this.measured.add(key);
-    const profiled = this.profiledNs.get(key);
-    if (profiled !== undefined && profiled > 0) {
-      const dKey = LatencyEstimator.driftKey(model, workerId);
-      const ratio = Math.min(MAX_DRIFT, Math.max(MIN_DRIFT, durationNs / profiled));
-      const previous = this.drift.get(dKey);
-      this.drift.set(dKey, previous === undefined ? ratio : previous + DRIFT_ALPHA * (ratio - previous));
+    slot.window.insert(durationNs);
+    slot.measured = true;
+    if (slot.profiledNs !== undefined && slot.profiledNs > 0) {
+      const ratio = Math.min(MAX_DRIFT, Math.max(MIN_DRIFT, durationNs / slot.profiledNs));
+      pair.drift = pair.drift === undefined ? ratio : pair.drift + DRIFT_ALPHA * (ratio - pair.drift);
     }
   }
 
   /** The estimate in ns, or undefined when nothing is known for this key. */
   estimateNs(model: string, workerId: string, batchSize: number): number | undefined {
-    const key = LatencyEstimator.key(model, workerId, batchSize);
-    const estimate = this.windows.get(key)?.percentile(this.config.percentile);
-    if (estimate === undefined || this.measured.has(key)) return estimate;
-    return estimate * (this.drift.get(LatencyEstimator.driftKey(model, workerId)) ?? 1);
+    const pair = this.pairs.get(model)?.get(workerId);
+    const slot = pair?.slots.get(batchSize);
+    if (!slot) return undefined;
+    const estimate = slot.window.percentile(this.config.percentile);
+    return slot.measured ? estimate : estimate * (pair!.drift ?? 1);
   }
 
   forgetWorker(workerId: string): void {
-    for (const key of [...this.windows.keys()]) {
-      if (key.split('\u0000')[1] !== workerId) continue;
-      this.windows.delete(key);
-      this.profiledNs.delete(key);
-      this.measured.delete(key);
-    }
-    for (const key of [...this.drift.keys()]) if (key.split('\u0000')[1] === workerId) this.drift.delete(key);
+    for (const byWorker of this.pairs.values()) byWorker.delete(workerId);
   }
 }

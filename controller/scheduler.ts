@@ -104,6 +104,8 @@ export class Scheduler {
   private readonly pinnedModels = new Set<string>();
   private numQueued = 0;
   private nextActionId = 1;
+  /** No in-flight action can be overdue before this time (a lower bound; see expireOverdueActions). */
+  private nextOverdueCheckNs = Number.POSITIVE_INFINITY;
 
   constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
@@ -151,6 +153,7 @@ export class Scheduler {
     if (!worker) return [];
     this.workers.delete(workerId);
     this.estimator.forgetWorker(workerId);
+    for (const name of worker.instances.keys()) this.models.get(name)!.holders.delete(workerId);
     const outcomes: RequestOutcome[] = [];
     for (const inflight of worker.inflight.values()) {
       for (const request of inflight.requests) {
@@ -196,14 +199,16 @@ export class Scheduler {
   plan(nowNs: number): PlanResult {
     const result: PlanResult = { actions: [], outcomes: [] };
     // 0. give up on actions whose result never came
-    for (const worker of this.workers.values()) this.expireOverdueActions(worker, nowNs);
+    if (nowNs >= this.nextOverdueCheckNs) this.expireOverdueActions(nowNs);
     // 1. place models with demand (LOAD, UNLOAD to make room)
     for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
     // 2. drop queued requests that can no longer finish anywhere
     for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
     // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
-    const workers = [...this.workers.values()].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs));
+    const candidates = new Set<WorkerState>();
+    for (const name of this.modelsWithDemand) for (const worker of this.models.get(name)!.holders.values()) candidates.add(worker);
+    const workers = [...candidates].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs));
     for (const worker of workers) this.fillWorker(worker, nowNs, result);
     return result;
   }
@@ -219,17 +224,13 @@ export class Scheduler {
       const model = this.models.get(name)!;
       const head = model.queue.peek();
       if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
-      for (const worker of this.workers.values()) {
+      for (const worker of model.holders.values()) {
         if (worker.instances.get(name)?.state === 'loaded') {
           wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);
         }
       }
     }
-    for (const worker of this.workers.values()) {
-      for (const { action } of worker.inflight.values()) {
-        wakeNs = Math.min(wakeNs, action.latestNs + action.expectedDurationNs + this.config.overdueGraceNs + 1);
-      }
-    }
+    wakeNs = Math.min(wakeNs, this.nextOverdueCheckNs + 1);
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
   }
 
@@ -300,7 +301,7 @@ export class Scheduler {
   }
 
   private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
-    for (const other of this.workers.values()) {
+    for (const other of this.models.get(model)!.holders.values()) {
       if (other === worker || other.instances.get(model)?.state !== 'loaded') continue;
       if (other.timeline.freeAtNs(nowNs) < startNs) return true;
     }
@@ -333,6 +334,7 @@ export class Scheduler {
 
   private commit(worker: WorkerState, action: Action, requests: QueuedRequest[], nowNs: number): void {
     worker.timeline.add(action.actionId, action.expectedDurationNs, nowNs);
+    this.nextOverdueCheckNs = Math.min(this.nextOverdueCheckNs, this.overdueAtNs(action));
     worker.inflight.set(action.actionId, { action, workerId: worker.id, requests });
   }
 
@@ -341,7 +343,7 @@ export class Scheduler {
 
   private placeModel(model: ModelState, nowNs: number, result: PlanResult): void {
     const name = model.spec.name;
-    const holders = [...this.workers.values()].filter((w) => w.instances.has(name));
+    const holders = [...model.holders.values()];
     if (holders.length === 0) {
       const target = this.chooseLoadTarget(model, nowNs, true);
       if (target) this.planLoad(target, model, nowNs, result);
@@ -349,13 +351,15 @@ export class Scheduler {
       return;
     }
     if (holders.some((w) => w.instances.get(name)!.state === 'loading')) return;
-    if (this.backlogNs(model) > this.config.replicateBacklogNs) {
+    // NOTE: a queue one batch can drain never needs another copy; this keeps plans cheap.
+    if (model.queue.length > this.largestBatch(model) && this.backlogNs(model) > this.config.replicateBacklogNs) {
       const target = this.chooseLoadTarget(model, nowNs, false);
       if (target) this.planLoad(target, model, nowNs, result);
     }
   }
 
   private placePinned(model: ModelState, nowNs: number, result: PlanResult): void {
+    if (model.holders.size === this.workers.size) return;
     const needBytes = this.weightsBytes(model);
     for (const worker of this.workers.values()) {
       if (worker.instances.has(model.spec.name) || worker.failedModels.has(model.spec.name)) continue;
@@ -406,8 +410,7 @@ export class Scheduler {
       const startNs = worker.timeline.freeAtNs(nowNs);
       const action: UnloadAction = { type: 'unload', ...this.window(startNs, this.config.defaultUnloadNs, FAR_FUTURE_NS, nowNs), modelName: victim };
       this.commit(worker, action, [], nowNs);
-      worker.usedBytes -= worker.instances.get(victim)!.weightsBytes;
-      worker.instances.delete(victim);
+      this.forgetInstance(worker, victim);
       result.actions.push({ workerId: worker.id, action, requests: [] });
     }
     const startNs = worker.timeline.freeAtNs(nowNs);
@@ -421,6 +424,7 @@ export class Scheduler {
     this.commit(worker, action, [], nowNs);
     worker.usedBytes += needBytes;
     worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs });
+    model.holders.set(worker.id, worker);
     result.actions.push({ workerId: worker.id, action, requests: [] });
   }
 
@@ -438,9 +442,18 @@ export class Scheduler {
   // -------------------------------------------------------------------------------------------
   // Estimates
 
+  /**
+   * Where a model's next request could run: its holders, or every worker when it has none.
+   * NOTE: with a copy in place, a fresh LOAD elsewhere (~1 s) is never the earliest option, so
+   * predictions only look at holders; this keeps arrivals and plans O(copies), not O(workers).
+   */
+  private candidateWorkers(model: ModelState): Iterable<WorkerState> {
+    return model.holders.size > 0 ? model.holders.values() : this.workers.values();
+  }
+
   private batch1EstimateNs(model: ModelState): number {
     let best = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
+    for (const worker of this.candidateWorkers(model)) {
       const est = this.estimator.estimateNs(model.spec.name, worker.id, model.spec.batchSizes[0]!);
       if (est !== undefined) best = Math.min(best, est);
     }
@@ -454,7 +467,7 @@ export class Scheduler {
     const largest = sizes.at(-1)!;
     const bestEstimateNs = (batchSize: number): number => {
       let best = Number.POSITIVE_INFINITY;
-      for (const worker of this.workers.values()) {
+      for (const worker of model.holders.values()) {
         const est = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
         if (est !== undefined) best = Math.min(best, est);
       }
@@ -473,9 +486,9 @@ export class Scheduler {
   private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number): number {
     const name = model.spec.name;
     const largest = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize).at(-1) ?? model.spec.batchSizes[0]!;
-    const numCopies = Math.max(1, [...this.workers.values()].filter((w) => w.instances.has(name)).length);
+    const numCopies = Math.max(1, model.holders.size);
     let best = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
+    for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(name)) continue;
       const batch1Ns = this.estimator.estimateNs(name, worker.id, model.spec.batchSizes[0]!) ?? this.batch1EstimateNs(model);
       const fullNs = this.estimator.estimateNs(name, worker.id, largest) ?? batch1Ns * largest;
@@ -490,14 +503,24 @@ export class Scheduler {
   // -------------------------------------------------------------------------------------------
   // Results
 
-  private expireOverdueActions(worker: WorkerState, nowNs: number): void {
-    for (const [actionId, inflight] of worker.inflight) {
-      const a = inflight.action;
-      if (nowNs <= a.latestNs + a.expectedDurationNs + this.config.overdueGraceNs) continue;
-      worker.inflight.delete(actionId);
-      worker.timeline.complete(actionId, nowNs);
-      if (a.type === 'load') this.forgetInstance(worker, a.modelName);
-      for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r); // expiry answers the hopeless
+  private overdueAtNs(action: Action): number {
+    return action.latestNs + action.expectedDurationNs + this.config.overdueGraceNs;
+  }
+
+  private expireOverdueActions(nowNs: number): void {
+    this.nextOverdueCheckNs = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      for (const [actionId, inflight] of worker.inflight) {
+        const a = inflight.action;
+        if (nowNs <= this.overdueAtNs(a)) {
+          this.nextOverdueCheckNs = Math.min(this.nextOverdueCheckNs, this.overdueAtNs(a));
+          continue;
+        }
+        worker.inflight.delete(actionId);
+        worker.timeline.complete(actionId, nowNs);
+        if (a.type === 'load') this.forgetInstance(worker, a.modelName);
+        for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r); // expiry answers the hopeless
+      }
     }
   }
 
@@ -580,6 +603,7 @@ export class Scheduler {
     if (!instance) return;
     worker.usedBytes -= instance.weightsBytes;
     worker.instances.delete(model);
+    this.models.get(model)!.holders.delete(worker.id);
   }
 
   private record(inflight: InflightAction, msg: ActionResultMsg): ActionRecord {
@@ -619,6 +643,12 @@ export class Scheduler {
     return taken;
   }
 
+  private largestBatch(model: ModelState): number {
+    let largest = model.spec.batchSizes[0]!;
+    for (const b of model.spec.batchSizes) if (b <= this.config.maxBatchSize) largest = b;
+    return largest;
+  }
+
   private expireRequests(model: ModelState, nowNs: number, result: PlanResult): void {
     const startNs = this.earliestStartNs(model, nowNs);
     const batch1Ns = this.batch1EstimateNs(model);
@@ -630,7 +660,7 @@ export class Scheduler {
   /** When the model could start at the earliest on any worker (a copy, or a new LOAD). */
   private earliestStartNs(model: ModelState, nowNs: number): number {
     let best = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
+    for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(model.spec.name)) continue;
       const loadNs = worker.instances.has(model.spec.name) ? 0 : (this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? this.config.defaultLoadNs);
       best = Math.min(best, worker.timeline.freeAtNs(nowNs) + loadNs);
