@@ -1,0 +1,150 @@
+/**
+ * `npm run bench:core`: the serving core's overhead, predictability, planning throughput and
+ * SLO attainment. Prints a table and writes bench/results/core.json.
+ *
+ * 1. Overhead: end-to-end latency at low load (client-measured, batch 1) against the raw
+ *    `session.run` time of batch 1 in this process, same run, same session options.
+ * 2. Predictability: |actual − predicted| INFER duration (% of predicted) and start lateness
+ *    (actual − planned start), from the controller's action log.
+ * 3. Controller scale: requests/s planned by the pure core with 100 simulated workers and
+ *    1,000 models (virtual clock, one core).
+ * 4. SLO attainment and p50/p99/p99.9 at 50 % and 90 % of the measured capacity, 2 real workers.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { EscapementClient } from '../client/escapement-client.js';
+import { randomInputs } from '../client/input-tensors.js';
+import { formatTable, percentilesMs, summarize } from '../client/latency-summary.js';
+import { runOpenLoop } from '../client/open-loop.js';
+import { LocalCluster } from '../cli/local-cluster.js';
+import { monotonicNowNs } from '../shared/clock.js';
+import { loadModelEntry } from '../shared/model-manifest.js';
+import { sessionOptions } from '../worker/session-options.js';
+import { measurePlanThroughput } from './plan-throughput.js';
+
+const MODEL = 'mnist-cnn';
+const MODEL_DIR = 'models';
+const SLO_MS = 25;
+
+function progress(line: string): void {
+  process.stderr.write(`[bench:core] ${line}\n`);
+}
+
+async function rawRunP50Ms(numRuns: number): Promise<number> {
+  const entry = loadModelEntry(MODEL_DIR, MODEL);
+  const session = await ort.InferenceSession.create(entry.onnxPath, sessionOptions({ device: 'cpu', intraOpNumThreads: 1 }));
+  const input = randomInputs(entry.manifest, 1)[0]!;
+  const feeds = { [input.name]: new ort.Tensor('float32', new Float32Array(input.data.buffer, input.data.byteOffset, 784), input.shape) };
+  for (let i = 0; i < 20; i++) await session.run(feeds);
+  const samples: number[] = [];
+  for (let i = 0; i < numRuns; i++) {
+    const t0 = monotonicNowNs();
+    await session.run(feeds);
+    samples.push((monotonicNowNs() - t0) / 1e6);
+    await new Promise((r) => setTimeout(r, 2)); // idle gaps, as at low load
+  }
+  await session.release();
+  return percentilesMs(samples).p50Ms;
+}
+
+function readActionLog(path: string): Record<string, string>[] {
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  const header = lines[0]!.split(',');
+  return lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i]!, v])));
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const manifest = loadModelEntry(MODEL_DIR, MODEL).manifest;
+  const inputPool = Array.from({ length: 64 }, (_, i) => randomInputs(manifest, i + 1));
+  const inputsFor = (i: number) => inputPool[i % inputPool.length]!;
+
+  progress('controller scale: 100 simulated workers, 1,000 models ...');
+  const scale = measurePlanThroughput({ numWorkers: 100, numModels: 1000, arrivalRatePerSec: 100_000, virtualSeconds: 1, sloMs: 100 });
+
+  const logDir = mkdtempSync(join(tmpdir(), 'escapement-bench-'));
+  progress('starting a controller and 2 onnxruntime workers ...');
+  const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: MODEL_DIR, preload: [MODEL], controllerArgs: ['--log-dir', logDir] });
+  const client = await EscapementClient.connect(cluster.clientUrl);
+  try {
+    await cluster.waitUntilServing(client, [MODEL]);
+
+    progress('overhead at low load ...');
+    const rawBeforeMs = await rawRunP50Ms(200);
+    const low = await runOpenLoop(client, { model: MODEL, numRequests: 300, ratePerSec: 100, sloMs: 100, seed: 1, inputsFor });
+    const rawAfterMs = await rawRunP50Ms(200);
+    const rawMs = (rawBeforeMs + rawAfterMs) / 2;
+    const lowSummary = summarize(low.responses);
+
+    progress('capacity (saturating open loop, generous SLO) ...');
+    const saturate = await runOpenLoop(client, { model: MODEL, numRequests: 24_000, ratePerSec: 20_000, sloMs: 5000, seed: 2, inputsFor });
+    const numOk = saturate.responses.filter((r) => r.status === 'OK').length;
+    const capacityRps = numOk / saturate.durationSec;
+
+    const atLoad = async (fraction: number) => {
+      const ratePerSec = capacityRps * fraction;
+      progress(`${Math.round(fraction * 100)} % of capacity: ${ratePerSec.toFixed(0)} req/s, SLO ${SLO_MS} ms ...`);
+      const run = await runOpenLoop(client, { model: MODEL, numRequests: Math.round(ratePerSec * 3), ratePerSec, sloMs: SLO_MS, seed: 3, inputsFor });
+      return { summary: summarize(run.responses), scheduleLagP99Ms: percentilesMs(run.scheduleLagMs).p99Ms };
+    };
+    const at50 = await atLoad(0.5);
+    const at90 = await atLoad(0.9);
+
+    await new Promise((r) => setTimeout(r, 300)); // let the controller flush its logs
+    const infers = readActionLog(join(logDir, 'actions.csv')).filter((r) => r.action_type === 'infer' && r.code === '0');
+    const errorMs = infers.map((r) => Math.abs(Number(r.actual_duration_ms) - Number(r.expected_duration_ms)));
+    const errorPct = infers.map((r, i) => (100 * errorMs[i]!) / Number(r.expected_duration_ms));
+    const latenessMs = infers.map((r) => Number(r.start_lateness_ms));
+
+    const results = {
+      model: MODEL,
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+      rawRunP50Ms: rawMs,
+      lowLoadE2eP50Ms: lowSummary.p50Ms,
+      overheadP50Ms: lowSummary.p50Ms - rawMs,
+      numInferActions: infers.length,
+      predictionErrorP50Pct: percentile(errorPct, 0.5),
+      predictionErrorP99Pct: percentile(errorPct, 0.99),
+      predictionErrorP50Ms: percentile(errorMs, 0.5),
+      predictionErrorP99Ms: percentile(errorMs, 0.99),
+      startLatenessP50Ms: percentile(latenessMs, 0.5),
+      startLatenessP99Ms: percentile(latenessMs, 0.99),
+      planRequestsPerSec: scale.planRequestsPerSec,
+      planScale: { numWorkers: 100, numModels: 1000, ...scale },
+      capacityRps,
+      sloMs: SLO_MS,
+      sloAttainmentAt50Pct: at50.summary.sloAttainment,
+      sloAttainmentAt90Pct: at90.summary.sloAttainment,
+      at50Pct: at50,
+      at90Pct: at90,
+    };
+
+    const table = [
+      { metric: 'raw session.run p50, batch 1', value: rawMs.toFixed(3), unit: 'ms', goal: '' },
+      { metric: 'end-to-end p50 at low load', value: lowSummary.p50Ms.toFixed(3), unit: 'ms', goal: '' },
+      { metric: 'overhead p50', value: results.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
+      { metric: 'INFER prediction error p50 / p99', value: `${results.predictionErrorP50Pct.toFixed(1)} / ${results.predictionErrorP99Pct.toFixed(1)} % (${results.predictionErrorP50Ms.toFixed(3)} / ${results.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
+      { metric: 'start lateness p50 / p99', value: `${results.startLatenessP50Ms.toFixed(3)} / ${results.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
+      { metric: 'planned by the core (100 workers, 1,000 models)', value: results.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
+      { metric: 'capacity, 2 workers', value: capacityRps.toFixed(0), unit: 'req/s', goal: '' },
+      { metric: `SLO attainment at 50 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at50.summary.sloAttainment).toFixed(2)} % (${at50.summary.p50Ms.toFixed(2)} / ${at50.summary.p99Ms.toFixed(2)} / ${at50.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
+      { metric: `SLO attainment at 90 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at90.summary.sloAttainment).toFixed(2)} % (${at90.summary.p50Ms.toFixed(2)} / ${at90.summary.p99Ms.toFixed(2)} / ${at90.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
+    ];
+    process.stdout.write(`${formatTable(table)}\n`);
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/core.json', `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write('wrote bench/results/core.json\n');
+  } finally {
+    await client.close();
+    await cluster.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+await main();
