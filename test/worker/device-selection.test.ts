@@ -1,0 +1,17 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { cliEntryPath } from '../../cli/local-cluster.js';
+
+function startWorker(device: string) {
+  // The controller address is never reached: the device check comes first.
+  return spawnSync(process.execPath, [cliEntryPath(), 'worker', '--controller', 'tcp://127.0.0.1:9', '--device', device], { encoding: 'utf8', timeout: 30_000 });
+}
+
+describe('worker device selection', () => {
+  it.each(['cuda:0', 'webgpu', 'nonsense'])('exits with a clear message when device %s is unavailable, never falling back to CPU', (device) => {
+    const run = startWorker(device);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`device '${device}' is unavailable`);
+    expect(run.stdout).not.toContain('"event":"ready"');
+  });
+});
