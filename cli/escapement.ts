@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runSubmit, runStatus } from './client-commands.js';
 import { runDemo } from './demo-command.js';
+import { runPrepare } from './prepare-command.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -89,6 +90,26 @@ await yargs(hideBin(process.argv))
     async (a) => {
       const report = await ingestModel({ inputPath: a.model, name: a.name, outDir: a.out, batchSizes: a['batch-sizes'].split(',').map(Number) });
       process.stdout.write(`${JSON.stringify({ manifest: report.manifest.name, rewrite: report.rewrite, maxAbsDiff: report.maxAbsDiff })}\n`);
+    },
+  )
+  .command(
+    'prepare',
+    'turn an ONNX classifier into an early-exit model package (sites, segments, trained ramps, profiles)',
+    (y) =>
+      y
+        .option('model', { type: 'string', demandOption: true, describe: 'input .onnx' })
+        .option('dataset', { type: 'string', demandOption: true, describe: 'dataset folder (dataset.json) or .npy/IDX file' })
+        .option('out', { type: 'string', demandOption: true, describe: 'package folder, e.g. models/NAME (replaced)' })
+        .option('labels', { choices: ['truth', 'model'] as const, default: 'truth' as const, describe: 'train ramps on ground truth or on the model\'s own predictions' })
+        .option('bootstrap-fraction', { type: 'number', default: 0.1, describe: 'first fraction of the dataset used to train and validate ramps' })
+        .option('train-val', { type: 'string', default: '1:9', describe: 'train:validation split of the bootstrap data' })
+        .option('max-ramps', { type: 'number', default: 3 })
+        .option('overhead-budget', { type: 'number', default: 0.05, describe: 'total ramp cost as a fraction of the model latency' })
+        .option('seed', { type: 'number', default: 1 })
+        .option('json', { type: 'boolean', default: false })
+        .example('$0 prepare --model models/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', ''),
+    async (a) => {
+      await runPrepare({ model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'], overheadBudget: a['overhead-budget'], seed: a.seed, json: a.json });
     },
   )
   .command(

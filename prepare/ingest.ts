@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { MANIFEST_SCHEMA_VERSION, type ModelManifest } from '../shared/model-manifest.js';
+import type { ModelManifest } from '../shared/model-manifest.js';
 import type { DType, TensorSpec } from '../shared/tensor.js';
 import { dataInputNames, makeBatchDynamic, type BatchRewriteReport } from './batch-dimension.js';
 import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
@@ -109,7 +109,7 @@ export async function ingestModel(options: IngestOptions): Promise<IngestReport>
   const maxAbsDiff = await checkBatching(bytes, inputs, outputs, options.batchSizes.at(-1)!);
   if (maxAbsDiff > 1e-3) throw new Error(`batched outputs differ from batch-1 outputs by ${maxAbsDiff}: the batch rewrite is wrong for this model`);
   const manifest: ModelManifest = {
-    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    schemaVersion: 1,
     name: options.name,
     file: 'model.onnx',
     inputs,

@@ -6,8 +6,11 @@
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDType, type TensorSpec } from './tensor.js';
+import { checkEarlyExitFiles, parseEarlyExit, type EarlyExitSection } from './early-exit-manifest.js';
 
-export const MANIFEST_SCHEMA_VERSION = 1;
+/** 1: a plain model. 2: adds `earlyExit` (a package from `escapement prepare`). Both load. */
+export const MANIFEST_SCHEMA_VERSION = 2;
+const SUPPORTED_SCHEMA_VERSIONS = [1, 2];
 
 export interface SimulatedLatency {
   /** Fixed cost of one INFER, in µs. */
@@ -29,6 +32,8 @@ export interface ModelManifest {
   simulated?: SimulatedLatency;
   /** Free-form provenance: where the ONNX came from, its licence, how it was ingested. */
   source?: Record<string, unknown>;
+  /** Ramps, segments and profiles of an early-exit package (schemaVersion 2). */
+  earlyExit?: EarlyExitSection;
 }
 
 export interface ModelEntry {
@@ -61,8 +66,8 @@ function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
 export function parseManifest(json: unknown, where = 'manifest'): ModelManifest {
   if (typeof json !== 'object' || json === null) throw new ManifestError(`${where} is not a JSON object`);
   const m = json as Record<string, unknown>;
-  if (m.schemaVersion !== MANIFEST_SCHEMA_VERSION) {
-    throw new ManifestError(`${where}: schemaVersion ${String(m.schemaVersion)} is not supported (expected ${MANIFEST_SCHEMA_VERSION})`);
+  if (!SUPPORTED_SCHEMA_VERSIONS.includes(m.schemaVersion as number)) {
+    throw new ManifestError(`${where}: schemaVersion ${String(m.schemaVersion)} is not supported (this build reads ${SUPPORTED_SCHEMA_VERSIONS.join(' and ')})`);
   }
   if (typeof m.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.name)) {
     throw new ManifestError(`${where}: name must be letters, digits, '.', '_' or '-'`);
@@ -77,7 +82,7 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
     throw new ManifestError(`${where}: batchSizes must be ascending positive integers`);
   }
   const manifest: ModelManifest = {
-    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    schemaVersion: m.schemaVersion as number,
     name: m.name,
     file: m.file,
     inputs: checkTensorSpecs(`${where}: inputs`, m.inputs),
@@ -92,6 +97,14 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
     manifest.simulated = { baseUs: sim.baseUs, perItemUs: sim.perItemUs };
   }
   if (typeof m.source === 'object' && m.source !== null) manifest.source = m.source as Record<string, unknown>;
+  if (m.earlyExit !== undefined) {
+    if (manifest.schemaVersion < 2) throw new ManifestError(`${where}: earlyExit needs schemaVersion 2`);
+    try {
+      manifest.earlyExit = parseEarlyExit(m.earlyExit, where, manifest.batchSizes);
+    } catch (err) {
+      throw new ManifestError((err as Error).message);
+    }
+  }
   return manifest;
 }
 
@@ -109,6 +122,13 @@ export function loadModelEntry(modelDir: string, name: string): ModelEntry {
   if (manifest.name !== name) throw new ManifestError(`${manifestPath}: name '${manifest.name}' does not match its folder '${name}'`);
   const onnxPath = join(folder, manifest.file);
   if (!existsSync(onnxPath)) throw new ManifestError(`${manifestPath}: file ${manifest.file} does not exist`);
+  if (manifest.earlyExit) {
+    try {
+      checkEarlyExitFiles(manifest.earlyExit, folder, manifestPath);
+    } catch (err) {
+      throw new ManifestError((err as Error).message);
+    }
+  }
   return { manifest, onnxPath, fileBytes: statSync(onnxPath).size };
 }
 

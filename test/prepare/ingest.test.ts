@@ -60,7 +60,8 @@ describe('ingesting the bundled MNIST CNN', () => {
 describe('model manifests', () => {
   const good = { schemaVersion: 1, name: 'm', file: 'model.onnx', inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }], batchSizes: [1, 2] };
   it.each([
-    ['a future schema version', { ...good, schemaVersion: 2 }, /schemaVersion 2/],
+    ['a future schema version', { ...good, schemaVersion: 3 }, /schemaVersion 3 is not supported/],
+    ['early-exit data in a version-1 manifest', { ...good, earlyExit: {} }, /earlyExit needs schemaVersion 2/],
     ['a path escaping the package', { ...good, file: '../x.onnx' }, /relative path/],
     ['descending batch sizes', { ...good, batchSizes: [4, 2] }, /ascending/],
     ['an unknown dtype', { ...good, inputs: [{ name: 'x', dtype: 'float16', shape: [-1, 4] }] }, /dtype "float16"/],

@@ -1,0 +1,397 @@
+/**
+ * `escapement prepare`: turns an ONNX classifier into an early-exit model package.
+ *
+ * 1. ingest: validate the graph, make the batch dynamic, check the dataset fits the input;
+ * 2. find ramp sites (single-activation cuts whose tensor suits a head);
+ * 3. segment at every site and verify on real inputs that the chain reproduces the model;
+ * 4. extract pooled features on the bootstrap data (the first fraction of the dataset), train a
+ *    head per site on the training part, validate on the rest (agreement, threshold, exits);
+ * 5. profile the whole model, the segments and every head at each batch size;
+ * 6. choose the initial ramps greedily under the ramp-count and overhead budgets;
+ * 7. write the segments for the chosen ramps and every head, plus onnxruntime-optimised copies;
+ * 8. write manifest.json (schemaVersion 2) and check the package loads.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { EarlyExitSection, RampEntry } from '../shared/early-exit-manifest.js';
+import { loadModelEntry, type ModelManifest } from '../shared/model-manifest.js';
+import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
+import { bootstrapSplit, loadDataset, type Dataset } from './dataset.js';
+import { validateGraph } from './ingest.js';
+import { decodeModel, encodeModel, type ModelProto } from './onnx-proto.js';
+import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type ProfileOptions } from './profiler.js';
+import { headModelBytes, headOutputName } from './ramp-heads.js';
+import { selectRamps, type RampCandidate, type SelectionResult } from './ramp-selection.js';
+import { findRampSites, type RampSite } from './ramp-sites.js';
+import { evaluateHead, validateRamp } from './ramp-statistics.js';
+import { trainHead } from './ramp-trainer.js';
+import { SegmentChain } from './segment-chain.js';
+import { segmentModel, type Segment, type TensorType } from './segmenter.js';
+import { extractSiteFeatures } from './site-features.js';
+
+export interface PrepareOptions {
+  modelPath: string;
+  datasetPath: string;
+  /** Package folder; its last path component is the package name unless `name` is given. */
+  outDir: string;
+  name: string;
+  labels: 'truth' | 'model';
+  bootstrapFraction: number;
+  trainVal: [number, number];
+  maxRamps: number;
+  /** Σ ramp cost ≤ this fraction of the model's latency. */
+  overheadBudget: number;
+  /** Agreement with the full model must stay ≥ 1 − this. */
+  accuracyBudget: number;
+  seed: number;
+  batchSizes: number[];
+  /** Batch size whose profile drives the ramp choice. */
+  referenceBatchSize: number;
+  profile: ProfileOptions;
+  onProgress: (stage: string, done: number, total: number) => void;
+}
+
+export const DEFAULT_PREPARE_OPTIONS = {
+  labels: 'truth' as const,
+  bootstrapFraction: 0.1,
+  trainVal: [1, 9] as [number, number],
+  maxRamps: 3,
+  overheadBudget: 0.05,
+  accuracyBudget: 0.01,
+  seed: 1,
+  batchSizes: [1, 2, 4, 8, 16],
+  referenceBatchSize: 4,
+  profile: DEFAULT_PROFILE_OPTIONS,
+};
+
+export interface RampReport {
+  siteId: number;
+  producer: string;
+  shape: number[];
+  trainAccuracy: number;
+  validationAccuracy?: number;
+  agreement: number;
+  threshold: number;
+  exitFraction: number;
+  agreementAtThreshold: number;
+  costMsAtReference: number;
+  chosen: boolean;
+}
+
+export interface PrepareReport {
+  manifest: ModelManifest;
+  numSites: number;
+  ramps: RampReport[];
+  selection: SelectionResult;
+  wholeMsAtReference: number;
+  verification: EarlyExitSection['verification'];
+  seconds: number;
+}
+
+export class PrepareError extends Error {
+  override readonly name = 'PrepareError';
+}
+
+const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+
+function sampleFeeds(inputName: string, dataset: Dataset, start: number, count: number): Record<string, ort.Tensor> {
+  const size = dataset.inputs.length / dataset.numSamples;
+  const n = Math.min(count, dataset.numSamples - start);
+  return { [inputName]: new ort.Tensor('float32', dataset.inputs.slice(start * size, (start + n) * size), [n, ...dataset.sampleShape]) };
+}
+
+/** Step 1: ingestion and the checks that make later steps meaningful. */
+async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string }> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(options.modelPath);
+  } catch (err) {
+    throw new PrepareError(`cannot read ${options.modelPath}: ${(err as Error).message}`);
+  }
+  const model = decodeModel(bytes);
+  validateGraph(model);
+  const inputs = dataInputNames(model);
+  if (inputs.length !== 1) throw new PrepareError(`the model has ${inputs.length} data inputs (${inputs.join(', ')}); prepare handles one (side inputs such as attention masks are not supported yet)`);
+  const outputs = (model.graph!.output ?? []).map((o) => o.name ?? '');
+  if (outputs.length !== 1) throw new PrepareError(`the model has ${outputs.length} outputs; prepare needs exactly one (the logits)`);
+  makeBatchDynamic(model);
+  try {
+    const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+    await session.release();
+  } catch (err) {
+    throw new PrepareError(`onnxruntime cannot run this model: ${(err as Error).message}`);
+  }
+  const dataset = loadDataset(options.datasetPath);
+  const declared = (model.graph!.input ?? []).find((i) => i.name === inputs[0])!.type?.tensorType?.shape?.dim ?? [];
+  const expected = declared.slice(1).map((d) => Number(d.dimValue?.toString() ?? NaN));
+  const sameShape = expected.length === dataset.sampleShape.length && expected.every((d, i) => d === dataset.sampleShape[i]);
+  const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  // A missing unit axis ([28,28] for [1,28,28]) holds the same values in the same order: accept it.
+  const onlyUnitAxesDiffer = size(expected) === size(dataset.sampleShape) && expected.filter((d) => d !== 1).join() === dataset.sampleShape.filter((d) => d !== 1).join();
+  if (!sameShape && !onlyUnitAxesDiffer) {
+    throw new PrepareError(`dataset samples have shape [${dataset.sampleShape.join(',')}] but the model's input '${inputs[0]}' expects [${expected.join(',')}] per sample`);
+  }
+  dataset.sampleShape = expected;
+  if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: pass --labels model to train ramps on the model's own predictions`);
+  return { model, dataset, inputName: inputs[0]!, outputName: outputs[0]! };
+}
+
+/** Step 3: the chain over every site must reproduce the model. */
+async function verifySegmenting(model: ModelProto, segments: Segment[], inputName: string, outputName: string, dataset: Dataset, range: { start: number; end: number }) {
+  const chain = await SegmentChain.create(segments);
+  const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3 });
+  let maxAbsDiff = 0;
+  let agree = 0;
+  let numSamples = 0;
+  try {
+    for (let start = range.start; start < range.end; start += 64) {
+      const feeds = sampleFeeds(inputName, dataset, start, Math.min(64, range.end - start));
+      const a = (await whole.run(feeds))[outputName]!;
+      const b = (await chain.run(feeds))[outputName]!;
+      const [n, k] = [a.dims[0]!, a.dims[1]!];
+      const x = a.data as Float32Array;
+      const y = b.data as Float32Array;
+      for (let i = 0; i < n; i++) {
+        let ax = 0;
+        let bx = 0;
+        for (let c = 0; c < k; c++) {
+          maxAbsDiff = Math.max(maxAbsDiff, Math.abs(x[i * k + c]! - y[i * k + c]!));
+          if (x[i * k + c]! > x[i * k + ax]!) ax = c;
+          if (y[i * k + c]! > y[i * k + bx]!) bx = c;
+        }
+        if (ax === bx) agree++;
+      }
+      numSamples += n;
+    }
+  } finally {
+    await chain.release();
+    await whole.release();
+  }
+  const result = { maxAbsDiff, predictionAgreement: agree / numSamples, numSamples };
+  if (maxAbsDiff > 1e-3 || result.predictionAgreement < 1) {
+    throw new PrepareError(`the segment chain does not reproduce the model: max |diff| ${maxAbsDiff}, prediction agreement ${result.predictionAgreement}`);
+  }
+  return result;
+}
+
+async function compile(bytes: Uint8Array, optimizedPath: string): Promise<void> {
+  // 'extended', not 'all': 'all' adds hardware-specific layout changes that do not travel.
+  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimizedPath, logSeverityLevel: 3, intraOpNumThreads: 1 });
+  await session.release();
+}
+
+export async function preparePackage(options: PrepareOptions): Promise<PrepareReport> {
+  const began = Date.now();
+  const progress = options.onProgress;
+
+  progress('ingest', 0, 1);
+  const { model, dataset, inputName, outputName } = await ingest(options);
+  const split = bootstrapSplit(dataset.numSamples, options.bootstrapFraction, options.trainVal[0], options.trainVal[1]);
+  if (split.train.end - split.train.start < 10 || split.validation.end - split.validation.start < 10) {
+    throw new PrepareError(`bootstrap split too small: ${split.train.end} training and ${split.validation.end - split.validation.start} validation samples`);
+  }
+  progress('ingest', 1, 1);
+
+  // 2. sites
+  progress('sites', 0, 1);
+  const probe = sampleFeeds(inputName, dataset, 0, 2)[inputName]!;
+  const { sites, types } = await findRampSites(model, [{ name: inputName, shape: [...probe.dims], data: probe.data as Float32Array }]);
+  if (sites.length === 0) throw new PrepareError('the model has no usable ramp site (no single-tensor cut with a [N,C,H,W] or [N,T,D] activation)');
+  progress('sites', 1, 1);
+
+  // 3. segments at every site, verified
+  progress('verify segments', 0, 1);
+  const fineSegments = segmentModel(model, sites, types);
+  const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, { start: 0, end: Math.min(split.validation.end, 512) });
+  progress('verify segments', 1, 1);
+
+  // 4. features, heads, validation
+  const bootstrap = { start: 0, end: split.validation.end };
+  const features = await extractSiteFeatures(model, inputName, outputName, sites, dataset, bootstrap, (d, t) => progress('features', d, t));
+  const numTrain = split.train.end;
+  const labels = options.labels === 'truth' ? dataset.labels!.subarray(0, bootstrap.end) : features.modelPredictions;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i]! < 0 || labels[i]! >= features.numClasses) throw new PrepareError(`label ${labels[i]} of sample ${i} is outside the model's ${features.numClasses} classes`);
+  }
+  const finalVal = features.modelPredictions.subarray(numTrain);
+  const trained = sites.map((site, i) => {
+    progress('train ramps', i, sites.length);
+    const dim = features.dims.get(site.id)!;
+    const all = features.features.get(site.id)!;
+    const result = trainHead(site.kind, all.subarray(0, numTrain * dim), labels.subarray(0, numTrain), dim, features.numClasses, { seed: options.seed * 1000 + site.id });
+    const outputs = evaluateHead(result.head, all.subarray(numTrain * dim), dim);
+    const validation = validateRamp(outputs, finalVal, options.labels === 'truth' ? dataset.labels!.subarray(numTrain, bootstrap.end) : undefined, options.accuracyBudget);
+    return { site, ...result, outputs, validation };
+  });
+  progress('train ramps', sites.length, sites.length);
+
+  // 5. profiles
+  const makeFeeds = (b: number) => sampleFeeds(inputName, dataset, 0, b);
+  progress('profile', 0, sites.length + 2);
+  const wholeMs = await profileModel(encodeModel(model), makeFeeds, options.profile);
+  progress('profile', 1, sites.length + 2);
+  const fineMs = await profileChain(fineSegments, makeFeeds, options.profile);
+  const siteUpToMs: Record<string, Record<string, number>> = {};
+  for (const site of sites) siteUpToMs[site.id] = {};
+  for (const b of options.batchSizes) {
+    // Per-run overhead makes the chain slower than the model; scale the prefix sums to the model.
+    const scale = wholeMs[b]! / fineMs.perSegment.reduce((s, seg) => s + seg[b]!, 0);
+    let prefix = 0;
+    sites.forEach((site, i) => {
+      prefix += fineMs.perSegment[i]![b]!;
+      siteUpToMs[site.id]![b] = prefix * scale;
+    });
+  }
+  progress('profile', 2, sites.length + 2);
+  const headBytes = new Map<number, Uint8Array>();
+  const headCostMs = new Map<number, Record<number, number>>();
+  for (const [i, t] of trained.entries()) {
+    const bytes = headModelBytes(t.site.id, t.site.tensor, t.site.shape, t.site.elemType, t.head);
+    headBytes.set(t.site.id, bytes);
+    const activation = await activationFeeds(fineSegments, t.site, makeFeeds, options.batchSizes);
+    headCostMs.set(t.site.id, await profileModel(bytes, (b) => ({ [t.site.tensor]: activation.get(b)! }), options.profile));
+    progress('profile', i + 3, sites.length + 2);
+  }
+
+  // 6. initial ramp choice
+  const ref = options.referenceBatchSize;
+  const candidates: RampCandidate[] = trained.map((t) => ({
+    siteId: t.site.id,
+    upToMs: siteUpToMs[t.site.id]![ref]!,
+    costMs: headCostMs.get(t.site.id)![ref]!,
+    threshold: t.validation.threshold,
+    outputs: t.outputs,
+  }));
+  const selection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget });
+
+  // 7. write files
+  progress('write package', 0, 1);
+  rmSync(options.outDir, { recursive: true, force: true });
+  mkdirSync(options.outDir, { recursive: true });
+  const write = async (file: string, bytes: Uint8Array) => {
+    writeFileSync(join(options.outDir, file), bytes);
+    const optimized = file.replace(/\.onnx$/, '.opt.onnx');
+    await compile(bytes, join(options.outDir, optimized));
+    return optimized;
+  };
+  writeFileSync(join(options.outDir, 'model.onnx'), encodeModel(model));
+  const chosenSites = selection.chosen.map((id) => sites.find((s) => s.id === id)!);
+  const chosenSegments = segmentModel(model, chosenSites, types);
+  const chainMs = await profileChain(chosenSegments, makeFeeds, options.profile);
+  const segments = [];
+  for (const [i, seg] of chosenSegments.entries()) {
+    const file = `segment_${i}.onnx`;
+    segments.push({ file, optimizedFile: await write(file, encodeModel(seg.model)), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: chosenSites[i]?.id ?? null });
+  }
+  const ramps: RampEntry[] = [];
+  for (const t of trained) {
+    const file = `ramp_${t.site.id}.onnx`;
+    ramps.push({
+      siteId: t.site.id,
+      file,
+      optimizedFile: await write(file, headBytes.get(t.site.id)!),
+      outputName: headOutputName(t.site.id),
+      numClasses: features.numClasses,
+      trainAccuracy: t.trainAccuracy,
+      validation: t.validation,
+      costMs: headCostMs.get(t.site.id)!,
+    });
+  }
+
+  // 8. manifest
+  const manifest: ModelManifest = {
+    schemaVersion: 2,
+    name: options.name,
+    file: 'model.onnx',
+    inputs: [{ name: inputName, dtype: 'float32', shape: [-1, ...dataset.sampleShape] }],
+    outputs: [{ name: outputName, dtype: 'float32', shape: [-1, features.numClasses] }],
+    batchSizes: options.batchSizes,
+    source: { model: options.modelPath, preparedBy: 'escapement prepare' },
+    earlyExit: {
+      primaryInput: inputName,
+      finalOutput: outputName,
+      numClasses: features.numClasses,
+      sites: sites.map((s) => ({ id: s.id, tensor: s.tensor, sideTensors: s.sideTensors, kind: s.kind, shape: s.shape, elemType: s.elemType, producer: s.producerName })),
+      ramps,
+      chosenRamps: selection.chosen,
+      initialThresholds: Object.fromEntries(selection.chosen.map((id) => [id, trained.find((t) => t.site.id === id)!.validation.threshold])),
+      segments,
+      profile: { batchSizes: options.batchSizes, wholeMs, siteUpToMs, chainMs: chainMs.total, referenceBatchSize: ref },
+      selection: { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget, savingMs: selection.savingMs, agreement: selection.agreement, exitFractions: selection.exitFractions },
+      dataset: {
+        name: dataset.name,
+        numSamples: dataset.numSamples,
+        bootstrapFraction: options.bootstrapFraction,
+        trainVal: options.trainVal,
+        train: split.train,
+        validation: split.validation,
+        serveStart: split.serve.start,
+        labels: options.labels,
+      },
+      seed: options.seed,
+      compile: { optimizationLevel: 'extended', onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
+      verification,
+    },
+  };
+  writeFileSync(join(options.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const folderParts = options.outDir.replace(/\/+$/, '').split('/');
+  loadModelEntry(folderParts.slice(0, -1).join('/') || '.', folderParts.at(-1)!); // the package must load
+  progress('write package', 1, 1);
+
+  const reportOf = (t: (typeof trained)[number]): RampReport => {
+    const report: RampReport = {
+      siteId: t.site.id,
+      producer: t.site.producerName,
+      shape: t.site.shape,
+      trainAccuracy: t.trainAccuracy,
+      agreement: t.validation.agreement,
+      threshold: t.validation.threshold,
+      exitFraction: t.validation.exitFraction,
+      agreementAtThreshold: t.validation.agreementAtThreshold,
+      costMsAtReference: headCostMs.get(t.site.id)![ref]!,
+      chosen: selection.chosen.includes(t.site.id),
+    };
+    if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
+    return report;
+  };
+  return { manifest, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000 };
+}
+
+/** Profiles each segment of a chain (fed with real activations) and the chain end to end. */
+async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions) {
+  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
+  try {
+    const envs = new Map<number, Record<string, ort.Tensor>>();
+    for (const b of options.batchSizes) envs.set(b, await chain.run(makeFeeds(b)));
+    const perSegment: Record<number, number>[] = [];
+    for (const segment of segments) {
+      const session = await openSession(encodeModel(segment.model));
+      try {
+        perSegment.push(await timeBatches((b) => session.run(Object.fromEntries(segment.inputs.map((n) => [n, envs.get(b)![n]!]))), options));
+      } finally {
+        await session.release();
+      }
+    }
+    const total = await timeBatches((b) => chain.run(makeFeeds(b)), options);
+    return { perSegment, total };
+  } finally {
+    await chain.release();
+  }
+}
+
+/** The real activation at a site for each batch size (to profile heads on real data). */
+async function activationFeeds(segments: Segment[], site: RampSite, makeFeeds: (b: number) => Record<string, ort.Tensor>, batchSizes: number[]): Promise<Map<number, ort.Tensor>> {
+  const upTo = segments.slice(0, site.id + 1);
+  const chain = await SegmentChain.create(upTo);
+  try {
+    const out = new Map<number, ort.Tensor>();
+    for (const b of batchSizes) out.set(b, (await chain.run(makeFeeds(b)))[site.tensor]!);
+    return out;
+  } finally {
+    await chain.release();
+  }
+}
+
+export type { TensorType };

@@ -1,0 +1,100 @@
+/**
+ * The initial choice of ramps: greedy by latency benefit per ms of ramp cost, on the validation
+ * split, capped by a maximum number of ramps and by an overhead budget (total ramp cost as a
+ * fraction of the model's latency).
+ *
+ * A set of ramps is scored as a cascade: each sample exits at the first active ramp (in depth
+ * order) whose confidence reaches that ramp's own threshold; its latency is the backbone time up
+ * to that site plus the cost of every active ramp up to and including it; a sample that never
+ * exits pays the whole model plus every active ramp. The benefit of a set is the mean latency
+ * saved against the model alone. Latencies come from the profile at one reference batch size.
+ */
+import type { RampOutputs } from './ramp-statistics.js';
+
+export interface RampCandidate {
+  siteId: number;
+  /** Backbone ms from the input to this site. */
+  upToMs: number;
+  /** Ramp head ms. */
+  costMs: number;
+  threshold: number;
+  outputs: RampOutputs;
+}
+
+export interface SelectionOptions {
+  maxRamps: number;
+  /** Σ ramp cost ≤ overheadBudget × wholeMs. */
+  overheadBudget: number;
+}
+
+export interface SelectionResult {
+  chosen: number[];
+  /** Mean ms saved per sample by the chosen cascade (negative: slower). */
+  savingMs: number;
+  /** Fraction of samples exiting at each chosen ramp, in the same order. */
+  exitFractions: number[];
+  /** Agreement of the chosen cascade with the full model on the validation split. */
+  agreement: number;
+  overheadMs: number;
+  steps: { siteId: number; savingMs: number; overheadMs: number }[];
+}
+
+/** Scores a cascade of ramps (any order given; evaluated in depth order). */
+export function scoreCascade(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number) {
+  const ramps = [...candidates].sort((a, b) => a.upToMs - b.upToMs);
+  const n = finalPredictions.length;
+  const exits = new Array<number>(ramps.length).fill(0);
+  let totalMs = 0;
+  let agree = 0;
+  for (let i = 0; i < n; i++) {
+    let paidMs = 0;
+    let exited = false;
+    for (let r = 0; r < ramps.length; r++) {
+      const ramp = ramps[r]!;
+      paidMs += ramp.costMs;
+      if (ramp.outputs.confidence[i]! >= ramp.threshold) {
+        totalMs += ramp.upToMs + paidMs;
+        exits[r]!++;
+        if (ramp.outputs.prediction[i] === finalPredictions[i]) agree++;
+        exited = true;
+        break;
+      }
+    }
+    if (!exited) {
+      totalMs += wholeMs + paidMs;
+      agree++;
+    }
+  }
+  return { savingMs: wholeMs - totalMs / n, exitFractions: exits.map((e) => e / n), agreement: agree / n, siteIds: ramps.map((r) => r.siteId) };
+}
+
+export function selectRamps(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, options: SelectionOptions): SelectionResult {
+  const chosen: RampCandidate[] = [];
+  const steps: SelectionResult['steps'] = [];
+  let current = scoreCascade([], finalPredictions, wholeMs);
+  const overheadOf = (set: readonly RampCandidate[]) => set.reduce((s, c) => s + c.costMs, 0);
+  while (chosen.length < options.maxRamps) {
+    let best: { candidate: RampCandidate; score: ReturnType<typeof scoreCascade>; perMs: number } | undefined;
+    for (const candidate of candidates) {
+      if (chosen.includes(candidate)) continue;
+      if (overheadOf([...chosen, candidate]) > options.overheadBudget * wholeMs) continue;
+      const score = scoreCascade([...chosen, candidate], finalPredictions, wholeMs);
+      const gainMs = score.savingMs - current.savingMs;
+      if (gainMs <= 0) continue;
+      const perMs = gainMs / Math.max(candidate.costMs, 1e-6);
+      if (!best || perMs > best.perMs) best = { candidate, score, perMs };
+    }
+    if (!best) break;
+    chosen.push(best.candidate);
+    current = best.score;
+    steps.push({ siteId: best.candidate.siteId, savingMs: current.savingMs, overheadMs: overheadOf(chosen) });
+  }
+  return {
+    chosen: current.siteIds,
+    savingMs: current.savingMs,
+    exitFractions: current.exitFractions,
+    agreement: current.agreement,
+    overheadMs: overheadOf(chosen),
+    steps,
+  };
+}

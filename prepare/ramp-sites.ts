@@ -1,0 +1,141 @@
+/**
+ * Ramp sites: the places where a model can be cut into a chain of segments, each handing exactly
+ * one activation tensor to the next (plus side tensors such as an attention mask, which depend
+ * on side inputs only).
+ *
+ * Definition: walking the live nodes in graph (topological) order, the cut after node k is the
+ * set of activation tensors produced at or before k and consumed after k. A site is a position
+ * whose cut holds exactly one main tensor. Such a tensor dominates the output: every path from
+ * the primary input to the output passes through it, whatever topological order is used, so a
+ * ResNet is cut after each residual block (never inside, where the skip connection is also live)
+ * and a SqueezeNet fire module is never split (its expand branches are live together).
+ *
+ * Shapes come from running the model once with every candidate as an extra output (ONNX shape
+ * inference is not available in Node). Sites whose tensor suits a ramp head are kept: feature
+ * maps [N, C, H, W] with H×W > 1 (CV heads pool them) and hidden states [N, T, D] (sequence
+ * heads read the first token). Of consecutive cuts joined by a shape-preserving node (Add → Relu),
+ * only the later one is kept.
+ */
+import * as ort from 'onnxruntime-node';
+import { GraphIndex } from './onnx-graph.js';
+import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
+import type { TensorType } from './segmenter.js';
+
+export type SiteKind = 'feature-map' | 'sequence';
+
+export interface CutPoint {
+  /** The activation tensor crossing the cut. */
+  tensor: string;
+  /** Side tensors crossing the cut (computed from side inputs only). */
+  sideTensors: string[];
+  /** Index of the node after which the cut lies. */
+  afterNode: number;
+  producerName: string;
+}
+
+export interface RampSite extends CutPoint {
+  /** Stable id, in depth order: site 0 is the earliest. */
+  id: number;
+  kind: SiteKind;
+  /** Shape with the batch dimension as -1. */
+  shape: number[];
+  /** ONNX element type of the tensor. */
+  elemType: number;
+}
+
+/** Every single-activation cut of the graph, in depth order (the final output excluded). */
+export function findCuts(index: GraphIndex): CutPoint[] {
+  const live = index.liveNodes();
+  const order = [...live].sort((a, b) => a - b);
+  const positionOf = new Map(order.map((node, pos) => [node, pos]));
+  const lastUse = new Map<string, number>();
+  const END = order.length;
+  const noteUse = (tensor: string, pos: number) => lastUse.set(tensor, Math.max(lastUse.get(tensor) ?? -1, pos));
+  for (const node of order) {
+    for (const inp of index.nodes[node]!.input ?? []) if (inp) noteUse(inp, positionOf.get(node)!);
+  }
+  for (const out of index.outputNames) noteUse(out, END);
+
+  const crossing = new Set<string>(); // main tensors alive across the current position
+  const sideCrossing = new Set<string>();
+  const track = (tensor: string, pos: number) => {
+    if ((lastUse.get(tensor) ?? -1) <= pos) return;
+    if (index.mainTensors.has(tensor)) crossing.add(tensor);
+    else if (index.sideTensors.has(tensor)) sideCrossing.add(tensor);
+  };
+  for (const input of index.dataInputs) track(input, -1);
+
+  const cuts: CutPoint[] = [];
+  order.forEach((node, pos) => {
+    for (const out of index.nodes[node]!.output ?? []) if (out) track(out, pos);
+    for (const set of [crossing, sideCrossing]) for (const t of set) if ((lastUse.get(t) ?? -1) <= pos) set.delete(t);
+    if (crossing.size !== 1) return;
+    const [tensor] = crossing as unknown as [string];
+    if (index.outputNames.includes(tensor) || tensor === index.primaryInput) return;
+    if (index.producer.get(tensor) !== node) return; // the same cut as at an earlier position
+    cuts.push({ tensor, sideTensors: [...sideCrossing], afterNode: node, producerName: index.nodeName(node) });
+  });
+  return cuts;
+}
+
+export interface ProbeInput {
+  name: string;
+  /** Concrete shape including the batch dimension. */
+  shape: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+const ORT_ELEM_TYPES: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
+
+/** Runs the model once with the given tensors as extra outputs; returns their shapes and types. */
+export async function probeTensors(model: ModelProto, tensors: string[], inputs: ProbeInput[]): Promise<Map<string, { dims: number[]; elemType: number }>> {
+  const probe = onnx.ModelProto.decode(encodeModel(model));
+  const graph = probe.graph!;
+  const existing = new Set((graph.output ?? []).map((o) => o.name));
+  for (const t of tensors) if (!existing.has(t)) graph.output!.push(onnx.ValueInfoProto.create({ name: t }));
+  const session = await ort.InferenceSession.create(encodeModel(probe), { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
+  try {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of inputs) feeds[input.name] = new ort.Tensor(input.data instanceof BigInt64Array ? 'int64' : 'float32', input.data, input.shape);
+    const results = await session.run(feeds, tensors);
+    return new Map(tensors.map((t) => [t, { dims: [...results[t]!.dims], elemType: ORT_ELEM_TYPES[results[t]!.type] ?? 0 }]));
+  } finally {
+    await session.release();
+  }
+}
+
+function siteKind(shape: number[]): SiteKind | undefined {
+  if (shape.length === 4 && shape[2]! * shape[3]! > 1) return 'feature-map';
+  if (shape.length === 3) return 'sequence';
+  return undefined;
+}
+
+/**
+ * Ramp sites of a model: its cuts whose tensor suits a head, probed at `probeBatchSize` so the
+ * batch dimension can be told apart (it must equal the probe batch).
+ */
+export async function findRampSites(model: ModelProto, inputs: ProbeInput[], primaryInput?: string): Promise<{ sites: RampSite[]; types: Map<string, TensorType> }> {
+  const index = new GraphIndex(model, primaryInput);
+  const cuts = findCuts(index);
+  if (cuts.length === 0) return { sites: [], types: new Map() };
+  const batch = inputs[0]!.shape[0]!;
+  const probed = await probeTensors(model, [...new Set(cuts.flatMap((c) => [c.tensor, ...c.sideTensors]))], inputs);
+  const types = new Map([...probed].map(([t, p]) => [t, { elemType: p.elemType, dims: [-1, ...p.dims.slice(1)] }]));
+  const shapes = new Map([...probed].map(([t, p]) => [t, p.dims]));
+  const sites: RampSite[] = [];
+  cuts.forEach((cut, i) => {
+    const shape = shapes.get(cut.tensor)!;
+    const kind = siteKind(shape);
+    if (!kind || shape[0] !== batch) return;
+    // Of Add -> Relu (both cuts, same shape, one feeding only the other), keep the Relu.
+    const next = cuts[i + 1];
+    const consumers = index.consumers.get(cut.tensor) ?? [];
+    if (next && consumers.length === 1 && consumers[0] === next.afterNode && sameDims(shapes.get(next.tensor)!, shape)) return;
+    sites.push({ ...cut, id: sites.length, kind, shape: [-1, ...shape.slice(1)], elemType: probed.get(cut.tensor)!.elemType });
+  });
+  return { sites, types };
+}
+
+function sameDims(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

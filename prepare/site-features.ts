@@ -1,0 +1,89 @@
+/**
+ * Extracts, in one pass per batch, the pooled features at every ramp site and the full model's
+ * logits: the model gets a pooling node per site (GlobalAveragePool + Flatten for feature maps,
+ * the first token for hidden states) whose output is added to the graph outputs.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Dataset } from './dataset.js';
+import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
+import type { RampSite } from './ramp-sites.js';
+
+export interface SiteFeatures {
+  /** Per site id: [n, dim] row-major. */
+  features: Map<number, Float32Array>;
+  dims: Map<number, number>;
+  /** Full model's argmax per sample. */
+  modelPredictions: Int32Array;
+  numClasses: number;
+}
+
+function featureModel(model: ModelProto, sites: readonly RampSite[]): ModelProto {
+  const copy = onnx.ModelProto.decode(encodeModel(model));
+  const graph = copy.graph!;
+  for (const site of sites) {
+    const out = `__feature_${site.id}`;
+    if (site.kind === 'feature-map') {
+      graph.node!.push(onnx.NodeProto.create({ opType: 'GlobalAveragePool', input: [site.tensor], output: [`${out}_gap`], name: `${out}_gap` }));
+      graph.node!.push(onnx.NodeProto.create({ opType: 'Flatten', input: [`${out}_gap`], output: [out], name: out, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+    } else {
+      graph.initializer!.push(onnx.TensorProto.create({ name: `${out}_index`, dims: [], dataType: 7, rawData: new Uint8Array(8) }));
+      graph.node!.push(onnx.NodeProto.create({ opType: 'Gather', input: [site.tensor, `${out}_index`], output: [out], name: out, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+    }
+    graph.output!.push(onnx.ValueInfoProto.create({ name: out }));
+  }
+  return copy;
+}
+
+export async function extractSiteFeatures(
+  model: ModelProto,
+  inputName: string,
+  outputName: string,
+  sites: readonly RampSite[],
+  dataset: Dataset,
+  range: { start: number; end: number },
+  onProgress?: (done: number, total: number) => void,
+): Promise<SiteFeatures> {
+  const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), { intraOpNumThreads: 2, logSeverityLevel: 3 });
+  const n = range.end - range.start;
+  const sampleSize = dataset.inputs.length / dataset.numSamples;
+  const chunks = new Map<number, Float32Array[]>(sites.map((s) => [s.id, []]));
+  const dims = new Map<number, number>();
+  const predictions = new Int32Array(n);
+  let numClasses = 0;
+  const batch = 100;
+  try {
+    for (let start = range.start; start < range.end; start += batch) {
+      const end = Math.min(range.end, start + batch);
+      const data = dataset.inputs.slice(start * sampleSize, end * sampleSize);
+      const feeds = { [inputName]: new ort.Tensor('float32', data, [end - start, ...dataset.sampleShape]) };
+      const results = await session.run(feeds);
+      for (const site of sites) {
+        const t = results[`__feature_${site.id}`]!;
+        dims.set(site.id, t.dims[1]!);
+        chunks.get(site.id)!.push(t.data as Float32Array);
+      }
+      const logits = results[outputName]!;
+      numClasses = logits.dims[1]!;
+      const values = logits.data as Float32Array;
+      for (let i = 0; i < end - start; i++) {
+        let best = 0;
+        for (let c = 1; c < numClasses; c++) if (values[i * numClasses + c]! > values[i * numClasses + best]!) best = c;
+        predictions[start - range.start + i] = best;
+      }
+      onProgress?.(end - range.start, n);
+    }
+  } finally {
+    await session.release();
+  }
+  const features = new Map<number, Float32Array>();
+  for (const [id, parts] of chunks) {
+    const all = new Float32Array(n * dims.get(id)!);
+    let offset = 0;
+    for (const part of parts) {
+      all.set(part, offset);
+      offset += part.length;
+    }
+    features.set(id, all);
+  }
+  return { features, dims, modelPredictions: predictions, numClasses };
+}

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { dataInputNames, makeBatchDynamic } from '../../prepare/batch-dimension.js';
+import { GraphIndex } from '../../prepare/onnx-graph.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { findCuts, findRampSites } from '../../prepare/ramp-sites.js';
+import { SegmentChain } from '../../prepare/segment-chain.js';
+import { segmentModel } from '../../prepare/segmenter.js';
+
+function load(path: string): ModelProto {
+  const model = decodeModel(readFileSync(path));
+  makeBatchDynamic(model);
+  return model;
+}
+
+function input(model: ModelProto, shape: number[]) {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = 100 * Math.sin(i * 0.37);
+  return { name: dataInputNames(model)[0]!, shape, data };
+}
+
+const opOf = (index: GraphIndex, tensor: string) => index.nodes[index.producer.get(tensor)!]!.opType;
+
+describe('ramp sites on real architectures', () => {
+  it('ResNet-50 has a site after each of its 16 residual blocks', async () => {
+    const model = load('test/fixtures/onnx-light/light_resnet50.onnx');
+    const index = new GraphIndex(model);
+    const { sites } = await findRampSites(model, [input(model, [1, 3, 224, 224])]);
+    // a block ends where the residual Sum is followed by its Relu
+    const blockEnds = index.nodes.filter((n) => n.opType === 'Relu' && index.nodes[index.producer.get(n.input![0]!)!]!.opType === 'Sum').map((n) => n.output![0]!);
+    expect(blockEnds).toHaveLength(16);
+    const siteTensors = sites.map((s) => s.tensor);
+    for (const t of blockEnds) expect(siteTensors).toContain(t);
+    // and never inside a block, where the skip connection is live too
+    expect(sites.every((s) => ['Relu', 'MaxPool'].includes(opOf(index, s.tensor)))).toBe(true);
+    expect(sites.filter((s) => opOf(index, s.tensor) === 'Relu')).toHaveLength(17); // + the stem
+    expect(sites.map((s) => s.shape.slice(1, 2)[0])).toContain(2048);
+  });
+
+  it('SqueezeNet fire modules are never split between their parallel expand branches', async () => {
+    const model = load('test/fixtures/onnx-light/light_squeezenet.onnx');
+    const index = new GraphIndex(model);
+    const { sites } = await findRampSites(model, [input(model, [1, 3, 224, 224])]);
+    const concats = index.nodes.filter((n) => n.opType === 'Concat');
+    expect(concats).toHaveLength(8);
+    const siteTensors = new Set(sites.map((s) => s.tensor));
+    for (const concat of concats) {
+      // each module's output is a site (or, when a Dropout follows, the Dropout's identical output)
+      const out = concat.output![0]!;
+      const next = index.consumers.get(out)!.map((c) => index.nodes[c]!);
+      expect(siteTensors.has(out) || (next.length === 1 && next[0]!.opType === 'Dropout' && siteTensors.has(next[0]!.output![0]!))).toBe(true);
+      for (const branch of concat.input!) expect(siteTensors.has(branch)).toBe(false); // its branches are not
+    }
+  });
+
+  it('finds the four feature-map sites of the MNIST CNN and none in its flattened tail', async () => {
+    const model = load('models/mnist-cnn/original.onnx');
+    const { sites } = await findRampSites(model, [input(model, [2, 1, 28, 28])]);
+    expect(sites.map((s) => s.shape)).toEqual([[-1, 8, 28, 28], [-1, 8, 14, 14], [-1, 16, 14, 14], [-1, 16, 4, 4]]);
+    expect(findCuts(new GraphIndex(model)).length).toBeGreaterThan(sites.length); // flat cuts exist but are no sites
+  });
+
+  it('finds no site in a model without a feature map or sequence', async () => {
+    const model = onnx.ModelProto.create({
+      irVersion: 7,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'mlp',
+        node: [
+          { opType: 'MatMul', input: ['x', 'w1'], output: ['h'] },
+          { opType: 'Relu', input: ['h'], output: ['a'] },
+          { opType: 'MatMul', input: ['a', 'w2'], output: ['y'] },
+        ],
+        initializer: [
+          { name: 'w1', dims: [4, 3], dataType: 1, floatData: Array(12).fill(0.1) },
+          { name: 'w2', dims: [3, 2], dataType: 1, floatData: Array(6).fill(0.1) },
+        ],
+        input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } }],
+        output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 2 }] } } } }],
+      },
+    });
+    const { sites } = await findRampSites(model, [{ name: 'x', shape: [2, 4], data: new Float32Array(8).fill(1) }]);
+    expect(sites).toEqual([]);
+  });
+});
+
+describe('segmenting', () => {
+  it.each([
+    { name: 'ResNet-50 (light)', path: 'test/fixtures/onnx-light/light_resnet50.onnx', shape: [3, 224, 224], batches: [1, 2] },
+    { name: 'SqueezeNet (light)', path: 'test/fixtures/onnx-light/light_squeezenet.onnx', shape: [3, 224, 224], batches: [1, 2] },
+    { name: 'MNIST CNN', path: 'models/mnist-cnn/original.onnx', shape: [1, 28, 28], batches: [1, 3, 16] },
+  ])('the chain of segments at every site reproduces $name at several batch sizes', async ({ path, shape, batches }) => {
+    const model = load(path);
+    const { sites, types } = await findRampSites(model, [input(model, [2, ...shape])]);
+    const segments = segmentModel(model, sites, types);
+    expect(segments).toHaveLength(sites.length + 1);
+    const chain = await SegmentChain.create(segments);
+    const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3 });
+    try {
+      for (const b of batches) {
+        const x = input(model, [b, ...shape]);
+        const feeds = { [x.name]: new ort.Tensor('float32', x.data, x.shape) };
+        const out = whole.outputNames[0]!;
+        const expected = (await whole.run(feeds))[out]!.data as Float32Array;
+        const got = (await chain.run(feeds))[out]!.data as Float32Array;
+        expect(got.length).toBe(expected.length);
+        let maxDiff = 0;
+        for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - expected[i]!));
+        expect(maxDiff).toBeLessThan(1e-4);
+      }
+    } finally {
+      await chain.release();
+      await whole.release();
+    }
+  });
+
+  it('splits weights instead of duplicating them', async () => {
+    const model = load('models/mnist-cnn/original.onnx');
+    const { sites, types } = await findRampSites(model, [input(model, [2, 1, 28, 28])]);
+    const segments = segmentModel(model, sites, types);
+    const initializers = segments.flatMap((s) => (s.model.graph!.initializer ?? []).map((t) => t.name));
+    expect(new Set(initializers).size).toBe(initializers.length);
+    expect(initializers.length).toBe(model.graph!.initializer!.length);
+  });
+});
