@@ -11,7 +11,7 @@
  * Inputs are returned as float32 in the model's raw units (pixels stay 0–255).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 export interface Dataset {
@@ -108,7 +108,7 @@ export function loadDataset(path: string): Dataset {
     if (descriptor.format !== 'idx' && descriptor.format !== 'npy') throw new DatasetError(`${file}: format must be "idx" or "npy"`);
     if (typeof descriptor.inputs !== 'string') throw new DatasetError(`${file}: "inputs" must name the inputs file`);
   } else {
-    descriptor = { format: /\.npy(\.gz)?$/.test(path) ? 'npy' : 'idx', inputs: path };
+    descriptor = { format: /\.npy(\.gz)?$/.test(path) ? 'npy' : 'idx', inputs: basename(path) };
     base = dirname(path);
   }
   const inputs = readArray(descriptor.format, join(base, descriptor.inputs));
