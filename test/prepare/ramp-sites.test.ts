@@ -20,7 +20,7 @@ function input(model: ModelProto, shape: number[]) {
   return { name: dataInputNames(model)[0]!, shape, data };
 }
 
-const opOf = (index: GraphIndex, tensor: string) => index.nodes[index.producer.get(tensor)!]!.opType;
+const opOf = (index: GraphIndex, tensor: string): string => index.nodes[index.producer.get(tensor)!]!.opType ?? '';
 
 describe('ramp sites on real architectures', () => {
   it('ResNet-50 has a site after each of its 16 residual blocks', async () => {
