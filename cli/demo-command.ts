@@ -38,7 +38,8 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     await cluster.waitUntilServing(client, [args.model]);
 
     // 1. correctness through the whole system: the golden vector
-    const goldenDir = join(args.modelDir, args.model, 'test_data');
+    // The zoo keeps each bundled model's golden vector beside its source ONNX.
+    const goldenDir = join('zoo', args.model, 'test_data');
     const golden = await client.submit(args.model, inputsFromFile(entry.manifest, join(goldenDir, 'input_0.pb')), { sloMs: 1000 });
     const expected = decodeTensor(readFileSync(join(goldenDir, 'output_0.pb')));
     const got = golden.outputs[0] ? asFloat32(golden.outputs[0].data) : new Float32Array();

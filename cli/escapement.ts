@@ -66,7 +66,7 @@ await yargs(hideBin(process.argv))
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('seed', { type: 'number', default: 1 })
         .option('json', { type: 'boolean', default: false })
-        .example('$0 submit --model mnist-cnn --slo-ms 50 --input models/mnist-cnn/test_data/input_0.pb', '')
+        .example('$0 submit --model mnist-cnn --slo-ms 50 --input zoo/mnist-cnn/test_data/input_0.pb', '')
         .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', ''),
     async (a) => {
       process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json });
@@ -106,10 +106,11 @@ await yargs(hideBin(process.argv))
         .option('max-ramps', { type: 'number', default: 3 })
         .option('overhead-budget', { type: 'number', default: 0.05, describe: 'total ramp cost as a fraction of the model latency' })
         .option('seed', { type: 'number', default: 1 })
+        .option('include', { type: 'string', array: true, default: [] as string[], describe: 'files to copy into the package (licences, notices)' })
         .option('json', { type: 'boolean', default: false })
-        .example('$0 prepare --model models/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', ''),
+        .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', ''),
     async (a) => {
-      await runPrepare({ model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'], overheadBudget: a['overhead-budget'], seed: a.seed, json: a.json });
+      await runPrepare({ model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'], overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json });
     },
   )
   .command(

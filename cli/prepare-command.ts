@@ -13,6 +13,7 @@ export interface PrepareArgs {
   maxRamps: number;
   overheadBudget: number;
   seed: number;
+  include: string[];
   json: boolean;
 }
 
@@ -60,6 +61,7 @@ export async function runPrepare(args: PrepareArgs): Promise<void> {
     maxRamps: args.maxRamps,
     overheadBudget: args.overheadBudget,
     seed: args.seed,
+    include: args.include,
     onProgress: makeProgress(`prepare ${name}`),
   });
   if (args.json) process.stdout.write(`${JSON.stringify({ ...report, manifest: undefined })}\n`);

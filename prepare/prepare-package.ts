@@ -11,9 +11,9 @@
  * 7. write the segments for the chosen ramps and every head, plus onnxruntime-optimised copies;
  * 8. write manifest.json (schemaVersion 2) and check the package loads.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { EarlyExitSection, RampEntry } from '../shared/early-exit-manifest.js';
 import { loadModelEntry, type ModelManifest } from '../shared/model-manifest.js';
@@ -50,6 +50,8 @@ export interface PrepareOptions {
   /** Batch size whose profile drives the ramp choice. */
   referenceBatchSize: number;
   profile: ProfileOptions;
+  /** Files copied into the package as they are (licences, notices). */
+  include: string[];
   onProgress: (stage: string, done: number, total: number) => void;
 }
 
@@ -64,6 +66,7 @@ export const DEFAULT_PREPARE_OPTIONS = {
   batchSizes: [1, 2, 4, 8, 16],
   referenceBatchSize: 4,
   profile: DEFAULT_PROFILE_OPTIONS,
+  include: [] as string[],
 };
 
 export interface RampReport {
@@ -276,7 +279,10 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     await compile(bytes, join(options.outDir, optimized));
     return optimized;
   };
-  writeFileSync(join(options.outDir, 'model.onnx'), encodeModel(model));
+  for (const file of options.include) copyFileSync(file, join(options.outDir, basename(file)));
+  const modelFile = 'model.onnx';
+  writeFileSync(join(options.outDir, modelFile), encodeModel(model));
+  await compile(encodeModel(model), join(options.outDir, 'model.opt.onnx'));
   const chosenSites = selection.chosen.map((id) => sites.find((s) => s.id === id)!);
   const chosenSegments = segmentModel(model, chosenSites, types);
   const chainMs = await profileChain(chosenSegments, makeFeeds, options.profile);
@@ -308,7 +314,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     inputs: [{ name: inputName, dtype: 'float32', shape: [-1, ...dataset.sampleShape] }],
     outputs: [{ name: outputName, dtype: 'float32', shape: [-1, features.numClasses] }],
     batchSizes: options.batchSizes,
-    source: { model: options.modelPath, preparedBy: 'escapement prepare' },
+    source: { model: options.modelPath, dataset: options.datasetPath, preparedBy: 'escapement prepare', included: options.include.map((f) => basename(f)) },
     earlyExit: {
       primaryInput: inputName,
       finalOutput: outputName,

@@ -47,8 +47,8 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
   });
 
   it('answers 500 requests with deadlines exactly once each, correctly', async () => {
-    const golden = decodeTensor(readFileSync('models/mnist-cnn/test_data/input_0.pb'));
-    const expected = decodeTensor(readFileSync('models/mnist-cnn/test_data/output_0.pb'));
+    const golden = decodeTensor(readFileSync('zoo/mnist-cnn/test_data/input_0.pb'));
+    const expected = decodeTensor(readFileSync('zoo/mnist-cnn/test_data/output_0.pb'));
     const goldenInputs = [{ name: 'Input3', dtype: 'float32' as const, shape: [1, 1, 28, 28], data: bytesOf(golden) }];
     const result = await runOpenLoop(client, {
       model: MODEL,

@@ -8,7 +8,7 @@ import { decodeTensor } from '../../prepare/onnx-proto.js';
 import { loadModelEntry, parseManifest, ManifestError } from '../../shared/model-manifest.js';
 
 const MODEL_DIR = 'models';
-const ORIGINAL = join(MODEL_DIR, 'mnist-cnn', 'original.onnx');
+const ORIGINAL = join('zoo', 'mnist-cnn', 'original.onnx');
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-ingest-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -23,8 +23,8 @@ async function runModel(path: string, input: Float32Array, batchSize: number): P
 }
 
 describe('ingesting the bundled MNIST CNN', () => {
-  const golden = decodeTensor(readFileSync(join(MODEL_DIR, 'mnist-cnn', 'test_data', 'input_0.pb')));
-  const expected = decodeTensor(readFileSync(join(MODEL_DIR, 'mnist-cnn', 'test_data', 'output_0.pb')));
+  const golden = decodeTensor(readFileSync(join('zoo', 'mnist-cnn', 'test_data', 'input_0.pb')));
+  const expected = decodeTensor(readFileSync(join('zoo', 'mnist-cnn', 'test_data', 'output_0.pb')));
 
   it('rewrites the hard-wired batch of 1 in the input and the Reshape constant', async () => {
     const report = await ingestModel({ inputPath: ORIGINAL, name: 'mnist', outDir: scratch, batchSizes: [1, 2, 4, 8] });

@@ -34,7 +34,7 @@ const quiet = () => undefined;
 const fast = { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 5, numWarmup: 1, maxMsPerSize: 50 };
 
 function options(overrides: Partial<PrepareOptions>): PrepareOptions {
-  return { ...DEFAULT_PREPARE_OPTIONS, modelPath: 'models/mnist-cnn/original.onnx', datasetPath: 'datasets/fashion-mnist-test', outDir: join(scratch, 'pkg'), name: 'pkg', profile: fast, onProgress: quiet, ...overrides };
+  return { ...DEFAULT_PREPARE_OPTIONS, modelPath: 'zoo/mnist-cnn/original.onnx', datasetPath: 'datasets/fashion-mnist-test', outDir: join(scratch, 'pkg'), name: 'pkg', profile: fast, onProgress: quiet, ...overrides };
 }
 
 describe('escapement prepare', () => {

@@ -55,7 +55,7 @@ describe('ramp sites on real architectures', () => {
   });
 
   it('finds the four feature-map sites of the MNIST CNN and none in its flattened tail', async () => {
-    const model = load('models/mnist-cnn/original.onnx');
+    const model = load('zoo/mnist-cnn/original.onnx');
     const { sites } = await findRampSites(model, [input(model, [2, 1, 28, 28])]);
     expect(sites.map((s) => s.shape)).toEqual([[-1, 8, 28, 28], [-1, 8, 14, 14], [-1, 16, 14, 14], [-1, 16, 4, 4]]);
     expect(findCuts(new GraphIndex(model)).length).toBeGreaterThan(sites.length); // flat cuts exist but are no sites
@@ -89,7 +89,7 @@ describe('segmenting', () => {
   it.each([
     { name: 'ResNet-50 (light)', path: 'test/fixtures/onnx-light/light_resnet50.onnx', shape: [3, 224, 224], batches: [1, 2] },
     { name: 'SqueezeNet (light)', path: 'test/fixtures/onnx-light/light_squeezenet.onnx', shape: [3, 224, 224], batches: [1, 2] },
-    { name: 'MNIST CNN', path: 'models/mnist-cnn/original.onnx', shape: [1, 28, 28], batches: [1, 3, 16] },
+    { name: 'MNIST CNN', path: 'zoo/mnist-cnn/original.onnx', shape: [1, 28, 28], batches: [1, 3, 16] },
   ])('the chain of segments at every site reproduces $name at several batch sizes', async ({ path, shape, batches }) => {
     const model = load(path);
     const { sites, types } = await findRampSites(model, [input(model, [2, ...shape])]);
@@ -116,7 +116,7 @@ describe('segmenting', () => {
   });
 
   it('splits weights instead of duplicating them', async () => {
-    const model = load('models/mnist-cnn/original.onnx');
+    const model = load('zoo/mnist-cnn/original.onnx');
     const { sites, types } = await findRampSites(model, [input(model, [2, 1, 28, 28])]);
     const segments = segmentModel(model, sites, types);
     const initializers = segments.flatMap((s) => (s.model.graph!.initializer ?? []).map((t) => t.name));

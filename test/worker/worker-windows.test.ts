@@ -119,8 +119,8 @@ describe('a real onnxruntime worker computes the right answer', () => {
   afterAll(() => controller.close());
 
   it('returns the golden output for the golden input inside a padded batch', async () => {
-    const golden = decodeTensor(readFileSync('models/mnist-cnn/test_data/input_0.pb'));
-    const expected = decodeTensor(readFileSync('models/mnist-cnn/test_data/output_0.pb'));
+    const golden = decodeTensor(readFileSync('zoo/mnist-cnn/test_data/input_0.pb'));
+    const expected = decodeTensor(readFileSync('zoo/mnist-cnn/test_data/output_0.pb'));
     const batch = new Float32Array(4 * 784);
     batch.set(golden, 0);
     batch.set(golden, 784 * 2);

@@ -10,7 +10,7 @@ Why this shape: 9 residual blocks give early-exit ramps many sites; equal FLOPs 
 stages (channels double as resolution halves) keep every stage near a third of the compute.
 
 Exact command used (Debian bookworm, `apt-get install python3-torch python3-onnx dataset-fashion-mnist`):
-    /usr/bin/python3 models/fmnist-resnet/train.py --budget-seconds 1500 --out models/fmnist-resnet/original.onnx
+    /usr/bin/python3 zoo/fmnist-resnet/train.py --budget-seconds 1500 --out zoo/fmnist-resnet/original.onnx
 Training is time-budgeted (cosine learning rate over elapsed time) so that it fits a CPU machine.
 """
 import argparse
@@ -85,7 +85,7 @@ def evaluate(model, images, labels, batch=500):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--budget-seconds', type=float, default=1500)
-    parser.add_argument('--out', default='models/fmnist-resnet/original.onnx')
+    parser.add_argument('--out', default="zoo/fmnist-resnet/original.onnx")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
