@@ -264,10 +264,9 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     siteId: t.site.id,
     upToMs: siteUpToMs[t.site.id]![ref]!,
     costMs: headCostMs.get(t.site.id)![ref]!,
-    threshold: t.validation.threshold,
     outputs: t.outputs,
   }));
-  const selection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget });
+  const selection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget });
 
   // 7. write files
   progress('write package', 0, 1);
@@ -288,8 +287,10 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const chainMs = await profileChain(chosenSegments, makeFeeds, options.profile);
   const segments = [];
   for (const [i, seg] of chosenSegments.entries()) {
-    const file = `segment_${i}.onnx`;
-    segments.push({ file, optimizedFile: await write(file, encodeModel(seg.model)), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: chosenSites[i]?.id ?? null });
+    // Only the optimised copy is kept: segments for any ramp set can be rebuilt from model.onnx.
+    const file = `segment_${i}.opt.onnx`;
+    await compile(encodeModel(seg.model), join(options.outDir, file));
+    segments.push({ file, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: chosenSites[i]?.id ?? null });
   }
   const ramps: RampEntry[] = [];
   for (const t of trained) {
@@ -322,7 +323,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       sites: sites.map((s) => ({ id: s.id, tensor: s.tensor, sideTensors: s.sideTensors, kind: s.kind, shape: s.shape, elemType: s.elemType, producer: s.producerName })),
       ramps,
       chosenRamps: selection.chosen,
-      initialThresholds: Object.fromEntries(selection.chosen.map((id) => [id, trained.find((t) => t.site.id === id)!.validation.threshold])),
+      initialThresholds: Object.fromEntries(selection.chosen.map((id, i) => [id, selection.thresholds[i]!])),
       segments,
       profile: { batchSizes: options.batchSizes, wholeMs, siteUpToMs, chainMs: chainMs.total, referenceBatchSize: ref },
       selection: { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget, savingMs: selection.savingMs, agreement: selection.agreement, exitFractions: selection.exitFractions },

@@ -8,8 +8,12 @@
  * to that site plus the cost of every active ramp up to and including it; a sample that never
  * exits pays the whole model plus every active ramp. The benefit of a set is the mean latency
  * saved against the model alone. Latencies come from the profile at one reference batch size.
+ *
+ * Thresholds: in a set of k ramps each ramp gets 1/k of the accuracy budget. A sample that exits
+ * at ramp r in the cascade would also exit at r alone, so the cascade's disagreements are at most
+ * the sum of the ramps' own: overall agreement stays ≥ 1 − budget on the validation split.
  */
-import type { RampOutputs } from './ramp-statistics.js';
+import { thresholdForBudget, type RampOutputs } from './ramp-statistics.js';
 
 export interface RampCandidate {
   siteId: number;
@@ -17,18 +21,25 @@ export interface RampCandidate {
   upToMs: number;
   /** Ramp head ms. */
   costMs: number;
-  threshold: number;
   outputs: RampOutputs;
+}
+
+interface ScoredRamp extends RampCandidate {
+  threshold: number;
 }
 
 export interface SelectionOptions {
   maxRamps: number;
   /** Σ ramp cost ≤ overheadBudget × wholeMs. */
   overheadBudget: number;
+  /** Agreement with the full model must stay ≥ 1 − accuracyBudget. */
+  accuracyBudget: number;
 }
 
 export interface SelectionResult {
   chosen: number[];
+  /** Threshold of each chosen ramp, same order. */
+  thresholds: number[];
   /** Mean ms saved per sample by the chosen cascade (negative: slower). */
   savingMs: number;
   /** Fraction of samples exiting at each chosen ramp, in the same order. */
@@ -39,8 +50,13 @@ export interface SelectionResult {
   steps: { siteId: number; savingMs: number; overheadMs: number }[];
 }
 
+/** Gives each ramp of a set its share of the accuracy budget. */
+export function withThresholds(set: readonly RampCandidate[], finalPredictions: Int32Array, accuracyBudget: number): ScoredRamp[] {
+  return set.map((c) => ({ ...c, threshold: thresholdForBudget(c.outputs, finalPredictions, accuracyBudget / set.length).threshold }));
+}
+
 /** Scores a cascade of ramps (any order given; evaluated in depth order). */
-export function scoreCascade(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number) {
+export function scoreCascade(candidates: readonly ScoredRamp[], finalPredictions: Int32Array, wholeMs: number) {
   const ramps = [...candidates].sort((a, b) => a.upToMs - b.upToMs);
   const n = finalPredictions.length;
   const exits = new Array<number>(ramps.length).fill(0);
@@ -65,7 +81,7 @@ export function scoreCascade(candidates: readonly RampCandidate[], finalPredicti
       agree++;
     }
   }
-  return { savingMs: wholeMs - totalMs / n, exitFractions: exits.map((e) => e / n), agreement: agree / n, siteIds: ramps.map((r) => r.siteId) };
+  return { savingMs: wholeMs - totalMs / n, exitFractions: exits.map((e) => e / n), agreement: agree / n, siteIds: ramps.map((r) => r.siteId), thresholds: ramps.map((r) => r.threshold) };
 }
 
 export function selectRamps(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, options: SelectionOptions): SelectionResult {
@@ -78,7 +94,7 @@ export function selectRamps(candidates: readonly RampCandidate[], finalPredictio
     for (const candidate of candidates) {
       if (chosen.includes(candidate)) continue;
       if (overheadOf([...chosen, candidate]) > options.overheadBudget * wholeMs) continue;
-      const score = scoreCascade([...chosen, candidate], finalPredictions, wholeMs);
+      const score = scoreCascade(withThresholds([...chosen, candidate], finalPredictions, options.accuracyBudget), finalPredictions, wholeMs);
       const gainMs = score.savingMs - current.savingMs;
       if (gainMs <= 0) continue;
       const perMs = gainMs / Math.max(candidate.costMs, 1e-6);
@@ -91,6 +107,7 @@ export function selectRamps(candidates: readonly RampCandidate[], finalPredictio
   }
   return {
     chosen: current.siteIds,
+    thresholds: current.thresholds,
     savingMs: current.savingMs,
     exitFractions: current.exitFractions,
     agreement: current.agreement,

@@ -106,27 +106,43 @@ describe('initial ramp choice', () => {
     siteId,
     upToMs,
     costMs,
-    threshold: 0.9,
+    // confident and right on the first `exitShare` of the samples, unsure and wrong on the rest
     outputs: {
       confidence: Float32Array.from({ length: n }, (_, i) => (i < exitShare * n ? 0.95 : 0.5)),
-      prediction: Int32Array.from(final),
+      prediction: Int32Array.from(final, (p, i) => (i < exitShare * n ? p : (p + 1) % 10)),
     },
   });
 
   it('takes the ramp with the best saving per ms of cost and stops when nothing helps', () => {
     const early = ramp(0, 2, 0.1, 0.5); // exits half the samples 8 ms early
     const useless = ramp(1, 5, 0.1, 0); // never exits
-    const result = selectRamps([useless, early], final, 10, { maxRamps: 3, overheadBudget: 0.05 });
+    const result = selectRamps([useless, early], final, 10, { maxRamps: 3, overheadBudget: 0.05, accuracyBudget: 0.01 });
     expect(result.chosen).toEqual([0]);
     expect(result.savingMs).toBeCloseTo(0.5 * 7.9 - 0.5 * 0.1, 6);
     expect(result.exitFractions).toEqual([0.5]);
+    expect(result.thresholds).toEqual([Math.fround(0.95)]);
+  });
+
+  it('splits the accuracy budget so the cascade keeps agreement within it', () => {
+    // each ramp alone may disagree on 1 sample in 100; two ramps get half a sample each: none
+    const noisy = (siteId: number, upToMs: number): RampCandidate => ({
+      siteId,
+      upToMs,
+      costMs: 0.01,
+      outputs: {
+        confidence: Float32Array.from({ length: n }, (_, i) => 0.99 - i / 1000),
+        prediction: Int32Array.from(final, (p, i) => (i === siteId ? (p + 1) % 10 : p)),
+      },
+    });
+    const result = selectRamps([noisy(0, 2), noisy(1, 3)], final, 10, { maxRamps: 3, overheadBudget: 0.05, accuracyBudget: 0.01 });
+    expect(result.agreement).toBeGreaterThanOrEqual(0.99);
   });
 
   it('respects the overhead budget and the ramp count', () => {
     const costly = ramp(0, 1, 2, 0.9); // would save a lot but costs 20 % of the model
     const cheapA = ramp(1, 3, 0.2, 0.3);
     const cheapB = ramp(2, 6, 0.2, 0.6);
-    const result = selectRamps([costly, cheapA, cheapB], final, 10, { maxRamps: 1, overheadBudget: 0.05 });
+    const result = selectRamps([costly, cheapA, cheapB], final, 10, { maxRamps: 1, overheadBudget: 0.05, accuracyBudget: 0.01 });
     expect(result.chosen).toHaveLength(1);
     expect(result.chosen).not.toContain(0);
     expect(result.overheadMs).toBeLessThanOrEqual(0.5);
