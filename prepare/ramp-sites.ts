@@ -104,6 +104,9 @@ export async function probeTensors(model: ModelProto, tensors: string[], inputs:
   }
 }
 
+/** Ops that only transform values in place: a cut right before one is the same place in the network. */
+const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid']);
+
 function siteKind(shape: number[]): SiteKind | undefined {
   if (shape.length === 4 && shape[2]! * shape[3]! > 1) return 'feature-map';
   if (shape.length === 3) return 'sequence';
@@ -127,10 +130,11 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
     const shape = shapes.get(cut.tensor)!;
     const kind = siteKind(shape);
     if (!kind || shape[0] !== batch) return;
-    // Of Add -> Relu (both cuts, same shape, one feeding only the other), keep the Relu.
+    // Of Add -> Relu (both cuts, same shape, one feeding only the other elementwise), keep the Relu.
     const next = cuts[i + 1];
     const consumers = index.consumers.get(cut.tensor) ?? [];
-    if (next && consumers.length === 1 && consumers[0] === next.afterNode && sameDims(shapes.get(next.tensor)!, shape)) return;
+    const follower = next ? index.nodes[next.afterNode]!.opType ?? '' : '';
+    if (next && consumers.length === 1 && consumers[0] === next.afterNode && ELEMENTWISE.has(follower) && sameDims(shapes.get(next.tensor)!, shape)) return;
     sites.push({ ...cut, id: sites.length, kind, shape: [-1, ...shape.slice(1)], elemType: probed.get(cut.tensor)!.elemType });
   });
   return { sites, types };

@@ -124,3 +124,57 @@ describe('segmenting', () => {
     expect(initializers.length).toBe(model.graph!.initializer!.length);
   });
 });
+
+describe('side inputs', () => {
+  // x [N,4,8] with a mask [N,4] applied in every layer, like a transformer's attention mask
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'masked',
+      node: [
+        { opType: 'Unsqueeze', input: ['mask', 'axis2'], output: ['m'] },
+        { opType: 'Mul', input: ['x', 'm'], output: ['h1'] },
+        { opType: 'Relu', input: ['h1'], output: ['a1'] },
+        { opType: 'MatMul', input: ['a1', 'w'], output: ['h2'] },
+        { opType: 'Mul', input: ['h2', 'm'], output: ['h3'] },
+        { opType: 'Relu', input: ['h3'], output: ['a2'] },
+        { opType: 'MatMul', input: ['a2', 'w'], output: ['h4'] },
+        { opType: 'Mul', input: ['h4', 'm'], output: ['h5'] },
+        { opType: 'ReduceMean', input: ['h5'], output: ['y'], attribute: [{ name: 'axes', type: 7, ints: [1] }, { name: 'keepdims', type: 2, i: 0 }] },
+      ],
+      initializer: [
+        { name: 'axis2', dims: [1], dataType: 7, int64Data: [2] },
+        { name: 'w', dims: [8, 8], dataType: 1, floatData: Array.from({ length: 64 }, (_, i) => Math.cos(i)) },
+      ],
+      input: [
+        { name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }, { dimValue: 8 }] } } } },
+        { name: 'mask', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } },
+      ],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 8 }] } } } }],
+    },
+  });
+  const x = Float32Array.from({ length: 3 * 32 }, (_, i) => Math.sin(i));
+  const mask = Float32Array.from({ length: 12 }, (_, i) => (i % 4 === 3 ? 0 : 1));
+
+  it('cuts where one activation and the mask cross, and the chain passes the mask along', async () => {
+    const { sites, types } = await findRampSites(model, [
+      { name: 'x', shape: [3, 4, 8], data: x },
+      { name: 'mask', shape: [3, 4], data: mask },
+    ], 'x');
+    // a1 and a2 feed a MatMul (kept); h4 -> Mul -> h5 is one place (the later kept)
+    expect(sites.map((s) => [s.tensor, s.kind, s.sideTensors])).toEqual([
+      ['a1', 'sequence', ['m']],
+      ['a2', 'sequence', ['m']],
+      ['h5', 'sequence', []],
+    ]);
+    const segments = segmentModel(model, sites, types, 'x');
+    expect(segments.map((s) => s.inputs.sort())).toEqual([['mask', 'x'], ['a1', 'm'], ['a2', 'm'], ['h5']]);
+    const chain = await SegmentChain.create(segments);
+    const whole = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+    const feeds = { x: new ort.Tensor('float32', x, [3, 4, 8]), mask: new ort.Tensor('float32', mask, [3, 4]) };
+    expect(Array.from((await chain.run(feeds)).y!.data as Float32Array)).toEqual(Array.from((await whole.run(feeds)).y!.data as Float32Array));
+    await chain.release();
+    await whole.release();
+  });
+});

@@ -60,3 +60,20 @@ describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, m
     for (const r of ee.ramps) expect(r.validation.agreementAtThreshold).toBeGreaterThanOrEqual(0.99);
   });
 });
+
+describe('the fmnist-resnet backbone', () => {
+  it('spreads its compute over three stages, none above 45 %', () => {
+    const ee = loadModelEntry('models', 'fmnist-resnet').manifest.earlyExit!;
+    const siteAt = (producer: string) => ee.sites.find((s) => s.producer === producer)!.id;
+    const endOfStage1 = siteAt('/blocks/blocks.2/Relu_1');
+    const endOfStage2 = siteAt('/blocks/blocks.5/Relu_1');
+    expect(ee.sites.filter((s) => /blocks\.\d+\/Relu_1$/.test(s.producer))).toHaveLength(9); // 9 residual blocks
+    for (const b of ['1', '4', '16']) {
+      const wholeMs = ee.profile.wholeMs[b]!;
+      const stage1 = ee.profile.siteUpToMs[endOfStage1]![b]!;
+      const stage2 = ee.profile.siteUpToMs[endOfStage2]![b]! - stage1;
+      const shares = [stage1, stage2, wholeMs - stage1 - stage2].map((ms) => ms / wholeMs);
+      for (const share of shares) expect(share).toBeLessThan(0.45);
+    }
+  });
+});
