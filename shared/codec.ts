@@ -43,7 +43,7 @@ export interface Decoded<M extends AnyMessage = AnyMessage> {
   tensors: Tensor[];
 }
 
-type FieldKind = 'string' | 'number' | 'int' | 'array' | 'object' | 'tensors' | 'optional-number' | 'optional-string' | 'optional-tensors' | 'optional-array';
+type FieldKind = 'string' | 'number' | 'int' | 'array' | 'object' | 'tensors' | 'optional-number' | 'optional-string' | 'optional-tensors' | 'optional-array' | 'optional-object';
 
 const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
   hello: { v: 'int', workerId: 'string', device: 'string', memoryBudgetBytes: 'number', pid: 'int', hostname: 'string', epoch: 'int' },
@@ -54,8 +54,9 @@ const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
   clock_pong: { seq: 'int', t0Ns: 'number', t1Ns: 'number', t2Ns: 'number' },
   load: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSizes: 'array' },
   unload: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string' },
-  infer: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSize: 'int', numRequests: 'int', inputs: 'tensors' },
-  result: { actionId: 'int', actionType: 'string', modelName: 'string', code: 'int', timing: 'object', message: 'optional-string', outputs: 'optional-tensors', profile: 'optional-array', stages: 'optional-array', weightsBytes: 'optional-number' },
+  infer: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSize: 'int', numRequests: 'int', inputs: 'tensors', earlyExit: 'optional-object' },
+  result: { actionId: 'int', actionType: 'string', modelName: 'string', code: 'int', timing: 'object', message: 'optional-string', outputs: 'optional-tensors', profile: 'optional-array', stages: 'optional-array', weightsBytes: 'optional-number', outputRows: 'optional-array', feedback: 'optional-object' },
+  exit: { actionId: 'int', modelName: 'string', siteId: 'int', rows: 'array', confidences: 'array', predictions: 'array', atNs: 'number', outputs: 'tensors' },
   submit: { requestId: 'string', model: 'string', inputs: 'tensors', sloMs: 'optional-number', deadlineNs: 'optional-number' },
   response: { requestId: 'string', status: 'string', code: 'int', arrivalNs: 'number', deadlineNs: 'number', completeNs: 'number', outputs: 'optional-tensors', message: 'optional-string' },
   status_query: { queryId: 'string' },

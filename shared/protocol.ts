@@ -114,6 +114,45 @@ export interface InferAction extends ActionWindow {
   batchSize: number;
   numRequests: number;
   inputs: TensorMeta[];
+  /** Run the model as a chain with these ramps attached (early-exit packages only). */
+  earlyExit?: EarlyExitPlan;
+}
+
+export type ExitMode = 'release' | 'compact';
+
+/** The ramp configuration an INFER runs with; the worker only follows it. */
+export interface EarlyExitPlan {
+  mode: ExitMode;
+  /** Active ramps in depth order: a row exits at the first whose max softmax ≥ threshold. */
+  ramps: { siteId: number; threshold: number }[];
+  /** Compact mode: rows that run to the end even if they exit (accuracy monitoring sample). */
+  keepRows: number[];
+}
+
+/**
+ * Worker -> controller, during an INFER: rows answered at a ramp. Frame 0 holds their
+ * probabilities, [rows.length, numClasses]. The INFER's result follows later.
+ */
+export interface ExitMsg {
+  type: 'exit';
+  actionId: number;
+  modelName: string;
+  siteId: number;
+  rows: number[];
+  confidences: number[];
+  predictions: number[];
+  /** When the ramp answered (controller clock). */
+  atNs: number;
+  outputs: TensorMeta[];
+}
+
+/** Per active ramp, what every request row saw (NaN / -1 where a row did not reach it). */
+export interface ExitFeedback {
+  siteIds: number[];
+  confidences: number[][];
+  predictions: number[][];
+  /** Final prediction per request row, -1 when the row left the batch (compact mode). */
+  finalPredictions: number[];
 }
 
 export type Action = LoadAction | UnloadAction | InferAction;
@@ -160,10 +199,13 @@ export interface ActionResultMsg {
   weightsBytes?: number;
   /** INFER: outputs, each with `batchSize` rows; frames follow in this order. */
   outputs?: TensorMeta[];
+  /** INFER with exits: which batch rows the outputs hold (compact mode drops exited rows). */
+  outputRows?: number[];
+  feedback?: ExitFeedback;
   stages?: StageTiming[];
 }
 
-export type WorkerToControllerMsg = HelloMsg | HeartbeatMsg | ClockPingMsg | ActionResultMsg;
+export type WorkerToControllerMsg = HelloMsg | HeartbeatMsg | ClockPingMsg | ActionResultMsg | ExitMsg;
 export type ControllerToWorkerMsg = HelloAckMsg | ReregisterMsg | ClockPongMsg | Action;
 
 // ---------------------------------------------------------------------------------------------
@@ -199,6 +241,14 @@ export interface ResponseMsg {
   completeNs: number;
   workerId?: string;
   batchSize?: number;
+  /** True when a ramp answered before the full model finished. */
+  early?: boolean;
+  /** The ramp's site id when early. */
+  exitRamp?: number;
+  /** Max softmax probability of the answer (early exits, and packages' final answers). */
+  confidence?: number;
+  /** Predicted class (early-exit packages). */
+  prediction?: number;
 }
 
 export interface StatusQueryMsg {

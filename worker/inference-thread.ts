@@ -5,8 +5,16 @@
  * live here and the worker's main thread stays free for sockets, timers and heartbeats. Tensors
  * arrive and leave as transferred ArrayBuffers (no copy).
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
+import type { EarlyExitPlan } from '../shared/protocol.js';
+import { decodeModel, encodeModel } from '../prepare/onnx-proto.js';
+import { segmentModel } from '../prepare/segmenter.js';
+import { runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import type { BatchProfileEntry } from '../shared/protocol.js';
@@ -15,7 +23,106 @@ import { sessionOptions, type SessionSettings } from './session-options.js';
 import type { ThreadReply, ThreadRequest, WireTensor } from './thread-messages.js';
 
 const settings = workerData as SessionSettings;
-const sessions = new Map<string, { session: ort.InferenceSession; outputs: TensorSpec[] }>();
+const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+
+/** What an early-exit package keeps loaded: every ramp head, and chains per active ramp set. */
+interface EarlyExitState {
+  section: EarlyExitSection;
+  folder: string;
+  heads: Map<number, RampHead>;
+  chains: Map<string, ChainStep[]>;
+}
+
+const sessions = new Map<string, { session: ort.InferenceSession; outputs: TensorSpec[]; earlyExit?: EarlyExitState }>();
+
+/** The package's optimised file when it was compiled by this runtime version, else the plain one. */
+function compiledFile(ee: EarlyExitSection, plain: string, optimized: string | undefined): string {
+  return optimized && ee.compile.onnxruntime === ORT_VERSION ? optimized : plain;
+}
+
+async function loadEarlyExit(folder: string, section: EarlyExitSection): Promise<EarlyExitState> {
+  const heads = new Map<number, RampHead>();
+  for (const ramp of section.ramps) {
+    const site = section.sites.find((s) => s.id === ramp.siteId)!;
+    const session = await ort.InferenceSession.create(join(folder, compiledFile(section, ramp.file, ramp.optimizedFile)), sessionOptions(settings));
+    heads.set(ramp.siteId, { session, input: site.tensor, output: ramp.outputName });
+  }
+  const state: EarlyExitState = { section, folder, heads, chains: new Map() };
+  await chainFor(state, section.chosenRamps);
+  return state;
+}
+
+/**
+ * The segment chain ending at the given sites: the package's own segments for its chosen ramps
+ * (when compiled by this runtime), otherwise cut from model.onnx here.
+ */
+async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<ChainStep[]> {
+  const key = siteIds.join(',');
+  const cached = state.chains.get(key);
+  if (cached) return cached;
+  const { section } = state;
+  const usePackaged = key === section.chosenRamps.join(',') && section.compile.onnxruntime === ORT_VERSION;
+  const steps: ChainStep[] = [];
+  if (usePackaged) {
+    for (const seg of section.segments) {
+      const session = await ort.InferenceSession.create(join(state.folder, seg.file), sessionOptions(settings));
+      steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
+    }
+  } else {
+    const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
+    const sites = siteIds.map((id) => section.sites.find((s) => s.id === id)!);
+    const types = new Map(section.sites.map((s) => [s.tensor, { elemType: s.elemType, dims: s.shape }]));
+    const cuts = sites.map((s) => ({ tensor: s.tensor, sideTensors: s.sideTensors, afterNode: -1, producerName: s.producer }));
+    for (const [i, seg] of segmentModel(model, cuts, types, section.primaryInput).entries()) {
+      const session = await ort.InferenceSession.create(encodeModel(seg.model), sessionOptions(settings));
+      steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: sites[i]?.id ?? null });
+    }
+  }
+  state.chains.set(key, steps);
+  return steps;
+}
+
+async function releaseEarlyExit(state: EarlyExitState): Promise<void> {
+  for (const head of state.heads.values()) await head.session.release();
+  for (const chain of state.chains.values()) for (const step of chain) await step.session.release();
+}
+
+function argmaxRows(data: Float32Array, numRows: number): number[] {
+  const k = data.length / Math.max(1, numRows);
+  return Array.from({ length: numRows }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (data[r * k + c]! > data[r * k + best]!) best = c;
+    return best;
+  });
+}
+
+/** An INFER with ramps: runs the chain, posting each exit as it happens. */
+async function inferWithExits(id: number, entry: { outputs: TensorSpec[]; earlyExit?: EarlyExitState }, feeds: Record<string, ort.Tensor>, batchSize: number, numRequests: number, plan: EarlyExitPlan): Promise<ThreadReply> {
+  const state = entry.earlyExit!;
+  const chain = await chainFor(state, plan.ramps.map((r) => r.siteId));
+  const config = { mode: plan.mode, thresholds: new Map(plan.ramps.map((r) => [r.siteId, r.threshold])), keepRows: new Set(plan.keepRows), numRequests };
+  const result = await runChainWithExits(ort, chain, state.heads, feeds, batchSize, state.section.finalOutput, config, (event) => {
+    const probabilities = event.probabilities.buffer.slice(event.probabilities.byteOffset, event.probabilities.byteOffset + event.probabilities.byteLength) as ArrayBuffer;
+    const { probabilities: _omit, ...rest } = event;
+    parentPort!.postMessage({ id, ok: true, kind: 'exit', ...rest, probabilities, atNs: monotonicNowNs() }, [probabilities]);
+  }, monotonicNowNs);
+  const spec = entry.outputs[0]!;
+  const finalData = result.finalOutput.data as Float32Array;
+  const finalPredictions = new Array<number>(numRequests).fill(-1);
+  argmaxRows(finalData, result.finalRows.length).forEach((p, i) => {
+    const row = result.finalRows[i]!;
+    if (row < numRequests) finalPredictions[row] = p;
+  });
+  return {
+    id,
+    ok: true,
+    kind: 'infer',
+    outputs: [fromOrt(spec.name, spec.dtype, result.finalOutput)],
+    outputRows: result.finalRows,
+    feedback: { ...result.feedback, finalPredictions },
+    stages: result.stageNs.map((s) => ({ name: s.name, durationNs: s.durationNs })),
+  };
+}
 
 /** Warm-up runs per batch size before timing (first ORT runs are much slower). */
 const NUM_WARMUP_RUNS = 3;
@@ -104,7 +211,8 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       const rssDelta = process.memoryUsage().rss - rssBefore;
       try {
         const entries = await profile(session, req.inputs, req.batchSizes);
-        sessions.set(req.modelName, { session, outputs: req.outputs });
+        const earlyExit = req.earlyExit ? await loadEarlyExit(req.earlyExit.folder, req.earlyExit.section) : undefined;
+        sessions.set(req.modelName, { session, outputs: req.outputs, ...(earlyExit ? { earlyExit } : {}) });
         return { id: req.id, ok: true, kind: 'load', profile: entries, weightsBytes: Math.max(req.fileBytes, rssDelta) };
       } catch (err) {
         await session.release();
@@ -116,6 +224,7 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       if (!entry) return { id: req.id, ok: false, code: ErrorCode.UNLOAD_NOT_LOADED, message: `${req.modelName} is not loaded` };
       sessions.delete(req.modelName);
       await entry.session.release();
+      if (entry.earlyExit) await releaseEarlyExit(entry.earlyExit);
       return { id: req.id, ok: true, kind: 'unload' };
     }
     case 'infer': {
@@ -124,6 +233,10 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       const feeds: Record<string, ort.Tensor> = {};
       for (const t of req.inputs) feeds[t.name] = toOrt(t);
       try {
+        if (req.earlyExit && req.earlyExit.ramps.length > 0) {
+          if (!entry.earlyExit) return { id: req.id, ok: false, code: ErrorCode.INFER_INVALID_INPUT, message: `${req.modelName} has no early-exit package` };
+          return await inferWithExits(req.id, entry, feeds, req.inputs[0]!.shape[0]!, req.numRequests, req.earlyExit);
+        }
         const t0 = monotonicNowNs();
         const results = await entry.session.run(feeds);
         const runNs = monotonicNowNs() - t0;

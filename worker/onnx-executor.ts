@@ -4,15 +4,16 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { EscapementError, type ErrorCodeValue } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { Tensor } from '../shared/tensor.js';
-import type { Executor, InferOutcome, LoadOutcome } from './executor.js';
+import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
 import type { SessionSettings } from './session-options.js';
 import type { ThreadReply, ThreadRequest, WireTensor } from './thread-messages.js';
 import { identityModelBytes } from './device-probe.js';
 
-type Pending = { resolve: (reply: ThreadReply) => void; reject: (err: Error) => void };
+type Pending = { resolve: (reply: ThreadReply) => void; reject: (err: Error) => void; onExit?: (reply: Extract<ThreadReply, { kind: 'exit' }>) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class OnnxExecutor implements Executor {
@@ -31,6 +32,10 @@ export class OnnxExecutor implements Executor {
     this.thread.on('message', (reply: ThreadReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
+      if (reply.ok && reply.kind === 'exit') {
+        p.onExit?.(reply); // not final: the INFER goes on
+        return;
+      }
       this.pending.delete(reply.id);
       p.resolve(reply);
     });
@@ -49,11 +54,11 @@ export class OnnxExecutor implements Executor {
     if (!reply.ok) throw new Error(`device '${this.device}' is unavailable: ${reply.message}`);
   }
 
-  private call(req: DistributiveOmit<ThreadRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
+  private call(req: DistributiveOmit<ThreadRequest, 'id'>, transfer: ArrayBuffer[] = [], onExit?: Pending['onExit']): Promise<ThreadReply> {
     if (this.threadError) return Promise.reject(this.threadError);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, ...(onExit ? { onExit } : {}) });
       this.thread.postMessage({ ...req, id }, transfer);
     });
   }
@@ -71,6 +76,7 @@ export class OnnxExecutor implements Executor {
       batchSizes,
       inputs: entry.manifest.inputs,
       outputs: entry.manifest.outputs,
+      ...(entry.manifest.earlyExit ? { earlyExit: { folder: dirname(entry.onnxPath), section: entry.manifest.earlyExit } } : {}),
     });
     if (!reply.ok) OnnxExecutor.raise(reply);
     if (reply.kind !== 'load') throw new Error('inference thread answered out of turn');
@@ -82,18 +88,25 @@ export class OnnxExecutor implements Executor {
     if (!reply.ok) OnnxExecutor.raise(reply);
   }
 
-  async infer(modelName: string, _batchSize: number, inputs: Tensor[]): Promise<InferOutcome> {
+  async infer(modelName: string, _batchSize: number, inputs: Tensor[], options: InferOptions = {}): Promise<InferOutcome> {
     const wire: WireTensor[] = inputs.map((t) => {
       const copy = new Uint8Array(t.data); // a transferable copy; received frames are external memory
       return { name: t.name, dtype: t.dtype, shape: t.shape, buffer: copy.buffer, byteOffset: 0 };
     });
-    const reply = await this.call({ kind: 'infer', modelName, inputs: wire }, wire.map((w) => w.buffer));
+    const onExit = options.onExit;
+    const request = { kind: 'infer' as const, modelName, inputs: wire, numRequests: options.numRequests ?? inputs[0]?.shape[0] ?? 0, ...(options.earlyExit ? { earlyExit: options.earlyExit } : {}) };
+    const reply = await this.call(request, wire.map((w) => w.buffer), onExit
+      ? (e) => onExit({ siteId: e.siteId, rows: e.rows, confidences: e.confidences, predictions: e.predictions, numClasses: e.numClasses, atLocalNs: e.atNs, probabilities: new Uint8Array(e.probabilities) })
+      : undefined);
     if (!reply.ok) OnnxExecutor.raise(reply);
     if (reply.kind !== 'infer') throw new Error('inference thread answered out of turn');
-    return {
+    const outcome: InferOutcome = {
       outputs: reply.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: o.shape, data: new Uint8Array(o.buffer, o.byteOffset) })),
       stages: reply.stages,
     };
+    if (reply.outputRows) outcome.outputRows = reply.outputRows;
+    if (reply.feedback) outcome.feedback = reply.feedback;
+    return outcome;
   }
 
   async close(): Promise<void> {

@@ -266,14 +266,38 @@ export class WorkerServer {
     }
     const problem = checkBatchInputs(model.entry, action.batchSize, queued.tensors);
     if (problem) return this.refuse(queued, ErrorCode.INFER_INVALID_INPUT, problem, startLocalNs);
-    const outcome = await this.executor.infer(action.modelName, action.batchSize, queued.tensors);
-    this.reply(queued, startLocalNs, { outputs: outcome.outputs, stages: outcome.stages });
+    const outcome = await this.executor.infer(action.modelName, action.batchSize, queued.tensors, {
+      numRequests: action.numRequests,
+      ...(action.earlyExit ? { earlyExit: action.earlyExit } : {}),
+      // Each exit is answered now, while the batch goes on.
+      onExit: (report) =>
+        this.send(
+          {
+            type: 'exit',
+            actionId: action.actionId,
+            modelName: action.modelName,
+            siteId: report.siteId,
+            rows: report.rows,
+            confidences: report.confidences,
+            predictions: report.predictions,
+            atNs: report.atLocalNs + this.offsetNs,
+            outputs: [{ name: 'probabilities', dtype: 'float32', shape: [report.rows.length, report.numClasses] }],
+          },
+          [report.probabilities],
+        ),
+    });
+    this.reply(queued, startLocalNs, {
+      outputs: outcome.outputs,
+      stages: outcome.stages,
+      ...(outcome.outputRows ? { outputRows: outcome.outputRows } : {}),
+      ...(outcome.feedback ? { feedback: outcome.feedback } : {}),
+    });
   }
 
   private reply(
     queued: QueuedAction,
     startLocalNs: number,
-    extra: Pick<ActionResultMsg, 'profile' | 'weightsBytes' | 'stages'> & { outputs?: Tensor[] },
+    extra: Pick<ActionResultMsg, 'profile' | 'weightsBytes' | 'stages' | 'outputRows' | 'feedback'> & { outputs?: Tensor[] },
   ): void {
     const endLocalNs = monotonicNowNs();
     const { outputs, ...rest } = extra;

@@ -7,12 +7,13 @@ import * as zmq from 'zeromq';
 import { cliEntryPath } from '../../cli/local-cluster.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 import { decodeMessage, encodeMessage } from '../../shared/codec.js';
-import type { ActionResultMsg, AnyMessage } from '../../shared/protocol.js';
+import type { ActionResultMsg, AnyMessage, ExitMsg } from '../../shared/protocol.js';
 import type { Tensor } from '../../shared/tensor.js';
 
 export class FakeController {
   private readonly router = new zmq.Router({ linger: 0, mandatory: true, sendTimeout: 0 });
   private readonly results: { msg: ActionResultMsg; tensors: Tensor[]; atNs: number }[] = [];
+  readonly exits: { msg: ExitMsg; tensors: Tensor[]; atNs: number }[] = [];
   private waiters: (() => void)[] = [];
   private workerRoutingId: Buffer | undefined;
   private child: ChildProcess | undefined;
@@ -35,6 +36,8 @@ export class FakeController {
         } else if (header.type === 'clock_ping') {
           const t = monotonicNowNs();
           await this.send({ type: 'clock_pong', seq: header.seq, t0Ns: header.t0Ns, t1Ns: t, t2Ns: t });
+        } else if (header.type === 'exit') {
+          this.exits.push({ msg: header, tensors, atNs: monotonicNowNs() });
         } else if (header.type === 'result') {
           this.results.push({ msg: header, tensors, atNs: monotonicNowNs() });
           for (const w of this.waiters.splice(0)) w();
