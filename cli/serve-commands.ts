@@ -18,6 +18,7 @@ export interface ControllerArgs {
   preload: string | undefined;
   logDir: string | undefined;
   heartbeatTimeoutMs: number;
+  exitMode: 'off' | 'release' | 'compact';
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -48,6 +49,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
+    exitMode: args.exitMode,
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });

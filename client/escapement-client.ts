@@ -40,6 +40,11 @@ export interface InferResponse {
   serverLatencyMs?: number;
   workerId?: string;
   batchSize?: number;
+  /** Early-exit models: answered at a ramp (true) or by the full model (false). */
+  early?: boolean;
+  exitRamp?: number;
+  confidence?: number;
+  prediction?: number;
 }
 
 interface Pending {
@@ -176,6 +181,10 @@ export class EscapementClient {
     if (msg.arrivalNs > 0 && msg.completeNs > 0) response.serverLatencyMs = (msg.completeNs - msg.arrivalNs) / 1e6;
     if (msg.workerId !== undefined) response.workerId = msg.workerId;
     if (msg.batchSize !== undefined) response.batchSize = msg.batchSize;
+    if (msg.early !== undefined) response.early = msg.early;
+    if (msg.exitRamp !== undefined) response.exitRamp = msg.exitRamp;
+    if (msg.confidence !== undefined) response.confidence = msg.confidence;
+    if (msg.prediction !== undefined) response.prediction = msg.prediction;
     p.resolve(response);
   }
 }

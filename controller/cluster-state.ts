@@ -2,7 +2,7 @@
  * What the scheduling core knows about models, workers and the actions in flight. Plain data,
  * mutated only by the `Scheduler`.
  */
-import type { Action } from '../shared/protocol.js';
+import type { Action, ExitMode } from '../shared/protocol.js';
 import type { TensorSpec } from '../shared/tensor.js';
 import { RequestQueue, type QueuedRequest } from './request-queue.js';
 import { WorkerTimeline, type TimelineConfig } from './worker-timeline.js';
@@ -17,6 +17,20 @@ export interface ModelSpec {
   weightsBytes: number;
   /** Prior for the batch-1 duration before any worker profiled the model (ns); 0 if unknown. */
   nominalBatch1Ns: number;
+  /** Early exits for this model (packages with ramps); absent: the model runs whole. */
+  earlyExit?: ExitConfig;
+}
+
+/** How a model's INFERs use their ramps; the tuner and adjuster change it at run time. */
+export interface ExitConfig {
+  mode: ExitMode;
+  /** Active ramps in depth order with their thresholds (max softmax ≥ threshold exits). */
+  ramps: { siteId: number; threshold: number }[];
+  /**
+   * Compact mode: the fraction of requests that still run to the end after exiting, so their
+   * agreement can be monitored. Default 0.1.
+   */
+  monitorFraction: number;
 }
 
 export interface ModelState {
@@ -41,6 +55,8 @@ export interface InflightAction {
   action: Action;
   workerId: string;
   requests: QueuedRequest[];
+  /** Rows already answered at a ramp (their final result is feedback only). */
+  answeredRows?: Set<number>;
 }
 
 export interface WorkerState {

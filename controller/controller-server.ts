@@ -14,7 +14,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
-import { PROTOCOL_VERSION, type ActionResultMsg, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, type ActionResultMsg, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import type { ModelSpec } from './cluster-state.js';
@@ -38,6 +38,11 @@ export interface ControllerOptions {
   preloadModels: string[];
   /** Where to write requests.csv and actions.csv; none when undefined. */
   logDir?: string;
+  /**
+   * How early-exit packages run: `off` (whole model), `release` (Apparate: answer at the ramp,
+   * the batch runs on) or `compact` (exited requests leave the batch). Default off.
+   */
+  exitMode: ExitMode | 'off';
   log: (line: string) => void;
 }
 
@@ -57,9 +62,9 @@ interface WorkerLink {
   epoch: number;
 }
 
-export function modelSpecFromEntry(entry: ModelEntry): ModelSpec {
+export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off' = 'off'): ModelSpec {
   const sim = entry.manifest.simulated;
-  return {
+  const spec: ModelSpec = {
     name: entry.manifest.name,
     inputs: entry.manifest.inputs,
     outputs: entry.manifest.outputs,
@@ -67,6 +72,12 @@ export function modelSpecFromEntry(entry: ModelEntry): ModelSpec {
     weightsBytes: entry.fileBytes,
     nominalBatch1Ns: sim ? (sim.baseUs + sim.perItemUs) * 1000 : 0,
   };
+  const ee = entry.manifest.earlyExit;
+  if (ee && exitMode !== 'off') {
+    // The package's initial choice; the tuner moves the thresholds from there.
+    spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: 0.1 };
+  }
+  return spec;
 }
 
 export class ControllerServer {
@@ -88,7 +99,7 @@ export class ControllerServer {
   readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0 };
 
   constructor(private readonly options: ControllerOptions) {
-    this.core = new Scheduler([...options.models.values()].map(modelSpecFromEntry), options.scheduler);
+    this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode)), options.scheduler);
     for (const name of options.preloadModels) this.core.pin(name);
     const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 };
     this.workerRouter = new zmq.Router(routerOptions);
@@ -168,6 +179,7 @@ export class ControllerServer {
     if (msg.type === 'heartbeat' && msg.epoch !== link.epoch) return; // from before its latest hello
     link.lastSeenNs = nowNs;
     if (msg.type === 'result') this.onResult(workerId, msg, tensors, nowNs);
+    else if (msg.type === 'exit') this.deliver(this.core.onExit(workerId, msg, nowNs), tensors);
   }
 
   private onHello(routingId: Buffer, hello: HelloMsg, nowNs: number): void {
@@ -357,6 +369,10 @@ export class ControllerServer {
     if (outcome.message !== undefined) response.message = outcome.message;
     if (outcome.workerId !== undefined) response.workerId = outcome.workerId;
     if (outcome.batchSize !== undefined) response.batchSize = outcome.batchSize;
+    if (outcome.early !== undefined) response.early = outcome.early;
+    if (outcome.exitRamp !== undefined) response.exitRamp = outcome.exitRamp;
+    if (outcome.confidence !== undefined) response.confidence = outcome.confidence;
+    if (outcome.prediction !== undefined) response.prediction = outcome.prediction;
     const frames: Uint8Array[] = [];
     if (outcome.batchIndex !== undefined && outputs.length > 0) {
       response.outputs = [];

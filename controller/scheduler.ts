@@ -22,13 +22,14 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import type { Action, ActionResultMsg, ExitMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
 import {
   freeBytes,
   isInUse,
   newModelState,
   newWorkerState,
   type InflightAction,
+  type ExitConfig,
   type ModelSpec,
   type ModelState,
   type WorkerState,
@@ -47,8 +48,13 @@ export interface RequestOutcome {
   workerId?: string;
   actionId?: number;
   batchSize?: number;
-  /** Row of the request in its INFER's outputs. */
+  /** Row of the request in its INFER's outputs (or in its exit message's probabilities). */
   batchIndex?: number;
+  /** Early-exit models: answered at a ramp (true) or by the full model (false). */
+  early?: boolean;
+  exitRamp?: number;
+  confidence?: number;
+  prediction?: number;
 }
 
 export interface PlannedAction {
@@ -133,6 +139,14 @@ export class Scheduler {
 
   modelSpec(modelName: string): ModelSpec | undefined {
     return this.models.get(modelName)?.spec;
+  }
+
+  /** Sets (or clears) a model's early-exit configuration for the INFERs planned from now on. */
+  setExitConfig(modelName: string, config: ExitConfig | undefined): void {
+    const model = this.models.get(modelName);
+    if (!model) throw new Error(`unknown model '${modelName}'`);
+    if (config) model.spec.earlyExit = config;
+    else delete model.spec.earlyExit;
   }
 
   hasWorker(workerId: string): boolean {
@@ -317,6 +331,13 @@ export class Scheduler {
       numRequests: requests.length,
       inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1)] })),
     };
+    const exits = model.spec.earlyExit;
+    if (exits && exits.ramps.length > 0) {
+      // NOTE: the monitoring sample is chosen by request id, so it is spread evenly and reproducible.
+      const every = exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
+      const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
+      action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows };
+    }
     this.commit(worker, action, requests, nowNs);
     worker.instances.get(model.spec.name)!.lastUsedNs = nowNs;
     return { workerId: worker.id, action, requests };
@@ -524,6 +545,40 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Rows of an INFER answered at a ramp while the batch goes on: each gets its final answer now
+   * (OK, early). Later results for those rows only feed accuracy monitoring.
+   */
+  onExit(workerId: string, msg: ExitMsg, nowNs: number): RequestOutcome[] {
+    const inflight = this.workers.get(workerId)?.inflight.get(msg.actionId);
+    if (!inflight || inflight.action.type !== 'infer') return [];
+    const answered = (inflight.answeredRows ??= new Set());
+    const outcomes: RequestOutcome[] = [];
+    msg.rows.forEach((row, index) => {
+      const request = inflight.requests[row];
+      if (!request || answered.has(row)) return;
+      answered.add(row);
+      const met = nowNs <= request.deadlineNs;
+      const outcome: RequestOutcome = {
+        requestId: request.id,
+        status: met ? 'OK' : 'DEADLINE_MISSED',
+        code: met ? ErrorCode.OK : ErrorCode.DEADLINE_MISSED,
+        completeNs: nowNs,
+        workerId,
+        actionId: msg.actionId,
+        batchSize: (inflight.action as InferAction).batchSize,
+        batchIndex: index,
+        early: true,
+        exitRamp: msg.siteId,
+        confidence: msg.confidences[index]!,
+        prediction: msg.predictions[index]!,
+      };
+      if (!met) outcome.message = `answered at ramp ${msg.siteId} ${((nowNs - request.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
+      outcomes.push(outcome);
+    });
+    return outcomes;
+  }
+
   onResult(workerId: string, msg: ActionResultMsg, nowNs: number): ResultFold {
     const worker = this.workers.get(workerId);
     const inflight = worker?.inflight.get(msg.actionId);
@@ -547,7 +602,14 @@ export class Scheduler {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
       this.estimator.record(action.modelName, worker.id, action.batchSize, msg.timing.durationNs);
-      return inflight.requests.map((r, batchIndex) => {
+      const answered = inflight.answeredRows;
+      const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
+      return inflight.requests.flatMap((r, row) => {
+        if (answered?.has(row)) return [];
+        const batchIndex = outputIndex(row);
+        if (batchIndex < 0) {
+          return [this.fail(r, 'ERROR', ErrorCode.INFER_RUNTIME_ERROR, 'the worker returned no output for this row', nowNs, worker.id)];
+        }
         const met = nowNs <= r.deadlineNs;
         const outcome: RequestOutcome = {
           requestId: r.id,
@@ -560,7 +622,8 @@ export class Scheduler {
           batchIndex,
         };
         if (!met) outcome.message = `finished ${((nowNs - r.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
-        return outcome;
+        if (action.earlyExit) outcome.early = false;
+        return [outcome];
       });
     }
     if (RETRYABLE_INFER_CODES.has(msg.code)) {
