@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DISABLED_THRESHOLD, tuneThresholds, wilsonUpperBound, type TunerRamp, type TunerSample } from '../../controller/threshold-tuner.js';
+import { loadDataset } from '../../prepare/dataset.js';
+import { decodeModel } from '../../prepare/onnx-proto.js';
+import { extractSiteFeatures } from '../../prepare/site-features.js';
+import { evaluateHead } from '../../prepare/ramp-statistics.js';
+import { seededRandom } from '../../prepare/ramp-trainer.js';
+import type { HeadWeights } from '../../prepare/ramp-heads.js';
+import { loadModelEntry } from '../../shared/model-manifest.js';
+
+const RAMPS: TunerRamp[] = [
+  { siteId: 1, upToMs: 2, costMs: 0.05 },
+  { siteId: 2, upToMs: 5, costMs: 0.05 },
+  { siteId: 3, upToMs: 8, costMs: 0.05 },
+];
+
+/**
+ * A calibrated-ish stream: deeper ramps are more confident; the chance of disagreeing falls with
+ * confidence. `hardness` > 1 models drift to harder data on which the ramps stay as confident but
+ * are wrong more often (the dangerous kind of drift).
+ */
+function stream(n: number, seed: number, hardness = 1): TunerSample[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: n }, () => {
+    const finalPrediction = Math.floor(random() * 10);
+    const confidences: number[] = [];
+    const predictions: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const c = Math.min(0.999, 0.35 + 0.2 * r + 0.45 * random());
+      confidences.push(c);
+      predictions.push(random() < Math.min(1, 1.6 * hardness * (1 - c) ** 2) ? (finalPrediction + 1) % 10 : finalPrediction);
+    }
+    return { confidences, predictions, finalPrediction };
+  });
+}
+
+function agreementOn(samples: TunerSample[], thresholds: number[]): { agreement: number; exits: number } {
+  let disagree = 0;
+  let exits = 0;
+  for (const s of samples) {
+    const r = s.confidences.findIndex((c, i) => c >= thresholds[i]!);
+    if (r < 0) continue;
+    exits++;
+    if (s.predictions[r] !== s.finalPrediction) disagree++;
+  }
+  return { agreement: 1 - disagree / samples.length, exits: exits / samples.length };
+}
+
+describe('wilsonUpperBound', () => {
+  it('bounds the true rate from above and tightens with more samples', () => {
+    expect(wilsonUpperBound(0, 100, 1.645)).toBeGreaterThan(0.02);
+    expect(wilsonUpperBound(0, 1000, 1.645)).toBeLessThan(0.003);
+    expect(wilsonUpperBound(10, 1000, 1.645)).toBeGreaterThan(0.01);
+    expect(wilsonUpperBound(10, 1000, 1.645)).toBeLessThan(0.02);
+  });
+});
+
+describe('threshold tuning on a synthetic stream', () => {
+  it('keeps agreement >= 99 % on a held-out continuation while exiting a good share early', () => {
+    const result = tuneThresholds(stream(600, 1), RAMPS, 10);
+    expect(result.disagreementUpperBound).toBeLessThanOrEqual(0.01);
+    const heldOut = agreementOn(stream(20_000, 2), result.thresholds);
+    expect(heldOut.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(heldOut.exits).toBeGreaterThan(0.3);
+    expect(result.expectedSavingMs).toBeGreaterThan(1);
+  });
+
+  it('keeps every ramp off when the window is too small to bound the risk', () => {
+    const result = tuneThresholds(stream(50, 3), RAMPS, 10);
+    expect(result.thresholds).toEqual([DISABLED_THRESHOLD, DISABLED_THRESHOLD, DISABLED_THRESHOLD]);
+  });
+
+  it('raises thresholds when the data drifts harder, holding agreement on the new data', () => {
+    const easy = tuneThresholds(stream(600, 4), RAMPS, 10);
+    const hard = stream(20_000, 5, 6);
+    expect(agreementOn(hard, easy.thresholds).agreement).toBeLessThan(0.99); // the old thresholds now violate
+    const retuned = tuneThresholds(stream(600, 6, 6), RAMPS, 10);
+    expect(agreementOn(hard, retuned.thresholds).agreement).toBeGreaterThanOrEqual(0.99);
+    expect(agreementOn(hard, retuned.thresholds).exits).toBeLessThan(agreementOn(hard, easy.thresholds).exits);
+  });
+
+  it('counts sampled requests by their weight', () => {
+    const samples = stream(600, 7);
+    const weighted = samples.map((s, i) => ({ ...s, weight: i % 2 === 0 ? 10 : 1 }));
+    const result = tuneThresholds(weighted, RAMPS, 10);
+    expect(result.disagreementUpperBound).toBeLessThanOrEqual(0.01);
+  });
+});
+
+describe('threshold tuning on recorded confidences of the bundled fmnist-resnet ramps', () => {
+  it('chooses thresholds on 600 served requests that hold 99 % agreement on the next 3,000', async () => {
+    const entry = loadModelEntry('models', 'fmnist-resnet');
+    const ee = entry.manifest.earlyExit!;
+    const dataset = loadDataset('datasets/fashion-mnist-test');
+    dataset.sampleShape = [1, 28, 28];
+    const model = decodeModel(readFileSync(entry.onnxPath));
+    const sites = ee.chosenRamps.map((id) => ee.sites.find((s) => s.id === id)!).map((s) => ({ ...s, afterNode: -1, producerName: s.producer }));
+    const start = ee.dataset.serveStart;
+    const features = await extractSiteFeatures(model, ee.primaryInput, ee.finalOutput, sites, dataset, { start, end: start + 3600 });
+    const heads = ee.chosenRamps.map((id) => headWeights(`models/fmnist-resnet/ramp_${id}.onnx`, id));
+    const outputs = ee.chosenRamps.map((id, r) => evaluateHead(heads[r]!, features.features.get(id)!, features.dims.get(id)!));
+    const samples: TunerSample[] = Array.from({ length: 3600 }, (_, i) => ({
+      confidences: outputs.map((o) => o.confidence[i]!),
+      predictions: outputs.map((o) => o.prediction[i]!),
+      finalPrediction: features.modelPredictions[i]!,
+    }));
+    const ramps = ee.chosenRamps.map((id) => ({ siteId: id, upToMs: ee.profile.siteUpToMs[id]!['4']!, costMs: ee.ramps.find((r) => r.siteId === id)!.costMs['4']! }));
+    const result = tuneThresholds(samples.slice(0, 600), ramps, ee.profile.wholeMs['4']!);
+    const heldOut = agreementOn(samples.slice(600), result.thresholds);
+    expect(heldOut.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(heldOut.exits).toBeGreaterThan(0.2);
+  });
+});
+
+/** Reads a CV ramp head's weights back from its ONNX file. */
+function headWeights(path: string, siteId: number): HeadWeights {
+  const model = decodeModel(readFileSync(path));
+  const init = (name: string) => model.graph!.initializer!.find((t) => t.name === name)!;
+  const floats = (name: string) => {
+    const raw = init(name).rawData!;
+    return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  };
+  const w = init(`ramp${siteId}_w0`);
+  const [outDim, inDim] = w.dims!.map(Number) as [number, number];
+  return { kind: 'feature-map', layers: [{ weights: floats(`ramp${siteId}_w0`), bias: floats(`ramp${siteId}_b0`), inDim, outDim }] };
+}
