@@ -14,7 +14,9 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
-import { PROTOCOL_VERSION, type ActionResultMsg, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
+import { ExitMonitor } from './exit-monitor.js';
+import { PROTOCOL_VERSION, type ActionResultMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import type { ModelSpec } from './cluster-state.js';
@@ -91,6 +93,8 @@ export class ControllerServer {
   private readonly clientKeys = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly telemetry: TelemetryLog | undefined;
+  /** Per early-exit model served with ramps: its accuracy monitor and threshold tuner. */
+  private readonly exitMonitors = new Map<string, ExitMonitor>();
   private readonly startNs = monotonicNowNs();
   private wakeTimer: NodeJS.Timeout | undefined;
   private planScheduled = false;
@@ -101,6 +105,10 @@ export class ControllerServer {
   constructor(private readonly options: ControllerOptions) {
     this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode)), options.scheduler);
     for (const name of options.preloadModels) this.core.pin(name);
+    for (const entry of options.models.values()) {
+      const spec = this.core.modelSpec(entry.manifest.name)!;
+      if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
+    }
     const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 };
     this.workerRouter = new zmq.Router(routerOptions);
     this.clientRouter = new zmq.Router(routerOptions);
@@ -202,9 +210,23 @@ export class ControllerServer {
   private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
     const fold = this.core.onResult(workerId, msg, nowNs);
     if (fold.record) this.telemetry?.action(fold.record, nowNs);
+    if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
     if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
     this.deliver(fold.outcomes, tensors);
     this.planSoon();
+  }
+
+  /** Feeds accuracy monitoring; applies and logs re-tuned thresholds. */
+  private monitorExits(model: string, plan: EarlyExitPlan, feedback: ExitFeedback): void {
+    const monitor = this.exitMonitors.get(model);
+    const config = this.core.modelSpec(model)?.earlyExit;
+    if (!monitor || !config) return;
+    const change = monitor.observe(plan, feedback);
+    if (!change) return;
+    this.core.setExitConfig(model, { ...config, ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: change.after[i]! })) });
+    const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
+    this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
+    this.telemetry?.thresholds(change, monotonicNowNs());
   }
 
   private removeWorker(workerId: string, reason: string): void {
@@ -394,9 +416,17 @@ export class ControllerServer {
       uptimeMs: (nowNs - this.startNs) / 1e6,
       numPending: this.pending.size,
       counters: this.counters,
+      exits: [...this.exitMonitors.values()].map((m) => m.stats()),
       ...this.core.snapshot(nowNs),
     };
   }
+}
+
+/** A monitor for a package's active ramps, with latencies from its profile at the reference batch size. */
+function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[]): ExitMonitor {
+  const ref = String(ee.profile.referenceBatchSize);
+  const tunerRamps = ramps.map((r) => ({ siteId: r.siteId, upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!, costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]! }));
+  return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!);
 }
 
 /** The absolute deadline of a submit, or a message saying what is wrong with it. */

@@ -22,7 +22,7 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, ExitMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
 import {
   freeBytes,
   isInUse,
@@ -91,6 +91,8 @@ export interface ActionRecord {
 export interface ResultFold {
   outcomes: RequestOutcome[];
   record?: ActionRecord;
+  /** The ramp configuration the INFER ran with (for accuracy monitoring of its feedback). */
+  exitPlan?: EarlyExitPlan;
 }
 
 /** Worker codes after which a batch is simply planned again (nothing ran, nothing is wrong with it). */
@@ -588,8 +590,11 @@ export class Scheduler {
     worker.timeline.complete(msg.actionId, endNs);
     const record = this.record(inflight, msg);
     switch (inflight.action.type) {
-      case 'infer':
-        return { outcomes: this.foldInfer(worker, inflight, msg, nowNs), record };
+      case 'infer': {
+        const fold: ResultFold = { outcomes: this.foldInfer(worker, inflight, msg, nowNs), record };
+        if (inflight.action.earlyExit) fold.exitPlan = inflight.action.earlyExit;
+        return fold;
+      }
       case 'load':
         this.foldLoad(worker, inflight.action, msg);
         return { outcomes: [], record };

@@ -6,6 +6,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ActionRecord } from './scheduler.js';
+import type { ThresholdChange } from './exit-monitor.js';
 
 export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size'] as const;
 export const ACTION_LOG_COLUMNS = [
@@ -29,6 +30,7 @@ export interface RequestLogRow {
 export class TelemetryLog {
   private readonly requests: WriteStream;
   private readonly actions: WriteStream;
+  private readonly thresholdChanges: WriteStream;
 
   constructor(
     dir: string,
@@ -37,6 +39,8 @@ export class TelemetryLog {
     mkdirSync(dir, { recursive: true });
     this.requests = createWriteStream(join(dir, 'requests.csv'));
     this.actions = createWriteStream(join(dir, 'actions.csv'));
+    this.thresholdChanges = createWriteStream(join(dir, 'thresholds.csv'));
+    this.thresholdChanges.write('t_ms,model,reason,before,after,num_samples,disagreement_bound,expected_saving_ms\n');
     this.requests.write(`${REQUEST_LOG_COLUMNS.join(',')}\n`);
     this.actions.write(`${ACTION_LOG_COLUMNS.join(',')}\n`);
   }
@@ -65,7 +69,14 @@ export class TelemetryLog {
     );
   }
 
+  /** Every change of a model's ramp thresholds, with its reason. */
+  thresholds(change: ThresholdChange, nowNs: number): void {
+    this.thresholdChanges.write(
+      [this.ms(nowNs), change.model, change.reason, change.before.join(' '), change.after.join(' '), change.numSamples, change.disagreementUpperBound.toFixed(5), change.expectedSavingMs.toFixed(4)].join(',') + '\n',
+    );
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.requests, this.actions].map((s) => new Promise<void>((resolve) => s.end(resolve))));
+    await Promise.all([this.requests, this.actions, this.thresholdChanges].map((s) => new Promise<void>((resolve) => s.end(resolve))));
   }
 }

@@ -64,6 +64,15 @@ describe.each(['release', 'compact'] as const)('exit mode %s', (mode) => {
     }
   });
 
+  it('monitors exits and agreement, visible in the controller status', async () => {
+    const status = (await client.status()) as { exits: { model: string; siteIds: number[]; thresholds: number[]; exitsPerRamp: number[]; fullAnswers: number; windowAgreement: number; numSamples: number }[] };
+    const stats = status.exits.find((e) => e.model === MODEL)!;
+    expect(stats.siteIds).toEqual(ee.chosenRamps);
+    expect(stats.exitsPerRamp.reduce((a, b) => a + b, 0) + stats.fullAnswers).toBe(NUM);
+    expect(stats.numSamples).toBeGreaterThan(0);
+    expect(stats.windowAgreement).toBeGreaterThan(0.95);
+  });
+
   it('answers that ran to the end equal the plain model; early ones agree with it within the budget', () => {
     let agree = 0;
     responses.forEach((r, i) => {

@@ -1,0 +1,141 @@
+/**
+ * Watches one early-exit model in service and re-tunes its ramp thresholds (pure: the controller
+ * feeds it INFER feedback and applies what it returns).
+ *
+ * Every INFER with ramps reports, per request row, each active ramp's confidence and prediction
+ * and the full model's prediction (release mode: every row; compact mode: rows that did not exit
+ * plus the monitoring sample of rows that did, which stand for 1 / sample-rate rows each). The
+ * monitor keeps a sliding window of these samples, tracks exits per ramp and the agreement of the
+ * answers actually given, and re-tunes (see threshold-tuner.ts) every `retuneEvery` samples and
+ * whenever the agreement of the recent answers falls below 1 − budget. Every change is returned
+ * with its reason, so the caller can log it.
+ */
+import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
+
+export interface ExitMonitorOptions {
+  /** Samples kept for tuning. Default 512. */
+  windowSize: number;
+  /** Re-tune after this many new samples. Default 128 (the paper's ramp period, in samples). */
+  retuneEvery: number;
+  /** Allowed disagreement with the full model. Default 0.01. */
+  budget: number;
+  /** Compact mode sampling: each monitored exited row stands for this many. Default 10. */
+  monitorWeight: number;
+  /**
+   * No re-tuning before the window holds this many samples. Default 300: with fewer, even zero
+   * disagreements cannot bound the rate below 1 % (Wilson, 95 %), so the package's offline
+   * thresholds (validated on its own split) are kept until then.
+   */
+  minSamples: number;
+}
+
+export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300 };
+
+export interface ThresholdChange {
+  model: string;
+  reason: 'periodic' | 'violation' | 'initial';
+  before: number[];
+  after: number[];
+  expectedSavingMs: number;
+  disagreementUpperBound: number;
+  numSamples: number;
+}
+
+export interface ExitStats {
+  model: string;
+  siteIds: number[];
+  thresholds: number[];
+  /** Weighted answers per ramp, and answers by the full model. */
+  exitsPerRamp: number[];
+  fullAnswers: number;
+  /** Agreement of the answers given with the full model, over the window. */
+  windowAgreement: number;
+  numSamples: number;
+  numRetunes: number;
+}
+
+export class ExitMonitor {
+  private readonly options: ExitMonitorOptions;
+  private readonly window: (TunerSample & { answeredBy: number })[] = [];
+  private sinceRetune = 0;
+  private numRetunes = 0;
+  private exitsPerRamp: number[];
+  private fullAnswers = 0;
+
+  constructor(
+    readonly model: string,
+    private ramps: TunerRamp[],
+    private thresholds: number[],
+    private readonly wholeMs: number,
+    options: Partial<ExitMonitorOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_EXIT_MONITOR_OPTIONS, ...options };
+    this.exitsPerRamp = ramps.map(() => 0);
+  }
+
+  get currentThresholds(): number[] {
+    return [...this.thresholds];
+  }
+
+  /** Folds in one INFER's feedback; returns a threshold change when it re-tuned. */
+  observe(plan: EarlyExitPlan, feedback: ExitFeedback): ThresholdChange | undefined {
+    const siteOrder = this.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));
+    if (siteOrder.some((i) => i < 0)) return undefined; // feedback for another ramp set
+    const planThresholds = this.ramps.map((r) => plan.ramps.find((p) => p.siteId === r.siteId)?.threshold ?? Number.POSITIVE_INFINITY);
+    feedback.finalPredictions.forEach((finalPrediction, row) => {
+      const confidences = siteOrder.map((i) => feedback.confidences[i]![row]!);
+      const predictions = siteOrder.map((i) => feedback.predictions[i]![row]!);
+      const answeredBy = confidences.findIndex((c, r) => c >= planThresholds[r]!);
+      // Count every answer; only rows that ran to the end can teach the tuner.
+      if (answeredBy >= 0) this.exitsPerRamp[answeredBy]! += 1;
+      else this.fullAnswers += 1;
+      if (finalPrediction < 0 || confidences.some((c) => !Number.isFinite(c))) return;
+      const weight = plan.mode === 'compact' && answeredBy >= 0 ? this.options.monitorWeight : 1;
+      this.window.push({ confidences, predictions, finalPrediction, weight, answeredBy });
+      this.sinceRetune++;
+    });
+    while (this.window.length > this.options.windowSize) this.window.shift();
+    if (this.window.length < this.options.minSamples) return undefined;
+    if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
+    if (this.sinceRetune >= this.options.retuneEvery) return this.retune('periodic');
+    return undefined;
+  }
+
+  /** Agreement of the answers actually given (weighted) over the window. */
+  windowAgreement(): number {
+    let total = 0;
+    let agree = 0;
+    for (const s of this.window) {
+      const w = s.weight ?? 1;
+      total += w;
+      if (s.answeredBy < 0 || s.predictions[s.answeredBy] === s.finalPrediction) agree += w;
+    }
+    return total === 0 ? 1 : agree / total;
+  }
+
+  retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
+    this.sinceRetune = 0;
+    const result = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget });
+    const before = this.thresholds;
+    this.thresholds = result.thresholds;
+    this.numRetunes++;
+    // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
+    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
+    if (before.every((t, i) => t === result.thresholds[i])) return undefined;
+    return { model: this.model, reason, before, after: result.thresholds, expectedSavingMs: result.expectedSavingMs, disagreementUpperBound: result.disagreementUpperBound, numSamples: this.window.length };
+  }
+
+  stats(): ExitStats {
+    return {
+      model: this.model,
+      siteIds: this.ramps.map((r) => r.siteId),
+      thresholds: this.currentThresholds,
+      exitsPerRamp: [...this.exitsPerRamp],
+      fullAnswers: this.fullAnswers,
+      windowAgreement: this.windowAgreement(),
+      numSamples: this.window.length,
+      numRetunes: this.numRetunes,
+    };
+  }
+}
