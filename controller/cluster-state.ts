@@ -3,6 +3,7 @@
  * mutated only by the `Scheduler`.
  */
 import type { Action, ExitMode } from '../shared/protocol.js';
+import type { ExitTimeModel } from './exit-time-model.js';
 import type { TensorSpec } from '../shared/tensor.js';
 import { RequestQueue, type QueuedRequest } from './request-queue.js';
 import { WorkerTimeline, type TimelineConfig } from './worker-timeline.js';
@@ -19,6 +20,8 @@ export interface ModelSpec {
   nominalBatch1Ns: number;
   /** Early exits for this model (packages with ramps); absent: the model runs whole. */
   earlyExit?: ExitConfig;
+  /** Duration factors of chains with ramps, from the package profile. */
+  exitTimeModel?: ExitTimeModel;
 }
 
 /** How a model's INFERs use their ramps; the tuner and adjuster change it at run time. */
@@ -31,6 +34,8 @@ export interface ExitConfig {
    * agreement can be monitored. Default 0.1.
    */
   monitorFraction: number;
+  /** Observed fraction of requests answered at each ramp (same order); unknown: none. */
+  exitRates?: number[];
 }
 
 export interface ModelState {

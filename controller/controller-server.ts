@@ -16,6 +16,7 @@ import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import { ExitMonitor } from './exit-monitor.js';
+import { ExitTimeModel } from './exit-time-model.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
@@ -78,6 +79,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
   if (ee && exitMode !== 'off') {
     // The package's initial choice; the tuner moves the thresholds from there.
     spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: 0.1 };
+    spec.exitTimeModel = ExitTimeModel.fromSection(ee);
   }
   return spec;
 }
@@ -222,8 +224,10 @@ export class ControllerServer {
     const config = this.core.modelSpec(model)?.earlyExit;
     if (!monitor || !config) return;
     const change = monitor.observe(plan, feedback);
+    // Exit rates feed the compact-mode timeline prediction.
+    this.core.setExitConfig(model, { ...config, exitRates: monitor.exitRates() });
     if (!change) return;
-    this.core.setExitConfig(model, { ...config, ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: change.after[i]! })) });
+    this.core.setExitConfig(model, { ...config, exitRates: monitor.exitRates(), ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: change.after[i]! })) });
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
     this.telemetry?.thresholds(change, monotonicNowNs());

@@ -102,6 +102,19 @@ export class ExitMonitor {
     return undefined;
   }
 
+  /** Weighted share of the window's requests answered at each ramp under the current thresholds. */
+  exitRates(): number[] {
+    const counts = this.ramps.map(() => 0);
+    let total = 0;
+    for (const s of this.window) {
+      const w = s.weight ?? 1;
+      total += w;
+      const r = s.confidences.findIndex((c, i) => c >= this.thresholds[i]!);
+      if (r >= 0) counts[r]! += w;
+    }
+    return counts.map((c) => (total === 0 ? 0 : c / total));
+  }
+
   /** Agreement of the answers actually given (weighted) over the window. */
   windowAgreement(): number {
     let total = 0;

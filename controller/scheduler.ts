@@ -35,6 +35,7 @@ import {
   type WorkerState,
 } from './cluster-state.js';
 import { LatencyEstimator } from './latency-estimator.js';
+import type { ExitTiming } from './exit-time-model.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
 
@@ -100,6 +101,11 @@ const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCo
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
 const FAR_FUTURE_NS = 3_600_000_000_000;
+
+function exitTiming(config: ExitConfig): ExitTiming {
+  const siteIds = config.ramps.map((r) => r.siteId);
+  return { mode: config.mode, siteIds, exitRates: config.exitRates ?? siteIds.map(() => 0), monitorFraction: config.monitorFraction };
+}
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -305,15 +311,33 @@ export class Scheduler {
       const numRequests = Math.min(numWaiting, usable[i]!);
       if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
       const batchSize = usable.find((b) => b >= numRequests)!;
-      const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
-      if (durationNs === undefined) continue;
-      if (startNs + durationNs <= head.deadlineNs - this.config.bufferNs) return { numRequests, batchSize, durationNs };
+      const timing = this.batchTiming(worker, model, numRequests, batchSize);
+      if (!timing) continue;
+      // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
+      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) return { numRequests, batchSize, durationNs: timing.expectedNs };
     }
-    const batch1Ns = this.estimator.estimateNs(model.spec.name, worker.id, usable[0]!);
-    if (batch1Ns !== undefined && startNs + batch1Ns <= head.deadlineNs) {
-      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1Ns };
+    const batch1 = this.batchTiming(worker, model, 1, usable[0]!);
+    if (batch1 !== undefined && startNs + batch1.boundNs <= head.deadlineNs) {
+      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1.expectedNs };
     }
     return undefined;
+  }
+
+  /**
+   * Predicted duration of a batch: the learned whole-model duration times the early-exit factors
+   * (no-exit bound for safety, expected with the observed exit rates for the timeline).
+   */
+  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number): { boundNs: number; expectedNs: number } | undefined {
+    const wholeNs = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
+    if (wholeNs === undefined) return undefined;
+    const exits = model.spec.earlyExit;
+    const timeModel = model.spec.exitTimeModel;
+    if (!exits || exits.ramps.length === 0 || !timeModel) return { boundNs: wholeNs, expectedNs: wholeNs };
+    const timing = exitTiming(exits);
+    return {
+      boundNs: wholeNs * timeModel.noExitFactor(timing.siteIds, batchSize),
+      expectedNs: wholeNs * timeModel.factor(timing, numRequests, batchSize),
+    };
   }
 
   private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
@@ -606,7 +630,8 @@ export class Scheduler {
   private foldInfer(worker: WorkerState, inflight: InflightAction, msg: ActionResultMsg, nowNs: number): RequestOutcome[] {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
-      this.estimator.record(action.modelName, worker.id, action.batchSize, msg.timing.durationNs);
+      // Learn whole-model-equivalent durations: divide out what the ramps and exits did.
+      this.estimator.record(action.modelName, worker.id, action.batchSize, msg.timing.durationNs / this.actualFactor(action, msg));
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
       return inflight.requests.flatMap((r, row) => {
@@ -639,6 +664,26 @@ export class Scheduler {
     return inflight.requests.map((r) =>
       this.fail(r, 'ERROR', msg.code, msg.message ?? describeError(msg.code), nowNs, worker.id),
     );
+  }
+
+  /** The early-exit factor of a finished INFER, from the exits that actually happened. */
+  private actualFactor(action: InferAction, msg: ActionResultMsg): number {
+    const spec = this.models.get(action.modelName)!.spec;
+    const plan = action.earlyExit;
+    if (!plan || plan.ramps.length === 0 || !spec.exitTimeModel) return 1;
+    const siteIds = plan.ramps.map((r) => r.siteId);
+    // Rows that left the batch at each ramp (the monitoring sample stays in).
+    const leaving = siteIds.map(() => 0);
+    const fb = msg.feedback;
+    if (fb && plan.mode === 'compact') {
+      const kept = new Set(plan.keepRows);
+      for (let row = 0; row < fb.finalPredictions.length; row++) {
+        const r = plan.ramps.findIndex((ramp) => (fb.confidences[fb.siteIds.indexOf(ramp.siteId)]?.[row] ?? -1) >= ramp.threshold);
+        if (r >= 0 && !kept.has(row)) leaving[r]!++;
+      }
+    }
+    const timing = { mode: plan.mode, siteIds, exitRates: siteIds.map(() => 0), monitorFraction: 0 };
+    return spec.exitTimeModel.factor(timing, action.numRequests, action.batchSize, leaving);
   }
 
   private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg): void {
