@@ -224,13 +224,20 @@ export class ControllerServer {
     const config = this.core.modelSpec(model)?.earlyExit;
     if (!monitor || !config) return;
     const change = monitor.observe(plan, feedback);
-    // Exit rates feed the compact-mode timeline prediction.
-    this.core.setExitConfig(model, { ...config, exitRates: monitor.exitRates() });
-    if (!change) return;
-    this.core.setExitConfig(model, { ...config, exitRates: monitor.exitRates(), ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: change.after[i]! })) });
+    const rampChange = monitor.maybeAdjust();
+    // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
+    // compact-mode timeline prediction.
+    const thresholds = monitor.currentThresholds;
+    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates() });
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
-    this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
-    this.telemetry?.thresholds(change, monotonicNowNs());
+    if (change) {
+      this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
+      this.telemetry?.thresholds(change, monotonicNowNs());
+    }
+    if (rampChange) {
+      this.options.log(`${model}: ramps [${rampChange.before.join(' ')}] -> [${rampChange.after.join(' ')}] (${rampChange.reason}); thresholds [${fmt(rampChange.thresholds)}]`);
+      this.telemetry?.thresholds({ model, reason: `ramps: ${rampChange.reason}`, before: rampChange.before, after: rampChange.after, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: 0 }, monotonicNowNs());
+    }
   }
 
   private removeWorker(workerId: string, reason: string): void {
@@ -430,7 +437,15 @@ export class ControllerServer {
 function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[]): ExitMonitor {
   const ref = String(ee.profile.referenceBatchSize);
   const tunerRamps = ramps.map((r) => ({ siteId: r.siteId, upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!, costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]! }));
-  return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!);
+  const candidates = ee.ramps.map((r) => ({
+    siteId: r.siteId,
+    upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!,
+    costMs: r.costMs[ref]!,
+    priorExitFraction: r.validation.exitFraction,
+    priorThreshold: r.validation.threshold,
+  }));
+  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget };
+  return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
 }
 
 /** The absolute deadline of a submit, or a message saying what is wrong with it. */

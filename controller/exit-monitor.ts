@@ -11,6 +11,7 @@
  * with its reason, so the caller can log it.
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
+import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
 import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
 
 export interface ExitMonitorOptions {
@@ -28,9 +29,23 @@ export interface ExitMonitorOptions {
    * thresholds (validated on its own split) are kept until then.
    */
   minSamples: number;
+  /** Consider activating or deactivating a ramp after this many samples. Default 512. */
+  adjustEvery: number;
+  /** At most this many active ramps. Default 3 (Apparate's CV budget). */
+  maxRamps: number;
+  /** Active ramps may cost at most this fraction of the model. Default 0.05. */
+  overheadBudget: number;
 }
 
-export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300 };
+export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300, adjustEvery: 512, maxRamps: 3, overheadBudget: 0.05 };
+
+export interface RampSetChange {
+  model: string;
+  reason: string;
+  before: number[];
+  after: number[];
+  thresholds: number[];
+}
 
 export interface ThresholdChange {
   model: string;
@@ -57,8 +72,12 @@ export interface ExitStats {
 
 export class ExitMonitor {
   private readonly options: ExitMonitorOptions;
-  private readonly window: (TunerSample & { answeredBy: number })[] = [];
+  private window: (TunerSample & { answeredBy: number })[] = [];
   private sinceRetune = 0;
+  private sinceAdjust = 0;
+  /** Sites deactivated recently, with the sample count at which they may come back. */
+  private readonly cooldown = new Map<number, number>();
+  private samplesSeen = 0;
   private numRetunes = 0;
   private exitsPerRamp: number[];
   private fullAnswers = 0;
@@ -69,6 +88,8 @@ export class ExitMonitor {
     private thresholds: number[],
     private readonly wholeMs: number,
     options: Partial<ExitMonitorOptions> = {},
+    /** Every site of the package with a trained ramp (for activation). */
+    private readonly candidates: CandidateSite[] = [],
   ) {
     this.options = { ...DEFAULT_EXIT_MONITOR_OPTIONS, ...options };
     this.exitsPerRamp = ramps.map(() => 0);
@@ -76,6 +97,40 @@ export class ExitMonitor {
 
   get currentThresholds(): number[] {
     return [...this.thresholds];
+  }
+
+  get activeSiteIds(): number[] {
+    return this.ramps.map((r) => r.siteId);
+  }
+
+  /**
+   * Every `adjustEvery` samples: at most one ramp activated or deactivated (ramp-adjuster.ts).
+   * The window restarts, since its samples lack the new ramp set's confidences.
+   */
+  maybeAdjust(): RampSetChange | undefined {
+    if (this.sinceAdjust < this.options.adjustEvery || this.window.length < this.options.minSamples) return undefined;
+    this.sinceAdjust = 0;
+    for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
+    const decision = adjustRamps(this.window, this.ramps, this.thresholds, this.candidates, this.wholeMs, this.options, new Set(this.cooldown.keys()));
+    if (decision.action === 'keep') return undefined;
+    const before = this.activeSiteIds;
+    if (decision.action === 'deactivate') {
+      const i = this.ramps.findIndex((r) => r.siteId === decision.siteId);
+      this.ramps = this.ramps.filter((_, k) => k !== i);
+      this.thresholds = this.thresholds.filter((_, k) => k !== i);
+      this.cooldown.set(decision.siteId, this.samplesSeen + 4 * this.options.adjustEvery);
+    } else {
+      const site = this.candidates.find((c) => c.siteId === decision.siteId)!;
+      const at = this.ramps.findIndex((r) => r.upToMs > site.upToMs);
+      const index = at < 0 ? this.ramps.length : at;
+      this.ramps.splice(index, 0, { siteId: site.siteId, upToMs: site.upToMs, costMs: site.costMs });
+      this.thresholds.splice(index, 0, decision.threshold);
+    }
+    this.window = [];
+    this.sinceRetune = 0;
+    this.exitsPerRamp = this.ramps.map(() => 0);
+    this.fullAnswers = 0;
+    return { model: this.model, reason: decision.reason, before, after: this.activeSiteIds, thresholds: this.currentThresholds };
   }
 
   /** Folds in one INFER's feedback; returns a threshold change when it re-tuned. */
@@ -94,6 +149,8 @@ export class ExitMonitor {
       const weight = plan.mode === 'compact' && answeredBy >= 0 ? this.options.monitorWeight : 1;
       this.window.push({ confidences, predictions, finalPrediction, weight, answeredBy });
       this.sinceRetune++;
+      this.sinceAdjust++;
+      this.samplesSeen++;
     });
     while (this.window.length > this.options.windowSize) this.window.shift();
     if (this.window.length < this.options.minSamples) return undefined;

@@ -70,7 +70,7 @@ export class TelemetryLog {
   }
 
   /** Every change of a model's ramp thresholds, with its reason. */
-  thresholds(change: ThresholdChange, nowNs: number): void {
+  thresholds(change: Omit<ThresholdChange, 'reason'> & { reason: string }, nowNs: number): void {
     this.thresholdChanges.write(
       [this.ms(nowNs), change.model, change.reason, change.before.join(' '), change.after.join(' '), change.numSamples, change.disagreementUpperBound.toFixed(5), change.expectedSavingMs.toFixed(4)].join(',') + '\n',
     );

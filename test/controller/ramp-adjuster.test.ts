@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ExitMonitor } from '../../controller/exit-monitor.js';
+import { adjustRamps, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
+import type { TunerSample } from '../../controller/threshold-tuner.js';
+
+const WHOLE_MS = 10;
+const useful = { siteId: 3, upToMs: 3, costMs: 0.05 };
+const useless = { siteId: 6, upToMs: 6, costMs: 0.2 };
+
+/** Half the requests are confident at ramp 3; nobody is confident at ramp 6. */
+const samples: TunerSample[] = Array.from({ length: 400 }, (_, i) => ({
+  confidences: [i % 2 === 0 ? 0.99 : 0.4, 0.3],
+  predictions: [1, 1],
+  finalPrediction: 1,
+}));
+
+const candidates: CandidateSite[] = [
+  { siteId: 3, upToMs: 3, costMs: 0.05, priorExitFraction: 0.4, priorThreshold: 0.9 },
+  { siteId: 6, upToMs: 6, costMs: 0.2, priorExitFraction: 0.1, priorThreshold: 0.95 },
+  { siteId: 8, upToMs: 8, costMs: 0.05, priorExitFraction: 0.8, priorThreshold: 0.9 },
+  { siteId: 1, upToMs: 1, costMs: 0.05, priorExitFraction: 0.01, priorThreshold: 0.99 },
+];
+
+describe('ramp adjustment', () => {
+  it('measures each ramp\'s marginal saving on the window', () => {
+    const [u3, u6] = rampUtilities(samples, [useful, useless], [0.9, 0.9], WHOLE_MS);
+    expect(u3).toBeGreaterThan(3); // half the requests answer 7 ms earlier
+    expect(u6).toBeCloseTo(-0.2 * 0.5, 6); // costs 0.2 ms for the half that pass it, saves nothing
+  });
+
+  it('deactivates a ramp whose utility is negative', () => {
+    const decision = adjustRamps(samples, [useful, useless], [0.9, 0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
+    expect(decision).toMatchObject({ action: 'deactivate', siteId: 6 });
+    expect(decision.action === 'deactivate' && decision.reason).toMatch(/negative utility/);
+  });
+
+  it('enforces the overhead budget at run time', () => {
+    const costly = { ...useful, costMs: 0.8 }; // 8 % of a 10 ms model
+    const decision = adjustRamps(samples.map((s) => ({ ...s, confidences: [s.confidences[0]!] , predictions: [1] })), [costly], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
+    expect(decision).toMatchObject({ action: 'deactivate', siteId: 3 });
+    expect(decision.action === 'deactivate' && decision.reason).toMatch(/exceeds 5.0 %/);
+  });
+
+  it('activates the best inactive site by its prior when a slot and budget are free, skipping excluded ones', () => {
+    const window = samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] }));
+    const decision = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
+    expect(decision).toMatchObject({ action: 'activate', siteId: 8, threshold: 0.9 }); // 0.8 × 2 ms beats the rest
+    const next = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 }, new Set([8]));
+    expect(next).toMatchObject({ action: 'activate', siteId: 6 }); // 0.1 × 4 ms − 0.2 ms beats site 1's 0.01 × 9 − 0.05
+  });
+
+  it('keeps the set at the ramp budget', () => {
+    const window = samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] }));
+    expect(adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 1, overheadBudget: 0.05 })).toMatchObject({ action: 'keep' });
+  });
+});
+
+describe('ExitMonitor ramp adjustment', () => {
+  it('drops a useless ramp after a period, then restarts its window', () => {
+    const monitor = new ExitMonitor('m', [useful, useless], [0.9, 0.9], WHOLE_MS, { adjustEvery: 320, minSamples: 300, retuneEvery: 100_000 }, candidates.slice(0, 2));
+    const feedback = { siteIds: [3, 6], confidences: [samples.slice(0, 16).map((s) => s.confidences[0]!), samples.slice(0, 16).map((s) => s.confidences[1]!)], predictions: [Array(16).fill(1), Array(16).fill(1)], finalPredictions: Array(16).fill(1) };
+    const plan = { mode: 'release' as const, ramps: [{ siteId: 3, threshold: 0.9 }, { siteId: 6, threshold: 0.9 }], keepRows: [] };
+    let change;
+    for (let i = 0; i < 30 && !change; i++) {
+      monitor.observe(plan, feedback);
+      change = monitor.maybeAdjust();
+    }
+    expect(change).toMatchObject({ before: [3, 6], after: [3] });
+    expect(monitor.activeSiteIds).toEqual([3]);
+    expect(monitor.stats().numSamples).toBe(0);
+  });
+});
