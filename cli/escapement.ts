@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { runSubmit, runStatus } from './client-commands.js';
 import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
+import { runReplay } from './replay-command.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -112,6 +113,34 @@ await yargs(hideBin(process.argv))
         .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', ''),
     async (a) => {
       await runPrepare({ model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'], overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json });
+    },
+  )
+  .command(
+    'replay',
+    'replay a trace open loop against a controller and write a report folder',
+    (y) =>
+      y
+        .option('trace', { type: 'string', demandOption: true, describe: 'trace file (Azure LLM 2023, Azure Functions 2019/2021, JSONL)' })
+        .option('format', { choices: ['azure-llm', 'azure-functions-2019', 'azure-functions-2021', 'jsonl'] as const, describe: 'trace format (detected from the first line by default)' })
+        .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' })
+        .option('model', { type: 'string', demandOption: true, describe: 'model for requests the trace does not assign' })
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
+        .option('slo-ms', { type: 'number' })
+        .option('slo-factor', { type: 'number', describe: 'SLO as a multiple of the model\'s profiled batch-1 latency' })
+        .option('rate-scale', { type: 'number', default: 1 })
+        .option('time-scale', { type: 'number', default: 1, describe: 'run the trace this many times faster' })
+        .option('start-offset-s', { type: 'number', default: 0 })
+        .option('max-seconds', { type: 'number' })
+        .option('max-requests', { type: 'number' })
+        .option('distribution', { choices: ['poisson', 'uniform', 'gamma'] as const, default: 'poisson' as const, describe: 'per-minute traces: arrivals within a minute' })
+        .option('cv', { type: 'number', default: 1, describe: 'gamma arrivals: coefficient of variation' })
+        .option('seed', { type: 'number', default: 1 })
+        .option('dataset', { type: 'string', describe: 'inputs (and labels) in trace order; default random inputs' })
+        .option('out', { type: 'string', demandOption: true })
+        .option('json', { type: 'boolean', default: false })
+        .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
+    async (a) => {
+      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json });
     },
   )
   .command(

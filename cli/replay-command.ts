@@ -1,0 +1,157 @@
+/** `escapement replay`: a trace, open loop, against a running controller; writes a report folder. */
+import * as ort from 'onnxruntime-node';
+import { EscapementClient } from '../client/escapement-client.js';
+import { randomInputs } from '../client/input-tensors.js';
+import { formatTable } from '../client/latency-summary.js';
+import { replayTrace, type ReplayProgress } from '../client/replay.js';
+import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { loadDataset, type Dataset } from '../prepare/dataset.js';
+import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
+import { bytesOf, type Tensor } from '../shared/tensor.js';
+import { scaleArrivals, type ArrivalDistribution } from '../traces/arrival-process.js';
+import { loadTrace, type TraceFormat } from '../traces/trace-loader.js';
+import type { Arrival } from '../traces/trace.js';
+
+export interface ReplayArgs {
+  trace: string;
+  format: TraceFormat | undefined;
+  controller: string;
+  model: string;
+  modelDir: string;
+  sloMs: number | undefined;
+  sloFactor: number | undefined;
+  rateScale: number;
+  timeScale: number;
+  startOffsetS: number;
+  maxSeconds: number | undefined;
+  maxRequests: number | undefined;
+  distribution: ArrivalDistribution;
+  cv: number;
+  seed: number;
+  dataset: string | undefined;
+  out: string;
+  json: boolean;
+}
+
+/** The scaled arrivals of a trace, as `replay` and `compare` use them. */
+export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests'>): Arrival[] {
+  const raw = loadTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}) });
+  return scaleArrivals(raw, {
+    seed: args.seed,
+    timeScale: args.timeScale,
+    rateScale: args.rateScale,
+    startOffsetMs: args.startOffsetS * 1000,
+    ...(args.maxSeconds !== undefined ? { maxSeconds: args.maxSeconds } : {}),
+    ...(args.maxRequests !== undefined ? { maxRequests: args.maxRequests } : {}),
+  });
+}
+
+/** The SLO: given in ms, or as a multiple of the model's profiled batch-1 latency. */
+export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined, sloFactor: number | undefined): number {
+  if (sloMs !== undefined) return sloMs;
+  const batch1Ms = entry?.manifest.earlyExit?.profile.wholeMs['1'];
+  if (sloFactor !== undefined && batch1Ms !== undefined) return sloFactor * batch1Ms;
+  if (sloFactor !== undefined) throw new Error('--slo-factor needs a model package with a profile; give --slo-ms instead');
+  return 50;
+}
+
+/**
+ * Inputs from the dataset in order, starting after the package's bootstrap part when the dataset
+ * is the one the ramps were trained on (the paper serves the remaining 90 %).
+ */
+export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: string, numRequests: number) {
+  const dataset: Dataset = loadDataset(datasetPath);
+  const ee = entry?.manifest.earlyExit;
+  const start = ee && ee.dataset.name === dataset.name ? ee.dataset.serveStart : 0;
+  const spec = entry?.manifest.inputs[0];
+  const sampleShape = spec ? spec.shape.slice(1) : dataset.sampleShape;
+  const size = sampleShape.reduce((a, b) => a * b, 1);
+  const count = dataset.numSamples - start;
+  const indexOf = (i: number) => start + (i % count);
+  const inputsFor = (i: number): Tensor[] => [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(dataset.inputs.slice(indexOf(i) * size, (indexOf(i) + 1) * size)) }];
+  const labelFor = (i: number) => dataset.labels?.[indexOf(i)];
+  // The full model's own predictions, to measure agreement of early answers.
+  let reference: Int32Array | undefined;
+  if (entry) {
+    const n = Math.min(numRequests, count);
+    const session = await ort.InferenceSession.create(entry.onnxPath, { logSeverityLevel: 3 });
+    reference = new Int32Array(n);
+    for (let b = 0; b < n; b += 256) {
+      const m = Math.min(256, n - b);
+      const out = (await session.run({ [spec!.name]: new ort.Tensor('float32', dataset.inputs.slice((start + b) * size, (start + b + m) * size), [m, ...sampleShape]) }))[entry.manifest.outputs[0]!.name]!;
+      const k = out.dims[1]!;
+      const v = out.data as Float32Array;
+      for (let r = 0; r < m; r++) {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (v[r * k + c]! > v[r * k + best]!) best = c;
+        reference[b + r] = best;
+      }
+    }
+    await session.release();
+  }
+  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && i % count < reference.length ? reference[i % count] : undefined), start };
+}
+
+/** Live counts: redrawn in place on a terminal, a line every 5 s otherwise (logs, CI). */
+export function progressPrinter(): (p: ReplayProgress) => void {
+  let lastLineMs = 0;
+  return (p) => {
+    const text = `sent ${p.numSent}/${p.numScheduled}  answered ${p.numAnswered}  early ${p.numEarly}  rejected ${p.numRejected}  missed ${p.numMissed}  errors ${p.numErrors}`;
+    const done = p.numAnswered === p.numScheduled;
+    if (process.stderr.isTTY) process.stderr.write(`\r  ${text}   ${done ? '\n' : ''}`);
+    else if (done || Date.now() - lastLineMs > 5000) {
+      lastLineMs = Date.now();
+      process.stderr.write(`  ${text}\n`);
+    }
+  };
+}
+
+export function summaryRow(name: string, s: ReplaySummary): Record<string, string | number> {
+  return {
+    run: name,
+    requests: s.numRequests,
+    p50Ms: s.p50Ms,
+    p90Ms: s.p90Ms,
+    p95Ms: s.p95Ms,
+    p99Ms: s.p99Ms,
+    'p99.9Ms': s.p999Ms,
+    'slo %': 100 * s.sloAttainment,
+    'goodput/s': s.goodputRps,
+    rejected: s.numRejected,
+    missed: s.numMissed,
+    errors: s.numErrors,
+    'exit %': 100 * s.exitFraction,
+    'agree %': s.agreement === undefined ? '-' : (100 * s.agreement).toFixed(2),
+    'acc %': s.accuracy === undefined ? '-' : (100 * s.accuracy).toFixed(2),
+  };
+}
+
+export async function runReplay(args: ReplayArgs): Promise<number> {
+  let entry: ModelEntry | undefined;
+  try {
+    entry = loadModelEntry(args.modelDir, args.model);
+  } catch {
+    entry = undefined; // the controller may know models this machine does not
+  }
+  const arrivals = arrivalsFor(args);
+  const sloMs = sloFor(entry, args.sloMs, args.sloFactor);
+  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
+  const client = await EscapementClient.connect(args.controller);
+  try {
+    process.stderr.write(`replaying ${arrivals.length} requests over ${(arrivals.at(-1)?.timeMs ?? 0) / 1000} s, SLO ${sloMs.toFixed(2)} ms\n`);
+    const result = await replayTrace(client, {
+      arrivals,
+      model: args.model,
+      sloMs,
+      inputsFor: feeder?.inputsFor ?? ((i) => randomInputs(entry!.manifest, args.seed + i)),
+      ...(feeder ? { labelFor: feeder.labelFor, referenceFor: feeder.referenceFor } : {}),
+      onProgress: progressPrinter(),
+    });
+    const summary = writeReplayReport(args.out, result, args.model);
+    if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(`${formatTable([summaryRow(args.model, summary)])}\nschedule lag p99 ${summary.scheduleLagP99Ms.toFixed(3)} ms; report in ${args.out}\n`);
+    return summary.numErrors > 0 ? 1 : 0;
+  } finally {
+    await client.close();
+  }
+}

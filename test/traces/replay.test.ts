@@ -1,0 +1,61 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { EscapementClient, InferResponse } from '../../client/escapement-client.js';
+import { replayTrace } from '../../client/replay.js';
+import { writeReplayReport } from '../../client/replay-report.js';
+import { monotonicNowNs } from '../../shared/clock.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'escapement-replay-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A client whose every answer takes `delayMs`; it records when each request was sent. */
+function slowClient(delayMs: number, answer: (i: number) => Partial<InferResponse>) {
+  const sentNs: number[] = [];
+  const client = {
+    submit(): Promise<InferResponse> {
+      const i = sentNs.length;
+      sentNs.push(monotonicNowNs());
+      return new Promise((resolve) =>
+        setTimeout(() => resolve({ requestId: `r${i}`, status: 'OK', code: 0, outputs: [], clientLatencyMs: delayMs, ...answer(i) }), delayMs),
+      );
+    },
+  };
+  return { client: client as unknown as EscapementClient, sentNs };
+}
+
+describe('open-loop replay', () => {
+  it('sends on schedule without waiting for answers, and measures latency from the schedule', async () => {
+    const { client, sentNs } = slowClient(150, () => ({}));
+    const arrivals = Array.from({ length: 20 }, (_, i) => ({ timeMs: i * 10 }));
+    const result = await replayTrace(client, { arrivals, model: 'm', sloMs: 1000, inputsFor: () => [] });
+    // all 20 sends (spanning 190 ms) happened before the first 150 ms answer could have arrived
+    expect(sentNs.at(-1)! - sentNs[0]!).toBeLessThan(190e6 + 100e6); // a closed loop would take 20 × 150 ms
+    expect(sentNs.at(-1)! - sentNs[0]!).toBeGreaterThanOrEqual(190e6 - 1e6);
+    for (const r of result.records) {
+      expect(r.latencyMs).toBeGreaterThanOrEqual(149);
+      expect(r.scheduleLagMs).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('writes the per-request CSV, summary, HDR histogram and Locust / perf_analyzer rows', async () => {
+    const { client } = slowClient(5, (i) => (i % 4 === 0 ? { status: 'REJECTED', code: 24 } : i % 4 === 1 ? { early: true, exitRamp: 3, prediction: 1 } : { prediction: 2 }));
+    const arrivals = Array.from({ length: 40 }, (_, i) => ({ timeMs: i * 2 }));
+    const result = await replayTrace(client, { arrivals, model: 'm', sloMs: 100, inputsFor: () => [], labelFor: () => 1, referenceFor: () => 2 });
+    const summary = writeReplayReport(join(scratch, 'run'), result, 'm');
+    expect(summary).toMatchObject({ numRequests: 40, numOk: 30, numRejected: 10, numErrors: 0 });
+    expect(summary.sloAttainment).toBeCloseTo(0.75, 6);
+    expect(summary.exitFraction).toBeCloseTo(10 / 30, 6);
+    expect(summary.exitFractions['3']).toBeCloseTo(10 / 30, 6);
+    expect(summary.agreement).toBeCloseTo(20 / 30, 6); // early answers said 1, the full model 2
+    expect(summary.accuracy).toBeCloseTo(10 / 30, 6);
+    const csv = readFileSync(join(scratch, 'run', 'requests.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('arrival_ns,request_id,model,slo_ms,deadline_ns,complete_ns,latency_ms,status,exit_ramp,batch_size,worker,correct');
+    expect(csv).toHaveLength(41);
+    expect(readFileSync(join(scratch, 'run', 'locust_stats.csv'), 'utf8')).toMatch(/^Type,Name,Request Count,Failure Count,Median Response Time/);
+    expect(readFileSync(join(scratch, 'run', 'perf_analyzer.csv'), 'utf8')).toMatch(/^Concurrency,Inferences\/Second,.*p99 latency\n0,/);
+    expect(JSON.parse(readFileSync(join(scratch, 'run', 'summary.json'), 'utf8')).numRequests).toBe(40);
+    expect(readFileSync(join(scratch, 'run', 'latency.hdr'), 'utf8').length).toBeGreaterThan(10);
+  });
+});
