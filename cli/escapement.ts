@@ -28,10 +28,12 @@ await yargs(hideBin(process.argv))
         .option('preload', { type: 'string', describe: 'comma-separated models to load on every worker' })
         .option('log-dir', { type: 'string', describe: 'write requests.csv and actions.csv here' })
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
+        .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
+        .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'] });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'] });
     },
   )
   .command(

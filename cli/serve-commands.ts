@@ -19,6 +19,8 @@ export interface ControllerArgs {
   logDir: string | undefined;
   heartbeatTimeoutMs: number;
   exitMode: 'off' | 'release' | 'compact';
+  policy: 'deadline' | 'fifo';
+  batchTimeoutMs: number;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -45,6 +47,8 @@ export async function runController(args: ControllerArgs): Promise<void> {
       bufferNs: args.bufferMs * 1e6,
       latestDeltaNs: args.bufferMs * 1e6,
       maxBatchSize: args.maxBatch,
+      policy: args.policy,
+      batchTimeoutNs: args.batchTimeoutMs * 1e6,
     },
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,

@@ -44,6 +44,15 @@ export interface SchedulerConfig {
   overdueGraceNs: number;
   /** Bound on requests queued in the controller; beyond it arrivals get QUEUE_FULL. Default 100,000. */
   maxQueuedRequests: number;
+  /**
+   * `deadline` (default): the Clockwork-style planner above. `fifo`: the baseline users would pick
+   * instead (TF-Serving / Triton dynamic batching): requests in arrival order, a batch leaves when
+   * it is full (`maxBatchSize`) or its oldest request has waited `batchTimeoutNs`, no admission
+   * control and no dropping; ramps layer on it through the same INFER mechanism.
+   */
+  policy: 'deadline' | 'fifo';
+  /** fifo: how long the oldest request may wait for its batch to fill. Default 5 ms. */
+  batchTimeoutNs: number;
   estimator: EstimatorConfig;
   timeline: TimelineConfig;
 }
@@ -58,6 +67,8 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   replicateBacklogNs: 10_000_000,
   overdueGraceNs: 2_000_000_000,
   maxQueuedRequests: 100_000,
+  policy: 'deadline',
+  batchTimeoutNs: 5_000_000,
   estimator: DEFAULT_ESTIMATOR_CONFIG,
   timeline: DEFAULT_TIMELINE_CONFIG,
 };

@@ -205,6 +205,10 @@ export class Scheduler {
       return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${this.numQueued} requests queued (limit ${this.config.maxQueuedRequests})`, nowNs);
     }
     if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
+    if (this.config.policy === 'fifo') {
+      this.enqueue(model, request); // the baseline admits everything and never drops
+      return null;
+    }
     const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs));
     if (finishNs > request.deadlineNs) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
@@ -225,14 +229,42 @@ export class Scheduler {
     // 1. place models with demand (LOAD, UNLOAD to make room)
     for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
-    // 2. drop queued requests that can no longer finish anywhere
-    for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
+    // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline)
+    if (this.config.policy === 'deadline') for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
     // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
     const candidates = new Set<WorkerState>();
     for (const name of this.modelsWithDemand) for (const worker of this.models.get(name)!.holders.values()) candidates.add(worker);
     const workers = [...candidates].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs));
-    for (const worker of workers) this.fillWorker(worker, nowNs, result);
+    for (const worker of workers) {
+      if (this.config.policy === 'fifo') this.fillWorkerFifo(worker, nowNs, result);
+      else this.fillWorker(worker, nowNs, result);
+    }
     return result;
+  }
+
+  /**
+   * The baseline: when the worker is (nearly) idle, send the oldest requests of a model whose
+   * batch is full or whose oldest request has waited the batch timeout.
+   */
+  private fillWorkerFifo(worker: WorkerState, nowNs: number, result: PlanResult): void {
+    while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.timeline.futureNs + 1) {
+      let chosen: ModelState | undefined;
+      for (const instance of worker.instances.values()) {
+        if (instance.state !== 'loaded') continue;
+        const model = this.models.get(instance.model)!;
+        const head = model.queue.peek();
+        if (!head) continue;
+        const ready = model.queue.length >= this.largestBatch(model) || nowNs - head.arrivalNs >= this.config.batchTimeoutNs;
+        if (ready && (!chosen || head.arrivalNs < chosen.queue.peek()!.arrivalNs)) chosen = model;
+      }
+      if (!chosen) return;
+      const numRequests = Math.min(chosen.queue.length, this.largestBatch(chosen));
+      const batchSize = chosen.spec.batchSizes.find((b) => b >= numRequests)!;
+      const timing = this.batchTiming(worker, chosen, numRequests, batchSize);
+      if (!timing) return;
+      const startNs = worker.timeline.freeAtNs(nowNs);
+      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, timing.expectedNs, startNs, nowNs));
+    }
   }
 
   /**
@@ -245,7 +277,8 @@ export class Scheduler {
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
       const head = model.queue.peek();
-      if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
+      if (head && this.config.policy === 'fifo') wakeNs = Math.min(wakeNs, head.arrivalNs + this.config.batchTimeoutNs);
+      else if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
       for (const worker of model.holders.values()) {
         if (worker.instances.get(name)?.state === 'loaded') {
           wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);

@@ -280,3 +280,33 @@ describe('Scheduler lost results', () => {
     expect(cluster.workers.get('w0')!.executed.some((p) => p.action.actionId === first!.action.actionId)).toBe(false);
   });
 });
+
+describe('the FIFO batching baseline', () => {
+  const fifo = () => warmCluster([modelSpec('a')], 1, { policy: 'fifo', batchTimeoutNs: 5 * MS, maxBatchSize: 8 });
+
+  it('holds a partial batch until the oldest request has waited the batch timeout', () => {
+    const cluster = fifo();
+    const ids = [cluster.submit('a', 1000), cluster.submit('a', 1000)];
+    expect(cluster.plan().filter((a) => a.action.type === 'infer')).toHaveLength(0);
+    cluster.clock.advanceNs(5 * MS);
+    const [batch] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(batch!.requests.map((r) => r.id)).toEqual(ids);
+  });
+
+  it('sends a full batch at once, in arrival order', () => {
+    const cluster = fifo();
+    const ids = Array.from({ length: 10 }, () => cluster.submit('a', 1000));
+    const [batch] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(batch!.requests.map((r) => r.id)).toEqual(ids.slice(0, 8));
+  });
+
+  it('admits what it cannot serve in time and answers it late, where the planner rejects at once', () => {
+    const cluster = fifo();
+    const id = cluster.submit('a', 1);
+    expect(cluster.outcomeOf(id)).toBeUndefined();
+    cluster.runForMs(50);
+    expect(cluster.outcomeOf(id)).toMatchObject({ status: 'DEADLINE_MISSED' });
+    const planner = warmCluster();
+    expect(planner.outcomeOf(planner.submit('a', 1))).toMatchObject({ status: 'REJECTED' });
+  });
+});
