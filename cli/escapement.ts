@@ -6,6 +6,7 @@ import { runSubmit, runStatus } from './client-commands.js';
 import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runReplay } from './replay-command.js';
+import { runCompare } from './compare-command.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -143,6 +144,37 @@ await yargs(hideBin(process.argv))
         .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
     async (a) => {
       process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json });
+    },
+  )
+  .command(
+    'compare',
+    'the same replay without and with ramps, under the planner and the FIFO baseline, side by side',
+    (y) =>
+      y
+        .option('controller', { type: 'string', describe: 'a running controller (default: start a local controller and 2 workers)' })
+        .option('trace', { type: 'string', default: 'traces/azure-llm-2023-conv.csv' })
+        .option('format', { choices: ['azure-llm', 'azure-functions-2019', 'azure-functions-2021', 'jsonl'] as const })
+        .option('model', { type: 'string', default: 'fmnist-resnet' })
+        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
+        .option('dataset', { type: 'string', default: 'datasets/fashion-mnist-test' })
+        .option('slo-ms', { type: 'number', default: 40 })
+        .option('slo-factor', { type: 'number' })
+        .option('rate-scale', { type: 'number', default: 1 })
+        .option('time-scale', { type: 'number', default: 100, describe: 'the bundled trace runs 100x faster: ~550 req/s' })
+        .option('start-offset-s', { type: 'number', default: 0 })
+        .option('max-seconds', { type: 'number', default: 12 })
+        .option('max-requests', { type: 'number' })
+        .option('distribution', { choices: ['poisson', 'uniform', 'gamma'] as const, default: 'poisson' as const })
+        .option('cv', { type: 'number', default: 1 })
+        .option('seed', { type: 'number', default: 1 })
+        .option('exit-mode', { choices: ['release', 'compact'] as const, default: 'compact' as const })
+        .option('baseline', { type: 'boolean', default: true, describe: 'also run the FIFO batching baseline' })
+        .option('batch-timeout-ms', { type: 'number', default: 5 })
+        .option('json', { type: 'string', describe: 'also write the comparison JSON here' })
+        .option('out', { type: 'string', default: 'runs/compare' })
+        .option('verbose', { type: 'boolean', default: false }),
+    async (a) => {
+      process.exitCode = await runCompare({ controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], jsonFile: a.json, out: a.out, verbose: a.verbose });
     },
   )
   .command(

@@ -12,7 +12,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { ClockSyncSession } from '../shared/clock-sync.js';
 import { decodeMessage, encodeMessage } from '../shared/codec.js';
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { AnyMessage, RequestStatus, ResponseMsg } from '../shared/protocol.js';
+import type { AnyMessage, ConfigureMsg, RequestStatus, ResponseMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import type { Tensor } from '../shared/tensor.js';
 
@@ -58,6 +58,7 @@ export class EscapementClient {
   private readonly sender: SerialSender;
   private readonly pending = new Map<string, Pending>();
   private readonly statusQueries = new Map<string, (status: unknown) => void>();
+  private readonly configureQueries = new Map<string, (code: number, message?: string) => void>();
   private readonly clockSync: ClockSyncSession;
   private offsetNs = 0;
   private closed = false;
@@ -106,6 +107,23 @@ export class EscapementClient {
         clearTimeout(timer);
         local('ERROR', ErrorCode.QUEUE_FULL, 'the client send queue is full');
       }
+    });
+  }
+
+  /** Changes how the controller serves: batching policy, early-exit mode. Rejects on a refusal. */
+  configure(settings: Omit<ConfigureMsg, 'type' | 'queryId'>, timeoutMs = 2000): Promise<void> {
+    const queryId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.configureQueries.delete(queryId);
+        reject(new Error(`no answer to configure from ${this.endpoint} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.configureQueries.set(queryId, (code, message) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`configure refused (${code}): ${message ?? ''}`));
+      });
+      this.sender.send(encodeMessage({ type: 'configure', queryId, ...settings }));
     });
   }
 
@@ -159,6 +177,7 @@ export class EscapementClient {
         if (header.type === 'response') this.answer(header, tensors);
         else if (header.type === 'clock_pong') this.clockSync.onPong(header);
         else if (header.type === 'status_reply') this.statusQueries.get(header.queryId)?.(header.status);
+        else if (header.type === 'configure_reply') this.configureQueries.get(header.queryId)?.(header.code, header.message);
       }
     } catch {
       // socket closed

@@ -17,7 +17,7 @@ import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import { ExitMonitor } from './exit-monitor.js';
 import { ExitTimeModel } from './exit-time-model.js';
-import { PROTOCOL_VERSION, type ActionResultMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import type { ModelSpec } from './cluster-state.js';
@@ -332,6 +332,9 @@ export class ControllerServer {
       case 'clock_ping':
         this.clientSender.send([routingId, ...encodeMessage({ type: 'clock_pong', seq: msg.seq, t0Ns: msg.t0Ns, t1Ns: nowNs, t2Ns: monotonicNowNs() })]);
         return;
+      case 'configure':
+        this.clientSender.send([routingId, ...encodeMessage(this.configure(msg))]);
+        return;
       case 'status_query':
         this.clientSender.send([routingId, ...encodeMessage({ type: 'status_reply', queryId: msg.queryId, status: this.status(nowNs) })]);
         return;
@@ -420,6 +423,31 @@ export class ControllerServer {
     if (!this.clientSender.send([request.clientRoutingId, ...encodeMessage(response, frames)])) {
       this.options.log(`could not queue the answer to request ${request.clientRequestId}: client send queue full`);
     }
+  }
+
+  /** Applies a configure message: batching policy and the early-exit mode of every package. */
+  private configure(msg: ConfigureMsg): ConfigureReplyMsg {
+    const reply = (code: number, message?: string): ConfigureReplyMsg => ({ type: 'configure_reply', queryId: msg.queryId, code, ...(message ? { message } : {}) });
+    if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
+    if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
+    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0)) return reply(ErrorCode.INVALID_INPUT, 'batchTimeoutMs must be ≥ 0');
+    if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined) {
+      this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs);
+    }
+    if (msg.exitMode !== undefined) {
+      for (const entry of this.options.models.values()) {
+        const spec = modelSpecFromEntry(entry, msg.exitMode);
+        this.core.setExitConfig(spec.name, spec.earlyExit);
+        if (spec.earlyExit && entry.manifest.earlyExit) {
+          this.core.modelSpec(spec.name)!.exitTimeModel = spec.exitTimeModel!;
+          this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
+        } else {
+          this.exitMonitors.delete(spec.name);
+        }
+      }
+    }
+    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}`);
+    return reply(ErrorCode.OK);
   }
 
   status(nowNs = monotonicNowNs()) {

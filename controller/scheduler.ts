@@ -149,6 +149,12 @@ export class Scheduler {
     return this.models.get(modelName)?.spec;
   }
 
+  /** Switches the batching policy for everything planned from now on. */
+  setPolicy(policy: SchedulerConfig['policy'], batchTimeoutNs = this.config.batchTimeoutNs): void {
+    this.config.policy = policy;
+    this.config.batchTimeoutNs = batchTimeoutNs;
+  }
+
   /** Sets (or clears) a model's early-exit configuration for the INFERs planned from now on. */
   setExitConfig(modelName: string, config: ExitConfig | undefined): void {
     const model = this.models.get(modelName);

@@ -262,7 +262,23 @@ export interface StatusReplyMsg {
   status: unknown;
 }
 
-export type ClientToControllerMsg = SubmitMsg | StatusQueryMsg | ClockPingMsg;
-export type ControllerToClientMsg = ResponseMsg | StatusReplyMsg | ClockPongMsg;
+/** Client -> controller: change how the controller serves (benchmarks switch variants with it). */
+export interface ConfigureMsg {
+  type: 'configure';
+  queryId: string;
+  policy?: 'deadline' | 'fifo';
+  batchTimeoutMs?: number;
+  exitMode?: ExitMode | 'off';
+}
+
+export interface ConfigureReplyMsg {
+  type: 'configure_reply';
+  queryId: string;
+  code: number;
+  message?: string;
+}
+
+export type ClientToControllerMsg = SubmitMsg | StatusQueryMsg | ClockPingMsg | ConfigureMsg;
+export type ControllerToClientMsg = ResponseMsg | StatusReplyMsg | ClockPongMsg | ConfigureReplyMsg;
 
 export type AnyMessage = WorkerToControllerMsg | ControllerToWorkerMsg | ClientToControllerMsg | ControllerToClientMsg;

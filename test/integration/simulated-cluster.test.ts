@@ -52,3 +52,29 @@ describe('a frozen worker (SIGSTOP: its sockets stay up)', () => {
     expect(responses.every((r) => r.status === 'OK')).toBe(true);
   });
 });
+
+describe('configure: switching the policy and exit mode of a running controller', () => {
+  let cluster: LocalCluster;
+  let client: EscapementClient;
+
+  beforeAll(async () => {
+    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL] });
+    client = await EscapementClient.connect(cluster.clientUrl);
+    await cluster.waitUntilServing(client, [MODEL]);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+  });
+
+  it('applies a valid configuration and refuses an invalid one with a clear error', async () => {
+    // an infeasible SLO is rejected by the planner but admitted (and answered late) by the fifo baseline
+    expect((await client.submit(MODEL, randomInputs(manifest, 1), { sloMs: 0.05 })).status).toBe('REJECTED');
+    await client.configure({ policy: 'fifo', batchTimeoutMs: 1 });
+    expect((await client.submit(MODEL, randomInputs(manifest, 2), { sloMs: 0.05 })).status).toBe('DEADLINE_MISSED');
+    await client.configure({ policy: 'deadline' });
+    await expect(client.configure({ policy: 'lottery' as 'fifo' })).rejects.toThrow(/unknown policy/);
+    expect((await client.submit(MODEL, randomInputs(manifest, 3), { sloMs: 500 })).status).toBe('OK');
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * `escapement compare`: the same replay (trace slice, seed, inputs) without and with ramps, under
+ * the deadline-aware planner and under the FIFO batching baseline, side by side. Against a running
+ * cluster with --controller (switched between variants with `configure` messages), otherwise on a
+ * local controller with two workers, as the demo does.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EscapementClient } from '../client/escapement-client.js';
+import { formatTable } from '../client/latency-summary.js';
+import { replayTrace } from '../client/replay.js';
+import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { loadModelEntry } from '../shared/model-manifest.js';
+import type { ExitMode } from '../shared/protocol.js';
+import { LocalCluster } from './local-cluster.js';
+import { arrivalsFor, datasetFeeder, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
+
+export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
+  controller: string | undefined;
+  exitMode: ExitMode;
+  /** Include the FIFO baseline. */
+  baseline: boolean;
+  batchTimeoutMs: number;
+  jsonFile: string | undefined;
+  verbose: boolean;
+}
+
+interface Variant {
+  key: 'withoutRamps' | 'withRamps' | 'baseline' | 'baselineWithRamps';
+  label: string;
+  policy: 'deadline' | 'fifo';
+  exitMode: ExitMode | 'off';
+}
+
+export async function runCompare(args: CompareArgs): Promise<number> {
+  const entry = loadModelEntry(args.modelDir, args.model);
+  const arrivals = arrivalsFor(args);
+  const sloMs = sloFor(entry, args.sloMs, args.sloFactor);
+  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
+  if (!feeder) throw new Error('compare needs --dataset: agreement and accuracy are measured on real inputs');
+  const variants: Variant[] = [
+    { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
+    { key: 'withRamps', label: `planner, ramps (${args.exitMode})`, policy: 'deadline', exitMode: args.exitMode },
+    ...(args.baseline
+      ? [
+          { key: 'baseline' as const, label: 'fifo, no ramps', policy: 'fifo' as const, exitMode: 'off' as const },
+          { key: 'baselineWithRamps' as const, label: `fifo, ramps (${args.exitMode})`, policy: 'fifo' as const, exitMode: args.exitMode },
+        ]
+      : []),
+  ];
+
+  const cluster = args.controller ? undefined : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose });
+  const client = await EscapementClient.connect(args.controller ?? cluster!.clientUrl);
+  const summaries: Partial<Record<Variant['key'], ReplaySummary>> = {};
+  let failures = 0;
+  try {
+    if (cluster) await cluster.waitUntilServing(client, [args.model]);
+    process.stderr.write(`compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`);
+    for (const variant of variants) {
+      process.stderr.write(`${variant.label} ...\n`);
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, exitMode: variant.exitMode });
+      const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
+      const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
+      summaries[variant.key] = summary;
+      failures += summary.numErrors + result.records.filter((r) => r === undefined).length;
+    }
+  } finally {
+    await client.close();
+    await cluster?.stop();
+  }
+
+  const rows = variants.map((v) => summaryRow(v.label, summaries[v.key]!));
+  const exitRows = variants.filter((v) => v.exitMode !== 'off').map((v) => ({ run: v.label, ...Object.fromEntries(Object.entries(summaries[v.key]!.exitFractions).map(([site, f]) => [`exit@${site} %`, (100 * f).toFixed(1)])) }));
+  process.stdout.write(`\n${formatTable(rows)}\n`);
+  if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
+  const without = summaries.withoutRamps!;
+  const withRamps = summaries.withRamps!;
+  const json: Record<string, unknown> = {
+    model: args.model,
+    trace: args.trace,
+    sloMs,
+    numRequests: arrivals.length,
+    seed: args.seed,
+    timeScale: args.timeScale,
+    rateScale: args.rateScale,
+    ...summaries,
+    medianRatio: withRamps.p50Ms / without.p50Ms,
+    scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),
+  };
+  if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;
+  process.stdout.write(`\nmedian with ramps / without: ${(withRamps.p50Ms / without.p50Ms).toFixed(2)}x; p99 ${withRamps.p99Ms.toFixed(2)} vs ${without.p99Ms.toFixed(2)} ms${summaries.baseline ? `; planner goodput / fifo: ${(json.goodputVsBaseline as number).toFixed(2)}x` : ''}\n`);
+  mkdirSync(args.out, { recursive: true });
+  writeFileSync(join(args.out, 'compare.json'), `${JSON.stringify(json, null, 2)}\n`);
+  if (args.jsonFile) writeFileSync(args.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`reports in ${args.out}\n`);
+  return failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,31 @@
+/** `escapement compare` end to end on the bundled model and trace, kept short. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEntryPath } from '../../cli/local-cluster.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'escapement-compare-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('escapement compare', () => {
+  it('replays the same slice without and with ramps, under the planner and the fifo baseline', () => {
+    const jsonFile = join(scratch, 'compare.json');
+    const run = spawnSync(process.execPath, [cliEntryPath(), 'compare', '--max-seconds', '1.5', '--out', join(scratch, 'out'), '--json', jsonFile], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/planner, no ramps/);
+    const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    for (const key of ['withoutRamps', 'withRamps', 'baseline', 'baselineWithRamps']) {
+      expect(result[key].numRequests).toBe(result.numRequests);
+      expect(result[key].numErrors).toBe(0);
+      expect(result[key].p50Ms).toBeGreaterThan(0);
+    }
+    expect(result.withoutRamps.exitFraction).toBe(0);
+    expect(result.withRamps.exitFraction).toBeGreaterThan(0.2);
+    expect(result.withRamps.agreement).toBeGreaterThan(0.95);
+    expect(typeof result.withoutRamps.goodputRps).toBe('number');
+    expect(typeof result.scheduleLagP99Ms).toBe('number');
+    expect(readFileSync(join(scratch, 'out', 'withRamps', 'requests.csv'), 'utf8').split('\n')[0]).toMatch(/^arrival_ns,request_id/);
+  });
+});
