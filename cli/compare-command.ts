@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EscapementClient } from '../client/escapement-client.js';
 import { formatTable } from '../client/latency-summary.js';
 import { replayTrace } from '../client/replay.js';
+import { writeComparisonPlots, type PlotSeries } from '../client/latency-plots.js';
 import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
@@ -52,6 +53,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   const cluster = args.controller ? undefined : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose });
   const client = await EscapementClient.connect(args.controller ?? cluster!.clientUrl);
   const summaries: Partial<Record<Variant['key'], ReplaySummary>> = {};
+  const plotSeries: PlotSeries[] = [];
   let failures = 0;
   try {
     if (cluster) await cluster.waitUntilServing(client, [args.model]);
@@ -62,6 +64,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;
+      plotSeries.push({ label: variant.label, records: result.records });
       failures += summary.numErrors + result.records.filter((r) => r === undefined).length;
     }
   } finally {
@@ -92,6 +95,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, 'compare.json'), `${JSON.stringify(json, null, 2)}\n`);
   if (args.jsonFile) writeFileSync(args.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
-  process.stdout.write(`reports in ${args.out}\n`);
+  const plots = await writeComparisonPlots(join(args.out, 'compare'), plotSeries, `${args.model}: ${arrivals.length} requests of ${args.trace}, SLO ${sloMs.toFixed(0)} ms`);
+  process.stdout.write(`reports in ${args.out}; plots ${plots.svgPath}, ${plots.pngPath}\n`);
   return failures === 0 ? 0 : 1;
 }

@@ -3,7 +3,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runSubmit, runStatus } from './client-commands.js';
-import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
@@ -31,10 +30,11 @@ await yargs(hideBin(process.argv))
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
         .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
+        .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (a new ramp set stalls its first batch while the worker builds the chain)' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'] });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'] });
     },
   )
   .command(
@@ -179,16 +179,18 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'demo',
-    'start a local controller + 2 workers and show latency under deadlines',
+    'the main job: a local controller + 2 workers replay a slice of the bundled Azure trace on fmnist-resnet, with and without ramps, and plot it',
     (y) =>
       y
-        .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
-        .option('model', { type: 'string', default: 'mnist-cnn' })
-        .option('slo-ms', { type: 'number', default: 20 })
-        .option('seconds', { type: 'number', default: 3, describe: 'length of each load phase' })
+        .option('out', { type: 'string', default: 'runs/demo' })
+        .option('max-seconds', { type: 'number', default: 12, describe: 'length of each replay' })
         .option('verbose', { type: 'boolean', default: false }),
     async (a) => {
-      process.exitCode = await runDemo({ modelDir: a['model-dir'], model: a.model, sloMs: a['slo-ms'], seconds: a.seconds, verbose: a.verbose });
+      process.exitCode = await runCompare({
+        controller: undefined, trace: 'traces/azure-llm-2023-conv.csv', format: undefined, model: 'fmnist-resnet', modelDir: DEFAULT_MODEL_DIR, dataset: 'datasets/fashion-mnist-test',
+        sloMs: 40, sloFactor: undefined, rateScale: 1, timeScale: 100, startOffsetS: 0, maxSeconds: a['max-seconds'], maxRequests: undefined, distribution: 'poisson', cv: 1, seed: 1,
+        exitMode: 'compact', baseline: true, batchTimeoutMs: 5, jsonFile: undefined, out: a.out, verbose: a.verbose,
+      });
     },
   )
   .demandCommand(1)

@@ -21,6 +21,7 @@ export interface ControllerArgs {
   exitMode: 'off' | 'release' | 'compact';
   policy: 'deadline' | 'fifo';
   batchTimeoutMs: number;
+  adjustRamps: boolean;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -54,6 +55,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
     exitMode: args.exitMode,
+    adjustRamps: args.adjustRamps,
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });

@@ -46,6 +46,8 @@ export interface ControllerOptions {
    * the batch runs on) or `compact` (exited requests leave the batch). Default off.
    */
   exitMode: ExitMode | 'off';
+  /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
+  adjustRamps: boolean;
   log: (line: string) => void;
 }
 
@@ -224,7 +226,9 @@ export class ControllerServer {
     const config = this.core.modelSpec(model)?.earlyExit;
     if (!monitor || !config) return;
     const change = monitor.observe(plan, feedback);
-    const rampChange = monitor.maybeAdjust();
+    // NOTE: off by default: a new ramp set's chain is built by the worker inside the first INFER
+    // that uses it (hundreds of ms, unplanned) until a planned CONFIGURE action exists.
+    const rampChange = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
     // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
     // compact-mode timeline prediction.
     const thresholds = monitor.currentThresholds;

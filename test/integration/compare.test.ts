@@ -27,5 +27,7 @@ describe('escapement compare', () => {
     expect(typeof result.withoutRamps.goodputRps).toBe('number');
     expect(typeof result.scheduleLagP99Ms).toBe('number');
     expect(readFileSync(join(scratch, 'out', 'withRamps', 'requests.csv'), 'utf8').split('\n')[0]).toMatch(/^arrival_ns,request_id/);
+    expect(readFileSync(join(scratch, 'out', 'compare.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(readFileSync(join(scratch, 'out', 'compare.png')).subarray(1, 4).toString()).toBe('PNG');
   });
 });
