@@ -22,6 +22,8 @@ export interface ModelSpec {
   earlyExit?: ExitConfig;
   /** Duration factors of chains with ramps, from the package profile. */
   exitTimeModel?: ExitTimeModel;
+  /** The ramp set (site ids joined by ',') a worker's LOAD of the package prepares. */
+  loadedRampSet?: string;
 }
 
 /** How a model's INFERs use their ramps; the tuner and adjuster change it at run time. */
@@ -54,6 +56,10 @@ export interface ModelInstance {
   state: InstanceState;
   weightsBytes: number;
   lastUsedNs: number;
+  /** Ramp sets (site ids joined by ',') whose chains this worker has built. */
+  readyRampSets: Set<string>;
+  /** Ramp sets with a RAMPS action in flight, or that failed (never retried here). */
+  pendingRampSets: Set<string>;
 }
 
 export interface InflightAction {

@@ -78,6 +78,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
     nominalBatch1Ns: sim ? (sim.baseUs + sim.perItemUs) * 1000 : 0,
   };
   const ee = entry.manifest.earlyExit;
+  if (ee) spec.loadedRampSet = ee.chosenRamps.join(',');
   if (ee && exitMode !== 'off') {
     // The package's initial choice; the tuner moves the thresholds from there.
     spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: 0.1 };
@@ -444,6 +445,7 @@ export class ControllerServer {
         this.core.setExitConfig(spec.name, spec.earlyExit);
         if (spec.earlyExit && entry.manifest.earlyExit) {
           this.core.modelSpec(spec.name)!.exitTimeModel = spec.exitTimeModel!;
+          this.core.modelSpec(spec.name)!.loadedRampSet = spec.loadedRampSet!;
           this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
         } else {
           this.exitMonitors.delete(spec.name);

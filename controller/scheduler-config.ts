@@ -30,6 +30,8 @@ export interface SchedulerConfig {
   defaultLoadNs: number;
   /** UNLOAD duration assumed. Default 1 ms (releasing a session). */
   defaultUnloadNs: number;
+  /** RAMPS (building a chain for a ramp set) duration assumed before one is measured. Default 300 ms. */
+  defaultRampsNs: number;
   /**
    * Load another copy of a model when its queued work exceeds this much executor time and a
    * worker has free memory. Default 10 ms.
@@ -64,6 +66,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   maxBatchSize: 16,
   defaultLoadNs: 1_000_000_000,
   defaultUnloadNs: 1_000_000,
+  defaultRampsNs: 300_000_000,
   replicateBacklogNs: 10_000_000,
   overdueGraceNs: 2_000_000_000,
   maxQueuedRequests: 100_000,

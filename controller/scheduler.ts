@@ -22,7 +22,7 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
 import {
   freeBytes,
   isInUse,
@@ -101,6 +101,10 @@ const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCo
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
 const FAR_FUTURE_NS = 3_600_000_000_000;
+/** Estimator key (in place of a batch size) for RAMPS durations; LOADs use 0. */
+const RAMPS_ESTIMATE_KEY = -1;
+
+const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((r) => r.siteId).join(',');
 
 function exitTiming(config: ExitConfig): ExitTiming {
   const siteIds = config.ramps.map((r) => r.siteId);
@@ -116,6 +120,8 @@ export class Scheduler {
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
   private readonly pinnedModels = new Set<string>();
+  /** Models whose INFERs use ramps: their workers need chains for the current ramp set. */
+  private readonly exitModels = new Set<string>();
   private numQueued = 0;
   private nextActionId = 1;
   /** No in-flight action can be overdue before this time (a lower bound; see expireOverdueActions). */
@@ -124,7 +130,10 @@ export class Scheduler {
   constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
     this.estimator = new LatencyEstimator(this.config.estimator);
-    for (const spec of models) this.models.set(spec.name, newModelState(spec));
+    for (const spec of models) {
+      this.models.set(spec.name, newModelState(spec));
+      if (spec.earlyExit && spec.earlyExit.ramps.length > 0) this.exitModels.add(spec.name);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -161,6 +170,31 @@ export class Scheduler {
     if (!model) throw new Error(`unknown model '${modelName}'`);
     if (config) model.spec.earlyExit = config;
     else delete model.spec.earlyExit;
+    if (config && config.ramps.length > 0) this.exitModels.add(modelName);
+    else this.exitModels.delete(modelName);
+  }
+
+  /** Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set. */
+  private prepareRampSets(model: ModelState, nowNs: number, result: PlanResult): void {
+    const ramps = model.spec.earlyExit?.ramps ?? [];
+    if (ramps.length === 0) return;
+    const key = rampSetKey(ramps);
+    for (const worker of model.holders.values()) {
+      const instance = worker.instances.get(model.spec.name)!;
+      if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;
+      instance.pendingRampSets.add(key);
+      const startNs = worker.timeline.freeAtNs(nowNs);
+      const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, RAMPS_ESTIMATE_KEY) ?? this.config.defaultRampsNs;
+      const action: RampsAction = { type: 'ramps', ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs), modelName: model.spec.name, siteIds: ramps.map((r) => r.siteId) };
+      this.commit(worker, action, [], nowNs);
+      result.actions.push({ workerId: worker.id, action, requests: [] });
+    }
+  }
+
+  /** True when this worker can run the model's current ramp set (its chain is built). */
+  private rampsReady(worker: WorkerState, model: ModelState): boolean {
+    const ramps = model.spec.earlyExit?.ramps ?? [];
+    return ramps.length > 0 && (worker.instances.get(model.spec.name)?.readyRampSets.has(rampSetKey(ramps)) ?? false);
   }
 
   hasWorker(workerId: string): boolean {
@@ -235,6 +269,7 @@ export class Scheduler {
     // 1. place models with demand (LOAD, UNLOAD to make room)
     for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
+    for (const name of this.exitModels) this.prepareRampSets(this.models.get(name)!, nowNs, result);
     // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline)
     if (this.config.policy === 'deadline') for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
     // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
@@ -371,7 +406,7 @@ export class Scheduler {
     if (wholeNs === undefined) return undefined;
     const exits = model.spec.earlyExit;
     const timeModel = model.spec.exitTimeModel;
-    if (!exits || exits.ramps.length === 0 || !timeModel) return { boundNs: wholeNs, expectedNs: wholeNs };
+    if (!exits || exits.ramps.length === 0 || !timeModel || !this.rampsReady(worker, model)) return { boundNs: wholeNs, expectedNs: wholeNs };
     const timing = exitTiming(exits);
     return {
       boundNs: wholeNs * timeModel.noExitFactor(timing.siteIds, batchSize),
@@ -397,7 +432,8 @@ export class Scheduler {
       inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1)] })),
     };
     const exits = model.spec.earlyExit;
-    if (exits && exits.ramps.length > 0) {
+    // Until the worker has built the chain for the current ramp set, it runs the model whole.
+    if (exits && exits.ramps.length > 0 && this.rampsReady(worker, model)) {
       // NOTE: the monitoring sample is chosen by request id, so it is spread evenly and reproducible.
       const every = exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
       const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
@@ -509,7 +545,7 @@ export class Scheduler {
     };
     this.commit(worker, action, [], nowNs);
     worker.usedBytes += needBytes;
-    worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs });
+    worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
     model.holders.set(worker.id, worker);
     result.actions.push({ workerId: worker.id, action, requests: [] });
   }
@@ -663,6 +699,17 @@ export class Scheduler {
         return { outcomes: [], record };
       case 'unload':
         return { outcomes: [], record };
+      case 'ramps': {
+        const instance = worker.instances.get(inflight.action.modelName);
+        const key = inflight.action.siteIds.join(',');
+        if (instance && msg.code === ErrorCode.OK) {
+          instance.readyRampSets.add(key);
+          instance.pendingRampSets.delete(key);
+          this.estimator.record(inflight.action.modelName, worker.id, RAMPS_ESTIMATE_KEY, msg.timing.durationNs);
+        }
+        // NOTE: a failed set stays in pendingRampSets, so it is not retried on this worker.
+        return { outcomes: [], record };
+      }
     }
   }
 
@@ -742,6 +789,7 @@ export class Scheduler {
     }
     if (instance) {
       instance.state = 'loaded';
+      if (model.spec.loadedRampSet !== undefined) instance.readyRampSets.add(model.spec.loadedRampSet);
       if (msg.weightsBytes !== undefined && msg.weightsBytes > 0) {
         worker.usedBytes += msg.weightsBytes - instance.weightsBytes;
         instance.weightsBytes = msg.weightsBytes;

@@ -53,6 +53,7 @@ const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
   clock_ping: { seq: 'int', t0Ns: 'number' },
   clock_pong: { seq: 'int', t0Ns: 'number', t1Ns: 'number', t2Ns: 'number' },
   load: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSizes: 'array' },
+  ramps: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', siteIds: 'array' },
   unload: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string' },
   infer: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSize: 'int', numRequests: 'int', inputs: 'tensors', earlyExit: 'optional-object' },
   result: { actionId: 'int', actionType: 'string', modelName: 'string', code: 'int', timing: 'object', message: 'optional-string', outputs: 'optional-tensors', profile: 'optional-array', stages: 'optional-array', weightsBytes: 'optional-number', outputRows: 'optional-array', feedback: 'optional-object' },

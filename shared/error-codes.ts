@@ -47,6 +47,11 @@ export const ErrorCode = {
   UNLOAD_TOO_LATE: 61,
   UNLOAD_NOT_LOADED: 62,
 
+  // 70s: RAMPS (preparing a chain for a ramp set)
+  RAMPS_TOO_LATE: 71,
+  RAMPS_NOT_LOADED: 72,
+  RAMPS_FAILED: 73,
+
   // 80s: INFER
   INFER_TOO_EARLY: 80,
   INFER_TOO_LATE: 81,
@@ -101,6 +106,9 @@ describe('LOAD_FAILED', 500, 'the runtime could not create a session for the mod
 describe('UNLOAD_TOO_EARLY', 500, 'UNLOAD started before its window opened');
 describe('UNLOAD_TOO_LATE', 503, 'UNLOAD could not start before its window closed');
 describe('UNLOAD_NOT_LOADED', 409, 'the model is not loaded on this worker');
+describe('RAMPS_TOO_LATE', 503, 'RAMPS could not start before its window closed');
+describe('RAMPS_NOT_LOADED', 503, 'the model is not loaded (or has no early-exit package) on this worker');
+describe('RAMPS_FAILED', 500, 'the worker could not build the chain for that ramp set');
 describe('INFER_TOO_EARLY', 500, 'INFER started before its window opened');
 describe('INFER_TOO_LATE', 503, 'INFER could not start before its window closed');
 describe('INFER_NOT_LOADED', 503, 'the model is not loaded on this worker');

@@ -155,7 +155,18 @@ export interface ExitFeedback {
   finalPredictions: number[];
 }
 
-export type Action = LoadAction | UnloadAction | InferAction;
+/**
+ * Prepare the chain of segments for a set of active ramps on a loaded early-exit package, so the
+ * INFERs that use it never pay for building it. Planned on the worker's timeline like a LOAD.
+ */
+export interface RampsAction extends ActionWindow {
+  type: 'ramps';
+  modelName: string;
+  /** Active ramp sites, depth order. */
+  siteIds: number[];
+}
+
+export type Action = LoadAction | UnloadAction | InferAction | RampsAction;
 export type ActionType = Action['type'];
 
 /** Timings of one action, in controller time. */

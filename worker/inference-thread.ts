@@ -261,6 +261,16 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
         return { id: req.id, ok: false, code: ErrorCode.INFER_RUNTIME_ERROR, message: (err as Error).message };
       }
     }
+    case 'ramps': {
+      const entry = sessions.get(req.modelName);
+      if (!entry?.earlyExit) return { id: req.id, ok: false, code: ErrorCode.RAMPS_NOT_LOADED, message: `${req.modelName} is not loaded with an early-exit package` };
+      try {
+        await chainFor(entry.earlyExit, req.siteIds);
+        return { id: req.id, ok: true, kind: 'ramps' };
+      } catch (err) {
+        return { id: req.id, ok: false, code: ErrorCode.RAMPS_FAILED, message: (err as Error).message };
+      }
+    }
     case 'probe': {
       try {
         const session = await ort.InferenceSession.create(req.onnxBytes, sessionOptions(settings));

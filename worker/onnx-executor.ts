@@ -83,6 +83,11 @@ export class OnnxExecutor implements Executor {
     return { profile: reply.profile, weightsBytes: reply.weightsBytes };
   }
 
+  async prepareRamps(modelName: string, siteIds: number[]): Promise<void> {
+    const reply = await this.call({ kind: 'ramps', modelName, siteIds });
+    if (!reply.ok) OnnxExecutor.raise(reply);
+  }
+
   async unload(modelName: string): Promise<void> {
     const reply = await this.call({ kind: 'unload', modelName });
     if (!reply.ok) OnnxExecutor.raise(reply);

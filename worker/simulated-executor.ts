@@ -64,6 +64,11 @@ export class SimulatedExecutor implements Executor {
     return { profile, weightsBytes: entry.fileBytes };
   }
 
+  async prepareRamps(modelName: string): Promise<void> {
+    // Simulated models have no chains: ramps are accepted and the model still runs whole.
+    if (!this.loaded.has(modelName)) throw new EscapementError(ErrorCode.RAMPS_NOT_LOADED, `${modelName} is not loaded`);
+  }
+
   async unload(modelName: string): Promise<void> {
     if (!this.loaded.delete(modelName)) throw new EscapementError(ErrorCode.UNLOAD_NOT_LOADED, `${modelName} is not loaded`);
   }

@@ -39,8 +39,8 @@ export interface WorkerServerOptions {
   log: (line: string) => void;
 }
 
-const TOO_LATE: Record<Action['type'], number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE };
-const FAILED: Record<Action['type'], number> = { load: ErrorCode.LOAD_FAILED, unload: ErrorCode.UNLOAD_NOT_LOADED, infer: ErrorCode.INFER_RUNTIME_ERROR };
+const TOO_LATE: Record<Action['type'], number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE, ramps: ErrorCode.RAMPS_TOO_LATE };
+const FAILED: Record<Action['type'], number> = { load: ErrorCode.LOAD_FAILED, unload: ErrorCode.UNLOAD_NOT_LOADED, infer: ErrorCode.INFER_RUNTIME_ERROR, ramps: ErrorCode.RAMPS_FAILED };
 
 export class WorkerServer {
   private readonly dealer: zmq.Dealer;
@@ -174,6 +174,7 @@ export class WorkerServer {
       case 'load':
       case 'unload':
       case 'infer':
+      case 'ramps':
         this.queue.push(msg, tensors, receivedLocalNs);
         this.pump();
         return;
@@ -228,6 +229,10 @@ export class WorkerServer {
         }
         case 'infer':
           return await this.runInfer(queued, action, startLocalNs);
+        case 'ramps':
+          if (!this.loaded.has(action.modelName)) return this.refuse(queued, ErrorCode.RAMPS_NOT_LOADED, `${action.modelName} is not loaded`, startLocalNs);
+          await this.executor.prepareRamps(action.modelName, action.siteIds);
+          return this.reply(queued, startLocalNs, {});
       }
     } catch (err) {
       const code = isEscapementError(err) ? err.code : FAILED[action.type];

@@ -97,3 +97,36 @@ describe('the scheduler with early exits', () => {
     expect(ids).toHaveLength(16);
   });
 });
+
+describe('preparing chains for a new ramp set', () => {
+  it('plans a RAMPS action on each holder and runs the model whole until the chain is ready', () => {
+    const spec = modelSpec('ee');
+    spec.exitTimeModel = model;
+    spec.loadedRampSet = '1,2';
+    spec.earlyExit = { mode: 'compact', ramps: [{ siteId: 1, threshold: 0.9 }, { siteId: 2, threshold: 0.9 }], monitorFraction: 0.1 };
+    // a 1 ms RAMPS estimate lets an INFER be planned right behind it, before its result is known
+    const c = new FakeCluster([spec], { defaultRampsNs: 1 * MS });
+    c.addWorker('w0', 10_000, { inferNs: (_m, b) => b * MS });
+    c.scheduler.pin('ee');
+    c.runForMs(100);
+    const withRamps = () => {
+      c.submit('ee', 10_000);
+      const infer = c.plan().find((a) => a.action.type === 'infer')!.action;
+      c.runForMs(50);
+      return infer.type === 'infer' ? infer.earlyExit : undefined;
+    };
+    expect(withRamps()?.ramps.map((r) => r.siteId)).toEqual([1, 2]); // the set the LOAD prepared
+    // The adjuster drops ramp 1: the worker needs the chain for [2] first.
+    c.scheduler.setExitConfig('ee', { ...spec.earlyExit, ramps: [{ siteId: 2, threshold: 0.9 }] });
+    c.submit('ee', 10_000);
+    const actions = c.plan();
+    const ramps = actions.find((a) => a.action.type === 'ramps');
+    expect(ramps?.action.type === 'ramps' && ramps.action.siteIds).toEqual([2]);
+    const infer = actions.find((a) => a.action.type === 'infer')?.action;
+    expect(infer?.type).toBe('infer');
+    expect(infer?.type === 'infer' ? infer.earlyExit : 'none').toBeUndefined(); // whole model meanwhile
+    c.runForMs(100);
+    expect(withRamps()?.ramps.map((r) => r.siteId)).toEqual([2]);
+    expect(c.plan().some((a) => a.action.type === 'ramps')).toBe(false); // prepared once
+  });
+});

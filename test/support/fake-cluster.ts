@@ -60,6 +60,7 @@ export class FakeWorker {
     const a = planned.action;
     if (a.type === 'load') return this.knobs.loadNs;
     if (a.type === 'unload') return 0.1 * MS;
+    if (a.type === 'ramps') return 5 * MS;
     return this.knobs.inferNs(a.modelName, a.batchSize);
   }
 
