@@ -30,7 +30,7 @@ await yargs(hideBin(process.argv))
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
         .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
-        .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (a new ramp set stalls its first batch while the worker builds the chain)' })
+        .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (each change costs every worker a planned RAMPS action building the new chain)' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {

@@ -227,8 +227,8 @@ export class ControllerServer {
     const config = this.core.modelSpec(model)?.earlyExit;
     if (!monitor || !config) return;
     const change = monitor.observe(plan, feedback);
-    // NOTE: off by default: a new ramp set's chain is built by the worker inside the first INFER
-    // that uses it (hundreds of ms, unplanned) until a planned CONFIGURE action exists.
+    // NOTE: off by default: each change of the ramp set makes every worker holding the model spend
+    // a planned RAMPS action (~100–300 ms of its executor) building the new chain.
     const rampChange = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
     // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
     // compact-mode timeline prediction.
