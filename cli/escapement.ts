@@ -21,6 +21,7 @@ await yargs(hideBin(process.argv))
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (loopback unless told otherwise)' })
         .option('port', { type: 'number', default: 5555, describe: 'port for workers (0: any free port)' })
         .option('client-port', { type: 'number', default: 5556, describe: 'port for clients (0: any free port)' })
+        .option('http-port', { type: 'number', default: 8000, describe: 'Open Inference Protocol REST and /metrics (0: any free port, -1: off)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
         .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
         .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
@@ -34,7 +35,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'] });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'] });
     },
   )
   .command(

@@ -62,14 +62,16 @@ export class LocalCluster {
     private readonly controller: Spawned,
     readonly workerUrl: string,
     readonly clientUrl: string,
+    /** The controller's HTTP front door (Open Inference Protocol, /metrics). */
+    readonly httpUrl: string,
   ) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const args = ['controller', '--host', '127.0.0.1', '--port', '0', '--client-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
+    const args = ['controller', '--host', '127.0.0.1', '--port', '0', '--client-port', '0', '--http-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
     if (options.preload?.length) args.push('--preload', options.preload.join(','));
     const controller = spawnCli(args, options.verbose ?? false);
     const ready = await controller.ready;
-    const cluster = new LocalCluster(options, controller, String(ready.workerUrl), String(ready.clientUrl));
+    const cluster = new LocalCluster(options, controller, String(ready.workerUrl), String(ready.clientUrl), String(ready.httpUrl ?? ''));
     try {
       await Promise.all(Array.from({ length: options.numWorkers }, (_, i) => cluster.startWorker(`worker-${i}`)));
     } catch (err) {

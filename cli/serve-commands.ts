@@ -1,5 +1,7 @@
 /** `escapement controller` and `escapement worker`: the two long-running processes. */
+import { ControllerMetrics } from '../controller/controller-metrics.js';
 import { ControllerServer } from '../controller/controller-server.js';
+import { HttpFront } from '../controller/http-front.js';
 import { loadModelRepository } from '../shared/model-manifest.js';
 import { OnnxExecutor } from '../worker/onnx-executor.js';
 import { SimulatedExecutor } from '../worker/simulated-executor.js';
@@ -22,6 +24,8 @@ export interface ControllerArgs {
   policy: 'deadline' | 'fifo';
   batchTimeoutMs: number;
   adjustRamps: boolean;
+  /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
+  httpPort: number;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -38,6 +42,7 @@ function onSignals(stop: () => Promise<void>): void {
 export async function runController(args: ControllerArgs): Promise<void> {
   const log = makeLogger('controller');
   const models = loadModelRepository(args.modelDir);
+  let metrics: ControllerMetrics | undefined;
   const server = new ControllerServer({
     host: args.host,
     workerPort: args.port,
@@ -56,13 +61,23 @@ export async function runController(args: ControllerArgs): Promise<void> {
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
     exitMode: args.exitMode,
     adjustRamps: args.adjustRamps,
+    metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r) },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });
   const urls = await server.start();
-  log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}`);
-  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'controller', ...urls })}\n`);
-  onSignals(() => server.close());
+  metrics = new ControllerMetrics(server);
+  const registry = metrics.registry;
+  const http = args.httpPort >= 0
+    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType })
+    : undefined;
+  const httpUrl = http ? await http.start() : undefined;
+  log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'controller', ...urls, ...(httpUrl ? { httpUrl } : {}) })}\n`);
+  onSignals(async () => {
+    await http?.close();
+    await server.close();
+  });
 }
 
 export interface WorkerArgs {

@@ -21,7 +21,7 @@ import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type Configu
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import type { ModelSpec } from './cluster-state.js';
-import { Scheduler, type PlannedAction, type RequestOutcome } from './scheduler.js';
+import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome } from './scheduler.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 import { TelemetryLog } from './telemetry-log.js';
 
@@ -48,12 +48,21 @@ export interface ControllerOptions {
   exitMode: ExitMode | 'off';
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
+  /** Where answers and action results are counted for /metrics. */
+  metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void };
   log: (line: string) => void;
+}
+
+/** Where a request came from and how its one answer goes back (zeromq client, HTTP, ...). */
+export interface RequestOrigin {
+  /** Unique per in-flight client request id: duplicates are refused. */
+  dedupeKey: string;
+  send(response: ResponseMsg, frames: Uint8Array[]): void;
 }
 
 interface PendingRequest {
   id: number;
-  clientRoutingId: Buffer;
+  origin: RequestOrigin;
   clientRequestId: string;
   model: string;
   inputs: Tensor[];
@@ -104,6 +113,9 @@ export class ControllerServer {
   private wakeTimer: NodeJS.Timeout | undefined;
   private planScheduled = false;
   private nextRequestId = 1;
+  private nextLocalId = 1;
+  /** Models taken out of service through the repository API. */
+  private readonly unloadedModels = new Set<string>();
   private closed = false;
   readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0 };
 
@@ -214,7 +226,10 @@ export class ControllerServer {
 
   private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
     const fold = this.core.onResult(workerId, msg, nowNs);
-    if (fold.record) this.telemetry?.action(fold.record, nowNs);
+    if (fold.record) {
+      this.telemetry?.action(fold.record, nowNs);
+      this.options.metrics?.observeAction(fold.record);
+    }
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
     if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
     this.deliver(fold.outcomes, tensors);
@@ -355,31 +370,59 @@ export class ControllerServer {
   }
 
   private onSubmit(routingId: Buffer, msg: SubmitMsg, tensors: Tensor[], nowNs: number): void {
+    const origin: RequestOrigin = {
+      dedupeKey: `zmq/${routingId.toString('hex')}/${msg.requestId}`,
+      send: (response, frames) => {
+        if (!this.clientSender.send([routingId, ...encodeMessage(response, frames)])) {
+          this.options.log(`could not queue the answer to request ${response.requestId}: client send queue full`);
+        }
+      },
+    };
+    this.accept(origin, msg, tensors, nowNs);
+  }
+
+  /**
+   * Submits a request from inside the process (the HTTP front door); resolves with its one final
+   * answer and the output tensors.
+   */
+  submitLocal(msg: SubmitMsg, tensors: Tensor[]): Promise<{ response: ResponseMsg; outputs: Tensor[] }> {
+    return new Promise((resolve) => {
+      const origin: RequestOrigin = {
+        dedupeKey: `local/${this.nextLocalId++}`,
+        send: (response, frames) => resolve({ response, outputs: (response.outputs ?? []).map((m, i) => ({ ...m, data: frames[i]! })) }),
+      };
+      this.accept(origin, msg, tensors, monotonicNowNs());
+    });
+  }
+
+  /** Checks a submit and hands it to the core; every path ends in exactly one `origin.send`. */
+  private accept(origin: RequestOrigin, msg: SubmitMsg, tensors: Tensor[], nowNs: number): void {
     this.counters.submitted++;
-    const key = `${routingId.toString('hex')}/${msg.requestId}`;
-    if (this.clientKeys.has(key)) {
-      return this.reject(routingId, msg.requestId, ErrorCode.DUPLICATE_REQUEST_ID, `request id '${msg.requestId}' is already in flight`, nowNs);
+    if (this.clientKeys.has(origin.dedupeKey)) {
+      return this.reject(origin, msg.requestId, ErrorCode.DUPLICATE_REQUEST_ID, `request id '${msg.requestId}' is already in flight`, nowNs);
     }
     const deadlineNs = resolveDeadline(msg, nowNs);
-    if (typeof deadlineNs === 'string') return this.reject(routingId, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
+    if (typeof deadlineNs === 'string') return this.reject(origin, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
     const spec = this.core.modelSpec(msg.model);
-    if (!spec) return this.reject(routingId, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
+    if (!spec) return this.reject(origin, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
+    if (this.unloadedModels.has(msg.model)) return this.reject(origin, msg.requestId, ErrorCode.MODEL_UNAVAILABLE, `model '${msg.model}' was unloaded; load it through the repository API first`, nowNs);
     try {
       validateRequestInputs(spec.inputs, tensors);
     } catch (err) {
-      return this.reject(routingId, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
+      return this.reject(origin, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
     }
-    const request: PendingRequest = { id: this.nextRequestId++, clientRoutingId: routingId, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
+    const request: PendingRequest = { id: this.nextRequestId++, origin, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
     this.pending.set(request.id, request);
-    this.clientKeys.add(key);
+    this.clientKeys.add(origin.dedupeKey);
     const outcome = this.core.onArrival({ id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs }, nowNs);
     if (outcome) this.deliver([outcome]);
     else this.planSoon();
   }
 
-  private reject(routingId: Buffer, requestId: string, code: number, message: string, nowNs: number): void {
+  private reject(origin: RequestOrigin, requestId: string, code: number, message: string, nowNs: number, model = ''): void {
     this.countStatus('REJECTED');
-    this.replyError(routingId, requestId, code, message, nowNs);
+    this.options.metrics?.observeAnswer(model, 'REJECTED', code, 0, undefined);
+    origin.send({ type: 'response', requestId, status: 'REJECTED', code, message, arrivalNs: nowNs, deadlineNs: 0, completeNs: nowNs }, []);
   }
 
   private countStatus(status: RequestStatus): void {
@@ -397,7 +440,7 @@ export class ControllerServer {
 
   private respond(request: PendingRequest, outcome: Omit<RequestOutcome, 'requestId'>, outputs: Tensor[] = []): void {
     this.pending.delete(request.id);
-    this.clientKeys.delete(`${request.clientRoutingId.toString('hex')}/${request.clientRequestId}`);
+    this.clientKeys.delete(request.origin.dedupeKey);
     const response: ResponseMsg = {
       type: 'response',
       requestId: request.clientRequestId,
@@ -424,10 +467,69 @@ export class ControllerServer {
       }
     }
     this.countStatus(outcome.status);
+    this.options.metrics?.observeAnswer(request.model, outcome.status, outcome.code, outcome.completeNs - request.arrivalNs, outcome.early ? outcome.exitRamp : undefined);
+    const stats = this.statsOf(request.model);
+    if (outcome.status === 'OK') {
+      stats.success++;
+      stats.successNs += outcome.completeNs - request.arrivalNs;
+      if (outcome.early) stats.early++;
+    } else stats.failure++;
     this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}) });
-    if (!this.clientSender.send([request.clientRoutingId, ...encodeMessage(response, frames)])) {
-      this.options.log(`could not queue the answer to request ${request.clientRequestId}: client send queue full`);
+    request.origin.send(response, frames);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Model repository (the HTTP front door's repository extension)
+
+  private readonly perModel = new Map<string, { success: number; failure: number; early: number; successNs: number }>();
+
+  private statsOf(model: string) {
+    let stats = this.perModel.get(model);
+    if (!stats) {
+      stats = { success: 0, failure: 0, early: 0, successNs: 0 };
+      this.perModel.set(model, stats);
     }
+    return stats;
+  }
+
+  /** Per-model counts for the statistics extension. */
+  modelStats(model: string): { success: number; failure: number; early: number; successNs: number } {
+    return { ...this.statsOf(model) };
+  }
+
+  modelNames(): string[] {
+    return [...this.options.models.keys()];
+  }
+
+  modelEntry(name: string): ModelEntry | undefined {
+    return this.options.models.get(name);
+  }
+
+  isReady(): boolean {
+    return this.workers.size > 0;
+  }
+
+  modelReady(name: string): boolean {
+    return !this.unloadedModels.has(name) && this.core.modelState(name) === 'ready';
+  }
+
+  repositoryIndex(): { name: string; version: string; state: string; reason: string }[] {
+    return this.modelNames().map((name) => {
+      const state = this.unloadedModels.has(name) ? 'UNAVAILABLE' : { ready: 'READY', loading: 'LOADING', unavailable: 'UNAVAILABLE' }[this.core.modelState(name)];
+      return { name, version: '1', state, reason: this.unloadedModels.has(name) ? 'unloaded' : '' };
+    });
+  }
+
+  loadModel(name: string): void {
+    this.unloadedModels.delete(name);
+    this.core.requestLoad(name);
+    this.planSoon();
+  }
+
+  unloadModel(name: string): void {
+    this.unloadedModels.add(name);
+    this.core.requestUnload(name);
+    this.planSoon();
   }
 
   /** Applies a configure message: batching policy and the early-exit mode of every package. */

@@ -120,6 +120,8 @@ export class Scheduler {
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
   private readonly pinnedModels = new Set<string>();
+  /** Models taken out of service (repository unload): unloaded once idle. */
+  private readonly unloadRequested = new Set<string>();
   /** Models whose INFERs use ramps: their workers need chains for the current ramp set. */
   private readonly exitModels = new Set<string>();
   private numQueued = 0;
@@ -156,6 +158,41 @@ export class Scheduler {
 
   modelSpec(modelName: string): ModelSpec | undefined {
     return this.models.get(modelName)?.spec;
+  }
+
+  /** Stops keeping a model loaded and unloads it from every worker once it has no demand. */
+  requestUnload(modelName: string): void {
+    if (!this.models.has(modelName)) throw new Error(`unknown model '${modelName}'`);
+    this.pinnedModels.delete(modelName);
+    this.unloadRequested.add(modelName);
+  }
+
+  /** Undoes requestUnload and keeps the model loaded on every worker with room (repository load). */
+  requestLoad(modelName: string): void {
+    this.unloadRequested.delete(modelName);
+    this.pin(modelName);
+  }
+
+  /** Where a model is: 'ready' (loaded somewhere), 'loading', or 'unavailable'. */
+  modelState(modelName: string): 'ready' | 'loading' | 'unavailable' {
+    const model = this.models.get(modelName);
+    if (!model) return 'unavailable';
+    const states = [...model.holders.values()].map((w) => w.instances.get(modelName)!.state);
+    return states.includes('loaded') ? 'ready' : states.includes('loading') ? 'loading' : 'unavailable';
+  }
+
+  private unloadEverywhere(model: ModelState, nowNs: number, result: PlanResult): void {
+    if (model.queue.length > 0) return; // serve what was admitted first
+    for (const worker of [...model.holders.values()]) {
+      const instance = worker.instances.get(model.spec.name)!;
+      if (instance.state !== 'loaded' || isInUse(worker, model.spec.name)) continue;
+      const startNs = worker.timeline.freeAtNs(nowNs);
+      const action: UnloadAction = { type: 'unload', ...this.window(startNs, this.config.defaultUnloadNs, FAR_FUTURE_NS, nowNs), modelName: model.spec.name };
+      this.commit(worker, action, [], nowNs);
+      this.forgetInstance(worker, model.spec.name);
+      result.actions.push({ workerId: worker.id, action, requests: [] });
+    }
+    if (model.holders.size === 0) this.unloadRequested.delete(model.spec.name);
   }
 
   /** Switches the batching policy for everything planned from now on. */
@@ -270,6 +307,7 @@ export class Scheduler {
     for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
     for (const name of this.exitModels) this.prepareRampSets(this.models.get(name)!, nowNs, result);
+    for (const name of [...this.unloadRequested]) this.unloadEverywhere(this.models.get(name)!, nowNs, result);
     // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline)
     if (this.config.policy === 'deadline') for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
     // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
@@ -465,6 +503,7 @@ export class Scheduler {
 
   private placeModel(model: ModelState, nowNs: number, result: PlanResult): void {
     const name = model.spec.name;
+    if (this.unloadRequested.has(name)) return;
     const holders = [...model.holders.values()];
     if (holders.length === 0) {
       const target = this.chooseLoadTarget(model, nowNs, true);
