@@ -194,6 +194,18 @@ await yargs(hideBin(process.argv))
       });
     },
   )
+  .option('log-format', { choices: ['auto', 'human', 'json'] as const, default: 'auto' as const, global: true, describe: 'logs on stderr: human on a terminal, JSON lines otherwise' })
+  .option('check-args', { type: 'boolean', default: false, global: true, describe: 'validate the command line (and config/env) and exit without running' })
+  .middleware((argv) => {
+    if (argv['log-format'] !== 'auto') process.env.ESCAPEMENT_LOG_FORMAT = argv['log-format'];
+    if (argv['check-args']) {
+      // Runs after validation: reaching here means the command and its flags are accepted.
+      process.stdout.write(`escapement ${String(argv._[0])}: arguments ok\n`);
+      process.exit(0);
+    }
+  })
+  .config('config', 'a JSON file of option values (e.g. escapement.json); command-line flags win')
+  .env('ESCAPEMENT') // ESCAPEMENT_HTTP_PORT=8000 sets --http-port, for containers
   .demandCommand(1)
   .strict()
   .help()

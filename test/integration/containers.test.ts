@@ -1,0 +1,61 @@
+/**
+ * The container files: docker-compose.yml has the controller, two workers and a one-shot replay,
+ * wired together, and every command it runs is a real CLI command with valid flags. (No Docker
+ * engine runs on the development and CI machines, so the image itself is not built here.)
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { cliEntryPath } from '../../cli/local-cluster.js';
+
+interface Service {
+  build?: string;
+  command: string[];
+  environment?: Record<string, string>;
+  depends_on?: unknown;
+  ports?: string[];
+}
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> };
+
+describe('docker-compose.yml', () => {
+  it('has a controller, two workers and a one-shot replay', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['controller', 'replay', 'worker-0', 'worker-1']);
+    for (const service of Object.values(compose.services)) expect(service.build).toBe('.');
+    expect(compose.services.controller!.ports).toContain('127.0.0.1:8000:8000');
+  });
+
+  it('wires workers and the replay to the controller by its service name and ports', () => {
+    const controllerEnv = compose.services.controller!.environment!;
+    for (const w of ['worker-0', 'worker-1']) {
+      const cmd = compose.services[w]!.command;
+      expect(cmd[cmd.indexOf('--controller') + 1]).toBe(`tcp://controller:${controllerEnv.ESCAPEMENT_PORT}`);
+    }
+    const replay = compose.services.replay!.command;
+    expect(replay[replay.indexOf('--controller') + 1]).toBe(`tcp://controller:${controllerEnv.ESCAPEMENT_CLIENT_PORT}`);
+  });
+
+  it.each(Object.entries(compose.services))('runs a real command with flags the CLI accepts: %s', (_name, service) => {
+    // --check-args validates the command, flags and ESCAPEMENT_* variables (strict) without running.
+    const env = { ...process.env, ...(service.environment ?? {}) };
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...service.command, '--check-args'], { encoding: 'utf8', env, timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`escapement ${service.command[0]}: arguments ok`);
+  });
+
+  it('would notice a command or flag the CLI does not have', () => {
+    const run = spawnSync(process.execPath, [cliEntryPath(), 'worker', '--no-such-flag', 'x', '--check-args'], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).not.toBe(0);
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds in stages and runs as a non-root user', () => {
+    const text = readFileSync('Dockerfile', 'utf8');
+    expect(text.match(/^FROM /gm)).toHaveLength(2);
+    expect(text).toMatch(/^USER node$/m);
+    expect(text).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip/);
+    expect(text).toMatch(/ENTRYPOINT \["node", "dist\/cli\/escapement.js"\]/);
+  });
+});
