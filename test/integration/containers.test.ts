@@ -50,6 +50,24 @@ describe('docker-compose.yml', () => {
   });
 });
 
+/** `docker compose` (plugin) or `docker-compose` (Debian's package, which .ci/run installs). */
+function composeCommand(): string[] | undefined {
+  if (spawnSync('docker', ['compose', 'version']).status === 0) return ['docker', 'compose'];
+  if (spawnSync('docker-compose', ['version']).status === 0) return ['docker-compose'];
+  return undefined;
+}
+const compose$ = composeCommand();
+
+describe('docker compose config', () => {
+  // .ci/run installs docker-compose, so CI always runs this; elsewhere it needs Docker's compose.
+  it.runIf(compose$ !== undefined)('validates the compose file', () => {
+    const [cmd, ...args] = compose$!;
+    const run = spawnSync(cmd!, [...args, '-f', 'docker-compose.yml', 'config'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/worker-1/);
+  });
+});
+
 describe('Dockerfile', () => {
   it('builds in stages and runs as a non-root user', () => {
     const text = readFileSync('Dockerfile', 'utf8');
