@@ -61,7 +61,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
     exitMode: args.exitMode,
     adjustRamps: args.adjustRamps,
-    metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r) },
+    metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });

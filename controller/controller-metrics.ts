@@ -26,6 +26,8 @@ export class ControllerMetrics {
   private readonly success = new Counter({ name: `${PREFIX}inference_request_success_total`, help: 'Requests answered OK within their deadline (early exits included).', labelNames: ['model'], registers: [this.registry] });
   private readonly failure = new Counter({ name: `${PREFIX}inference_request_failure_total`, help: 'Requests not answered OK, by reason (REJECTED, DEADLINE, ERROR) and error code name.', labelNames: ['model', 'reason', 'code'], registers: [this.registry] });
   private readonly latency = new Histogram({ name: `${PREFIX}inference_request_duration_seconds`, help: 'Arrival to answer at the controller, by final status.', labelNames: ['model', 'status'], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  private readonly compute = new Histogram({ name: `${PREFIX}inference_compute_duration_seconds`, help: 'Executor time of each INFER on its worker.', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  private readonly queue = new Histogram({ name: `${PREFIX}inference_queue_duration_seconds`, help: 'Arrival to the start of the INFER that served the request (planned start), per request.', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   private readonly batch = new Histogram({ name: `${PREFIX}inference_batch_size`, help: 'Requests per executed INFER.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   private readonly exits = new Counter({ name: `${PREFIX}exit_total`, help: 'Requests answered at a ramp.', labelNames: ['model', 'ramp'], registers: [this.registry] });
   private readonly predictionError = new Histogram({ name: `${PREFIX}action_prediction_error_seconds`, help: '|actual - predicted| duration of executed actions.', labelNames: ['type'], buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1], registers: [this.registry] });
@@ -58,6 +60,11 @@ export class ControllerMetrics {
     });
   }
 
+  /** Queueing of one request: from its arrival to the start of the INFER that served it. */
+  observeQueue(model: string, queueNs: number): void {
+    this.queue.observe({ model }, Math.max(0, queueNs) / 1e9);
+  }
+
   observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void {
     const counts = this.answered.get(model) ?? { ok: 0, all: 0 };
     counts.all++;
@@ -74,7 +81,10 @@ export class ControllerMetrics {
 
   observeAction(record: ActionRecord): void {
     if (record.code !== 0 || record.actualStartNs === 0) return;
-    if (record.actionType === 'infer') this.batch.observe({ model: record.model }, record.numRequests);
+    if (record.actionType === 'infer') {
+      this.batch.observe({ model: record.model }, record.numRequests);
+      this.compute.observe({ model: record.model }, record.actualDurationNs / 1e9);
+    }
     this.predictionError.observe({ type: record.actionType }, Math.abs(record.actualDurationNs - record.expectedDurationNs) / 1e9);
     this.lateness.observe({ type: record.actionType }, (record.actualStartNs - record.expectedStartNs) / 1e9);
   }

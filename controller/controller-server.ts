@@ -49,7 +49,7 @@ export interface ControllerOptions {
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
   /** Where answers and action results are counted for /metrics. */
-  metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void };
+  metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void; observeQueue(model: string, queueNs: number): void };
   log: (line: string) => void;
 }
 
@@ -283,6 +283,7 @@ export class ControllerServer {
   private sendAction(planned: PlannedAction): void {
     const link = this.workers.get(planned.workerId)!;
     const action = planned.action;
+    for (const r of planned.requests) this.options.metrics?.observeQueue(r.model, action.expectedStartNs - r.arrivalNs);
     if (action.type !== 'infer') {
       this.sendToWorker(link.routingId, action);
       return;

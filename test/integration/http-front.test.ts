@@ -150,5 +150,7 @@ describe('the HTTP front door', () => {
     expect([...after.keys()].some((k) => k.startsWith('escapement_inference_request_duration_seconds_bucket'))).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('escapement_ramp_threshold{model="fmnist-resnet"'))).toBe(true);
     expect(after.has('escapement_inference_pending_requests')).toBe(true);
+    expect([...after.keys()].some((k) => k.startsWith('escapement_inference_queue_duration_seconds_count{model="mnist-cnn"}'))).toBe(true);
+    expect([...after.keys()].some((k) => k.startsWith('escapement_inference_compute_duration_seconds_count{model="mnist-cnn"}'))).toBe(true);
   });
 });
