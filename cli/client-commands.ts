@@ -5,6 +5,7 @@ import { formatTable, summarize } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32 } from '../shared/tensor.js';
+import { readPeerKeys } from '../shared/curve-keys.js';
 
 export interface SubmitArgs {
   controller: string;
@@ -17,12 +18,14 @@ export interface SubmitArgs {
   modelDir: string;
   seed: number;
   json: boolean;
+  /** Client key file from `escapement keys` (CURVE). */
+  key?: string | undefined;
 }
 
 export async function runSubmit(args: SubmitArgs): Promise<number> {
   const manifest = loadModelEntry(args.modelDir, args.model).manifest;
   const fixed = args.input ? inputsFromFile(manifest, args.input) : undefined;
-  const client = await EscapementClient.connect(args.controller);
+  const client = await EscapementClient.connect(args.controller, args.key ? { curve: readPeerKeys(args.key) } : {});
   try {
     const result = await runOpenLoop(client, {
       model: args.model,
@@ -57,8 +60,8 @@ function describe(r: Awaited<ReturnType<EscapementClient['submit']>>) {
   };
 }
 
-export async function runStatus(args: { controller: string; json: boolean }): Promise<void> {
-  const client = await EscapementClient.connect(args.controller, { syncClock: false });
+export async function runStatus(args: { controller: string; json: boolean; key?: string | undefined }): Promise<void> {
+  const client = await EscapementClient.connect(args.controller, { syncClock: false, ...(args.key ? { curve: readPeerKeys(args.key) } : {}) });
   try {
     const status = await client.status();
     process.stdout.write(`${JSON.stringify(status, null, args.json ? 0 : 2)}\n`);

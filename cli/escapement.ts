@@ -6,6 +6,7 @@ import { runSubmit, runStatus } from './client-commands.js';
 import { runPrepare } from './prepare-command.js';
 import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
+import { runKeys } from './keys-command.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -22,6 +23,8 @@ await yargs(hideBin(process.argv))
         .option('port', { type: 'number', default: 5555, describe: 'port for workers (0: any free port)' })
         .option('client-port', { type: 'number', default: 5556, describe: 'port for clients (0: any free port)' })
         .option('http-port', { type: 'number', default: 8000, describe: 'Open Inference Protocol REST and /metrics (0: any free port, -1: off)' })
+        .option('http-token', { type: 'string', describe: 'require Authorization: Bearer <token> on HTTP (health stays open); or ESCAPEMENT_HTTP_TOKEN' })
+        .option('keys', { type: 'string', describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
         .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
         .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
@@ -35,7 +38,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'] });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
     },
   )
   .command(
@@ -52,9 +55,10 @@ await yargs(hideBin(process.argv))
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
         .option('seed', { type: 'number', default: 1 })
+        .option('key', { type: 'string', describe: 'this worker\'s key file from `escapement keys` (CURVE)' })
         .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
     async (a) => {
-      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed });
+      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key });
     },
   )
   .command(
@@ -72,17 +76,18 @@ await yargs(hideBin(process.argv))
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('seed', { type: 'number', default: 1 })
         .option('json', { type: 'boolean', default: false })
+        .option('key', { type: 'string', describe: 'client key file from `escapement keys` (CURVE)' })
         .example('$0 submit --model mnist-cnn --slo-ms 50 --input zoo/mnist-cnn/test_data/input_0.pb', '')
         .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', ''),
     async (a) => {
-      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json });
+      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json, key: a.key });
     },
   )
   .command(
     'status',
     'print the controller\'s workers, queues and estimates',
-    (y) => y.option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' }).option('json', { type: 'boolean', default: false }),
-    async (a) => runStatus({ controller: a.controller, json: a.json }),
+    (y) => y.option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' }).option('json', { type: 'boolean', default: false }).option('key', { type: 'string', describe: 'client key file (CURVE)' }),
+    async (a) => runStatus({ controller: a.controller, json: a.json, key: a.key }),
   )
   .command(
     'ingest',
@@ -177,6 +182,17 @@ await yargs(hideBin(process.argv))
     async (a) => {
       process.exitCode = await runCompare({ controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], jsonFile: a.json, out: a.out, verbose: a.verbose });
     },
+  )
+  .command(
+    'keys',
+    'generate CURVE key pairs for a controller, its workers and a client',
+    (y) =>
+      y
+        .option('out', { type: 'string', demandOption: true })
+        .option('workers', { type: 'number', default: 2 })
+        .option('clients', { type: 'number', default: 1 })
+        .example('$0 keys --out keys && $0 controller --keys keys && $0 worker --key keys/worker-0.key.json', ''),
+    (a) => runKeys({ out: a.out, workers: a.workers, clients: a.clients }),
   )
   .command(
     'bench <suite>',

@@ -1,4 +1,7 @@
 /** `escapement controller` and `escapement worker`: the two long-running processes. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readAuthorizedKeys, readKeyPair, readPeerKeys } from '../shared/curve-keys.js';
 import { ControllerMetrics } from '../controller/controller-metrics.js';
 import { ControllerServer } from '../controller/controller-server.js';
 import { HttpFront } from '../controller/http-front.js';
@@ -26,6 +29,10 @@ export interface ControllerArgs {
   adjustRamps: boolean;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
   httpPort: number;
+  /** Require `Authorization: Bearer <token>` on HTTP (health endpoints stay open). */
+  httpToken: string | undefined;
+  /** A folder from `escapement keys`: CURVE on the worker (and client) ports. */
+  keys: string | undefined;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -43,6 +50,14 @@ export async function runController(args: ControllerArgs): Promise<void> {
   const log = makeLogger('controller');
   const models = loadModelRepository(args.modelDir);
   let metrics: ControllerMetrics | undefined;
+  const clientsFile = args.keys ? join(args.keys, 'authorized-clients.json') : undefined;
+  const curve = args.keys
+    ? {
+        keys: readKeyPair(join(args.keys, 'controller.key.json')),
+        authorizedWorkers: readAuthorizedKeys(join(args.keys, 'authorized-workers.json')),
+        ...(clientsFile && existsSync(clientsFile) ? { authorizedClients: readAuthorizedKeys(clientsFile) } : {}),
+      }
+    : undefined;
   const server = new ControllerServer({
     host: args.host,
     workerPort: args.port,
@@ -61,6 +76,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
     exitMode: args.exitMode,
     adjustRamps: args.adjustRamps,
+    ...(curve ? { curve } : {}),
     metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
@@ -69,7 +85,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
   metrics = new ControllerMetrics(server);
   const registry = metrics.registry;
   const http = args.httpPort >= 0
-    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType })
+    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}) })
     : undefined;
   const httpUrl = http ? await http.start() : undefined;
   log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`);
@@ -90,6 +106,8 @@ export interface WorkerArgs {
   simulate: boolean;
   noise: number;
   seed: number;
+  /** This worker's key file from `escapement keys` (CURVE). */
+  key: string | undefined;
 }
 
 export async function runWorker(args: WorkerArgs): Promise<void> {
@@ -118,6 +136,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     heartbeatIntervalMs: 200,
     clockResyncIntervalMs: 5000,
     log,
+    ...(args.key ? { curve: readPeerKeys(args.key) } : {}),
   });
   await server.start();
   process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'worker', workerId, device: executor.device })}\n`);

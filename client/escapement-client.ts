@@ -14,6 +14,7 @@ import { decodeMessage, encodeMessage } from '../shared/codec.js';
 import { ErrorCode, describeError } from '../shared/error-codes.js';
 import type { AnyMessage, ConfigureMsg, RequestStatus, ResponseMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
+import type { PeerKeys } from '../shared/curve-keys.js';
 import type { Tensor } from '../shared/tensor.js';
 
 export interface SubmitOptions {
@@ -63,15 +64,19 @@ export class EscapementClient {
   private offsetNs = 0;
   private closed = false;
 
-  private constructor(readonly endpoint: string) {
-    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private constructor(
+    readonly endpoint: string,
+    curve?: PeerKeys,
+  ) {
+    const secured = curve ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey } : {};
+    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...secured });
     this.sender = new SerialSender(this.dealer, (err, frames) => this.onSendError(err, frames));
     this.clockSync = new ClockSyncSession((ping) => this.sender.send(encodeMessage(ping)), monotonicNowNs);
   }
 
   /** Connects and estimates the clock offset to the controller (so absolute deadlines convert). */
-  static async connect(endpoint: string, options: { syncClock?: boolean } = {}): Promise<EscapementClient> {
-    const client = new EscapementClient(endpoint);
+  static async connect(endpoint: string, options: { syncClock?: boolean; curve?: PeerKeys } = {}): Promise<EscapementClient> {
+    const client = new EscapementClient(endpoint, options.curve);
     client.dealer.connect(endpoint);
     void client.readLoop();
     if (options.syncClock ?? true) {

@@ -16,6 +16,8 @@ import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import { ExitMonitor } from './exit-monitor.js';
+import { ZapAuthenticator } from './zap-authenticator.js';
+import type { KeyPair } from '../shared/curve-keys.js';
 import { ExitTimeModel } from './exit-time-model.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
@@ -48,6 +50,11 @@ export interface ControllerOptions {
   exitMode: ExitMode | 'off';
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
+  /**
+   * CURVE: the controller's key pair and the public keys allowed to connect. Workers must be in
+   * `authorizedWorkers`; clients in `authorizedClients` (when absent, the client port is plain).
+   */
+  curve?: { keys: KeyPair; authorizedWorkers: string[]; authorizedClients?: string[] };
   /** Where answers and action results are counted for /metrics. */
   metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void; observeQueue(model: string, queueNs: number): void };
   log: (line: string) => void;
@@ -107,6 +114,7 @@ export class ControllerServer {
   private readonly clientKeys = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly telemetry: TelemetryLog | undefined;
+  private readonly zap: ZapAuthenticator | undefined;
   /** Per early-exit model served with ramps: its accuracy monitor and threshold tuner. */
   private readonly exitMonitors = new Map<string, ExitMonitor>();
   private readonly startNs = monotonicNowNs();
@@ -127,14 +135,20 @@ export class ControllerServer {
       if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
     }
     const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 };
-    this.workerRouter = new zmq.Router(routerOptions);
-    this.clientRouter = new zmq.Router(routerOptions);
+    const curve = options.curve;
+    const secured = (domain: string) => (curve ? { curveServer: true, curveSecretKey: curve.keys.secretKey, curvePublicKey: curve.keys.publicKey, zapDomain: domain } : {});
+    this.workerRouter = new zmq.Router({ ...routerOptions, ...secured('workers') });
+    this.clientRouter = new zmq.Router({ ...routerOptions, ...(curve?.authorizedClients ? secured('clients') : {}) });
+    if (curve) {
+      this.zap = new ZapAuthenticator({ workers: curve.authorizedWorkers, clients: curve.authorizedClients ?? [] }, options.log);
+    }
     this.workerSender = new SerialSender(this.workerRouter, (err, frames) => this.onWorkerSendError(err, frames));
     this.clientSender = new SerialSender(this.clientRouter, (err) => this.options.log(`client send failed: ${err.message}`));
     if (options.logDir) this.telemetry = new TelemetryLog(options.logDir, this.startNs);
   }
 
   async start(): Promise<{ workerUrl: string; clientUrl: string }> {
+    await this.zap?.start(); // before binding: every handshake asks it
     const bindUrl = (port: number) => `tcp://${this.options.host}:${port === 0 ? '*' : port}`;
     await this.workerRouter.bind(bindUrl(this.options.workerPort));
     await this.clientRouter.bind(bindUrl(this.options.clientPort));
@@ -157,6 +171,7 @@ export class ControllerServer {
     this.clientSender.close();
     this.workerRouter.close();
     this.clientRouter.close();
+    this.zap?.close();
     await this.telemetry?.close();
   }
 

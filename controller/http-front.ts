@@ -10,7 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { monotonicNowNs } from '../shared/clock.js';
 import { httpStatusFor } from '../shared/error-codes.js';
 import type { ResponseMsg, SubmitMsg } from '../shared/protocol.js';
@@ -27,6 +27,8 @@ export interface HttpFrontOptions {
   /** Prometheus exposition text for `/metrics`. */
   metrics: () => Promise<string>;
   metricsContentType: string;
+  /** When set, every endpoint but health needs `Authorization: Bearer <token>`. */
+  token?: string;
 }
 
 const OIP_TYPES: Record<DType, string> = { float32: 'FP32', float64: 'FP64', int64: 'INT64', int32: 'INT32', uint8: 'UINT8', int8: 'INT8', bool: 'BOOL' };
@@ -135,6 +137,10 @@ export class HttpFront {
     const path = url.pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
     const c = this.controller;
+    if (this.options.token !== undefined && !path.startsWith('/v2/health/') && !this.authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'missing or wrong bearer token');
+    }
     if (method === 'GET' && path === '/metrics') {
       const text = await this.options.metrics();
       res.writeHead(200, { 'content-type': this.options.metricsContentType });
@@ -171,6 +177,13 @@ export class HttpFront {
     }
     if (method === 'POST' && action === '/infer') return this.infer(req, res, name);
     throw new HttpError(405, `${method} is not allowed on ${path}`);
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    const expected = Buffer.from(this.options.token!);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   private async infer(req: IncomingMessage, res: ServerResponse, model: string): Promise<void> {

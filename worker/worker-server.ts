@@ -24,6 +24,7 @@ import {
 } from '../shared/protocol.js';
 import { byteLength, type Tensor } from '../shared/tensor.js';
 import { ActionQueue, type QueuedAction } from './action-queue.js';
+import type { PeerKeys } from '../shared/curve-keys.js';
 import type { Executor } from './executor.js';
 import { startAt, type CancelableTimer } from './precise-timer.js';
 
@@ -37,6 +38,8 @@ export interface WorkerServerOptions {
   /** How often the clock offset is re-estimated. Default 5 s. */
   clockResyncIntervalMs: number;
   log: (line: string) => void;
+  /** CURVE: this worker's key pair and the controller's public key. */
+  curve?: PeerKeys;
 }
 
 const TOO_LATE: Record<Action['type'], number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE, ramps: ErrorCode.RAMPS_TOO_LATE };
@@ -64,7 +67,8 @@ export class WorkerServer {
     private readonly executor: Executor,
     private readonly options: WorkerServerOptions,
   ) {
-    this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+    const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
+    this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...curve });
     this.clockSync = new ClockSyncSession((ping) => this.send(ping), monotonicNowNs);
   }
 
