@@ -59,7 +59,7 @@ export class LocalCluster {
 
   private constructor(
     private readonly options: LocalClusterOptions,
-    private readonly controller: Spawned,
+    private controller: Spawned,
     readonly workerUrl: string,
     readonly clientUrl: string,
     /** The controller's HTTP front door (Open Inference Protocol, /metrics). */
@@ -87,6 +87,18 @@ export class LocalCluster {
     const worker = spawnCli(args, this.options.verbose ?? false);
     this.workers.set(workerId, worker);
     await worker.ready;
+  }
+
+  /** Kills the controller (SIGKILL) and starts a new one on the same ports; workers stay up. */
+  async restartController(): Promise<void> {
+    const exited = new Promise((r) => this.controller.child.once('exit', r));
+    this.controller.child.kill('SIGKILL');
+    await exited;
+    const port = (url: string) => url.slice(url.lastIndexOf(':') + 1);
+    const args = ['controller', '--host', '127.0.0.1', '--port', port(this.workerUrl), '--client-port', port(this.clientUrl), '--http-port', this.httpUrl ? port(this.httpUrl) : '-1', '--model-dir', this.options.modelDir, ...(this.options.controllerArgs ?? [])];
+    if (this.options.preload?.length) args.push('--preload', this.options.preload.join(','));
+    this.controller = spawnCli(args, this.options.verbose ?? false);
+    await this.controller.ready;
   }
 
   /** Sends a signal to one worker (SIGKILL to crash it, SIGSTOP to freeze it). */

@@ -78,3 +78,50 @@ describe('configure: switching the policy and exit mode of a running controller'
     expect((await client.submit(MODEL, randomInputs(manifest, 3), { sloMs: 500 })).status).toBe('OK');
   });
 });
+
+describe('restarts', () => {
+  let cluster: LocalCluster;
+
+  beforeAll(async () => {
+    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL] });
+  });
+  afterAll(() => cluster?.stop());
+
+  it('a worker restarted with the same id rejoins cleanly and its models are placed again', async () => {
+    const client = await EscapementClient.connect(cluster.clientUrl);
+    try {
+      await cluster.waitUntilServing(client, [MODEL]);
+      cluster.signalWorker('worker-1', 'SIGKILL');
+      await cluster.startWorker('worker-1');
+      await cluster.waitUntilServing(client, [MODEL], 2, 10_000);
+      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => client.submit(MODEL, randomInputs(manifest, i), { sloMs: 500 })));
+      expect(responses.every((r) => r.status === 'OK')).toBe(true);
+      expect(new Set(responses.map((r) => r.workerId)).size).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('after a controller crash, clients get an answer for what was in flight and workers re-register and reload by themselves', async () => {
+    const client = await EscapementClient.connect(cluster.clientUrl);
+    try {
+      await cluster.waitUntilServing(client, [MODEL]);
+      const inFlight = Array.from({ length: 20 }, (_, i) => client.submit(MODEL, randomInputs(manifest, i), { sloMs: 50_000, timeoutMs: 2000 }));
+      await cluster.restartController();
+      const answers = await Promise.all(inFlight);
+      // every request got one final answer: served before the crash, or a client-side timeout
+      for (const a of answers) expect(['OK', 'ERROR']).toContain(a.status);
+      for (const a of answers.filter((x) => x.status === 'ERROR')) expect(a.code).toBe(ErrorCode.CLIENT_TIMEOUT);
+      const fresh = await EscapementClient.connect(cluster.clientUrl);
+      try {
+        await cluster.waitUntilServing(fresh, [MODEL], 2, 15_000);
+        const after = await Promise.all(Array.from({ length: 20 }, (_, i) => fresh.submit(MODEL, randomInputs(manifest, i), { sloMs: 500 })));
+        expect(after.every((r) => r.status === 'OK')).toBe(true);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
