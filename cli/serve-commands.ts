@@ -108,6 +108,8 @@ export interface WorkerArgs {
   seed: number;
   /** This worker's key file from `escapement keys` (CURVE). */
   key: string | undefined;
+  /** Simulated latency override: "baseUs,perItemUs". */
+  simLatency: string | undefined;
 }
 
 export async function runWorker(args: WorkerArgs): Promise<void> {
@@ -115,7 +117,9 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   const log = makeLogger(workerId);
   let executor: Executor;
   if (args.simulate) {
-    executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed });
+    const [baseUs, perItemUs] = (args.simLatency ?? '').split(',').map(Number);
+    const latency = args.simLatency && baseUs! >= 0 && perItemUs! >= 0 ? { latency: { baseUs: baseUs!, perItemUs: perItemUs! } } : {};
+    executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed, ...latency });
   } else {
     const onnx = new OnnxExecutor({ device: args.device, intraOpNumThreads: args.threads });
     try {

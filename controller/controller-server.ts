@@ -9,6 +9,7 @@
  * core answers it, so each client request gets exactly one response.
  */
 import { unpack } from 'msgpackr';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
@@ -119,6 +120,8 @@ export class ControllerServer {
   private readonly exitMonitors = new Map<string, ExitMonitor>();
   private readonly startNs = monotonicNowNs();
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** The event loop's responsiveness under load (reported in status and /metrics). */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private planScheduled = false;
   private nextRequestId = 1;
   private nextLocalId = 1;
@@ -148,6 +151,7 @@ export class ControllerServer {
   }
 
   async start(): Promise<{ workerUrl: string; clientUrl: string }> {
+    this.loopDelay.enable();
     await this.zap?.start(); // before binding: every handshake asks it
     const bindUrl = (port: number) => `tcp://${this.options.host}:${port === 0 ? '*' : port}`;
     await this.workerRouter.bind(bindUrl(this.options.workerPort));
@@ -172,6 +176,7 @@ export class ControllerServer {
     this.workerRouter.close();
     this.clientRouter.close();
     this.zap?.close();
+    this.loopDelay.disable();
     await this.telemetry?.close();
   }
 
@@ -578,6 +583,8 @@ export class ControllerServer {
     return {
       uptimeMs: (nowNs - this.startNs) / 1e6,
       numPending: this.pending.size,
+      eventLoopDelayMs: { p50: this.loopDelay.percentile(50) / 1e6, p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
+      memoryRssBytes: process.memoryUsage().rss,
       counters: this.counters,
       exits: [...this.exitMonitors.values()].map((m) => m.stats()),
       ...this.core.snapshot(nowNs),

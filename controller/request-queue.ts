@@ -55,8 +55,20 @@ export class RequestQueue {
     return this.items.shift();
   }
 
-  take(count: number): QueuedRequest[] {
-    return this.items.splice(0, count);
+  take(count: number, from = 0): QueuedRequest[] {
+    return this.items.splice(from, count);
+  }
+
+  /** Index of the first request whose deadline is at or after `deadlineNs`. */
+  firstWithDeadlineAtLeast(deadlineNs: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[mid]!.deadlineNs < deadlineNs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   drain(): QueuedRequest[] {

@@ -386,7 +386,7 @@ export class Scheduler {
         }
         continue;
       }
-      const requests = this.dequeue(model, choice.numRequests);
+      const requests = this.dequeue(model, choice.numRequests, choice.skip);
       result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.durationNs, startNs, nowNs));
     }
   }
@@ -414,23 +414,36 @@ export class Scheduler {
    * `startNs`. Queues are deadline-ordered, so checking the head checks every member. When no
    * batch fits inside the buffer but batch 1 still beats the head's deadline, that is chosen.
    */
-  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): { numRequests: number; batchSize: number; durationNs: number } | undefined {
+  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): { numRequests: number; batchSize: number; durationNs: number; skip: number } | undefined {
     const head = model.queue.peek()!;
     const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
     const usable = sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!];
     const numWaiting = model.queue.length;
-    for (let i = usable.length - 1; i >= 0; i--) {
+    let chosen: { numRequests: number; batchSize: number; durationNs: number; skip: number } | undefined;
+    // 1. the largest batch starting at the most urgent request whose members all finish in time
+    for (let i = usable.length - 1; i >= 0 && !chosen; i--) {
       const numRequests = Math.min(numWaiting, usable[i]!);
       if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
       const batchSize = usable.find((b) => b >= numRequests)!;
       const timing = this.batchTiming(worker, model, numRequests, batchSize);
       if (!timing) continue;
       // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
-      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) return { numRequests, batchSize, durationNs: timing.expectedNs };
+      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, durationNs: timing.expectedNs, skip: 0 };
     }
+    // 2. overload: a bigger full batch of requests that can all still make it serves more of them
+    //    than a batch shrunk to fit the most urgent one (Clockwork drops heads per batch size).
+    for (let i = usable.length - 1; i >= 0; i--) {
+      const batchSize = usable[i]!;
+      if (chosen && batchSize <= chosen.numRequests) break;
+      const timing = this.batchTiming(worker, model, batchSize, batchSize);
+      if (!timing) continue;
+      const skip = model.queue.firstWithDeadlineAtLeast(startNs + timing.boundNs + this.config.bufferNs);
+      if (skip > 0 && numWaiting - skip >= batchSize) return { numRequests: batchSize, batchSize, durationNs: timing.expectedNs, skip };
+    }
+    if (chosen) return chosen;
     const batch1 = this.batchTiming(worker, model, 1, usable[0]!);
     if (batch1 !== undefined && startNs + batch1.boundNs <= head.deadlineNs) {
-      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1.expectedNs };
+      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1.expectedNs, skip: 0 };
     }
     return undefined;
   }
@@ -875,8 +888,8 @@ export class Scheduler {
     this.modelsWithDemand.add(model.spec.name);
   }
 
-  private dequeue(model: ModelState, count: number): QueuedRequest[] {
-    const taken = model.queue.take(count);
+  private dequeue(model: ModelState, count: number, from = 0): QueuedRequest[] {
+    const taken = model.queue.take(count, from);
     this.numQueued -= taken.length;
     if (model.queue.length === 0) this.modelsWithDemand.delete(model.spec.name);
     return taken;

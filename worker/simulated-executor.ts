@@ -22,6 +22,8 @@ export interface SimulatedExecutorOptions {
   noise: number;
   /** Seed of the noise generator, for reproducible runs. */
   seed: number;
+  /** Overrides every model's modelled latency (e.g. a slow device for overload tests). */
+  latency?: SimulatedLatency;
 }
 
 export class SimulatedExecutor implements Executor {
@@ -44,7 +46,7 @@ export class SimulatedExecutor implements Executor {
   }
 
   private durationNs(entry: ModelEntry, batchSize: number): number {
-    const latency = entry.manifest.simulated ?? DEFAULT_LATENCY;
+    const latency = this.options.latency ?? entry.manifest.simulated ?? DEFAULT_LATENCY;
     const baseNs = (latency.baseUs + latency.perItemUs * batchSize) * 1000;
     return baseNs * (1 + this.options.noise * (2 * this.random() - 1));
   }
@@ -56,7 +58,7 @@ export class SimulatedExecutor implements Executor {
   async load(entry: ModelEntry, batchSizes: number[]): Promise<LoadOutcome> {
     await this.sleepNs(5_000_000); // LOAD is idempotent: loading a loaded model re-profiles it
     this.loaded.set(entry.manifest.name, entry);
-    const latency = entry.manifest.simulated ?? DEFAULT_LATENCY;
+    const latency = this.options.latency ?? entry.manifest.simulated ?? DEFAULT_LATENCY;
     const profile = batchSizes.map((batchSize) => {
       const ns = (latency.baseUs + latency.perItemUs * batchSize) * 1000;
       return { batchSize, durationNs: ns, p99DurationNs: ns * (1 + this.options.noise) };

@@ -310,3 +310,16 @@ describe('the FIFO batching baseline', () => {
     expect(planner.outcomeOf(planner.submit('a', 1))).toMatchObject({ status: 'REJECTED' });
   });
 });
+
+describe('the planner under overload', () => {
+  it('serves a full batch of requests that can still make it rather than shrinking to fit a nearly late head', () => {
+    const cluster = warmCluster(); // batch 16 takes 9 ms, batch 1 1.5 ms
+    const late = Array.from({ length: 4 }, () => cluster.submit('a', 8)); // only small batches can save these
+    const rest = Array.from({ length: 16 }, () => cluster.submit('a', 60));
+    const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(first!.requests.map((r) => r.id)).toEqual(rest);
+    expect(late.every((id) => cluster.outcomeOf(id) === undefined)).toBe(true); // still queued, not lost
+    cluster.runForMs(200);
+    for (const id of [...late, ...rest]) expect(cluster.outcomeOf(id)).toBeDefined();
+  });
+});
