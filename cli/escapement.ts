@@ -57,9 +57,10 @@ await yargs(hideBin(process.argv))
         .option('seed', { type: 'number', default: 1 })
         .option('key', { type: 'string', describe: 'this worker\'s key file from `escapement keys` (CURVE)' })
         .option('sim-latency', { type: 'string', describe: 'with --simulate: "baseUs,perItemUs" for every model' })
+        .option('clock-skew-ms', { type: 'number', default: 0, describe: 'testing aid: pretend this host\'s clock is off by this much' })
         .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
     async (a) => {
-      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'] });
+      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
     },
   )
   .command(

@@ -110,6 +110,8 @@ export interface WorkerArgs {
   key: string | undefined;
   /** Simulated latency override: "baseUs,perItemUs". */
   simLatency: string | undefined;
+  /** Testing aid: this worker's clock runs this far from the controller's (ms). */
+  clockSkewMs: number;
 }
 
 export async function runWorker(args: WorkerArgs): Promise<void> {
@@ -141,6 +143,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     clockResyncIntervalMs: 5000,
     log,
     ...(args.key ? { curve: readPeerKeys(args.key) } : {}),
+    clockSkewNs: args.clockSkewMs * 1e6,
   });
   await server.start();
   process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'worker', workerId, device: executor.device })}\n`);

@@ -40,6 +40,11 @@ export interface WorkerServerOptions {
   log: (line: string) => void;
   /** CURVE: this worker's key pair and the controller's public key. */
   curve?: PeerKeys;
+  /**
+   * Testing aid: pretend this host's clock is this far from the controller's (ns), as on another
+   * machine. The offset estimation must absorb it. Default 0.
+   */
+  clockSkewNs?: number;
 }
 
 const TOO_LATE: Record<Action['type'], number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE, ramps: ErrorCode.RAMPS_TOO_LATE };
@@ -69,12 +74,20 @@ export class WorkerServer {
   ) {
     const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
     this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...curve });
-    this.clockSync = new ClockSyncSession((ping) => this.send(ping), monotonicNowNs);
+    this.skewNs = options.clockSkewNs ?? 0;
+    this.clockSync = new ClockSyncSession((ping) => this.send(ping), () => this.localNowNs());
+  }
+
+  private readonly skewNs: number;
+
+  /** This worker's clock (the monotonic clock, plus the test skew). */
+  private localNowNs(): number {
+    return monotonicNowNs() + this.skewNs;
   }
 
   /** Controller time now, as this worker estimates it. */
   controllerNowNs(): number {
-    return monotonicNowNs() + this.offsetNs;
+    return this.localNowNs() + this.offsetNs;
   }
 
   async start(): Promise<void> {
@@ -120,6 +133,7 @@ export class WorkerServer {
       }
     }
     await this.resyncClock(32);
+    this.options.log(`clock offset to the controller ${(this.offsetNs / 1e6).toFixed(3)} ms`);
   }
 
   private async resyncClock(numPings = 8): Promise<void> {
@@ -142,7 +156,7 @@ export class WorkerServer {
   private async readLoop(): Promise<void> {
     try {
       for await (const frames of this.dealer) {
-        const receivedLocalNs = monotonicNowNs();
+        const receivedLocalNs = this.localNowNs();
         try {
           const { header, tensors } = decodeMessage(frames);
           this.onMessage(header, tensors, receivedLocalNs);
@@ -196,13 +210,13 @@ export class WorkerServer {
     const head = this.queue.peek();
     if (!head) return;
     const earliestLocalNs = head.action.earliestNs - this.offsetNs;
-    if (monotonicNowNs() < earliestLocalNs) {
+    if (this.localNowNs() < earliestLocalNs) {
       this.wakeTimer?.cancel();
-      this.wakeTimer = startAt(earliestLocalNs, () => this.pump());
+      this.wakeTimer = startAt(earliestLocalNs - this.skewNs, () => this.pump()); // the timer runs on the real clock
       return;
     }
     this.queue.shift();
-    const startLocalNs = monotonicNowNs();
+    const startLocalNs = this.localNowNs();
     if (startLocalNs > head.action.latestNs - this.offsetNs) {
       const lateMs = (startLocalNs - (head.action.latestNs - this.offsetNs)) / 1e6;
       this.refuse(head, TOO_LATE[head.action.type], `could not start before its window closed (${lateMs.toFixed(3)} ms late)`);
@@ -308,7 +322,7 @@ export class WorkerServer {
     startLocalNs: number,
     extra: Pick<ActionResultMsg, 'profile' | 'weightsBytes' | 'stages' | 'outputRows' | 'feedback'> & { outputs?: Tensor[] },
   ): void {
-    const endLocalNs = monotonicNowNs();
+    const endLocalNs = this.localNowNs();
     const { outputs, ...rest } = extra;
     const msg: ActionResultMsg = {
       type: 'result',
@@ -324,7 +338,7 @@ export class WorkerServer {
   }
 
   private refuse(queued: QueuedAction, code: number, message: string, startLocalNs = 0): void {
-    const nowLocalNs = monotonicNowNs();
+    const nowLocalNs = this.localNowNs();
     this.send({
       type: 'result',
       actionId: queued.action.actionId,
@@ -343,7 +357,7 @@ export class WorkerServer {
       startNs: startLocalNs > 0 ? toController(startLocalNs) : 0,
       endNs: toController(endLocalNs),
       durationNs: startLocalNs > 0 ? endLocalNs - startLocalNs : 0,
-      sentNs: toController(monotonicNowNs()),
+      sentNs: toController(this.localNowNs()),
     };
   }
 }
