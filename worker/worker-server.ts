@@ -24,6 +24,7 @@ import {
 } from '../shared/protocol.js';
 import { byteLength, type Tensor } from '../shared/tensor.js';
 import { ActionQueue, type QueuedAction } from './action-queue.js';
+import { SerialSender } from '../shared/serial-sender.js';
 import type { PeerKeys } from '../shared/curve-keys.js';
 import type { Executor } from './executor.js';
 import { startAt, type CancelableTimer } from './precise-timer.js';
@@ -56,7 +57,7 @@ export class WorkerServer {
   private readonly loaded = new Map<string, { entry: ModelEntry; weightsBytes: number; batchSizes: number[] }>();
   private readonly clockSync: ClockSyncSession;
   private readonly timers: NodeJS.Timeout[] = [];
-  private sendChain: Promise<void> = Promise.resolve();
+  private readonly sender: SerialSender;
   private wakeTimer: CancelableTimer | undefined;
   private offsetNs = 0;
   private usedBytes = 0;
@@ -75,6 +76,9 @@ export class WorkerServer {
     const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
     this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...curve });
     this.skewNs = options.clockSkewNs ?? 0;
+    this.sender = new SerialSender(this.dealer, (err) => {
+      if (!this.closed) this.options.log(`send failed: ${err.message}`);
+    });
     this.clockSync = new ClockSyncSession((ping) => this.send(ping), () => this.localNowNs());
   }
 
@@ -102,17 +106,16 @@ export class WorkerServer {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.wakeTimer?.cancel();
+    this.sender.close();
     this.dealer.close();
     await this.executor.close();
   }
 
   private send(msg: AnyMessage, tensors: Uint8Array[] = []): void {
     if (this.closed) return;
-    const frames = encodeMessage(msg, tensors);
-    // NOTE: one pending send per zeromq socket; the DEALER's own HWM bounds what queues here.
-    this.sendChain = this.sendChain.then(() => this.dealer.send(frames)).catch((err: Error) => {
-      if (!this.closed) this.options.log(`send failed: ${err.message}`);
-    });
+    // NOTE: bounded like every socket's queue: a full queue drops the message (logged); the
+    // controller's overdue-action expiry covers a lost result.
+    if (!this.sender.send(encodeMessage(msg, tensors))) this.options.log(`send queue full: dropped a '${msg.type}' message`);
   }
 
   private async register(): Promise<void> {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicNowNs } from '../../shared/clock.js';
 import { ErrorCode } from '../../shared/error-codes.js';
@@ -134,5 +136,34 @@ describe('a real onnxruntime worker computes the right answer', () => {
     for (const row of [0, 2]) {
       for (let i = 0; i < 10; i++) expect(out[row * 10 + i]).toBeCloseTo(expected[i]!, 4);
     }
+  });
+});
+
+describe('a worker given a broken model package', () => {
+  const controller = new FakeController();
+  const dir = mkdtempSync(join(tmpdir(), 'escapement-broken-'));
+  beforeAll(async () => {
+    // a copy of mnist-cnn whose ONNX file is cut in half
+    mkdirSync(join(dir, 'mnist-cnn'));
+    for (const f of ['manifest.json', 'model.onnx', 'model.opt.onnx', 'segment_0.opt.onnx', ...[0, 1, 2, 3].flatMap((i) => [`ramp_${i}.onnx`, `ramp_${i}.opt.onnx`])]) copyFileSync(join('models/mnist-cnn', f), join(dir, 'mnist-cnn', f));
+    const bytes = readFileSync(join(dir, 'mnist-cnn', 'model.onnx'));
+    writeFileSync(join(dir, 'mnist-cnn', 'model.onnx'), bytes.subarray(0, bytes.length >> 1));
+    await controller.start();
+    await controller.startWorker([], dir);
+  });
+  afterAll(async () => {
+    await controller.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the LOAD with a precise message and keeps running', async () => {
+    const action = load('mnist-cnn');
+    await controller.send(action);
+    const { msg } = await controller.result(action.actionId);
+    expect(msg.code).toBe(ErrorCode.LOAD_FAILED);
+    expect(msg.message).toMatch(/could not create a session/);
+    const missing = load('no-such-model');
+    await controller.send(missing);
+    expect((await controller.result(missing.actionId)).msg.code).toBe(ErrorCode.LOAD_UNKNOWN_MODEL);
   });
 });
