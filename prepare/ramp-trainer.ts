@@ -9,6 +9,7 @@
  */
 import type { HeadWeights, LinearLayer } from './ramp-heads.js';
 import type { SiteKind } from './ramp-sites.js';
+import { seededRandom } from '../shared/seeded-random.js';
 
 export interface TrainOptions {
   /** Passes over the training split. Default 60 (heads have 100s of parameters; it is cheap). */
@@ -22,19 +23,10 @@ export interface TrainOptions {
   seed: number;
 }
 
+export { seededRandom };
+
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = { epochs: 60, batchSize: 64, learningRate: 0.01, l2: 1e-4, seed: 1 };
 
-/** Mulberry32: small, fast, good enough for shuffles and initialisation. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Param {
   value: Float64Array;

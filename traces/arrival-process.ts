@@ -13,20 +13,12 @@
  */
 import type { FunctionCounts } from './azure-functions-reader.js';
 import type { Arrival } from './trace.js';
+import { seededRandom } from '../shared/seeded-random.js';
+
+export { seededRandom };
 
 export type ArrivalDistribution = 'poisson' | 'uniform' | 'gamma';
 
-/** Mulberry32. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(random() + 1e-300)) * Math.cos(2 * Math.PI * random());
