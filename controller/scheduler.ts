@@ -430,9 +430,11 @@ export class Scheduler {
       // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
       if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, durationNs: timing.expectedNs, skip: 0 };
     }
-    // 2. overload: a bigger full batch of requests that can all still make it serves more of them
-    //    than a batch shrunk to fit the most urgent one (Clockwork drops heads per batch size).
-    for (let i = usable.length - 1; i >= 0; i--) {
+    // 2. overload (more than two full batches waiting): a bigger full batch of requests that can
+    //    all still make it serves more of them than a batch shrunk to fit the most urgent one. Below
+    //    that backlog the urgent head is served first, since the rest will get their turn anyway.
+    const overloaded = numWaiting >= 2 * usable.at(-1)!;
+    for (let i = usable.length - 1; i >= 0 && overloaded; i--) {
       const batchSize = usable[i]!;
       if (chosen && batchSize <= chosen.numRequests) break;
       const timing = this.batchTiming(worker, model, batchSize, batchSize);
