@@ -65,8 +65,11 @@ async function main(): Promise<void> {
   const inputPool = Array.from({ length: 64 }, (_, i) => randomInputs(manifest, i + 1));
   const inputsFor = (i: number) => inputPool[i % inputPool.length]!;
 
-  progress('controller scale: 100 simulated workers, 1,000 models ...');
-  const scale = measurePlanThroughput({ numWorkers: 100, numModels: 1000, arrivalRatePerSec: 100_000, virtualSeconds: 1, sloMs: 100 });
+  progress('controller scale: 100 simulated workers, 1,000 models (warm-up + 3 runs, median) ...');
+  const scaleOptions = { numWorkers: 100, numModels: 1000, arrivalRatePerSec: 100_000, virtualSeconds: 1, sloMs: 100 };
+  measurePlanThroughput(scaleOptions); // warm-up: the first run also pays for JIT compilation
+  const scaleRuns = [0, 1, 2].map(() => measurePlanThroughput(scaleOptions)).sort((a, b) => a.planRequestsPerSec - b.planRequestsPerSec);
+  const scale = scaleRuns[1]!;
 
   const logDir = mkdtempSync(join(tmpdir(), 'escapement-bench-'));
   progress('starting a controller and 2 onnxruntime workers ...');
@@ -134,7 +137,7 @@ async function main(): Promise<void> {
       { metric: 'controller arrival-to-answer p50 at low load', value: results.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'INFER prediction error p50 / p99', value: `${results.predictionErrorP50Pct.toFixed(1)} / ${results.predictionErrorP99Pct.toFixed(1)} % (${results.predictionErrorP50Ms.toFixed(3)} / ${results.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
       { metric: 'start lateness p50 / p99', value: `${results.startLatenessP50Ms.toFixed(3)} / ${results.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
-      { metric: 'planned by the core (100 workers, 1,000 models)', value: results.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
+      { metric: 'planned by the core (100 workers, 1,000 models, median of 3)', value: results.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
       { metric: 'capacity, 2 workers', value: capacityRps.toFixed(0), unit: 'req/s', goal: '' },
       { metric: `SLO attainment at 50 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at50.summary.sloAttainment).toFixed(2)} % (${at50.summary.p50Ms.toFixed(2)} / ${at50.summary.p99Ms.toFixed(2)} / ${at50.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
       { metric: `SLO attainment at 90 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at90.summary.sloAttainment).toFixed(2)} % (${at90.summary.p50Ms.toFixed(2)} / ${at90.summary.p99Ms.toFixed(2)} / ${at90.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
