@@ -310,10 +310,12 @@ export class Scheduler {
     for (const name of [...this.unloadRequested]) this.unloadEverywhere(this.models.get(name)!, nowNs, result);
     // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline)
     if (this.config.policy === 'deadline') for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
-    // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first
+    // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first; among
+    //    idle workers the one idle longest first, so light load is spread rather than always
+    //    landing on the first worker registered
     const candidates = new Set<WorkerState>();
     for (const name of this.modelsWithDemand) for (const worker of this.models.get(name)!.holders.values()) candidates.add(worker);
-    const workers = [...candidates].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs));
+    const workers = [...candidates].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs) || a.timeline.idleSinceNs() - b.timeline.idleSinceNs());
     for (const worker of workers) {
       if (this.config.policy === 'fifo') this.fillWorkerFifo(worker, nowNs, result);
       else this.fillWorker(worker, nowNs, result);

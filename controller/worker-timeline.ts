@@ -50,6 +50,11 @@ export class WorkerTimeline {
     return Math.max(beginNs + this.totalNs, nowNs + this.config.futureNs);
   }
 
+  /** When the worker went idle (its last reported end), or +Infinity while it has work planned. */
+  idleSinceNs(): number {
+    return this.planned.length === 0 ? this.workBeginNs : Number.POSITIVE_INFINITY;
+  }
+
   /** Folds in a result: `endNs` is the worker-reported end (controller clock). */
   complete(actionId: number, endNs: number): void {
     const index = this.planned.findIndex((p) => p.actionId === actionId);

@@ -331,3 +331,17 @@ describe('the planner under overload', () => {
     expect(first!.requests[0]!.id).toBe(late[0]);
   });
 });
+
+describe('the planner at light load', () => {
+  it('spreads requests over idle workers, the one idle longest first', () => {
+    const cluster = warmCluster([modelSpec('a')], 2);
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push(cluster.submit('a', 50));
+      cluster.runForMs(20); // each request finishes before the next arrives
+    }
+    const workers = ids.map((id) => cluster.outcomeOf(id)!.workerId);
+    expect(workers.filter((w) => w === 'w0')).toHaveLength(3);
+    expect(workers.filter((w) => w === 'w1')).toHaveLength(3);
+  });
+});
