@@ -1,11 +1,13 @@
 /**
- * `npm run bench:exits`: the bundled fmnist-resnet package served by 2 real workers, vanilla vs
+ * `npm run bench:exits`: bundled early-exit packages served by 2 real workers, vanilla vs
  * ramps-release vs ramps-compact, each with the same arrival sequence and the same inputs (the
- * serving part of the dataset, in order). Per variant: the maximum sustainable throughput (a
- * saturating open loop with a generous SLO), then p50/p90/p99 latency at one offered load for all
- * variants (EXITS_LOAD × vanilla's maximum, default 0.6),
- * agreement with the full model, ground-truth accuracy, and the exit fraction per ramp.
- * Prints a table and writes bench/results/exits.json.
+ * serving part of the dataset, in order). Two workloads: the CNN (fmnist-resnet on Fashion-MNIST,
+ * top-level fields of the JSON) and the text classifier (spam-transformer on SpamAssassin, tokenized
+ * on the client, under `text`). Per variant: the maximum sustainable throughput (a saturating open
+ * loop with a generous SLO), then p50/p90/p99 latency at one offered load for all variants
+ * (EXITS_LOAD × vanilla's maximum, default 0.6), agreement with the full model, ground-truth
+ * accuracy, and the exit fraction per ramp. Prints a table per workload and writes
+ * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them.
  *
  * Ramp thresholds are the package's initial ones (chosen on the validation split for ≥ 99 %
  * agreement); online tuning is not part of this measurement yet.
@@ -15,17 +17,19 @@ import * as ort from 'onnxruntime-node';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { formatTable, percentilesMs } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
+import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { LocalCluster } from '../cli/local-cluster.js';
 import { loadDataset } from '../prepare/dataset.js';
+import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
-import { asFloat32, bytesOf } from '../shared/tensor.js';
+import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
 
-const MODEL = 'fmnist-resnet';
 const VARIANTS = ['off', 'release', 'compact'] as const;
 const NAMES: Record<(typeof VARIANTS)[number], string> = { off: 'vanilla', release: 'release', compact: 'compact' };
 /** Offered load of the latency phase as a fraction of vanilla's measured maximum throughput. */
 const LOAD_FRACTION = Number(process.env.EXITS_LOAD ?? 0.6);
 const LATENCY_SECONDS = Number(process.env.EXITS_SECONDS ?? 6);
+const WORKLOADS = (process.env.EXITS_WORKLOADS ?? 'cnn,text').split(',');
 const SLO_MS = 100;
 
 function progress(line: string): void {
@@ -38,24 +42,47 @@ function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-async function main(): Promise<void> {
-  const entry = loadModelEntry('models', MODEL);
+/** A model package with its serving data: inputs, labels and the full model's own predictions. */
+interface Workload {
+  model: string;
+  inputsFor: (i: number) => Tensor[];
+  labelOf: (i: number) => number;
+  fullPrediction: (i: number) => number;
+}
+
+/** The serving part of the package's dataset (after the bootstrap part), in order. */
+async function loadWorkload(model: string, datasetPath: string): Promise<Workload> {
+  const entry = loadModelEntry('models', model);
   const ee = entry.manifest.earlyExit!;
-  const dataset = loadDataset('datasets/fashion-mnist-test');
+  const tokenizer = packageTokenizer(entry);
+  const dataset = loadDataset(datasetPath, tokenizer ? { tokenizer } : {});
   const first = ee.dataset.serveStart;
   const numServe = dataset.numSamples - first;
-  const inputsFor = (i: number) => {
+  const sampleShape = tokenizer ? dataset.sampleShape : entry.manifest.inputs[0]!.shape.slice(1);
+  const size = sampleShape.reduce((a, b) => a * b, 1);
+  const inputsFor = (i: number): Tensor[] => {
     const k = first + (i % numServe);
-    return [{ name: ee.primaryInput, dtype: 'float32' as const, shape: [1, 1, 28, 28], data: bytesOf(dataset.inputs.slice(k * 784, (k + 1) * 784)) }];
+    if (tokenizer) return textInputs(tokenizer, dataset.text!.texts[k]!);
+    return [{ name: ee.primaryInput, dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf((dataset.inputs as Float32Array).slice(k * size, (k + 1) * size)) }];
   };
-  const labelOf = (i: number) => dataset.labels![first + (i % numServe)]!;
-
-  progress('the full model\'s predictions on the serving data ...');
+  progress(`${model}: the full model's predictions on the serving data ...`);
   const session = await ort.InferenceSession.create(entry.onnxPath, { logSeverityLevel: 3 });
-  const logits = (await session.run({ [ee.primaryInput]: new ort.Tensor('float32', dataset.inputs.slice(first * 784), [numServe, 1, 28, 28]) }))[ee.finalOutput]!.data as Float32Array;
+  const predictions = new Int32Array(numServe);
+  for (let b = 0; b < numServe; b += 256) {
+    const m = Math.min(256, numServe - b);
+    const out = (await session.run(datasetFeeds({ ...dataset, sampleShape }, ee.primaryInput, first + b, m)))[ee.finalOutput]!;
+    const k = out.dims[1]!;
+    for (let r = 0; r < m; r++) predictions[b + r] = argmax((out.data as Float32Array).subarray(r * k, (r + 1) * k));
+  }
   await session.release();
-  const fullPrediction = (i: number) => argmax(logits.subarray((i % numServe) * 10, (i % numServe) * 10 + 10));
+  return { model, inputsFor, labelOf: (i) => dataset.labels![first + (i % numServe)]!, fullPrediction: (i) => predictions[i % numServe]! };
+}
 
+/** Every variant on one workload; returns its JSON section. */
+async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
+  const MODEL = work.model;
+  const { inputsFor, labelOf, fullPrediction } = work;
+  const ee = loadModelEntry('models', MODEL).manifest.earlyExit!;
   const results: Record<string, unknown> = { model: MODEL, chosenRamps: ee.chosenRamps, thresholds: ee.initialThresholds };
   const rows: Record<string, string | number>[] = [];
   let latencyRate = 0;
@@ -123,8 +150,15 @@ async function main(): Promise<void> {
     results[`${name}P50Ratio`] = r.p50Ms / vanilla.p50Ms;
     results[`${name}ThroughputRatio`] = r.throughputRps / vanilla.throughputRps;
   }
-  process.stdout.write(`${formatTable(rows)}\n`);
+  process.stdout.write(`\n${MODEL}\n${formatTable(rows)}\n`);
   process.stdout.write(`median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.99x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`);
+  return results;
+}
+
+async function main(): Promise<void> {
+  let results: Record<string, unknown> = {};
+  if (WORKLOADS.includes('cnn')) results = await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'));
+  if (WORKLOADS.includes('text')) results.text = await runWorkload(await loadWorkload('spam-transformer', 'datasets/spam-assassin'));
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/exits.json', `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write('wrote bench/results/exits.json\n');

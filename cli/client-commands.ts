@@ -1,6 +1,7 @@
 /** `escapement submit` and `escapement status`: talking to a running controller. */
 import { EscapementClient } from '../client/escapement-client.js';
 import { inputsFromFile, randomInputs } from '../client/input-tensors.js';
+import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { formatTable, summarize } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
@@ -12,6 +13,7 @@ export interface SubmitArgs {
   model: string;
   sloMs: number;
   input: string | undefined;
+  text?: string | undefined;
   random: boolean;
   count: number;
   rate: number;
@@ -23,8 +25,16 @@ export interface SubmitArgs {
 }
 
 export async function runSubmit(args: SubmitArgs): Promise<number> {
-  const manifest = loadModelEntry(args.modelDir, args.model).manifest;
-  const fixed = args.input ? inputsFromFile(manifest, args.input) : undefined;
+  const entry = loadModelEntry(args.modelDir, args.model);
+  const manifest = entry.manifest;
+  let fixed = args.input ? inputsFromFile(manifest, args.input) : undefined;
+  const tokenizer = packageTokenizer(entry);
+  if (args.text !== undefined) {
+    if (!tokenizer) throw new Error(`--text needs a text model; ${args.model} has no tokenizer`);
+    fixed = textInputs(tokenizer, args.text);
+  } else if (tokenizer && !fixed) {
+    throw new Error(`${args.model} is a text model: give --text "..."`);
+  }
   const client = await EscapementClient.connect(args.controller, args.key ? { curve: readPeerKeys(args.key) } : {});
   try {
     const result = await runOpenLoop(client, {

@@ -72,6 +72,7 @@ await yargs(hideBin(process.argv))
         .option('model', { type: 'string', demandOption: true })
         .option('slo-ms', { type: 'number', default: 50 })
         .option('input', { type: 'string', describe: 'input file (.pb TensorProto, .json, raw .f32)' })
+        .option('text', { type: 'string', describe: 'text models: the text to classify (tokenized here, with the package\'s tokenizer)' })
         .option('random', { type: 'boolean', default: false, describe: 'random inputs (the default without --input)' })
         .option('count', { type: 'number', default: 1 })
         .option('rate', { type: 'number', default: 100, describe: 'requests per second (Poisson, open loop)' })
@@ -80,9 +81,10 @@ await yargs(hideBin(process.argv))
         .option('json', { type: 'boolean', default: false })
         .option('key', { type: 'string', describe: 'client key file from `escapement keys` (CURVE)' })
         .example('$0 submit --model mnist-cnn --slo-ms 50 --input zoo/mnist-cnn/test_data/input_0.pb', '')
-        .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', ''),
+        .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', '')
+        .example('$0 submit --model spam-transformer --text "WIN a FREE cruise, reply now"', ''),
     async (a) => {
-      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json, key: a.key });
+      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, text: a.text, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json, key: a.key });
     },
   )
   .command(
@@ -120,10 +122,17 @@ await yargs(hideBin(process.argv))
         .option('overhead-budget', { type: 'number', default: 0.05, describe: 'total ramp cost as a fraction of the model latency' })
         .option('seed', { type: 'number', default: 1 })
         .option('include', { type: 'string', array: true, default: [] as string[], describe: 'files to copy into the package (licences, notices)' })
+        .option('tokenizer', { type: 'string', describe: 'text models: the tokenizer.json that turns the dataset\'s texts into token ids' })
+        .option('sequence-buckets', { type: 'number', array: true, describe: 'text models: sequence lengths requests are padded up to (default powers of two from 16, then maxTokens)' })
         .option('json', { type: 'boolean', default: false })
-        .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', ''),
+        .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', '')
+        .example('$0 prepare --model zoo/spam-transformer/original.onnx --tokenizer zoo/spam-transformer/tokenizer.json --dataset datasets/spam-assassin --out models/spam-transformer', ''),
     async (a) => {
-      await runPrepare({ model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'], overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json });
+      await runPrepare({
+        model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'],
+        overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json,
+        ...(a.tokenizer ? { tokenizer: a.tokenizer } : {}), ...(a['sequence-buckets'] ? { sequenceBuckets: a['sequence-buckets'] } : {}),
+      });
     },
   )
   .command(

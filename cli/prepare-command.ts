@@ -14,6 +14,8 @@ export interface PrepareArgs {
   overheadBudget: number;
   seed: number;
   include: string[];
+  tokenizer?: string;
+  sequenceBuckets?: number[];
   json: boolean;
 }
 
@@ -62,6 +64,8 @@ export async function runPrepare(args: PrepareArgs): Promise<void> {
     overheadBudget: args.overheadBudget,
     seed: args.seed,
     include: args.include,
+    ...(args.tokenizer ? { tokenizerPath: args.tokenizer } : {}),
+    ...(args.sequenceBuckets ? { sequenceBuckets: args.sequenceBuckets } : {}),
     onProgress: makeProgress(`prepare ${name}`),
   });
   if (args.json) process.stdout.write(`${JSON.stringify({ ...report, manifest: undefined })}\n`);

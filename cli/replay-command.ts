@@ -6,6 +6,8 @@ import { formatTable } from '../client/latency-summary.js';
 import { replayTrace, type ReplayProgress } from '../client/replay.js';
 import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
 import { loadDataset, type Dataset } from '../prepare/dataset.js';
+import { datasetFeeds } from '../prepare/dataset-feeds.js';
+import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
 import { bytesOf, type Tensor } from '../shared/tensor.js';
 import { scaleArrivals, type ArrivalDistribution } from '../traces/arrival-process.js';
@@ -57,18 +59,23 @@ export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined,
 
 /**
  * Inputs from the dataset in order, starting after the package's bootstrap part when the dataset
- * is the one the ramps were trained on (the paper serves the remaining 90 %).
+ * is the one the ramps were trained on (the paper serves the remaining 90 %). Text models get
+ * their texts tokenized here, on the client, with the package's tokenizer.
  */
 export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: string, numRequests: number) {
-  const dataset: Dataset = loadDataset(datasetPath);
+  const tokenizer = entry ? packageTokenizer(entry) : undefined;
+  const dataset: Dataset = loadDataset(datasetPath, tokenizer ? { tokenizer } : {});
   const ee = entry?.manifest.earlyExit;
   const start = ee && ee.dataset.name === dataset.name ? ee.dataset.serveStart : 0;
   const spec = entry?.manifest.inputs[0];
-  const sampleShape = spec ? spec.shape.slice(1) : dataset.sampleShape;
+  const sampleShape = spec && !dataset.text ? spec.shape.slice(1) : dataset.sampleShape;
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const count = dataset.numSamples - start;
   const indexOf = (i: number) => start + (i % count);
-  const inputsFor = (i: number): Tensor[] => [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(dataset.inputs.slice(indexOf(i) * size, (indexOf(i) + 1) * size)) }];
+  const inputsFor = (i: number): Tensor[] => {
+    if (tokenizer && dataset.text) return textInputs(tokenizer, dataset.text.texts[indexOf(i)]!);
+    return [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(dataset.inputs.slice(indexOf(i) * size, (indexOf(i) + 1) * size)) }];
+  };
   const labelFor = (i: number) => dataset.labels?.[indexOf(i)];
   // The full model's own predictions, to measure agreement of early answers.
   let reference: Int32Array | undefined;
@@ -78,7 +85,8 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
     reference = new Int32Array(n);
     for (let b = 0; b < n; b += 256) {
       const m = Math.min(256, n - b);
-      const out = (await session.run({ [spec!.name]: new ort.Tensor('float32', dataset.inputs.slice((start + b) * size, (start + b + m) * size), [m, ...sampleShape]) }))[entry.manifest.outputs[0]!.name]!;
+      const feeds = datasetFeeds({ ...dataset, sampleShape }, dataset.text?.idsInput ?? spec!.name, start + b, m);
+      const out = (await session.run(feeds))[entry.manifest.outputs[0]!.name]!;
       const k = out.dims[1]!;
       const v = out.data as Float32Array;
       for (let r = 0; r < m; r++) {

@@ -18,6 +18,8 @@ export interface ModelSpec {
   weightsBytes: number;
   /** Prior for the batch-1 duration before any worker profiled the model (ns); 0 if unknown. */
   nominalBatch1Ns: number;
+  /** Text models: ascending sequence buckets (estimates are kept per bucket); absent: fixed shape. */
+  sequenceBuckets?: number[];
   /** Early exits for this model (packages with ramps); absent: the model runs whole. */
   earlyExit?: ExitConfig;
   /** Duration factors of chains with ramps, from the package profile. */

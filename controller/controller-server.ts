@@ -23,7 +23,9 @@ import { ExitTimeModel } from './exit-time-model.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
+import { sequenceBucket } from '../shared/sequence-buckets.js';
 import type { ModelSpec } from './cluster-state.js';
+import type { QueuedRequest } from './request-queue.js';
 import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome } from './scheduler.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 import { TelemetryLog } from './telemetry-log.js';
@@ -91,6 +93,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
     inputs: entry.manifest.inputs,
     outputs: entry.manifest.outputs,
     batchSizes: entry.manifest.batchSizes,
+    ...(entry.manifest.sequence ? { sequenceBuckets: entry.manifest.sequence.buckets } : {}),
     weightsBytes: entry.fileBytes,
     nominalBatch1Ns: sim ? (sim.baseUs + sim.perItemUs) * 1000 : 0,
   };
@@ -308,13 +311,14 @@ export class ControllerServer {
       this.sendToWorker(link.routingId, action);
       return;
     }
-    // Assemble each input as [batchSize, ...] rows: the requests' rows, then zero padding.
+    // Assemble each input as [batchSize, ...] rows: the requests' rows, then zero padding. A text
+    // request's shorter row is zero-padded at its end (token id 0 is [PAD], mask 0 hides it).
     const frames = action.inputs.map((meta) => {
       const batch = Buffer.alloc(byteLength(meta));
       const rowBytes = batch.byteLength / action.batchSize;
       planned.requests.forEach((r, row) => {
         const tensor = this.pending.get(r.id)?.inputs.find((t) => t.name === meta.name);
-        if (tensor) batch.set(tensor.data, row * rowBytes);
+        if (tensor) batch.set(tensor.data.subarray(0, rowBytes), row * rowBytes);
       });
       return batch;
     });
@@ -427,15 +431,19 @@ export class ControllerServer {
     const spec = this.core.modelSpec(msg.model);
     if (!spec) return this.reject(origin, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
     if (this.unloadedModels.has(msg.model)) return this.reject(origin, msg.requestId, ErrorCode.MODEL_UNAVAILABLE, `model '${msg.model}' was unloaded; load it through the repository API first`, nowNs);
+    let seqLength = 0;
     try {
-      validateRequestInputs(spec.inputs, tensors);
+      seqLength = validateRequestInputs(spec.inputs, tensors, spec.sequenceBuckets?.at(-1) ?? 0);
     } catch (err) {
       return this.reject(origin, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
     }
     const request: PendingRequest = { id: this.nextRequestId++, origin, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
     this.pending.set(request.id, request);
     this.clientKeys.add(origin.dedupeKey);
-    const outcome = this.core.onArrival({ id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs }, nowNs);
+    const queued: QueuedRequest = { id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs };
+    // Text models: the request is batched at the smallest bucket that holds its tokens.
+    if (seqLength > 0) queued.seqLength = sequenceBucket(spec.sequenceBuckets!, seqLength)!;
+    const outcome = this.core.onArrival(queued, nowNs);
     if (outcome) this.deliver([outcome]);
     else this.planSoon();
   }

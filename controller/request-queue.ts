@@ -9,6 +9,8 @@ export interface QueuedRequest {
   arrivalNs: number;
   /** The client's deadline on the controller's clock. */
   deadlineNs: number;
+  /** Text models: the sequence bucket the request's tokens are padded to (0 or absent: fixed shape). */
+  seqLength?: number;
 }
 
 export class RequestQueue {
@@ -69,6 +71,14 @@ export class RequestQueue {
       else hi = mid;
     }
     return lo;
+  }
+
+  /** The longest sequence bucket among `count` requests from `from` (0 for fixed-shape models). */
+  maxSeqLength(from: number, count: number): number {
+    let longest = 0;
+    const end = Math.min(this.items.length, from + count);
+    for (let i = from; i < end; i++) longest = Math.max(longest, this.items[i]!.seqLength ?? 0);
+    return longest;
   }
 
   drain(): QueuedRequest[] {

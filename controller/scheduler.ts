@@ -35,6 +35,7 @@ import {
   type WorkerState,
 } from './cluster-state.js';
 import { LatencyEstimator } from './latency-estimator.js';
+import { profileKey } from './profile-key.js';
 import type { ExitTiming } from './exit-time-model.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
@@ -109,6 +110,16 @@ const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((
 function exitTiming(config: ExitConfig): ExitTiming {
   const siteIds = config.ramps.map((r) => r.siteId);
   return { mode: config.mode, siteIds, exitRates: config.exitRates ?? siteIds.map(() => 0), monitorFraction: config.monitorFraction };
+}
+
+interface BatchChoice {
+  numRequests: number;
+  batchSize: number;
+  /** Padded sequence length of the batch (0 for fixed-shape models). */
+  seqLength: number;
+  durationNs: number;
+  /** Requests skipped at the head of the queue (overload: too late for this batch). */
+  skip: number;
 }
 
 export class Scheduler {
@@ -286,7 +297,7 @@ export class Scheduler {
       this.enqueue(model, request); // the baseline admits everything and never drops
       return null;
     }
-    const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs));
+    const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs), request.seqLength ?? 0);
     if (finishNs > request.deadlineNs) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
       const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
@@ -341,10 +352,11 @@ export class Scheduler {
       if (!chosen) return;
       const numRequests = Math.min(chosen.queue.length, this.largestBatch(chosen));
       const batchSize = chosen.spec.batchSizes.find((b) => b >= numRequests)!;
-      const timing = this.batchTiming(worker, chosen, numRequests, batchSize);
+      const seqLength = chosen.spec.sequenceBuckets ? chosen.queue.maxSeqLength(0, numRequests) : 0;
+      const timing = this.batchTiming(worker, chosen, numRequests, batchSize, seqLength);
       if (!timing) return;
       const startNs = worker.timeline.freeAtNs(nowNs);
-      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, timing.expectedNs, startNs, nowNs));
+      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs));
     }
   }
 
@@ -389,7 +401,7 @@ export class Scheduler {
         continue;
       }
       const requests = this.dequeue(model, choice.numRequests, choice.skip);
-      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.durationNs, startNs, nowNs));
+      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs));
     }
   }
 
@@ -402,7 +414,7 @@ export class Scheduler {
       const model = this.models.get(instance.model)!;
       const head = model.queue.peek();
       if (!head) continue;
-      const startByNs = head.deadlineNs - (this.estimator.estimateNs(instance.model, worker.id, model.spec.batchSizes[0]!) ?? 0);
+      const startByNs = head.deadlineNs - (this.estimator.estimateNs(instance.model, worker.id, profileKey(model.spec.batchSizes[0]!, head.seqLength)) ?? 0);
       if (startByNs < bestStartByNs) {
         bestStartByNs = startByNs;
         best = model;
@@ -416,21 +428,24 @@ export class Scheduler {
    * `startNs`. Queues are deadline-ordered, so checking the head checks every member. When no
    * batch fits inside the buffer but batch 1 still beats the head's deadline, that is chosen.
    */
-  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): { numRequests: number; batchSize: number; durationNs: number; skip: number } | undefined {
+  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
     const head = model.queue.peek()!;
+    // Text models: a batch is padded to its longest member's bucket, which its duration depends on.
+    const seqOf = (from: number, count: number) => (model.spec.sequenceBuckets ? model.queue.maxSeqLength(from, count) : 0);
     const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
     const usable = sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!];
     const numWaiting = model.queue.length;
-    let chosen: { numRequests: number; batchSize: number; durationNs: number; skip: number } | undefined;
+    let chosen: BatchChoice | undefined;
     // 1. the largest batch starting at the most urgent request whose members all finish in time
     for (let i = usable.length - 1; i >= 0 && !chosen; i--) {
       const numRequests = Math.min(numWaiting, usable[i]!);
       if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
       const batchSize = usable.find((b) => b >= numRequests)!;
-      const timing = this.batchTiming(worker, model, numRequests, batchSize);
+      const seqLength = seqOf(0, numRequests);
+      const timing = this.batchTiming(worker, model, numRequests, batchSize, seqLength);
       if (!timing) continue;
       // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
-      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, durationNs: timing.expectedNs, skip: 0 };
+      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, seqLength, durationNs: timing.expectedNs, skip: 0 };
     }
     // 2. overload (more than two full batches waiting): a bigger full batch of requests that can
     //    all still make it serves more of them than a batch shrunk to fit the most urgent one. Below
@@ -439,15 +454,21 @@ export class Scheduler {
     for (let i = usable.length - 1; i >= 0 && overloaded; i--) {
       const batchSize = usable[i]!;
       if (chosen && batchSize <= chosen.numRequests) break;
-      const timing = this.batchTiming(worker, model, batchSize, batchSize);
+      // Text models: judged at the longest bucket, then timed at the batch's own.
+      const longest = model.spec.sequenceBuckets?.at(-1) ?? 0;
+      const timing = this.batchTiming(worker, model, batchSize, batchSize, longest);
       if (!timing) continue;
       const skip = model.queue.firstWithDeadlineAtLeast(startNs + timing.boundNs + this.config.bufferNs);
-      if (skip > 0 && numWaiting - skip >= batchSize) return { numRequests: batchSize, batchSize, durationNs: timing.expectedNs, skip };
+      if (skip > 0 && numWaiting - skip >= batchSize) {
+        const seqLength = seqOf(skip, batchSize);
+        const own = seqLength === longest ? timing : (this.batchTiming(worker, model, batchSize, batchSize, seqLength) ?? timing);
+        return { numRequests: batchSize, batchSize, seqLength, durationNs: own.expectedNs, skip };
+      }
     }
     if (chosen) return chosen;
-    const batch1 = this.batchTiming(worker, model, 1, usable[0]!);
+    const batch1 = this.batchTiming(worker, model, 1, usable[0]!, head.seqLength ?? 0);
     if (batch1 !== undefined && startNs + batch1.boundNs <= head.deadlineNs) {
-      return { numRequests: 1, batchSize: usable[0]!, durationNs: batch1.expectedNs, skip: 0 };
+      return { numRequests: 1, batchSize: usable[0]!, seqLength: head.seqLength ?? 0, durationNs: batch1.expectedNs, skip: 0 };
     }
     return undefined;
   }
@@ -456,8 +477,8 @@ export class Scheduler {
    * Predicted duration of a batch: the learned whole-model duration times the early-exit factors
    * (no-exit bound for safety, expected with the observed exit rates for the timeline).
    */
-  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number): { boundNs: number; expectedNs: number } | undefined {
-    const wholeNs = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
+  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): { boundNs: number; expectedNs: number } | undefined {
+    const wholeNs = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(batchSize, seqLength));
     if (wholeNs === undefined) return undefined;
     const exits = model.spec.earlyExit;
     const timeModel = model.spec.exitTimeModel;
@@ -477,15 +498,17 @@ export class Scheduler {
     return false;
   }
 
-  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, durationNs: number, startNs: number, nowNs: number): PlannedAction {
+  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number): PlannedAction {
     const action: InferAction = {
       type: 'infer',
       ...this.window(startNs, durationNs, this.config.latestDeltaNs, nowNs),
       modelName: model.spec.name,
       batchSize,
       numRequests: requests.length,
-      inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1)] })),
+      // A -1 after the batch dimension is the sequence axis: the batch's padded length.
+      inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1).map((d) => (d < 0 ? seqLength : d))] })),
     };
+    if (seqLength > 0) action.sequenceLength = seqLength;
     const exits = model.spec.earlyExit;
     // Until the worker has built the chain for the current ramp set, it runs the model whole.
     if (exits && exits.ramps.length > 0 && this.rampsReady(worker, model)) {
@@ -629,10 +652,10 @@ export class Scheduler {
     return model.holders.size > 0 ? model.holders.values() : this.workers.values();
   }
 
-  private batch1EstimateNs(model: ModelState): number {
+  private batch1EstimateNs(model: ModelState, seqLength = model.queue.peek()?.seqLength ?? 0): number {
     let best = Number.POSITIVE_INFINITY;
     for (const worker of this.candidateWorkers(model)) {
-      const est = this.estimator.estimateNs(model.spec.name, worker.id, model.spec.batchSizes[0]!);
+      const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength));
       if (est !== undefined) best = Math.min(best, est);
     }
     return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns;
@@ -646,7 +669,7 @@ export class Scheduler {
     const bestEstimateNs = (batchSize: number): number => {
       let best = Number.POSITIVE_INFINITY;
       for (const worker of model.holders.values()) {
-        const est = this.estimator.estimateNs(model.spec.name, worker.id, batchSize);
+        const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(batchSize, model.spec.sequenceBuckets?.at(-1)));
         if (est !== undefined) best = Math.min(best, est);
       }
       return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns * batchSize;
@@ -661,15 +684,15 @@ export class Scheduler {
    * model queued: over all workers, when the worker frees up (plus a LOAD if it lacks the
    * model), plus the ahead-requests' share of full batches, plus one batch-1 run.
    */
-  private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number): number {
+  private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
     const name = model.spec.name;
     const largest = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize).at(-1) ?? model.spec.batchSizes[0]!;
     const numCopies = Math.max(1, model.holders.size);
     let best = Number.POSITIVE_INFINITY;
     for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(name)) continue;
-      const batch1Ns = this.estimator.estimateNs(name, worker.id, model.spec.batchSizes[0]!) ?? this.batch1EstimateNs(model);
-      const fullNs = this.estimator.estimateNs(name, worker.id, largest) ?? batch1Ns * largest;
+      const batch1Ns = this.estimator.estimateNs(name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength)) ?? this.batch1EstimateNs(model, seqLength);
+      const fullNs = this.estimator.estimateNs(name, worker.id, profileKey(largest, seqLength)) ?? batch1Ns * largest;
       let startNs = worker.timeline.freeAtNs(nowNs);
       if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
       const backlogNs = (Math.floor(numAhead / largest) * fullNs) / numCopies;
@@ -773,7 +796,7 @@ export class Scheduler {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
       // Learn whole-model-equivalent durations: divide out what the ramps and exits did.
-      this.estimator.record(action.modelName, worker.id, action.batchSize, msg.timing.durationNs / this.actualFactor(action, msg));
+      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.actualFactor(action, msg));
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
       return inflight.requests.flatMap((r, row) => {
@@ -841,7 +864,7 @@ export class Scheduler {
     }
     this.estimator.record(action.modelName, worker.id, 0, msg.timing.durationNs);
     for (const entry of msg.profile ?? []) {
-      this.estimator.seed(action.modelName, worker.id, entry.batchSize, entry.durationNs, entry.p99DurationNs);
+      this.estimator.seed(action.modelName, worker.id, profileKey(entry.batchSize, entry.sequenceLength), entry.durationNs, entry.p99DurationNs);
     }
     if (instance) {
       instance.state = 'loaded';

@@ -7,12 +7,18 @@
  * - NPY (NumPy's array format, version 1–3, little-endian float32/float64/uint8/int32/int64):
  *   an inputs array [N, ...] and an optional labels array [N];
  * - a folder with `dataset.json` naming its files:
- *   `{"format": "idx" | "npy", "inputs": "FILE", "labels": "FILE"?, "name"?, "license"?}`.
- * Inputs are returned as float32 in the model's raw units (pixels stay 0–255).
+ *   `{"format": "idx" | "npy", "inputs": "FILE", "labels": "FILE"?, "name"?, "license"?}`;
+ * - text: a folder whose `dataset.json` says `{"format": "text", "corpus": "FILE.jsonl.gz"}`
+ *   (see text/text-corpus.ts). Text needs the model's tokenizer: samples are its token ids padded
+ *   to its `maxTokens`, with the attention mask as a side input.
+ * Image inputs are returned as float32 in the model's raw units (pixels stay 0–255).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { readTextCorpus } from '../text/text-corpus.js';
+import { padTokenRows } from '../text/token-tensors.js';
+import type { WordTokenizer } from '../text/word-tokenizer.js';
 
 export interface Dataset {
   name: string;
@@ -20,8 +26,16 @@ export interface Dataset {
   /** Shape of one sample, without the batch dimension. */
   sampleShape: number[];
   /** All samples, row-major: sample i is inputs[i*sampleSize .. (i+1)*sampleSize). */
-  inputs: Float32Array;
+  inputs: Float32Array | BigInt64Array;
   labels?: Int32Array;
+  /** Text datasets: the input the token ids feed, and the texts themselves. */
+  text?: {
+    idsInput: string;
+    /** The attention mask, laid out like `inputs`. */
+    maskInput: string;
+    mask: BigInt64Array;
+    texts: string[];
+  };
 }
 
 export class DatasetError extends Error {
@@ -86,8 +100,9 @@ export function readNpy(path: string): { shape: number[]; values: Float32Array |
 }
 
 interface DatasetDescriptor {
-  format: 'idx' | 'npy';
+  format: 'idx' | 'npy' | 'text';
   inputs: string;
+  corpus?: string;
   labels?: string;
   name?: string;
 }
@@ -97,7 +112,7 @@ function readArray(format: 'idx' | 'npy', path: string) {
 }
 
 /** Loads a dataset from a folder with dataset.json, or from a single .npy/IDX inputs file. */
-export function loadDataset(path: string): Dataset {
+export function loadDataset(path: string, options: { tokenizer?: WordTokenizer } = {}): Dataset {
   let descriptor: DatasetDescriptor;
   let base: string;
   if (existsSync(path) && statSync(path).isDirectory()) {
@@ -105,13 +120,14 @@ export function loadDataset(path: string): Dataset {
     if (!existsSync(file)) throw new DatasetError(`${path} has no dataset.json (see prepare/dataset.ts for the format)`);
     descriptor = JSON.parse(readFileSync(file, 'utf8')) as DatasetDescriptor;
     base = path;
-    if (descriptor.format !== 'idx' && descriptor.format !== 'npy') throw new DatasetError(`${file}: format must be "idx" or "npy"`);
+    if (descriptor.format === 'text') return loadTextDataset(path, descriptor, options.tokenizer);
+    if (descriptor.format !== 'idx' && descriptor.format !== 'npy') throw new DatasetError(`${file}: format must be "idx", "npy" or "text"`);
     if (typeof descriptor.inputs !== 'string') throw new DatasetError(`${file}: "inputs" must name the inputs file`);
   } else {
     descriptor = { format: /\.npy(\.gz)?$/.test(path) ? 'npy' : 'idx', inputs: basename(path) };
     base = dirname(path);
   }
-  const inputs = readArray(descriptor.format, join(base, descriptor.inputs));
+  const inputs = readArray(descriptor.format as 'idx' | 'npy', join(base, descriptor.inputs));
   if (inputs.shape.length < 2) throw new DatasetError(`${descriptor.inputs}: inputs need a sample dimension and at least one more`);
   const numSamples = inputs.shape[0]!;
   const dataset: Dataset = {
@@ -121,7 +137,7 @@ export function loadDataset(path: string): Dataset {
     inputs: inputs.values instanceof Float32Array ? inputs.values : Float32Array.from(inputs.values),
   };
   if (descriptor.labels) {
-    const labels = readArray(descriptor.format, join(base, descriptor.labels));
+    const labels = readArray(descriptor.format as 'idx' | 'npy', join(base, descriptor.labels));
     if (!labels.isInteger || labels.shape.length !== 1) throw new DatasetError(`${descriptor.labels}: labels must be a 1-D integer array`);
     if (labels.shape[0] !== numSamples) throw new DatasetError(`${descriptor.labels}: ${labels.shape[0]} labels for ${numSamples} samples`);
     dataset.labels = labels.values as Int32Array;
@@ -129,8 +145,35 @@ export function loadDataset(path: string): Dataset {
   return dataset;
 }
 
-/** Sample i as a float32 view. */
+function loadTextDataset(folder: string, descriptor: DatasetDescriptor, tokenizer: WordTokenizer | undefined): Dataset {
+  if (typeof descriptor.corpus !== 'string') throw new DatasetError(`${folder}/dataset.json: a text dataset needs "corpus" (a JSON-lines file)`);
+  if (!tokenizer) throw new DatasetError(`${folder} is a text dataset: it needs the model's tokenizer (--tokenizer FILE)`);
+  let corpus;
+  try {
+    corpus = readTextCorpus(join(folder, descriptor.corpus));
+  } catch (err) {
+    throw new DatasetError((err as Error).message);
+  }
+  const padded = padTokenRows(corpus.texts.map((t) => tokenizer.encode(t).ids), tokenizer.maxTokens);
+  return {
+    name: descriptor.name ?? descriptor.corpus,
+    numSamples: corpus.texts.length,
+    sampleShape: [tokenizer.maxTokens],
+    inputs: padded.ids,
+    labels: corpus.labels,
+    text: { idsInput: tokenizer.file.inputNames.ids, maskInput: tokenizer.file.inputNames.mask, mask: padded.mask, texts: corpus.texts },
+  };
+}
+
+/** All samples of an image (float32) dataset; throws for token datasets. */
+export function imageInputs(dataset: Dataset): Float32Array {
+  if (!(dataset.inputs instanceof Float32Array)) throw new DatasetError(`${dataset.name} holds token ids, not float32 samples`);
+  return dataset.inputs;
+}
+
+/** Sample i as a float32 view (image datasets). */
 export function sampleAt(dataset: Dataset, i: number): Float32Array {
+  if (!(dataset.inputs instanceof Float32Array)) throw new DatasetError(`${dataset.name} holds token ids, not float32 samples`);
   const size = dataset.inputs.length / dataset.numSamples;
   return dataset.inputs.subarray(i * size, (i + 1) * size);
 }

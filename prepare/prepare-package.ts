@@ -19,6 +19,8 @@ import type { EarlyExitSection, RampEntry } from '../shared/early-exit-manifest.
 import { loadModelEntry, type ModelManifest } from '../shared/model-manifest.js';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
 import { bootstrapSplit, loadDataset, type Dataset } from './dataset.js';
+import { datasetFeeds } from './dataset-feeds.js';
+import { WordTokenizer } from '../text/word-tokenizer.js';
 import { validateGraph } from './ingest.js';
 import { decodeModel, encodeModel, type ModelProto } from './onnx-proto.js';
 import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type ProfileOptions } from './profiler.js';
@@ -52,6 +54,10 @@ export interface PrepareOptions {
   profile: ProfileOptions;
   /** Files copied into the package as they are (licences, notices). */
   include: string[];
+  /** Text models: the tokenizer.json that turns the dataset's texts into the model's inputs. */
+  tokenizerPath?: string;
+  /** Text models: sequence lengths requests are padded up to (the tokenizer's maxTokens last). */
+  sequenceBuckets?: number[];
   onProgress: (stage: string, done: number, total: number) => void;
 }
 
@@ -100,13 +106,11 @@ export class PrepareError extends Error {
 const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
 function sampleFeeds(inputName: string, dataset: Dataset, start: number, count: number): Record<string, ort.Tensor> {
-  const size = dataset.inputs.length / dataset.numSamples;
-  const n = Math.min(count, dataset.numSamples - start);
-  return { [inputName]: new ort.Tensor('float32', dataset.inputs.slice(start * size, (start + n) * size), [n, ...dataset.sampleShape]) };
+  return datasetFeeds(dataset, inputName, start, count);
 }
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
-async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string }> {
+async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; tokenizer?: WordTokenizer }> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(options.modelPath);
@@ -116,7 +120,21 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   const model = decodeModel(bytes);
   validateGraph(model);
   const inputs = dataInputNames(model);
-  if (inputs.length !== 1) throw new PrepareError(`the model has ${inputs.length} data inputs (${inputs.join(', ')}); prepare handles one (side inputs such as attention masks are not supported yet)`);
+  let tokenizer: WordTokenizer | undefined;
+  if (options.tokenizerPath) {
+    try {
+      tokenizer = WordTokenizer.load(options.tokenizerPath);
+    } catch (err) {
+      throw new PrepareError((err as Error).message);
+    }
+    const { ids, mask } = tokenizer.file.inputNames;
+    if (inputs.length !== 2 || !inputs.includes(ids) || !inputs.includes(mask)) {
+      throw new PrepareError(`the tokenizer fills inputs '${ids}' and '${mask}', but the model's data inputs are ${inputs.join(', ')}`);
+    }
+  } else if (inputs.length !== 1) {
+    throw new PrepareError(`the model has ${inputs.length} data inputs (${inputs.join(', ')}); a model with side inputs (token ids + attention mask) needs --tokenizer`);
+  }
+  const inputName = tokenizer ? tokenizer.file.inputNames.ids : inputs[0]!;
   const outputs = (model.graph!.output ?? []).map((o) => o.name ?? '');
   if (outputs.length !== 1) throw new PrepareError(`the model has ${outputs.length} outputs; prepare needs exactly one (the logits)`);
   makeBatchDynamic(model);
@@ -126,19 +144,29 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   } catch (err) {
     throw new PrepareError(`onnxruntime cannot run this model: ${(err as Error).message}`);
   }
-  const dataset = loadDataset(options.datasetPath);
-  const declared = (model.graph!.input ?? []).find((i) => i.name === inputs[0])!.type?.tensorType?.shape?.dim ?? [];
-  const expected = declared.slice(1).map((d) => Number(d.dimValue?.toString() ?? NaN));
+  let dataset: Dataset;
+  try {
+    dataset = loadDataset(options.datasetPath, tokenizer ? { tokenizer } : {});
+  } catch (err) {
+    throw new PrepareError((err as Error).message);
+  }
+  if (tokenizer && !dataset.text) throw new PrepareError(`--tokenizer was given but ${options.datasetPath} is not a text dataset`);
+  if (!tokenizer && dataset.text) throw new PrepareError(`${options.datasetPath} is a text dataset: pass the model's tokenizer with --tokenizer`);
+  const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type?.tensorType?.shape?.dim ?? [];
+  // Dynamic dimensions (a sequence length) accept whatever the dataset holds.
+  const expected = declared.slice(1).map((d, i) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : (dataset.sampleShape[i] ?? NaN)));
   const sameShape = expected.length === dataset.sampleShape.length && expected.every((d, i) => d === dataset.sampleShape[i]);
   const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
   // A missing unit axis ([28,28] for [1,28,28]) holds the same values in the same order: accept it.
   const onlyUnitAxesDiffer = size(expected) === size(dataset.sampleShape) && expected.filter((d) => d !== 1).join() === dataset.sampleShape.filter((d) => d !== 1).join();
   if (!sameShape && !onlyUnitAxesDiffer) {
-    throw new PrepareError(`dataset samples have shape [${dataset.sampleShape.join(',')}] but the model's input '${inputs[0]}' expects [${expected.join(',')}] per sample`);
+    throw new PrepareError(`dataset samples have shape [${dataset.sampleShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`);
   }
   dataset.sampleShape = expected;
   if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: pass --labels model to train ramps on the model's own predictions`);
-  return { model, dataset, inputName: inputs[0]!, outputName: outputs[0]! };
+  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: outputs[0]! };
+  if (tokenizer) result.tokenizer = tokenizer;
+  return result;
 }
 
 /** Step 3: the chain over every site must reproduce the model. */
@@ -190,7 +218,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const progress = options.onProgress;
 
   progress('ingest', 0, 1);
-  const { model, dataset, inputName, outputName } = await ingest(options);
+  const { model, dataset, inputName, outputName, tokenizer } = await ingest(options);
   const split = bootstrapSplit(dataset.numSamples, options.bootstrapFraction, options.trainVal[0], options.trainVal[1]);
   if (split.train.end - split.train.start < 10 || split.validation.end - split.validation.start < 10) {
     throw new PrepareError(`bootstrap split too small: ${split.train.end} training and ${split.validation.end - split.validation.start} validation samples`);
@@ -199,14 +227,17 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
 
   // 2. sites
   progress('sites', 0, 1);
-  const probe = sampleFeeds(inputName, dataset, 0, 2)[inputName]!;
-  const { sites, types } = await findRampSites(model, [{ name: inputName, shape: [...probe.dims], data: probe.data as Float32Array }]);
+  const probeOf = (feeds: Record<string, ort.Tensor>) => Object.entries(feeds).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array }));
+  const probe = probeOf(sampleFeeds(inputName, dataset, 0, 2));
+  // Text: a second probe at half the length tells which dimensions follow the sequence length.
+  const altProbe = tokenizer ? probeOf(trimTokens(sampleFeeds(inputName, dataset, 0, 2), Math.max(2, dataset.sampleShape[0]! >> 1))) : undefined;
+  const { sites, types } = await findRampSites(model, probe, inputName, altProbe);
   if (sites.length === 0) throw new PrepareError('the model has no usable ramp site (no single-tensor cut with a [N,C,H,W] or [N,T,D] activation)');
   progress('sites', 1, 1);
 
   // 3. segments at every site, verified
   progress('verify segments', 0, 1);
-  const fineSegments = segmentModel(model, sites, types);
+  const fineSegments = segmentModel(model, sites, types, inputName);
   const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, { start: 0, end: Math.min(split.validation.end, 512) });
   progress('verify segments', 1, 1);
 
@@ -279,11 +310,12 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     return optimized;
   };
   for (const file of options.include) copyFileSync(file, join(options.outDir, basename(file)));
+  if (tokenizer) tokenizer.save(join(options.outDir, 'tokenizer.json'));
   const modelFile = 'model.onnx';
   writeFileSync(join(options.outDir, modelFile), encodeModel(model));
   await compile(encodeModel(model), join(options.outDir, 'model.opt.onnx'));
   const chosenSites = selection.chosen.map((id) => sites.find((s) => s.id === id)!);
-  const chosenSegments = segmentModel(model, chosenSites, types);
+  const chosenSegments = segmentModel(model, chosenSites, types, inputName);
   const chainMs = await profileChain(chosenSegments, makeFeeds, options.profile);
   const segments = [];
   for (const [i, seg] of chosenSegments.entries()) {
@@ -312,15 +344,27 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     schemaVersion: 2,
     name: options.name,
     file: 'model.onnx',
-    inputs: [{ name: inputName, dtype: 'float32', shape: [-1, ...dataset.sampleShape] }],
+    inputs: tokenizer
+      ? [tokenizer.file.inputNames.ids, tokenizer.file.inputNames.mask].map((name) => ({ name, dtype: 'int64' as const, shape: [-1, -1] }))
+      : [{ name: inputName, dtype: 'float32', shape: [-1, ...dataset.sampleShape] }],
     outputs: [{ name: outputName, dtype: 'float32', shape: [-1, features.numClasses] }],
     batchSizes: options.batchSizes,
+    ...(tokenizer ? { sequence: { buckets: sequenceBucketsFor(tokenizer.maxTokens, options.sequenceBuckets), tokenizer: 'tokenizer.json' } } : {}),
     source: { model: options.modelPath, dataset: options.datasetPath, preparedBy: 'escapement prepare', included: options.include.map((f) => basename(f)) },
     earlyExit: {
       primaryInput: inputName,
       finalOutput: outputName,
       numClasses: features.numClasses,
-      sites: sites.map((s) => ({ id: s.id, tensor: s.tensor, sideTensors: s.sideTensors, kind: s.kind, shape: s.shape, elemType: s.elemType, producer: s.producerName })),
+      sites: sites.map((s) => ({
+        id: s.id,
+        tensor: s.tensor,
+        sideTensors: s.sideTensors,
+        ...(s.sideTensors.length > 0 ? { sideTensorTypes: Object.fromEntries(s.sideTensors.map((t) => [t, { elemType: types.get(t)!.elemType, shape: types.get(t)!.dims }])) } : {}),
+        kind: s.kind,
+        shape: s.shape,
+        elemType: s.elemType,
+        producer: s.producerName,
+      })),
       ramps,
       chosenRamps: selection.chosen,
       initialThresholds: Object.fromEntries(selection.chosen.map((id, i) => [id, selection.thresholds[i]!])),
@@ -364,6 +408,25 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     return report;
   };
   return { manifest, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000 };
+}
+
+/** Token feeds cut to their first `length` positions (the second probe of a text model). */
+function trimTokens(feeds: Record<string, ort.Tensor>, length: number): Record<string, ort.Tensor> {
+  return Object.fromEntries(
+    Object.entries(feeds).map(([name, t]) => {
+      const [n, full] = [t.dims[0]!, t.dims[1]!];
+      const data = new BigInt64Array(n * length);
+      for (let r = 0; r < n; r++) data.set((t.data as BigInt64Array).subarray(r * full, r * full + length), r * length);
+      return [name, new ort.Tensor('int64', data, [n, length])];
+    }),
+  );
+}
+
+/** Sequence-length buckets: the given ones (each ≤ maxTokens), or powers of two from 16, with maxTokens last. */
+function sequenceBucketsFor(maxTokens: number, given: number[] | undefined): number[] {
+  const buckets = given ?? [16, 32, 64, 128, 256, 512].filter((b) => b < maxTokens);
+  if (buckets.some((b) => !Number.isInteger(b) || b < 1 || b > maxTokens)) throw new PrepareError(`sequence buckets must be integers in [1, ${maxTokens}], got ${buckets.join(', ')}`);
+  return [...new Set([...buckets, maxTokens])].sort((a, b) => a - b);
 }
 
 /** Profiles each segment of a chain (fed with real activations) and the chain end to end. */

@@ -60,7 +60,7 @@ export function buildHeadModel(siteId: number, inputTensor: string, inputDims: n
     }
   });
   nodes.push(onnx.NodeProto.create({ opType: 'Softmax', input: [x], output: [headOutputName(siteId)], name: `${p}_softmax`, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
-  const dim = inputDims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d }));
+  const dim = inputDims.map((d, i) => (d >= 0 ? { dimValue: d } : { dimParam: i === 0 ? 'N' : `d${i}` }));
   return onnx.ModelProto.create({
     irVersion: 7,
     opsetImport: [{ domain: '', version: HEAD_OPSET }],

@@ -104,8 +104,12 @@ export async function probeTensors(model: ModelProto, tensors: string[], inputs:
   }
 }
 
-/** Ops that only transform values in place: a cut right before one is the same place in the network. */
-const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid']);
+/**
+ * Ops that only transform values in place (or, for LayerNormalization, normalise each position
+ * on its own): a cut right before one is the same place in the network. A post-LN transformer's
+ * residual Add -> LayerNormalization is one site, the normalised one.
+ */
+const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid', 'LayerNormalization']);
 
 function siteKind(shape: number[]): SiteKind | undefined {
   if (shape.length === 4 && shape[2]! * shape[3]! > 1) return 'feature-map';
@@ -114,16 +118,20 @@ function siteKind(shape: number[]): SiteKind | undefined {
 }
 
 /**
- * Ramp sites of a model: its cuts whose tensor suits a head, probed at `probeBatchSize` so the
- * batch dimension can be told apart (it must equal the probe batch).
+ * Ramp sites of a model: its cuts whose tensor suits a head, probed so that the batch dimension
+ * can be told apart (it must equal the probe batch). Text models pass a second probe with another
+ * sequence length (`altInputs`): dimensions that differ between the two are dynamic (-1).
  */
-export async function findRampSites(model: ModelProto, inputs: ProbeInput[], primaryInput?: string): Promise<{ sites: RampSite[]; types: Map<string, TensorType> }> {
+export async function findRampSites(model: ModelProto, inputs: ProbeInput[], primaryInput?: string, altInputs?: ProbeInput[]): Promise<{ sites: RampSite[]; types: Map<string, TensorType> }> {
   const index = new GraphIndex(model, primaryInput);
   const cuts = findCuts(index);
   if (cuts.length === 0) return { sites: [], types: new Map() };
   const batch = inputs[0]!.shape[0]!;
-  const probed = await probeTensors(model, [...new Set(cuts.flatMap((c) => [c.tensor, ...c.sideTensors]))], inputs);
-  const types = new Map([...probed].map(([t, p]) => [t, { elemType: p.elemType, dims: [-1, ...p.dims.slice(1)] }]));
+  const names = [...new Set(cuts.flatMap((c) => [c.tensor, ...c.sideTensors]))];
+  const probed = await probeTensors(model, names, inputs);
+  const alt = altInputs ? await probeTensors(model, names, altInputs) : undefined;
+  const dynamicDims = (t: string, dims: number[]) => dims.map((d, i) => (i === 0 || (alt && alt.get(t)!.dims[i] !== d) ? -1 : d));
+  const types = new Map([...probed].map(([t, p]) => [t, { elemType: p.elemType, dims: dynamicDims(t, p.dims) }]));
   const shapes = new Map([...probed].map(([t, p]) => [t, p.dims]));
   const sites: RampSite[] = [];
   cuts.forEach((cut, i) => {
@@ -135,7 +143,7 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
     const consumers = index.consumers.get(cut.tensor) ?? [];
     const follower = next ? index.nodes[next.afterNode]!.opType ?? '' : '';
     if (next && consumers.length === 1 && consumers[0] === next.afterNode && ELEMENTWISE.has(follower) && sameDims(shapes.get(next.tensor)!, shape)) return;
-    sites.push({ ...cut, id: sites.length, kind, shape: [-1, ...shape.slice(1)], elemType: probed.get(cut.tensor)!.elemType });
+    sites.push({ ...cut, id: sites.length, kind, shape: types.get(cut.tensor)!.dims, elemType: probed.get(cut.tensor)!.elemType });
   });
   return { sites, types };
 }

@@ -28,7 +28,8 @@ export interface TensorType {
 
 function typedValueInfo(name: string, type: TensorType | undefined): ValueInfoProto {
   if (!type) return onnx.ValueInfoProto.create({ name });
-  const dim = type.dims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d }));
+  // The batch is N; any other dynamic dimension (a sequence length) gets a name of its own.
+  const dim = type.dims.map((d, i) => (d >= 0 ? { dimValue: d } : { dimParam: i === 0 ? 'N' : `d${i}` }));
   return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: type.elemType, shape: { dim } } } });
 }
 

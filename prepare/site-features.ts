@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Dataset } from './dataset.js';
+import { datasetFeeds } from './dataset-feeds.js';
 import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
 import type { RampSite } from './ramp-sites.js';
 
@@ -45,7 +46,6 @@ export async function extractSiteFeatures(
 ): Promise<SiteFeatures> {
   const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), { intraOpNumThreads: 2, logSeverityLevel: 3 });
   const n = range.end - range.start;
-  const sampleSize = dataset.inputs.length / dataset.numSamples;
   const chunks = new Map<number, Float32Array[]>(sites.map((s) => [s.id, []]));
   const dims = new Map<number, number>();
   const predictions = new Int32Array(n);
@@ -54,9 +54,7 @@ export async function extractSiteFeatures(
   try {
     for (let start = range.start; start < range.end; start += batch) {
       const end = Math.min(range.end, start + batch);
-      const data = dataset.inputs.slice(start * sampleSize, end * sampleSize);
-      const feeds = { [inputName]: new ort.Tensor('float32', data, [end - start, ...dataset.sampleShape]) };
-      const results = await session.run(feeds);
+      const results = await session.run(datasetFeeds(dataset, inputName, start, end - start));
       for (const site of sites) {
         const t = results[`__feature_${site.id}`]!;
         dims.set(site.id, t.dims[1]!);

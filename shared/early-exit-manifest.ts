@@ -14,8 +14,10 @@ export interface SiteEntry {
   tensor: string;
   /** Side tensors (attention masks, ...) that cross the cut with it. */
   sideTensors: string[];
+  /** Element type and shape (-1: dynamic) of each side tensor, so segments can declare them. */
+  sideTensorTypes?: Record<string, { elemType: number; shape: number[] }>;
   kind: 'feature-map' | 'sequence';
-  /** With -1 for the batch dimension. */
+  /** With -1 for the batch dimension (and for a sequence length, in text models). */
   shape: number[];
   elemType: number;
   /** The node producing the tensor (for people reading the manifest). */

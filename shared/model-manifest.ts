@@ -19,6 +19,14 @@ export interface SimulatedLatency {
   perItemUs: number;
 }
 
+/** Text models: inputs with a -1 after the batch dimension take the request's token count. */
+export interface SequenceSpec {
+  /** Ascending lengths a request's tokens are padded up to; the last is the longest accepted. */
+  buckets: number[];
+  /** tokenizer.json inside the package (text/word-tokenizer.ts), for clients to tokenize with. */
+  tokenizer?: string;
+}
+
 export interface ModelManifest {
   schemaVersion: number;
   name: string;
@@ -30,6 +38,8 @@ export interface ModelManifest {
   batchSizes: number[];
   /** What the simulated worker sleeps when it "runs" this model. */
   simulated?: SimulatedLatency;
+  /** Variable-length (token) inputs; absent: every non-batch dimension is fixed. */
+  sequence?: SequenceSpec;
   /** Free-form provenance: where the ONNX came from, its licence, how it was ingested. */
   source?: Record<string, unknown>;
   /** Ramps, segments and profiles of an early-exit package (schemaVersion 2). */
@@ -56,7 +66,7 @@ function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
     if (!isDType(t.dtype)) throw new ManifestError(`${where}[${i}].dtype ${JSON.stringify(t.dtype)} is not a supported dtype`);
     const shape = t.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d > 0 || d === -1))) {
-      throw new ManifestError(`${where}[${i}].shape must be positive integers, with -1 for the batch dimension`);
+      throw new ManifestError(`${where}[${i}].shape must be positive integers, with -1 for the batch (and sequence) dimension`);
     }
     if (shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
     return { name: t.name, dtype: t.dtype, shape: shape as number[] };
@@ -89,6 +99,18 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
     outputs: checkTensorSpecs(`${where}: outputs`, m.outputs),
     batchSizes: batchSizes as number[],
   };
+  if (m.sequence !== undefined) {
+    const seq = m.sequence as Record<string, unknown>;
+    const buckets = seq.buckets;
+    if (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number)))) {
+      throw new ManifestError(`${where}: sequence.buckets must be ascending positive integers`);
+    }
+    if (seq.tokenizer !== undefined && (typeof seq.tokenizer !== 'string' || seq.tokenizer.includes('..'))) throw new ManifestError(`${where}: sequence.tokenizer must be a relative path inside the package`);
+    manifest.sequence = { buckets: buckets as number[], ...(seq.tokenizer !== undefined ? { tokenizer: seq.tokenizer as string } : {}) };
+  }
+  for (const spec of manifest.inputs) {
+    if (spec.shape.slice(1).includes(-1) && !manifest.sequence) throw new ManifestError(`${where}: input '${spec.name}' has a dynamic dimension after the batch; that needs a "sequence" section`);
+  }
   const sim = m.simulated as Record<string, unknown> | undefined;
   if (sim !== undefined) {
     if (typeof sim.baseUs !== 'number' || typeof sim.perItemUs !== 'number' || sim.baseUs < 0 || sim.perItemUs < 0) {
@@ -122,6 +144,9 @@ export function loadModelEntry(modelDir: string, name: string): ModelEntry {
   if (manifest.name !== name) throw new ManifestError(`${manifestPath}: name '${manifest.name}' does not match its folder '${name}'`);
   const onnxPath = join(folder, manifest.file);
   if (!existsSync(onnxPath)) throw new ManifestError(`${manifestPath}: file ${manifest.file} does not exist`);
+  if (manifest.sequence?.tokenizer && !existsSync(join(folder, manifest.sequence.tokenizer))) {
+    throw new ManifestError(`${manifestPath}: sequence.tokenizer ${manifest.sequence.tokenizer} does not exist`);
+  }
   if (manifest.earlyExit) {
     try {
       checkEarlyExitFiles(manifest.earlyExit, folder, manifestPath);

@@ -114,6 +114,8 @@ export interface InferAction extends ActionWindow {
   batchSize: number;
   numRequests: number;
   inputs: TensorMeta[];
+  /** Text models: the padded sequence length of every input's axis 1 (rows are zero-padded). */
+  sequenceLength?: number;
   /** Run the model as a chain with these ramps attached (early-exit packages only). */
   earlyExit?: EarlyExitPlan;
 }
@@ -188,6 +190,8 @@ export interface StageTiming {
 
 export interface BatchProfileEntry {
   batchSize: number;
+  /** Text models: the sequence length profiled at (every bucket of the manifest's `sequence`). */
+  sequenceLength?: number;
   /** Median measured duration after warm-up. */
   durationNs: number;
   /** 99th percentile of the same runs. */

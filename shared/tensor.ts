@@ -72,27 +72,42 @@ export function bytesOf(view: ArrayBufferView): Buffer {
 /**
  * Checks one request's tensors against a model's declared inputs: every declared input present
  * once, with its dtype, a batch dimension of exactly 1, and the declared non-batch dimensions.
- * Throws INVALID_INPUT with a message naming the offending tensor.
+ * A -1 after the batch dimension is a sequence axis: any length from 1 to `maxSequenceLength`,
+ * the same for every input. Returns that length (0 when the model has none). Throws
+ * INVALID_INPUT with a message naming the offending tensor.
  */
-export function validateRequestInputs(specs: readonly TensorSpec[], tensors: readonly Tensor[]): void {
+export function validateRequestInputs(specs: readonly TensorSpec[], tensors: readonly Tensor[], maxSequenceLength = 0): number {
   if (tensors.length !== specs.length) {
     throw new EscapementError(
       ErrorCode.INVALID_INPUT,
       `expected ${specs.length} input tensor(s) (${specs.map((s) => s.name).join(', ')}), got ${tensors.length}`,
     );
   }
+  let seqLength = 0;
   for (const spec of specs) {
     const t = tensors.find((x) => x.name === spec.name);
     if (!t) throw new EscapementError(ErrorCode.INVALID_INPUT, `missing input tensor '${spec.name}'`);
     if (t.dtype !== spec.dtype) {
       throw new EscapementError(ErrorCode.INVALID_INPUT, `input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`);
     }
-    const expected = spec.shape.map((d) => (d < 0 ? 1 : d));
+    const seqAxis = spec.shape.indexOf(-1, 1);
+    if (seqAxis > 0 && t.shape.length === spec.shape.length) {
+      const length = t.shape[seqAxis]!;
+      if (!(length >= 1 && length <= maxSequenceLength)) {
+        throw new EscapementError(ErrorCode.INVALID_INPUT, `input '${spec.name}' has ${length} tokens; this model takes 1 to ${maxSequenceLength}`);
+      }
+      if (seqLength > 0 && length !== seqLength) {
+        throw new EscapementError(ErrorCode.INVALID_INPUT, `input '${spec.name}' has length ${length} but another input has ${seqLength}; they must match`);
+      }
+      seqLength = length;
+    }
+    const expected = spec.shape.map((d, i) => (i === 0 ? 1 : d < 0 ? seqLength : d));
     const ok = t.shape.length === expected.length && t.shape.every((d, i) => d === expected[i]);
     if (!ok) {
+      const shown = spec.shape.map((d, i) => (i === 0 ? '1' : d < 0 ? 'T' : String(d)));
       throw new EscapementError(
         ErrorCode.INVALID_INPUT,
-        `input '${spec.name}' must have shape [${expected.join(',')}] (one item per request), got [${t.shape.join(',')}]`,
+        `input '${spec.name}' must have shape [${shown.join(',')}] (one item per request), got [${t.shape.join(',')}]`,
       );
     }
     if (t.data.byteLength !== byteLength(t)) {
@@ -102,4 +117,5 @@ export function validateRequestInputs(specs: readonly TensorSpec[], tensors: rea
       );
     }
   }
+  return seqLength;
 }

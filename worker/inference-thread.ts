@@ -70,6 +70,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
     const sites = siteIds.map((id) => section.sites.find((s) => s.id === id)!);
     const types = new Map(section.sites.map((s) => [s.tensor, { elemType: s.elemType, dims: s.shape }]));
+    for (const s of section.sites) for (const [name, t] of Object.entries(s.sideTensorTypes ?? {})) types.set(name, { elemType: t.elemType, dims: t.shape });
     const cuts = sites.map((s) => ({ tensor: s.tensor, sideTensors: s.sideTensors, afterNode: -1, producerName: s.producer }));
     for (const [i, seg] of segmentModel(model, cuts, types, section.primaryInput).entries()) {
       segments.push({ model: seg.model, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: sites[i]?.id ?? null });
@@ -176,20 +177,21 @@ function fromOrt(name: string, dtype: DType, t: ort.Tensor): WireTensor {
   return { name, dtype, shape: [...t.dims], buffer: copy.buffer, byteOffset: 0 };
 }
 
-function zeroInputs(inputs: TensorSpec[], batchSize: number): Record<string, ort.Tensor> {
+function zeroInputs(inputs: TensorSpec[], batchSize: number, seqLength: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const spec of inputs) {
-    const shape = [batchSize, ...spec.shape.slice(1)];
+    const shape = [batchSize, ...spec.shape.slice(1).map((d) => (d < 0 ? seqLength : d))];
     const buffer = new ArrayBuffer(numElements(shape) * DTYPE_BYTES[spec.dtype]);
     feeds[spec.name] = toOrt({ name: spec.name, dtype: spec.dtype, shape, buffer, byteOffset: 0 });
   }
   return feeds;
 }
 
-async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batchSizes: number[]): Promise<BatchProfileEntry[]> {
+/** Median and p99 per batch size (text models: per batch size at every sequence bucket). */
+async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batchSizes: number[], sequenceBuckets: number[] = [0]): Promise<BatchProfileEntry[]> {
   const entries: BatchProfileEntry[] = [];
-  for (const batchSize of batchSizes) {
-    const feeds = zeroInputs(inputs, batchSize);
+  for (const seqLength of sequenceBuckets) for (const batchSize of batchSizes) {
+    const feeds = zeroInputs(inputs, batchSize, seqLength);
     for (let i = 0; i < NUM_WARMUP_RUNS; i++) await session.run(feeds);
     const samples: number[] = [];
     const beginNs = monotonicNowNs();
@@ -201,6 +203,7 @@ async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batc
     samples.sort((a, b) => a - b);
     entries.push({
       batchSize,
+      ...(seqLength > 0 ? { sequenceLength: seqLength } : {}),
       durationNs: samples[samples.length >> 1]!,
       p99DurationNs: samples[Math.min(samples.length - 1, Math.ceil(samples.length * 0.99) - 1)]!,
     });
@@ -214,7 +217,7 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       const existing = sessions.get(req.modelName);
       if (existing) {
         // LOAD is idempotent: the controller may have lost track (a timed-out action); re-profile.
-        return { id: req.id, ok: true, kind: 'load', profile: await profile(existing.session, req.inputs, req.batchSizes), weightsBytes: req.fileBytes };
+        return { id: req.id, ok: true, kind: 'load', profile: await profile(existing.session, req.inputs, req.batchSizes, req.sequenceBuckets), weightsBytes: req.fileBytes };
       }
       const rssBefore = process.memoryUsage().rss;
       let session: ort.InferenceSession;
@@ -225,7 +228,7 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       }
       const rssDelta = process.memoryUsage().rss - rssBefore;
       try {
-        const entries = await profile(session, req.inputs, req.batchSizes);
+        const entries = await profile(session, req.inputs, req.batchSizes, req.sequenceBuckets);
         const earlyExit = req.earlyExit ? await loadEarlyExit(req.earlyExit.folder, req.earlyExit.section) : undefined;
         sessions.set(req.modelName, { session, outputs: req.outputs, ...(earlyExit ? { earlyExit } : {}) });
         return { id: req.id, ok: true, kind: 'load', profile: entries, weightsBytes: Math.max(req.fileBytes, rssDelta) };

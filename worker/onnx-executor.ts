@@ -74,6 +74,7 @@ export class OnnxExecutor implements Executor {
       onnxPath: entry.onnxPath,
       fileBytes: entry.fileBytes,
       batchSizes,
+      ...(entry.manifest.sequence ? { sequenceBuckets: entry.manifest.sequence.buckets } : {}),
       inputs: entry.manifest.inputs,
       outputs: entry.manifest.outputs,
       ...(entry.manifest.earlyExit ? { earlyExit: { folder: dirname(entry.onnxPath), section: entry.manifest.earlyExit } } : {}),

@@ -59,10 +59,14 @@ export class SimulatedExecutor implements Executor {
     await this.sleepNs(5_000_000); // LOAD is idempotent: loading a loaded model re-profiles it
     this.loaded.set(entry.manifest.name, entry);
     const latency = this.options.latency ?? entry.manifest.simulated ?? DEFAULT_LATENCY;
-    const profile = batchSizes.map((batchSize) => {
-      const ns = (latency.baseUs + latency.perItemUs * batchSize) * 1000;
-      return { batchSize, durationNs: ns, p99DurationNs: ns * (1 + this.options.noise) };
-    });
+    // Text models: the same simulated cost at every sequence bucket.
+    const buckets = entry.manifest.sequence?.buckets ?? [0];
+    const profile = buckets.flatMap((seqLength) =>
+      batchSizes.map((batchSize) => {
+        const ns = (latency.baseUs + latency.perItemUs * batchSize) * 1000;
+        return { batchSize, ...(seqLength > 0 ? { sequenceLength: seqLength } : {}), durationNs: ns, p99DurationNs: ns * (1 + this.options.noise) };
+      }),
+    );
     return { profile, weightsBytes: entry.fileBytes };
   }
 

@@ -12,7 +12,7 @@ export interface WireTensor {
 }
 
 export type ThreadRequest =
-  | { id: number; kind: 'load'; modelName: string; onnxPath: string; fileBytes: number; batchSizes: number[]; inputs: TensorSpec[]; outputs: TensorSpec[]; earlyExit?: { folder: string; section: EarlyExitSection } }
+  | { id: number; kind: 'load'; modelName: string; onnxPath: string; fileBytes: number; batchSizes: number[]; sequenceBuckets?: number[]; inputs: TensorSpec[]; outputs: TensorSpec[]; earlyExit?: { folder: string; section: EarlyExitSection } }
   | { id: number; kind: 'unload'; modelName: string }
   | { id: number; kind: 'infer'; modelName: string; inputs: WireTensor[]; numRequests: number; earlyExit?: EarlyExitPlan }
   | { id: number; kind: 'probe'; onnxBytes: Uint8Array }

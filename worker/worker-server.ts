@@ -372,9 +372,12 @@ export function checkBatchInputs(entry: ModelEntry, batchSize: number, tensors: 
     const t = tensors.find((x) => x.name === spec.name);
     if (!t) return `missing input '${spec.name}'`;
     if (t.dtype !== spec.dtype) return `input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`;
-    const expected = [batchSize, ...spec.shape.slice(1)];
+    // A -1 after the batch dimension is the sequence axis: one of the model's buckets.
+    const buckets = entry.manifest.sequence?.buckets ?? [];
+    const expected = [batchSize, ...spec.shape.slice(1).map((d, i) => (d < 0 && buckets.includes(t.shape[i + 1]!) ? t.shape[i + 1]! : d))];
     if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
-      return `input '${spec.name}' must have shape [${expected.join(',')}], got [${t.shape.join(',')}]`;
+      const shown = [batchSize, ...spec.shape.slice(1).map((d) => (d < 0 ? `{${buckets.join('|')}}` : d))];
+      return `input '${spec.name}' must have shape [${shown.join(',')}], got [${t.shape.join(',')}]`;
     }
     if (t.data.byteLength !== byteLength(t)) return `input '${spec.name}' has ${t.data.byteLength} bytes, expected ${byteLength(t)}`;
   }

@@ -30,4 +30,20 @@ describe('escapement compare', () => {
     expect(readFileSync(join(scratch, 'out', 'compare.svg'), 'utf8')).toMatch(/^<svg/);
     expect(readFileSync(join(scratch, 'out', 'compare.png')).subarray(1, 4).toString()).toBe('PNG');
   });
+
+  it('reports the same table for the text model, its e-mails tokenized on the client', () => {
+    const jsonFile = join(scratch, 'compare-text.json');
+    const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--out', join(scratch, 'out-text'), '--json', jsonFile];
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    for (const label of ['planner, no ramps', 'planner, ramps (compact)', 'fifo, no ramps', 'fifo, ramps (compact)']) expect(run.stdout).toContain(label);
+    const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    for (const key of ['withoutRamps', 'withRamps', 'baseline', 'baselineWithRamps']) {
+      expect(result[key].numRequests).toBe(result.numRequests);
+      expect(result[key].numErrors).toBe(0);
+    }
+    expect(result.withRamps.exitFraction).toBeGreaterThan(0.2);
+    expect(result.withRamps.agreement).toBeGreaterThan(0.95);
+    expect(result.withoutRamps.accuracy).toBeGreaterThan(0.9);
+  });
 });

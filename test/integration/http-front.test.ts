@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { LocalCluster } from '../../cli/local-cluster.js';
 import { decodeTensor } from '../../prepare/onnx-proto.js';
-import { loadDataset } from '../../prepare/dataset.js';
+import { imageInputs, loadDataset } from '../../prepare/dataset.js';
 
 const golden = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/input_0.pb')));
 const expected = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/output_0.pb')));
@@ -81,7 +81,7 @@ describe('the HTTP front door', () => {
     const dataset = loadDataset('datasets/fashion-mnist-test');
     let early = 0;
     for (let i = 0; i < 30; i++) {
-      const data = Array.from(dataset.inputs.subarray((1000 + i) * 784, (1001 + i) * 784));
+      const data = Array.from(imageInputs(dataset).subarray((1000 + i) * 784, (1001 + i) * 784));
       const { status, body } = await infer('fmnist-resnet', { inputs: [{ name: 'pixels', shape: [1, 1, 28, 28], datatype: 'FP32', data }], parameters: { slo_ms: 500 } });
       expect(status).toBe(200);
       expect(typeof body.parameters.early_exit).toBe('boolean');

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDataset, readIdx, DatasetError, bootstrapSplit } from '../../prepare/dataset.js';
+import { imageInputs, loadDataset, readIdx, DatasetError, bootstrapSplit } from '../../prepare/dataset.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage, PrepareError, type PrepareOptions } from '../../prepare/prepare-package.js';
 import { loadModelEntry, ManifestError } from '../../shared/model-manifest.js';
 
@@ -98,7 +98,7 @@ describe('datasets', () => {
     expect(d.numSamples).toBe(10_000);
     expect(d.sampleShape).toEqual([28, 28]);
     expect(d.labels!.length).toBe(10_000);
-    expect(Math.max(...d.inputs.subarray(0, 784))).toBeLessThanOrEqual(255);
+    expect(Math.max(...imageInputs(d).subarray(0, 784))).toBeLessThanOrEqual(255);
     expect(new Set(d.labels).size).toBe(10);
   });
 
@@ -109,7 +109,7 @@ describe('datasets', () => {
     writeNpy(join(dir, 'y.npy'), '<i4', [4], [0, 1, 0, 1]);
     writeFileSync(join(dir, 'dataset.json'), JSON.stringify({ format: 'npy', inputs: 'x.npy', labels: 'y.npy' }));
     const d = loadDataset(dir);
-    expect(Array.from(d.inputs)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(Array.from(imageInputs(d))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(Array.from(d.labels!)).toEqual([0, 1, 0, 1]);
     writeNpy(join(dir, 'y.npy'), '<i4', [3], [0, 1, 0]);
     expect(() => loadDataset(dir)).toThrow(/3 labels for 4 samples/);

@@ -25,14 +25,14 @@ export function modelSpec(name: string, overrides: Partial<ModelSpec> = {}): Mod
 }
 
 export interface FakeWorkerKnobs {
-  /** Actual duration of an INFER at a batch size (ns). Default 1 ms + 0.5 ms per item. */
-  inferNs: (model: string, batchSize: number) => number;
+  /** Actual duration of an INFER at a batch size (and padded sequence length, for text models) (ns). Default 1 ms + 0.5 ms per item. */
+  inferNs: (model: string, batchSize: number, seqLength: number) => number;
   /** Actual LOAD duration (ns). Default 10 ms. */
   loadNs: number;
   /** Error code to answer INFERs with instead of running them (0: run them). */
   failInferWith: number;
   /** Profile reported by LOAD: by default the true durations. */
-  profileNs?: (model: string, batchSize: number) => number;
+  profileNs?: (model: string, batchSize: number, seqLength: number) => number;
 }
 
 interface Running {
@@ -52,6 +52,8 @@ export class FakeWorker {
   constructor(
     readonly id: string,
     knobs: Partial<FakeWorkerKnobs> = {},
+    /** Text models' sequence buckets (a real worker reads them from the manifest). */
+    private readonly bucketsOf: (model: string) => number[] | undefined = () => undefined,
   ) {
     this.knobs = { inferNs: (_m, b) => 1 * MS + 0.5 * MS * b, loadNs: 10 * MS, failInferWith: 0, ...knobs };
   }
@@ -61,7 +63,7 @@ export class FakeWorker {
     if (a.type === 'load') return this.knobs.loadNs;
     if (a.type === 'unload') return 0.1 * MS;
     if (a.type === 'ramps') return 5 * MS;
-    return this.knobs.inferNs(a.modelName, a.batchSize);
+    return this.knobs.inferNs(a.modelName, a.batchSize, a.sequenceLength ?? 0);
   }
 
   /** Starts queued work if idle; returns the time of the next completion, if any. */
@@ -86,7 +88,10 @@ export class FakeWorker {
     const msg: ActionResultMsg = { type: 'result', actionId: a.actionId, actionType: a.type, modelName: a.modelName, code: ErrorCode.OK, timing };
     if (a.type === 'load') {
       const profileNs = this.knobs.profileNs ?? this.knobs.inferNs;
-      msg.profile = a.batchSizes.map((b) => ({ batchSize: b, durationNs: profileNs(a.modelName, b), p99DurationNs: profileNs(a.modelName, b) }));
+      const buckets = this.bucketsOf(a.modelName) ?? [0];
+      msg.profile = buckets.flatMap((seq) =>
+        a.batchSizes.map((b) => ({ batchSize: b, ...(seq > 0 ? { sequenceLength: seq } : {}), durationNs: profileNs(a.modelName, b, seq), p99DurationNs: profileNs(a.modelName, b, seq) })),
+      );
     }
     if (a.type === 'infer' && this.knobs.failInferWith !== 0) {
       msg.code = this.knobs.failInferWith;
@@ -104,12 +109,15 @@ export class FakeCluster {
   readonly outcomes = new Map<number, RequestOutcome[]>();
   private nextRequestId = 1;
 
-  constructor(models: ModelSpec[], config: Partial<SchedulerConfig> = {}) {
+  constructor(
+    private readonly models: ModelSpec[],
+    config: Partial<SchedulerConfig> = {},
+  ) {
     this.scheduler = new Scheduler(models, config);
   }
 
   addWorker(id: string, memoryBudgetBytes = 1_000, knobs: Partial<FakeWorkerKnobs> = {}): FakeWorker {
-    const worker = new FakeWorker(id, knobs);
+    const worker = new FakeWorker(id, knobs, (model) => this.models.find((m) => m.name === model)?.sequenceBuckets);
     this.workers.set(id, worker);
     this.scheduler.addWorker(id, memoryBudgetBytes);
     return worker;
@@ -123,11 +131,11 @@ export class FakeCluster {
     }
   }
 
-  /** Submits a request with a relative deadline; returns its id. */
-  submit(model: string, sloMs: number): number {
+  /** Submits a request with a relative deadline (text models: and its sequence bucket); returns its id. */
+  submit(model: string, sloMs: number, seqLength?: number): number {
     const id = this.nextRequestId++;
     const nowNs = this.clock.nowNs();
-    const outcome = this.scheduler.onArrival({ id, model, arrivalNs: nowNs, deadlineNs: nowNs + sloMs * MS }, nowNs);
+    const outcome = this.scheduler.onArrival({ id, model, arrivalNs: nowNs, deadlineNs: nowNs + sloMs * MS, ...(seqLength ? { seqLength } : {}) }, nowNs);
     if (outcome) this.record([outcome]);
     return id;
   }

@@ -4,7 +4,7 @@
  * final output identical to the plain model, compact mode drops exited rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset } from '../../prepare/dataset.js';
+import { imageInputs, loadDataset } from '../../prepare/dataset.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { EarlyExitPlan, InferAction } from '../../shared/protocol.js';
@@ -27,7 +27,7 @@ function infer(batchSize: number, numRequests: number, earlyExit?: EarlyExitPlan
 /** Samples 1000.. of the serving part, padded with zeros up to batchSize. */
 function batchInput(batchSize: number, numRequests: number): Uint8Array {
   const data = new Float32Array(batchSize * 784);
-  data.set(dataset.inputs.subarray(1000 * 784, (1000 + numRequests) * 784));
+  data.set(imageInputs(dataset).subarray(1000 * 784, (1000 + numRequests) * 784));
   return bytesOf(data);
 }
 
