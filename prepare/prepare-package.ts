@@ -103,11 +103,13 @@ export class PrepareError extends Error {
   override readonly name = 'PrepareError';
 }
 
+/** Optimisation levels a chain is measured at (the worker's default for whole models is 'all'). */
+const CHAIN_LEVELS = ['basic', 'all'] as const;
+type ChainOptimizationLevel = (typeof CHAIN_LEVELS)[number] | 'extended';
+
 const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
-function sampleFeeds(inputName: string, dataset: Dataset, start: number, count: number): Record<string, ort.Tensor> {
-  return datasetFeeds(dataset, inputName, start, count);
-}
+const sampleFeeds = (inputName: string, dataset: Dataset, start: number, count: number) => datasetFeeds(dataset, inputName, start, count);
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
 async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; tokenizer?: WordTokenizer }> {
@@ -207,9 +209,9 @@ async function verifySegmenting(model: ModelProto, segments: Segment[], inputNam
   return result;
 }
 
-async function compile(bytes: Uint8Array, optimizedPath: string): Promise<void> {
+async function compile(bytes: Uint8Array, optimizedPath: string, level: ChainOptimizationLevel = 'extended'): Promise<void> {
   // 'extended', not 'all': 'all' adds hardware-specific layout changes that do not travel.
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimizedPath, logSeverityLevel: 3, intraOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: level, optimizedModelFilePath: optimizedPath, logSeverityLevel: 3, intraOpNumThreads: 1 });
   await session.release();
 }
 
@@ -316,12 +318,18 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   await compile(encodeModel(model), join(options.outDir, 'model.opt.onnx'));
   const chosenSites = selection.chosen.map((id) => sites.find((s) => s.id === id)!);
   const chosenSegments = segmentModel(model, chosenSites, types, inputName);
-  const chainMs = await profileChain(chosenSegments, makeFeeds, options.profile);
+  // The chain runs at whichever optimisation level is faster on it, measured: fusions that help a
+  // whole model can hurt its segments (the text model's chain was 1.5x slower at 'extended').
+  const chainByLevel = {} as Record<ChainOptimizationLevel, Awaited<ReturnType<typeof profileChain>>>;
+  for (const level of CHAIN_LEVELS) chainByLevel[level] = await profileChain(chosenSegments, makeFeeds, options.profile, level);
+  const totalMs = (level: ChainOptimizationLevel) => options.batchSizes.reduce((sum, b) => sum + chainByLevel[level].total[b]!, 0);
+  const chainLevel = CHAIN_LEVELS.reduce((best, level) => (totalMs(level) < totalMs(best) ? level : best));
+  const chainMs = chainByLevel[chainLevel];
   const segments = [];
   for (const [i, seg] of chosenSegments.entries()) {
     // Only the optimised copy is kept: segments for any ramp set can be rebuilt from model.onnx.
     const file = `segment_${i}.opt.onnx`;
-    await compile(encodeModel(seg.model), join(options.outDir, file));
+    await compile(encodeModel(seg.model), join(options.outDir, file), chainLevel);
     segments.push({ file, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: chosenSites[i]?.id ?? null });
   }
   const ramps: RampEntry[] = [];
@@ -382,7 +390,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
         labels: options.labels,
       },
       seed: options.seed,
-      compile: { optimizationLevel: 'extended', onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
+      compile: { optimizationLevel: 'extended', chainOptimizationLevel: chainLevel, chainMsByLevel: Object.fromEntries(CHAIN_LEVELS.map((l) => [l, chainByLevel[l].total])), onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
       verification,
     },
   };
@@ -430,8 +438,8 @@ function sequenceBucketsFor(maxTokens: number, given: number[] | undefined): num
 }
 
 /** Profiles each segment of a chain (fed with real activations) and the chain end to end. */
-async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions) {
-  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
+async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions, level: ChainOptimizationLevel = 'all') {
+  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: level, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
   try {
     const envs = new Map<number, Record<string, ort.Tensor>>();
     for (const b of options.batchSizes) envs.set(b, await chain.run(makeFeeds(b)));

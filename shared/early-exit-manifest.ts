@@ -93,7 +93,15 @@ export interface EarlyExitSection {
     labels: 'truth' | 'model';
   };
   seed: number;
-  compile: { optimizationLevel: string; onnxruntime: string; device: string };
+  compile: {
+    optimizationLevel: string;
+    /** onnxruntime graph optimisation level the segment chain runs at (measured faster); default 'all'. */
+    chainOptimizationLevel?: 'basic' | 'extended' | 'all';
+    /** The chain's profile (ms per batch size) at each level measured. */
+    chainMsByLevel?: Record<string, Record<string, number>>;
+    onnxruntime: string;
+    device: string;
+  };
   verification: { maxAbsDiff: number; predictionAgreement: number; numSamples: number };
 }
 

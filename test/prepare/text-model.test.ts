@@ -169,6 +169,11 @@ describe('the bundled spam-transformer package', () => {
     expect(made.sequence).toEqual({ buckets: [32, 64, 128], tokenizer: 'tokenizer.json' });
     expect(made.inputs.map((i) => i.dtype)).toEqual(['int64', 'int64']);
     expect(made.earlyExit!.sites.length).toBe(ee.sites.length);
+    // The chain runs at the optimisation level measured faster on it.
+    const compile = made.earlyExit!.compile;
+    const total = (level: string) => Object.values(compile.chainMsByLevel![level]!).reduce((a, b) => a + b, 0);
+    expect(Object.keys(compile.chainMsByLevel!).sort()).toEqual(['all', 'basic']);
+    expect(total(compile.chainOptimizationLevel!)).toBe(Math.min(total('all'), total('basic')));
     await expect(preparePackage({ ...DEFAULT_PREPARE_OPTIONS, modelPath: 'zoo/spam-transformer/original.onnx', datasetPath: data, outDir: join(scratch, 'x'), name: 'x', onProgress: () => {} })).rejects.toThrow(/needs --tokenizer/);
   });
 });
