@@ -3,12 +3,13 @@
  * workers running the bundled spam-transformer package, and a client that tokenizes e-mails of
  * every length itself; the controller pads each batch to a sequence bucket.
  */
+import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { runOpenLoop } from '../../client/open-loop.js';
 import { packageTokenizer, textInputs } from '../../client/text-inputs.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { asFloat32, bytesOf } from '../../shared/tensor.js';
@@ -87,5 +88,16 @@ describe('a text model served with early exits', () => {
     const mask = { name: 'attention_mask', dtype: 'int64' as const, shape: [1, 2], data: bytesOf(new BigInt64Array(2).fill(1n)) };
     const r2 = await client.submit(MODEL, [ids!, mask], { sloMs: 1000 });
     expect(r2).toMatchObject({ status: 'REJECTED', code: ErrorCode.INVALID_INPUT });
+  });
+
+  it('classifies a text given on the command line (`escapement submit --text`)', () => {
+    const run = spawnSync(process.execPath, [cliEntryPath(), 'submit', '--controller', cluster.clientUrl, '--model', MODEL, '--slo-ms', '2000', '--text', 'Re: the build is green again, merging the patch now', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout) as { summary: { byStatus: Record<string, number> }; responses: { status: string; outputs: { shape: number[] }[] }[] };
+    expect(out.responses[0]!.status).toBe('OK');
+    expect(out.responses[0]!.outputs[0]!.shape).toEqual([1, 2]);
+    const noText = spawnSync(process.execPath, [cliEntryPath(), 'submit', '--controller', cluster.clientUrl, '--model', MODEL], { encoding: 'utf8', timeout: 60_000 });
+    expect(noText.status).not.toBe(0);
+    expect(noText.stderr).toMatch(/text model: give --text/);
   });
 });
