@@ -8,6 +8,7 @@ import { EscapementClient } from '../../client/escapement-client.js';
 import { LocalCluster } from '../../cli/local-cluster.js';
 import { decodeTensor } from '../../prepare/onnx-proto.js';
 import { imageInputs, loadDataset } from '../../prepare/dataset.js';
+import { WordTokenizer } from '../../text/word-tokenizer.js';
 
 const golden = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/input_0.pb')));
 const expected = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/output_0.pb')));
@@ -152,5 +153,26 @@ describe('the HTTP front door', () => {
     expect(after.has('escapement_inference_pending_requests')).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('escapement_inference_queue_duration_seconds_count{model="mnist-cnn"}'))).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('escapement_inference_compute_duration_seconds_count{model="mnist-cnn"}'))).toBe(true);
+  });
+
+  it('serves the text model: token ids and mask as INT64 of the text\'s own length, loaded on demand', async () => {
+    const meta = await get('/v2/models/spam-transformer');
+    expect(meta.body).toMatchObject({ inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, -1] }, { name: 'attention_mask', datatype: 'INT64', shape: [-1, -1] }] });
+    const tokenizer = WordTokenizer.load('models/spam-transformer/tokenizer.json');
+    const { ids } = tokenizer.encode('Re: lunch on friday? the usual place works for me');
+    const body = (data: number[], mask: number[]) => ({
+      inputs: [
+        { name: 'input_ids', shape: [1, data.length], datatype: 'INT64', data },
+        { name: 'attention_mask', shape: [1, mask.length], datatype: 'INT64', data: mask },
+      ],
+      parameters: { slo_ms: 10_000 },
+    });
+    const ok = await infer('spam-transformer', body(ids, ids.map(() => 1)));
+    expect(ok.status).toBe(200);
+    expect(ok.body.outputs[0].shape).toEqual([1, 2]);
+    const tooLong = Array.from({ length: tokenizer.maxTokens + 1 }, () => 5);
+    const bad = await infer('spam-transformer', body(tooLong, tooLong.map(() => 1)));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/129 tokens/);
   });
 });
