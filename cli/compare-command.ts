@@ -22,6 +22,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   /** Include the FIFO baseline. */
   baseline: boolean;
   batchTimeoutMs: number;
+  /** fifo baseline: queue bound in full batches per model (0: unbounded). */
+  maxEnqueuedBatches?: number;
   jsonFile: string | undefined;
   verbose: boolean;
 }
@@ -60,7 +62,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     process.stderr.write(`compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...\n`);
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, exitMode: variant.exitMode });
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode });
       const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;

@@ -34,11 +34,12 @@ await yargs(hideBin(process.argv))
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
         .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
+        .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo: full batches that may wait per model before arrivals get QUEUE_FULL (0: unbounded)' })
         .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (each change costs every worker a planned RAMPS action building the new chain)' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
     },
   )
   .command(
@@ -187,11 +188,12 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['release', 'compact'] as const, default: 'compact' as const })
         .option('baseline', { type: 'boolean', default: true, describe: 'also run the FIFO batching baseline' })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
+        .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo baseline: queue bound in full batches per model, as TF-Serving (0: unbounded)' })
         .option('json', { type: 'string', describe: 'also write the comparison JSON here' })
         .option('out', { type: 'string', default: 'runs/compare' })
         .option('verbose', { type: 'boolean', default: false }),
     async (a) => {
-      process.exitCode = await runCompare({ controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], jsonFile: a.json, out: a.out, verbose: a.verbose });
+      process.exitCode = await runCompare({ controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose });
     },
   )
   .command(

@@ -26,6 +26,7 @@ export interface ControllerArgs {
   exitMode: 'off' | 'release' | 'compact';
   policy: 'deadline' | 'fifo';
   batchTimeoutMs: number;
+  maxEnqueuedBatches?: number;
   adjustRamps: boolean;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
   httpPort: number;
@@ -70,6 +71,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
       maxBatchSize: args.maxBatch,
       policy: args.policy,
       batchTimeoutNs: args.batchTimeoutMs * 1e6,
+      ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
     },
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,

@@ -567,8 +567,9 @@ export class ControllerServer {
     if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
     if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
     if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0)) return reply(ErrorCode.INVALID_INPUT, 'batchTimeoutMs must be ≥ 0');
-    if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined) {
-      this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs);
+    if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0)) return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
+    if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
+      this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs, msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches);
     }
     if (msg.exitMode !== undefined) {
       for (const entry of this.options.models.values()) {
@@ -583,7 +584,7 @@ export class ControllerServer {
         }
       }
     }
-    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}`);
+    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}`);
     return reply(ErrorCode.OK);
   }
 

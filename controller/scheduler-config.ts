@@ -49,12 +49,19 @@ export interface SchedulerConfig {
   /**
    * `deadline` (default): the Clockwork-style planner above. `fifo`: the baseline users would pick
    * instead (TF-Serving / Triton dynamic batching): requests in arrival order, a batch leaves when
-   * it is full (`maxBatchSize`) or its oldest request has waited `batchTimeoutNs`, no admission
-   * control and no dropping; ramps layer on it through the same INFER mechanism.
+   * it is full (`maxBatchSize`) or its oldest request has waited `batchTimeoutNs`, no deadline
+   * admission and no dropping, a bounded queue (`maxEnqueuedBatches`); ramps layer on it through
+   * the same INFER mechanism.
    */
   policy: 'deadline' | 'fifo';
   /** fifo: how long the oldest request may wait for its batch to fill. Default 5 ms. */
   batchTimeoutNs: number;
+  /**
+   * fifo: at most this many full batches wait per model; arrivals beyond get QUEUE_FULL at once
+   * (TF-Serving's `max_enqueued_batches`, default 10). 0: unbounded, so under overload the queue
+   * and every request's latency grow without limit.
+   */
+  maxEnqueuedBatches: number;
   estimator: EstimatorConfig;
   timeline: TimelineConfig;
 }
@@ -72,6 +79,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   maxQueuedRequests: 100_000,
   policy: 'deadline',
   batchTimeoutNs: 5_000_000,
+  maxEnqueuedBatches: 10,
   estimator: DEFAULT_ESTIMATOR_CONFIG,
   timeline: DEFAULT_TIMELINE_CONFIG,
 };

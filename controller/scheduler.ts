@@ -207,9 +207,10 @@ export class Scheduler {
   }
 
   /** Switches the batching policy for everything planned from now on. */
-  setPolicy(policy: SchedulerConfig['policy'], batchTimeoutNs = this.config.batchTimeoutNs): void {
+  setPolicy(policy: SchedulerConfig['policy'], batchTimeoutNs = this.config.batchTimeoutNs, maxEnqueuedBatches = this.config.maxEnqueuedBatches): void {
     this.config.policy = policy;
     this.config.batchTimeoutNs = batchTimeoutNs;
+    this.config.maxEnqueuedBatches = maxEnqueuedBatches;
   }
 
   /** Sets (or clears) a model's early-exit configuration for the INFERs planned from now on. */
@@ -294,7 +295,12 @@ export class Scheduler {
     }
     if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
     if (this.config.policy === 'fifo') {
-      this.enqueue(model, request); // the baseline admits everything and never drops
+      // The baseline never drops what it admitted; it only bounds its queue, as TF-Serving does.
+      const bound = this.config.maxEnqueuedBatches * this.largestBatch(model);
+      if (bound > 0 && model.queue.length >= bound) {
+        return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)`, nowNs);
+      }
+      this.enqueue(model, request);
       return null;
     }
     const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs), request.seqLength ?? 0);

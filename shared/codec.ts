@@ -62,7 +62,7 @@ const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
   response: { requestId: 'string', status: 'string', code: 'int', arrivalNs: 'number', deadlineNs: 'number', completeNs: 'number', outputs: 'optional-tensors', message: 'optional-string' },
   status_query: { queryId: 'string' },
   status_reply: { queryId: 'string', status: 'object' },
-  configure: { queryId: 'string', policy: 'optional-string', batchTimeoutMs: 'optional-number', exitMode: 'optional-string' },
+  configure: { queryId: 'string', policy: 'optional-string', batchTimeoutMs: 'optional-number', maxEnqueuedBatches: 'optional-number', exitMode: 'optional-string' },
   configure_reply: { queryId: 'string', code: 'int', message: 'optional-string' },
 };
 

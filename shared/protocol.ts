@@ -283,6 +283,8 @@ export interface ConfigureMsg {
   queryId: string;
   policy?: 'deadline' | 'fifo';
   batchTimeoutMs?: number;
+  /** fifo: bound on full batches waiting per model (0: unbounded). */
+  maxEnqueuedBatches?: number;
   exitMode?: ExitMode | 'off';
 }
 

@@ -309,6 +309,18 @@ describe('the FIFO batching baseline', () => {
     const planner = warmCluster();
     expect(planner.outcomeOf(planner.submit('a', 1))).toMatchObject({ status: 'REJECTED' });
   });
+  it('bounds its queue like TF-Serving: beyond maxEnqueuedBatches full batches, QUEUE_FULL at once', () => {
+    const bounded = warmCluster([modelSpec('a')], 1, { policy: 'fifo', maxBatchSize: 8, maxEnqueuedBatches: 2 });
+    const ids = Array.from({ length: 17 }, () => bounded.submit('a', 1000));
+    expect(ids.slice(0, 16).map((id) => bounded.outcomeOf(id))).toEqual(Array(16).fill(undefined));
+    expect(bounded.outcomeOf(ids[16]!)).toMatchObject({ status: 'REJECTED', code: ErrorCode.QUEUE_FULL });
+    expect(bounded.outcomeOf(ids[16]!)!.message).toMatch(/fifo bound: 2 batches/);
+    bounded.runForMs(100); // the queue drains, arrivals are admitted again
+    expect(bounded.outcomeOf(bounded.submit('a', 1000))).toBeUndefined();
+    const unbounded = warmCluster([modelSpec('a')], 1, { policy: 'fifo', maxBatchSize: 8, maxEnqueuedBatches: 0 });
+    const many = Array.from({ length: 100 }, () => unbounded.submit('a', 1000));
+    expect(many.every((id) => unbounded.outcomeOf(id) === undefined)).toBe(true);
+  });
 });
 
 describe('the planner under overload', () => {
