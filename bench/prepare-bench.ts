@@ -1,5 +1,5 @@
 /**
- * `npm run bench:prepare`: prepares every zoo model from scratch and reports how long it took, the
+ * `npm run bench:prepare`: prepares every zoo model (two CNNs and the text classifier) from scratch and reports how long it took, the
  * sites found, each ramp's accuracy and its agreement / exit fraction at the threshold that keeps
  * agreement ≥ 99 %, and the cost of running the model as a chain of segments (chain vs whole
  * model, interleaved in the same run, at batch 1 and 16). Prints a table and writes
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { formatTable } from '../client/latency-summary.js';
 import { loadDataset } from '../prepare/dataset.js';
+import { datasetFeeds } from '../prepare/dataset-feeds.js';
+import { WordTokenizer } from '../text/word-tokenizer.js';
 import { dataInputNames, makeBatchDynamic } from '../prepare/batch-dimension.js';
 import { decodeModel, encodeModel } from '../prepare/onnx-proto.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../prepare/prepare-package.js';
@@ -21,9 +23,10 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { readFileSync } from 'node:fs';
 import { sessionOptions } from '../worker/session-options.js';
 
-const ZOO = [
+const ZOO: { name: string; model: string; dataset: string; tokenizer?: string }[] = [
   { name: 'fmnist-resnet', model: 'zoo/fmnist-resnet/original.onnx', dataset: 'datasets/fashion-mnist-test' },
   { name: 'mnist-cnn', model: 'zoo/mnist-cnn/original.onnx', dataset: 'datasets/mnist-digits' },
+  { name: 'spam-transformer', model: 'zoo/spam-transformer/original.onnx', dataset: 'datasets/spam-assassin', tokenizer: 'zoo/spam-transformer/tokenizer.json' },
 ];
 
 function median(values: number[]): number {
@@ -31,19 +34,23 @@ function median(values: number[]): number {
   return sorted[sorted.length >> 1]!;
 }
 
-/** Whole model vs chain, alternating run by run so both see the same machine state. */
-async function chainOverheadPct(modelPath: string, datasetPath: string, siteIds: number[] | 'all', batchSize: number): Promise<{ wholeMs: number; chainMs: number; pct: number; numSegments: number }> {
-  const model = decodeModel(readFileSync(modelPath));
+/**
+ * Whole model vs chain, alternating run by run so both see the same machine state. The chain runs
+ * at the optimisation level its package chose; text models at their longest sequence.
+ */
+async function chainOverheadPct(zoo: (typeof ZOO)[number], siteIds: number[] | 'all', batchSize: number, chainLevel: 'basic' | 'extended' | 'all'): Promise<{ wholeMs: number; chainMs: number; pct: number; numSegments: number }> {
+  const model = decodeModel(readFileSync(zoo.model));
   makeBatchDynamic(model);
-  const dataset = loadDataset(datasetPath);
-  const inputName = dataInputNames(model)[0]!;
-  const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
-  const size = declared.reduce((a, b) => a * b, 1);
-  const feeds = (b: number) => ({ [inputName]: new ort.Tensor('float32', dataset.inputs.slice(0, b * size), [b, ...declared]) });
-  const { sites, types } = await findRampSites(model, [{ name: inputName, shape: [2, ...declared], data: dataset.inputs.slice(0, 2 * size) }]);
+  const tokenizer = zoo.tokenizer ? WordTokenizer.load(zoo.tokenizer) : undefined;
+  const dataset = loadDataset(zoo.dataset, tokenizer ? { tokenizer } : {});
+  const inputName = tokenizer ? tokenizer.file.inputNames.ids : dataInputNames(model)[0]!;
+  if (!tokenizer) dataset.sampleShape = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
+  const feeds = (b: number) => datasetFeeds(dataset, inputName, 0, b);
+  const probe = Object.entries(feeds(2)).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array }));
+  const { sites, types } = await findRampSites(model, probe, inputName);
   const chosen = siteIds === 'all' ? sites : sites.filter((s) => siteIds.includes(s.id));
   const options = sessionOptions({ device: 'cpu', intraOpNumThreads: 1 });
-  const chain = await SegmentChain.create(segmentModel(model, chosen, types), options);
+  const chain = await SegmentChain.create(segmentModel(model, chosen, types, inputName), { ...options, graphOptimizationLevel: chainLevel });
   const whole = await ort.InferenceSession.create(encodeModel(model), options);
   const wholeMs: number[] = [];
   const chainMs: number[] = [];
@@ -74,14 +81,15 @@ async function main(): Promise<void> {
     for (const zoo of ZOO) {
       process.stderr.write(`[bench:prepare] preparing ${zoo.name} ...\n`);
       const began = monotonicNowNs();
-      const report = await preparePackage({ ...DEFAULT_PREPARE_OPTIONS, modelPath: zoo.model, datasetPath: zoo.dataset, outDir: join(scratch, zoo.name), name: zoo.name, onProgress: () => undefined });
+      const report = await preparePackage({ ...DEFAULT_PREPARE_OPTIONS, modelPath: zoo.model, datasetPath: zoo.dataset, ...(zoo.tokenizer ? { tokenizerPath: zoo.tokenizer } : {}), outDir: join(scratch, zoo.name), name: zoo.name, onProgress: () => undefined });
       const prepareSeconds = (monotonicNowNs() - began) / 1e9;
       const chosen = report.selection.chosen;
       process.stderr.write(`[bench:prepare] segmenting overhead of ${zoo.name} ...\n`);
-      const chosenB1 = await chainOverheadPct(zoo.model, zoo.dataset, chosen, 1);
-      const chosenB16 = await chainOverheadPct(zoo.model, zoo.dataset, chosen, 16);
-      const allB1 = await chainOverheadPct(zoo.model, zoo.dataset, 'all', 1);
-      const allB16 = await chainOverheadPct(zoo.model, zoo.dataset, 'all', 16);
+      const level = report.manifest.earlyExit!.compile.chainOptimizationLevel ?? 'all';
+      const chosenB1 = await chainOverheadPct(zoo, chosen, 1, level);
+      const chosenB16 = await chainOverheadPct(zoo, chosen, 16, level);
+      const allB1 = await chainOverheadPct(zoo, 'all', 1, level);
+      const allB16 = await chainOverheadPct(zoo, 'all', 16, level);
       results.push({
         name: zoo.name,
         numSites: report.numSites,
@@ -101,6 +109,7 @@ async function main(): Promise<void> {
           costMs: r.costMsAtReference,
           chosen: r.chosen,
         })),
+        chainOptimizationLevel: level,
         chainOverheadPctBatch1: chosenB1.pct,
         chainOverheadPctBatch16: chosenB16.pct,
         allSitesChainOverheadPctBatch1: allB1.pct,
@@ -120,7 +129,7 @@ async function main(): Promise<void> {
       `${formatTable(m.ramps.map((r) => ({ site: r.siteId, at: r.at, 'acc %': r.accuracy === undefined ? '-' : (100 * r.accuracy).toFixed(1), 'τ@99': r.thresholdAt99 > 1 ? 'off' : r.thresholdAt99.toFixed(3), 'agree@99 %': (100 * r.agreementAt99).toFixed(2), 'exit@99 %': (100 * r.exitFractionAt99).toFixed(1), 'cost ms': r.costMs.toFixed(3), chosen: r.chosen ? 'yes' : '' })))}\n`,
     );
     process.stdout.write(
-      `segmenting overhead (chain vs whole, interleaved): chosen ramps (${m.numSegmentsChosen} segments) ${m.chainOverheadPctBatch1.toFixed(1)} % at batch 1, ${m.chainOverheadPctBatch16.toFixed(1)} % at batch 16; every site (${m.numSegmentsAll} segments) ${m.allSitesChainOverheadPctBatch1.toFixed(1)} % / ${m.allSitesChainOverheadPctBatch16.toFixed(1)} %\n`,
+      `segmenting overhead (chain at '${m.chainOptimizationLevel}' vs whole, interleaved): chosen ramps (${m.numSegmentsChosen} segments) ${m.chainOverheadPctBatch1.toFixed(1)} % at batch 1, ${m.chainOverheadPctBatch16.toFixed(1)} % at batch 16; every site (${m.numSegmentsAll} segments) ${m.allSitesChainOverheadPctBatch1.toFixed(1)} % / ${m.allSitesChainOverheadPctBatch16.toFixed(1)} %\n`,
     );
   }
   mkdirSync('bench/results', { recursive: true });
