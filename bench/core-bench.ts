@@ -3,7 +3,9 @@
  * SLO attainment. Prints a table and writes bench/results/core.json.
  *
  * 1. Overhead: end-to-end latency at low load (client-measured, batch 1) against the raw
- *    `session.run` time of batch 1 in this process, same run, same session options.
+ *    `session.run` time of batch 1 in this process, same run, same session options; beside it
+ *    the transport floor (two ZeroMQ round trips + one thread round trip, measured alone) and
+ *    where the time goes (from the controller's action log).
  * 2. Predictability: |actual − predicted| INFER duration (% of predicted) and start lateness
  *    (actual − planned start), from the controller's action log.
  * 3. Controller scale: requests/s planned by the pure core with 100 simulated workers and
@@ -23,6 +25,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { sessionOptions } from '../worker/session-options.js';
 import { measurePlanThroughput } from './plan-throughput.js';
+import { threadRoundTripP50Ms, zmqRoundTripP50Ms } from './transport-floor.js';
 
 const MODEL = 'mnist-cnn';
 const MODEL_DIR = 'models';
@@ -71,6 +74,10 @@ async function main(): Promise<void> {
   const scaleRuns = [0, 1, 2].map(() => measurePlanThroughput(scaleOptions)).sort((a, b) => a.planRequestsPerSec - b.planRequestsPerSec);
   const scale = scaleRuns[1]!;
 
+  progress('transport floor: ZeroMQ and worker-thread round trips ...');
+  const zmqRttMs = await zmqRoundTripP50Ms(2000);
+  const threadRttMs = await threadRoundTripP50Ms(2000);
+
   const logDir = mkdtempSync(join(tmpdir(), 'escapement-bench-'));
   progress('starting a controller and 2 onnxruntime workers ...');
   const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: MODEL_DIR, preload: [MODEL], controllerArgs: ['--log-dir', logDir] });
@@ -101,6 +108,14 @@ async function main(): Promise<void> {
 
     await new Promise((r) => setTimeout(r, 300)); // let the controller flush its logs
     const infers = readActionLog(join(logDir, 'actions.csv')).filter((r) => r.action_type === 'infer' && r.code === '0');
+    // Where the time of a batch-1 INFER goes at low load (the first 300 INFERs are the low-load run).
+    const lowInfers = infers.slice(20, 300).filter((r) => r.batch_size === '1' && r.worker_received_ms !== '');
+    const stage = (f: (r: Record<string, string>) => number) => percentile(lowInfers.map(f), 0.5);
+    const breakdown = {
+      workerRunMs: stage((r) => Number(r.actual_duration_ms)),
+      workerToControllerMs: stage((r) => Number(r.t_ms) - Number(r.worker_sent_ms)),
+      receivedToStartMs: stage((r) => Number(r.actual_start_ms) - Number(r.worker_received_ms)),
+    };
     const errorMs = infers.map((r) => Math.abs(Number(r.actual_duration_ms) - Number(r.expected_duration_ms)));
     const errorPct = infers.map((r, i) => (100 * errorMs[i]!) / Number(r.expected_duration_ms));
     const latenessMs = infers.map((r) => Number(r.start_lateness_ms));
@@ -111,6 +126,12 @@ async function main(): Promise<void> {
       rawRunP50Ms: rawMs,
       lowLoadE2eP50Ms: lowSummary.p50Ms,
       overheadP50Ms: lowSummary.p50Ms - rawMs,
+      /** Two ZeroMQ round trips (client<->controller, controller<->worker) and one thread round trip, measured alone. */
+      transportFloorMs: 2 * zmqRttMs + threadRttMs,
+      zmqRoundTripP50Ms: zmqRttMs,
+      threadRoundTripP50Ms: threadRttMs,
+      /** Low-load batch-1 INFERs at p50: the worker's run (thread hop + session.run), result hop, wait before start. */
+      lowLoadBreakdownMs: breakdown,
       /** Controller arrival to answer, without the client's two hops. */
       lowLoadServerP50Ms: percentilesMs(low.responses.filter((r) => r.serverLatencyMs !== undefined).map((r) => r.serverLatencyMs!)).p50Ms,
       numInferActions: infers.length,
@@ -134,6 +155,8 @@ async function main(): Promise<void> {
       { metric: 'raw session.run p50, batch 1', value: rawMs.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'end-to-end p50 at low load', value: lowSummary.p50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'overhead p50', value: results.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
+      { metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT', value: `${results.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
+      { metric: 'worker run (thread hop + session.run) / result hop, p50', value: `${breakdown.workerRunMs.toFixed(3)} / ${breakdown.workerToControllerMs.toFixed(3)}`, unit: 'ms', goal: '' },
       { metric: 'controller arrival-to-answer p50 at low load', value: results.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'INFER prediction error p50 / p99', value: `${results.predictionErrorP50Pct.toFixed(1)} / ${results.predictionErrorP99Pct.toFixed(1)} % (${results.predictionErrorP50Ms.toFixed(3)} / ${results.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
       { metric: 'start lateness p50 / p99', value: `${results.startLatenessP50Ms.toFixed(3)} / ${results.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
