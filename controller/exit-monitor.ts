@@ -15,7 +15,12 @@ import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
 import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
 
 export interface ExitMonitorOptions {
-  /** Samples kept for tuning. Default 512. */
+  /**
+   * Samples kept for tuning. Default 512. In compact mode, where a monitored exit stands for
+   * `monitorWeight` requests, the window instead spans up to `windowSize × monitorWeight` requests
+   * (at most 4 × `windowSize` samples): the tuner's bound counts a weighted sample once, so a
+   * 512-sample window holds too few exit observations (~150) to certify a 1 % budget at all.
+   */
   windowSize: number;
   /** Re-tune after this many new samples. Default 128 (the paper's ramp period, in samples). */
   retuneEvery: number;
@@ -152,11 +157,21 @@ export class ExitMonitor {
       this.sinceAdjust++;
       this.samplesSeen++;
     });
-    while (this.window.length > this.options.windowSize) this.window.shift();
+    this.trimWindow();
     if (this.window.length < this.options.minSamples) return undefined;
     if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
     if (this.sinceRetune >= this.options.retuneEvery) return this.retune('periodic');
     return undefined;
+  }
+
+  private trimWindow(): void {
+    const { windowSize, monitorWeight } = this.options;
+    const weighted = this.window.some((s) => (s.weight ?? 1) > 1);
+    const maxSamples = weighted ? 4 * windowSize : windowSize;
+    let requests = this.window.reduce((sum, s) => sum + (s.weight ?? 1), 0);
+    while (this.window.length > windowSize && (this.window.length > maxSamples || requests > windowSize * monitorWeight)) {
+      requests -= this.window.shift()!.weight ?? 1;
+    }
   }
 
   /** Weighted share of the window's requests answered at each ramp under the current thresholds. */

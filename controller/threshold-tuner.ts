@@ -67,8 +67,12 @@ export const DISABLED_THRESHOLD = 1.0001;
 
 /** Wilson score upper bound of a rate observed as `failures` in `n` trials. */
 export function wilsonUpperBound(failures: number, n: number, z: number): number {
+  return n <= 0 ? 1 : wilsonUpperBoundOfRate(failures / n, n, z);
+}
+
+/** Wilson score upper bound of an observed rate `p` over `n` (possibly effective, non-integer) trials. */
+export function wilsonUpperBoundOfRate(p: number, n: number, z: number): number {
   if (n <= 0) return 1;
-  const p = failures / n;
   const z2 = z * z;
   const centre = p + z2 / (2 * n);
   const margin = z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
@@ -79,6 +83,21 @@ interface Evaluation {
   savingMs: number;
   disagreeWeight: number;
   exitWeights: number[];
+  /** Σ w and Σ w² over the samples that exit (for the effective sample size). */
+  exitedWeight: number;
+  exitedWeightSq: number;
+}
+
+/**
+ * Upper bound on the overall disagreement rate: disagreements happen only among exits, so bound
+ * the rate among exits and scale by the (known) exit share. Samples carry weights (compact mode
+ * keeps a 10 % sample of its exits, each standing for 10), so the bound uses Kish's effective
+ * sample size (Σw)²/Σw² of the exits, not Σw: ten copies of one observation are one observation.
+ */
+function disagreementBound(e: Evaluation, totalWeight: number, z: number): number {
+  if (e.exitedWeight <= 0) return 0;
+  const effectiveExits = (e.exitedWeight * e.exitedWeight) / e.exitedWeightSq;
+  return wilsonUpperBoundOfRate(e.disagreeWeight / e.exitedWeight, effectiveExits, z) * (e.exitedWeight / Math.max(totalWeight, 1e-9));
 }
 
 function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, thresholds: readonly number[]): Evaluation {
@@ -86,6 +105,8 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
   let totalMs = 0;
   let totalWeight = 0;
   let disagreeWeight = 0;
+  let exitedWeight = 0;
+  let exitedWeightSq = 0;
   for (const s of samples) {
     const w = s.weight ?? 1;
     totalWeight += w;
@@ -96,6 +117,8 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
       if (s.confidences[r]! >= thresholds[r]!) {
         totalMs += w * (ramps[r]!.upToMs + paidMs);
         exitWeights[r]! += w;
+        exitedWeight += w;
+        exitedWeightSq += w * w;
         if (s.predictions[r] !== s.finalPrediction) disagreeWeight += w;
         exited = true;
         break;
@@ -104,7 +127,7 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
     if (!exited) totalMs += w * (wholeMs + paidMs);
   }
   const n = Math.max(totalWeight, 1e-9);
-  return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n) };
+  return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
 }
 
 export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, overrides: Partial<TunerOptions> = {}): TunerResult {
@@ -119,7 +142,7 @@ export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly 
   const position = ramps.map(() => -1); // -1: off
   const thresholdsAt = (pos: readonly number[]) => pos.map((p, r) => (p < 0 ? DISABLED_THRESHOLD : candidates[r]![p]!));
   let current = evaluate(samples, ramps, wholeMs, thresholdsAt(position));
-  const feasible = (e: Evaluation) => wilsonUpperBound(e.disagreeWeight, totalWeight, options.z) <= options.budget;
+  const feasible = (e: Evaluation) => disagreementBound(e, totalWeight, options.z) <= options.budget;
 
   for (let step = 0; step < 100_000; step++) {
     let best: { ramp: number; evaluation: Evaluation; score: number } | undefined;
@@ -143,7 +166,7 @@ export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly 
     expectedSavingMs: current.savingMs,
     exitFractions: current.exitWeights,
     disagreementRate: current.disagreeWeight / Math.max(totalWeight, 1e-9),
-    disagreementUpperBound: wilsonUpperBound(current.disagreeWeight, totalWeight, options.z),
+    disagreementUpperBound: disagreementBound(current, totalWeight, options.z),
     numSamples: samples.length,
   };
 }

@@ -24,8 +24,8 @@ import { WordTokenizer } from '../text/word-tokenizer.js';
 import { validateGraph } from './ingest.js';
 import { decodeModel, encodeModel, type ModelProto } from './onnx-proto.js';
 import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type ProfileOptions } from './profiler.js';
-import { headModelBytes, headOutputName } from './ramp-heads.js';
-import { selectRamps, type RampCandidate, type SelectionResult } from './ramp-selection.js';
+import { gridPooling, headModelBytes, headOutputName } from './ramp-heads.js';
+import { boundedSelection, selectRamps, type RampCandidate, type SelectionResult } from './ramp-selection.js';
 import { findRampSites, type RampSite } from './ramp-sites.js';
 import { evaluateHead, validateRamp } from './ramp-statistics.js';
 import { trainHead } from './ramp-trainer.js';
@@ -62,7 +62,8 @@ export interface PrepareOptions {
 }
 
 export const DEFAULT_PREPARE_OPTIONS = {
-  labels: 'truth' as const,
+  // Ramps learn the model's own answers: the exit rule is judged on agreement with the model.
+  labels: 'model' as const,
   bootstrapFraction: 0.1,
   trainVal: [1, 9] as [number, number],
   maxRamps: 3,
@@ -165,7 +166,7 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
     throw new PrepareError(`dataset samples have shape [${dataset.sampleShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`);
   }
   dataset.sampleShape = expected;
-  if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: pass --labels model to train ramps on the model's own predictions`);
+  if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
   const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: outputs[0]! };
   if (tokenizer) result.tokenizer = tokenizer;
   return result;
@@ -257,8 +258,11 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     const dim = features.dims.get(site.id)!;
     const all = features.features.get(site.id)!;
     const result = trainHead(site.kind, all.subarray(0, numTrain * dim), labels.subarray(0, numTrain), dim, features.numClasses, { seed: options.seed * 1000 + site.id });
+    // The head pools exactly as the features were pooled.
+    if (site.kind === 'feature-map') result.head.pool = gridPooling(site.shape[2]!, site.shape[3]!);
     const outputs = evaluateHead(result.head, all.subarray(numTrain * dim), dim);
-    const validation = validateRamp(outputs, finalVal, options.labels === 'truth' ? dataset.labels!.subarray(numTrain, bootstrap.end) : undefined, options.accuracyBudget);
+    // Ground truth, where the dataset has it, for reporting accuracy whatever the heads learned from.
+    const validation = validateRamp(outputs, finalVal, dataset.labels?.subarray(numTrain, bootstrap.end), options.accuracyBudget);
     return { site, ...result, outputs, validation };
   });
   progress('train ramps', sites.length, sites.length);
@@ -299,7 +303,8 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     costMs: headCostMs.get(t.site.id)![ref]!,
     outputs: t.outputs,
   }));
-  const selection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget });
+  const pointSelection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget });
+  const selection = boundedSelection(pointSelection, candidates, finalVal, wholeMs[ref]!, options.accuracyBudget);
 
   // 7. write files
   progress('write package', 0, 1);

@@ -1,8 +1,11 @@
 /**
  * Ramp heads as standalone ONNX models that read a site's tensor and output class probabilities.
  *
- * - feature maps [N, C, H, W]: GlobalAveragePool → Flatten → Gemm (C → K) → Softmax, mirroring a
- *   CNN's own head with its own weights (Apparate's CV ramp);
+ * - feature maps [N, C, H, W]: average pooling to a 2×2 grid → Flatten → Gemm (4C → K) → Softmax.
+ *   Apparate's CV ramp pools globally (C features); keeping where in the image a feature fired
+ *   lets early ramps, whose channels are few and local, tell more classes apart (measured on
+ *   fmnist-resnet: served exits at the stage-1 sites rose from 14–17 % to 21–27 % at the same
+ *   agreement target). A head without `pool` pools globally;
  * - hidden states [N, T, D]: first token → Gemm (D → D) → Tanh → Gemm (D → K) → Softmax (a
  *   DeeBERT highway: BertPooler + classifier).
  * Weights are float32 raw_data initializers; the head's input is named after the site's tensor so
@@ -25,6 +28,36 @@ export interface HeadWeights {
   kind: SiteKind;
   /** feature-map: [classifier]; sequence: [pooler, classifier]. */
   layers: LinearLayer[];
+  /** feature-map: the AveragePool geometry (see `gridPooling`); absent: global average pooling. */
+  pool?: PoolGeometry;
+}
+
+export interface PoolGeometry {
+  kernel: [number, number];
+  strides: [number, number];
+}
+
+/**
+ * AveragePool geometry that cuts an H×W map into a 2×2 grid of (possibly overlapping) windows:
+ * kernel ⌈H/2⌉, stride H − kernel (at least 1); a side of length 1 stays 1.
+ */
+export function gridPooling(height: number, width: number): PoolGeometry {
+  const axis = (n: number) => {
+    const kernel = Math.ceil(n / 2);
+    return [kernel, Math.max(1, n - kernel)] as const;
+  };
+  const [kh, sh] = axis(height);
+  const [kw, sw] = axis(width);
+  return { kernel: [kh, kw], strides: [sh, sw] };
+}
+
+/** The pooling nodes of a feature-map head (or feature extractor): `input` -> `output` [N, C·cells]. */
+export function poolingNodes(input: string, output: string, prefix: string, pool: PoolGeometry | undefined) {
+  const pooled = `${prefix}_pool`;
+  const first = pool
+    ? onnx.NodeProto.create({ opType: 'AveragePool', input: [input], output: [pooled], name: pooled, attribute: [{ name: 'kernel_shape', type: 7, ints: pool.kernel }, { name: 'strides', type: 7, ints: pool.strides }] })
+    : onnx.NodeProto.create({ opType: 'GlobalAveragePool', input: [input], output: [pooled], name: pooled });
+  return [first, onnx.NodeProto.create({ opType: 'Flatten', input: [pooled], output: [output], name: `${prefix}_flat`, attribute: [{ name: 'axis', type: 2, i: 1 }] })];
 }
 
 function floatInitializer(name: string, dims: number[], values: Float32Array) {
@@ -41,9 +74,8 @@ export function buildHeadModel(siteId: number, inputTensor: string, inputDims: n
   const initializers = [];
   let x = inputTensor;
   if (head.kind === 'feature-map') {
-    nodes.push(onnx.NodeProto.create({ opType: 'GlobalAveragePool', input: [x], output: [`${p}_gap`], name: `${p}_gap` }));
-    nodes.push(onnx.NodeProto.create({ opType: 'Flatten', input: [`${p}_gap`], output: [`${p}_flat`], name: `${p}_flat`, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
-    x = `${p}_flat`;
+    nodes.push(...poolingNodes(x, `${p}_features`, p, head.pool));
+    x = `${p}_features`;
   } else {
     initializers.push(onnx.TensorProto.create({ name: `${p}_first`, dims: [], dataType: 7, rawData: new Uint8Array(8) }));
     nodes.push(onnx.NodeProto.create({ opType: 'Gather', input: [x, `${p}_first`], output: [`${p}_cls`], name: `${p}_cls`, attribute: [{ name: 'axis', type: 2, i: 1 }] }));

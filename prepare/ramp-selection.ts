@@ -12,7 +12,11 @@
  * Thresholds: in a set of k ramps each ramp gets 1/k of the accuracy budget. A sample that exits
  * at ramp r in the cascade would also exit at r alone, so the cascade's disagreements are at most
  * the sum of the ramps' own: overall agreement stays ≥ 1 − budget on the validation split.
+ * That point estimate sits at the budget's edge, so the chosen set's thresholds are then set as
+ * the controller's tuner would set them online (`boundedSelection`): an upper confidence bound
+ * on the disagreement rate within the budget, and served agreement starts inside it.
  */
+import { tuneThresholds } from '../controller/threshold-tuner.js';
 import { thresholdForBudget, type RampOutputs } from './ramp-statistics.js';
 
 export interface RampCandidate {
@@ -82,6 +86,27 @@ export function scoreCascade(candidates: readonly ScoredRamp[], finalPredictions
     }
   }
   return { savingMs: wholeMs - totalMs / n, exitFractions: exits.map((e) => e / n), agreement: agree / n, siteIds: ramps.map((r) => r.siteId), thresholds: ramps.map((r) => r.threshold) };
+}
+
+/**
+ * The chosen ramps with thresholds from the online tuner's rule (Wilson upper bound on the
+ * validation split's disagreement ≤ budget, at one standard error), rescored as a cascade. A ramp the bound switches off
+ * stays in the set (the tuner may switch it on once served data allows) with a threshold > 1.
+ */
+export function boundedSelection(selection: SelectionResult, candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, accuracyBudget: number): SelectionResult {
+  if (selection.chosen.length === 0) return selection;
+  const chosen = selection.chosen.map((id) => candidates.find((c) => c.siteId === id)!).sort((a, b) => a.upToMs - b.upToMs);
+  const samples = Array.from(finalPredictions, (finalPrediction, i) => ({
+    confidences: chosen.map((c) => c.outputs.confidence[i]!),
+    predictions: chosen.map((c) => c.outputs.prediction[i]!),
+    finalPrediction,
+  }));
+  // z = 1 (one standard error), not the controller's 1.645: a bootstrap of a few hundred samples
+  // cannot support the 95 % bound (0 disagreements in 266 would not do), and the controller
+  // re-tunes on served data with its own bound within the first few hundred requests.
+  const tuned = tuneThresholds(samples, chosen.map((c) => ({ siteId: c.siteId, upToMs: c.upToMs, costMs: c.costMs })), wholeMs, { budget: accuracyBudget, z: 1 });
+  const score = scoreCascade(chosen.map((c, r) => ({ ...c, threshold: tuned.thresholds[r]! })), finalPredictions, wholeMs);
+  return { ...selection, chosen: score.siteIds, thresholds: score.thresholds, savingMs: score.savingMs, exitFractions: score.exitFractions, agreement: score.agreement };
 }
 
 export function selectRamps(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, options: SelectionOptions): SelectionResult {

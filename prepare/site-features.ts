@@ -1,13 +1,14 @@
 /**
  * Extracts, in one pass per batch, the pooled features at every ramp site and the full model's
- * logits: the model gets a pooling node per site (GlobalAveragePool + Flatten for feature maps,
- * the first token for hidden states) whose output is added to the graph outputs.
+ * logits: the model gets a pooling node per site (the heads' 2×2 grid pooling + Flatten for
+ * feature maps, the first token for hidden states) whose output is added to the graph outputs.
  */
 import * as ort from 'onnxruntime-node';
 import type { Dataset } from './dataset.js';
 import { datasetFeeds } from './dataset-feeds.js';
 import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
 import type { RampSite } from './ramp-sites.js';
+import { gridPooling, poolingNodes } from './ramp-heads.js';
 
 export interface SiteFeatures {
   /** Per site id: [n, dim] row-major. */
@@ -24,8 +25,7 @@ function featureModel(model: ModelProto, sites: readonly RampSite[]): ModelProto
   for (const site of sites) {
     const out = `__feature_${site.id}`;
     if (site.kind === 'feature-map') {
-      graph.node!.push(onnx.NodeProto.create({ opType: 'GlobalAveragePool', input: [site.tensor], output: [`${out}_gap`], name: `${out}_gap` }));
-      graph.node!.push(onnx.NodeProto.create({ opType: 'Flatten', input: [`${out}_gap`], output: [out], name: out, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+      graph.node!.push(...poolingNodes(site.tensor, out, out, gridPooling(site.shape[2]!, site.shape[3]!)));
     } else {
       graph.initializer!.push(onnx.TensorProto.create({ name: `${out}_index`, dims: [], dataType: 7, rawData: new Uint8Array(8) }));
       graph.node!.push(onnx.NodeProto.create({ opType: 'Gather', input: [site.tensor, `${out}_index`], output: [out], name: out, attribute: [{ name: 'axis', type: 2, i: 1 }] }));

@@ -47,6 +47,21 @@ function agreementOn(samples: TunerSample[], thresholds: number[]): { agreement:
   return { agreement: 1 - disagree / samples.length, exits: exits / samples.length };
 }
 
+describe('weighted samples (compact mode keeps 1 in 10 exits, each standing for 10)', () => {
+  const one: TunerRamp[] = [{ siteId: 1, upToMs: 2, costMs: 0.05 }];
+  const stay = (n: number): TunerSample[] => Array.from({ length: n }, () => ({ confidences: [0.3], predictions: [1], finalPrediction: 0 }));
+  const agreeingExits = (n: number, weight: number): TunerSample[] => Array.from({ length: n }, (_, i) => ({ confidences: [0.9 + i * 1e-5], predictions: [3], finalPrediction: 3, weight }));
+
+  it('trusts 500 observed agreeing exits, but not 50 observations weighted up to 500', () => {
+    const observed = tuneThresholds([...stay(200), ...agreeingExits(500, 1)], one, 10);
+    expect(observed.thresholds[0]).toBeLessThan(1);
+    expect(observed.disagreementUpperBound).toBeLessThanOrEqual(0.01);
+    // Same weighted totals, a tenth of the evidence: the bound must not be met.
+    const weighted = tuneThresholds([...stay(200), ...agreeingExits(50, 10)], one, 10);
+    expect(weighted.thresholds[0]).toBe(DISABLED_THRESHOLD);
+  });
+});
+
 describe('wilsonUpperBound', () => {
   it('bounds the true rate from above and tightens with more samples', () => {
     expect(wilsonUpperBound(0, 100, 1.645)).toBeGreaterThan(0.02);

@@ -65,7 +65,7 @@ describe('escapement prepare', () => {
   it.each([
     ['a file that is not ONNX', () => { const p = join(scratch, 'junk.onnx'); writeFileSync(p, 'not a model'); return options({ modelPath: p }); }, /not a valid ONNX model|no graph/],
     ['a dataset of the wrong shape', () => { const p = join(scratch, 'wrong.npy'); writeNpy(p, '<f4', [50, 10], new Float32Array(500)); return options({ datasetPath: p, labels: 'model' }); }, /dataset samples have shape \[10\] but the model's input 'Input3' expects \[1,28,28\]/],
-    ['ground-truth labels that do not exist', () => options({ datasetPath: unlabelledNpy(300), labels: 'truth' }), /has no labels: pass --labels model/],
+    ['ground-truth labels that do not exist', () => options({ datasetPath: unlabelledNpy(300), labels: 'truth' }), /has no labels: use --labels model/],
     ['a bootstrap split too small to train on', () => options({ datasetPath: unlabelledNpy(300), labels: 'model', bootstrapFraction: 0.01 }), /bootstrap split too small/],
   ])('refuses %s with a clear error', async (_name, make, message) => {
     await expect(preparePackage(make())).rejects.toThrow(message);

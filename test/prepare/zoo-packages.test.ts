@@ -23,7 +23,7 @@ describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, m
 
   it('loads, with sites after the stem and every block, and bootstrap provenance', () => {
     expect(ee.sites.length).toBeGreaterThanOrEqual(minSites);
-    expect(ee.dataset).toMatchObject({ bootstrapFraction: 0.1, trainVal: [1, 9], serveStart: 1000, labels: 'truth' });
+    expect(ee.dataset).toMatchObject({ bootstrapFraction: 0.1, trainVal: [1, 9], serveStart: 1000, labels: 'model' });
     expect(ee.verification.predictionAgreement).toBe(1);
   });
 
