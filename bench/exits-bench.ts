@@ -80,29 +80,29 @@ async function loadWorkload(model: string, datasetPath: string): Promise<Workloa
 
 /** Every variant on one workload; returns its JSON section. */
 async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
-  const MODEL = work.model;
+  const model = work.model;
   const { inputsFor, labelOf, fullPrediction } = work;
-  const ee = loadModelEntry('models', MODEL).manifest.earlyExit!;
-  const results: Record<string, unknown> = { model: MODEL, chosenRamps: ee.chosenRamps, thresholds: ee.initialThresholds };
+  const ee = loadModelEntry('models', model).manifest.earlyExit!;
+  const results: Record<string, unknown> = { model, chosenRamps: ee.chosenRamps, thresholds: ee.initialThresholds };
   const rows: Record<string, string | number>[] = [];
   let latencyRate = 0;
   for (const variant of VARIANTS) {
     progress(`${NAMES[variant]}: starting a controller and 2 workers ...`);
-    const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--exit-mode', variant] });
+    const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: ['--exit-mode', variant] });
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
-      await cluster.waitUntilServing(client, [MODEL]);
+      await cluster.waitUntilServing(client, [model]);
       // warm-up
-      await runOpenLoop(client, { model: MODEL, numRequests: 200, ratePerSec: 200, sloMs: 1000, seed: 99, inputsFor });
+      await runOpenLoop(client, { model, numRequests: 200, ratePerSec: 200, sloMs: 1000, seed: 99, inputsFor });
       progress(`${NAMES[variant]}: saturating throughput ...`);
-      const saturate = await runOpenLoop(client, { model: MODEL, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 2, inputsFor });
+      const saturate = await runOpenLoop(client, { model, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 2, inputsFor });
       const throughputRps = saturate.responses.filter((r) => r.status === 'OK').length / saturate.durationSec;
       if (variant === 'off') {
         latencyRate = Math.round(LOAD_FRACTION * throughputRps);
         results.latencyPhase = { ratePerSec: latencyRate, loadFraction: LOAD_FRACTION, seconds: LATENCY_SECONDS, sloMs: SLO_MS };
       }
       progress(`${NAMES[variant]}: latency at ${latencyRate} req/s ...`);
-      const latency = await runOpenLoop(client, { model: MODEL, numRequests: latencyRate * LATENCY_SECONDS, ratePerSec: latencyRate, sloMs: SLO_MS, seed: 1, inputsFor });
+      const latency = await runOpenLoop(client, { model, numRequests: latencyRate * LATENCY_SECONDS, ratePerSec: latencyRate, sloMs: SLO_MS, seed: 1, inputsFor });
       const answered = latency.responses;
       const ok = answered.filter((r): r is InferResponse => r?.status === 'OK');
       const predictionOf = (r: InferResponse) => (r.early ? r.prediction! : argmax(asFloat32(r.outputs[0]!.data)));
@@ -150,7 +150,7 @@ async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
     results[`${name}P50Ratio`] = r.p50Ms / vanilla.p50Ms;
     results[`${name}ThroughputRatio`] = r.throughputRps / vanilla.throughputRps;
   }
-  process.stdout.write(`\n${MODEL}\n${formatTable(rows)}\n`);
+  process.stdout.write(`\n${model}\n${formatTable(rows)}\n`);
   process.stdout.write(`median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.99x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`);
   return results;
 }
