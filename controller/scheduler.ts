@@ -977,11 +977,13 @@ export class Scheduler {
         freeInMs: (w.timeline.freeAtNs(nowNs) - nowNs) / 1e6,
         numInflight: w.inflight.size,
         models: [...w.instances.values()].map((i) => ({ name: i.model, state: i.state })),
+        // Per batch size; text models: per sequence bucket, then batch size.
         estimatesMs: Object.fromEntries(
-          [...w.instances.values()].map((i) => [
-            i.model,
-            Object.fromEntries(this.models.get(i.model)!.spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, b) ?? NaN) / 1e6])),
-          ]),
+          [...w.instances.values()].map((i) => {
+            const spec = this.models.get(i.model)!.spec;
+            const bySize = (seqLength: number) => Object.fromEntries(spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, profileKey(b, seqLength)) ?? NaN) / 1e6]));
+            return [i.model, spec.sequenceBuckets ? Object.fromEntries(spec.sequenceBuckets.map((t) => [`T${t}`, bySize(t)])) : bySize(0)];
+          }),
         ),
       })),
     };

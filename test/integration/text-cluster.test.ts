@@ -75,6 +75,15 @@ describe('a text model served with early exits', () => {
     expect(agree / NUM).toBeGreaterThan(0.95);
   });
 
+  it('shows duration estimates per sequence bucket, longer texts costing more', async () => {
+    const status = (await client.status()) as { workers: { estimatesMs: Record<string, Record<string, Record<string, number>>> }[] };
+    for (const worker of status.workers) {
+      const estimates = worker.estimatesMs[MODEL]!;
+      expect(Object.keys(estimates)).toEqual(['T16', 'T32', 'T64', 'T128']);
+      expect(estimates.T128!['16']).toBeGreaterThan(estimates.T16!['16']!);
+    }
+  });
+
   it('rejects texts longer than the longest bucket and mismatched ids/mask with INVALID_INPUT', async () => {
     const long = Array.from({ length: tokenizer.maxTokens + 1 }, () => 5n);
     const tooLong = [
