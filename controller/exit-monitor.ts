@@ -160,7 +160,9 @@ export class ExitMonitor {
     this.trimWindow();
     if (this.window.length < this.options.minSamples) return undefined;
     if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
-    if (this.sinceRetune >= this.options.retuneEvery) return this.retune('periodic');
+    // A re-tune costs time proportional to the window (5 ms at 2,048 samples, on the controller's
+    // event loop), so a longer window (compact mode) re-tunes less often: a constant CPU share.
+    if (this.sinceRetune >= Math.max(this.options.retuneEvery, this.window.length / 4)) return this.retune('periodic');
     return undefined;
   }
 
