@@ -116,7 +116,11 @@ export class ExitMonitor {
     if (this.sinceAdjust < this.options.adjustEvery || this.window.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
     for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
-    const decision = adjustRamps(this.window, this.ramps, this.thresholds, this.candidates, this.wholeMs, this.options, new Set(this.cooldown.keys()));
+    // Judge each ramp by what it could save at thresholds the window's point estimate allows, not
+    // by the bound-limited ones in force: a ramp kept off for lack of evidence is not useless (in
+    // compact mode every new ramp set starts that way, and judging it so made the set thrash).
+    const potential = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
+    const decision = adjustRamps(this.window, this.ramps, potential, this.candidates, this.wholeMs, this.options, new Set(this.cooldown.keys()));
     if (decision.action === 'keep') return undefined;
     const before = this.activeSiteIds;
     if (decision.action === 'deactivate') {

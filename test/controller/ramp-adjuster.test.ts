@@ -58,7 +58,9 @@ describe('ramp adjustment', () => {
 describe('ExitMonitor ramp adjustment', () => {
   it('drops a useless ramp after a period, then restarts its window', () => {
     const monitor = new ExitMonitor('m', [useful, useless], [0.9, 0.9], WHOLE_MS, { adjustEvery: 320, minSamples: 300, retuneEvery: 100_000 }, candidates.slice(0, 2));
-    const feedback = { siteIds: [3, 6], confidences: [samples.slice(0, 16).map((s) => s.confidences[0]!), samples.slice(0, 16).map((s) => s.confidences[1]!)], predictions: [Array(16).fill(1), Array(16).fill(1)], finalPredictions: Array(16).fill(1) };
+    // Ramp 6 always disagrees with the model, and ramp 3 only agrees where it is confident: no
+    // threshold lets ramp 6 answer within the budget, so it only costs.
+    const feedback = { siteIds: [3, 6], confidences: [samples.slice(0, 16).map((s) => s.confidences[0]!), samples.slice(0, 16).map((s) => s.confidences[1]!)], predictions: [Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 1 : 2)), Array(16).fill(2)], finalPredictions: Array(16).fill(1) };
     const plan = { mode: 'release' as const, ramps: [{ siteId: 3, threshold: 0.9 }, { siteId: 6, threshold: 0.9 }], keepRows: [] };
     let change;
     for (let i = 0; i < 30 && !change; i++) {
@@ -68,5 +70,20 @@ describe('ExitMonitor ramp adjustment', () => {
     expect(change).toMatchObject({ before: [3, 6], after: [3] });
     expect(monitor.activeSiteIds).toEqual([3]);
     expect(monitor.stats().numSamples).toBe(0);
+  });
+
+  it('keeps a ramp that could answer within the budget even while the bound keeps it off', () => {
+    // 40 agreeing confident samples per period: too few for the 95 % bound to switch ramp 6 on,
+    // but the point estimate shows it would save time, so it is not judged useless.
+    const rampOnly = [useless];
+    const monitor = new ExitMonitor('m', rampOnly, [1.0001], WHOLE_MS, { adjustEvery: 320, minSamples: 300, windowSize: 512 }, candidates.slice(1, 2));
+    const rows = 16;
+    const feedback = { siteIds: [6], confidences: [Array.from({ length: rows }, (_, i) => (i < 2 ? 0.99 : 0.3))], predictions: [Array(rows).fill(1)], finalPredictions: Array(rows).fill(1) };
+    const plan = { mode: 'release' as const, ramps: [{ siteId: 6, threshold: 1.0001 }], keepRows: [] };
+    for (let i = 0; i < 40; i++) {
+      monitor.observe(plan, feedback);
+      expect(monitor.maybeAdjust()).toBeUndefined();
+    }
+    expect(monitor.activeSiteIds).toEqual([6]);
   });
 });
