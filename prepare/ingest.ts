@@ -39,7 +39,7 @@ function tensorSpec(v: ValueInfoProto): TensorSpec {
   const shape = dims.map((d, i) => {
     if (i === 0) return -1;
     const value = d.dimValue === null || d.dimValue === undefined ? NaN : Number(d.dimValue.toString());
-    if (!(value > 0)) throw new Error(`tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch may vary`);
+    if (!(value > 0)) throw new Error(`tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch may vary (a text model with a sequence axis is packaged by \`escapement prepare --tokenizer\`)`);
     return value;
   });
   return { name: v.name ?? '', dtype, shape };
