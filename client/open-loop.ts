@@ -3,6 +3,7 @@
  * earlier ones (no coordinated omission), with Poisson (seeded) or evenly spaced gaps.
  */
 import { monotonicNowNs } from '../shared/clock.js';
+import { waitUntilNs } from './send-pacing.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { EscapementClient, InferResponse } from './escapement-client.js';
 
@@ -53,10 +54,7 @@ export async function runOpenLoop(client: EscapementClient, options: OpenLoopOpt
   let numAnswered = 0;
   for (let i = 0; i < offsets.length; i++) {
     const dueNs = startNs + offsets[i]!;
-    let waitNs = dueNs - monotonicNowNs();
-    if (waitNs > 1_500_000) await new Promise((r) => setTimeout(r, Math.floor((waitNs - 1_000_000) / 1e6)));
-    while ((waitNs = dueNs - monotonicNowNs()) > 0) await new Promise((r) => setImmediate(r));
-    scheduleLagMs.push(-waitNs / 1e6);
+    scheduleLagMs.push((await waitUntilNs(dueNs)) / 1e6);
     inflight.push(
       client.submit(options.model, options.inputsFor(i), { sloMs: options.sloMs }).then((r) => {
         responses[i] = r;

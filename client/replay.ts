@@ -7,6 +7,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { asFloat32, type Tensor } from '../shared/tensor.js';
 import type { Arrival } from '../traces/trace.js';
 import type { EscapementClient, InferResponse } from './escapement-client.js';
+import { waitUntilNs } from './send-pacing.js';
 
 export interface ReplayOptions {
   arrivals: readonly Arrival[];
@@ -81,10 +82,8 @@ export async function replayTrace(client: EscapementClient, options: ReplayOptio
   for (let i = 0; i < options.arrivals.length; i++) {
     const arrival = options.arrivals[i]!;
     const dueNs = startNs + arrival.timeMs * 1e6;
-    // Sleep until ~1 ms before, then yield until due: never blocks on earlier answers.
-    let waitNs = dueNs - monotonicNowNs();
-    if (waitNs > 1_500_000) await new Promise((r) => setTimeout(r, Math.floor((waitNs - 1_000_000) / 1e6)));
-    while ((waitNs = dueNs - monotonicNowNs()) > 0) await new Promise((r) => setImmediate(r));
+    // Never blocks on earlier answers: open loop.
+    await waitUntilNs(dueNs);
     const model = arrival.model ?? options.model;
     const sloMs = arrival.sloMs ?? options.sloMs;
     const sentNs = monotonicNowNs();

@@ -480,19 +480,22 @@ export class Scheduler {
   }
 
   /**
-   * Predicted duration of a batch: the learned whole-model duration times the early-exit factors
-   * (no-exit bound for safety, expected with the observed exit rates for the timeline).
+   * Predicted duration of a batch: the learned whole-model duration times the early-exit factors.
+   * `boundNs` (high percentile, no exits) is what deadline checks rely on; `expectedNs` (median,
+   * observed exit rates) is what the worker's timeline is predicted with.
    */
   private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): { boundNs: number; expectedNs: number } | undefined {
-    const wholeNs = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(batchSize, seqLength));
-    if (wholeNs === undefined) return undefined;
+    const key = profileKey(batchSize, seqLength);
+    const boundWholeNs = this.estimator.estimateNs(model.spec.name, worker.id, key);
+    if (boundWholeNs === undefined) return undefined;
+    const typicalWholeNs = this.estimator.expectedNs(model.spec.name, worker.id, key) ?? boundWholeNs;
     const exits = model.spec.earlyExit;
     const timeModel = model.spec.exitTimeModel;
-    if (!exits || exits.ramps.length === 0 || !timeModel || !this.rampsReady(worker, model)) return { boundNs: wholeNs, expectedNs: wholeNs };
+    if (!exits || exits.ramps.length === 0 || !timeModel || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
     const timing = exitTiming(exits);
     return {
-      boundNs: wholeNs * timeModel.noExitFactor(timing.siteIds, batchSize),
-      expectedNs: wholeNs * timeModel.factor(timing, numRequests, batchSize),
+      boundNs: boundWholeNs * timeModel.noExitFactor(timing.siteIds, batchSize),
+      expectedNs: typicalWholeNs * timeModel.factor(timing, numRequests, batchSize),
     };
   }
 
@@ -698,7 +701,8 @@ export class Scheduler {
     for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(name)) continue;
       const batch1Ns = this.estimator.estimateNs(name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength)) ?? this.batch1EstimateNs(model, seqLength);
-      const fullNs = this.estimator.estimateNs(name, worker.id, profileKey(largest, seqLength)) ?? batch1Ns * largest;
+      // The batches ahead are timeline (typical durations); the request's own run is the bound.
+      const fullNs = this.estimator.expectedNs(name, worker.id, profileKey(largest, seqLength)) ?? batch1Ns * largest;
       let startNs = worker.timeline.freeAtNs(nowNs);
       if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
       const backlogNs = (Math.floor(numAhead / largest) * fullNs) / numCopies;

@@ -5,7 +5,7 @@ import { RequestQueue } from '../../controller/request-queue.js';
 
 describe('LatencyEstimator', () => {
   it('starts from the profile and follows measurements at the configured percentile', () => {
-    const est = new LatencyEstimator({ windowSize: 10, percentile: 0.5 });
+    const est = new LatencyEstimator({ windowSize: 10, percentile: 0.5, expectedPercentile: 0.5 });
     est.seed('m', 'w', 4, 1000, 1200);
     expect(est.estimateNs('m', 'w', 4)).toBe(1000);
     for (let i = 0; i < 10; i++) est.record('m', 'w', 4, 3000);
@@ -13,7 +13,7 @@ describe('LatencyEstimator', () => {
   });
 
   it('ignores a single outlier at p95 of a 100-sample window', () => {
-    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95 });
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5 });
     for (let i = 0; i < 99; i++) est.record('m', 'w', 1, 1000);
     est.record('m', 'w', 1, 50_000);
     expect(est.estimateNs('m', 'w', 1)).toBe(1000);
@@ -26,6 +26,18 @@ describe('LatencyEstimator', () => {
     est.record('m', 'w', 16, 30_000); // 3x slower than profiled
     expect(est.estimateNs('m', 'w', 1)).toBeCloseTo(3000, -1);
       });
+
+  it('reads the median for timelines and the high percentile for deadline checks from one window', () => {
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5 });
+    // A shared-CPU tail: 80 % of runs take 10 ms, 20 % take 20 ms.
+    for (let i = 0; i < 100; i++) est.record('m', 'w', 8, i % 5 === 0 ? 20_000_000 : 10_000_000);
+    expect(est.expectedNs('m', 'w', 8)).toBe(10_000_000);
+    expect(est.estimateNs('m', 'w', 8)).toBe(20_000_000);
+    est.record('m', 'w', 8, 30_000_000); // the sorted window is rebuilt after an insert
+    expect(est.estimateNs('m', 'w', 8)).toBe(20_000_000);
+    expect(est.expectedNs('m', 'w', 8)).toBe(10_000_000);
+    expect(est.expectedNs('m', 'w', 4)).toBeUndefined();
+  });
 
   it('keeps workers apart and forgets a removed one', () => {
     const est = new LatencyEstimator();

@@ -151,6 +151,23 @@ describe('Scheduler timeline', () => {
     expect(second!.action.expectedStartNs).toBeGreaterThan(plannedEndNs + 15 * MS);
   });
 
+  it('predicts the timeline with typical durations and checks deadlines against the tail', () => {
+    const cluster = warmCluster();
+    let run = 0;
+    cluster.workers.get('w0')!.knobs.inferNs = () => (run++ % 5 === 0 ? 12 * MS : 3 * MS); // 20 % run 4x long
+    for (let i = 0; i < 120; i++) {
+      cluster.submit('a', 1000);
+      cluster.runForMs(20);
+    }
+    cluster.submit('a', 1000);
+    const [planned] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(planned!.action.expectedDurationNs).toBe(3 * MS); // the median, not the 12 ms tail
+    // Admission relies on the tail: a 10 ms SLO cannot be promised at 12 ms, a 16 ms one can.
+    cluster.runForMs(20);
+    expect(cluster.outcomeOf(cluster.submit('a', 10))).toMatchObject({ status: 'REJECTED' });
+    expect(cluster.outcomeOf(cluster.submit('a', 16))).toBeUndefined();
+  });
+
   it('learns from measurements: estimates move toward the observed durations', () => {
     const cluster = warmCluster();
     cluster.workers.get('w0')!.knobs.inferNs = () => 4 * MS;
