@@ -40,6 +40,12 @@ class SlidingWindow {
   private readonly values: number[] = [];
   private next = 0;
   private sorted: number[] | undefined;
+  // NOTE: plans read two percentiles per batch size on every arrival and plan; both are cached
+  // until the next insert.
+  private cachedLowP = -1;
+  private cachedLowNs = 0;
+  private cachedHighP = -1;
+  private cachedHighNs = 0;
 
   constructor(private readonly capacity: number) {}
 
@@ -50,6 +56,8 @@ class SlidingWindow {
       this.next = (this.next + 1) % this.capacity;
     }
     this.sorted = undefined;
+    this.cachedLowP = -1;
+    this.cachedHighP = -1;
   }
 
   get size(): number {
@@ -57,13 +65,22 @@ class SlidingWindow {
   }
 
   percentile(p: number): number {
-    // NOTE: sorted once per insert, then read at any percentile (plans read two per batch size).
+    if (p === this.cachedLowP) return this.cachedLowNs;
+    if (p === this.cachedHighP) return this.cachedHighNs;
     this.sorted ??= [...this.values].sort((a, b) => a - b);
     const sorted = this.sorted;
     const rank = p * (sorted.length - 1);
     const lo = Math.floor(rank);
     const hi = Math.min(lo + 1, sorted.length - 1);
-    return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+    const valueNs = sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+    if (p <= 0.5) {
+      this.cachedLowP = p;
+      this.cachedLowNs = valueNs;
+    } else {
+      this.cachedHighP = p;
+      this.cachedHighNs = valueNs;
+    }
+    return valueNs;
   }
 }
 
