@@ -4,8 +4,9 @@
  *
  * 1. Overhead: end-to-end latency at low load (client-measured, batch 1) against the raw
  *    `session.run` time of batch 1 in this process, same run, same session options; beside it
- *    the transport floor (two ZeroMQ round trips + one thread round trip, measured alone) and
- *    where the time goes (from the controller's action log).
+ *    the transport floor (two ZeroMQ round trips + one thread round trip, measured alone, back to
+ *    back and 10 ms apart as the low-load requests are, so idle wake-ups are counted) and where
+ *    the time goes (from the controller's action log).
  * 2. Predictability: |actual − predicted| INFER duration (% of predicted) and start lateness
  *    (actual − planned start), from the controller's action log.
  * 3. Controller scale: requests/s planned by the pure core with 100 simulated workers and
@@ -30,6 +31,8 @@ import { threadRoundTripP50Ms, zmqRoundTripP50Ms } from './transport-floor.js';
 const MODEL = 'mnist-cnn';
 const MODEL_DIR = 'models';
 const SLO_MS = 25;
+/** Mean gap between requests in the low-load (overhead) run: 100 req/s. */
+const LOW_LOAD_GAP_MS = 10;
 
 function progress(line: string): void {
   process.stderr.write(`[bench:core] ${line}\n`);
@@ -77,6 +80,9 @@ async function main(): Promise<void> {
   progress('transport floor: ZeroMQ and worker-thread round trips ...');
   const zmqRttMs = await zmqRoundTripP50Ms(2000);
   const threadRttMs = await threadRoundTripP50Ms(2000);
+  // The same hops 10 ms apart, as the low-load run's requests are (100 req/s).
+  const zmqIdleRttMs = await zmqRoundTripP50Ms(300, 5932, LOW_LOAD_GAP_MS);
+  const threadIdleRttMs = await threadRoundTripP50Ms(300, LOW_LOAD_GAP_MS);
 
   const logDir = mkdtempSync(join(tmpdir(), 'escapement-bench-'));
   progress('starting a controller and 2 onnxruntime workers ...');
@@ -87,7 +93,7 @@ async function main(): Promise<void> {
 
     progress('overhead at low load ...');
     const rawBeforeMs = await rawRunP50Ms(200);
-    const low = await runOpenLoop(client, { model: MODEL, numRequests: 300, ratePerSec: 100, sloMs: 100, seed: 1, inputsFor });
+    const low = await runOpenLoop(client, { model: MODEL, numRequests: 300, ratePerSec: 1000 / LOW_LOAD_GAP_MS, sloMs: 100, seed: 1, inputsFor });
     const rawAfterMs = await rawRunP50Ms(200);
     const rawMs = (rawBeforeMs + rawAfterMs) / 2;
     const lowSummary = summarize(low.responses);
@@ -130,6 +136,10 @@ async function main(): Promise<void> {
       transportFloorMs: 2 * zmqRttMs + threadRttMs,
       zmqRoundTripP50Ms: zmqRttMs,
       threadRoundTripP50Ms: threadRttMs,
+      /** The same floor with the hops 10 ms apart (the low-load run's spacing): wake-ups included. */
+      idleTransportFloorMs: 2 * zmqIdleRttMs + threadIdleRttMs,
+      zmqIdleRoundTripP50Ms: zmqIdleRttMs,
+      threadIdleRoundTripP50Ms: threadIdleRttMs,
       /** Low-load batch-1 INFERs at p50: the worker's run (thread hop + session.run), result hop, wait before start. */
       lowLoadBreakdownMs: breakdown,
       /** Controller arrival to answer, without the client's two hops. */
@@ -156,6 +166,7 @@ async function main(): Promise<void> {
       { metric: 'end-to-end p50 at low load', value: lowSummary.p50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'overhead p50', value: results.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
       { metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT', value: `${results.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
+      { metric: 'the same, hops 10 ms apart (idle wake-ups, as at low load)', value: `${results.idleTransportFloorMs.toFixed(3)} (${zmqIdleRttMs.toFixed(3)} x 2 + ${threadIdleRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
       { metric: 'worker run (thread hop + session.run) / result hop, p50', value: `${breakdown.workerRunMs.toFixed(3)} / ${breakdown.workerToControllerMs.toFixed(3)}`, unit: 'ms', goal: '' },
       { metric: 'controller arrival-to-answer p50 at low load', value: results.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'INFER prediction error p50 / p99', value: `${results.predictionErrorP50Pct.toFixed(1)} / ${results.predictionErrorP99Pct.toFixed(1)} % (${results.predictionErrorP50Ms.toFixed(3)} / ${results.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },

@@ -103,6 +103,12 @@ export class LatencyEstimator {
   // plan, so lookups must not build keys.
   private readonly pairs = new Map<string, Map<string, PairState>>();
 
+  private lastModel = '';
+  private lastWorkerId = '';
+  private lastKey = -1;
+  private lastPair: PairState | undefined;
+  private lastSlot: Slot | undefined;
+
   constructor(private readonly config: EstimatorConfig = DEFAULT_ESTIMATOR_CONFIG) {}
 
   private pair(model: string, workerId: string): PairState {
@@ -126,6 +132,7 @@ export class LatencyEstimator {
     for (let i = 0; i < 4; i++) window.insert(medianNs);
     window.insert(p99Ns);
     this.pair(model, workerId).slots.set(batchSize, { window, profiledNs: medianNs, measured: false });
+    this.lastSlot = undefined;
   }
 
   record(model: string, workerId: string, batchSize: number, durationNs: number): void {
@@ -134,6 +141,7 @@ export class LatencyEstimator {
     if (!slot) {
       slot = { window: new SlidingWindow(this.config.windowSize), measured: false };
       pair.slots.set(batchSize, slot);
+      this.lastSlot = undefined;
     }
     slot.window.insert(durationNs);
     slot.measured = true;
@@ -154,14 +162,29 @@ export class LatencyEstimator {
   }
 
   private read(model: string, workerId: string, batchSize: number, percentile: number): number | undefined {
-    const pair = this.pairs.get(model)?.get(workerId);
-    const slot = pair?.slots.get(batchSize);
-    if (!slot) return undefined;
+    // NOTE: the planner reads the bound and the median of one key back to back; the last lookup
+    // is remembered so the second read skips the three map lookups.
+    let pair: PairState | undefined;
+    let slot: Slot | undefined;
+    if (this.lastSlot && model === this.lastModel && workerId === this.lastWorkerId && batchSize === this.lastKey) {
+      pair = this.lastPair;
+      slot = this.lastSlot;
+    } else {
+      pair = this.pairs.get(model)?.get(workerId);
+      slot = pair?.slots.get(batchSize);
+      if (!slot) return undefined;
+      this.lastModel = model;
+      this.lastWorkerId = workerId;
+      this.lastKey = batchSize;
+      this.lastPair = pair;
+      this.lastSlot = slot;
+    }
     const estimate = slot.window.percentile(percentile);
     return slot.measured ? estimate : estimate * (pair!.drift ?? 1);
   }
 
   forgetWorker(workerId: string): void {
+    this.lastSlot = undefined;
     for (const byWorker of this.pairs.values()) byWorker.delete(workerId);
   }
 }

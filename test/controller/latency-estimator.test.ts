@@ -39,6 +39,18 @@ describe('LatencyEstimator', () => {
     expect(est.expectedNs('m', 'w', 4)).toBeUndefined();
   });
 
+  it('answers repeated reads of one key from the current state after a re-seed or a removal', () => {
+    const est = new LatencyEstimator();
+    est.seed('m', 'w', 2, 1000, 1000);
+    expect(est.estimateNs('m', 'w', 2)).toBe(1000);
+    est.seed('m', 'w', 2, 7000, 7000); // a new LOAD profile replaces the window
+    expect(est.expectedNs('m', 'w', 2)).toBe(7000);
+    est.forgetWorker('w');
+    expect(est.estimateNs('m', 'w', 2)).toBeUndefined();
+    est.record('m', 'w', 2, 3000);
+    expect(est.expectedNs('m', 'w', 2)).toBe(3000);
+  });
+
   it('keeps workers apart and forgets a removed one', () => {
     const est = new LatencyEstimator();
     est.record('m', 'a', 1, 1000);
