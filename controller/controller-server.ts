@@ -250,7 +250,7 @@ export class ControllerServer {
   private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
     const fold = this.core.onResult(workerId, msg, nowNs);
     if (fold.record) {
-      this.telemetry?.action(fold.record, nowNs);
+      this.telemetry?.action(fold.record, nowNs, msg.stages);
       this.options.metrics?.observeAction(fold.record);
     }
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);

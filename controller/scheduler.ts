@@ -325,15 +325,31 @@ export class Scheduler {
     for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
     for (const name of this.exitModels) this.prepareRampSets(this.models.get(name)!, nowNs, result);
     for (const name of [...this.unloadRequested]) this.unloadEverywhere(this.models.get(name)!, nowNs, result);
-    // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline)
-    if (this.config.policy === 'deadline') for (const name of [...this.modelsWithDemand]) this.expireRequests(this.models.get(name)!, nowNs, result);
-    // 3. fill each worker's timeline up to the schedule-ahead horizon, earliest-free first; among
+    // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline), and
+    //    collect the workers holding a model with demand that are free within the horizon (only
+    //    they can take work; their sort keys are read once). Deleting from a Set while iterating
+    //    it is well defined.
+    const deadlinePolicy = this.config.policy === 'deadline';
+    const latestFreeNs = deadlinePolicy ? this.latestFreeAtNs(nowNs) : 0;
+    const horizonNs = deadlinePolicy ? nowNs + this.config.scheduleAheadNs : nowNs + this.config.timeline.futureNs + 1;
+    const seen = new Set<WorkerState>();
+    const free: { worker: WorkerState; freeAtNs: number; idleSinceNs: number }[] = [];
+    for (const name of this.modelsWithDemand) {
+      const model = this.models.get(name)!;
+      if (deadlinePolicy) this.expireRequests(model, nowNs, latestFreeNs, result);
+      if (model.queue.length === 0) continue;
+      for (const worker of model.holders.values()) {
+        if (seen.has(worker)) continue;
+        seen.add(worker);
+        const freeAtNs = worker.timeline.freeAtNs(nowNs);
+        if (freeAtNs < horizonNs) free.push({ worker, freeAtNs, idleSinceNs: worker.timeline.idleSinceNs() });
+      }
+    }
+    // 3. fill each of those workers' timelines up to the horizon, earliest-free first; among
     //    idle workers the one idle longest first, so light load is spread rather than always
     //    landing on the first worker registered
-    const candidates = new Set<WorkerState>();
-    for (const name of this.modelsWithDemand) for (const worker of this.models.get(name)!.holders.values()) candidates.add(worker);
-    const workers = [...candidates].sort((a, b) => a.timeline.freeAtNs(nowNs) - b.timeline.freeAtNs(nowNs) || a.timeline.idleSinceNs() - b.timeline.idleSinceNs());
-    for (const worker of workers) {
+    free.sort((a, b) => a.freeAtNs - b.freeAtNs || a.idleSinceNs - b.idleSinceNs);
+    for (const { worker } of free) {
       if (this.config.policy === 'fifo') this.fillWorkerFifo(worker, nowNs, result);
       else this.fillWorker(worker, nowNs, result);
     }
@@ -553,16 +569,16 @@ export class Scheduler {
   private placeModel(model: ModelState, nowNs: number, result: PlanResult): void {
     const name = model.spec.name;
     if (this.unloadRequested.has(name)) return;
-    const holders = [...model.holders.values()];
-    if (holders.length === 0) {
+    if (model.holders.size === 0) {
       const target = this.chooseLoadTarget(model, nowNs, true);
       if (target) this.planLoad(target, model, nowNs, result);
       else if (this.everyWorkerFailed(name)) this.failModel(model, nowNs, result);
       return;
     }
-    if (holders.some((w) => w.instances.get(name)!.state === 'loading')) return;
-    // NOTE: a queue one batch can drain never needs another copy; this keeps plans cheap.
-    if (model.queue.length > this.largestBatch(model) && this.backlogNs(model) > this.config.replicateBacklogNs) {
+    // NOTE: a queue one batch can drain never needs another copy; checked first, this keeps plans cheap.
+    if (model.queue.length <= this.largestBatch(model)) return;
+    for (const worker of model.holders.values()) if (worker.instances.get(name)!.state === 'loading') return;
+    if (this.backlogNs(model) > this.config.replicateBacklogNs) {
       const target = this.chooseLoadTarget(model, nowNs, false);
       if (target) this.planLoad(target, model, nowNs, result);
     }
@@ -938,23 +954,43 @@ export class Scheduler {
     return largest;
   }
 
-  private expireRequests(model: ModelState, nowNs: number, result: PlanResult): void {
-    const startNs = this.earliestStartNs(model, nowNs);
-    const batch1Ns = this.batch1EstimateNs(model);
+  /**
+   * Answers the queued requests that can no longer finish anywhere. `latestFreeNs` (every
+   * worker's predicted free time, the latest of them) makes the common case one lookup: when the
+   * head finishes in time even if started that late, on a holder that need not be the fastest,
+   * the full check below could not expire it either (its start and batch-1 time are minima).
+   */
+  private expireRequests(model: ModelState, nowNs: number, latestFreeNs: number, result: PlanResult): void {
+    const head = model.queue.peek();
+    if (!head) return;
+    const name = model.spec.name;
+    const batch1Key = profileKey(model.spec.batchSizes[0]!, head.seqLength ?? 0);
+    for (const holder of model.holders.values()) {
+      const boundNs = this.estimator.estimateNs(name, holder.id, batch1Key);
+      if (boundNs !== undefined && latestFreeNs + boundNs <= head.deadlineNs) return;
+      break; // one holder is enough for the shortcut
+    }
+    // One pass over the candidate workers: the earliest start anywhere, and the fastest batch 1.
+    let startNs = Number.POSITIVE_INFINITY;
+    let batch1Ns = Number.POSITIVE_INFINITY;
+    for (const worker of this.candidateWorkers(model)) {
+      const est = this.estimator.estimateNs(name, worker.id, batch1Key);
+      if (est !== undefined && est < batch1Ns) batch1Ns = est;
+      if (worker.failedModels.has(name)) continue;
+      const loadNs = worker.instances.has(name) ? 0 : (this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs);
+      startNs = Math.min(startNs, worker.timeline.freeAtNs(nowNs) + loadNs);
+    }
+    if (!Number.isFinite(batch1Ns)) batch1Ns = model.spec.nominalBatch1Ns;
     while (model.queue.length > 0 && startNs + batch1Ns > model.queue.peek()!.deadlineNs) {
       result.outcomes.push(this.dropped(this.dequeue(model, 1)[0]!, nowNs));
     }
   }
 
-  /** When the model could start at the earliest on any worker (a copy, or a new LOAD). */
-  private earliestStartNs(model: ModelState, nowNs: number): number {
-    let best = Number.POSITIVE_INFINITY;
-    for (const worker of this.candidateWorkers(model)) {
-      if (worker.failedModels.has(model.spec.name)) continue;
-      const loadNs = worker.instances.has(model.spec.name) ? 0 : (this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? this.config.defaultLoadNs);
-      best = Math.min(best, worker.timeline.freeAtNs(nowNs) + loadNs);
-    }
-    return best;
+  /** The latest predicted free time over all workers. */
+  private latestFreeAtNs(nowNs: number): number {
+    let latestNs = nowNs;
+    for (const worker of this.workers.values()) latestNs = Math.max(latestNs, worker.timeline.freeAtNs(nowNs));
+    return latestNs;
   }
 
   private dropped(request: QueuedRequest, nowNs: number): RequestOutcome {

@@ -7,12 +7,15 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ActionRecord } from './scheduler.js';
 import type { ThresholdChange } from './exit-monitor.js';
+import type { StageTiming } from '../shared/protocol.js';
 
 export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size'] as const;
 export const ACTION_LOG_COLUMNS = [
   't_ms', 'action_id', 'action_type', 'code', 'worker', 'model', 'batch_size', 'num_requests',
   'expected_start_ms', 'actual_start_ms', 'start_lateness_ms', 'expected_duration_ms', 'actual_duration_ms',
   'expected_complete_ms', 'actual_complete_ms', 'completion_error_ms', 'worker_received_ms', 'worker_sent_ms',
+  // the worker's own timing of each stage (a chain: segments and unfused ramp heads), `name:ms` joined by ';'
+  'stages',
 ] as const;
 
 export interface RequestLogRow {
@@ -58,14 +61,14 @@ export class TelemetryLog {
     );
   }
 
-  action(r: ActionRecord, nowNs: number): void {
+  action(r: ActionRecord, nowNs: number, stages: readonly StageTiming[] = []): void {
     const started = r.actualStartNs > 0;
     this.actions.write(
       [this.ms(nowNs), r.actionId, r.actionType, r.code, r.workerId, r.model, r.batchSize, r.numRequests,
         this.ms(r.expectedStartNs), this.ms(r.actualStartNs), started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
         (r.expectedDurationNs / 1e6).toFixed(4), started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
         this.ms(r.expectedCompleteNs), this.ms(r.actualCompleteNs), started ? ((r.actualCompleteNs - r.expectedCompleteNs) / 1e6).toFixed(4) : '',
-        this.ms(r.receivedNs), this.ms(r.sentNs)].join(',') + '\n',
+        this.ms(r.receivedNs), this.ms(r.sentNs), stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';')].join(',') + '\n',
     );
   }
 

@@ -33,10 +33,23 @@ describe('LatencyEstimator', () => {
     for (let i = 0; i < 100; i++) est.record('m', 'w', 8, i % 5 === 0 ? 20_000_000 : 10_000_000);
     expect(est.expectedNs('m', 'w', 8)).toBe(10_000_000);
     expect(est.estimateNs('m', 'w', 8)).toBe(20_000_000);
-    est.record('m', 'w', 8, 30_000_000); // the sorted window is rebuilt after an insert
+    est.record('m', 'w', 8, 30_000_000); // the sorted window follows every insert
     expect(est.estimateNs('m', 'w', 8)).toBe(20_000_000);
     expect(est.expectedNs('m', 'w', 8)).toBe(10_000_000);
     expect(est.expectedNs('m', 'w', 4)).toBeUndefined();
+  });
+
+  it('reads percentiles of exactly the last window of samples, in any arrival order', () => {
+    const est = new LatencyEstimator({ windowSize: 50, percentile: 1, expectedPercentile: 0 });
+    // A shuffled stream of 0..999 (multiplier coprime with 1000): the window's min and max are
+    // those of the last 50 values, so every eviction must take out the right sample.
+    const stream = Array.from({ length: 1000 }, (_, i) => (i * 379) % 1000);
+    stream.forEach((v, i) => {
+      est.record('m', 'w', 1, v);
+      const window = stream.slice(Math.max(0, i - 49), i + 1);
+      expect(est.estimateNs('m', 'w', 1)).toBe(Math.max(...window));
+      expect(est.expectedNs('m', 'w', 1)).toBe(Math.min(...window));
+    });
   });
 
   it('answers repeated reads of one key from the current state after a re-seed or a removal', () => {
