@@ -26,15 +26,23 @@ export interface EstimatorConfig {
   percentile: number;
   /** Percentile read for timelines (`expectedNs`), in [0, 1]. Default 0.5. */
   expectedPercentile: number;
+  /**
+   * Step of the per-worker shift tracker (0: off). Default 0.03: ten runs in a row slower than
+   * predicted raise that worker's estimates by ~34 %.
+   */
+  shiftStep: number;
 }
 
-export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = { windowSize: 100, percentile: 0.95, expectedPercentile: 0.5 };
+export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = { windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0.03 };
 
 /** Weight of the newest measured/profiled ratio in the drift EWMA. */
 const DRIFT_ALPHA = 0.2;
 /** Drift ratios are clamped to this range so one absurd sample cannot poison every estimate. */
 const MIN_DRIFT = 0.25;
 const MAX_DRIFT = 20;
+/** Bounds of the shift tracker (see `PairState.shift`). */
+const MIN_SHIFT = 0.5;
+const MAX_SHIFT = 2;
 
 /**
  * The last `capacity` measurements, kept twice: in arrival order (to know which one leaves) and
@@ -97,6 +105,15 @@ interface PairState {
   slots: Map<number, Slot>;
   /** EWMA of measured / profiled. */
   drift?: number;
+  /**
+   * Shift of the worker's recent INFERs against their windows' medians, tracked as a running
+   * median (see `record`); every measured INFER estimate of the worker is scaled by it. 1 in
+   * steady state; above 1 while the worker runs slower than its windows remember. Why: a
+   * worker's speed changes faster than a 100-sample window follows (in a trace burst the
+   * controller and clients compete for the same cores and every batch size slows at once); the
+   * shift carries the change to every batch size within tens of runs.
+   */
+  shift: number;
 }
 
 export class LatencyEstimator {
@@ -120,7 +137,7 @@ export class LatencyEstimator {
     }
     let state = byWorker.get(workerId);
     if (!state) {
-      state = { slots: new Map() };
+      state = { slots: new Map(), shift: 1 };
       byWorker.set(workerId, state);
     }
     return state;
@@ -143,6 +160,14 @@ export class LatencyEstimator {
       slot = { window: new SlidingWindow(this.config.windowSize), measured: false };
       pair.slots.set(batchSize, slot);
       this.lastSlot = undefined;
+    }
+    if (slot.profiledNs !== undefined && slot.window.size > 0) {
+      // Running median of measured / window median (a stochastic-approximation step: up when a
+      // run is slower than predicted, down when faster). Robust to outliers, and it converges
+      // to 1 as the window catches up.
+      const predictedNs = slot.window.percentile(this.config.expectedPercentile) * pair.shift;
+      pair.shift *= durationNs > predictedNs ? 1 + this.config.shiftStep : 1 - this.config.shiftStep;
+      pair.shift = Math.min(MAX_SHIFT, Math.max(MIN_SHIFT, pair.shift));
     }
     slot.window.insert(durationNs);
     slot.measured = true;
@@ -181,7 +206,8 @@ export class LatencyEstimator {
       this.lastSlot = slot;
     }
     const estimate = slot.window.percentile(percentile);
-    return slot.measured ? estimate : estimate * (pair!.drift ?? 1);
+    if (!slot.measured) return estimate * (pair!.drift ?? 1);
+    return slot.profiledNs !== undefined ? estimate * pair!.shift : estimate;
   }
 
   forgetWorker(workerId: string): void {

@@ -5,7 +5,7 @@ import { RequestQueue } from '../../controller/request-queue.js';
 
 describe('LatencyEstimator', () => {
   it('starts from the profile and follows measurements at the configured percentile', () => {
-    const est = new LatencyEstimator({ windowSize: 10, percentile: 0.5, expectedPercentile: 0.5 });
+    const est = new LatencyEstimator({ windowSize: 10, percentile: 0.5, expectedPercentile: 0.5, shiftStep: 0 });
     est.seed('m', 'w', 4, 1000, 1200);
     expect(est.estimateNs('m', 'w', 4)).toBe(1000);
     for (let i = 0; i < 10; i++) est.record('m', 'w', 4, 3000);
@@ -13,7 +13,7 @@ describe('LatencyEstimator', () => {
   });
 
   it('ignores a single outlier at p95 of a 100-sample window', () => {
-    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5 });
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0 });
     for (let i = 0; i < 99; i++) est.record('m', 'w', 1, 1000);
     est.record('m', 'w', 1, 50_000);
     expect(est.estimateNs('m', 'w', 1)).toBe(1000);
@@ -28,7 +28,7 @@ describe('LatencyEstimator', () => {
       });
 
   it('reads the median for timelines and the high percentile for deadline checks from one window', () => {
-    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5 });
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0 });
     // A shared-CPU tail: 80 % of runs take 10 ms, 20 % take 20 ms.
     for (let i = 0; i < 100; i++) est.record('m', 'w', 8, i % 5 === 0 ? 20_000_000 : 10_000_000);
     expect(est.expectedNs('m', 'w', 8)).toBe(10_000_000);
@@ -39,8 +39,28 @@ describe('LatencyEstimator', () => {
     expect(est.expectedNs('m', 'w', 4)).toBeUndefined();
   });
 
+  it('shifts every batch size of a worker that slows down, faster than the windows follow', () => {
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0.03 });
+    for (const b of [1, 8]) est.seed('m', 'w', b, b * 1000, b * 1200);
+    // A stationary, noisy stretch at the profiled speed: the shift stays near 1.
+    let state = 7;
+    const noise = () => 0.8 + 0.4 * ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 400; i++) est.record('m', 'w', i % 2 === 0 ? 1 : 8, (i % 2 === 0 ? 1000 : 8000) * noise());
+    expect(est.expectedNs('m', 'w', 8)! / 8000).toBeGreaterThan(0.9);
+    expect(est.expectedNs('m', 'w', 8)! / 8000).toBeLessThan(1.1);
+    const windowOnly = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0 });
+    windowOnly.seed('m', 'w', 8, 8000, 9600);
+    for (let i = 0; i < 100; i++) windowOnly.record('m', 'w', 8, 8000);
+    // Then the worker runs 1.5x slower, seen only at batch 1 for 30 runs.
+    for (let i = 0; i < 30; i++) est.record('m', 'w', 1, 1500 * noise());
+    expect(est.expectedNs('m', 'w', 1)!).toBeGreaterThan(1250);
+    // batch 8 has not run since, yet its estimate moved with the worker (a window alone would not)
+    expect(est.expectedNs('m', 'w', 8)!).toBeGreaterThan(1.15 * 8000);
+    expect(windowOnly.expectedNs('m', 'w', 8)).toBe(8000);
+  });
+
   it('reads percentiles of exactly the last window of samples, in any arrival order', () => {
-    const est = new LatencyEstimator({ windowSize: 50, percentile: 1, expectedPercentile: 0 });
+    const est = new LatencyEstimator({ windowSize: 50, percentile: 1, expectedPercentile: 0, shiftStep: 0 });
     // A shuffled stream of 0..999 (multiplier coprime with 1000): the window's min and max are
     // those of the last 50 values, so every eviction must take out the right sample.
     const stream = Array.from({ length: 1000 }, (_, i) => (i * 379) % 1000);

@@ -161,7 +161,9 @@ describe('Scheduler timeline', () => {
     }
     cluster.submit('a', 1000);
     const [planned] = cluster.plan().filter((a) => a.action.type === 'infer');
-    expect(planned!.action.expectedDurationNs).toBe(3 * MS); // the median, not the 12 ms tail
+    // the median (within the worker-shift tracker's few-% wobble), not the 12 ms tail or the 4.8 ms mean
+    expect(planned!.action.expectedDurationNs).toBeGreaterThan(2.8 * MS);
+    expect(planned!.action.expectedDurationNs).toBeLessThan(3.2 * MS);
     // Admission relies on the tail: a 10 ms SLO cannot be promised at 12 ms, a 16 ms one can.
     cluster.runForMs(20);
     expect(cluster.outcomeOf(cluster.submit('a', 10))).toMatchObject({ status: 'REJECTED' });
