@@ -24,6 +24,13 @@ export interface SchedulerConfig {
    * inside the buffer (Clockwork's 10 ms > 5 ms buffer let late starts miss SLOs).
    */
   latestDeltaNs: number;
+  /**
+   * An INFER's start window widens past `latestDeltaNs` while every member could still finish in
+   * time (a worker running behind starts it late instead of refusing a batch that would make
+   * it), up to this much past its predicted start. Default 20 ms: covers a tail-length overrun
+   * of the action ahead, and keeps a lost result's detection (after the latest end) prompt.
+   */
+  maxLatestDeltaNs: number;
   /** Largest batch ever formed (also capped by each model's profiled sizes). Default 16. */
   maxBatchSize: number;
   /** LOAD duration assumed before one has been measured. Default 1 s (session + profiling). */
@@ -70,6 +77,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   scheduleAheadNs: 5_000_000,
   bufferNs: 5_000_000,
   latestDeltaNs: 5_000_000,
+  maxLatestDeltaNs: 20_000_000,
   maxBatchSize: 16,
   defaultLoadNs: 1_000_000_000,
   defaultUnloadNs: 1_000_000,

@@ -118,6 +118,8 @@ interface BatchChoice {
   /** Padded sequence length of the batch (0 for fixed-shape models). */
   seqLength: number;
   durationNs: number;
+  /** The duration deadline checks rely on (high percentile, no exits). */
+  boundNs: number;
   /** Requests skipped at the head of the queue (overload: too late for this batch). */
   skip: number;
 }
@@ -423,7 +425,15 @@ export class Scheduler {
         continue;
       }
       const requests = this.dequeue(model, choice.numRequests, choice.skip);
-      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs));
+      // The start window stays open as long as every member can still finish in time: a worker
+      // that runs late (the action ahead took its tail time) starts it late rather than refusing
+      // a batch that would have made it. Never narrower than the fixed window, never wider than
+      // `maxLatestDeltaNs`.
+      let earliestDeadlineNs = Number.POSITIVE_INFINITY;
+      for (const r of requests) earliestDeadlineNs = Math.min(earliestDeadlineNs, r.deadlineNs);
+      const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
+      const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
+      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, latestDeltaNs));
     }
   }
 
@@ -467,7 +477,7 @@ export class Scheduler {
       const timing = this.batchTiming(worker, model, numRequests, batchSize, seqLength);
       if (!timing) continue;
       // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
-      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, seqLength, durationNs: timing.expectedNs, skip: 0 };
+      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, seqLength, durationNs: timing.expectedNs, boundNs: timing.boundNs, skip: 0 };
     }
     // 2. overload (more than two full batches waiting): a bigger full batch of requests that can
     //    all still make it serves more of them than a batch shrunk to fit the most urgent one. Below
@@ -484,13 +494,13 @@ export class Scheduler {
       if (skip > 0 && numWaiting - skip >= batchSize) {
         const seqLength = seqOf(skip, batchSize);
         const own = seqLength === longest ? timing : (this.batchTiming(worker, model, batchSize, batchSize, seqLength) ?? timing);
-        return { numRequests: batchSize, batchSize, seqLength, durationNs: own.expectedNs, skip };
+        return { numRequests: batchSize, batchSize, seqLength, durationNs: own.expectedNs, boundNs: own.boundNs, skip };
       }
     }
     if (chosen) return chosen;
     const batch1 = this.batchTiming(worker, model, 1, usable[0]!, head.seqLength ?? 0);
     if (batch1 !== undefined && startNs + batch1.boundNs <= head.deadlineNs) {
-      return { numRequests: 1, batchSize: usable[0]!, seqLength: head.seqLength ?? 0, durationNs: batch1.expectedNs, skip: 0 };
+      return { numRequests: 1, batchSize: usable[0]!, seqLength: head.seqLength ?? 0, durationNs: batch1.expectedNs, boundNs: batch1.boundNs, skip: 0 };
     }
     return undefined;
   }
@@ -523,10 +533,10 @@ export class Scheduler {
     return false;
   }
 
-  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number): PlannedAction {
+  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, latestDeltaNs = this.config.latestDeltaNs): PlannedAction {
     const action: InferAction = {
       type: 'infer',
-      ...this.window(startNs, durationNs, this.config.latestDeltaNs, nowNs),
+      ...this.window(startNs, durationNs, latestDeltaNs, nowNs),
       modelName: model.spec.name,
       batchSize,
       numRequests: requests.length,

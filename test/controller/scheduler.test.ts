@@ -151,6 +151,27 @@ describe('Scheduler timeline', () => {
     expect(second!.action.expectedStartNs).toBeGreaterThan(plannedEndNs + 15 * MS);
   });
 
+  it('keeps an INFER startable as long as its requests can still finish, within bounds', () => {
+    const cluster = warmCluster();
+    const windowOf = (sloMs: number) => {
+      cluster.runForMs(20);
+      const nowNs = cluster.clock.nowNs();
+      cluster.submit('a', sloMs);
+      const [planned] = cluster.plan().filter((a) => a.action.type === 'infer');
+      return { nowNs, action: planned!.action };
+    };
+    // Slack: a late worker may start it up to deadline - (tail estimate + delivery), not just 5 ms late.
+    const slack = windowOf(15);
+    expect(slack.action.latestNs).toBeGreaterThan(slack.nowNs + 11 * MS);
+    expect(slack.action.latestNs).toBeLessThan(slack.nowNs + 14.5 * MS);
+    // Lots of slack: capped at maxLatestDeltaNs (20 ms), so a lost result is still noticed soon.
+    const capped = windowOf(1000);
+    expect(capped.action.latestNs - capped.action.expectedStartNs).toBe(20 * MS);
+    // Little slack: the fixed window (latestDeltaNs, 5 ms), never narrower.
+    const tight = windowOf(7);
+    expect(tight.action.latestNs - tight.action.expectedStartNs).toBe(5 * MS);
+  });
+
   it('predicts the timeline with typical durations and checks deadlines against the tail', () => {
     const cluster = warmCluster();
     let run = 0;
