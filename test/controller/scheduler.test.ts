@@ -367,7 +367,7 @@ describe('the planner under overload', () => {
   it('serves a full batch of requests that can still make it rather than shrinking to fit a nearly late head', () => {
     const cluster = warmCluster(); // batch 16 takes 9 ms, batch 1 1.5 ms
     const late = Array.from({ length: 4 }, () => cluster.submit('a', 8)); // only small batches can save these
-    const rest = Array.from({ length: 32 }, () => cluster.submit('a', 60)); // two full batches: overloaded
+    const rest = Array.from({ length: 32 }, () => cluster.submit('a', 60)); // more than a full batch: overloaded
     const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
     expect(first!.requests.map((r) => r.id)).toEqual(rest.slice(0, 16));
     expect(late.every((id) => cluster.outcomeOf(id) === undefined)).toBe(true); // still queued, not lost
@@ -375,10 +375,10 @@ describe('the planner under overload', () => {
     for (const id of [...late, ...rest]) expect(cluster.outcomeOf(id)).toBeDefined();
   });
 
-  it('serves the urgent head first when the backlog is below two full batches', () => {
+  it('serves the urgent head first when the backlog is no more than a full batch', () => {
     const cluster = warmCluster();
     const late = Array.from({ length: 4 }, () => cluster.submit('a', 8));
-    Array.from({ length: 16 }, () => cluster.submit('a', 60));
+    Array.from({ length: 12 }, () => cluster.submit('a', 60)); // 16 waiting: one full batch
     const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
     expect(first!.requests[0]!.id).toBe(late[0]);
   });
