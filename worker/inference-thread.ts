@@ -31,6 +31,10 @@ interface EarlyExitState {
   folder: string;
   heads: Map<number, RampHead>;
   chains: Map<string, ChainStep[]>;
+  /** The model's inputs and the batch shapes a chain is warmed at before first use. */
+  inputs: TensorSpec[];
+  maxBatchSize: number;
+  seqLength: number;
 }
 
 const sessions = new Map<string, { session: ort.InferenceSession; outputs: TensorSpec[]; earlyExit?: EarlyExitState }>();
@@ -40,14 +44,14 @@ function compiledFile(ee: EarlyExitSection, plain: string, optimized: string | u
   return optimized && ee.compile.onnxruntime === ORT_VERSION ? optimized : plain;
 }
 
-async function loadEarlyExit(folder: string, section: EarlyExitSection): Promise<EarlyExitState> {
+async function loadEarlyExit(folder: string, section: EarlyExitSection, inputs: TensorSpec[], maxBatchSize: number, seqLength: number): Promise<EarlyExitState> {
   const heads = new Map<number, RampHead>();
   for (const ramp of section.ramps) {
     const site = section.sites.find((s) => s.id === ramp.siteId)!;
     const session = await ort.InferenceSession.create(join(folder, compiledFile(section, ramp.file, ramp.optimizedFile)), sessionOptions(settings));
     heads.set(ramp.siteId, { session, input: site.tensor, output: ramp.outputName });
   }
-  const state: EarlyExitState = { section, folder, heads, chains: new Map() };
+  const state: EarlyExitState = { section, folder, heads, chains: new Map(), inputs, maxBatchSize, seqLength };
   await chainFor(state, section.chosenRamps);
   return state;
 }
@@ -83,8 +87,31 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     const session = await ort.InferenceSession.create(encodeModel(seg.model), { ...sessionOptions(settings), graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all' });
     steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
+  await warmChain(steps, state);
   state.chains.set(key, steps);
   return steps;
+}
+
+/** Warm-up runs of a new chain at every row count (compact mode shrinks batches to any size). */
+const NUM_CHAIN_WARMUP_RUNS = 2;
+
+/**
+ * Runs a new chain at every batch size up to the largest profiled one before it serves. Without
+ * it the first few hundred INFERs on a chain ran up to 1.7x slower than later ones (onnxruntime's
+ * first runs per shape and the thread's cold code), and a planner trusting the warmed whole-model
+ * profile missed deadlines for the first seconds of service.
+ */
+async function warmChain(steps: readonly ChainStep[], state: EarlyExitState): Promise<void> {
+  for (let batchSize = 1; batchSize <= state.maxBatchSize; batchSize++) {
+    for (let run = 0; run < NUM_CHAIN_WARMUP_RUNS; run++) {
+      const env: Record<string, ort.Tensor> = zeroInputs(state.inputs, batchSize, state.seqLength);
+      for (const step of steps) {
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const name of step.inputs) feeds[name] = env[name]!;
+        Object.assign(env, await step.session.run(feeds));
+      }
+    }
+  }
 }
 
 /** Appends a ramp head's nodes and weights to a segment graph and exposes its output. */
@@ -229,7 +256,7 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
       const rssDelta = process.memoryUsage().rss - rssBefore;
       try {
         const entries = await profile(session, req.inputs, req.batchSizes, req.sequenceBuckets);
-        const earlyExit = req.earlyExit ? await loadEarlyExit(req.earlyExit.folder, req.earlyExit.section) : undefined;
+        const earlyExit = req.earlyExit ? await loadEarlyExit(req.earlyExit.folder, req.earlyExit.section, req.inputs, Math.max(...req.batchSizes), req.sequenceBuckets?.[0] ?? 0) : undefined;
         sessions.set(req.modelName, { session, outputs: req.outputs, ...(earlyExit ? { earlyExit } : {}) });
         return { id: req.id, ok: true, kind: 'load', profile: entries, weightsBytes: Math.max(req.fileBytes, rssDelta) };
       } catch (err) {
