@@ -9,8 +9,13 @@
  * accuracy, and the exit fraction per ramp. Prints a table per workload and writes
  * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them.
  *
- * Ramp thresholds are the package's initial ones (chosen on the validation split for ≥ 99 %
- * agreement); online tuning is not part of this measurement yet.
+ * Ramp thresholds start at the package's initial ones (chosen on the validation split for ≥ 99 %
+ * agreement) and are tuned online as in service.
+ *
+ * For the fixed-shape workload it also measures the chain's own cost (the same batch of 16 run
+ * whole and as the chain, in this process, before any cluster runs) and from it and the exits
+ * seen, the compute-bound throughput ceilings of both modes (bench/exit-ceiling.ts): a ratio
+ * below its ceiling is the serving path's cost, a ceiling below the goal is the ramps' own limit.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -23,6 +28,8 @@ import { loadDataset } from '../prepare/dataset.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
+import { measureChainCost } from './chain-cost.js';
+import { exitCeilings } from './exit-ceiling.js';
 
 const VARIANTS = ['off', 'release', 'compact'] as const;
 const NAMES: Record<(typeof VARIANTS)[number], string> = { off: 'vanilla', release: 'release', compact: 'compact' };
@@ -84,6 +91,17 @@ async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
   const { inputsFor, labelOf, fullPrediction } = work;
   const ee = loadModelEntry('models', model).manifest.earlyExit!;
   const results: Record<string, unknown> = { model, chosenRamps: ee.chosenRamps, thresholds: ee.initialThresholds };
+  const entry = loadModelEntry('models', model);
+  const fixedShape = entry.manifest.inputs.every((spec) => spec.shape.slice(1).every((d) => d > 0));
+  const CEILING_BATCH = 16;
+  let chainCost: Awaited<ReturnType<typeof measureChainCost>> | undefined;
+  if (fixedShape) {
+    progress(`${model}: the chain's own cost at batch ${CEILING_BATCH} (whole vs chain, in process) ...`);
+    const rows = Array.from({ length: CEILING_BATCH }, (_, i) => inputsFor(i));
+    const batch = rows[0]!.map((t, k) => ({ ...t, shape: [CEILING_BATCH, ...t.shape.slice(1)], data: Buffer.concat(rows.map((r) => Buffer.from(r[k]!.data))) }));
+    chainCost = await measureChainCost(entry, batch, CEILING_BATCH);
+    results.chainCost = chainCost;
+  }
   const rows: Record<string, string | number>[] = [];
   let latencyRate = 0;
   for (const variant of VARIANTS) {
@@ -150,7 +168,17 @@ async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
     results[`${name}P50Ratio`] = r.p50Ms / vanilla.p50Ms;
     results[`${name}ThroughputRatio`] = r.throughputRps / vanilla.throughputRps;
   }
+  if (chainCost) {
+    const compact = results.compact as { exitFractions: Record<string, number> };
+    const profile = ee.profile;
+    const siteUpToMs = Object.fromEntries(ee.chosenRamps.map((id) => [id, profile.siteUpToMs[id]![CEILING_BATCH]! * (chainCost.wholeMs / profile.wholeMs[CEILING_BATCH]!)]));
+    results.ceilings = exitCeilings({ wholeMs: chainCost.wholeMs, chainMs: chainCost.chainMs, siteUpToMs, exitFractions: compact.exitFractions, monitorFraction: 0.1 });
+  }
   process.stdout.write(`\n${model}\n${formatTable(rows)}\n`);
+  if (chainCost) {
+    const ceilings = results.ceilings as { release: number; compact: number };
+    process.stdout.write(`chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`);
+  }
   process.stdout.write(`median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.99x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`);
   return results;
 }
