@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { evaluateThresholds, tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
 
 export interface ExitMonitorOptions {
   /**
@@ -205,21 +205,12 @@ export class ExitMonitor {
     return total === 0 ? 1 : agree / total;
   }
 
-  /**
-   * Re-tunes. On a violation the tuner's thresholds are adopted whatever they cost. A periodic
-   * re-tune adopts them only when they save at least as much as the thresholds in force: a
-   * window too thin to certify anything (compact mode's weighted exits, early in service) is no
-   * evidence against thresholds that were validated offline and show no violation, and
-   * replacing them with "all off" (what an uncertifiable window tunes to) would throw away the
-   * exits for nothing.
-   */
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
     this.sinceRetune = 0;
     const result = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget });
-    this.numRetunes++;
-    if (reason === 'periodic' && result.expectedSavingMs < evaluateThresholds(this.window, this.ramps, this.wholeMs, this.thresholds).savingMs) return undefined;
     const before = this.thresholds;
     this.thresholds = result.thresholds;
+    this.numRetunes++;
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
     if (before.every((t, i) => t === result.thresholds[i])) return undefined;

@@ -130,14 +130,6 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
   return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
 }
 
-/** Expected saving and disagreement (rate and upper bound) of given thresholds on a window. */
-export function evaluateThresholds(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, thresholds: readonly number[], overrides: Partial<TunerOptions> = {}): { savingMs: number; disagreementRate: number; disagreementUpperBound: number } {
-  const options = { ...DEFAULT_TUNER_OPTIONS, ...overrides };
-  const totalWeight = samples.reduce((s, x) => s + (x.weight ?? 1), 0);
-  const e = evaluate(samples, ramps, wholeMs, thresholds);
-  return { savingMs: e.savingMs, disagreementRate: e.disagreeWeight / Math.max(totalWeight, 1e-9), disagreementUpperBound: disagreementBound(e, totalWeight, options.z) };
-}
-
 export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, overrides: Partial<TunerOptions> = {}): TunerResult {
   const options = { ...DEFAULT_TUNER_OPTIONS, ...overrides };
   const totalWeight = samples.reduce((s, x) => s + (x.weight ?? 1), 0);
