@@ -81,6 +81,11 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     for (const r of infers) {
       expect(Number(r.expected_duration_ms)).toBeGreaterThan(0);
       expect(Number(r.actual_duration_ms)).toBeGreaterThan(0);
+      // the worker's own timing of its stage (a plain model: one), inside the action's duration
+      const [name, ms] = r.stages!.split(':');
+      expect(name).toBe('model');
+      expect(Number(ms)).toBeGreaterThan(0);
+      expect(Number(ms)).toBeLessThanOrEqual(Number(r.actual_duration_ms));
     }
     expect(rows.some((r) => r.action_type === 'load')).toBe(true);
     const requests = readFileSync(join(logDir, 'requests.csv'), 'utf8').trim().split('\n');
