@@ -101,7 +101,14 @@ export async function runChainWithExits(
   // In compact mode padding rows carry no request: they leave before the first segment.
   if (config.mode === 'compact' && config.numRequests < batchSize) shrink(batchSize, rows.retain((current) => rows.originalRow(current) < config.numRequests));
 
-  for (const step of steps) {
+  // What a later step (or the caller) still reads after each step: the rest is dropped, so a
+  // compact shrink copies only live tensors (not the input or earlier sites' activations).
+  const liveAfter = steps.map((_, i) => new Set([finalOutputName, ...steps.slice(i + 1).flatMap((s) => s.inputs)]));
+  const dropDead = (stepIndex: number): void => {
+    for (const name of Object.keys(env)) if (!liveAfter[stepIndex]!.has(name)) delete env[name];
+  };
+
+  for (const [stepIndex, step] of steps.entries()) {
     // 1. the segment
     const segmentFeeds: Record<string, Tensor> = {};
     for (const name of step.inputs) segmentFeeds[name] = env[name]!;
@@ -109,7 +116,10 @@ export async function runChainWithExits(
     Object.assign(env, await step.session.run(segmentFeeds));
     stageNs.push({ name: step.endsAtSite === null ? 'final' : `segment->${step.endsAtSite}`, durationNs: nowNs() - t0, numRows: rows.size });
     const siteId = step.endsAtSite;
-    if (siteId === null || !config.thresholds.has(siteId)) continue;
+    if (siteId === null || !config.thresholds.has(siteId)) {
+      dropDead(stepIndex);
+      continue;
+    }
 
     // 2. its ramp (fused into the segment, or a session of its own)
     let probs: Tensor;
@@ -148,6 +158,7 @@ export async function runChainWithExits(
     }
 
     // 3. compact: exited rows leave, unless sampled to run on for accuracy monitoring
+    dropDead(stepIndex);
     if (config.mode === 'compact' && exitingCurrent.length > 0) {
       const numBefore = rows.size;
       shrink(numBefore, rows.retain((current) => {
