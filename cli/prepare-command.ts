@@ -30,6 +30,7 @@ export function summaryTable(report: PrepareReport): string {
     site: r.siteId,
     at: r.producer,
     shape: `[${r.shape.slice(1).join('x')}]`,
+    trained: r.training,
     'train acc': (100 * r.trainAccuracy).toFixed(1),
     'val acc': r.validationAccuracy === undefined ? '-' : (100 * r.validationAccuracy).toFixed(1),
     'agree %': (100 * r.agreement).toFixed(1),

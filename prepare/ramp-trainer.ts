@@ -1,6 +1,7 @@
 /**
  * Trains ramp heads in plain TypeScript on features extracted at a site (the backbone stays
- * frozen): softmax regression for CV heads, a one-hidden-layer tanh MLP for sequence heads.
+ * frozen): softmax regression for CV heads, a one-hidden-layer tanh MLP for sequence heads,
+ * distilled from the full model's logits when they are given.
  *
  * Features are standardised with the training split's mean and deviation, trained with Adam and
  * L2 on shuffled mini-batches, and the standardisation is then folded into the first layer so the
@@ -21,6 +22,13 @@ export interface TrainOptions {
   /** L2 penalty on the weights. Default 0.1 (see below). */
   l2: number;
   seed: number;
+  /**
+   * Weight of the distillation term (0..1) when the teacher's logits are given: the loss is
+   * (1 − w)·CE(head, label) + w·T²·CE(head/T, teacher/T).
+   */
+  distillWeight: number;
+  /** Softmax temperature T of the distillation term. */
+  temperature: number;
 }
 
 export { seededRandom };
@@ -34,7 +42,15 @@ export { seededRandom };
  * fmnist-resnet's grid-pooled heads, validation exits at the 99 % target at sites 5–7 31–48 % ->
  * 46–63 % (with the model's own labels).
  */
-export const DEFAULT_TRAIN_OPTIONS: TrainOptions = { epochs: 60, batchSize: 64, learningRate: 0.01, l2: 0.1, seed: 1 };
+export const DEFAULT_TRAIN_OPTIONS: TrainOptions = { epochs: 60, batchSize: 64, learningRate: 0.01, l2: 0.1, seed: 1, distillWeight: 0.9, temperature: 4 };
+
+/*
+ * Distillation (weight 0.9, T = 4): a head is judged by agreement with the full model, and the
+ * model's softened logits say far more per sample than its argmax does, which matters with 100
+ * training samples. Measured on fmnist-resnet, validation exits at the 99 % agreement target,
+ * hard labels → distilled: site 1 25 → 30 %, site 5 46 → 50 %, site 7 63 → 68 %, site 8
+ * 65 → 85 %, site 9 89 → 97 % (T 2–6 and weights 0.5–1 all land within a few points of that).
+ */
 
 
 interface Param {
@@ -73,11 +89,25 @@ export interface TrainedHead {
 /**
  * Trains a head on `features` ([n, dim], row-major) with integer `labels` in [0, numClasses).
  */
-export function trainHead(kind: SiteKind, features: Float32Array, labels: Int32Array, dim: number, numClasses: number, overrides: Partial<TrainOptions> = {}): TrainedHead {
+export function trainHead(
+  kind: SiteKind,
+  features: Float32Array,
+  labels: Int32Array,
+  dim: number,
+  numClasses: number,
+  overrides: Partial<TrainOptions> = {},
+  teacherLogits?: Float32Array,
+): TrainedHead {
   const options = { ...DEFAULT_TRAIN_OPTIONS, ...overrides };
   const n = labels.length;
   if (n === 0) throw new Error('cannot train a ramp head on zero samples');
   if (features.length !== n * dim) throw new Error(`features hold ${features.length} values, expected ${n} × ${dim}`);
+  if (teacherLogits && teacherLogits.length !== n * numClasses) throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
+  const distill = teacherLogits ? options.distillWeight : 0;
+  const temperature = options.temperature;
+  // The teacher's softened distribution per sample, computed once.
+  const soft = new Float64Array(distill > 0 ? n * numClasses : 0);
+  if (distill > 0) for (let i = 0; i < n; i++) softmaxInto(teacherLogits!.subarray(i * numClasses, (i + 1) * numClasses), temperature, soft.subarray(i * numClasses, (i + 1) * numClasses));
   const random = seededRandom(options.seed);
 
   // 1. standardise
@@ -101,6 +131,8 @@ export function trainHead(kind: SiteKind, features: Float32Array, labels: Int32A
 
   const h = new Float64Array(inOut);
   const logits = new Float64Array(numClasses);
+  const raw = new Float64Array(numClasses);
+  const softened = new Float64Array(numClasses);
   const forward = (row: number): Float64Array => {
     const xi = x.subarray(row * dim, (row + 1) * dim);
     let input: Float64Array = xi;
@@ -117,6 +149,7 @@ export function trainHead(kind: SiteKind, features: Float32Array, labels: Int32A
       let s = b2.value[c]!;
       for (let j = 0; j < inOut; j++) s += w2.value[c * inOut + j]! * input[j]!;
       logits[c] = s;
+      raw[c] = s;
       if (s > max) max = s;
     }
     let sum = 0;
@@ -140,6 +173,13 @@ export function trainHead(kind: SiteKind, features: Float32Array, labels: Int32A
         const row = order[s]!;
         const input = forward(row);
         logits[labels[row]!]! -= 1; // d(cross-entropy)/d(logits)
+        if (distill > 0) {
+          // d(T²·CE(softmax(z/T), q))/dz = T·(softmax(z/T) − q)
+          softmaxInto(raw, temperature, softened);
+          for (let c = 0; c < numClasses; c++) {
+            logits[c] = (1 - distill) * logits[c]! + distill * temperature * (softened[c]! - soft[row * numClasses + c]!);
+          }
+        }
         dh.fill(0);
         for (let c = 0; c < numClasses; c++) {
           const g = logits[c]!;
@@ -187,4 +227,13 @@ export function trainHead(kind: SiteKind, features: Float32Array, labels: Int32A
     ? [fold(w1, b1, hidden), { weights: Float32Array.from(w2.value), bias: Float32Array.from(b2.value), inDim: hidden, outDim: numClasses }]
     : [fold(w2, b2, numClasses)];
   return { head: { kind, layers }, trainAccuracy: correct / n };
+}
+
+/** `out` ← softmax(`z` / `temperature`). */
+function softmaxInto(z: ArrayLike<number>, temperature: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let c = 0; c < out.length; c++) max = Math.max(max, z[c]! / temperature);
+  let sum = 0;
+  for (let c = 0; c < out.length; c++) sum += out[c] = Math.exp(z[c]! / temperature - max);
+  for (let c = 0; c < out.length; c++) out[c]! /= sum;
 }

@@ -16,6 +16,8 @@ export interface SiteFeatures {
   dims: Map<number, number>;
   /** Full model's argmax per sample. */
   modelPredictions: Int32Array;
+  /** Full model's logits, [n, numClasses] row-major (the teacher for distilled heads). */
+  modelLogits: Float32Array;
   numClasses: number;
 }
 
@@ -49,6 +51,7 @@ export async function extractSiteFeatures(
   const chunks = new Map<number, Float32Array[]>(sites.map((s) => [s.id, []]));
   const dims = new Map<number, number>();
   const predictions = new Int32Array(n);
+  const logitChunks: Float32Array[] = [];
   let numClasses = 0;
   const batch = 100;
   try {
@@ -63,6 +66,7 @@ export async function extractSiteFeatures(
       const logits = results[outputName]!;
       numClasses = logits.dims[1]!;
       const values = logits.data as Float32Array;
+      logitChunks.push(values);
       for (let i = 0; i < end - start; i++) {
         let best = 0;
         for (let c = 1; c < numClasses; c++) if (values[i * numClasses + c]! > values[i * numClasses + best]!) best = c;
@@ -83,5 +87,11 @@ export async function extractSiteFeatures(
     }
     features.set(id, all);
   }
-  return { features, dims, modelPredictions: predictions, numClasses };
+  const modelLogits = new Float32Array(n * numClasses);
+  let offset = 0;
+  for (const part of logitChunks) {
+    modelLogits.set(part, offset);
+    offset += part.length;
+  }
+  return { features, dims, modelPredictions: predictions, modelLogits, numClasses };
 }

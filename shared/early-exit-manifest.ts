@@ -33,6 +33,8 @@ export interface RampEntry {
   outputName: string;
   numClasses: number;
   trainAccuracy: number;
+  /** How the head was trained: distilled from the model's logits, or on the labels alone. */
+  training?: 'distilled' | 'labels';
   validation: {
     numSamples: number;
     agreement: number;

@@ -33,6 +33,24 @@ describe('ramp head training', () => {
     expect(accuracy).toBeGreaterThan(0.9); // chance is 0.2
   });
 
+  it('with distillation, follows the teacher rather than the hard labels', () => {
+    // The teacher separates the blobs; the hard labels are shuffled noise. At full distillation
+    // weight the head learns the teacher's rule; with none it can only fit the noise.
+    const { features, labels } = blobs(400, 6, 4, 1, 9);
+    const random = seededRandom(11);
+    const noisy = Int32Array.from(labels, () => Math.floor(random() * 4));
+    const teacher = new Float32Array(400 * 4);
+    for (let i = 0; i < 400; i++) teacher[i * 4 + labels[i]!] = 5;
+    const agreementWithTeacher = (distillWeight: number) => {
+      const { head } = trainHead('feature-map', features.subarray(0, 200 * 6), noisy.subarray(0, 200), 6, 4, { seed: 2, distillWeight, temperature: 4 }, teacher.subarray(0, 200 * 4));
+      const out = evaluateHead(head, features.subarray(200 * 6), 6);
+      return out.prediction.reduce((s, p, i) => s + (p === labels[200 + i] ? 1 : 0), 0) / 200;
+    };
+    expect(agreementWithTeacher(1)).toBeGreaterThan(0.9);
+    expect(agreementWithTeacher(0)).toBeLessThan(0.6);
+    expect(() => trainHead('feature-map', features, labels, 6, 4, {}, new Float32Array(3))).toThrow(/teacher logits/);
+  });
+
   it('is deterministic under a seed and varies with it', () => {
     const { features, labels } = blobs(200, 6, 4, 3, 2);
     const a = trainHead('sequence', features, labels, 6, 4, { seed: 3, epochs: 5 });
