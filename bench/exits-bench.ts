@@ -16,6 +16,9 @@
  * whole and as the chain, in this process, before any cluster runs) and from it and the exits
  * seen, the compute-bound throughput ceilings of both modes (bench/exit-ceiling.ts): a ratio
  * below its ceiling is the serving path's cost, a ceiling below the goal is the ramps' own limit.
+ * It then repeats the saturation with one worker (`oneWorker` in the JSON): on two cores, that
+ * worker's inference thread has a core to itself, which shows how much of the gap to the ceiling
+ * is the co-location of two inference threads with the controller, the client and the messages.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -85,6 +88,44 @@ async function loadWorkload(model: string, datasetPath: string): Promise<Workloa
   return { model, inputsFor, labelOf: (i) => dataset.labels![first + (i % numServe)]!, fullPrediction: (i) => predictions[i % numServe]! };
 }
 
+/**
+ * Maximum sustainable throughput in the steady state: a warm-up, one unmeasured saturating run,
+ * then the measured one. In compact mode only non-exits and the monitored sample of exits label
+ * the tuner's window, so its first re-tune on served data comes after ~1,700 requests; until then
+ * the validation split's thresholds hold (about 71 % exits on fmnist-resnet, against ~91 % after).
+ */
+async function steadyThroughputRps(client: EscapementClient, model: string, inputsFor: (i: number) => Tensor[], label: string): Promise<number> {
+  await runOpenLoop(client, { model, numRequests: 200, ratePerSec: 200, sloMs: 1000, seed: 99, inputsFor });
+  progress(`${label}: settling (one unmeasured saturating run) ...`);
+  await runOpenLoop(client, { model, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 3, inputsFor });
+  progress(`${label}: saturating throughput ...`);
+  const saturate = await runOpenLoop(client, { model, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 2, inputsFor });
+  return saturate.responses.filter((r) => r.status === 'OK').length / saturate.durationSec;
+}
+
+/**
+ * The same saturation with ONE worker, so that its inference thread has a core to itself and the
+ * controller, the client and the message handling run on the other: on a 2-core machine this
+ * separates what the modes cost the worker from what co-locating everything costs.
+ */
+async function oneWorkerThroughput(model: string, inputsFor: (i: number) => Tensor[]): Promise<Record<string, number>> {
+  const rps: Record<string, number> = {};
+  for (const variant of VARIANTS) {
+    const label = `${NAMES[variant]}, one worker`;
+    progress(`${label}: starting a controller and 1 worker ...`);
+    const cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', preload: [model], controllerArgs: ['--exit-mode', variant] });
+    const client = await EscapementClient.connect(cluster.clientUrl);
+    try {
+      await cluster.waitUntilServing(client, [model]);
+      rps[`${NAMES[variant]}Rps`] = await steadyThroughputRps(client, model, inputsFor, label);
+    } finally {
+      await client.close();
+      await cluster.stop();
+    }
+  }
+  return { ...rps, releaseRatio: rps.releaseRps! / rps.vanillaRps!, compactRatio: rps.compactRps! / rps.vanillaRps! };
+}
+
 /** Every variant on one workload; returns its JSON section. */
 async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
   const model = work.model;
@@ -110,16 +151,7 @@ async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
       await cluster.waitUntilServing(client, [model]);
-      // Warm-up, then one unmeasured saturating run: every variant is measured in its steady state.
-      // In compact mode only non-exits and the monitored sample of exits label the tuner's window,
-      // so its first re-tune on served data comes after ~1,700 requests; until then the thresholds
-      // from the validation split hold (about 71 % exits on fmnist-resnet, against ~91 % after).
-      await runOpenLoop(client, { model, numRequests: 200, ratePerSec: 200, sloMs: 1000, seed: 99, inputsFor });
-      progress(`${NAMES[variant]}: settling (one unmeasured saturating run) ...`);
-      await runOpenLoop(client, { model, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 3, inputsFor });
-      progress(`${NAMES[variant]}: saturating throughput ...`);
-      const saturate = await runOpenLoop(client, { model, numRequests: 4000, ratePerSec: 4000, sloMs: 10_000, seed: 2, inputsFor });
-      const throughputRps = saturate.responses.filter((r) => r.status === 'OK').length / saturate.durationSec;
+      const throughputRps = await steadyThroughputRps(client, model, inputsFor, NAMES[variant]);
       if (variant === 'off') {
         latencyRate = Math.round(LOAD_FRACTION * throughputRps);
         results.latencyPhase = { ratePerSec: latencyRate, loadFraction: LOAD_FRACTION, seconds: LATENCY_SECONDS, sloMs: SLO_MS };
@@ -179,10 +211,13 @@ async function runWorkload(work: Workload): Promise<Record<string, unknown>> {
     const siteUpToMs = Object.fromEntries(ee.chosenRamps.map((id) => [id, profile.siteUpToMs[id]![CEILING_BATCH]! * (chainCost.wholeMs / profile.wholeMs[CEILING_BATCH]!)]));
     results.ceilings = exitCeilings({ wholeMs: chainCost.wholeMs, chainMs: chainCost.chainMs, siteUpToMs, exitFractions: compact.exitFractions, monitorFraction: 0.1 });
   }
+  if (chainCost) results.oneWorker = await oneWorkerThroughput(model, inputsFor);
   process.stdout.write(`\n${model}\n${formatTable(rows)}\n`);
   if (chainCost) {
     const ceilings = results.ceilings as { release: number; compact: number };
     process.stdout.write(`chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`);
+    const one = results.oneWorker as Record<string, number>;
+    process.stdout.write(`one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ${one.releaseRatio!.toFixed(2)}x, compact ${one.compactRatio!.toFixed(2)}x\n`);
   }
   process.stdout.write(`median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.99x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`);
   return results;
