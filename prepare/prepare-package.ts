@@ -273,7 +273,8 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       return { site, ...result, training, outputs, validation };
     });
     const [distilled, plain] = candidates as [(typeof candidates)[number], (typeof candidates)[number]];
-    return plain.validation.exitFraction > distilled.validation.exitFraction ? plain : distilled;
+    const kept = plain.validation.exitFraction > distilled.validation.exitFraction ? plain : distilled;
+    return { ...kept, candidateExitFractions: { distilled: distilled.validation.exitFraction, labels: plain.validation.exitFraction } };
   });
   progress('train ramps', sites.length, sites.length);
 
@@ -358,6 +359,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       numClasses: features.numClasses,
       trainAccuracy: t.trainAccuracy,
       training: t.training,
+      candidateExitFractions: t.candidateExitFractions,
       validation: t.validation,
       costMs: headCostMs.get(t.site.id)!,
     });

@@ -35,6 +35,8 @@ export interface RampEntry {
   trainAccuracy: number;
   /** How the head was trained: distilled from the model's logits, or on the labels alone. */
   training?: 'distilled' | 'labels';
+  /** Validation exit fraction at the budget of each training candidate (the larger was kept). */
+  candidateExitFractions?: { distilled: number; labels: number };
   validation: {
     numSamples: number;
     agreement: number;

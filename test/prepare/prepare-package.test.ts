@@ -51,6 +51,12 @@ describe('escapement prepare', () => {
     }
     const entry = loadModelEntry(join(scratch, 'a'), 'mnist-ee');
     expect(entry.manifest.earlyExit!.ramps).toHaveLength(4);
+    // Each head is the better of its two training candidates on the validation split.
+    for (const ramp of entry.manifest.earlyExit!.ramps) {
+      const { distilled, labels } = ramp.candidateExitFractions!;
+      expect(ramp.validation.exitFraction).toBe(Math.max(distilled, labels));
+      expect(ramp.training).toBe(labels > distilled ? 'labels' : 'distilled');
+    }
     expect(entry.manifest.earlyExit!.verification.predictionAgreement).toBe(1);
   });
 
