@@ -18,6 +18,8 @@ export interface PlanThroughputOptions {
   /** Virtual seconds of measured load (after a warm-up that loads the models). */
   virtualSeconds: number;
   sloMs: number;
+  /** Batch sizes the planner may form. Default every size 1..16 (exact batches, the controller's default). */
+  batchSizes?: number[];
 }
 
 export interface PlanThroughputResult {
@@ -30,12 +32,14 @@ export interface PlanThroughputResult {
 
 const STEP_NS = 100_000; // the virtual clock advances 0.1 ms between planning passes
 
-function spec(i: number): ModelSpec {
+const EXACT_BATCH_SIZES = Array.from({ length: 16 }, (_, i) => i + 1);
+
+function spec(i: number, batchSizes: number[]): ModelSpec {
   return {
     name: `model-${i}`,
     inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 8] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }],
-    batchSizes: [1, 2, 4, 8, 16],
+    batchSizes,
     weightsBytes: 100,
     nominalBatch1Ns: 1_000_000,
   };
@@ -47,7 +51,7 @@ function durationNs(batchSize: number): number {
 }
 
 export function measurePlanThroughput(options: PlanThroughputOptions): PlanThroughputResult {
-  const scheduler = new Scheduler(Array.from({ length: options.numModels }, (_, i) => spec(i)), { defaultLoadNs: 10_000_000 });
+  const scheduler = new Scheduler(Array.from({ length: options.numModels }, (_, i) => spec(i, options.batchSizes ?? EXACT_BATCH_SIZES)), { defaultLoadNs: 10_000_000 });
   // Memory for 3 copies of every model across the cluster.
   const perWorkerBytes = Math.ceil((3 * options.numModels) / options.numWorkers) * 100;
   for (let w = 0; w < options.numWorkers; w++) scheduler.addWorker(`w${w}`, perWorkerBytes);

@@ -20,6 +20,8 @@ export interface ControllerArgs {
   scheduleAheadMs: number;
   bufferMs: number;
   maxBatch: number;
+  /** Batches of exactly as many rows as requests (default true). */
+  exactBatches?: boolean;
   preload: string | undefined;
   logDir: string | undefined;
   heartbeatTimeoutMs: number;
@@ -77,6 +79,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     preloadModels: args.preload ? args.preload.split(',').filter(Boolean) : [],
     exitMode: args.exitMode,
+    exactBatches: args.exactBatches ?? true,
     adjustRamps: args.adjustRamps,
     ...(curve ? { curve } : {}),
     metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },

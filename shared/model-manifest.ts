@@ -34,7 +34,11 @@ export interface ModelManifest {
   file: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  /** Batch sizes the model is profiled and run at, ascending; batches are padded up to one. */
+  /**
+   * Batch sizes the package is profiled at, ascending. A controller pads batches up to one of
+   * these, or (exact batches, the default) runs any size up to the largest when the batch
+   * dimension is dynamic; see `runnableBatchSizes`.
+   */
   batchSizes: number[];
   /** What the simulated worker sleeps when it "runs" this model. */
   simulated?: SimulatedLatency;
@@ -71,6 +75,16 @@ function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
     if (shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
     return { name: t.name, dtype: t.dtype, shape: shape as number[] };
   });
+}
+
+/**
+ * Every batch size a worker accepts for this model: any size up to the largest declared one when
+ * every input's batch dimension is dynamic, else exactly the declared sizes.
+ */
+export function runnableBatchSizes(manifest: Pick<ModelManifest, 'batchSizes' | 'inputs'>): number[] {
+  const dynamic = manifest.inputs.every((spec) => spec.shape[0] === -1);
+  if (!dynamic) return manifest.batchSizes;
+  return Array.from({ length: manifest.batchSizes.at(-1)! }, (_, i) => i + 1);
 }
 
 export function parseManifest(json: unknown, where = 'manifest'): ModelManifest {

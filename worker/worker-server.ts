@@ -14,7 +14,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { ClockSyncSession } from '../shared/clock-sync.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
-import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
+import { loadModelEntry, runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
 import {
   PROTOCOL_VERSION,
   type Action,
@@ -274,8 +274,9 @@ export class WorkerServer {
     if (entry.fileBytes > freeBytes) {
       return this.refuse(queued, ErrorCode.LOAD_INSUFFICIENT_MEMORY, `needs ${entry.fileBytes} bytes, ${freeBytes} free of ${this.options.memoryBudgetBytes}`, startLocalNs);
     }
-    const badSize = action.batchSizes.find((b) => !entry.manifest.batchSizes.includes(b));
-    if (badSize !== undefined) return this.refuse(queued, ErrorCode.LOAD_FAILED, `batch size ${badSize} is not declared by the model`, startLocalNs);
+    const runnable = runnableBatchSizes(entry.manifest);
+    const badSize = action.batchSizes.find((b) => !runnable.includes(b));
+    if (badSize !== undefined) return this.refuse(queued, ErrorCode.LOAD_FAILED, `batch size ${badSize} cannot run on this model (it runs ${runnable.join(',')})`, startLocalNs);
     // NOTE: LOAD of a loaded model is idempotent (it re-profiles), so a controller that lost
     // track of an earlier LOAD can always recover by sending another.
     const outcome = await this.executor.load(entry, action.batchSizes);

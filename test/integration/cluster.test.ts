@@ -79,6 +79,7 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     const infers = rows.filter((r) => r.action_type === 'infer' && r.code === '0');
     expect(infers.length).toBeGreaterThan(10);
     for (const r of infers) {
+      expect(r.batch_size).toBe(r.num_requests); // exact batches: no padding rows
       expect(Number(r.expected_duration_ms)).toBeGreaterThan(0);
       expect(Number(r.actual_duration_ms)).toBeGreaterThan(0);
       // the worker's own timing of its stage (a plain model: one), inside the action's duration

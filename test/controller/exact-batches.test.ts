@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { modelSpecFromEntry } from '../../controller/controller-server.js';
+import { loadModelEntry, runnableBatchSizes } from '../../shared/model-manifest.js';
+
+describe('exact batches', () => {
+  const entry = loadModelEntry('models', 'fmnist-resnet');
+
+  it('plan every size up to the largest profiled one for a dynamic batch dimension', () => {
+    expect(entry.manifest.batchSizes).toEqual([1, 2, 4, 8, 16]);
+    expect(modelSpecFromEntry(entry).batchSizes).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(modelSpecFromEntry(entry, 'compact', true).batchSizes).toHaveLength(16);
+  });
+
+  it('pad to the profiled sizes when turned off', () => {
+    expect(modelSpecFromEntry(entry, 'off', false).batchSizes).toEqual([1, 2, 4, 8, 16]);
+  });
+
+  it('never apply to a model whose batch dimension is fixed', () => {
+    const fixed = { batchSizes: [1, 4], inputs: [{ name: 'x', dtype: 'float32' as const, shape: [4, 3] }] };
+    expect(runnableBatchSizes(fixed)).toEqual([1, 4]);
+    const mixed = { batchSizes: [1, 4], inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }, { name: 'y', dtype: 'float32' as const, shape: [4, 3] }] };
+    expect(runnableBatchSizes(mixed)).toEqual([1, 4]);
+    expect(runnableBatchSizes({ ...fixed, inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }] })).toEqual([1, 2, 3, 4]);
+  });
+});
