@@ -30,7 +30,6 @@ await yargs(hideBin(process.argv))
         .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
         .option('max-batch', { type: 'number', default: 16, describe: 'largest batch formed' })
         .option('exact-batches', { type: 'boolean', default: true, describe: 'run a batch with exactly as many rows as requests (any size up to the largest profiled one); --no-exact-batches pads to the package\'s profiled sizes, as on GPUs' })
-        .option('spread-batches', { type: 'boolean', default: true, describe: 'split a backlog of less than a full batch per free worker evenly across the free workers (--no-spread-batches: the first takes a full batch)' })
         .option('preload', { type: 'string', describe: 'comma-separated models to load on every worker' })
         .option('log-dir', { type: 'string', describe: 'write requests.csv and actions.csv here' })
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
@@ -41,7 +40,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], spreadBatches: a['spread-batches'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
     },
   )
   .command(

@@ -22,8 +22,6 @@ export interface ControllerArgs {
   maxBatch: number;
   /** Batches of exactly as many rows as requests (default true). */
   exactBatches?: boolean;
-  /** Split a small backlog across the free workers (default true). */
-  spreadBatches?: boolean;
   preload: string | undefined;
   logDir: string | undefined;
   heartbeatTimeoutMs: number;
@@ -73,7 +71,6 @@ export async function runController(args: ControllerArgs): Promise<void> {
       bufferNs: args.bufferMs * 1e6,
       latestDeltaNs: args.bufferMs * 1e6,
       maxBatchSize: args.maxBatch,
-      spreadBatches: args.spreadBatches ?? true,
       policy: args.policy,
       batchTimeoutNs: args.batchTimeoutMs * 1e6,
       ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),

@@ -33,14 +33,6 @@ export interface SchedulerConfig {
   maxLatestDeltaNs: number;
   /** Largest batch ever formed (also capped by each model's profiled sizes). Default 16. */
   maxBatchSize: number;
-  /**
-   * When k workers holding a model are free within the horizon and at most k full batches are
-   * waiting, each takes a 1/k share instead of the first taking a full batch and the rest
-   * nothing. On CPUs, where a row costs the same at any batch size, two half batches side by side
-   * finish in half the time of one full batch (and reach each ramp sooner); past k full batches
-   * everyone takes full batches anyway. Default true.
-   */
-  spreadBatches: boolean;
   /** LOAD duration assumed before one has been measured. Default 1 s (session + profiling). */
   defaultLoadNs: number;
   /** UNLOAD duration assumed. Default 1 ms (releasing a session). */
@@ -87,7 +79,6 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   latestDeltaNs: 5_000_000,
   maxLatestDeltaNs: 20_000_000,
   maxBatchSize: 16,
-  spreadBatches: true,
   defaultLoadNs: 1_000_000_000,
   defaultUnloadNs: 1_000_000,
   defaultRampsNs: 300_000_000,

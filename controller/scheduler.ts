@@ -351,17 +351,9 @@ export class Scheduler {
     //    idle workers the one idle longest first, so light load is spread rather than always
     //    landing on the first worker registered
     free.sort((a, b) => a.freeAtNs - b.freeAtNs || a.idleSinceNs - b.idleSinceNs);
-    // Per model, how many of the free workers hold it and have not yet taken work in this pass.
-    const sharers = new Map<string, number>();
-    if (deadlinePolicy && this.config.spreadBatches) {
-      for (const { worker } of free) {
-        for (const instance of worker.instances.values()) if (instance.state === 'loaded') sharers.set(instance.model, (sharers.get(instance.model) ?? 0) + 1);
-      }
-    }
     for (const { worker } of free) {
       if (this.config.policy === 'fifo') this.fillWorkerFifo(worker, nowNs, result);
-      else this.fillWorker(worker, nowNs, result, sharers);
-      for (const instance of worker.instances.values()) if (sharers.has(instance.model)) sharers.set(instance.model, sharers.get(instance.model)! - 1);
+      else this.fillWorker(worker, nowNs, result);
     }
     return result;
   }
@@ -414,14 +406,14 @@ export class Scheduler {
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
   }
 
-  private fillWorker(worker: WorkerState, nowNs: number, result: PlanResult, sharers: ReadonlyMap<string, number> = new Map()): void {
+  private fillWorker(worker: WorkerState, nowNs: number, result: PlanResult): void {
     const skipped = new Set<string>();
     while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.scheduleAheadNs) {
       const startNs = worker.timeline.freeAtNs(nowNs);
       const model = this.mostUrgentModel(worker, skipped);
       if (!model) return;
       const head = model.queue.peek()!;
-      const choice = this.chooseBatch(worker, model, startNs, sharers.get(model.spec.name) ?? 1);
+      const choice = this.chooseBatch(worker, model, startNs);
       if (!choice) {
         // The head cannot finish here. Drop it only if no other copy frees up earlier.
         if (this.otherCopyFreesEarlier(worker, model.spec.name, startNs, nowNs)) {
@@ -468,21 +460,17 @@ export class Scheduler {
    * `startNs`. Queues are deadline-ordered, so checking the head checks every member. When no
    * batch fits inside the buffer but batch 1 still beats the head's deadline, that is chosen.
    */
-  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number, numSharers = 1): BatchChoice | undefined {
+  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
     const head = model.queue.peek()!;
     // Text models: a batch is padded to its longest member's bucket, which its duration depends on.
     const seqOf = (from: number, count: number) => (model.spec.sequenceBuckets ? model.queue.maxSeqLength(from, count) : 0);
     const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
     const usable = sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!];
     const numWaiting = model.queue.length;
-    // Spread: when k free workers hold the model and less than a full batch each is waiting, this
-    // one takes its 1/k share, so the backlog runs as k smaller batches side by side (see
-    // `spreadBatches`).
-    const share = numSharers > 1 && numWaiting <= usable.at(-1)! * numSharers ? Math.ceil(numWaiting / numSharers) : numWaiting;
     let chosen: BatchChoice | undefined;
     // 1. the largest batch starting at the most urgent request whose members all finish in time
     for (let i = usable.length - 1; i >= 0 && !chosen; i--) {
-      const numRequests = Math.min(share, usable[i]!);
+      const numRequests = Math.min(numWaiting, usable[i]!);
       if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
       const batchSize = usable.find((b) => b >= numRequests)!;
       const seqLength = seqOf(0, numRequests);

@@ -94,24 +94,6 @@ describe('Scheduler batching', () => {
     expect(infers[0]!.requests.map((r) => r.id)).toEqual(ids);
   });
 
-  it('spreads a small backlog across the free workers, and gives full batches past it', () => {
-    const spread = warmCluster([modelSpec('a')], 2);
-    const ids = Array.from({ length: 10 }, () => spread.submit('a', 1000));
-    const infers = spread.plan().filter((a) => a.action.type === 'infer');
-    expect(infers.map((a) => a.requests.length)).toEqual([5, 5]);
-    expect(new Set(infers.map((a) => a.workerId)).size).toBe(2);
-    expect(infers.flatMap((a) => a.requests.map((r) => r.id))).toEqual(ids); // EDF order kept
-
-    const backlog = warmCluster([modelSpec('a')], 2);
-    for (let i = 0; i < 40; i++) backlog.submit('a', 1000);
-    const full = backlog.plan().filter((a) => a.action.type === 'infer');
-    expect(full.slice(0, 2).map((a) => a.requests.length)).toEqual([16, 16]);
-
-    const off = warmCluster([modelSpec('a')], 2, { spreadBatches: false });
-    for (let i = 0; i < 10; i++) off.submit('a', 1000);
-    expect(off.plan().filter((a) => a.action.type === 'infer').map((a) => a.requests.length)).toEqual([10]);
-  });
-
   it('shrinks the batch so the most urgent member still finishes buffer-early', () => {
     // buffer 5 ms; batch 16 takes 9 ms, batch 8 takes 5 ms, batch 4 takes 3 ms
     const cluster = warmCluster([modelSpec('a')], 1, { bufferNs: 5 * MS });
