@@ -16,7 +16,7 @@ import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.j
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import { runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
-import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor } from './exit-monitor.js';
+import { ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { KeyPair } from '../shared/curve-keys.js';
 import { ExitTimeModel } from './exit-time-model.js';
@@ -626,8 +626,7 @@ function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: nu
     priorExitFraction: r.validation.exitFraction,
     priorThreshold: r.validation.threshold,
   }));
-  const validationSamples = ee.dataset.validation.end - ee.dataset.validation.start;
-  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget, minSamples: Math.max(DEFAULT_EXIT_MONITOR_OPTIONS.minSamples, validationSamples) };
+  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget };
   return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
 }
 

@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { tuneThresholds, wilsonLowerBoundOfRate, type TunerRamp, type TunerSample } from './threshold-tuner.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
 
 export interface ExitMonitorOptions {
   /**
@@ -29,13 +29,9 @@ export interface ExitMonitorOptions {
   /** Compact mode sampling: each monitored exited row stands for this many. Default 10. */
   monitorWeight: number;
   /**
-   * No re-tuning before the window holds this many samples (capped at what the window can hold).
-   * Default 300: with fewer, even zero disagreements cannot bound the rate below 1 % (Wilson,
-   * 95 %). The controller raises it to the size of the package's validation split, whose samples
-   * its offline thresholds were tuned on by the same rule: re-tuning on fewer served samples
-   * than that can only certify less, and switched every ramp off for the first seconds of a cold
-   * start (compact mode, where a window of 300 takes ~1,700 requests). A confident violation
-   * (see `observe`) re-tunes at any size.
+   * No re-tuning before the window holds this many samples. Default 300: with fewer, even zero
+   * disagreements cannot bound the rate below 1 % (Wilson, 95 %), so the package's offline
+   * thresholds (validated on its own split) are kept until then.
    */
   minSamples: number;
   /** Consider activating or deactivating a ramp after this many samples. Default 512. */
@@ -117,7 +113,7 @@ export class ExitMonitor {
    * The window restarts, since its samples lack the new ramp set's confidences.
    */
   maybeAdjust(): RampSetChange | undefined {
-    if (this.sinceAdjust < this.options.adjustEvery || this.window.length < Math.min(this.options.minSamples, this.capacity())) return undefined;
+    if (this.sinceAdjust < this.options.adjustEvery || this.window.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
     for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
     // Judge each ramp by what it could save at thresholds the window's point estimate allows, not
@@ -166,8 +162,8 @@ export class ExitMonitor {
       this.samplesSeen++;
     });
     this.trimWindow();
-    if (this.confidentViolation()) return this.retune('violation');
-    if (this.window.length < Math.min(this.options.minSamples, this.capacity())) return undefined;
+    if (this.window.length < this.options.minSamples) return undefined;
+    if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
     // A re-tune costs time proportional to the window (5 ms at 2,048 samples, on the controller's
     // event loop), so a longer window (compact mode) re-tunes less often: a constant CPU share.
     if (this.sinceRetune >= Math.max(this.options.retuneEvery, this.window.length / 4)) return this.retune('periodic');
@@ -182,32 +178,6 @@ export class ExitMonitor {
     while (this.window.length > windowSize && (this.window.length > maxSamples || requests > windowSize * monitorWeight)) {
       requests -= this.window.shift()!.weight ?? 1;
     }
-  }
-
-  /** Most samples the window keeps (more in compact mode, where samples carry weights). */
-  private capacity(): number {
-    return this.window.some((s) => (s.weight ?? 1) > 1) ? 4 * this.options.windowSize : this.options.windowSize;
-  }
-
-  /**
-   * The recent answers disagree with the full model more than the budget allows, with 95 %
-   * confidence (Wilson lower bound over the window's effective sample size, (Σw)² / Σw², since a
-   * monitored exit stands for many requests but is one observation). A point estimate over a few
-   * hundred samples crosses 1 % by chance (three disagreeing monitored exits do it), and each such
-   * false alarm re-tuned every ramp off.
-   */
-  private confidentViolation(): boolean {
-    let total = 0;
-    let squares = 0;
-    let disagree = 0;
-    for (const s of this.window) {
-      const w = s.weight ?? 1;
-      total += w;
-      squares += w * w;
-      if (s.answeredBy >= 0 && s.predictions[s.answeredBy] !== s.finalPrediction) disagree += w;
-    }
-    if (total === 0) return false;
-    return wilsonLowerBoundOfRate(disagree / total, (total * total) / squares, 1.645) > this.options.budget;
   }
 
   /** Weighted share of the window's requests answered at each ramp under the current thresholds. */

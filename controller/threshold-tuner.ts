@@ -70,15 +70,6 @@ export function wilsonUpperBound(failures: number, n: number, z: number): number
   return n <= 0 ? 1 : wilsonUpperBoundOfRate(failures / n, n, z);
 }
 
-/** Wilson score lower bound of an observed rate `p` over `n` (possibly effective, non-integer) trials. */
-export function wilsonLowerBoundOfRate(p: number, n: number, z: number): number {
-  if (n <= 0) return 0;
-  const z2 = z * z;
-  const centre = p + z2 / (2 * n);
-  const margin = z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return Math.max(0, (centre - margin) / (1 + z2 / n));
-}
-
 /** Wilson score upper bound of an observed rate `p` over `n` (possibly effective, non-integer) trials. */
 export function wilsonUpperBoundOfRate(p: number, n: number, z: number): number {
   if (n <= 0) return 1;
