@@ -16,7 +16,7 @@ import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.j
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import { runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
-import { ExitMonitor } from './exit-monitor.js';
+import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { KeyPair } from '../shared/curve-keys.js';
 import { ExitTimeModel } from './exit-time-model.js';
@@ -100,6 +100,17 @@ export function plannedBatchSizes(entry: ModelEntry, exactBatches: boolean): num
   return exactBatches ? runnableBatchSizes(entry.manifest) : entry.manifest.batchSizes;
 }
 
+/** Compact mode: the share of exited requests that still run to the end, for accuracy monitoring. */
+const MONITOR_FRACTION = 0.1;
+/**
+ * Compact mode runs every exited request to the end until the exit monitor's window holds this
+ * many samples (a window's worth), so its first re-tunes see every answer labelled: at 10 %, a
+ * window of 300 samples took ~1,700 requests, its exit observations were few and weighted 10×,
+ * and the first re-tunes switched every ramp off for ~4 s of each cold start. Until then compact
+ * batches run as long as release ones (exits are still answered at their ramp).
+ */
+const COLD_START_SAMPLES = DEFAULT_EXIT_MONITOR_OPTIONS.windowSize;
+
 export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off' = 'off', exactBatches = true): ModelSpec {
   const sim = entry.manifest.simulated;
   const spec: ModelSpec = {
@@ -115,7 +126,8 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
   if (ee) spec.loadedRampSet = ee.chosenRamps.join(',');
   if (ee && exitMode !== 'off') {
     // The package's initial choice; the tuner moves the thresholds from there.
-    spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: 0.1 };
+    // Compact mode starts fully monitored (see COLD_START_SAMPLES).
+    spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: exitMode === 'compact' ? 1 : MONITOR_FRACTION };
     spec.exitTimeModel = ExitTimeModel.fromSection(ee);
   }
   return spec;
@@ -285,7 +297,8 @@ export class ControllerServer {
     // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
     // compact-mode timeline prediction.
     const thresholds = monitor.currentThresholds;
-    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates() });
+    const monitorFraction = config.mode === 'compact' && monitor.numSamples < COLD_START_SAMPLES ? 1 : MONITOR_FRACTION;
+    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), monitorFraction });
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
       this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);

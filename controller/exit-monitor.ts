@@ -100,6 +100,11 @@ export class ExitMonitor {
     this.exitsPerRamp = ramps.map(() => 0);
   }
 
+  /** Samples in the window. */
+  get numSamples(): number {
+    return this.window.length;
+  }
+
   get currentThresholds(): number[] {
     return [...this.thresholds];
   }
@@ -147,6 +152,10 @@ export class ExitMonitor {
     const siteOrder = this.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));
     if (siteOrder.some((i) => i < 0)) return undefined; // feedback for another ramp set
     const planThresholds = this.ramps.map((r) => plan.ramps.find((p) => p.siteId === r.siteId)?.threshold ?? Number.POSITIVE_INFINITY);
+    // A compact batch that kept every row to the end (full monitoring at a cold start) labels
+    // each exit for itself; otherwise a monitored exit stands for `monitorWeight` requests.
+    const reported = feedback.finalPredictions.reduce((n, p) => n + (p >= 0 ? 1 : 0), 0);
+    const exitWeight = plan.mode === 'compact' && plan.keepRows.length < reported ? this.options.monitorWeight : 1;
     feedback.finalPredictions.forEach((finalPrediction, row) => {
       const confidences = siteOrder.map((i) => feedback.confidences[i]![row]!);
       const predictions = siteOrder.map((i) => feedback.predictions[i]![row]!);
@@ -155,7 +164,7 @@ export class ExitMonitor {
       if (answeredBy >= 0) this.exitsPerRamp[answeredBy]! += 1;
       else this.fullAnswers += 1;
       if (finalPrediction < 0 || confidences.some((c) => !Number.isFinite(c))) return;
-      const weight = plan.mode === 'compact' && answeredBy >= 0 ? this.options.monitorWeight : 1;
+      const weight = answeredBy >= 0 ? exitWeight : 1;
       this.window.push({ confidences, predictions, finalPrediction, weight, answeredBy });
       this.sinceRetune++;
       this.sinceAdjust++;

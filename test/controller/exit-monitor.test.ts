@@ -45,6 +45,22 @@ describe('ExitMonitor', () => {
     expect(Math.min(...change!.after)).toBeGreaterThan(0.9);
   });
 
+  it('weighs a compact exit as itself when the batch kept every row (full monitoring at a cold start)', () => {
+    // row 0 exits at the first ramp with a wrong answer; rows 1-3 run on and agree
+    const feedback: ExitFeedback = {
+      siteIds: RAMPS.map((r) => r.siteId),
+      confidences: [[0.99, 0.5, 0.5, 0.5], [0.99, 0.5, 0.5, 0.5]],
+      predictions: [[7, 1, 2, 3], [7, 1, 2, 3]],
+      finalPredictions: [0, 1, 2, 3],
+    };
+    const full = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
+    full.observe({ ...plan([0.95, 0.95], 'compact'), keepRows: [0, 1, 2, 3] }, feedback);
+    expect(full.windowAgreement()).toBeCloseTo(3 / 4);
+    const sampled = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
+    sampled.observe({ ...plan([0.95, 0.95], 'compact'), keepRows: [0] }, feedback);
+    expect(sampled.windowAgreement()).toBeCloseTo(3 / 13); // the monitored exit stands for 10
+  });
+
   it('weights the monitored sample of exited rows in compact mode', () => {
     const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
     const random = seededRandom(3);

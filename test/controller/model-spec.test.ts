@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { modelSpecFromEntry } from '../../controller/controller-server.js';
 import { loadModelEntry, runnableBatchSizes } from '../../shared/model-manifest.js';
 
-describe('exact batches', () => {
-  const entry = loadModelEntry('models', 'fmnist-resnet');
+const entry = loadModelEntry('models', 'fmnist-resnet');
 
+describe('exact batches', () => {
   it('plan every size up to the largest profiled one for a dynamic batch dimension', () => {
     expect(entry.manifest.batchSizes).toEqual([1, 2, 4, 8, 16]);
     expect(modelSpecFromEntry(entry).batchSizes).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
@@ -21,5 +21,12 @@ describe('exact batches', () => {
     const mixed = { batchSizes: [1, 4], inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }, { name: 'y', dtype: 'float32' as const, shape: [4, 3] }] };
     expect(runnableBatchSizes(mixed)).toEqual([1, 4]);
     expect(runnableBatchSizes({ ...fixed, inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }] })).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('early-exit monitoring of a package', () => {
+  it('starts compact mode fully monitored, release at the 10 % sample', () => {
+    expect(modelSpecFromEntry(entry, 'compact').earlyExit!.monitorFraction).toBe(1);
+    expect(modelSpecFromEntry(entry, 'release').earlyExit!.monitorFraction).toBe(0.1);
   });
 });
