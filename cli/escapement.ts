@@ -31,6 +31,7 @@ await yargs(hideBin(process.argv))
         .option('max-batch', { type: 'number', default: 16, describe: 'largest batch formed' })
         .option('exact-batches', { type: 'boolean', default: true, describe: 'run a batch with exactly as many rows as requests (any size up to the largest profiled one); --no-exact-batches pads to the package\'s profiled sizes, as on GPUs' })
         .option('preload', { type: 'string', describe: 'comma-separated models to load on every worker' })
+        .option('model-copies', { type: 'number', default: 1, describe: 'serve every package as this many models (name, name@1, …), each loaded and evicted on its own, as Clockwork serves copies' })
         .option('log-dir', { type: 'string', describe: 'write requests.csv and actions.csv here' })
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
         .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
@@ -40,7 +41,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
     },
   )
   .command(
@@ -158,11 +159,14 @@ await yargs(hideBin(process.argv))
         .option('cv', { type: 'number', default: 1, describe: 'gamma arrivals: coefficient of variation' })
         .option('seed', { type: 'number', default: 1 })
         .option('dataset', { type: 'string', describe: 'inputs (and labels) in trace order; default random inputs' })
+        .option('copies', { type: 'number', default: 1, describe: 'spread the trace over this many copies of --model (model, model@1, …; start the controller with --model-copies)' })
+        .option('mapping', { choices: ['functions', 'zipf'] as const, describe: 'copies: function i (by volume) → copy i % copies (Clockwork), or a Zipf split of the stream (default: functions when the trace has them)' })
+        .option('zipf-exponent', { type: 'number', default: 1, describe: 'zipf mapping: copy k with probability ∝ 1/(k+1)^s' })
         .option('out', { type: 'string', demandOption: true })
         .option('json', { type: 'boolean', default: false })
         .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
     async (a) => {
-      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json });
+      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'] });
     },
   )
   .command(

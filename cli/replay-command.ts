@@ -4,13 +4,13 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
 import { formatTable } from '../client/latency-summary.js';
 import { replayTrace, type ReplayProgress } from '../client/replay.js';
-import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { summarizeReplay, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
 import { loadDataset, type Dataset } from '../prepare/dataset.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
-import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
+import { loadModelEntry, modelCopyName, type ModelEntry } from '../shared/model-manifest.js';
 import { bytesOf, type Tensor } from '../shared/tensor.js';
-import { scaleArrivals, type ArrivalDistribution } from '../traces/arrival-process.js';
+import { mapSourcesToModels, scaleArrivals, zipfSplit, type ArrivalDistribution } from '../traces/arrival-process.js';
 import { loadTrace, type TraceFormat } from '../traces/trace-loader.js';
 import type { Arrival } from '../traces/trace.js';
 
@@ -33,11 +33,31 @@ export interface ReplayArgs {
   dataset: string | undefined;
   out: string;
   json: boolean;
+  /** Spread the trace over this many copies of `model` (`model`, `model@1`, …); default 1. */
+  copies?: number;
+  /** How arrivals pick a copy: by function volume (Clockwork) or a Zipf split; default by function when the trace has functions. */
+  mapping?: ModelMapping;
+  /** Zipf exponent s of the split (copy k drawn with probability ∝ 1 / (k+1)^s); default 1. */
+  zipfExponent?: number;
 }
 
-/** The scaled arrivals of a trace, as `replay` and `compare` use them. */
-export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests'>): Arrival[] {
-  const raw = loadTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}) });
+export type ModelMapping = 'functions' | 'zipf';
+
+/**
+ * The scaled arrivals of a trace, as `replay` and `compare` use them. With `copies` > 1 they are
+ * first spread over the copies of `model`, so a function keeps its copy whatever slice is cut.
+ */
+export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests' | 'copies' | 'mapping' | 'zipfExponent'> & { model?: string }): Arrival[] {
+  let raw = loadTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}) });
+  const copies = args.copies ?? 1;
+  if (!Number.isInteger(copies) || copies < 1) throw new Error(`--copies must be a positive integer, got ${copies}`);
+  if (copies > 1) {
+    if (args.model === undefined) throw new Error('--copies needs --model');
+    const models = Array.from({ length: copies }, (_, k) => modelCopyName(args.model!, k));
+    const mapping = args.mapping ?? (raw.some((a) => a.source !== undefined) ? 'functions' : 'zipf');
+    if (mapping === 'functions' && !raw.some((a) => a.source !== undefined)) throw new Error(`${args.trace} has no functions to map onto copies; use --mapping zipf`);
+    raw = mapping === 'functions' ? mapSourcesToModels(raw, models) : zipfSplit(raw, models, args.zipfExponent ?? 1, args.seed);
+  }
   return scaleArrivals(raw, {
     seed: args.seed,
     timeScale: args.timeScale,
@@ -156,8 +176,12 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
       onProgress: progressPrinter(),
     });
     const summary = writeReplayReport(args.out, result, args.model);
+    const models = [...new Set(result.records.map((r) => r.model))].sort();
+    // With several models, a row each after the total (the CSV has every request's model).
+    const rows = [summaryRow(models.length > 1 ? 'all models' : args.model, summary)];
+    if (models.length > 1) for (const m of models) rows.push(summaryRow(m, summarizeReplay({ ...result, records: result.records.filter((r) => r.model === m) })));
     if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else process.stdout.write(`${formatTable([summaryRow(args.model, summary)])}\nschedule lag p99 ${summary.scheduleLagP99Ms.toFixed(3)} ms; report in ${args.out}\n`);
+    else process.stdout.write(`${formatTable(rows)}\nschedule lag p99 ${summary.scheduleLagP99Ms.toFixed(3)} ms; report in ${args.out}\n`);
     return summary.numErrors > 0 ? 1 : 0;
   } finally {
     await client.close();

@@ -23,6 +23,8 @@ export interface ControllerArgs {
   /** Batches of exactly as many rows as requests (default true). */
   exactBatches?: boolean;
   preload: string | undefined;
+  /** Serve every package as this many models (`name`, `name@1`, …); default 1. */
+  modelCopies?: number;
   logDir: string | undefined;
   heartbeatTimeoutMs: number;
   exitMode: 'off' | 'release' | 'compact';
@@ -51,7 +53,7 @@ function onSignals(stop: () => Promise<void>): void {
 
 export async function runController(args: ControllerArgs): Promise<void> {
   const log = makeLogger('controller');
-  const models = loadModelRepository(args.modelDir);
+  const models = loadModelRepository(args.modelDir, args.modelCopies ?? 1);
   let metrics: ControllerMetrics | undefined;
   const clientsFile = args.keys ? join(args.keys, 'authorized-clients.json') : undefined;
   const curve = args.keys

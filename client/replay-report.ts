@@ -24,14 +24,18 @@ export interface ReplaySummary {
   p999Ms: number;
   maxMs: number;
   meanMs: number;
-  /** Share of requests answered OK within their deadline. */
+  /** Share of requests answered OK whose answer reached the client by its deadline. */
   sloAttainment: number;
   /** Requests per second that met their deadline. */
   goodputRps: number;
   throughputRps: number;
+  /** Requests that met their SLO (answered OK, on time at the client). */
   numOk: number;
   numRejected: number;
+  /** Answered after the deadline: the server said so, or its OK reached the client late. */
   numMissed: number;
+  /** Of those, the ones the server judged on time but whose answer reached the client late. */
+  numLate: number;
   numErrors: number;
   exitFraction: number;
   exitFractions: Record<string, number>;
@@ -51,6 +55,7 @@ function histogramOf(valuesMs: readonly number[]) {
 export function summarizeReplay(result: ReplayResult): ReplaySummary {
   const records = result.records;
   const ok = records.filter((r) => r.status === 'OK');
+  const met = ok.filter((r) => r.metSlo);
   const answeredLatencies = records.filter((r) => r.status === 'OK' || r.status === 'DEADLINE_MISSED').map((r) => r.latencyMs);
   const h = histogramOf(answeredLatencies);
   const at = (p: number) => (answeredLatencies.length === 0 ? NaN : h.getValueAtPercentile(p) / 1000);
@@ -69,12 +74,13 @@ export function summarizeReplay(result: ReplayResult): ReplaySummary {
     p999Ms: at(99.9),
     maxMs: answeredLatencies.length === 0 ? NaN : Math.max(...answeredLatencies),
     meanMs: answeredLatencies.length === 0 ? NaN : answeredLatencies.reduce((a, b) => a + b, 0) / answeredLatencies.length,
-    sloAttainment: records.length === 0 ? NaN : ok.length / records.length,
-    goodputRps: ok.length / result.durationSec,
+    sloAttainment: records.length === 0 ? NaN : met.length / records.length,
+    goodputRps: met.length / result.durationSec,
     throughputRps: answeredLatencies.length / result.durationSec,
-    numOk: ok.length,
+    numOk: met.length,
     numRejected: records.filter((r) => r.status === 'REJECTED').length,
-    numMissed: records.filter((r) => r.status === 'DEADLINE_MISSED').length,
+    numMissed: records.filter((r) => r.status === 'DEADLINE_MISSED').length + ok.length - met.length,
+    numLate: ok.length - met.length,
     numErrors: records.filter((r) => r.status === 'ERROR').length,
     exitFraction: ok.length === 0 ? 0 : ok.filter((r) => r.early).length / ok.length,
     exitFractions,

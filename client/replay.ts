@@ -46,7 +46,10 @@ export interface ReplayRecord {
   latencyMs: number;
   /** How late the send was against the schedule. */
   scheduleLagMs: number;
+  /** The server's verdict (it judges against the deadline when the result reaches it). */
   status: InferResponse['status'];
+  /** Answered OK and the answer reached this client by the deadline: what SLO attainment counts. */
+  metSlo: boolean;
   code: number;
   early: boolean;
   exitRamp?: number;
@@ -86,10 +89,13 @@ export async function replayTrace(client: EscapementClient, options: ReplayOptio
     await waitUntilNs(dueNs);
     const model = arrival.model ?? options.model;
     const sloMs = arrival.sloMs ?? options.sloMs;
+    const deadlineNs = dueNs + sloMs * 1e6;
     const sentNs = monotonicNowNs();
     progress.numSent++;
+    // The deadline counts from the scheduled time, so the controller plans against the same
+    // deadline this report judges by; a late send leaves it less time, not more.
     pending.push(
-      client.submit(model, options.inputsFor(i), { sloMs }).then((response) => {
+      client.submit(model, options.inputsFor(i), { deadlineLocalNs: Math.round(deadlineNs) }).then((response) => {
         const completeNs = monotonicNowNs();
         const prediction = response.status === 'OK' || response.status === 'DEADLINE_MISSED' ? predictionOf(response) : undefined;
         const label = options.labelFor?.(i);
@@ -100,11 +106,12 @@ export async function replayTrace(client: EscapementClient, options: ReplayOptio
           model,
           sloMs,
           arrivalNs: dueNs,
-          deadlineNs: dueNs + sloMs * 1e6,
+          deadlineNs,
           completeNs,
           latencyMs: (completeNs - dueNs) / 1e6,
           scheduleLagMs: (sentNs - dueNs) / 1e6,
           status: response.status,
+          metSlo: response.status === 'OK' && completeNs <= deadlineNs,
           code: response.code,
           early: response.early === true,
         };
@@ -120,7 +127,7 @@ export async function replayTrace(client: EscapementClient, options: ReplayOptio
         progress.numAnswered++;
         if (record.early) progress.numEarly++;
         if (record.status === 'REJECTED') progress.numRejected++;
-        if (record.status === 'DEADLINE_MISSED') progress.numMissed++;
+        if (record.status === 'DEADLINE_MISSED' || (record.status === 'OK' && !record.metSlo)) progress.numMissed++;
         if (record.status === 'ERROR') progress.numErrors++;
       }),
     );

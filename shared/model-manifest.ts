@@ -144,7 +144,33 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
   return manifest;
 }
 
+const PACKAGE_NAME = /^[A-Za-z0-9._-]+$/;
+const COPY_NAME = /^([A-Za-z0-9._-]+)@([1-9][0-9]{0,5})$/;
+
+/**
+ * Clockwork serves many copies of one model as separate models (each loaded, placed and evicted
+ * on its own). Copy 0 of package `p` is `p` itself; copy k > 0 is `p@k`.
+ */
+export function modelCopyName(packageName: string, copy: number): string {
+  return copy === 0 ? packageName : `${packageName}@${copy}`;
+}
+
+/** The package folder a model name is served from: `p` for `p` and for its copies `p@k`. */
+export function packageNameOf(name: string): string {
+  if (PACKAGE_NAME.test(name)) return name;
+  const copy = COPY_NAME.exec(name);
+  if (!copy) throw new ManifestError(`'${name}' is not a model name (letters, digits, '.', '_', '-'; copy k of a package is 'name@k')`);
+  return copy[1]!;
+}
+
+/** Loads `<modelDir>/<package>/`; a copy name (`p@k`) gets the package's entry under its own name. */
 export function loadModelEntry(modelDir: string, name: string): ModelEntry {
+  const packageName = packageNameOf(name);
+  const entry = loadPackage(modelDir, packageName);
+  return packageName === name ? entry : { ...entry, manifest: { ...entry.manifest, name } };
+}
+
+function loadPackage(modelDir: string, name: string): ModelEntry {
   const folder = join(modelDir, name);
   const manifestPath = join(folder, 'manifest.json');
   if (!existsSync(manifestPath)) throw new ManifestError(`no manifest at ${manifestPath}`);
@@ -171,12 +197,21 @@ export function loadModelEntry(modelDir: string, name: string): ModelEntry {
   return { manifest, onnxPath, fileBytes: statSync(onnxPath).size };
 }
 
-/** Every model folder under `modelDir` (folders without a manifest.json are ignored). */
-export function loadModelRepository(modelDir: string): Map<string, ModelEntry> {
+/**
+ * Every model folder under `modelDir` (folders without a manifest.json are ignored), each served
+ * as `numCopies` models: the package's own name, then `name@1` … `name@{numCopies-1}`.
+ */
+export function loadModelRepository(modelDir: string, numCopies = 1): Map<string, ModelEntry> {
+  if (!Number.isInteger(numCopies) || numCopies < 1 || numCopies > 100_000) throw new ManifestError(`copies per model must be an integer in [1, 100000], got ${numCopies}`);
   const models = new Map<string, ModelEntry>();
   for (const name of readdirSync(modelDir).sort()) {
     if (!existsSync(join(modelDir, name, 'manifest.json'))) continue;
-    models.set(name, loadModelEntry(modelDir, name));
+    const entry = loadPackage(modelDir, name);
+    models.set(name, entry);
+    for (let k = 1; k < numCopies; k++) {
+      const copy = modelCopyName(name, k);
+      models.set(copy, { ...entry, manifest: { ...entry.manifest, name: copy } });
+    }
   }
   return models;
 }

@@ -111,14 +111,21 @@ export function scaleArrivals(arrivals: readonly Arrival[], options: ScaleOption
   return result;
 }
 
-/** Clockwork's mapping: functions by total volume (descending); function i → `${prefix}${i % copies}`. */
-export function mapFunctionsToModels(arrivals: readonly Arrival[], functions: readonly FunctionCounts[], models: readonly string[]): Arrival[] {
-  const byVolume = [...functions].sort((a, b) => b.counts.reduce((s, x) => s + x, 0) - a.counts.reduce((s, x) => s + x, 0));
-  const modelOf = new Map(byVolume.map((f, i) => [f.id, models[i % models.length]!]));
-  return arrivals.map((a) => ({ ...a, model: modelOf.get(a.source ?? '') ?? models[0]! }));
+/**
+ * Clockwork's mapping: the trace's functions sorted by volume (arrivals per `source`, most first;
+ * ties by id), function i → `models[i % models.length]`. Arrivals without a source, or that
+ * already name a model, are left as they are.
+ */
+export function mapSourcesToModels(arrivals: readonly Arrival[], models: readonly string[]): Arrival[] {
+  if (models.length === 0) throw new Error('mapSourcesToModels: no models to map onto');
+  const volume = new Map<string, number>();
+  for (const a of arrivals) if (a.source !== undefined) volume.set(a.source, (volume.get(a.source) ?? 0) + 1);
+  const byVolume = [...volume.keys()].sort((a, b) => volume.get(b)! - volume.get(a)! || (a < b ? -1 : a > b ? 1 : 0));
+  const modelOf = new Map(byVolume.map((source, i) => [source, models[i % models.length]!]));
+  return arrivals.map((a) => (a.model !== undefined || a.source === undefined ? a : { ...a, model: modelOf.get(a.source)! }));
 }
 
-/** Splits one stream across models by a Zipf law (model k with probability ∝ 1 / (k+1)^s). */
+/** Splits one stream across models by a Zipf law (model k with probability ∝ 1 / (k+1)^s); arrivals that name a model keep it. */
 export function zipfSplit(arrivals: readonly Arrival[], models: readonly string[], exponent: number, seed: number): Arrival[] {
   const random = seededRandom(seed + 0x21f);
   const weights = models.map((_, k) => 1 / (k + 1) ** exponent);
@@ -127,6 +134,6 @@ export function zipfSplit(arrivals: readonly Arrival[], models: readonly string[
     let u = random() * total;
     let k = 0;
     while (k < models.length - 1 && u >= weights[k]!) u -= weights[k++]!;
-    return { ...a, model: models[k]! };
+    return a.model !== undefined ? a : { ...a, model: models[k]! };
   });
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { EscapementClient, InferResponse } from '../../client/escapement-client.js';
+import type { EscapementClient, InferResponse, SubmitOptions } from '../../client/escapement-client.js';
 import { replayTrace } from '../../client/replay.js';
 import { writeReplayReport } from '../../client/replay-report.js';
 import { monotonicNowNs } from '../../shared/clock.js';
@@ -11,18 +11,19 @@ const scratch = mkdtempSync(join(tmpdir(), 'escapement-replay-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A client whose every answer takes `delayMs`; it records when each request was sent. */
-function slowClient(delayMs: number, answer: (i: number) => Partial<InferResponse>) {
+function slowClient(delayMs: number | ((i: number) => number), answer: (i: number) => Partial<InferResponse>) {
   const sentNs: number[] = [];
+  const options: SubmitOptions[] = [];
   const client = {
-    submit(): Promise<InferResponse> {
+    submit(_model: string, _inputs: unknown, submitOptions: SubmitOptions): Promise<InferResponse> {
       const i = sentNs.length;
       sentNs.push(monotonicNowNs());
-      return new Promise((resolve) =>
-        setTimeout(() => resolve({ requestId: `r${i}`, status: 'OK', code: 0, outputs: [], clientLatencyMs: delayMs, ...answer(i) }), delayMs),
-      );
+      options.push(submitOptions);
+      const ms = typeof delayMs === 'number' ? delayMs : delayMs(i);
+      return new Promise((resolve) => setTimeout(() => resolve({ requestId: `r${i}`, status: 'OK', code: 0, outputs: [], clientLatencyMs: ms, ...answer(i) }), ms));
     },
   };
-  return { client: client as unknown as EscapementClient, sentNs };
+  return { client: client as unknown as EscapementClient, sentNs, options };
 }
 
 describe('open-loop replay', () => {
@@ -58,5 +59,23 @@ describe('open-loop replay', () => {
     expect(readFileSync(join(scratch, 'run', 'perf_analyzer.csv'), 'utf8')).toMatch(/^Concurrency,Inferences\/Second,.*p99 latency\n0,/);
     expect(JSON.parse(readFileSync(join(scratch, 'run', 'summary.json'), 'utf8')).numRequests).toBe(40);
     expect(readFileSync(join(scratch, 'run', 'latency.hdr'), 'utf8').length).toBeGreaterThan(10);
+  });
+
+  it('judges the SLO where the answer lands: an OK that reaches the client late is a miss', async () => {
+    // the server says OK every time, but odd answers take 60 ms against a 30 ms SLO
+    const { client, sentNs, options } = slowClient((i) => (i % 2 === 1 ? 60 : 2), () => ({}));
+    const arrivals = Array.from({ length: 10 }, (_, i) => ({ timeMs: i * 5 }));
+    const result = await replayTrace(client, { arrivals, model: 'm', sloMs: 30, inputsFor: () => [] });
+    const summary = writeReplayReport(join(scratch, 'late'), result, 'm');
+    expect(summary).toMatchObject({ numRequests: 10, numOk: 5, numMissed: 5, numLate: 5 });
+    expect(summary.sloAttainment).toBeCloseTo(0.5, 6);
+    expect(summary.goodputRps).toBeCloseTo(5 / result.durationSec, 6);
+    // the controller is given the deadline counted from the scheduled time, not from the send
+    for (const [i, r] of result.records.entries()) {
+      expect(options[i]!.sloMs).toBeUndefined();
+      expect(options[i]!.deadlineLocalNs).toBe(Math.round(r.deadlineNs));
+      expect(r.deadlineNs - r.arrivalNs).toBeCloseTo(30e6, 0);
+      expect(options[i]!.deadlineLocalNs!).toBeLessThanOrEqual(sentNs[i]! + 30e6);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { expandCounts, mapFunctionsToModels, scaleArrivals, zipfSplit } from '../../traces/arrival-process.js';
+import { expandCounts, mapSourcesToModels, scaleArrivals, zipfSplit } from '../../traces/arrival-process.js';
 import { readAzureFunctions2019, readAzureFunctions2021 } from '../../traces/azure-functions-reader.js';
 import { parseAzureTimestamp, readAzureLlmTrace } from '../../traces/azure-llm-reader.js';
 import { readJsonlTrace } from '../../traces/jsonl-reader.js';
@@ -122,10 +122,14 @@ describe('arrival generation', () => {
 
   it('maps functions to model copies by volume (Clockwork) or splits one stream by Zipf', () => {
     const fns = [{ id: 'small', trigger: 'x', counts: [1] }, { id: 'big', trigger: 'x', counts: [5] }, { id: 'mid', trigger: 'x', counts: [3] }];
-    const mapped = mapFunctionsToModels(expandCounts(fns, { distribution: 'uniform', seed: 1 }), fns, ['m0', 'm1']);
+    const mapped = mapSourcesToModels(expandCounts(fns, { distribution: 'uniform', seed: 1 }), ['m0', 'm1']);
     expect(new Set(mapped.filter((a) => a.source === 'big').map((a) => a.model))).toEqual(new Set(['m0']));
     expect(new Set(mapped.filter((a) => a.source === 'mid').map((a) => a.model))).toEqual(new Set(['m1']));
     expect(new Set(mapped.filter((a) => a.source === 'small').map((a) => a.model))).toEqual(new Set(['m0']));
+    // an arrival that names its model keeps it; one without a source is left for the default
+    const [named, anonymous] = mapSourcesToModels([{ timeMs: 0, source: 'big', model: 'x' }, { timeMs: 1 }], ['m0']);
+    expect(named!.model).toBe('x');
+    expect(anonymous!.model).toBeUndefined();
     const split = zipfSplit(Array.from({ length: 10_000 }, (_, i) => ({ timeMs: i })), ['a', 'b', 'c'], 1, 3);
     const share = (m: string) => split.filter((a) => a.model === m).length / 10_000;
     expect(share('a')).toBeCloseTo(1 / (1 + 1 / 2 + 1 / 3), 1);
