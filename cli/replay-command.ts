@@ -124,7 +124,10 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
 export function progressPrinter(): (p: ReplayProgress) => void {
   let lastLineMs = 0;
   return (p) => {
-    const text = `sent ${p.numSent}/${p.numScheduled}  answered ${p.numAnswered}  early ${p.numEarly}  rejected ${p.numRejected}  missed ${p.numMissed}  errors ${p.numErrors}`;
+    const width = 20;
+    const filled = p.numScheduled > 0 ? Math.round((width * p.numAnswered) / p.numScheduled) : width;
+    const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+    const text = `${bar} sent ${p.numSent}/${p.numScheduled}  answered ${p.numAnswered}  early ${p.numEarly}  rejected ${p.numRejected}  missed ${p.numMissed}  errors ${p.numErrors}`;
     const done = p.numAnswered === p.numScheduled;
     if (process.stderr.isTTY) process.stderr.write(`\r  ${text}   ${done ? '\n' : ''}`);
     else if (done || Date.now() - lastLineMs > 5000) {

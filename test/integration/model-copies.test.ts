@@ -34,6 +34,7 @@ describe('model copies', () => {
     const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '3', '--distribution', 'uniform', '--time-scale', '600', '--max-seconds', '3', '--slo-ms', '5000', '--out', out];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/\[#{20}\] sent (\d+)\/\1  answered \1  early 0  rejected 0  missed 0  errors 0/); // the finished progress bar
     for (const name of ['all models', MODEL, `${MODEL}@1`, `${MODEL}@2`]) expect(run.stdout).toContain(name);
     const [header, ...lines] = readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n');
     const columns = header!.split(',');
