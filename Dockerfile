@@ -23,6 +23,7 @@ ENV NODE_ENV=production ESCAPEMENT_LOG_FORMAT=json
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
+COPY bin bin
 COPY models models
 COPY datasets datasets
 COPY traces traces
@@ -30,5 +31,5 @@ COPY zoo zoo
 USER node
 # Controller: 5555 workers (ZeroMQ), 5556 clients (ZeroMQ), 8000 HTTP (Open Inference Protocol, /metrics).
 EXPOSE 5555 5556 8000
-ENTRYPOINT ["node", "dist/cli/escapement.js"]
+ENTRYPOINT ["bin/escapement"]
 CMD ["--help"]

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { EscapementClient } from '../client/escapement-client.js';
+import { SERVING_NODE_FLAGS } from './node-flags.js';
 
 /** The compiled CLI, also when this module runs from TypeScript sources (tests). */
 export function cliEntryPath(): string {
@@ -32,7 +33,7 @@ interface Spawned {
 }
 
 function spawnCli(args: string[], verbose: boolean): Spawned {
-  const child = spawn(process.execPath, [cliEntryPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVING_NODE_FLAGS, cliEntryPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logTail: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
     if (verbose) process.stderr.write(`${line}\n`);

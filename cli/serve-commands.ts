@@ -6,6 +6,7 @@ import { ControllerMetrics } from '../controller/controller-metrics.js';
 import { ControllerServer } from '../controller/controller-server.js';
 import { HttpFront } from '../controller/http-front.js';
 import { loadModelRepository } from '../shared/model-manifest.js';
+import { hasServingNodeFlags, SERVING_NODE_FLAGS } from './node-flags.js';
 import { OnnxExecutor } from '../worker/onnx-executor.js';
 import { SimulatedExecutor } from '../worker/simulated-executor.js';
 import { WorkerServer } from '../worker/worker-server.js';
@@ -40,6 +41,11 @@ export interface ControllerArgs {
   keys: string | undefined;
 }
 
+/** Node's default heap settings cost a serving process GC pauses of up to ~15 ms (see node-flags.ts). */
+function warnWithoutServingFlags(log: (message: string) => void): void {
+  if (!hasServingNodeFlags()) log(`note: started without the serving heap settings; expect GC pauses of up to ~15 ms. Start through bin/escapement, or give node ${SERVING_NODE_FLAGS.join(' ')}`);
+}
+
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (): void => {
@@ -53,6 +59,7 @@ function onSignals(stop: () => Promise<void>): void {
 
 export async function runController(args: ControllerArgs): Promise<void> {
   const log = makeLogger('controller');
+  warnWithoutServingFlags(log);
   const models = loadModelRepository(args.modelDir, args.modelCopies ?? 1);
   let metrics: ControllerMetrics | undefined;
   const clientsFile = args.keys ? join(args.keys, 'authorized-clients.json') : undefined;
@@ -124,6 +131,7 @@ export interface WorkerArgs {
 export async function runWorker(args: WorkerArgs): Promise<void> {
   const workerId = args.id ?? `worker-${process.pid}`;
   const log = makeLogger(workerId);
+  warnWithoutServingFlags(log);
   let executor: Executor;
   if (args.simulate) {
     const [baseUs, perItemUs] = (args.simLatency ?? '').split(',').map(Number);

@@ -39,7 +39,8 @@ describe('docker-compose.yml', () => {
   it.each(Object.entries(compose.services))('runs a real command with flags the CLI accepts: %s', (_name, service) => {
     // --check-args validates the command, flags and ESCAPEMENT_* variables (strict) without running.
     const env = { ...process.env, ...(service.environment ?? {}) };
-    const run = spawnSync(process.execPath, [cliEntryPath(), ...service.command, '--check-args'], { encoding: 'utf8', env, timeout: 30_000 });
+    // through the image's entrypoint, the launcher with the serving heap settings
+    const run = spawnSync('bin/escapement', [...service.command, '--check-args'], { encoding: 'utf8', env, timeout: 30_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain(`escapement ${service.command[0]}: arguments ok`);
   });
@@ -74,6 +75,7 @@ describe('Dockerfile', () => {
     expect(text.match(/^FROM /gm)).toHaveLength(2);
     expect(text).toMatch(/^USER node$/m);
     expect(text).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip/);
-    expect(text).toMatch(/ENTRYPOINT \["node", "dist\/cli\/escapement.js"\]/);
+    expect(text).toMatch(/^COPY bin bin$/m);
+    expect(text).toMatch(/ENTRYPOINT \["bin\/escapement"\]/);
   });
 });

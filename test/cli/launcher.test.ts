@@ -1,0 +1,40 @@
+/** `bin/escapement` starts node with the serving heap settings, the same ones LocalCluster uses. */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../../cli/node-flags.js';
+
+describe('bin/escapement', () => {
+  it('passes exactly the serving node flags', () => {
+    const execLine = readFileSync('bin/escapement', 'utf8').split('\n').find((l) => l.startsWith('exec node '))!;
+    const flags = execLine.split(' ').filter((w) => w.startsWith('--'));
+    expect(flags).toEqual([...SERVING_NODE_FLAGS]);
+  });
+
+  it('runs the CLI under those flags, from any directory', () => {
+    const run = spawnSync(`${process.cwd()}/bin/escapement`, ['--version'], { encoding: 'utf8', cwd: '/', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    // the same launcher beside a stand-in CLI that prints how node was started
+    const root = mkdtempSync(join(tmpdir(), 'escapement-launcher-'));
+    try {
+      mkdirSync(join(root, 'bin'));
+      mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
+      copyFileSync('bin/escapement', join(root, 'bin', 'escapement'));
+      writeFileSync(join(root, 'dist', 'cli', 'escapement.js'), 'console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }));\n');
+      const probe = spawnSync('sh', [join(root, 'bin', 'escapement'), 'worker', '--id', 'w 0'], { encoding: 'utf8', timeout: 30_000 });
+      const seen = JSON.parse(probe.stdout) as { execArgv: string[]; argv: string[] };
+      expect(seen.execArgv).toEqual([...SERVING_NODE_FLAGS]);
+      expect(seen.argv).toEqual(['worker', '--id', 'w 0']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('tells the flags apart from their absence', () => {
+    expect(hasServingNodeFlags([...SERVING_NODE_FLAGS])).toBe(true);
+    expect(hasServingNodeFlags(SERVING_NODE_FLAGS.slice(1))).toBe(false);
+  });
+});
