@@ -26,6 +26,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   maxEnqueuedBatches?: number;
   jsonFile: string | undefined;
   verbose: boolean;
+  /** Seconds of the slice's start replayed, unmeasured, before each variant (0: none). Default 3. */
+  warmupS?: number;
 }
 
 interface Variant {
@@ -60,9 +62,16 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   try {
     if (cluster) await cluster.waitUntilServing(client, [args.model]);
     process.stderr.write(`compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`);
+    const warmup = arrivals.filter((a) => a.timeMs < (args.warmupS ?? 3) * 1000);
     for (const variant of variants) {
-      process.stderr.write(`${variant.label} ...\n`);
+      process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
       await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode });
+      // Each variant is measured in its steady state: the slice's first seconds are replayed
+      // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
+      // a while (JIT, duration estimates converging), which only the first variant would pay,
+      // and a ramp configuration starts fully monitored until its thresholds are tuned on
+      // served data. --warmup-s 0 measures those starts instead.
+      if (warmup.length > 0) await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor: feeder.inputsFor });
       const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;
@@ -88,6 +97,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     seed: args.seed,
     timeScale: args.timeScale,
     rateScale: args.rateScale,
+    warmupS: args.warmupS ?? 3,
     ...summaries,
     medianRatio: withRamps.p50Ms / without.p50Ms,
     scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),

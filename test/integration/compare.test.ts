@@ -15,7 +15,10 @@ describe('escapement compare', () => {
     const run = spawnSync(process.execPath, [cliEntryPath(), 'compare', '--max-seconds', '1.5', '--out', join(scratch, 'out'), '--json', jsonFile], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/planner, no ramps/);
+    // each variant is measured after an unmeasured warm-up replay of the slice's start
+    expect(run.stderr.match(/\(after \d+ warm-up requests, not measured\)/g)).toHaveLength(4);
     const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    expect(result.warmupS).toBe(3);
     for (const key of ['withoutRamps', 'withRamps', 'baseline', 'baselineWithRamps']) {
       expect(result[key].numRequests).toBe(result.numRequests);
       expect(result[key].numErrors).toBe(0);
@@ -33,10 +36,11 @@ describe('escapement compare', () => {
 
   it('reports the same table for the text model, its e-mails tokenized on the client', () => {
     const jsonFile = join(scratch, 'compare-text.json');
-    const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--out', join(scratch, 'out-text'), '--json', jsonFile];
+    const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--warmup-s', '0', '--out', join(scratch, 'out-text'), '--json', jsonFile];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     for (const label of ['planner, no ramps', 'planner, ramps (compact)', 'fifo, no ramps', 'fifo, ramps (compact)']) expect(run.stdout).toContain(label);
+    expect(run.stderr).not.toMatch(/warm-up/);
     const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
     for (const key of ['withoutRamps', 'withRamps', 'baseline', 'baselineWithRamps']) {
       expect(result[key].numRequests).toBe(result.numRequests);
