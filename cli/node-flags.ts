@@ -10,8 +10,9 @@
  * memory reducer is off: 9 scavenges and no mark-compact in the same run.
  *
  * V8 reads these only at start, and NODE_OPTIONS refuses most of them, so they go on node's
- * command line: `bin/escapement` passes them, and so does `LocalCluster` for what it spawns.
- * Keep the two lists equal (a test checks).
+ * command line: `bin/serving-node` (which `bin/escapement` and the benchmarks start through)
+ * passes them, and so does `LocalCluster` for what it spawns. Keep the two lists equal (a test
+ * checks).
  */
 export const SERVING_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--min-semi-space-size=16', '--initial-old-space-size=128', '--no-memory-reducer'];
 

@@ -1,6 +1,6 @@
-/** `bin/escapement` starts node with the serving heap settings, the same ones LocalCluster uses. */
+/** `bin/escapement` (through `bin/serving-node`) starts node with the serving heap settings, the same ones LocalCluster uses. */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../../cli/node-flags.js
 
 describe('bin/escapement', () => {
   it('passes exactly the serving node flags', () => {
-    const execLine = readFileSync('bin/escapement', 'utf8').split('\n').find((l) => l.startsWith('exec node '))!;
+    const execLine = readFileSync('bin/serving-node', 'utf8').split('\n').find((l) => l.startsWith('exec node '))!;
     const flags = execLine.split(' ').filter((w) => w.startsWith('--'));
     expect(flags).toEqual([...SERVING_NODE_FLAGS]);
   });
@@ -23,6 +23,8 @@ describe('bin/escapement', () => {
       mkdirSync(join(root, 'bin'));
       mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
       copyFileSync('bin/escapement', join(root, 'bin', 'escapement'));
+      copyFileSync('bin/serving-node', join(root, 'bin', 'serving-node'));
+      chmodSync(join(root, 'bin', 'serving-node'), 0o755);
       writeFileSync(join(root, 'dist', 'cli', 'escapement.js'), 'console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }));\n');
       const probe = spawnSync('sh', [join(root, 'bin', 'escapement'), 'worker', '--id', 'w 0'], { encoding: 'utf8', timeout: 30_000 });
       const seen = JSON.parse(probe.stdout) as { execArgv: string[]; argv: string[] };
