@@ -34,6 +34,7 @@ import {
   type ModelState,
   type WorkerState,
 } from './cluster-state.js';
+import { chooseBatch, type BatchChoice } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
 import type { ExitTiming } from './exit-time-model.js';
@@ -110,18 +111,6 @@ const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((
 function exitTiming(config: ExitConfig): ExitTiming {
   const siteIds = config.ramps.map((r) => r.siteId);
   return { mode: config.mode, siteIds, exitRates: config.exitRates ?? siteIds.map(() => 0), monitorFraction: config.monitorFraction };
-}
-
-interface BatchChoice {
-  numRequests: number;
-  batchSize: number;
-  /** Padded sequence length of the batch (0 for fixed-shape models). */
-  seqLength: number;
-  durationNs: number;
-  /** The duration deadline checks rely on (high percentile, no exits). */
-  boundNs: number;
-  /** Requests skipped at the head of the queue (overload: too late for this batch). */
-  skip: number;
 }
 
 export class Scheduler {
@@ -455,57 +444,17 @@ export class Scheduler {
     return best;
   }
 
-  /**
-   * The largest batch whose every member finishes `bufferNs` before its deadline when started at
-   * `startNs`. Queues are deadline-ordered, so checking the head checks every member. When no
-   * batch fits inside the buffer but batch 1 still beats the head's deadline, that is chosen.
-   */
+  /** The next batch of `model` for `worker` to start at `startNs` (see batch-choice.ts). */
   private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
-    const head = model.queue.peek()!;
-    // Text models: a batch is padded to its longest member's bucket, which its duration depends on.
-    const seqOf = (from: number, count: number) => (model.spec.sequenceBuckets ? model.queue.maxSeqLength(from, count) : 0);
     const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
-    const usable = sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!];
-    const numWaiting = model.queue.length;
-    let chosen: BatchChoice | undefined;
-    // 1. the largest batch starting at the most urgent request whose members all finish in time
-    for (let i = usable.length - 1; i >= 0 && !chosen; i--) {
-      const numRequests = Math.min(numWaiting, usable[i]!);
-      if (i > 0 && numRequests <= usable[i - 1]!) continue; // a smaller size already holds them
-      const batchSize = usable.find((b) => b >= numRequests)!;
-      const seqLength = seqOf(0, numRequests);
-      const timing = this.batchTiming(worker, model, numRequests, batchSize, seqLength);
-      if (!timing) continue;
-      // NOTE: the deadline check uses the no-exit bound; the timeline gets the expected duration.
-      if (startNs + timing.boundNs <= head.deadlineNs - this.config.bufferNs) chosen = { numRequests, batchSize, seqLength, durationNs: timing.expectedNs, boundNs: timing.boundNs, skip: 0 };
-    }
-    // 2. overload (more than a full batch waiting): a bigger full batch of requests that can all
-    //    still make it serves more of them than a batch shrunk to fit the most urgent one (in a
-    //    trace burst, urgent heads served one by one at batch 1 cap throughput just when it is
-    //    needed most). Below that backlog the urgent head is served first, since the rest will
-    //    get their turn anyway. Measured on the replay at x177: SLO 97.7-98.7 % with the bar at
-    //    two full batches, 98.6-98.9 % at one; at half a batch it got worse (97.0-99.3 %).
-    const overloaded = numWaiting > usable.at(-1)!;
-    for (let i = usable.length - 1; i >= 0 && overloaded; i--) {
-      const batchSize = usable[i]!;
-      if (chosen && batchSize <= chosen.numRequests) break;
-      // Text models: judged at the longest bucket, then timed at the batch's own.
-      const longest = model.spec.sequenceBuckets?.at(-1) ?? 0;
-      const timing = this.batchTiming(worker, model, batchSize, batchSize, longest);
-      if (!timing) continue;
-      const skip = model.queue.firstWithDeadlineAtLeast(startNs + timing.boundNs + this.config.bufferNs);
-      if (skip > 0 && numWaiting - skip >= batchSize) {
-        const seqLength = seqOf(skip, batchSize);
-        const own = seqLength === longest ? timing : (this.batchTiming(worker, model, batchSize, batchSize, seqLength) ?? timing);
-        return { numRequests: batchSize, batchSize, seqLength, durationNs: own.expectedNs, boundNs: own.boundNs, skip };
-      }
-    }
-    if (chosen) return chosen;
-    const batch1 = this.batchTiming(worker, model, 1, usable[0]!, head.seqLength ?? 0);
-    if (batch1 !== undefined && startNs + batch1.boundNs <= head.deadlineNs) {
-      return { numRequests: 1, batchSize: usable[0]!, seqLength: head.seqLength ?? 0, durationNs: batch1.expectedNs, boundNs: batch1.boundNs, skip: 0 };
-    }
-    return undefined;
+    return chooseBatch({
+      queue: model.queue,
+      batchSizes: sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!],
+      ...(model.spec.sequenceBuckets ? { sequenceBuckets: model.spec.sequenceBuckets } : {}),
+      startNs,
+      bufferNs: this.config.bufferNs,
+      timing: (numRequests, batchSize, seqLength) => this.batchTiming(worker, model, numRequests, batchSize, seqLength),
+    });
   }
 
   /**

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { chooseBatch, type BatchChoiceInput } from '../../controller/batch-choice.js';
+import { RequestQueue } from '../../controller/request-queue.js';
+
+const MS = 1_000_000;
+/** 1 ms + 1 ms per row, bound = expected (no exits). */
+const linear = (_n: number, batchSize: number) => ({ boundNs: (1 + batchSize) * MS, expectedNs: (1 + batchSize) * MS });
+
+function queueOf(deadlinesMs: number[]): RequestQueue {
+  const queue = new RequestQueue();
+  deadlinesMs.forEach((d, i) => queue.insert({ id: i, model: 'm', arrivalNs: 0, deadlineNs: d * MS }));
+  return queue;
+}
+
+function input(deadlinesMs: number[], overrides: Partial<BatchChoiceInput> = {}): BatchChoiceInput {
+  return { queue: queueOf(deadlinesMs), batchSizes: [1, 2, 4, 8], startNs: 0, bufferNs: 2 * MS, timing: linear, ...overrides };
+}
+
+describe('chooseBatch', () => {
+  it('takes the largest batch whose most urgent member still finishes a buffer before its deadline', () => {
+    // batch 4 ends at 5 ms (needs a head deadline ≥ 7 ms), batch 8 at 9 ms (≥ 11 ms)
+    expect(chooseBatch(input([10, 20, 20, 20, 20, 20]))).toMatchObject({ numRequests: 4, batchSize: 4, skip: 0, durationNs: 5 * MS });
+    expect(chooseBatch(input([30, 30, 30, 30, 30, 30]))).toMatchObject({ numRequests: 6, batchSize: 8, skip: 0 });
+  });
+
+  it('runs exactly as many rows as requests when every size is allowed', () => {
+    const choice = chooseBatch(input([30, 30, 30], { batchSizes: [1, 2, 3, 4, 5, 6, 7, 8] }));
+    expect(choice).toMatchObject({ numRequests: 3, batchSize: 3 });
+  });
+
+  it('under overload skips heads that cannot make a full batch and serves the ones that can', () => {
+    // nine waiting (more than the largest batch): batch 8 ends at 9 ms, so members need ≥ 11 ms
+    const choice = chooseBatch(input([3, 12, 12, 12, 12, 12, 12, 12, 12]));
+    expect(choice).toMatchObject({ numRequests: 8, batchSize: 8, skip: 1 });
+  });
+
+  it('falls back to batch 1 without the buffer, and gives up when even that is too late', () => {
+    expect(chooseBatch(input([2.5]))).toMatchObject({ numRequests: 1, batchSize: 1, skip: 0 });
+    expect(chooseBatch(input([1.5]))).toBeUndefined();
+    expect(chooseBatch(input([30], { startNs: 29 * MS }))).toBeUndefined();
+  });
+
+  it('waits for estimates: sizes without a timing are never chosen', () => {
+    const onlySmall = (n: number, b: number) => (b <= 2 ? linear(n, b) : undefined);
+    expect(chooseBatch(input([30, 30, 30, 30, 30], { timing: onlySmall }))).toMatchObject({ numRequests: 2, batchSize: 2 });
+  });
+});
