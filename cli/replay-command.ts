@@ -9,6 +9,7 @@ import { loadDataset, type Dataset } from '../prepare/dataset.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { loadModelEntry, modelCopyName, type ModelEntry } from '../shared/model-manifest.js';
+import { ErrorCode } from '../shared/error-codes.js';
 import { bytesOf, type Tensor } from '../shared/tensor.js';
 import { mapSourcesToModels, scaleArrivals, zipfSplit, type ArrivalDistribution } from '../traces/arrival-process.js';
 import { loadTrace, type TraceFormat } from '../traces/trace-loader.js';
@@ -179,6 +180,11 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
       onProgress: progressPrinter(),
     });
     const summary = writeReplayReport(args.out, result, args.model);
+    const unknown = [...new Set(result.records.filter((r) => r.code === ErrorCode.UNKNOWN_MODEL).map((r) => r.model))];
+    if (unknown.length > 0) {
+      const hint = (args.copies ?? 1) > 1 ? ` (start it with --model-copies ${args.copies})` : '';
+      process.stderr.write(`the controller does not serve ${unknown.join(', ')}${hint}; those requests were rejected\n`);
+    }
     const models = [...new Set(result.records.map((r) => r.model))].sort();
     // With several models, a row each after the total (the CSV has every request's model).
     const rows = [summaryRow(models.length > 1 ? 'all models' : args.model, summary)];

@@ -58,6 +58,13 @@ describe('model copies', () => {
     for (const name of [MODEL, `${MODEL}@1`, `${MODEL}@2`]) expect(loaded.has(name)).toBe(true);
   });
 
+  it('says which copies the controller does not serve, and how to serve them', () => {
+    const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '5', '--time-scale', '600', '--max-seconds', '1', '--slo-ms', '5000', '--out', join(scratch, 'five')];
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0); // rejections are answers, not errors
+    expect(run.stderr).toMatch(/does not serve mnist-cnn@\d.*start it with --model-copies 5/);
+  });
+
   it('answers a copy the controller does not serve with UNKNOWN_MODEL', async () => {
     const response = await client.submit(`${MODEL}@3`, [], { sloMs: 100 });
     expect(response.status).toBe('REJECTED');
