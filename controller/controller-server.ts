@@ -14,20 +14,18 @@ import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
-import { runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
-import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
-import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor } from './exit-monitor.js';
+import type { ModelEntry } from '../shared/model-manifest.js';
+import type { ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { KeyPair } from '../shared/curve-keys.js';
-import { ExitTimeModel } from './exit-time-model.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import { sequenceBucket } from '../shared/sequence-buckets.js';
-import type { ModelSpec } from './cluster-state.js';
 import type { QueuedRequest } from './request-queue.js';
 import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome } from './scheduler.js';
 import type { SchedulerConfig } from './scheduler-config.js';
+import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import { TelemetryLog } from './telemetry-log.js';
 
 export interface ControllerOptions {
@@ -86,51 +84,6 @@ interface WorkerLink {
   routingId: Buffer;
   lastSeenNs: number;
   epoch: number;
-}
-
-/**
- * The batch sizes the planner forms. With `exactBatches`, a model whose batch dimension is
- * dynamic runs every size up to its largest profiled one, so a batch has exactly as many rows as
- * requests: on CPUs a row costs about the same at any batch size, so padding 13 requests to 16
- * rows wastes 19 % of the run (10.5 % of all rows at x177 on the Azure trace). Workers profile
- * every size at LOAD. Without it (as Clockwork on GPUs, whose kernels are built per size), batches
- * pad up to the package's profiled sizes.
- */
-export function plannedBatchSizes(entry: ModelEntry, exactBatches: boolean): number[] {
-  return exactBatches ? runnableBatchSizes(entry.manifest) : entry.manifest.batchSizes;
-}
-
-/** Compact mode: the share of exited requests that still run to the end, for accuracy monitoring. */
-const MONITOR_FRACTION = 0.1;
-/**
- * Compact mode runs every exited request to the end until the exit monitor's window holds this
- * many samples (a window's worth), so its first re-tunes see every answer labelled: at 10 %, a
- * window of 300 samples took ~1,700 requests, its exit observations were few and weighted 10×,
- * and the first re-tunes switched every ramp off for ~4 s of each cold start. Until then compact
- * batches run as long as release ones (exits are still answered at their ramp).
- */
-const COLD_START_SAMPLES = DEFAULT_EXIT_MONITOR_OPTIONS.windowSize;
-
-export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off' = 'off', exactBatches = true): ModelSpec {
-  const sim = entry.manifest.simulated;
-  const spec: ModelSpec = {
-    name: entry.manifest.name,
-    inputs: entry.manifest.inputs,
-    outputs: entry.manifest.outputs,
-    batchSizes: plannedBatchSizes(entry, exactBatches),
-    ...(entry.manifest.sequence ? { sequenceBuckets: entry.manifest.sequence.buckets } : {}),
-    weightsBytes: entry.fileBytes,
-    nominalBatch1Ns: sim ? (sim.baseUs + sim.perItemUs) * 1000 : 0,
-  };
-  const ee = entry.manifest.earlyExit;
-  if (ee) spec.loadedRampSet = ee.chosenRamps.join(',');
-  if (ee && exitMode !== 'off') {
-    // The package's initial choice; the tuner moves the thresholds from there.
-    // Compact mode starts fully monitored (see COLD_START_SAMPLES).
-    spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: exitMode === 'compact' ? 1 : MONITOR_FRACTION };
-    spec.exitTimeModel = ExitTimeModel.fromSection(ee);
-  }
-  return spec;
 }
 
 export class ControllerServer {
@@ -626,21 +579,6 @@ export class ControllerServer {
       ...this.core.snapshot(nowNs),
     };
   }
-}
-
-/** A monitor for a package's active ramps, with latencies from its profile at the reference batch size. */
-function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[]): ExitMonitor {
-  const ref = String(ee.profile.referenceBatchSize);
-  const tunerRamps = ramps.map((r) => ({ siteId: r.siteId, upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!, costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]! }));
-  const candidates = ee.ramps.map((r) => ({
-    siteId: r.siteId,
-    upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!,
-    costMs: r.costMs[ref]!,
-    priorExitFraction: r.validation.exitFraction,
-    priorThreshold: r.validation.threshold,
-  }));
-  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget };
-  return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
 }
 
 /** The absolute deadline of a submit, or a message saying what is wrong with it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelSpecFromEntry } from '../../controller/controller-server.js';
+import { modelSpecFromEntry } from '../../controller/model-spec.js';
 import { loadModelEntry, runnableBatchSizes } from '../../shared/model-manifest.js';
 
 const entry = loadModelEntry('models', 'fmnist-resnet');
