@@ -162,11 +162,12 @@ await yargs(hideBin(process.argv))
         .option('copies', { type: 'number', default: 1, describe: 'spread the trace over this many copies of --model (model, model@1, …; start the controller with --model-copies)' })
         .option('mapping', { choices: ['functions', 'zipf'] as const, describe: 'copies: function i (by volume) → copy i % copies (Clockwork), or a Zipf split of the stream (default: functions when the trace has them)' })
         .option('zipf-exponent', { type: 'number', default: 1, describe: 'zipf mapping: copy k with probability ∝ 1/(k+1)^s' })
+        .option('warmup-s', { type: 'number', default: 0, describe: 'first replay the slice\'s first seconds unmeasured (a fresh client and cluster are slow for a second or two)' })
         .option('out', { type: 'string', demandOption: true })
         .option('json', { type: 'boolean', default: false })
         .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
     async (a) => {
-      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'] });
+      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'], warmupS: a['warmup-s'] });
     },
   )
   .command(

@@ -40,6 +40,8 @@ export interface ReplayArgs {
   mapping?: ModelMapping;
   /** Zipf exponent s of the split (copy k drawn with probability ∝ 1 / (k+1)^s); default 1. */
   zipfExponent?: number;
+  /** Replay the slice's first seconds once, unmeasured, before the measured run (0: none; default 0). */
+  warmupS?: number;
 }
 
 export type ModelMapping = 'functions' | 'zipf';
@@ -170,12 +172,19 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
   const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
   const client = await EscapementClient.connect(args.controller);
   try {
+    const inputsFor = feeder?.inputsFor ?? ((i: number) => randomInputs(entry!.manifest, args.seed + i));
+    const warmup = arrivals.filter((a) => a.timeMs < (args.warmupS ?? 0) * 1000);
+    if (warmup.length > 0) {
+      // A fresh client process is slow for its first second or two (JIT), and so is a fresh cluster.
+      process.stderr.write(`warm-up: ${warmup.length} requests, not measured\n`);
+      await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor });
+    }
     process.stderr.write(`replaying ${arrivals.length} requests over ${(arrivals.at(-1)?.timeMs ?? 0) / 1000} s, SLO ${sloMs.toFixed(2)} ms\n`);
     const result = await replayTrace(client, {
       arrivals,
       model: args.model,
       sloMs,
-      inputsFor: feeder?.inputsFor ?? ((i) => randomInputs(entry!.manifest, args.seed + i)),
+      inputsFor,
       ...(feeder ? { labelFor: feeder.labelFor, referenceFor: feeder.referenceFor } : {}),
       onProgress: progressPrinter(),
     });

@@ -31,15 +31,18 @@ describe('model copies', () => {
 
   it('replays a per-function trace over the copies: function i by volume → copy i % 3', () => {
     const out = join(scratch, 'replay');
-    const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '3', '--distribution', 'uniform', '--time-scale', '600', '--max-seconds', '3', '--slo-ms', '5000', '--out', out];
+    const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '3', '--distribution', 'uniform', '--time-scale', '600', '--max-seconds', '3', '--slo-ms', '5000', '--warmup-s', '0.5', '--out', out];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/\[#{20}\] sent (\d+)\/\1  answered \1  early 0  rejected 0  missed 0  errors 0/); // the finished progress bar
+    const warmed = Number(/warm-up: (\d+) requests, not measured/.exec(run.stderr)?.[1]);
+    expect(warmed).toBeGreaterThan(0);
     for (const name of ['all models', MODEL, `${MODEL}@1`, `${MODEL}@2`]) expect(run.stdout).toContain(name);
     const [header, ...lines] = readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n');
     const columns = header!.split(',');
     const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [columns[i], v])));
     expect(rows.length).toBeGreaterThan(50);
+    expect(rows.length).toBe(Number(/replaying (\d+) requests/.exec(run.stderr)![1])); // the warm-up is not in the report
     const perModel = new Map<string, number>();
     for (const r of rows) {
       perModel.set(r.model!, (perModel.get(r.model!) ?? 0) + 1);
