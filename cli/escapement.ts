@@ -240,6 +240,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .option('log-format', { choices: ['auto', 'human', 'json'] as const, default: 'auto' as const, global: true, describe: 'logs on stderr: human on a terminal, JSON lines otherwise' })
+  .option('debug', { type: 'boolean', default: false, global: true, describe: 'print the stack trace of a failure (or ESCAPEMENT_DEBUG=1)' })
   .option('check-args', { type: 'boolean', default: false, global: true, describe: 'validate the command line (and config/env) and exit without running' })
   .middleware((argv) => {
     if (argv['log-format'] !== 'auto') process.env.ESCAPEMENT_LOG_FORMAT = argv['log-format'];
@@ -254,4 +255,15 @@ await yargs(hideBin(process.argv))
   .demandCommand(1)
   .strict()
   .help()
+  .fail((message, err, y) => {
+    // A bad command line gets the help; a command that fails gets one line (its stack with --debug).
+    if (err) {
+      const debug = process.argv.includes('--debug') || ['1', 'true'].includes(process.env.ESCAPEMENT_DEBUG ?? '');
+      process.stderr.write(`escapement: ${debug ? (err.stack ?? err.message) : err.message}\n`);
+      process.exit(1);
+    }
+    y.showHelp();
+    process.stderr.write(`\n${message}\n`);
+    process.exit(2);
+  })
   .parseAsync();

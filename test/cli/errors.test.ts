@@ -1,0 +1,30 @@
+/** The CLI's failures: a bad command line gets the help (exit 2), a failing command one line (exit 1). */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { cliEntryPath } from '../../cli/local-cluster.js';
+
+const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+
+describe('escapement CLI errors', () => {
+  it('answers a command that fails with one line and exit 1, no stack trace', () => {
+    const result = run(['replay', '--trace', '/no/such/trace.csv', '--model', 'mnist-cnn', '--out', '/tmp/escapement-never']);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^escapement: ENOENT: no such file or directory, open '\/no\/such\/trace.csv'$/);
+    const copies = run(['replay', '--trace', 'traces/azure-llm-2023-conv.csv', '--model', 'mnist-cnn', '--copies', '2', '--mapping', 'functions', '--out', '/tmp/escapement-never']);
+    expect(copies.status).toBe(1);
+    expect(copies.stderr).toMatch(/has no functions to map onto copies; use --mapping zipf/);
+  });
+
+  it('shows the stack with ESCAPEMENT_DEBUG=1', () => {
+    const result = run(['replay', '--trace', '/no/such/trace.csv', '--model', 'mnist-cnn', '--out', '/tmp/escapement-never'], { ESCAPEMENT_DEBUG: '1' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('answers a bad command line with the help and exit 2', () => {
+    const result = run(['replay', '--model', 'mnist-cnn']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--trace/);
+    expect(result.stderr).toMatch(/Missing required arguments: trace, out/);
+  });
+});
