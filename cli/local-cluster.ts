@@ -119,6 +119,11 @@ export class LocalCluster {
     }
   }
 
+  /** Every process this cluster started, including ones that have exited. */
+  pids(): number[] {
+    return [this.controller.child.pid!, ...[...this.workers.values()].map((w) => w.child.pid!)];
+  }
+
   logTail(): string {
     return [`--- controller`, ...this.controller.logTail, ...[...this.workers].flatMap(([id, w]) => [`--- ${id}`, ...w.logTail])].join('\n');
   }

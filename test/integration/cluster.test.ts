@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { runOpenLoop } from '../../client/open-loop.js';
@@ -32,6 +33,7 @@ function expectAnsweredOnce(responses: (InferResponse | undefined)[], numSubmitt
 describe('controller + 2 onnxruntime workers + client on loopback', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--log-dir', logDir] });

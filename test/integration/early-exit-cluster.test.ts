@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { runOpenLoop } from '../../client/open-loop.js';
 import { LocalCluster } from '../../cli/local-cluster.js';
@@ -35,6 +36,7 @@ describe.each(['release', 'compact'] as const)('exit mode %s', (mode) => {
   let client: EscapementClient;
   let responses: InferResponse[];
   let vanilla: number[];
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     vanilla = await vanillaPredictions();

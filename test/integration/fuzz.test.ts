@@ -1,5 +1,6 @@
 /** Hostile inputs on every door of a real controller: no crash, a clear answer, nothing else affected. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { fuzzController } from '../../bench/fuzzer.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
@@ -12,6 +13,7 @@ const manifest = loadModelEntry('models', MODEL).manifest;
 describe('fuzzing the controller', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL] });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { LocalCluster } from '../../cli/local-cluster.js';
 import { decodeTensor } from '../../prepare/onnx-proto.js';
@@ -29,6 +30,7 @@ function parseMetrics(text: string): Map<string, number> {
 describe('the HTTP front door', () => {
   let cluster: LocalCluster;
   let base: string;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', preload: ['mnist-cnn', 'fmnist-resnet'], controllerArgs: ['--exit-mode', 'compact'] });

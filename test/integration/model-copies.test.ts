@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
 
@@ -17,6 +18,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'escapement-copies-'));
 describe('model copies', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', controllerArgs: ['--model-copies', '3'] });

@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { cliEntryPath } from '../../cli/local-cluster.js';
 
 const id = process.pid % 200;
@@ -54,6 +55,7 @@ describe.skipIf(!canUseNamespaces)('controller and worker on separate hosts (net
   let worker: ChildProcess;
   let clientUrl = '';
   const workerLog: string[] = [];
+  checkLeaks(() => []); // its processes are its own: the check covers the handles they leave
 
   beforeAll(async () => {
     for (const ns of [CTL, WRK]) expect(sh('ip', 'netns', 'add', ns)).toBe(0);

@@ -5,6 +5,7 @@
  * in `npm run bench:reliability`, not asserted here (timing on shared machines is noisy).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { runOpenLoop } from '../../client/open-loop.js';
@@ -20,6 +21,7 @@ const CAPACITY_RPS = 16 / 0.021;
 describe('at 3x overload', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], workerArgs: ['--sim-latency', '5000,1000'] });

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
@@ -23,6 +24,7 @@ const strangers = join(scratch, 'strangers');
 
 describe('CURVE and bearer-token security', () => {
   let cluster: LocalCluster;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     for (const out of [keys, strangers]) expect(spawnSync(process.execPath, [cliEntryPath(), 'keys', '--out', out, '--workers', '1'], { encoding: 'utf8' }).status).toBe(0);

@@ -3,6 +3,7 @@
  * they sleep the modelled duration): liveness by application heartbeats.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { runOpenLoop } from '../../client/open-loop.js';
@@ -16,6 +17,7 @@ const manifest = loadModelEntry('models', MODEL).manifest;
 describe('a frozen worker (SIGSTOP: its sockets stay up)', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--heartbeat-timeout-ms', '600'] });
@@ -56,6 +58,7 @@ describe('a frozen worker (SIGSTOP: its sockets stay up)', () => {
 describe('configure: switching the policy and exit mode of a running controller', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL] });
@@ -81,6 +84,7 @@ describe('configure: switching the policy and exit mode of a running controller'
 
 describe('restarts', () => {
   let cluster: LocalCluster;
+  checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL] });

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { runOpenLoop } from '../../client/open-loop.js';
 import { packageTokenizer, textInputs } from '../../client/text-inputs.js';
@@ -29,6 +30,7 @@ describe('a text model served with early exits', () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
   let responses: InferResponse[];
+  checkLeaks(() => [cluster]);
   const reference: number[][] = [];
 
   beforeAll(async () => {
