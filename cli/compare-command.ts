@@ -40,7 +40,7 @@ interface Variant {
 export async function runCompare(args: CompareArgs): Promise<number> {
   const entry = loadModelEntry(args.modelDir, args.model);
   const arrivals = arrivalsFor(args);
-  const sloMs = sloFor(entry, args.sloMs, args.sloFactor);
+  const sloMs = sloFor(entry, args.sloMs, args.sloFactor, 40);
   const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
   if (!feeder) throw new Error('compare needs --dataset: agreement and accuracy are measured on real inputs');
   const variants: Variant[] = [

@@ -72,12 +72,12 @@ export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distrib
 }
 
 /** The SLO: given in ms, or as a multiple of the model's profiled batch-1 latency. */
-export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined, sloFactor: number | undefined): number {
+export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined, sloFactor: number | undefined, defaultMs = 50): number {
   if (sloMs !== undefined) return sloMs;
   const batch1Ms = entry?.manifest.earlyExit?.profile.wholeMs['1'];
   if (sloFactor !== undefined && batch1Ms !== undefined) return sloFactor * batch1Ms;
   if (sloFactor !== undefined) throw new Error('--slo-factor needs a model package with a profile; give --slo-ms instead');
-  return 50;
+  return defaultMs;
 }
 
 /**

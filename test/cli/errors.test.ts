@@ -27,4 +27,12 @@ describe('escapement CLI errors', () => {
     expect(result.stderr).toMatch(/--trace/);
     expect(result.stderr).toMatch(/Missing required arguments: trace, out/);
   });
+
+  it('refuses an SLO given both in ms and as a factor', () => {
+    for (const command of ['replay', 'compare']) {
+      const result = run([command, '--trace', 'traces/azure-llm-2023-conv.csv', '--model', 'fmnist-resnet', '--slo-ms', '40', '--slo-factor', '3', '--out', '/tmp/escapement-never', '--check-args']);
+      expect(result.status, command).toBe(2);
+      expect(result.stderr).toMatch(/mutually exclusive/);
+    }
+  });
 });
