@@ -3,8 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EscapementClient } from '../../client/escapement-client.js';
+import { checkLeaks } from '../support/leak-check.js';
+import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-compare-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -49,5 +51,42 @@ describe('escapement compare', () => {
     expect(result.withRamps.exitFraction).toBeGreaterThan(0.2);
     expect(result.withRamps.agreement).toBeGreaterThan(0.95);
     expect(result.withoutRamps.accuracy).toBeGreaterThan(0.9);
+  });
+});
+
+describe('escapement compare --controller (a cluster someone else runs)', () => {
+  let cluster: LocalCluster;
+  checkLeaks(() => [cluster]);
+
+  beforeAll(async () => {
+    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: ['fmnist-resnet'] });
+    const client = await EscapementClient.connect(cluster.clientUrl);
+    try {
+      await cluster.waitUntilServing(client, ['fmnist-resnet']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  afterAll(() => cluster?.stop());
+
+  it('switches the running controller between variants and leaves it serving', async () => {
+    const jsonFile = join(scratch, 'compare-remote.json');
+    const args = ['compare', '--controller', cluster.clientUrl, '--max-seconds', '1', '--warmup-s', '0.5', '--baseline', 'false', '--out', join(scratch, 'out-remote'), '--json', jsonFile];
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    expect(result.baseline).toBeUndefined();
+    expect(result.withoutRamps.exitFraction).toBe(0);
+    expect(result.withRamps.exitFraction).toBeGreaterThan(0.2);
+    for (const key of ['withoutRamps', 'withRamps']) expect(result[key].numErrors).toBe(0);
+    // the cluster outlives the comparison, still serving
+    const client = await EscapementClient.connect(cluster.clientUrl);
+    try {
+      const status = (await client.status()) as { workers: unknown[] };
+      expect(status.workers).toHaveLength(2);
+    } finally {
+      await client.close();
+    }
   });
 });
