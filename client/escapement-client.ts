@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { ClockSyncSession } from '../shared/clock-sync.js';
-import { decodeMessage, encodeMessage } from '../shared/codec.js';
+import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage } from '../shared/codec.js';
 import { ErrorCode, describeError } from '../shared/error-codes.js';
 import type { AnyMessage, ConfigureMsg, RequestStatus, ResponseMsg } from '../shared/protocol.js';
 import { SerialSender } from '../shared/serial-sender.js';
@@ -54,10 +54,20 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** How many answered request ids the client remembers to recognise duplicate answers. */
+const RECENT_ANSWERS = 100_000;
+
 export class EscapementClient {
   private readonly dealer: zmq.Dealer;
   private readonly sender: SerialSender;
   private readonly pending = new Map<string, Pending>();
+  /** Ids of the latest answered requests (insertion order), to tell a duplicate answer from an unknown one. */
+  private readonly recentlyAnswered = new Set<string>();
+  /**
+   * Answers that matched no request in flight: `duplicate` for a request already answered (the
+   * controller broke exactly-once), `unknown` for one this client never sent or gave up on.
+   */
+  readonly answerCounts = { duplicate: 0, unknown: 0 };
   private readonly statusQueries = new Map<string, (status: unknown) => void>();
   private readonly configureQueries = new Map<string, (code: number, message?: string) => void>();
   private readonly clockSync: ClockSyncSession;
@@ -69,7 +79,7 @@ export class EscapementClient {
     curve?: PeerKeys,
   ) {
     const secured = curve ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey } : {};
-    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...secured });
+    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: DEFAULT_MAX_TENSOR_BYTES, ...secured });
     this.sender = new SerialSender(this.dealer, (err, frames) => this.onSendError(err, frames));
     this.clockSync = new ClockSyncSession((ping) => this.sender.send(encodeMessage(ping)), monotonicNowNs);
   }
@@ -191,8 +201,15 @@ export class EscapementClient {
 
   private answer(msg: ResponseMsg, tensors: Tensor[]): void {
     const p = this.pending.get(msg.requestId);
-    if (!p) return;
+    if (!p) {
+      // A second answer to a request already answered breaks "exactly once"; count it, never hide it.
+      if (this.recentlyAnswered.has(msg.requestId)) this.answerCounts.duplicate++;
+      else this.answerCounts.unknown++;
+      return;
+    }
     this.pending.delete(msg.requestId);
+    this.recentlyAnswered.add(msg.requestId);
+    if (this.recentlyAnswered.size > RECENT_ANSWERS) this.recentlyAnswered.delete(this.recentlyAnswered.values().next().value!);
     clearTimeout(p.timer);
     const response: InferResponse = {
       requestId: msg.requestId,

@@ -8,17 +8,17 @@
  * core.onResult -> response to the client. Every admitted request is remembered here until the
  * core answers it, so each client request gets exactly one response.
  */
-import { unpack } from 'msgpackr';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
-import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
+import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError, MAX_HEADER_BYTES, unpackHeaderUnchecked } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { KeyPair } from '../shared/curve-keys.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import { sequenceBucket } from '../shared/sequence-buckets.js';
@@ -80,6 +80,11 @@ interface PendingRequest {
   deadlineNs: number;
 }
 
+/** A worker's report may run this far ahead of the controller's clock (clock-sync error) before it is refused. */
+const MAX_FUTURE_SKEW_NS = 1e9;
+/** Largest frame either router accepts: a batch of tensors (64 MiB) or a header. ZeroMQ drops the peer beyond it. */
+const MAX_FRAME_BYTES = Math.max(DEFAULT_MAX_TENSOR_BYTES, MAX_HEADER_BYTES);
+
 interface WorkerLink {
   routingId: Buffer;
   lastSeenNs: number;
@@ -110,7 +115,9 @@ export class ControllerServer {
   /** Models taken out of service through the repository API. */
   private readonly unloadedModels = new Set<string>();
   private closed = false;
-  readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0 };
+  readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0, handlerErrors: 0 };
+  /** Refusals and handler failures: logged, but never more than a few lines a second per kind. */
+  private readonly refusals: RateLimitedLog;
 
   constructor(private readonly options: ControllerOptions) {
     this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)), options.scheduler);
@@ -119,7 +126,8 @@ export class ControllerServer {
       const spec = this.core.modelSpec(entry.manifest.name)!;
       if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
     }
-    const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 };
+    this.refusals = new RateLimitedLog(options.log);
+    const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: MAX_FRAME_BYTES };
     const curve = options.curve;
     const secured = (domain: string) => (curve ? { curveServer: true, curveSecretKey: curve.keys.secretKey, curvePublicKey: curve.keys.publicKey, zapDomain: domain } : {});
     this.workerRouter = new zmq.Router({ ...routerOptions, ...secured('workers') });
@@ -138,9 +146,9 @@ export class ControllerServer {
     const bindUrl = (port: number) => `tcp://${this.options.host}:${port === 0 ? '*' : port}`;
     await this.workerRouter.bind(bindUrl(this.options.workerPort));
     await this.clientRouter.bind(bindUrl(this.options.clientPort));
-    void this.readLoop(this.workerRouter, (id, frames) => this.onWorkerFrames(id, frames));
-    void this.readLoop(this.clientRouter, (id, frames) => this.onClientFrames(id, frames));
-    this.timers.push(setInterval(() => this.superviseWorkers(), this.options.heartbeatIntervalMs));
+    void this.readLoop(this.workerRouter, 'worker', (id, frames) => this.onWorkerFrames(id, frames));
+    void this.readLoop(this.clientRouter, 'client', (id, frames) => this.onClientFrames(id, frames));
+    this.timers.push(setInterval(() => this.guarded('supervision', () => this.superviseWorkers()), this.options.heartbeatIntervalMs));
     return { workerUrl: this.workerRouter.lastEndpoint!, clientUrl: this.clientRouter.lastEndpoint! };
   }
 
@@ -162,11 +170,37 @@ export class ControllerServer {
     await this.telemetry?.close();
   }
 
-  private async readLoop(router: zmq.Router, onFrames: (routingId: Buffer, frames: Buffer[]) => void): Promise<void> {
+  /**
+   * Reads one router until it closes. Handling one message may fail (a bug that hostile input
+   * found); that message is dropped, the requests it touched are answered, and reading goes on.
+   */
+  private async readLoop(router: zmq.Router, side: string, onFrames: (routingId: Buffer, frames: Buffer[]) => void): Promise<void> {
     try {
-      for await (const [routingId, ...frames] of router) onFrames(routingId!, frames);
+      for await (const [routingId, ...frames] of router) this.guarded(`${side} message`, () => onFrames(routingId!, frames));
     } catch (err) {
       if (!this.closed) this.options.log(`reader stopped: ${(err as Error).message}`);
+    }
+  }
+
+  /** Runs one handler; an exception costs that one event, never the process or a request's answer. */
+  private guarded(what: string, handler: () => void): void {
+    try {
+      handler();
+    } catch (err) {
+      this.counters.handlerErrors++;
+      this.refusals.write('handler-error', `failed handling a ${what} (dropped): ${(err as Error).stack ?? String(err)}`);
+      this.answerOrphans();
+      this.planSoon();
+    }
+  }
+
+  /** Answers every pending request the core no longer owns (a handler failed between the two). */
+  private answerOrphans(): void {
+    const tracked = this.core.trackedRequestIds();
+    const nowNs = monotonicNowNs();
+    for (const request of [...this.pending.values()]) {
+      if (tracked.has(request.id)) continue;
+      this.respond(request, { status: 'ERROR', code: ErrorCode.INTERNAL_ERROR, message: 'the controller failed while handling this request (see its log)', completeNs: nowNs });
     }
   }
 
@@ -183,8 +217,7 @@ export class ControllerServer {
     try {
       decoded = decodeMessage(frames);
     } catch (err) {
-      this.counters.malformed++;
-      this.options.log(`dropped a malformed worker message: ${isProtocolError(err) ? err.message : String(err)}`);
+      this.refuseWorkerMessage(routingId, isProtocolError(err) ? err.message : String(err));
       return;
     }
     const { header: msg, tensors } = decoded;
@@ -204,9 +237,19 @@ export class ControllerServer {
       return;
     }
     if (msg.type === 'heartbeat' && msg.epoch !== link.epoch) return; // from before its latest hello
+    if (msg.type === 'result') {
+      const refusal = resultTimesRefusal(msg, nowNs) ?? this.core.resultMismatch(workerId, msg);
+      if (refusal) return this.refuseWorkerMessage(routingId, refusal);
+    }
     link.lastSeenNs = nowNs;
     if (msg.type === 'result') this.onResult(workerId, msg, tensors, nowNs);
     else if (msg.type === 'exit') this.deliver(this.core.onExit(workerId, msg, nowNs), tensors);
+  }
+
+  /** A message that cannot be true costs its sender a logged refusal and nothing else. */
+  private refuseWorkerMessage(routingId: Buffer, reason: string): void {
+    this.counters.malformed++;
+    this.refusals.write('worker-refusal', `refused a message from worker '${routingId.toString().slice(0, 64)}': ${reason}`);
   }
 
   private onHello(routingId: Buffer, hello: HelloMsg, nowNs: number): void {
@@ -313,7 +356,7 @@ export class ControllerServer {
     this.planScheduled = true;
     setImmediate(() => {
       this.planScheduled = false;
-      this.runPlan();
+      this.guarded('plan', () => this.runPlan());
     });
   }
 
@@ -333,7 +376,7 @@ export class ControllerServer {
     if (wakeNs === undefined) return;
     // NOTE: Node timers take whole ms; waking early is harmless (the plan is re-evaluated).
     const delayMs = Math.max(1, Math.floor((wakeNs - nowNs) / 1e6));
-    this.wakeTimer = setTimeout(() => this.runPlan(), delayMs);
+    this.wakeTimer = setTimeout(() => this.guarded('plan', () => this.runPlan()), delayMs);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -581,6 +624,18 @@ export class ControllerServer {
   }
 }
 
+/**
+ * Why a result's times cannot be true (undefined when they can): every time a worker reports lies
+ * before the controller received the result, give or take the clock-sync error.
+ */
+function resultTimesRefusal(msg: ActionResultMsg, nowNs: number): string | undefined {
+  const latestNs = nowNs + MAX_FUTURE_SKEW_NS;
+  for (const key of ['receivedNs', 'startNs', 'endNs', 'sentNs'] as const) {
+    if (msg.timing[key] > latestNs) return `result.timing.${key} lies ${((msg.timing[key] - nowNs) / 1e9).toFixed(1)} s in the future`;
+  }
+  return undefined;
+}
+
 /** The absolute deadline of a submit, or a message saying what is wrong with it. */
 function resolveDeadline(msg: SubmitMsg, nowNs: number): number | string {
   const hasSlo = msg.sloMs !== undefined;
@@ -597,11 +652,7 @@ function resolveDeadline(msg: SubmitMsg, nowNs: number): number | string {
 
 /** Best effort: the requestId of an undecodable submit, so the client can match the error. */
 function guessRequestId(header: Buffer | undefined): string {
-  try {
-    const value: unknown = header ? unpack(header) : undefined;
-    const id = (value as { requestId?: unknown } | undefined)?.requestId;
-    return typeof id === 'string' ? id.slice(0, 256) : '';
-  } catch {
-    return '';
-  }
+  const value = header ? unpackHeaderUnchecked(header) : undefined;
+  const id = (value as { requestId?: unknown } | undefined)?.requestId;
+  return typeof id === 'string' ? id.slice(0, 256) : '';
 }

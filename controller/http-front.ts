@@ -79,13 +79,18 @@ function tensorFromJson(input: Record<string, unknown>, binary: Buffer | undefin
   if (!flat) throw new HttpError(400, `input '${name}': "data" must be an array`);
   const count = (shape as number[]).reduce((a, b) => a * b, 1);
   if (flat.length !== count) throw new HttpError(400, `input '${name}': ${flat.length} values for shape [${(shape as number[]).join(',')}] (${count})`);
-  if (!flat.every((v) => typeof v === 'number' || typeof v === 'boolean')) throw new HttpError(400, `input '${name}': "data" must hold numbers`);
+  if (!flat.every((v) => typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) throw new HttpError(400, `input '${name}': "data" must hold finite numbers (JSON numbers beyond ±1.8e308, such as 1e400, are infinite)`);
   const values = flat as number[];
+  const range = INTEGER_RANGES[dtype];
+  if (range && !values.every((v) => typeof v === 'boolean' || (Number.isInteger(v) && v >= range[0] && v <= range[1]))) throw new HttpError(400, `input '${name}': ${datatype} data must be integers in [${range[0]}, ${range[1]}]`);
   const array =
     dtype === 'float32' ? Float32Array.from(values) : dtype === 'float64' ? Float64Array.from(values) : dtype === 'int32' ? Int32Array.from(values) :
     dtype === 'int64' ? BigInt64Array.from(values.map((v) => BigInt(Math.trunc(Number(v))))) : dtype === 'int8' ? Int8Array.from(values) : Uint8Array.from(values.map(Number));
   return { name, dtype, shape: shape as number[], data: new Uint8Array(array.buffer) };
 }
+
+/** The integers each integer dtype takes from JSON (INT64: the integers a JSON number holds exactly). */
+const INTEGER_RANGES: Partial<Record<DType, [number, number]>> = { int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], int32: [-(2 ** 31), 2 ** 31 - 1], int8: [-128, 127], uint8: [0, 255], bool: [0, 1] };
 
 function jsonValues(t: Tensor): number[] {
   const b = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);

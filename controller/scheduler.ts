@@ -747,6 +747,35 @@ export class Scheduler {
     return outcomes;
   }
 
+  /**
+   * Every request the core still owns (queued, or in an action in flight). The adapter answers any
+   * other request it holds after a handler failed part-way, so that none is lost.
+   */
+  trackedRequestIds(): Set<number> {
+    const ids = new Set<number>();
+    for (const model of this.models.values()) for (let i = 0; i < model.queue.length; i++) ids.add(model.queue.at(i)!.id);
+    for (const worker of this.workers.values()) {
+      for (const inflight of worker.inflight.values()) for (const r of inflight.requests) ids.add(r.id);
+    }
+    return ids;
+  }
+
+  /**
+   * Why a result cannot belong to the action it names (undefined when it can). A result that does
+   * not match is ignored: its action stays in flight until it is overdue, and is then re-planned.
+   */
+  resultMismatch(workerId: string, msg: ActionResultMsg): string | undefined {
+    const inflight = this.workers.get(workerId)?.inflight.get(msg.actionId);
+    if (!inflight) return undefined; // stale results are dropped by onResult
+    const action = inflight.action;
+    if (action.type !== msg.actionType || action.modelName !== msg.modelName) return `result for ${msg.actionType} ${msg.modelName} names ${action.type} ${action.modelName}'s action ${action.actionId}`;
+    if (action.type !== 'infer' || msg.code !== ErrorCode.OK) return undefined;
+    const rows = msg.outputRows?.length ?? action.batchSize;
+    if ((msg.outputs ?? []).some((o) => o.shape[0] !== rows)) return `INFER ${action.actionId} returned outputs without ${rows} rows`;
+    if (msg.outputRows?.some((row) => row >= action.numRequests)) return `INFER ${action.actionId} returned rows beyond its ${action.numRequests} requests`;
+    return undefined;
+  }
+
   onResult(workerId: string, msg: ActionResultMsg, nowNs: number): ResultFold {
     const worker = this.workers.get(workerId);
     const inflight = worker?.inflight.get(msg.actionId);

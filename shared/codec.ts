@@ -9,10 +9,15 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, EscapementError, type ErrorCodeValue } from './error-codes.js';
+import { MESSAGE_SCHEMAS, plainValue, SchemaError } from './message-schema.js';
 import type { AnyMessage } from './protocol.js';
-import { byteLength, isDType, isValidShape, type Tensor, type TensorMeta } from './tensor.js';
+import { byteLength, type Tensor, type TensorMeta } from './tensor.js';
 
-const packr = new Packr({ useRecords: false });
+/**
+ * Every port that accepts peers decodes with this: 64-bit integers become numbers (range-checked by
+ * the schemas, never BigInts), and `plainValue` refuses whatever extension types still decode.
+ */
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, int64AsType: 'number' });
 
 /** Default cap on one tensor frame (64 MiB). Large enough for 16×3×224×224 float32 (9.6 MB). */
 export const DEFAULT_MAX_TENSOR_BYTES = 64 * 1024 * 1024;
@@ -37,56 +42,22 @@ export function encodeMessage(header: AnyMessage, tensors: readonly Uint8Array[]
   return frames;
 }
 
+/** Decodes a header for a best-effort look (an error reply's request id); never trusts what it finds. */
+export function unpackHeaderUnchecked(header: Buffer): unknown {
+  if (header.byteLength > MAX_HEADER_BYTES) return undefined;
+  try {
+    const value: unknown = packr.unpack(header);
+    plainValue(value, 'header', 16);
+    return value;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Decoded<M extends AnyMessage = AnyMessage> {
   header: M;
   /** Tensors described by the header's `inputs` or `outputs`, with their bytes. */
   tensors: Tensor[];
-}
-
-type FieldKind = 'string' | 'number' | 'int' | 'array' | 'object' | 'tensors' | 'optional-number' | 'optional-string' | 'optional-tensors' | 'optional-array' | 'optional-object';
-
-const SCHEMAS: Record<AnyMessage['type'], Record<string, FieldKind>> = {
-  hello: { v: 'int', workerId: 'string', device: 'string', memoryBudgetBytes: 'number', pid: 'int', hostname: 'string', epoch: 'int' },
-  hello_ack: { v: 'int', workerId: 'string', heartbeatIntervalMs: 'number', epoch: 'int' },
-  reregister: { reason: 'string', epoch: 'int' },
-  heartbeat: { workerId: 'string', epoch: 'int', numQueuedActions: 'int', usedMemoryBytes: 'number', loadedModels: 'array' },
-  clock_ping: { seq: 'int', t0Ns: 'number' },
-  clock_pong: { seq: 'int', t0Ns: 'number', t1Ns: 'number', t2Ns: 'number' },
-  load: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSizes: 'array' },
-  ramps: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', siteIds: 'array' },
-  unload: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string' },
-  infer: { actionId: 'int', earliestNs: 'number', latestNs: 'number', expectedDurationNs: 'number', expectedStartNs: 'number', modelName: 'string', batchSize: 'int', numRequests: 'int', inputs: 'tensors', earlyExit: 'optional-object' },
-  result: { actionId: 'int', actionType: 'string', modelName: 'string', code: 'int', timing: 'object', message: 'optional-string', outputs: 'optional-tensors', profile: 'optional-array', stages: 'optional-array', weightsBytes: 'optional-number', outputRows: 'optional-array', feedback: 'optional-object' },
-  exit: { actionId: 'int', modelName: 'string', siteId: 'int', rows: 'array', confidences: 'array', predictions: 'array', atNs: 'number', outputs: 'tensors' },
-  submit: { requestId: 'string', model: 'string', inputs: 'tensors', sloMs: 'optional-number', deadlineNs: 'optional-number' },
-  response: { requestId: 'string', status: 'string', code: 'int', arrivalNs: 'number', deadlineNs: 'number', completeNs: 'number', outputs: 'optional-tensors', message: 'optional-string' },
-  status_query: { queryId: 'string' },
-  status_reply: { queryId: 'string', status: 'object' },
-  configure: { queryId: 'string', policy: 'optional-string', batchTimeoutMs: 'optional-number', maxEnqueuedBatches: 'optional-number', exitMode: 'optional-string' },
-  configure_reply: { queryId: 'string', code: 'int', message: 'optional-string' },
-};
-
-function checkField(type: string, key: string, value: unknown, kind: FieldKind): void {
-  const optional = kind.startsWith('optional-');
-  if (value === undefined || value === null) {
-    if (optional) return;
-    fail(ErrorCode.MALFORMED_MESSAGE, `'${type}' message lacks field '${key}'`);
-  }
-  const base = optional ? kind.slice('optional-'.length) : kind;
-  const ok =
-    (base === 'string' && typeof value === 'string' && value.length <= 4096) ||
-    (base === 'number' && typeof value === 'number' && Number.isFinite(value)) ||
-    (base === 'int' && Number.isSafeInteger(value)) ||
-    (base === 'array' && Array.isArray(value)) ||
-    (base === 'object' && typeof value === 'object' && !Array.isArray(value)) ||
-    (base === 'tensors' && Array.isArray(value) && value.every(isTensorMeta));
-  if (!ok) fail(ErrorCode.MALFORMED_MESSAGE, `'${type}' message has an invalid '${key}' (expected ${base})`);
-}
-
-function isTensorMeta(value: unknown): value is TensorMeta {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.name === 'string' && isDType(v.dtype) && isValidShape(v.shape);
 }
 
 /**
@@ -109,11 +80,16 @@ export function decodeMessage(frames: readonly Buffer[], maxTensorBytes = DEFAUL
   }
   const header = raw as Record<string, unknown>;
   const type = header.type;
-  if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) {
-    fail(ErrorCode.UNKNOWN_MESSAGE_TYPE, `unknown message type ${JSON.stringify(type)}`);
+  if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_SCHEMAS, type)) {
+    fail(ErrorCode.UNKNOWN_MESSAGE_TYPE, `unknown message type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : `(a ${typeof type})`}`);
   }
-  const schema = SCHEMAS[type as AnyMessage['type']];
-  for (const [key, kind] of Object.entries(schema)) checkField(type, key, header[key], kind);
+  try {
+    plainValue(header, type, 16);
+    MESSAGE_SCHEMAS[type as AnyMessage['type']](header, type);
+  } catch (err) {
+    if (err instanceof SchemaError) fail(ErrorCode.MALFORMED_MESSAGE, `malformed '${type}' message: ${err.message}`);
+    throw err;
+  }
   if ((type === 'hello' || type === 'hello_ack') && header.v !== 1) {
     fail(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, `protocol version ${String(header.v)}; this build speaks 1`);
   }

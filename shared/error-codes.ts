@@ -33,6 +33,7 @@ export const ErrorCode = {
   CLIENT_CLOSED: 35,
   MODEL_UNAVAILABLE: 36,
   ACTION_RESULT_OVERDUE: 37,
+  INTERNAL_ERROR: 38,
 
   // 50s: LOAD
   LOAD_TOO_EARLY: 50,
@@ -97,6 +98,7 @@ describe('CLIENT_TIMEOUT', 504, 'the client gave up waiting for the controller (
 describe('CLIENT_CLOSED', 499, 'the client was closed before an answer arrived');
 describe('MODEL_UNAVAILABLE', 503, 'no worker could load the model; see the controller log for the load error');
 describe('ACTION_RESULT_OVERDUE', 503, 'the worker never reported the action\'s result; the controller gave up on it');
+describe('INTERNAL_ERROR', 500, 'the controller failed while handling this request; it was answered rather than lost (see the controller log)');
 describe('LOAD_TOO_EARLY', 500, 'LOAD started before its window opened');
 describe('LOAD_TOO_LATE', 503, 'LOAD could not start before its window closed');
 describe('LOAD_UNKNOWN_MODEL', 404, 'the worker has no model of that name in its model directory');

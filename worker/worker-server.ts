@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { ClockSyncSession } from '../shared/clock-sync.js';
-import { decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
+import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import { loadModelEntry, runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
 import {
@@ -74,7 +74,7 @@ export class WorkerServer {
     private readonly options: WorkerServerOptions,
   ) {
     const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
-    this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, ...curve });
+    this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: DEFAULT_MAX_TENSOR_BYTES, ...curve });
     this.skewNs = options.clockSkewNs ?? 0;
     this.sender = new SerialSender(this.dealer, (err) => {
       if (!this.closed) this.options.log(`send failed: ${err.message}`);

@@ -176,5 +176,12 @@ describe('the HTTP front door', () => {
     const bad = await infer('spam-transformer', body(tooLong, tooLong.map(() => 1)));
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/129 tokens/);
+    // 1e400 parses as Infinity: refused as bad input (it was a 500)
+    const huge = JSON.stringify(body([5, 6], [1, 1])).replace('"data":[5,6]', '"data":[5,1e400]');
+    const infinite = await fetch(`${base}/v2/models/spam-transformer/infer`, { method: 'POST', body: huge });
+    expect(infinite.status).toBe(400);
+    expect(((await infinite.json()) as { error: string }).error).toMatch(/finite/);
+    const fractional = await infer('spam-transformer', { ...body([5, 6], [1, 1]), inputs: [{ name: 'input_ids', shape: [1, 2], datatype: 'INT64', data: [5, 6.5] }, { name: 'attention_mask', shape: [1, 2], datatype: 'INT64', data: [1, 1] }] });
+    expect(fractional.status).toBe(400);
   });
 });

@@ -1,4 +1,4 @@
-import { pack } from 'msgpackr';
+import { pack, Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, isProtocolError } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/error-codes.js';
@@ -93,5 +93,53 @@ describe('malformed messages are refused with a stable code', () => {
         expect(isProtocolError(err)).toBe(true);
       }
     }
+  });
+});
+
+describe('nested fields are checked deeply (a registered worker is still a peer)', () => {
+  const hostile = new Packr({ useRecords: false, moreTypes: true, structuredClone: true, useBigInt64: true });
+  const result = (fields: Record<string, unknown>) => ({ type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: 0, timing, ...fields });
+  const refused: { name: string; header: Record<string, unknown> }[] = [
+    { name: 'a 64-bit integer (BigInt) time', header: result({ timing: { ...timing, endNs: 2n ** 62n } }) },
+    { name: 'a NaN duration', header: result({ timing: { ...timing, durationNs: Number.NaN } }) },
+    { name: 'a negative time', header: result({ timing: { ...timing, startNs: -1 } }) },
+    { name: 'an end before the start', header: result({ timing: { ...timing, startNs: 10, endNs: 5 } }) },
+    { name: 'a duration over an hour', header: result({ timing: { ...timing, durationNs: 4e12 } }) },
+    { name: 'timing missing a field', header: result({ timing: { receivedNs: 1 } }) },
+    { name: 'a Date extension', header: result({ timing: { ...timing, sentNs: new Date() } }) },
+    { name: 'a Set extension', header: result({ timing: new Set([1]) }) },
+    { name: 'an Error extension deep in feedback', header: result({ feedback: { siteIds: [1], confidences: [[0.5]], predictions: [[1]], finalPredictions: [new Error('x')] } }) },
+    { name: 'binary where a number goes', header: result({ stages: [{ name: 's', durationNs: new Uint8Array(8) }] }) },
+    { name: 'feedback lists of unequal length', header: result({ feedback: { siteIds: [1, 2], confidences: [[0.5]], predictions: [[1]], finalPredictions: [1] } }) },
+    { name: 'a confidence above 1', header: result({ feedback: { siteIds: [1], confidences: [[1.5]], predictions: [[1]], finalPredictions: [1] } }) },
+    { name: 'a profile with batch size 0', header: result({ profile: [{ batchSize: 0, durationNs: 1, p99DurationNs: 1 }] }) },
+    { name: 'output rows that are not row indices', header: result({ outputRows: ['x'] }) },
+    { name: 'outputs without one row per output row', header: result({ outputRows: [0, 1], outputs: [{ name: 'y', dtype: 'float32', shape: [3, 2] }] }) },
+    { name: 'an unknown action type', header: result({ actionType: 'format-disk' }) },
+    { name: 'an exit row out of range', header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [1e9], confidences: [0.9], predictions: [1], atNs: 1, outputs: [] } },
+    { name: 'exit confidences not one per row', header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [0, 1], confidences: [0.9], predictions: [1, 2], atNs: 1, outputs: [] } },
+    { name: 'a heartbeat with a huge model list', header: { type: 'heartbeat', workerId: 'w', epoch: 1, numQueuedActions: 0, usedMemoryBytes: 0, loadedModels: Array(5000).fill('m') } },
+    { name: 'nesting 20 levels deep', header: { type: 'status_query', queryId: 'q', extra: JSON.parse('['.repeat(20) + ']'.repeat(20)) as unknown } },
+    { name: 'a BigInt message type', header: { type: 5n } },
+  ];
+
+  it.each(refused)('refuses $name with MALFORMED_MESSAGE or UNKNOWN_MESSAGE_TYPE, never another exception', ({ header }) => {
+    let caught: unknown;
+    try {
+      decodeMessage([hostile.pack(header)]);
+    } catch (err) {
+      caught = err;
+    }
+    expect(isProtocolError(caught), String(caught)).toBe(true);
+    expect([ErrorCode.MALFORMED_MESSAGE, ErrorCode.UNKNOWN_MESSAGE_TYPE]).toContain((caught as { code: number }).code);
+  });
+
+  it('accepts what a real worker sends: feedback with NaN for rows a ramp never saw, and exits', () => {
+    const feedback = { siteIds: [2, 5], confidences: [[0.99, 0.4], [Number.NaN, 0.97]], predictions: [[3, 1], [-1, 1]], finalPredictions: [-1, 1] };
+    const msg = result({ outputRows: [1], outputs: [{ name: 'y', dtype: 'float32', shape: [1, 6] }], feedback, stages: [{ name: 'segment_0', durationNs: 5 }] }) as unknown as AnyMessage;
+    const decoded = roundTrip(msg, [bytesOf(floats)]);
+    expect((decoded.header as { feedback: unknown }).feedback).toEqual(feedback);
+    const exit: AnyMessage = { type: 'exit', actionId: 1, modelName: 'm', siteId: 2, rows: [0], confidences: [0.99], predictions: [3], atNs: 5, outputs: [{ name: 'p', dtype: 'float32', shape: [1, 6] }] };
+    expect(roundTrip(exit, [bytesOf(floats)]).header).toEqual(exit);
   });
 });
