@@ -29,7 +29,12 @@ export interface HttpFrontOptions {
   metricsContentType: string;
   /** When set, every endpoint but health needs `Authorization: Bearer <token>`. */
   token?: string;
+  /** Requests handled at once; more are answered 503 before their body is read. Default 64. */
+  maxConcurrentRequests?: number;
 }
+
+/** With the 16 MiB body cap, at most ~1 GiB of request bodies is buffered at once. */
+const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
 
 const OIP_TYPES: Record<DType, string> = { float32: 'FP32', float64: 'FP64', int64: 'INT64', int32: 'INT32', uint8: 'UINT8', int8: 'INT8', bool: 'BOOL' };
 const FROM_OIP: Record<string, DType> = Object.fromEntries(Object.entries(OIP_TYPES).map(([k, v]) => [v, k as DType]));
@@ -127,13 +132,25 @@ export class HttpFront {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  private inFlight = 0;
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const limit = this.options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+    if (this.inFlight >= limit) {
+      res.setHeader('retry-after', '1');
+      send(res, 503, { error: `the server is handling ${limit} requests already; retry later` });
+      req.resume(); // discard the body
+      return;
+    }
+    this.inFlight++;
     try {
       await this.route(req, res);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       if (!res.headersSent) send(res, status, { error: (err as Error).message });
       else res.end();
+    } finally {
+      this.inFlight--;
     }
   }
 
