@@ -80,6 +80,10 @@ interface PendingRequest {
   deadlineNs: number;
 }
 
+/** Longest batch timeout `configure` accepts (a minute; TF-Serving's are microseconds to milliseconds). */
+const MAX_BATCH_TIMEOUT_MS = 60_000;
+/** Longest delay a Node timer keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A worker's report may run this far ahead of the controller's clock (clock-sync error) before it is refused. */
 const MAX_FUTURE_SKEW_NS = 1e9;
 /** Largest frame either router accepts: a batch of tensors (64 MiB) or a header. ZeroMQ drops the peer beyond it. */
@@ -375,7 +379,8 @@ export class ControllerServer {
     const wakeNs = this.core.nextWakeupNs(nowNs);
     if (wakeNs === undefined) return;
     // NOTE: Node timers take whole ms; waking early is harmless (the plan is re-evaluated).
-    const delayMs = Math.max(1, Math.floor((wakeNs - nowNs) / 1e6));
+    // Node turns a delay beyond 2^31 - 1 ms into 1 ms: a far wake-up would become a busy loop.
+    const delayMs = Math.min(MAX_TIMER_MS, Math.max(1, Math.floor((wakeNs - nowNs) / 1e6)));
     this.wakeTimer = setTimeout(() => this.guarded('plan', () => this.runPlan()), delayMs);
   }
 
@@ -589,7 +594,7 @@ export class ControllerServer {
     const reply = (code: number, message?: string): ConfigureReplyMsg => ({ type: 'configure_reply', queryId: msg.queryId, code, ...(message ? { message } : {}) });
     if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
     if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
-    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0)) return reply(ErrorCode.INVALID_INPUT, 'batchTimeoutMs must be ≥ 0');
+    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS)) return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
     if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0)) return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
     if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
       this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs, msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches);

@@ -286,7 +286,7 @@ export class Scheduler {
     }
     if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
     if (this.config.policy === 'fifo') {
-      // The baseline never drops what it admitted; it only bounds its queue, as TF-Serving does.
+      // The baseline bounds its queue, as TF-Serving does; it drops only what is past its deadline.
       const bound = this.config.maxEnqueuedBatches * this.largestBatch(model);
       if (bound > 0 && model.queue.length >= bound) {
         return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)`, nowNs);
@@ -328,6 +328,7 @@ export class Scheduler {
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
       if (deadlinePolicy) this.expireRequests(model, nowNs, latestFreeNs, result);
+      else this.expirePastDeadline(model, nowNs, result);
       if (model.queue.length === 0) continue;
       for (const worker of model.holders.values()) {
         if (seen.has(worker)) continue;
@@ -383,7 +384,7 @@ export class Scheduler {
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
       const head = model.queue.peek();
-      if (head && this.config.policy === 'fifo') wakeNs = Math.min(wakeNs, head.arrivalNs + this.config.batchTimeoutNs);
+      if (head && this.config.policy === 'fifo') wakeNs = Math.min(wakeNs, head.arrivalNs + this.config.batchTimeoutNs, head.deadlineNs);
       else if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
       for (const worker of model.holders.values()) {
         if (worker.instances.get(name)?.state === 'loaded') {
@@ -974,6 +975,16 @@ export class Scheduler {
     if (!Number.isFinite(batch1Ns)) batch1Ns = model.spec.nominalBatch1Ns;
     while (model.queue.length > 0 && startNs + batch1Ns > model.queue.peek()!.deadlineNs) {
       result.outcomes.push(this.dropped(this.dequeue(model, 1)[0]!, nowNs));
+    }
+  }
+
+  /**
+   * The fifo baseline plans nothing against deadlines, but a request still gets its answer when its
+   * deadline passes in the queue (it used to wait forever once no worker took it).
+   */
+  private expirePastDeadline(model: ModelState, nowNs: number, result: PlanResult): void {
+    while (model.queue.length > 0 && model.queue.peek()!.deadlineNs <= nowNs) {
+      result.outcomes.push(this.fail(this.dequeue(model, 1)[0]!, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'its deadline passed while it waited in the queue', nowNs));
     }
   }
 

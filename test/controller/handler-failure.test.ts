@@ -72,4 +72,9 @@ describe('a handler that throws part-way', () => {
     expect(server.counters.handlerErrors).toBe(1);
     expect(client.answerCounts).toEqual({ duplicate: 0, unknown: 0 });
   });
+
+  it('refuses a batch timeout a Node timer cannot hold (2^31 ms would become a busy loop)', async () => {
+    await expect(client.configure({ batchTimeoutMs: 2 ** 31 })).rejects.toThrow(/batchTimeoutMs must be in \[0, 60000\]/);
+    await expect(client.configure({ batchTimeoutMs: 5 })).resolves.toBeUndefined();
+  });
 });

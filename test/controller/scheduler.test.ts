@@ -349,6 +349,18 @@ describe('the FIFO batching baseline', () => {
     const planner = warmCluster();
     expect(planner.outcomeOf(planner.submit('a', 1))).toMatchObject({ status: 'REJECTED' });
   });
+  it('answers queued requests when their deadline passes, also after the last worker holding the model is gone', () => {
+    const cluster = fifo();
+    const ids = [cluster.submit('a', 20), cluster.submit('a', 40)]; // a partial batch: it waits the batch timeout
+    expect(cluster.scheduler.removeWorker('w0', cluster.clock.nowNs())).toEqual([]);
+    cluster.workers.delete('w0');
+    cluster.runForMs(25);
+    expect(cluster.outcomeOf(ids[0]!)).toMatchObject({ status: 'DEADLINE_MISSED', code: ErrorCode.DROPPED_BEFORE_EXECUTION });
+    expect(cluster.outcomeOf(ids[1]!)).toBeUndefined();
+    cluster.runForMs(20);
+    expect(cluster.outcomeOf(ids[1]!)).toMatchObject({ status: 'DEADLINE_MISSED' });
+  });
+
   it('bounds its queue like TF-Serving: beyond maxEnqueuedBatches full batches, QUEUE_FULL at once', () => {
     const bounded = warmCluster([modelSpec('a')], 1, { policy: 'fifo', maxBatchSize: 8, maxEnqueuedBatches: 2 });
     const ids = Array.from({ length: 17 }, () => bounded.submit('a', 1000));
