@@ -51,6 +51,8 @@ export interface ControllerOptions {
   exitMode: ExitMode | 'off';
   /** Batches of exactly as many rows as requests (default true); see `plannedBatchSizes`. */
   exactBatches?: boolean;
+  /** Most pending requests per client (ZeroMQ peer or HTTP address). Default 25,000. */
+  maxPendingPerClient?: number;
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
   /**
@@ -67,8 +69,16 @@ export interface ControllerOptions {
 export interface RequestOrigin {
   /** Unique per in-flight client request id: duplicates are refused. */
   dedupeKey: string;
+  /** Who sent it (a ZeroMQ peer, an HTTP address): each gets a bounded share of the pending requests. */
+  clientKey: string;
   send(response: ResponseMsg, frames: Uint8Array[]): void;
 }
+
+/**
+ * Most requests one client may have pending at once: a quarter of the planner's queue bound, so one
+ * client with hour-long SLOs cannot crowd every other client out.
+ */
+const DEFAULT_MAX_PENDING_PER_CLIENT = 25_000;
 
 interface PendingRequest {
   id: number;
@@ -104,6 +114,8 @@ export class ControllerServer {
   private readonly workers = new Map<string, WorkerLink>();
   private readonly pending = new Map<number, PendingRequest>();
   private readonly clientKeys = new Set<string>();
+  /** Pending requests per `RequestOrigin.clientKey`. */
+  private readonly pendingPerClient = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly telemetry: TelemetryLog | undefined;
   private readonly zap: ZapAuthenticator | undefined;
@@ -425,6 +437,7 @@ export class ControllerServer {
   private onSubmit(routingId: Buffer, msg: SubmitMsg, tensors: Tensor[], nowNs: number): void {
     const origin: RequestOrigin = {
       dedupeKey: `zmq/${routingId.toString('hex')}/${msg.requestId}`,
+      clientKey: `zmq/${routingId.toString('hex')}`,
       send: (response, frames) => {
         if (!this.clientSender.send([routingId, ...encodeMessage(response, frames)])) {
           this.options.log(`could not queue the answer to request ${response.requestId}: client send queue full`);
@@ -438,10 +451,11 @@ export class ControllerServer {
    * Submits a request from inside the process (the HTTP front door); resolves with its one final
    * answer and the output tensors.
    */
-  submitLocal(msg: SubmitMsg, tensors: Tensor[]): Promise<{ response: ResponseMsg; outputs: Tensor[] }> {
+  submitLocal(msg: SubmitMsg, tensors: Tensor[], clientKey = 'local'): Promise<{ response: ResponseMsg; outputs: Tensor[] }> {
     return new Promise((resolve) => {
       const origin: RequestOrigin = {
         dedupeKey: `local/${this.nextLocalId++}`,
+        clientKey,
         send: (response, frames) => resolve({ response, outputs: (response.outputs ?? []).map((m, i) => ({ ...m, data: frames[i]! })) }),
       };
       this.accept(origin, msg, tensors, monotonicNowNs());
@@ -453,6 +467,11 @@ export class ControllerServer {
     this.counters.submitted++;
     if (this.clientKeys.has(origin.dedupeKey)) {
       return this.reject(origin, msg.requestId, ErrorCode.DUPLICATE_REQUEST_ID, `request id '${msg.requestId}' is already in flight`, nowNs);
+    }
+    const maxPerClient = this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
+    const clientPending = this.pendingPerClient.get(origin.clientKey) ?? 0;
+    if (clientPending >= maxPerClient) {
+      return this.reject(origin, msg.requestId, ErrorCode.QUEUE_FULL, `this client already has ${clientPending} requests pending (limit ${maxPerClient} per client)`, nowNs);
     }
     const deadlineNs = resolveDeadline(msg, nowNs);
     if (typeof deadlineNs === 'string') return this.reject(origin, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
@@ -468,6 +487,7 @@ export class ControllerServer {
     const request: PendingRequest = { id: this.nextRequestId++, origin, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
     this.pending.set(request.id, request);
     this.clientKeys.add(origin.dedupeKey);
+    this.pendingPerClient.set(origin.clientKey, clientPending + 1);
     const queued: QueuedRequest = { id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs };
     // Text models: the request is batched at the smallest bucket that holds its tokens.
     if (seqLength > 0) queued.seqLength = sequenceBucket(spec.sequenceBuckets!, seqLength)!;
@@ -498,6 +518,9 @@ export class ControllerServer {
   private respond(request: PendingRequest, outcome: Omit<RequestOutcome, 'requestId'>, outputs: Tensor[] = []): void {
     this.pending.delete(request.id);
     this.clientKeys.delete(request.origin.dedupeKey);
+    const left = (this.pendingPerClient.get(request.origin.clientKey) ?? 1) - 1;
+    if (left > 0) this.pendingPerClient.set(request.origin.clientKey, left);
+    else this.pendingPerClient.delete(request.origin.clientKey);
     const response: ResponseMsg = {
       type: 'response',
       requestId: request.clientRequestId,

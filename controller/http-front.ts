@@ -239,7 +239,7 @@ export class HttpFront {
     else if (typeof params.deadline_unix_ms === 'number') submit.deadlineNs = monotonicNowNs() + (params.deadline_unix_ms - Date.now()) * 1e6;
     else submit.sloMs = this.options.defaultSloMs;
     // 3. the one answer
-    const { response, outputs } = await this.controller.submitLocal(submit, tensors);
+    const { response, outputs } = await this.controller.submitLocal(submit, tensors, `http/${req.socket.remoteAddress ?? ''}`);
     if (response.status !== 'OK') {
       const status = response.status === 'DEADLINE_MISSED' ? 504 : httpStatusFor(response.code);
       return send(res, status === 200 ? 500 : status, { error: `${response.status}: ${response.message ?? ''}`, code: response.code, ...(response.status === 'REJECTED' ? { reason: response.message } : {}) });
