@@ -8,12 +8,17 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../prepare/dataset.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 
+/** fmnist-resnet-112 scored 88.05 % on the whole test set; its serving part, 100 images here, is checked with slack. */
+const MIN_112_ACCURACY = 0.8;
+
 const ZOO = [
-  { name: 'fmnist-resnet', dataset: 'datasets/fashion-mnist-test', minSites: 9, minBackboneAccuracy: 0.91 },
-  { name: 'mnist-cnn', dataset: 'datasets/mnist-digits', minSites: 4, minBackboneAccuracy: 0.9 },
+  { name: 'fmnist-resnet', dataset: 'datasets/fashion-mnist-test', minSites: 9, minBackboneAccuracy: 0.91, accuracySamples: 500 },
+  { name: 'mnist-cnn', dataset: 'datasets/mnist-digits', minSites: 4, minBackboneAccuracy: 0.9, accuracySamples: 500 },
+  // ~20 ms an image: fewer images for the accuracy check, whole and chained
+  { name: 'fmnist-resnet-112', dataset: 'datasets/fashion-mnist-test', minSites: 9, minBackboneAccuracy: MIN_112_ACCURACY, accuracySamples: 100 },
 ];
 
-describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, minSites, minBackboneAccuracy }) => {
+describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, minSites, minBackboneAccuracy, accuracySamples }) => {
   const entry = loadModelEntry('models', name);
   const ee = entry.manifest.earlyExit!;
   const dataset = loadDataset(datasetPath);
@@ -33,7 +38,7 @@ describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, m
     for (const s of ee.segments) segments.push(await ort.InferenceSession.create(join('models', name, s.file), { intraOpNumThreads: 1, logSeverityLevel: 3 }));
     let correct = 0;
     let total = 0;
-    for (const [start, n] of [[1000, 1], [1001, 5], [1006, 16], [2000, 500]] as const) {
+    for (const [start, n] of [[1000, 1], [1001, 5], [1006, 16], [2000, accuracySamples]] as const) {
       const f = feeds(start, n);
       const expected = (await whole.run(f))[ee.finalOutput]!.data as Float32Array;
       const env: Record<string, ort.Tensor> = { ...f };
