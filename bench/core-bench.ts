@@ -13,7 +13,7 @@
  *    1,000 models (virtual clock, one core).
  * 4. SLO attainment and p50/p99/p99.9 at 50 % and 90 % of the measured capacity, 2 real workers.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -26,10 +26,14 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { sessionOptions } from '../worker/session-options.js';
 import { measurePlanThroughput } from './plan-throughput.js';
+import { inferErrors, measurePredictability, percentile, readActionLog } from './predictability.js';
 import { threadRoundTripP50Ms, zmqRoundTripP50Ms } from './transport-floor.js';
 
 const MODEL = 'mnist-cnn';
 const MODEL_DIR = 'models';
+/** The small image model and the real-size one, measured side by side (bench/predictability.ts). */
+const PREDICTABILITY_MODELS = ['fmnist-resnet', 'fmnist-resnet-112'];
+const PREDICTABILITY_SECONDS = Number(process.env.CORE_PREDICTABILITY_SECONDS ?? 10);
 const SLO_MS = 25;
 /** Mean gap between requests in the low-load (overhead) run: 100 req/s. */
 const LOW_LOAD_GAP_MS = 10;
@@ -55,16 +59,6 @@ async function rawRunP50Ms(numRuns: number): Promise<number> {
   return percentilesMs(samples).p50Ms;
 }
 
-function readActionLog(path: string): Record<string, string>[] {
-  const lines = readFileSync(path, 'utf8').trim().split('\n');
-  const header = lines[0]!.split(',');
-  return lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i]!, v])));
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-}
 
 async function main(): Promise<void> {
   const manifest = loadModelEntry(MODEL_DIR, MODEL).manifest;
@@ -88,6 +82,7 @@ async function main(): Promise<void> {
   progress('starting a controller and 2 onnxruntime workers ...');
   const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: MODEL_DIR, preload: [MODEL], controllerArgs: ['--log-dir', logDir] });
   const client = await EscapementClient.connect(cluster.clientUrl);
+  let results: Record<string, unknown>;
   try {
     await cluster.waitUntilServing(client, [MODEL]);
 
@@ -122,11 +117,9 @@ async function main(): Promise<void> {
       workerToControllerMs: stage((r) => Number(r.t_ms) - Number(r.worker_sent_ms)),
       receivedToStartMs: stage((r) => Number(r.actual_start_ms) - Number(r.worker_received_ms)),
     };
-    const errorMs = infers.map((r) => Math.abs(Number(r.actual_duration_ms) - Number(r.expected_duration_ms)));
-    const errorPct = infers.map((r, i) => (100 * errorMs[i]!) / Number(r.expected_duration_ms));
-    const latenessMs = infers.map((r) => Number(r.start_lateness_ms));
+    const errors = inferErrors(infers);
 
-    const results = {
+    const core = {
       model: MODEL,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       rawRunP50Ms: rawMs,
@@ -144,13 +137,7 @@ async function main(): Promise<void> {
       lowLoadBreakdownMs: breakdown,
       /** Controller arrival to answer, without the client's two hops. */
       lowLoadServerP50Ms: percentilesMs(low.responses.filter((r) => r.serverLatencyMs !== undefined).map((r) => r.serverLatencyMs!)).p50Ms,
-      numInferActions: infers.length,
-      predictionErrorP50Pct: percentile(errorPct, 0.5),
-      predictionErrorP99Pct: percentile(errorPct, 0.99),
-      predictionErrorP50Ms: percentile(errorMs, 0.5),
-      predictionErrorP99Ms: percentile(errorMs, 0.99),
-      startLatenessP50Ms: percentile(latenessMs, 0.5),
-      startLatenessP99Ms: percentile(latenessMs, 0.99),
+      ...errors,
       planRequestsPerSec: scale.planRequestsPerSec,
       planScale: { numWorkers: 100, numModels: 1000, ...scale },
       capacityRps,
@@ -161,30 +148,54 @@ async function main(): Promise<void> {
       at90Pct: at90,
     };
 
+    results = core;
     const table = [
       { metric: 'raw session.run p50, batch 1', value: rawMs.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'end-to-end p50 at low load', value: lowSummary.p50Ms.toFixed(3), unit: 'ms', goal: '' },
-      { metric: 'overhead p50', value: results.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
-      { metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT', value: `${results.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
-      { metric: 'the same, hops 10 ms apart (idle wake-ups, as at low load)', value: `${results.idleTransportFloorMs.toFixed(3)} (${zmqIdleRttMs.toFixed(3)} x 2 + ${threadIdleRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
+      { metric: 'overhead p50', value: core.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
+      { metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT', value: `${core.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
+      { metric: 'the same, hops 10 ms apart (idle wake-ups, as at low load)', value: `${core.idleTransportFloorMs.toFixed(3)} (${zmqIdleRttMs.toFixed(3)} x 2 + ${threadIdleRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
       { metric: 'worker run (thread hop + session.run) / result hop, p50', value: `${breakdown.workerRunMs.toFixed(3)} / ${breakdown.workerToControllerMs.toFixed(3)}`, unit: 'ms', goal: '' },
-      { metric: 'controller arrival-to-answer p50 at low load', value: results.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
-      { metric: 'INFER prediction error p50 / p99', value: `${results.predictionErrorP50Pct.toFixed(1)} / ${results.predictionErrorP99Pct.toFixed(1)} % (${results.predictionErrorP50Ms.toFixed(3)} / ${results.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
-      { metric: 'start lateness p50 / p99', value: `${results.startLatenessP50Ms.toFixed(3)} / ${results.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
-      { metric: 'planned by the core (100 workers, 1,000 models, median of 3)', value: results.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
+      { metric: 'controller arrival-to-answer p50 at low load', value: core.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
+      { metric: 'INFER prediction error p50 / p99', value: `${core.predictionErrorP50Pct.toFixed(1)} / ${core.predictionErrorP99Pct.toFixed(1)} % (${core.predictionErrorP50Ms.toFixed(3)} / ${core.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
+      { metric: 'start lateness p50 / p99', value: `${core.startLatenessP50Ms.toFixed(3)} / ${core.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
+      { metric: 'planned by the core (100 workers, 1,000 models, median of 3)', value: core.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
       { metric: 'capacity, 2 workers', value: capacityRps.toFixed(0), unit: 'req/s', goal: '' },
       { metric: `SLO attainment at 50 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at50.summary.sloAttainment).toFixed(2)} % (${at50.summary.p50Ms.toFixed(2)} / ${at50.summary.p99Ms.toFixed(2)} / ${at50.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
       { metric: `SLO attainment at 90 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at90.summary.sloAttainment).toFixed(2)} % (${at90.summary.p50Ms.toFixed(2)} / ${at90.summary.p99Ms.toFixed(2)} / ${at90.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
     ];
     process.stdout.write(`${formatTable(table)}\n`);
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/core.json', `${JSON.stringify(results, null, 2)}\n`);
-    process.stdout.write('wrote bench/results/core.json\n');
   } finally {
     await client.close();
     await cluster.stop();
     rmSync(logDir, { recursive: true, force: true });
   }
+
+  // Predictability where compute is small against the serving path (fmnist-resnet, ~1.3 ms a
+  // batch-1 run) and where it dominates (fmnist-resnet-112, ~20 ms), each at 70 % of its capacity.
+  const byModel = [];
+  for (const model of PREDICTABILITY_MODELS) byModel.push(await measurePredictability({ model, loadFraction: 0.7, seconds: PREDICTABILITY_SECONDS, progress }));
+  const [small, real] = byModel;
+  const section = (m: NonNullable<typeof small>) => ({ ...m, sloAttainmentAt70Pct: m.sloAttainment });
+  results.fmnistResnet = section(small!);
+  results.realSize = section(real!);
+  process.stdout.write(
+    `\n${formatTable(
+      byModel.map((m) => ({
+        model: m.model,
+        'slo ms': m.sloMs,
+        'capacity rps': Math.round(m.capacityRps),
+        'slo % at 70 %': (100 * m.sloAttainment).toFixed(2),
+        'p50 / p99 ms': `${m.p50Ms.toFixed(1)} / ${m.p99Ms.toFixed(1)}`,
+        'pred. error p50 / p99 %': `${m.predictionErrorP50Pct.toFixed(1)} / ${m.predictionErrorP99Pct.toFixed(1)}`,
+        'pred. error p99 ms': m.predictionErrorP99Ms.toFixed(2),
+        'lateness p50 / p99 ms': `${m.startLatenessP50Ms.toFixed(2)} / ${m.startLatenessP99Ms.toFixed(2)}`,
+      })),
+    )}\n`,
+  );
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/core.json', `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write('wrote bench/results/core.json\n');
 }
 
 await main();

@@ -7,6 +7,7 @@ import { runPrepare } from './prepare-command.js';
 import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
 import { runKeys } from './keys-command.js';
+import { demoSettings } from './demo-settings.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -231,12 +232,15 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('out', { type: 'string', default: 'runs/demo' })
+        .option('model', { type: 'string', default: 'fmnist-resnet', describe: 'a bundled early-exit package (fmnist-resnet-112: the real-size one, ~20 ms an image)' })
+        .option('time-scale', { type: 'number', describe: 'trace speed-up (default: 100 on fmnist-resnet, and the same share of capacity on another model)' })
         .option('max-seconds', { type: 'number', default: 12, describe: 'length of each replay' })
         .option('verbose', { type: 'boolean', default: false }),
     async (a) => {
+      const settings = demoSettings(DEFAULT_MODEL_DIR, a.model);
       process.exitCode = await runCompare({
-        controller: undefined, trace: 'traces/azure-llm-2023-conv.csv', format: undefined, model: 'fmnist-resnet', modelDir: DEFAULT_MODEL_DIR, dataset: 'datasets/fashion-mnist-test',
-        sloMs: 40, sloFactor: undefined, rateScale: 1, timeScale: 100, startOffsetS: 0, maxSeconds: a['max-seconds'], maxRequests: undefined, distribution: 'poisson', cv: 1, seed: 1,
+        controller: undefined, trace: 'traces/azure-llm-2023-conv.csv', format: undefined, model: a.model, modelDir: DEFAULT_MODEL_DIR, dataset: settings.dataset,
+        sloMs: undefined, sloFactor: undefined, rateScale: 1, timeScale: a['time-scale'] ?? settings.timeScale, startOffsetS: 0, maxSeconds: a['max-seconds'], maxRequests: undefined, distribution: 'poisson', cv: 1, seed: 1,
         exitMode: 'compact', baseline: true, batchTimeoutMs: 5, jsonFile: undefined, out: a.out, verbose: a.verbose,
       });
     },

@@ -13,6 +13,14 @@ describe('the SLO of a replay', () => {
     expect(sloFor(entry, undefined, undefined, 40)).toBe(40);
   });
 
+  it('defaults to 10x the batch-1 latency for a real-size model, rounded up to 10 ms, never under the floor', () => {
+    const ee = entry.manifest.earlyExit!;
+    const heavy = { ...entry, manifest: { ...entry.manifest, earlyExit: { ...ee, profile: { ...ee.profile, wholeMs: { ...ee.profile.wholeMs, '1': 19.6 } } } } };
+    expect(sloFor(heavy, undefined, undefined, 40)).toBe(200);
+    expect(sloFor(heavy, 30, undefined, 40)).toBe(30);
+    expect(batch1Ms * 10).toBeLessThan(40); // fmnist-resnet keeps the floor
+  });
+
   it('needs a profiled package for a factor', () => {
     const { earlyExit: _profile, ...plain } = entry.manifest;
     expect(() => sloFor({ ...entry, manifest: plain }, undefined, 3)).toThrow(/needs a model package with a profile/);

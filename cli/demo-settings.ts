@@ -1,0 +1,25 @@
+/**
+ * What the demo replays on a model: the bundled Azure trace at 100x on fmnist-resnet (~500 req/s,
+ * about a third of two workers' capacity), and on any other bundled package the same share of its
+ * capacity, with inputs from the dataset its ramps were made from. Capacity comes from the
+ * package's profile: two workers running the largest batch back to back.
+ */
+import { loadModelEntry } from '../shared/model-manifest.js';
+
+const REFERENCE_MODEL = 'fmnist-resnet';
+const REFERENCE_TIME_SCALE = 100;
+
+export function profiledCapacityRps(modelDir: string, model: string, numWorkers = 2): number {
+  const ee = loadModelEntry(modelDir, model).manifest.earlyExit;
+  if (!ee) throw new Error(`the demo needs an early-exit package; '${model}' has none (see escapement prepare)`);
+  const largest = Math.max(...Object.keys(ee.profile.wholeMs).map(Number));
+  return (numWorkers * largest * 1000) / ee.profile.wholeMs[String(largest)]!;
+}
+
+export function demoSettings(modelDir: string, model: string): { timeScale: number; dataset: string } {
+  const entry = loadModelEntry(modelDir, model);
+  const dataset = `datasets/${entry.manifest.earlyExit?.dataset.name ?? ''}`;
+  if (model === REFERENCE_MODEL) return { timeScale: REFERENCE_TIME_SCALE, dataset };
+  const share = profiledCapacityRps(modelDir, model) / profiledCapacityRps(modelDir, REFERENCE_MODEL);
+  return { timeScale: Math.max(1, Math.round(REFERENCE_TIME_SCALE * share * 10) / 10), dataset };
+}
