@@ -64,7 +64,7 @@ export async function measurePredictability(options: PredictabilityOptions) {
   const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: ['--log-dir', logDir] });
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
-    await cluster.waitUntilServing(client, [model]);
+    await cluster.waitUntilServing(client, [model], undefined, 240_000); // a real-size LOAD profiles for a minute
     progress(`${model}: capacity (saturating open loop, ~${profiledRps.toFixed(0)} req/s profiled) ...`);
     const saturation = { numRequests: Math.round(profiledRps * 6), ratePerSec: Math.round(profiledRps * 3) };
     await runOpenLoop(client, { model, ...saturation, sloMs: 10_000, seed: 4, inputsFor }); // settles the estimates
