@@ -18,6 +18,12 @@ export interface ModelSpec {
   weightsBytes: number;
   /** Prior for the batch-1 duration before any worker profiled the model (ns); 0 if unknown. */
   nominalBatch1Ns: number;
+  /**
+   * Prior for a LOAD's duration before any worker loaded the model (ns), from the package profile:
+   * a LOAD profiles every batch size, so a real-size model's takes tens of seconds, and a window
+   * sized for a small model would give it up (and send it again) before it could finish.
+   */
+  loadEstimateNs?: number;
   /** Text models: ascending sequence buckets (estimates are kept per bucket); absent: fixed shape. */
   sequenceBuckets?: number[];
   /** Early exits for this model (packages with ramps); absent: the model runs whole. */

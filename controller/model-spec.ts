@@ -46,6 +46,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
   };
   const ee = entry.manifest.earlyExit;
   if (ee) spec.loadedRampSet = ee.chosenRamps.join(',');
+  if (ee) spec.loadEstimateNs = loadEstimateNs(ee.profile.wholeMs, spec.batchSizes);
   if (ee && exitMode !== 'off') {
     // The package's initial choice; the tuner moves the thresholds from there.
     // Compact mode starts fully monitored (see COLD_START_SAMPLES).
@@ -68,4 +69,28 @@ export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { sit
   }));
   const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget };
   return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
+}
+
+/** Session set-up and chain building, on top of the profiling runs. */
+const LOAD_SETUP_NS = 2e9;
+/** Runs a LOAD makes per batch size: up to 3 warm-ups and at least 3 timed (worker/inference-thread.ts). */
+const LOAD_RUNS_PER_SIZE = 6;
+
+/**
+ * A LOAD's duration from the package profile: every batch size it will profile, run a few times
+ * (whole-model times interpolated between the profiled sizes), plus set-up. fmnist-resnet: ~2.9 s;
+ * fmnist-resnet-112: ~25 s.
+ */
+export function loadEstimateNs(wholeMs: Record<string, number>, batchSizes: readonly number[]): number {
+  const curve = Object.entries(wholeMs).map(([b, ms]) => [Number(b), ms] as const).sort((a, b) => a[0] - b[0]);
+  const at = (b: number): number => {
+    const upper = curve.findIndex(([size]) => size >= b);
+    if (upper < 0) return (curve.at(-1)![1] * b) / curve.at(-1)![0];
+    if (upper === 0) return (curve[0]![1] * b) / curve[0]![0];
+    const [b0, v0] = curve[upper - 1]!;
+    const [b1, v1] = curve[upper]!;
+    return v0 + ((v1 - v0) * (b - b0)) / (b1 - b0);
+  };
+  const profileMs = batchSizes.reduce((sum, b) => sum + at(b), 0);
+  return LOAD_SETUP_NS + LOAD_RUNS_PER_SIZE * profileMs * 1e6;
 }

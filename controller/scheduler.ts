@@ -603,7 +603,7 @@ export class Scheduler {
       result.actions.push({ workerId: worker.id, action, requests: [] });
     }
     const startNs = worker.timeline.freeAtNs(nowNs);
-    const loadNs = this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? this.config.defaultLoadNs;
+    const loadNs = this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? model.spec.loadEstimateNs ?? this.config.defaultLoadNs;
     const action: LoadAction = {
       type: 'load',
       ...this.window(startNs, loadNs, Math.max(this.config.latestDeltaNs, loadNs), nowNs),

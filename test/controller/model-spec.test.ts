@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelSpecFromEntry } from '../../controller/model-spec.js';
+import { loadEstimateNs, modelSpecFromEntry } from '../../controller/model-spec.js';
 import { loadModelEntry, runnableBatchSizes } from '../../shared/model-manifest.js';
 
 const entry = loadModelEntry('models', 'fmnist-resnet');
@@ -28,5 +28,15 @@ describe('early-exit monitoring of a package', () => {
   it('starts compact mode fully monitored, release at the 10 % sample', () => {
     expect(modelSpecFromEntry(entry, 'compact').earlyExit!.monitorFraction).toBe(1);
     expect(modelSpecFromEntry(entry, 'release').earlyExit!.monitorFraction).toBe(0.1);
+  });
+});
+
+describe('the LOAD duration prior', () => {
+  it('grows with the profiled compute of every size a LOAD will profile', () => {
+    const flat = loadEstimateNs({ '1': 1, '16': 16 }, [1, 2, 4, 8, 16]);
+    expect(flat).toBeCloseTo(2e9 + 6 * (1 + 2 + 4 + 8 + 16) * 1e6, -3);
+    const small = modelSpecFromEntry(loadModelEntry('models', 'fmnist-resnet')).loadEstimateNs!;
+    const real = modelSpecFromEntry(loadModelEntry('models', 'fmnist-resnet-112')).loadEstimateNs!;
+    expect(real / small).toBeGreaterThan(5); // a real-size LOAD must not be given up on as a small one would be
   });
 });
