@@ -95,11 +95,16 @@ describe('a registered rogue worker', () => {
     expect(status.counters.malformed).toBeGreaterThanOrEqual(forgedInfers.length);
     expect(status.counters.handlerErrors).toBe(0);
     expect(status.workers.map((w) => w.id)).toContain('worker-0');
-    // and it still serves afterwards. A registered rogue can still swallow the requests planned on
-    // it until their actions are overdue (only keys keep it out), so not every answer is OK.
+    // A registered rogue can still swallow the requests planned on it until their actions are
+    // overdue (only keys keep it out). Once it is gone, the controller serves everything again.
+    await rogue.close();
+    for (let i = 0; i < 50; i++) {
+      const workers = ((await client.status()) as { workers: { id: string }[] }).workers.map((w) => w.id);
+      if (!workers.includes('rogue')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const after = await Promise.all(Array.from({ length: 20 }, (_, i) => client.submit(MODEL, randomInputs(manifest, i), { sloMs: 2000 })));
-    expect(after.filter((r) => r.code === ErrorCode.CLIENT_TIMEOUT || r.code === ErrorCode.INTERNAL_ERROR)).toEqual([]);
-    expect(after.filter((r) => r.status === 'OK').length).toBeGreaterThan(10);
+    expect(after.map((r) => r.status)).toEqual(Array(20).fill('OK'));
     expect(client.answerCounts).toEqual({ duplicate: 0, unknown: 0 });
   }, 60_000);
 });

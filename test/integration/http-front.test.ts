@@ -130,7 +130,7 @@ describe('the HTTP front door', () => {
 
   it('indexes, unloads and loads models through the repository extension, and counts statistics', async () => {
     const index = await fetch(`${base}/v2/repository/index`, { method: 'POST', body: '{}' });
-    expect(((await index.json()) as { name: string; state: string }[]).map((m) => [m.name, m.state])).toEqual([['fmnist-resnet', 'READY'], ['mnist-cnn', 'READY'], ['spam-transformer', 'UNAVAILABLE']]);
+    expect(((await index.json()) as { name: string; state: string }[]).map((m) => [m.name, m.state])).toEqual([['fmnist-resnet', 'READY'], ['fmnist-resnet-112', 'UNAVAILABLE'], ['mnist-cnn', 'READY'], ['spam-transformer', 'UNAVAILABLE']]);
     expect((await fetch(`${base}/v2/repository/models/mnist-cnn/unload`, { method: 'POST', body: '{}' })).status).toBe(200);
     const refused = await infer('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }] });
     expect(refused.status).toBe(503);

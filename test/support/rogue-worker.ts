@@ -64,7 +64,11 @@ export class RogueWorker {
     }
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.heartbeat);
     this.dealer.close();
     await this.reading;
