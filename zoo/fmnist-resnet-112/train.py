@@ -108,15 +108,7 @@ def main():
                 g['lr'] = lr
             idx = order[i:i + batch]
             i += batch
-            x = torch.from_numpy(train_x[idx]).float().unsqueeze(1)
-            if np.random.rand() < 0.5:
-                x = torch.flip(x, dims=[3])
-            dx, dy = np.random.randint(-2, 3, size=2)
-            x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3)).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), torch.from_numpy(train_y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = base.train_step(model, opt, train_x[idx], train_y[idx])
             step += 1
             steps_at_scale[scale] += 1
             if step % (50 if scale == 1 else 10) == 0:

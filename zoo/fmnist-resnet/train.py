@@ -71,6 +71,20 @@ class FmnistResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def train_step(model, opt, images, labels):
+    """One SGD step on a batch of uint8 images, with a random horizontal flip and a shift of up to 2 pixels."""
+    x = torch.from_numpy(images).float().unsqueeze(1)
+    if np.random.rand() < 0.5:
+        x = torch.flip(x, dims=[3])
+    dx, dy = np.random.randint(-2, 3, size=2)
+    x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3)).contiguous(memory_format=torch.channels_last)
+    loss = F.cross_entropy(model(x), torch.from_numpy(labels))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def evaluate(model, images, labels, batch=500):
     model.eval()
     correct = 0
@@ -114,15 +128,7 @@ def main():
             for g in opt.param_groups:
                 g['lr'] = lr
             idx = order[i:i + batch]
-            x = torch.from_numpy(train_x[idx]).float().unsqueeze(1)
-            if np.random.rand() < 0.5:
-                x = torch.flip(x, dims=[3])
-            dx, dy = np.random.randint(-2, 3, size=2)
-            x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3)).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), torch.from_numpy(train_y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = train_step(model, opt, train_x[idx], train_y[idx])
             step += 1
             if step % 100 == 0:
                 print(f'step {step} epoch {epoch} lr {lr:.4f} loss {loss.item():.3f} elapsed {time.time() - start:.0f}s', flush=True)
