@@ -9,6 +9,7 @@
  * 2. 3x overload on one slow worker: goodput against its capacity.
  * 3. Seeded hostile inputs on the client, worker and HTTP doors; crashes counted.
  */
+import { ErrorCode } from '../shared/error-codes.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
@@ -82,8 +83,10 @@ async function faults() {
     const second = await secondLoad;
     const all: (InferResponse | undefined)[] = [...answeredBeforeRestart.responses, ...second.responses];
     const submitted = numRequests + 300;
-    const answered = all.filter((r) => r !== undefined).length;
-    return { faultsInjected, submitted, answered, detect, recover, byStatus: countBy(all) };
+    // Only an answer from a server counts: a client-side timeout (what is in flight when the
+    // controller is killed) is a lost request, not an answered one.
+    const answered = all.filter((r) => r !== undefined && r.code !== ErrorCode.CLIENT_TIMEOUT && r.code !== ErrorCode.CLIENT_CLOSED).length;
+    return { faultsInjected, submitted, answered, duplicated: client.answerCounts.duplicate, detect, recover, byStatus: countBy(all) };
   } finally {
     await client.close();
     await cluster.stop();
@@ -141,6 +144,8 @@ async function main(): Promise<void> {
     requestsSubmitted: f.submitted,
     requestsAnswered: f.answered,
     requestsLost: f.submitted - f.answered,
+    /** Second answers to one request (the client counts them; exactly-once means 0). */
+    requestsDuplicated: f.duplicated,
     deadWorkerDetectMs: f.detect.killedWorker,
     frozenWorkerDetectMs: f.detect.frozenWorker,
     recoveryMs: f.recover,
