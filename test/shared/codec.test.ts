@@ -97,7 +97,7 @@ describe('malformed messages are refused with a stable code', () => {
 });
 
 describe('nested fields are checked deeply (a registered worker is still a peer)', () => {
-  const hostile = new Packr({ useRecords: false, moreTypes: true, structuredClone: true, useBigInt64: true });
+  const hostile = new Packr({ useRecords: false, moreTypes: true, structuredClone: true });
   const result = (fields: Record<string, unknown>) => ({ type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: 0, timing, ...fields });
   const refused: { name: string; header: Record<string, unknown> }[] = [
     { name: 'a 64-bit integer (BigInt) time', header: result({ timing: { ...timing, endNs: 2n ** 62n } }) },

@@ -9,7 +9,7 @@ import { decodeMessage } from '../../shared/codec.js';
 import type { Action } from '../../shared/protocol.js';
 
 /** Packs anything, BigInts and msgpackr's extension types included (a hostile peer would). */
-const hostilePackr = new Packr({ useRecords: false, moreTypes: true, structuredClone: true, useBigInt64: true });
+const hostilePackr = new Packr({ useRecords: false, moreTypes: true, structuredClone: true });
 
 export function hostilePack(value: unknown): Buffer {
   return hostilePackr.pack(value);
