@@ -28,6 +28,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   verbose: boolean;
   /** Seconds of the slice's start replayed, unmeasured, before each variant (0: none). Default 3. */
   warmupS?: number;
+  /** The local controller's telemetry (requests.csv, actions.csv) for every variant in turn. */
+  logDir?: string;
 }
 
 interface Variant {
@@ -54,7 +56,9 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       : []),
   ];
 
-  const cluster = args.controller ? undefined : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose });
+  if (args.controller && args.logDir) throw new Error('--log-dir applies to the local cluster only; give the running controller its own --log-dir');
+  const controllerArgs = args.logDir ? ['--log-dir', args.logDir] : [];
+  const cluster = args.controller ? undefined : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose, controllerArgs });
   const client = await EscapementClient.connect(args.controller ?? cluster!.clientUrl);
   const summaries: Partial<Record<Variant['key'], ReplaySummary>> = {};
   const plotSeries: PlotSeries[] = [];

@@ -201,9 +201,10 @@ await yargs(hideBin(process.argv))
         .option('json', { type: 'string', describe: 'also write the comparison JSON here' })
         .option('out', { type: 'string', default: 'runs/compare' })
         .option('verbose', { type: 'boolean', default: false })
+        .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
         .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose });
+      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
     },
   )
   .command(
@@ -235,13 +236,14 @@ await yargs(hideBin(process.argv))
         .option('model', { type: 'string', default: 'fmnist-resnet', describe: 'a bundled early-exit package (fmnist-resnet-112: the real-size one, ~20 ms an image)' })
         .option('time-scale', { type: 'number', describe: 'trace speed-up (default: 100 on fmnist-resnet, and the same share of capacity on another model)' })
         .option('max-seconds', { type: 'number', default: 12, describe: 'length of each replay' })
+        .option('log-dir', { type: 'string', describe: 'the controller writes requests.csv and actions.csv here, all variants in turn' })
         .option('verbose', { type: 'boolean', default: false }),
     async (a) => {
       const settings = demoSettings(DEFAULT_MODEL_DIR, a.model);
       process.exitCode = await runCompare({
         controller: undefined, trace: 'traces/azure-llm-2023-conv.csv', format: undefined, model: a.model, modelDir: DEFAULT_MODEL_DIR, dataset: settings.dataset,
         sloMs: undefined, sloFactor: undefined, rateScale: 1, timeScale: a['time-scale'] ?? settings.timeScale, startOffsetS: 0, maxSeconds: a['max-seconds'], maxRequests: undefined, distribution: 'poisson', cv: 1, seed: 1,
-        exitMode: 'compact', baseline: true, batchTimeoutMs: 5, jsonFile: undefined, out: a.out, verbose: a.verbose,
+        exitMode: 'compact', baseline: true, batchTimeoutMs: 5, jsonFile: undefined, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}),
       });
     },
   )

@@ -2,10 +2,11 @@
  * What the scheduling core knows about models, workers and the actions in flight. Plain data,
  * mutated only by the `Scheduler`.
  */
-import type { Action, ExitMode } from '../shared/protocol.js';
-import type { ExitTimeModel } from './exit-time-model.js';
+import type { Action, ExitMode, StageTiming } from '../shared/protocol.js';
+import type { ExitTimeline } from './exit-timeline.js';
 import type { TensorSpec } from '../shared/tensor.js';
 import { RequestQueue, type QueuedRequest } from './request-queue.js';
+import { ArrivalRate } from './arrival-rate.js';
 import { WorkerTimeline, type TimelineConfig } from './worker-timeline.js';
 
 export interface ModelSpec {
@@ -28,8 +29,8 @@ export interface ModelSpec {
   sequenceBuckets?: number[];
   /** Early exits for this model (packages with ramps); absent: the model runs whole. */
   earlyExit?: ExitConfig;
-  /** Duration factors of chains with ramps, from the package profile. */
-  exitTimeModel?: ExitTimeModel;
+  /** When its batches finish with exits: chain cost, learned segment lines and exit evidence. */
+  exitTimeline?: ExitTimeline;
   /** The ramp set (site ids joined by ',') a worker's LOAD of the package prepares. */
   loadedRampSet?: string;
 }
@@ -46,6 +47,8 @@ export interface ExitConfig {
   monitorFraction: number;
   /** Observed fraction of requests answered at each ramp (same order); unknown: none. */
   exitRates?: number[];
+  /** How many samples `exitRates` rests on (the monitor's window); seeds the timeline's evidence. */
+  exitRatesBasis?: number;
 }
 
 export interface ModelState {
@@ -55,6 +58,8 @@ export interface ModelState {
   holders: Map<string, WorkerState>;
   /** Measured memory footprint once a worker has loaded it. */
   measuredWeightsBytes?: number;
+  /** Recent admitted arrivals (admission: how fast a batch fills up behind a request). */
+  arrivals: ArrivalRate;
 }
 
 export type InstanceState = 'loading' | 'loaded';
@@ -76,6 +81,8 @@ export interface InflightAction {
   requests: QueuedRequest[];
   /** Rows already answered at a ramp (their final result is feedback only). */
   answeredRows?: Set<number>;
+  /** INFERs: how its expected duration splits over the stages the worker reports (predicted vs actual per stage). */
+  expectedStages?: StageTiming[];
 }
 
 export interface WorkerState {
@@ -90,7 +97,7 @@ export interface WorkerState {
 }
 
 export function newModelState(spec: ModelSpec): ModelState {
-  return { spec, queue: new RequestQueue(), holders: new Map() };
+  return { spec, queue: new RequestQueue(), holders: new Map(), arrivals: new ArrivalRate() };
 }
 
 export function newWorkerState(id: string, memoryBudgetBytes: number, timelineConfig: TimelineConfig): WorkerState {

@@ -27,6 +27,7 @@ import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome }
 import type { SchedulerConfig } from './scheduler-config.js';
 import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import { TelemetryLog } from './telemetry-log.js';
+import { PredictionErrors } from './prediction-errors.js';
 
 export interface ControllerOptions {
   host: string;
@@ -119,6 +120,8 @@ export class ControllerServer {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly telemetry: TelemetryLog | undefined;
   private readonly zap: ZapAuthenticator | undefined;
+  /** Predicted against actual per model and stage, for status. */
+  private readonly predictionErrors = new PredictionErrors();
   /** Per early-exit model served with ramps: its accuracy monitor and threshold tuner. */
   private readonly exitMonitors = new Map<string, ExitMonitor>();
   private readonly startNs = monotonicNowNs();
@@ -288,8 +291,12 @@ export class ControllerServer {
   private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
     const fold = this.core.onResult(workerId, msg, nowNs);
     if (fold.record) {
-      this.telemetry?.action(fold.record, nowNs, msg.stages);
+      this.telemetry?.action(fold.record, nowNs);
       this.options.metrics?.observeAction(fold.record);
+      const r = fold.record;
+      if (r.actionType === 'infer' && r.code === ErrorCode.OK) {
+        this.predictionErrors.observe({ model: r.model, expectedDurationNs: r.expectedDurationNs, actualDurationNs: r.actualDurationNs, startLatenessNs: r.actualStartNs - r.expectedStartNs, expectedStages: r.expectedStages, stages: r.stages });
+      }
     }
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
     if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
@@ -310,7 +317,7 @@ export class ControllerServer {
     // compact-mode timeline prediction.
     const thresholds = monitor.currentThresholds;
     const monitorFraction = config.mode === 'compact' && monitor.numSamples < COLD_START_SAMPLES ? 1 : MONITOR_FRACTION;
-    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), monitorFraction });
+    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), exitRatesBasis: monitor.numSamples, monitorFraction });
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
       this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
@@ -554,7 +561,7 @@ export class ControllerServer {
       stats.successNs += outcome.completeNs - request.arrivalNs;
       if (outcome.early) stats.early++;
     } else stats.failure++;
-    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}) });
+    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}), ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}) });
     request.origin.send(response, frames);
   }
 
@@ -625,10 +632,12 @@ export class ControllerServer {
     if (msg.exitMode !== undefined) {
       for (const entry of this.options.models.values()) {
         const spec = modelSpecFromEntry(entry, msg.exitMode, this.options.exactBatches ?? true);
+        if (spec.earlyExit && entry.manifest.earlyExit) {
+          this.core.modelSpec(spec.name)!.exitTimeline = spec.exitTimeline!;
+          this.core.modelSpec(spec.name)!.loadedRampSet = spec.loadedRampSet!;
+        }
         this.core.setExitConfig(spec.name, spec.earlyExit);
         if (spec.earlyExit && entry.manifest.earlyExit) {
-          this.core.modelSpec(spec.name)!.exitTimeModel = spec.exitTimeModel!;
-          this.core.modelSpec(spec.name)!.loadedRampSet = spec.loadedRampSet!;
           this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
         } else {
           this.exitMonitors.delete(spec.name);
@@ -647,6 +656,8 @@ export class ControllerServer {
       memoryRssBytes: process.memoryUsage().rss,
       counters: this.counters,
       exits: [...this.exitMonitors.values()].map((m) => m.stats()),
+      /** Predicted against actual INFER durations, per model and stage (recent INFERs). */
+      predictions: this.predictionErrors.summary(),
       ...this.core.snapshot(nowNs),
     };
   }

@@ -8,7 +8,7 @@ import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import type { ModelSpec } from './cluster-state.js';
 import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor } from './exit-monitor.js';
-import { ExitTimeModel } from './exit-time-model.js';
+import { ExitTimeline } from './exit-timeline.js';
 
 /**
  * The batch sizes the planner forms. With `exactBatches`, a model whose batch dimension is
@@ -51,7 +51,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
     // The package's initial choice; the tuner moves the thresholds from there.
     // Compact mode starts fully monitored (see COLD_START_SAMPLES).
     spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: exitMode === 'compact' ? 1 : MONITOR_FRACTION };
-    spec.exitTimeModel = ExitTimeModel.fromSection(ee);
+    spec.exitTimeline = ExitTimeline.fromSection(ee);
   }
   return spec;
 }

@@ -22,7 +22,7 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, StageTiming, UnloadAction } from '../shared/protocol.js';
 import {
   freeBytes,
   isInUse,
@@ -34,10 +34,12 @@ import {
   type ModelState,
   type WorkerState,
 } from './cluster-state.js';
-import { chooseBatch, type BatchChoice } from './batch-choice.js';
+import { chooseBatch, type BatchChoice, type BatchTiming } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
+import { drainCompletionNs, type DrainLane } from './queue-drain.js';
 import { profileKey } from './profile-key.js';
-import type { ExitTiming } from './exit-time-model.js';
+import { segmentOfStage, type SegmentRun } from './exit-timeline.js';
+import type { BatchExits } from './exit-evidence.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
 
@@ -89,6 +91,12 @@ export interface ActionRecord {
   actualCompleteNs: number;
   receivedNs: number;
   sentNs: number;
+  /** When the action was planned (its earliest start) and the latest start its window allowed. */
+  plannedNs: number;
+  latestNs: number;
+  /** INFERs: the stages as predicted (shares of the expected duration) and as the worker measured them. */
+  expectedStages: StageTiming[];
+  stages: StageTiming[];
 }
 
 export interface ResultFold {
@@ -107,10 +115,43 @@ const FAR_FUTURE_NS = 3_600_000_000_000;
 const RAMPS_ESTIMATE_KEY = -1;
 
 const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((r) => r.siteId).join(',');
+/** What the exit rates depend on: the mode, the active ramps and their thresholds. */
+const exitConfigKey = (config: ExitConfig): string => `${config.mode}|${config.ramps.map((r) => `${r.siteId}:${r.threshold}`).join(',')}`;
 
-function exitTiming(config: ExitConfig): ExitTiming {
-  const siteIds = config.ramps.map((r) => r.siteId);
-  return { mode: config.mode, siteIds, exitRates: config.exitRates ?? siteIds.map(() => 0), monitorFraction: config.monitorFraction };
+/**
+ * What a finished INFER's feedback says about its exits: per active ramp, request rows that reached
+ * it unanswered and rows answered there (a row is answered at the first ramp whose confidence
+ * reaches its threshold).
+ */
+function exitsOf(plan: EarlyExitPlan, feedback: ActionResultMsg['feedback'], numRequests: number): BatchExits | undefined {
+  if (!feedback) return undefined;
+  const columns = plan.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));
+  if (columns.some((c) => c < 0)) return undefined;
+  const reached = plan.ramps.map(() => 0);
+  const answered = plan.ramps.map(() => 0);
+  for (let row = 0; row < numRequests; row++) {
+    for (let i = 0; i < plan.ramps.length; i++) {
+      reached[i]!++;
+      if ((feedback.confidences[columns[i]!]?.[row] ?? -1) >= plan.ramps[i]!.threshold) {
+        answered[i]!++;
+        break;
+      }
+    }
+  }
+  return { reached, answered };
+}
+
+/** Rows each segment of a compact chain ran, from which rows were answered and which were kept. */
+function compactRowsOf(plan: EarlyExitPlan, exits: BatchExits, numRequests: number): number[] {
+  const kept = plan.keepRows.filter((r) => r < numRequests).length;
+  const rows = [numRequests];
+  let left = 0;
+  exits.answered.forEach((n) => {
+    left += n;
+    // NOTE: monitored rows run on whether or not they were answered; an upper estimate of the rest.
+    rows.push(Math.max(0, numRequests - left) + Math.min(kept, left));
+  });
+  return rows;
 }
 
 export class Scheduler {
@@ -136,7 +177,7 @@ export class Scheduler {
     this.estimator = new LatencyEstimator(this.config.estimator);
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
-      if (spec.earlyExit && spec.earlyExit.ramps.length > 0) this.exitModels.add(spec.name);
+      if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
     }
   }
 
@@ -212,6 +253,9 @@ export class Scheduler {
     else delete model.spec.earlyExit;
     if (config && config.ramps.length > 0) this.exitModels.add(modelName);
     else this.exitModels.delete(modelName);
+    // New thresholds or ramps change the exit rates: the timeline's evidence starts over, seeded
+    // with the monitor's estimate under them.
+    if (config && model.spec.exitTimeline) model.spec.exitTimeline.configure(exitConfigKey(config), config.ramps.length, config.exitRates, config.exitRatesBasis ?? 0);
   }
 
   /** Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set. */
@@ -294,12 +338,16 @@ export class Scheduler {
       this.enqueue(model, request);
       return null;
     }
-    const finishNs = this.earliestCompletionNs(model, nowNs, model.queue.countAhead(request.deadlineNs), request.seqLength ?? 0);
-    if (finishNs > request.deadlineNs) {
+    // NOTE: admission applies the planner's own rule, so what is admitted can be planned in time:
+    // a batch must end `bufferNs` before its head's deadline, except a lone head run at batch 1.
+    const numAhead = model.queue.countAhead(request.deadlineNs);
+    const finishNs = this.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
+    if (finishNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
       const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
       return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away, deadline in ${slackMs} ms`, nowNs);
     }
+    model.arrivals.record(nowNs);
     this.enqueue(model, request);
     return null;
   }
@@ -414,7 +462,7 @@ export class Scheduler {
         }
         continue;
       }
-      const requests = this.dequeue(model, choice.numRequests, choice.skip);
+      const requests = this.dequeue(model, choice.numRequests);
       // The start window stays open as long as every member can still finish in time: a worker
       // that runs late (the action ahead took its tail time) starts it late rather than refusing
       // a batch that would have made it. Never narrower than the fixed window, never wider than
@@ -459,23 +507,22 @@ export class Scheduler {
   }
 
   /**
-   * Predicted duration of a batch: the learned whole-model duration times the early-exit factors.
-   * `boundNs` (high percentile, no exits) is what deadline checks rely on; `expectedNs` (median,
-   * observed exit rates) is what the worker's timeline is predicted with.
+   * Predicted duration of a batch: the learned whole-model duration times the exit-aware
+   * timeline's factors. `boundNs` (high percentile, survivors at the planning quantile) is what
+   * deadline checks rely on; `expectedNs` (median, expected survivors) is what the worker's
+   * timeline is predicted with. Without exit evidence both assume nobody leaves.
    */
-  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): { boundNs: number; expectedNs: number } | undefined {
+  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): BatchTiming | undefined {
     const key = profileKey(batchSize, seqLength);
     const boundWholeNs = this.estimator.estimateNs(model.spec.name, worker.id, key);
     if (boundWholeNs === undefined) return undefined;
     const typicalWholeNs = this.estimator.expectedNs(model.spec.name, worker.id, key) ?? boundWholeNs;
     const exits = model.spec.earlyExit;
-    const timeModel = model.spec.exitTimeModel;
-    if (!exits || exits.ramps.length === 0 || !timeModel || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
-    const timing = exitTiming(exits);
-    return {
-      boundNs: boundWholeNs * timeModel.noExitFactor(timing.siteIds, batchSize),
-      expectedNs: typicalWholeNs * timeModel.factor(timing, numRequests, batchSize),
-    };
+    const timeline = model.spec.exitTimeline;
+    if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
+    const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
+    const t = timeline.timing(exits.mode, exits.ramps.map((r) => r.siteId), numRequests, batchSize, keepShare);
+    return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };
   }
 
   private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
@@ -506,8 +553,20 @@ export class Scheduler {
       action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows };
     }
     this.commit(worker, action, requests, nowNs);
+    worker.inflight.get(action.actionId)!.expectedStages = this.expectedStages(model, action);
     worker.instances.get(model.spec.name)!.lastUsedNs = nowNs;
     return { workerId: worker.id, action, requests };
+  }
+
+  /** The stages the worker will report for an INFER, with the share of its expected duration each is predicted to take. */
+  private expectedStages(model: ModelState, action: InferAction): StageTiming[] {
+    const plan = action.earlyExit;
+    const timeline = model.spec.exitTimeline;
+    if (!plan || plan.ramps.length === 0 || !timeline) return [{ name: 'model', durationNs: action.expectedDurationNs, numRows: action.batchSize }];
+    const siteIds = plan.ramps.map((r) => r.siteId);
+    const keepShare = plan.mode === 'compact' ? plan.keepRows.length / Math.max(1, action.numRequests) : 0;
+    const survivors = timeline.timing(plan.mode, siteIds, action.numRequests, action.batchSize, keepShare).survivors.expected;
+    return timeline.expectedStages(siteIds, survivors, action.expectedDurationNs);
   }
 
   private window(startNs: number, durationNs: number, latestDeltaNs: number, nowNs: number) {
@@ -669,25 +728,36 @@ export class Scheduler {
 
   /**
    * Predicted earliest completion of a request with `numAhead` more urgent requests of the same
-   * model queued: over all workers, when the worker frees up (plus a LOAD if it lacks the
-   * model), plus the ahead-requests' share of full batches, plus one batch-1 run.
+   * model queued, by draining the queue as the planner will: the requests ahead leave in full
+   * batches of the largest size, each to the worker that frees up first (at their typical,
+   * exit-aware durations), and the request's own batch holds the rest of them and itself (at
+   * its bound). A worker without the model pays a LOAD first.
    */
   private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
     const name = model.spec.name;
-    const largest = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize).at(-1) ?? model.spec.batchSizes[0]!;
-    const numCopies = Math.max(1, model.holders.size);
-    let best = Number.POSITIVE_INFINITY;
+    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
+    const sizes = usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+    const largest = sizes.at(-1)!;
+    const numFullAhead = Math.floor(numAhead / largest);
+    const lanes: DrainLane[] = [];
     for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(name)) continue;
-      const batch1Ns = this.estimator.estimateNs(name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength)) ?? this.batch1EstimateNs(model, seqLength);
-      // The batches ahead are timeline (typical durations); the request's own run is the bound.
-      const fullNs = this.estimator.expectedNs(name, worker.id, profileKey(largest, seqLength)) ?? batch1Ns * largest;
+      const fallbackNs = this.batch1EstimateNs(model, seqLength);
+      const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength) : undefined;
       let startNs = worker.timeline.freeAtNs(nowNs);
       if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
-      const backlogNs = (Math.floor(numAhead / largest) * fullNs) / numCopies;
-      best = Math.min(best, startNs + backlogNs + batch1Ns);
+      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength)?.boundNs ?? fallbackNs * rows;
+      lanes.push({ startNs, fullNs: full?.expectedNs ?? fallbackNs * largest, ownNs });
     }
-    return best;
+    return drainCompletionNs({
+      lanes,
+      numFullAhead,
+      ownRows: numAhead - numFullAhead * largest + 1,
+      maxRows: largest,
+      arrivalsPerNs: model.arrivals.perNs(nowNs),
+      planAheadNs: this.config.scheduleAheadNs,
+      nowNs,
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -814,7 +884,7 @@ export class Scheduler {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
       // Learn whole-model-equivalent durations: divide out what the ramps and exits did.
-      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.actualFactor(action, msg));
+      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.foldExits(action, msg, nowNs));
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
       return inflight.requests.flatMap((r, row) => {
@@ -849,24 +919,28 @@ export class Scheduler {
     );
   }
 
-  /** The early-exit factor of a finished INFER, from the exits that actually happened. */
-  private actualFactor(action: InferAction, msg: ActionResultMsg): number {
-    const spec = this.models.get(action.modelName)!.spec;
+  /**
+   * What a finished early-exit INFER teaches the timeline (its exits, its segments' timings), and
+   * its factor against the whole model from the rows each segment actually ran, by which the
+   * estimator divides to learn whole-model durations.
+   */
+  private foldExits(action: InferAction, msg: ActionResultMsg, nowNs: number): number {
+    const timeline = this.models.get(action.modelName)!.spec.exitTimeline;
     const plan = action.earlyExit;
-    if (!plan || plan.ramps.length === 0 || !spec.exitTimeModel) return 1;
+    if (!plan || plan.ramps.length === 0 || !timeline) return 1;
     const siteIds = plan.ramps.map((r) => r.siteId);
-    // Rows that left the batch at each ramp (the monitoring sample stays in).
-    const leaving = siteIds.map(() => 0);
-    const fb = msg.feedback;
-    if (fb && plan.mode === 'compact') {
-      const kept = new Set(plan.keepRows);
-      for (let row = 0; row < fb.finalPredictions.length; row++) {
-        const r = plan.ramps.findIndex((ramp) => (fb.confidences[fb.siteIds.indexOf(ramp.siteId)]?.[row] ?? -1) >= ramp.threshold);
-        if (r >= 0 && !kept.has(row)) leaving[r]!++;
-      }
+    const exits = exitsOf(plan, msg.feedback, action.numRequests);
+    const runs: SegmentRun[] = [];
+    for (const stage of msg.stages ?? []) {
+      const segment = segmentOfStage(stage.name, siteIds);
+      if (segment !== undefined) runs.push({ segment, rows: stage.numRows ?? action.batchSize, durationNs: stage.durationNs });
     }
-    const timing = { mode: plan.mode, siteIds, exitRates: siteIds.map(() => 0), monitorFraction: 0 };
-    return spec.exitTimeModel.factor(timing, action.numRequests, action.batchSize, leaving);
+    timeline.observe(siteIds, exits, runs, nowNs);
+    // Rows per segment: as the worker reports them, else from the exits (release: all rows).
+    const rows = new Array<number>(siteIds.length + 1).fill(plan.mode === 'release' ? action.batchSize : action.numRequests);
+    if (plan.mode === 'compact' && exits) compactRowsOf(plan, exits, action.numRequests).forEach((n, s) => (rows[s] = n));
+    for (const run of runs) if (run.rows > 0) rows[run.segment] = run.rows;
+    return timeline.factorOf(siteIds, rows, action.batchSize);
   }
 
   private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg): void {
@@ -921,6 +995,10 @@ export class Scheduler {
       actualCompleteNs: msg.timing.endNs,
       receivedNs: msg.timing.receivedNs,
       sentNs: msg.timing.sentNs,
+      plannedNs: a.earliestNs,
+      latestNs: a.latestNs,
+      expectedStages: inflight.expectedStages ?? [],
+      stages: msg.stages ?? [],
     };
   }
 

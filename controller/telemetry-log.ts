@@ -9,13 +9,17 @@ import type { ActionRecord } from './scheduler.js';
 import type { ThresholdChange } from './exit-monitor.js';
 import type { StageTiming } from '../shared/protocol.js';
 
-export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size'] as const;
+export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size', 'action_id'] as const;
 export const ACTION_LOG_COLUMNS = [
   't_ms', 'action_id', 'action_type', 'code', 'worker', 'model', 'batch_size', 'num_requests',
   'expected_start_ms', 'actual_start_ms', 'start_lateness_ms', 'expected_duration_ms', 'actual_duration_ms',
   'expected_complete_ms', 'actual_complete_ms', 'completion_error_ms', 'worker_received_ms', 'worker_sent_ms',
   // the worker's own timing of each stage (a chain: segments and unfused ramp heads), `name:ms` joined by ';'
   'stages',
+  // the action's start window as planned: when it was planned (its earliest start) and its latest start
+  'planned_ms', 'latest_ms',
+  // INFERs: each stage's predicted duration (`name:ms` joined by ';'), and rows run per stage, actual/predicted (`name:rows/rows`)
+  'expected_stages', 'stage_rows',
 ] as const;
 
 export interface RequestLogRow {
@@ -28,7 +32,11 @@ export interface RequestLogRow {
   completeNs: number;
   workerId?: string;
   batchSize?: number;
+  /** The INFER that answered it (join with actions.csv). */
+  actionId?: number;
 }
+
+const stageList = (stages: readonly StageTiming[]): string => stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';');
 
 export class TelemetryLog {
   private readonly requests: WriteStream;
@@ -57,18 +65,21 @@ export class TelemetryLog {
     const sloMs = (row.deadlineNs - row.arrivalNs) / 1e6;
     this.requests.write(
       [this.ms(row.completeNs), row.requestId, row.model, row.status, row.code, this.ms(row.arrivalNs), this.ms(row.deadlineNs), this.ms(row.completeNs),
-        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? ''].join(',') + '\n',
+        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? '', row.actionId ?? ''].join(',') + '\n',
     );
   }
 
-  action(r: ActionRecord, nowNs: number, stages: readonly StageTiming[] = []): void {
+  action(r: ActionRecord, nowNs: number): void {
     const started = r.actualStartNs > 0;
+    const stages = r.stages;
+    const expectedRows = new Map(r.expectedStages.map((s) => [s.name, s.numRows]));
+    const rows = stages.filter((s) => s.numRows !== undefined).map((s) => `${s.name}:${s.numRows}/${(expectedRows.get(s.name) ?? Number.NaN).toFixed(1)}`);
     this.actions.write(
       [this.ms(nowNs), r.actionId, r.actionType, r.code, r.workerId, r.model, r.batchSize, r.numRequests,
         this.ms(r.expectedStartNs), this.ms(r.actualStartNs), started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
         (r.expectedDurationNs / 1e6).toFixed(4), started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
         this.ms(r.expectedCompleteNs), this.ms(r.actualCompleteNs), started ? ((r.actualCompleteNs - r.expectedCompleteNs) / 1e6).toFixed(4) : '',
-        this.ms(r.receivedNs), this.ms(r.sentNs), stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';')].join(',') + '\n',
+        this.ms(r.receivedNs), this.ms(r.sentNs), stageList(stages), this.ms(r.plannedNs), this.ms(r.latestNs), stageList(r.expectedStages), rows.join(';')].join(',') + '\n',
     );
   }
 

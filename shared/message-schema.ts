@@ -189,7 +189,7 @@ export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
       message: optional(str()),
       outputs: optional(tensors),
       profile: optional(arrayOf(obj({ batchSize, sequenceLength: optional(int(1, 1 << 20)), durationNs, p99DurationNs: durationNs }), 4096)),
-      stages: optional(arrayOf(obj({ name: str(MAX_ID_CHARS), durationNs }), 256)),
+      stages: optional(arrayOf(obj({ name: str(MAX_ID_CHARS), durationNs, numRows: optional(row) }), 256)),
       weightsBytes: optional(num(0, 2 ** 52)),
       outputRows: optional(arrayOf(row, MAX_ROWS)),
       feedback: optional(feedback),

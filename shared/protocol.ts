@@ -186,6 +186,8 @@ export interface ActionTiming {
 export interface StageTiming {
   name: string;
   durationNs: number;
+  /** Rows the stage ran (a compact chain's later segments run fewer); absent: the whole batch. */
+  numRows?: number;
 }
 
 export interface BatchProfileEntry {

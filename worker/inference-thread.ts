@@ -163,7 +163,7 @@ async function inferWithExits(id: number, entry: { outputs: TensorSpec[]; earlyE
     outputs: [fromOrt(spec.name, spec.dtype, result.finalOutput)],
     outputRows: result.finalRows,
     feedback: { ...result.feedback, finalPredictions },
-    stages: result.stageNs.map((s) => ({ name: s.name, durationNs: s.durationNs })),
+    stages: result.stageNs.map((s) => ({ name: s.name, durationNs: s.durationNs, numRows: s.numRows })),
   };
 }
 

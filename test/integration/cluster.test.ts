@@ -89,6 +89,10 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
       expect(name).toBe('model');
       expect(Number(ms)).toBeGreaterThan(0);
       expect(Number(ms)).toBeLessThanOrEqual(Number(r.actual_duration_ms));
+      // and the stage as predicted: the action's whole expected duration
+      const [expectedName, expectedMs] = r.expected_stages!.split(':');
+      expect(expectedName).toBe('model');
+      expect(Math.abs(Number(expectedMs) - Number(r.expected_duration_ms))).toBeLessThanOrEqual(0.001);
     }
     expect(rows.some((r) => r.action_type === 'load')).toBe(true);
     const requests = readFileSync(join(logDir, 'requests.csv'), 'utf8').trim().split('\n');

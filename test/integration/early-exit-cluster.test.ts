@@ -75,6 +75,19 @@ describe.each(['release', 'compact'] as const)('exit mode %s', (mode) => {
     expect(stats.windowAgreement).toBeGreaterThan(0.95);
   });
 
+  it('reports predicted against actual per chain stage in the status', async () => {
+    const status = (await client.status()) as { predictions: { model: string; stage: string; numSamples: number; p50: number; unit: string }[] };
+    const mine = status.predictions.filter((p) => p.model === MODEL);
+    const stages = new Set(mine.map((p) => p.stage));
+    for (const stage of ['total', 'start', 'hop', ...ee.chosenRamps.map((s) => `segment->${s}`)]) expect(stages).toContain(stage);
+    for (const p of mine) {
+      expect(p.numSamples).toBeGreaterThan(0);
+      expect(Number.isFinite(p.p50)).toBe(true);
+    }
+    // compact batches shed rows, so their last segment ran on fewer rows; release ones never do
+    if (mode === 'release') expect(stages).toContain('final');
+  });
+
   it('answers that ran to the end equal the plain model; early ones agree with it within the budget', () => {
     let agree = 0;
     responses.forEach((r, i) => {

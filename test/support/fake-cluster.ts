@@ -5,7 +5,7 @@
  */
 import { VirtualClock } from '../../shared/clock.js';
 import { ErrorCode } from '../../shared/error-codes.js';
-import type { ActionResultMsg } from '../../shared/protocol.js';
+import type { ActionResultMsg, ExitMsg, InferAction } from '../../shared/protocol.js';
 import type { ModelSpec } from '../../controller/cluster-state.js';
 import { Scheduler, type PlannedAction, type RequestOutcome } from '../../controller/scheduler.js';
 import type { SchedulerConfig } from '../../controller/scheduler-config.js';
@@ -33,12 +33,31 @@ export interface FakeWorkerKnobs {
   failInferWith: number;
   /** Profile reported by LOAD: by default the true durations. */
   profileNs?: (model: string, batchSize: number, seqLength: number) => number;
+  /**
+   * INFERs with ramps: the share of a batch's request rows answered at each active ramp (in row
+   * order, at the first ramp that takes them), at a given time. Default: nobody.
+   */
+  exitShares?: (model: string, nowNs: number) => number[];
+  /**
+   * INFERs with ramps: duration of chain segment `segment` (of `numSegments`) on `rows` rows.
+   * Default: `inferNs` at the batch size, split evenly over the segments and linear in rows.
+   */
+  segmentNs?: (model: string, segment: number, rows: number, numSegments: number) => number;
+}
+
+interface ChainRun {
+  answeredAt: number[];
+  kept: Set<number>;
+  stages: { name: string; durationNs: number; numRows: number }[];
+  durationNs: number;
 }
 
 interface Running {
   planned: PlannedAction;
   startNs: number;
   endNs: number;
+  /** INFERs with ramps: what the chain did. */
+  chain?: ChainRun;
 }
 
 /** Executes one worker's actions back to back, as a real worker would. */
@@ -48,6 +67,9 @@ export class FakeWorker {
   private running: Running | undefined;
   private freeAtNs = 0;
   readonly executed: PlannedAction[] = [];
+  /** Exit messages of the INFER completed last (delivered before its result). */
+  exits: ExitMsg[] = [];
+  private exitDraw = 0;
 
   constructor(
     readonly id: string,
@@ -66,12 +88,43 @@ export class FakeWorker {
     return this.knobs.inferNs(a.modelName, a.batchSize, a.sequenceLength ?? 0);
   }
 
+  /** An INFER with ramps, run as a chain: which rows each ramp answers, and how long it takes. */
+  private chainRun(a: InferAction, nowNs: number): ChainRun {
+    const plan = a.earlyExit!;
+    const numSegments = plan.ramps.length + 1;
+    const shares = this.knobs.exitShares?.(a.modelName, nowNs) ?? plan.ramps.map(() => 0);
+    const segmentNs = this.knobs.segmentNs ?? ((m, _s, rows, n) => (this.knobs.inferNs(m, a.batchSize, 0) * rows) / (a.batchSize * n));
+    // Each row is answered at ramp i with probability shares[i] (unconditional), drawn from a
+    // low-discrepancy sequence: deterministic, and exact over many rows of any batch size.
+    const answeredAt = new Array<number>(a.numRequests).fill(-1);
+    for (let row = 0; row < a.numRequests; row++) {
+      this.exitDraw = (this.exitDraw + 0.6180339887498949) % 1;
+      let upTo = 0;
+      for (let i = 0; i < plan.ramps.length && answeredAt[row]! < 0; i++) {
+        upTo += shares[i]!;
+        if (this.exitDraw < upTo) answeredAt[row] = i;
+      }
+    }
+    const kept = new Set(plan.keepRows);
+    const stages: { name: string; durationNs: number; numRows: number }[] = [];
+    let durationNs = 0;
+    for (let s = 0; s < numSegments; s++) {
+      const alive = plan.mode === 'release' ? a.batchSize : answeredAt.filter((at, r) => at < 0 || at >= s || kept.has(r)).length;
+      const ns = segmentNs(a.modelName, s, alive, numSegments);
+      durationNs += ns;
+      stages.push({ name: s < plan.ramps.length ? `segment->${plan.ramps[s]!.siteId}` : 'final', durationNs: ns, numRows: alive });
+    }
+    return { answeredAt, kept, stages, durationNs };
+  }
+
   /** Starts queued work if idle; returns the time of the next completion, if any. */
   advance(nowNs: number): number | undefined {
     if (!this.running && this.queue.length > 0) {
       const planned = this.queue.shift()!;
       const startNs = Math.max(nowNs, this.freeAtNs);
-      this.running = { planned, startNs, endNs: startNs + this.durationNs(planned) };
+      const a = planned.action;
+      const chain = a.type === 'infer' && a.earlyExit && a.earlyExit.ramps.length > 0 && this.knobs.failInferWith === 0 ? this.chainRun(a, startNs) : undefined;
+      this.running = { planned, startNs, endNs: startNs + (chain?.durationNs ?? this.durationNs(planned)), ...(chain ? { chain } : {}) };
     }
     return this.running?.endNs;
   }
@@ -93,11 +146,29 @@ export class FakeWorker {
         a.batchSizes.map((b) => ({ batchSize: b, ...(seq > 0 ? { sequenceLength: seq } : {}), durationNs: profileNs(a.modelName, b, seq), p99DurationNs: profileNs(a.modelName, b, seq) })),
       );
     }
+    this.exits = [];
     if (a.type === 'infer' && this.knobs.failInferWith !== 0) {
       msg.code = this.knobs.failInferWith;
       msg.message = 'injected failure';
+    } else if (a.type === 'infer' && r.chain) {
+      this.reportChain(a, r.chain, r.endNs, msg);
     }
     return msg;
+  }
+
+  /** The results of a chain run as a real worker reports them: exits, feedback, stages, outputs. */
+  private reportChain(a: InferAction, chain: ChainRun, endNs: number, msg: ActionResultMsg): void {
+    const plan = a.earlyExit!;
+    const { answeredAt, kept, stages } = chain;
+    const confidences = plan.ramps.map((_, i) => answeredAt.map((at) => (at === i ? 1 : at >= 0 && at < i ? Number.NaN : 0)));
+    const runsToEnd = (at: number, row: number) => at < 0 || kept.has(row) || plan.mode === 'release';
+    msg.feedback = { siteIds: plan.ramps.map((r) => r.siteId), confidences, predictions: confidences.map((cs) => cs.map(() => 0)), finalPredictions: answeredAt.map((at, row) => (runsToEnd(at, row) ? 0 : -1)) };
+    msg.stages = stages;
+    if (plan.mode === 'compact') msg.outputRows = answeredAt.flatMap((at, row) => (runsToEnd(at, row) ? [row] : []));
+    this.exits = plan.ramps.flatMap((ramp, i) => {
+      const rows = answeredAt.flatMap((at, row) => (at === i ? [row] : []));
+      return rows.length === 0 ? [] : [{ type: 'exit' as const, actionId: a.actionId, modelName: a.modelName, siteId: ramp.siteId, rows, confidences: rows.map(() => 1), predictions: rows.map(() => 0), atNs: endNs, outputs: [] }];
+    });
   }
 }
 
@@ -164,7 +235,9 @@ export class FakeCluster {
       this.clock.setNs(Math.max(nowNs, nextNs));
       for (const w of this.workers.values()) {
         const result = w.complete(this.clock.nowNs());
-        if (result) this.record(this.scheduler.onResult(w.id, result, this.clock.nowNs()).outcomes);
+        if (!result) continue;
+        for (const exit of w.exits) this.record(this.scheduler.onExit(w.id, exit, this.clock.nowNs()));
+        this.record(this.scheduler.onResult(w.id, result, this.clock.nowNs()).outcomes);
       }
       if (this.clock.nowNs() >= untilNs) {
         this.plan();

@@ -1,0 +1,202 @@
+/**
+ * When a batch of an early-exit model finishes, as the planner counts on it: the exit-aware
+ * timeline of one model.
+ *
+ * A batch's duration is predicted relative to the whole model's at the same batch size (the
+ * latency estimator learns whole-model durations per worker, so per-worker speed and host noise
+ * stay there). The factor has two parts:
+ * - the chain's own cost: running as segments with ramp heads costs more than the whole model
+ *   (`noExitFactor`, from the package profile: the chain against the whole model, plus the heads);
+ * - how much of it runs: in compact mode answered rows leave, so segment s runs only the rows
+ *   still alive there (exit-evidence.ts) and costs what its learned line says for that many rows
+ *   (segment-costs.ts, fitted online from the workers' stage timings).
+ * The bound (deadline checks, admission) reads the rows alive at the evidence's planning quantile
+ * (p95 of the survivors, each ramp's survival at its 95 % upper bound); the expected factor (the
+ * worker's timeline) reads the point estimate. Without evidence both are the no-exit factor, so
+ * the planner is never worse off than when it ignored exits. Release mode never shrinks a batch:
+ * its factors are always the no-exit one.
+ */
+import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
+import type { ExitMode, StageTiming } from '../shared/protocol.js';
+import { ExitEvidence, type BatchExits, type ExitEvidenceOptions, type SurvivorEstimate } from './exit-evidence.js';
+import { SegmentCosts, type SegmentCostOptions } from './segment-costs.js';
+
+type Curve = [batchSize: number, ms: number][];
+
+/** Linear interpolation over profiled batch sizes; proportional below the smallest and beyond the largest. */
+function at(curve: Curve, batchSize: number): number {
+  if (batchSize <= 0) return 0;
+  const [b0, v0] = curve[0]!;
+  if (batchSize <= b0) return (v0 * batchSize) / b0;
+  for (let i = 1; i < curve.length; i++) {
+    const [b1, v1] = curve[i]!;
+    if (batchSize <= b1) {
+      const [ba, va] = curve[i - 1]!;
+      return va + ((v1 - va) * (batchSize - ba)) / (b1 - ba);
+    }
+  }
+  const [bl, vl] = curve.at(-1)!;
+  return (vl * batchSize) / bl;
+}
+
+function curveOf(byBatch: Record<string, number>): Curve {
+  return Object.entries(byBatch)
+    .map(([b, ms]) => [Number(b), ms] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/** What a planned batch will do, relative to the whole model at its batch size. */
+export interface BatchExitTiming {
+  /** Duration factor at the planning quantile of the survivors (deadline checks). */
+  boundFactor: number;
+  /** Duration factor at the expected survivors (the worker's timeline). */
+  expectedFactor: number;
+  /** Rows alive at each segment, at the quantile and expected. */
+  survivors: SurvivorEstimate;
+}
+
+/** One stage of a finished chain run, mapped to its segment. */
+export interface SegmentRun {
+  segment: number;
+  rows: number;
+  durationNs: number;
+}
+
+/** A chain's stage as the worker names it: `segment->SITE`, `final`, or an unfused head `rampSITE`. */
+export function segmentOfStage(name: string, siteIds: readonly number[]): number | undefined {
+  if (name === 'final') return siteIds.length;
+  const match = /^(?:segment->|ramp)(\d+)$/.exec(name);
+  if (!match) return undefined;
+  const index = siteIds.indexOf(Number(match[1]));
+  return index < 0 ? undefined : index;
+}
+
+export class ExitTimeline {
+  private readonly whole: Curve;
+  private readonly upTo = new Map<number, Curve>();
+  private readonly headCost = new Map<number, Curve>();
+  private readonly chainOverhead: Curve;
+  private readonly segmentCosts = new Map<string, SegmentCosts>();
+  private evidence: ExitEvidence | undefined;
+  private evidenceKey = '';
+
+  constructor(
+    private readonly profile: EarlyExitSection['profile'],
+    rampCostMs: Record<number, Record<string, number>>,
+    private readonly evidenceOptions: Partial<ExitEvidenceOptions> = {},
+    private readonly segmentOptions: Partial<SegmentCostOptions> = {},
+  ) {
+    this.whole = curveOf(profile.wholeMs);
+    for (const [site, byBatch] of Object.entries(profile.siteUpToMs)) this.upTo.set(Number(site), curveOf(byBatch));
+    for (const [site, byBatch] of Object.entries(rampCostMs)) this.headCost.set(Number(site), curveOf(byBatch));
+    // Running as a chain costs extra launches and copies: chain / whole per batch size (≥ 1).
+    this.chainOverhead = curveOf(Object.fromEntries(Object.entries(profile.chainMs).map(([b, ms]) => [b, Math.max(1, ms / profile.wholeMs[b]!)])));
+  }
+
+  static fromSection(ee: EarlyExitSection, evidenceOptions: Partial<ExitEvidenceOptions> = {}): ExitTimeline {
+    return new ExitTimeline(ee.profile, Object.fromEntries(ee.ramps.map((r) => [r.siteId, r.costMs])), evidenceOptions);
+  }
+
+  private headMs(site: number, batchSize: number): number {
+    const curve = this.headCost.get(site);
+    return curve ? at(curve, batchSize) : 0;
+  }
+
+  /** Duration of a batch in which nobody leaves, as a multiple of the whole model's (≥ 1). */
+  noExitFactor(siteIds: readonly number[], batchSize: number): number {
+    const headsMs = siteIds.reduce((s, id) => s + this.headMs(id, batchSize), 0);
+    return at(this.chainOverhead, batchSize) + headsMs / at(this.whole, batchSize);
+  }
+
+  /** The segments' cost lines for a ramp set (segment s ends at siteIds[s]; the last at the output). */
+  costsFor(siteIds: readonly number[]): SegmentCosts {
+    const key = siteIds.join(',');
+    let costs = this.segmentCosts.get(key);
+    if (!costs) {
+      const prior = [...siteIds, -1].map((site, s) => {
+        const byBatch: Record<number, number> = {};
+        for (const b of this.profile.batchSizes) {
+          const overhead = at(this.chainOverhead, b);
+          const endMs = site < 0 ? at(this.whole, b) : at(this.upTo.get(site)!, b);
+          const beginMs = s === 0 ? 0 : at(this.upTo.get(siteIds[s - 1]!)!, b);
+          byBatch[b] = 1e6 * (overhead * Math.max(0, endMs - beginMs) + (site < 0 ? 0 : this.headMs(site, b)));
+        }
+        return byBatch;
+      });
+      costs = new SegmentCosts(prior, this.segmentOptions);
+      this.segmentCosts.set(key, costs);
+    }
+    return costs;
+  }
+
+  /**
+   * Starts over the exit evidence when the exit configuration (`key`: mode, ramps and thresholds)
+   * changes, seeded with the monitor's estimate of the share answered at each ramp under it.
+   */
+  configure(key: string, numRamps: number, seedShares?: readonly number[], basisRows = 0): void {
+    if (key === this.evidenceKey && this.evidence) return;
+    this.evidenceKey = key;
+    this.evidence = new ExitEvidence(numRamps, this.evidenceOptions);
+    this.evidence.reset(seedShares, basisRows);
+  }
+
+  /** The evidence for the current configuration (undefined before the first `configure`). */
+  get currentEvidence(): ExitEvidence | undefined {
+    return this.evidence;
+  }
+
+  /**
+   * A batch of `numRequests` request rows (padded to `batchSize`) with the given ramps: its
+   * duration factors against the whole model at `batchSize`.
+   */
+  timing(mode: ExitMode, siteIds: readonly number[], numRequests: number, batchSize: number, keepShare: number): BatchExitTiming {
+    const noExit = this.noExitFactor(siteIds, batchSize);
+    const everyone = new Array<number>(siteIds.length + 1).fill(mode === 'release' ? batchSize : numRequests);
+    if (mode === 'release' || siteIds.length === 0 || !this.evidence) {
+      const survivors = { bound: everyone, expected: [...everyone], informed: false };
+      const factor = mode === 'release' ? noExit : this.factorOf(siteIds, everyone, batchSize, noExit);
+      return { boundFactor: factor, expectedFactor: factor, survivors };
+    }
+    const survivors = this.evidence.survivors(numRequests, keepShare);
+    return {
+      boundFactor: this.factorOf(siteIds, survivors.bound, batchSize, noExit),
+      expectedFactor: this.factorOf(siteIds, survivors.expected, batchSize, noExit),
+      survivors,
+    };
+  }
+
+  /** The factor of a chain run in which segment s ran `rows[s]` rows. */
+  factorOf(siteIds: readonly number[], rows: readonly number[], batchSize: number, noExit = this.noExitFactor(siteIds, batchSize)): number {
+    const costs = this.costsFor(siteIds);
+    const fullNs = costs.chainNs(new Array<number>(siteIds.length + 1).fill(batchSize));
+    return fullNs > 0 ? (noExit * costs.chainNs(rows)) / fullNs : noExit;
+  }
+
+  /**
+   * How a chain run of `totalNs` is expected to split over its segments, named as workers report
+   * them (`segment->SITE`, then `final`), when segment s runs `rows[s]` rows.
+   */
+  expectedStages(siteIds: readonly number[], rows: readonly number[], totalNs: number): StageTiming[] {
+    const costs = this.costsFor(siteIds);
+    const chainNs = costs.chainNs(rows);
+    return [...siteIds, -1].map((site, s) => ({
+      name: site < 0 ? 'final' : `segment->${site}`,
+      durationNs: chainNs > 0 ? (totalNs * costs.segmentNs(s, rows[s] ?? 0)) / chainNs : 0,
+      numRows: rows[s] ?? 0,
+    }));
+  }
+
+  /** Folds in a finished chain run: exits for the evidence, stage timings for the segment lines. */
+  observe(siteIds: readonly number[], exits: BatchExits | undefined, runs: readonly SegmentRun[], nowNs: number): void {
+    const costs = this.costsFor(siteIds);
+    // Stages of one segment (a segment and its unfused head) add up.
+    const bySegment = new Map<number, SegmentRun>();
+    for (const run of runs) {
+      const seen = bySegment.get(run.segment);
+      if (seen) seen.durationNs += run.durationNs;
+      else bySegment.set(run.segment, { ...run });
+    }
+    for (const run of bySegment.values()) costs.observe(run.segment, run.rows, run.durationNs);
+    if (exits && this.evidence) this.evidence.observe(exits, nowNs);
+  }
+}

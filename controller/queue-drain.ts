@@ -1,0 +1,69 @@
+/**
+ * When a newly arrived request would finish if the planner drains its model's queue as it will:
+ * the requests ahead of it (deadline order) leave in full batches, each batch to the worker that
+ * frees up first, and the request runs in the batch after them. Admission admits a request only
+ * when that completion is in time, so that what is admitted can be planned in time.
+ *
+ * The request's own batch holds the requests ahead of it that did not fill a batch, itself, and
+ * whatever arrives behind it before that batch is planned (at the model's recent arrival rate):
+ * under load the batch fills up, and a request admitted on the promise of a small batch would
+ * otherwise force the planner to shrink batches to keep the promise (on hardware where batching
+ * pays, a cascade of small batches) or to break it.
+ */
+
+/** One worker as the drain sees it. */
+export interface DrainLane {
+  /** When it can start the first batch (it frees up, plus a LOAD if it lacks the model). */
+  startNs: number;
+  /** Typical duration of a full batch on it. */
+  fullNs: number;
+  /** The bound on a batch of `rows` rows on it (what deadline checks rely on). */
+  ownNs: (rows: number) => number;
+}
+
+export interface DrainQuery {
+  lanes: readonly DrainLane[];
+  /** Full batches of requests ahead of the new one. */
+  numFullAhead: number;
+  /** Rows of its own batch known now: the requests ahead that did not fill a batch, and itself. */
+  ownRows: number;
+  /** The largest batch. */
+  maxRows: number;
+  /** Recent arrivals of the model per ns (requests behind it that will join its batch). */
+  arrivalsPerNs: number;
+  /** The own batch is planned this long before it starts (the planner's schedule-ahead). */
+  planAheadNs: number;
+  nowNs: number;
+}
+
+/** The own batch's rows if it starts at `startNs`. */
+function rowsAt(q: DrainQuery, startNs: number): number {
+  const waitNs = Math.max(0, startNs - q.planAheadNs - q.nowNs);
+  return Math.min(q.maxRows, Math.max(q.ownRows, Math.ceil(q.ownRows + q.arrivalsPerNs * waitNs)));
+}
+
+/** Predicted completion of the new request (Infinity with no lane). */
+export function drainCompletionNs(q: DrainQuery): number {
+  const { lanes, numFullAhead } = q;
+  if (lanes.length === 0) return Number.POSITIVE_INFINITY;
+  if (numFullAhead <= 0) return Math.min(...lanes.map((l) => l.startNs + l.ownNs(rowsAt(q, l.startNs))));
+  // Lane w offers slots at startNs + k·fullNs (k = 0, 1, ...); the own batch takes the
+  // (numFullAhead + 1)-th earliest. Found by bisection on time (the number of slots starting by t
+  // is a step function), so the cost does not grow with the queue.
+  const slotsBy = (t: number): number => lanes.reduce((n, l) => n + (t >= l.startNs ? Math.floor((t - l.startNs) / Math.max(1, l.fullNs)) + 1 : 0), 0);
+  let lo = Math.min(...lanes.map((l) => l.startNs));
+  let hi = Math.max(...lanes.map((l) => l.startNs + numFullAhead * l.fullNs));
+  for (let i = 0; i < 60 && hi - lo > 1_000; i++) {
+    const mid = (lo + hi) / 2;
+    if (slotsBy(mid) >= numFullAhead + 1) hi = mid;
+    else lo = mid;
+  }
+  // The lane whose slot starts at (about) hi runs the own batch.
+  let best = Number.POSITIVE_INFINITY;
+  for (const l of lanes) {
+    if (hi < l.startNs) continue;
+    const slotNs = l.startNs + Math.floor((hi - l.startNs) / Math.max(1, l.fullNs)) * l.fullNs;
+    if (hi - slotNs <= 1_000 + 1e-9 * hi) best = Math.min(best, slotNs + l.ownNs(rowsAt(q, slotNs)));
+  }
+  return best;
+}
