@@ -33,8 +33,9 @@ import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
 import { profiledCapacityRps } from '../cli/demo-settings.js';
 import { sloFor } from '../cli/replay-command.js';
-import { OnnxExecutor } from '../worker/onnx-executor.js';
-import { measureChainCost } from './chain-cost.js';
+import { ThreadExecutor } from '../worker/thread-executor.js';
+import { Device } from '../worker/device.js';
+import { inferOnDevice, loadOnDevice, measureChainCost } from './chain-cost.js';
 import { exitCeilings } from './exit-ceiling.js';
 
 const VARIANTS = ['off', 'release', 'compact'] as const;
@@ -83,18 +84,18 @@ function realSizePlan(model: string): WorkloadPlan {
 
 /** Batch-1 run time of the whole model on one onnxruntime thread, in this process (p50 of 30). */
 async function batch1RunMs(model: string, inputs: Tensor[]): Promise<number> {
-  const executor = new OnnxExecutor({ device: 'cpu', intraOpNumThreads: 1 });
+  const device = new Device(new ThreadExecutor({ device: 'cpu', intraOpNumThreads: 1 }), { modelDir: 'models', memoryBudgetBytes: 2 ** 40 });
   try {
-    await executor.load(loadModelEntry('models', model), [1]);
+    const entry = loadModelEntry('models', model);
+    await loadOnDevice(device, entry, [1]);
     const samples: number[] = [];
     for (let run = -5; run < 30; run++) {
-      const t0 = performance.now();
-      await executor.infer(model, 1, inputs, { numRequests: 1 });
-      if (run >= 0) samples.push(performance.now() - t0);
+      const ms = await inferOnDevice(device, entry, inputs.map((t) => ({ ...t, data: new Uint8Array(t.data) })), 1);
+      if (run >= 0) samples.push(ms);
     }
     return percentilesMs(samples).p50Ms;
   } finally {
-    await executor.close();
+    await device.close();
   }
 }
 

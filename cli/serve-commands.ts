@@ -7,10 +7,11 @@ import { ControllerServer } from '../controller/controller-server.js';
 import { HttpFront } from '../controller/http-front.js';
 import { loadModelRepository } from '../shared/model-manifest.js';
 import { hasServingNodeFlags, SERVING_NODE_FLAGS } from './node-flags.js';
-import { OnnxExecutor } from '../worker/onnx-executor.js';
+import { ThreadExecutor } from '../worker/thread-executor.js';
+import { Device } from '../worker/device.js';
 import { SimulatedExecutor } from '../worker/simulated-executor.js';
-import { WorkerServer } from '../worker/worker-server.js';
 import type { Executor } from '../worker/executor.js';
+import { WorkerServer } from '../worker/worker-server.js';
 import { makeLogger } from './logger.js';
 
 export interface ControllerArgs {
@@ -132,13 +133,14 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   const workerId = args.id ?? `worker-${process.pid}`;
   const log = makeLogger(workerId);
   warnWithoutServingFlags(log);
+  const memoryBudgetBytes = args.memoryMb * 2 ** 20;
   let executor: Executor;
   if (args.simulate) {
     const [baseUs, perItemUs] = (args.simLatency ?? '').split(',').map(Number);
     const latency = args.simLatency && baseUs! >= 0 && perItemUs! >= 0 ? { latency: { baseUs: baseUs!, perItemUs: perItemUs! } } : {};
     executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed, ...latency });
   } else {
-    const onnx = new OnnxExecutor({ device: args.device, intraOpNumThreads: args.threads });
+    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads });
     try {
       await onnx.probe();
     } catch (err) {
@@ -149,11 +151,12 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     }
     executor = onnx;
   }
-  const server = new WorkerServer(executor, {
+  const device = new Device(executor, { modelDir: args.modelDir, memoryBudgetBytes });
+  const server = new WorkerServer(device, {
     controllerUrl: args.controller,
     workerId,
     modelDir: args.modelDir,
-    memoryBudgetBytes: args.memoryMb * 2 ** 20,
+    memoryBudgetBytes,
     heartbeatIntervalMs: 200,
     clockResyncIntervalMs: 5000,
     log,
@@ -161,6 +164,6 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     clockSkewNs: args.clockSkewMs * 1e6,
   });
   await server.start();
-  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'worker', workerId, device: executor.device })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'worker', workerId, device: device.device })}\n`);
   onSignals(() => server.close());
 }

@@ -1,33 +1,26 @@
 /**
- * The worker process's adapter: a zeromq DEALER to the controller, the time-release action
- * queue, and one executor that runs actions one at a time.
+ * The worker process's adapter: a zeromq DEALER to the controller, the clock offset to it, and
+ * the device (device.ts) that queues and runs actions one at a time.
  *
- * The worker is punctual and dumb. It never decides policy: it starts each action no earlier
- * than `earliestNs`, refuses it (TOO_LATE) if it cannot start by `latestNs`, refuses a LOAD that
- * would exceed its memory budget instead of evicting, and reports timings on the controller's
- * clock. Liveness is shown by application heartbeats (ZMTP heartbeats cannot see a blocked event
- * loop); a worker the controller no longer knows is told to re-register and does so.
+ * The worker is punctual and dumb. It never decides policy: its device starts each action no
+ * earlier than `earliestNs`, refuses it (TOO_LATE) if it cannot start by `latestNs`, refuses a
+ * LOAD that would exceed its memory budget instead of evicting; this side translates windows to
+ * the local clock as actions arrive and reports timings on the controller's clock. Liveness is
+ * shown by application heartbeats (ZMTP heartbeats cannot see a blocked event loop); a worker the
+ * controller no longer knows is told to re-register and does so.
  */
 import { hostname } from 'node:os';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { ClockSyncSession } from '../shared/clock-sync.js';
 import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError } from '../shared/codec.js';
-import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
-import { loadModelEntry, runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
-import {
-  PROTOCOL_VERSION,
-  type Action,
-  type ActionResultMsg,
-  type AnyMessage,
-  type InferAction,
-} from '../shared/protocol.js';
-import { byteLength, type Tensor } from '../shared/tensor.js';
-import { ActionQueue, type QueuedAction } from './action-queue.js';
+import { ErrorCode } from '../shared/error-codes.js';
+import { PROTOCOL_VERSION, type Action, type ActionResultMsg, type AnyMessage } from '../shared/protocol.js';
+import type { Tensor } from '../shared/tensor.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import type { PeerKeys } from '../shared/curve-keys.js';
-import type { Executor } from './executor.js';
-import { startAt, type CancelableTimer } from './precise-timer.js';
+import type { Device } from './device.js';
+import type { DeviceExit, DeviceOutcome } from './device-loop.js';
 
 export interface WorkerServerOptions {
   controllerUrl: string;
@@ -48,29 +41,22 @@ export interface WorkerServerOptions {
   clockSkewNs?: number;
 }
 
-const TOO_LATE: Record<Action['type'], number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE, ramps: ErrorCode.RAMPS_TOO_LATE };
-const FAILED: Record<Action['type'], number> = { load: ErrorCode.LOAD_FAILED, unload: ErrorCode.UNLOAD_NOT_LOADED, infer: ErrorCode.INFER_RUNTIME_ERROR, ramps: ErrorCode.RAMPS_FAILED };
-
 export class WorkerServer {
   private readonly dealer: zmq.Dealer;
-  private readonly queue = new ActionQueue();
-  private readonly loaded = new Map<string, { entry: ModelEntry; weightsBytes: number; batchSizes: number[] }>();
   private readonly clockSync: ClockSyncSession;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly sender: SerialSender;
-  private wakeTimer: CancelableTimer | undefined;
   private offsetNs = 0;
+  /** What the device holds, as its last outcome said (for heartbeats). */
+  private loadedModels: string[] = [];
   private usedBytes = 0;
-  private busy = false;
   private registered = false;
   /** Registration attempt counter; see ReregisterMsg. */
   private epoch = 0;
   private closed = false;
-  /** Actions started later than their planned start, for telemetry (ns). */
-  readonly startLatenessNs: number[] = [];
 
   constructor(
-    private readonly executor: Executor,
+    private readonly device: Device,
     private readonly options: WorkerServerOptions,
   ) {
     const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
@@ -80,6 +66,7 @@ export class WorkerServer {
       if (!this.closed) this.options.log(`send failed: ${err.message}`);
     });
     this.clockSync = new ClockSyncSession((ping) => this.send(ping), () => this.localNowNs());
+    device.listen({ outcome: (o) => this.onOutcome(o), exit: (e) => this.onExit(e) });
   }
 
   private readonly skewNs: number;
@@ -105,10 +92,9 @@ export class WorkerServer {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    this.wakeTimer?.cancel();
     this.sender.close();
     this.dealer.close();
-    await this.executor.close();
+    await this.device.close();
   }
 
   private send(msg: AnyMessage, tensors: Uint8Array[] = []): void {
@@ -125,7 +111,7 @@ export class WorkerServer {
         type: 'hello',
         v: PROTOCOL_VERSION,
         workerId: this.options.workerId,
-        device: this.executor.device,
+        device: this.device.device,
         memoryBudgetBytes: this.options.memoryBudgetBytes,
         pid: process.pid,
         hostname: hostname(),
@@ -150,9 +136,9 @@ export class WorkerServer {
       type: 'heartbeat',
       workerId: this.options.workerId,
       epoch: this.epoch,
-      numQueuedActions: this.queue.length + (this.busy ? 1 : 0),
+      numQueuedActions: this.device.numPending,
       usedMemoryBytes: this.usedBytes,
-      loadedModels: [...this.loaded.keys()],
+      loadedModels: this.loadedModels,
     });
   }
 
@@ -185,7 +171,7 @@ export class WorkerServer {
           this.options.log(`controller asked to re-register: ${msg.reason}`);
           this.registered = false;
           // Whatever the controller planned for us before is void; it will plan again.
-          for (const queued of this.queue.drain()) this.refuse(queued, ErrorCode.UNKNOWN_WORKER, 'worker re-registering');
+          this.device.drain(ErrorCode.UNKNOWN_WORKER, 'worker re-registering');
           void this.register();
         }
         return;
@@ -196,8 +182,7 @@ export class WorkerServer {
       case 'unload':
       case 'infer':
       case 'ramps':
-        this.queue.push(msg, tensors, receivedLocalNs);
-        this.pump();
+        this.submit(msg, tensors, receivedLocalNs);
         return;
       default:
         this.options.log(`ignored unexpected '${msg.type}' message`);
@@ -205,182 +190,69 @@ export class WorkerServer {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Executing actions
+  // Actions: to the device with their windows on its clock; outcomes back on the controller's
 
-  /** Starts the head action if the executor is idle and its window has opened. */
-  private pump(): void {
-    if (this.busy || this.closed) return;
-    const head = this.queue.peek();
-    if (!head) return;
-    const earliestLocalNs = head.action.earliestNs - this.offsetNs;
-    if (this.localNowNs() < earliestLocalNs) {
-      this.wakeTimer?.cancel();
-      this.wakeTimer = startAt(earliestLocalNs - this.skewNs, () => this.pump()); // the timer runs on the real clock
-      return;
-    }
-    this.queue.shift();
-    const startLocalNs = this.localNowNs();
-    if (startLocalNs > head.action.latestNs - this.offsetNs) {
-      const lateMs = (startLocalNs - (head.action.latestNs - this.offsetNs)) / 1e6;
-      this.refuse(head, TOO_LATE[head.action.type], `could not start before its window closed (${lateMs.toFixed(3)} ms late)`);
-      setImmediate(() => this.pump());
-      return;
-    }
-    this.busy = true;
-    this.startLatenessNs.push(startLocalNs + this.offsetNs - head.action.expectedStartNs);
-    void this.execute(head, startLocalNs).finally(() => {
-      this.busy = false;
-      this.pump();
+  /** The device runs on the real monotonic clock; this worker's clock is that plus the test skew. */
+  private toDeviceNs(controllerNs: number): number {
+    return controllerNs - this.offsetNs - this.skewNs;
+  }
+
+  private toControllerNs(deviceNs: number): number {
+    return deviceNs + this.skewNs + this.offsetNs;
+  }
+
+  private submit(action: Action, tensors: Tensor[], receivedLocalNs: number): void {
+    this.device.submit({
+      action,
+      tensors,
+      receivedLocalNs: receivedLocalNs - this.skewNs,
+      earliestLocalNs: this.toDeviceNs(action.earliestNs),
+      latestLocalNs: this.toDeviceNs(action.latestNs),
     });
   }
 
-  private async execute(queued: QueuedAction, startLocalNs: number): Promise<void> {
-    const { action } = queued;
-    try {
-      switch (action.type) {
-        case 'load':
-          return await this.runLoad(queued, startLocalNs);
-        case 'unload': {
-          const model = this.loaded.get(action.modelName);
-          if (!model) return this.refuse(queued, ErrorCode.UNLOAD_NOT_LOADED, `${action.modelName} is not loaded`, startLocalNs);
-          await this.executor.unload(action.modelName);
-          this.loaded.delete(action.modelName);
-          this.usedBytes -= model.weightsBytes;
-          return this.reply(queued, startLocalNs, {});
-        }
-        case 'infer':
-          return await this.runInfer(queued, action, startLocalNs);
-        case 'ramps':
-          if (!this.loaded.has(action.modelName)) return this.refuse(queued, ErrorCode.RAMPS_NOT_LOADED, `${action.modelName} is not loaded`, startLocalNs);
-          await this.executor.prepareRamps(action.modelName, action.siteIds);
-          return this.reply(queued, startLocalNs, {});
-      }
-    } catch (err) {
-      const code = isEscapementError(err) ? err.code : FAILED[action.type];
-      this.refuse(queued, code, (err as Error).message, startLocalNs);
-    }
-  }
-
-  private async runLoad(queued: QueuedAction, startLocalNs: number): Promise<void> {
-    const action = queued.action as Extract<Action, { type: 'load' }>;
-    const previous = this.loaded.get(action.modelName);
-    let entry: ModelEntry;
-    try {
-      entry = loadModelEntry(this.options.modelDir, action.modelName);
-    } catch (err) {
-      return this.refuse(queued, ErrorCode.LOAD_UNKNOWN_MODEL, (err as Error).message, startLocalNs);
-    }
-    const freeBytes = this.options.memoryBudgetBytes - this.usedBytes + (previous?.weightsBytes ?? 0);
-    if (entry.fileBytes > freeBytes) {
-      return this.refuse(queued, ErrorCode.LOAD_INSUFFICIENT_MEMORY, `needs ${entry.fileBytes} bytes, ${freeBytes} free of ${this.options.memoryBudgetBytes}`, startLocalNs);
-    }
-    const runnable = runnableBatchSizes(entry.manifest);
-    const badSize = action.batchSizes.find((b) => !runnable.includes(b));
-    if (badSize !== undefined) return this.refuse(queued, ErrorCode.LOAD_FAILED, `batch size ${badSize} cannot run on this model (it runs ${runnable.join(',')})`, startLocalNs);
-    // NOTE: LOAD of a loaded model is idempotent (it re-profiles), so a controller that lost
-    // track of an earlier LOAD can always recover by sending another.
-    const outcome = await this.executor.load(entry, action.batchSizes);
-    this.loaded.set(action.modelName, { entry, weightsBytes: outcome.weightsBytes, batchSizes: action.batchSizes });
-    this.usedBytes += outcome.weightsBytes - (previous?.weightsBytes ?? 0);
-    this.reply(queued, startLocalNs, { profile: outcome.profile, weightsBytes: outcome.weightsBytes });
-  }
-
-  private async runInfer(queued: QueuedAction, action: InferAction, startLocalNs: number): Promise<void> {
-    const model = this.loaded.get(action.modelName);
-    if (!model) return this.refuse(queued, ErrorCode.INFER_NOT_LOADED, `${action.modelName} is not loaded`, startLocalNs);
-    if (!model.batchSizes.includes(action.batchSize)) {
-      return this.refuse(queued, ErrorCode.INFER_INVALID_BATCH_SIZE, `batch size ${action.batchSize} was not profiled (have ${model.batchSizes.join(',')})`, startLocalNs);
-    }
-    const problem = checkBatchInputs(model.entry, action.batchSize, queued.tensors);
-    if (problem) return this.refuse(queued, ErrorCode.INFER_INVALID_INPUT, problem, startLocalNs);
-    const outcome = await this.executor.infer(action.modelName, action.batchSize, queued.tensors, {
-      numRequests: action.numRequests,
-      ...(action.earlyExit ? { earlyExit: action.earlyExit } : {}),
-      // Each exit is answered now, while the batch goes on.
-      onExit: (report) =>
-        this.send(
-          {
-            type: 'exit',
-            actionId: action.actionId,
-            modelName: action.modelName,
-            siteId: report.siteId,
-            rows: report.rows,
-            confidences: report.confidences,
-            predictions: report.predictions,
-            atNs: report.atLocalNs + this.offsetNs,
-            outputs: [{ name: 'probabilities', dtype: 'float32', shape: [report.rows.length, report.numClasses] }],
-          },
-          [report.probabilities],
-        ),
-    });
-    this.reply(queued, startLocalNs, {
-      outputs: outcome.outputs,
-      stages: outcome.stages,
-      ...(outcome.outputRows ? { outputRows: outcome.outputRows } : {}),
-      ...(outcome.feedback ? { feedback: outcome.feedback } : {}),
-    });
-  }
-
-  private reply(
-    queued: QueuedAction,
-    startLocalNs: number,
-    extra: Pick<ActionResultMsg, 'profile' | 'weightsBytes' | 'stages' | 'outputRows' | 'feedback'> & { outputs?: Tensor[] },
-  ): void {
-    const endLocalNs = this.localNowNs();
-    const { outputs, ...rest } = extra;
+  private onOutcome(o: DeviceOutcome): void {
+    this.loadedModels = o.loadedModels;
+    this.usedBytes = o.usedBytes;
+    const started = o.startLocalNs > 0;
     const msg: ActionResultMsg = {
       type: 'result',
-      actionId: queued.action.actionId,
-      actionType: queued.action.type,
-      modelName: queued.action.modelName,
-      code: ErrorCode.OK,
-      timing: this.timing(queued, startLocalNs, endLocalNs),
-      ...rest,
+      actionId: o.actionId,
+      actionType: o.actionType,
+      modelName: o.modelName,
+      code: o.code,
+      timing: {
+        receivedNs: this.toControllerNs(o.receivedLocalNs),
+        startNs: started ? this.toControllerNs(o.startLocalNs) : 0,
+        endNs: this.toControllerNs(o.endLocalNs),
+        durationNs: started ? o.endLocalNs - o.startLocalNs : 0,
+        sentNs: this.controllerNowNs(),
+      },
     };
-    if (outputs) msg.outputs = outputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
-    this.send(msg, outputs?.map((t) => t.data) ?? []);
+    if (o.message !== undefined) msg.message = o.message;
+    if (o.profile) msg.profile = o.profile;
+    if (o.weightsBytes !== undefined) msg.weightsBytes = o.weightsBytes;
+    if (o.stages) msg.stages = o.stages;
+    if (o.outputRows) msg.outputRows = o.outputRows;
+    if (o.feedback) msg.feedback = o.feedback;
+    if (o.outputs) msg.outputs = o.outputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
+    this.send(msg, o.outputs?.map((t) => t.data) ?? []);
   }
 
-  private refuse(queued: QueuedAction, code: number, message: string, startLocalNs = 0): void {
-    const nowLocalNs = this.localNowNs();
-    this.send({
-      type: 'result',
-      actionId: queued.action.actionId,
-      actionType: queued.action.type,
-      modelName: queued.action.modelName,
-      code,
-      message,
-      timing: this.timing(queued, startLocalNs, nowLocalNs),
-    });
+  private onExit(e: DeviceExit): void {
+    this.send(
+      {
+        type: 'exit',
+        actionId: e.actionId,
+        modelName: e.modelName,
+        siteId: e.siteId,
+        rows: e.rows,
+        confidences: e.confidences,
+        predictions: e.predictions,
+        atNs: this.toControllerNs(e.atLocalNs),
+        outputs: [{ name: 'probabilities', dtype: 'float32', shape: [e.rows.length, e.numClasses] }],
+      },
+      [e.probabilities],
+    );
   }
-
-  private timing(queued: QueuedAction, startLocalNs: number, endLocalNs: number) {
-    const toController = (localNs: number): number => localNs + this.offsetNs;
-    return {
-      receivedNs: toController(queued.receivedLocalNs),
-      startNs: startLocalNs > 0 ? toController(startLocalNs) : 0,
-      endNs: toController(endLocalNs),
-      durationNs: startLocalNs > 0 ? endLocalNs - startLocalNs : 0,
-      sentNs: toController(this.localNowNs()),
-    };
-  }
-}
-
-/** Checks a batch's tensors against the model: names, dtypes, shapes with `batchSize` rows. */
-export function checkBatchInputs(entry: ModelEntry, batchSize: number, tensors: readonly Tensor[]): string | undefined {
-  if (tensors.length !== entry.manifest.inputs.length) return `expected ${entry.manifest.inputs.length} input tensor(s), got ${tensors.length}`;
-  for (const spec of entry.manifest.inputs) {
-    const t = tensors.find((x) => x.name === spec.name);
-    if (!t) return `missing input '${spec.name}'`;
-    if (t.dtype !== spec.dtype) return `input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`;
-    // A -1 after the batch dimension is the sequence axis: one of the model's buckets.
-    const buckets = entry.manifest.sequence?.buckets ?? [];
-    const expected = [batchSize, ...spec.shape.slice(1).map((d, i) => (d < 0 && buckets.includes(t.shape[i + 1]!) ? t.shape[i + 1]! : d))];
-    if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
-      const shown = [batchSize, ...spec.shape.slice(1).map((d) => (d < 0 ? `{${buckets.join('|')}}` : d))];
-      return `input '${spec.name}' must have shape [${shown.join(',')}], got [${t.shape.join(',')}]`;
-    }
-    if (t.data.byteLength !== byteLength(t)) return `input '${spec.name}' has ${t.data.byteLength} bytes, expected ${byteLength(t)}`;
-  }
-  return undefined;
 }
