@@ -58,12 +58,20 @@ export function drainCompletionNs(q: DrainQuery): number {
     if (slotsBy(mid) >= numFullAhead + 1) hi = mid;
     else lo = mid;
   }
-  // The lane whose slot starts at (about) hi runs the own batch.
-  let best = Number.POSITIVE_INFINITY;
+  // The lane whose slot starts at (about) hi runs the own batch: the latest slot start at or
+  // before hi, over the lanes. NOTE: slot indices get a small epsilon, since (hi - start) / full
+  // can land a hair below an integer in floating point when times are ~1e13 ns.
+  let slotNs = Number.NEGATIVE_INFINITY;
+  let lane: DrainLane | undefined;
   for (const l of lanes) {
-    if (hi < l.startNs) continue;
-    const slotNs = l.startNs + Math.floor((hi - l.startNs) / Math.max(1, l.fullNs)) * l.fullNs;
-    if (hi - slotNs <= 1_000 + 1e-9 * hi) best = Math.min(best, slotNs + l.ownNs(rowsAt(q, slotNs)));
+    if (hi + 1_000 < l.startNs) continue;
+    const k = Math.max(0, Math.floor((hi - l.startNs) / Math.max(1, l.fullNs) + 1e-6));
+    const startNs = l.startNs + k * l.fullNs;
+    if (startNs > slotNs) {
+      slotNs = startNs;
+      lane = l;
+    }
   }
+  const best = lane ? slotNs + lane.ownNs(rowsAt(q, slotNs)) : Number.POSITIVE_INFINITY;
   return best;
 }
