@@ -1,10 +1,13 @@
 /**
  * The container files: docker-compose.yml has the controller, two workers and a one-shot replay,
  * wired together, and every command it runs is a real CLI command with valid flags. (No Docker
- * engine runs on the development and CI machines, so the image itself is not built here.)
+ * engine runs on the development and CI machines, so the image itself is not built here; what its
+ * build stage copies is type-checked as the image's `tsc` would see it.)
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { cliEntryPath } from '../../cli/local-cluster.js';
@@ -78,4 +81,34 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/^COPY bin bin$/m);
     expect(text).toMatch(/ENTRYPOINT \["bin\/escapement"\]/);
   });
+});
+
+/** The files the image's build stage copies: its COPY sources, '.' being the context less .dockerignore. */
+function buildStageFiles(): string[] {
+  const dockerfile = readFileSync('Dockerfile', 'utf8');
+  const stage = dockerfile.split(/^FROM /m)[1]!;
+  const sources = [...stage.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+  const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const listed = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const inContext = listed.filter((f) => !ignored.some((p) => f === p || f.startsWith(`${p}/`)));
+  return inContext.filter((f) => sources.some((src) => src === '.' || f === src || f.startsWith(`${src}/`)));
+}
+
+describe('the image build stage', () => {
+  it('copies every source the TypeScript build needs: tsc passes on exactly what it copies', () => {
+    const files = buildStageFiles();
+    expect(files).toContain('tsconfig.json');
+    const root = mkdtempSync(join(tmpdir(), 'escapement-image-'));
+    try {
+      for (const f of files.filter((x) => /\.(ts|json)$/.test(x))) {
+        mkdirSync(dirname(join(root, f)), { recursive: true });
+        copyFileSync(f, join(root, f));
+      }
+      symlinkSync(resolve('node_modules'), join(root, 'node_modules'), 'dir');
+      const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
