@@ -151,6 +151,22 @@ describe('Scheduler timeline', () => {
     expect(second!.action.expectedStartNs).toBeGreaterThan(plannedEndNs + 15 * MS);
   });
 
+  it('reuses time a batch frees by ending early: the next batch starts when it ends, not when it was planned to', () => {
+    const cluster = warmCluster();
+    const worker = cluster.workers.get('w0')!;
+    const startNs = cluster.clock.nowNs();
+    const ids = Array.from({ length: 32 }, () => cluster.submit('a', 1000));
+    const [first] = cluster.plan().filter((a) => a.action.type === 'infer');
+    expect(first!.action.expectedDurationNs).toBeGreaterThan(8 * MS); // batch 16 is profiled at 9 ms
+    // every batch sheds rows (as a compact batch does at its ramps) and runs 2 ms
+    worker.knobs.inferNs = () => 2 * MS;
+    cluster.runForMs(6);
+    // the second batch was planned from the first one's reported end, so both are done by ~4 ms
+    const completions = ids.map((id) => cluster.outcomeOf(id)!);
+    expect(completions.every((o) => o.status === 'OK')).toBe(true);
+    expect(Math.max(...completions.map((o) => o.completeNs)) - startNs).toBeLessThan(6 * MS);
+  });
+
   it('keeps an INFER startable as long as its requests can still finish, within bounds', () => {
     const cluster = warmCluster();
     const windowOf = (sloMs: number) => {
