@@ -62,9 +62,16 @@ interface WorkloadPlan {
   saturation: { numRequests: number; ratePerSec: number };
   /** Timed runs of the in-process chain-cost measurement. */
   chainCostRuns: number;
+  /**
+   * Issue #16's predictability phases, after the latency phase: `runs` runs at `loadFraction` of
+   * vanilla's capacity under `sloMs`, then one of bursty arrivals (gamma gaps, CV `burstyCv`) at
+   * `burstyLoad` of it.
+   */
+  sloPhases?: { sloMs: number; loadFraction: number; seconds: number; runs: number; burstyLoad: number; burstyCv: number };
 }
 
 const SMALL_MODEL_PLAN: WorkloadPlan = { loadFraction: LOAD_FRACTION, latencySeconds: LATENCY_SECONDS, sloMs: SLO_MS, saturation: { numRequests: 4000, ratePerSec: 4000 }, chainCostRuns: 30 };
+const FMNIST_PLAN: WorkloadPlan = { ...SMALL_MODEL_PLAN, sloPhases: { sloMs: 40, loadFraction: 0.7, seconds: Number(process.env.EXITS_SLO_SECONDS ?? 8), runs: 3, burstyLoad: 0.5, burstyCv: 10 } };
 
 /**
  * Two workers' capacity from the package's profile (prepare measured it): the largest batch, back
@@ -184,6 +191,39 @@ async function oneWorkerThroughput(model: string, inputsFor: (i: number) => Tens
   return { ...rps, releaseRatio: rps.releaseRps! / rps.vanillaRps!, compactRatio: rps.compactRps! / rps.vanillaRps! };
 }
 
+/** One open-loop phase's answers against the full model's predictions and the labels. */
+function summarizePhase(work: Workload, answered: InferResponse[], chosenRamps: number[]) {
+  const ok = answered.filter((r): r is InferResponse => r?.status === 'OK');
+  const predictionOf = (r: InferResponse) => (r.early ? r.prediction! : argmax(asFloat32(r.outputs[0]!.data)));
+  let agree = 0;
+  let correct = 0;
+  answered.forEach((r, i) => {
+    if (r.status !== 'OK') return;
+    const p = predictionOf(r);
+    if (p === work.fullPrediction(i)) agree++;
+    if (p === work.labelOf(i)) correct++;
+  });
+  const exitFractions = Object.fromEntries(chosenRamps.map((id) => [id, ok.filter((r) => r.early && r.exitRamp === id).length / Math.max(1, ok.length)]));
+  const lat = percentilesMs(ok.map((r) => r.clientLatencyMs));
+  const rejected = answered.filter((r) => r.status === 'REJECTED').length;
+  const missed = answered.filter((r) => r.status === 'DEADLINE_MISSED').length;
+  return {
+    p50Ms: lat.p50Ms,
+    p90Ms: lat.p90Ms,
+    p99Ms: lat.p99Ms,
+    sloAttainment: ok.length / answered.length,
+    agreement: agree / Math.max(1, ok.length),
+    accuracy: correct / Math.max(1, ok.length),
+    exitFraction: ok.filter((r) => r.early).length / Math.max(1, ok.length),
+    exitFractions,
+    numRequests: answered.length,
+    rejected,
+    missed,
+    /** Admitted (not rejected at arrival) and then not answered in time, % of admitted. */
+    missedAfterAdmissionPct: (100 * missed) / Math.max(1, answered.length - rejected),
+  };
+}
+
 /** Every variant on one workload; returns its JSON section. */
 async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN): Promise<Record<string, unknown>> {
   const model = work.model;
@@ -203,6 +243,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   }
   const rows: Record<string, string | number>[] = [];
   let latencyRate = 0;
+  let vanillaRps = 0;
   for (const variant of VARIANTS) {
     progress(`${NAMES[variant]}: starting a controller and 2 workers ...`);
     const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: ['--exit-mode', variant] });
@@ -211,35 +252,27 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
       await cluster.waitUntilServing(client, [model], undefined, SERVING_TIMEOUT_MS);
       const throughputRps = await steadyThroughputRps(client, model, inputsFor, NAMES[variant], plan.saturation);
       if (variant === 'off') {
+        vanillaRps = throughputRps;
         latencyRate = Math.round(plan.loadFraction * throughputRps);
         results.latencyPhase = { ratePerSec: latencyRate, loadFraction: plan.loadFraction, seconds: plan.latencySeconds, sloMs: plan.sloMs };
       }
       progress(`${NAMES[variant]}: latency at ${latencyRate} req/s ...`);
       const latency = await runOpenLoop(client, { model, numRequests: latencyRate * plan.latencySeconds, ratePerSec: latencyRate, sloMs: plan.sloMs, seed: 1, inputsFor });
-      const answered = latency.responses;
-      const ok = answered.filter((r): r is InferResponse => r?.status === 'OK');
-      const predictionOf = (r: InferResponse) => (r.early ? r.prediction! : argmax(asFloat32(r.outputs[0]!.data)));
-      let agree = 0;
-      let correct = 0;
-      answered.forEach((r, i) => {
-        if (r.status !== 'OK') return;
-        const p = predictionOf(r);
-        if (p === fullPrediction(i)) agree++;
-        if (p === labelOf(i)) correct++;
-      });
-      const exitFractions = Object.fromEntries(ee.chosenRamps.map((id) => [id, ok.filter((r) => r.early && r.exitRamp === id).length / Math.max(1, ok.length)]));
-      const lat = percentilesMs(ok.map((r) => r.clientLatencyMs));
-      const summary = {
-        p50Ms: lat.p50Ms,
-        p90Ms: lat.p90Ms,
-        p99Ms: lat.p99Ms,
-        sloAttainment: ok.length / answered.length,
-        agreement: agree / Math.max(1, ok.length),
-        accuracy: correct / Math.max(1, ok.length),
-        exitFraction: ok.filter((r) => r.early).length / Math.max(1, ok.length),
-        exitFractions,
-        throughputRps,
-      };
+      const summary = { ...summarizePhase(work, latency.responses, ee.chosenRamps), throughputRps };
+      const phases = plan.sloPhases;
+      if (phases) {
+        const rate = Math.round(phases.loadFraction * vanillaRps);
+        const runs = [];
+        for (let k = 0; k < phases.runs; k++) {
+          progress(`${NAMES[variant]}: ${Math.round(100 * phases.loadFraction)} % of vanilla capacity (${rate} req/s), SLO ${phases.sloMs} ms, run ${k + 1} of ${phases.runs} ...`);
+          const run = await runOpenLoop(client, { model, numRequests: rate * phases.seconds, ratePerSec: rate, sloMs: phases.sloMs, seed: 11 + k, inputsFor });
+          runs.push(summarizePhase(work, run.responses, ee.chosenRamps));
+        }
+        const burstyRate = Math.round(phases.burstyLoad * vanillaRps);
+        progress(`${NAMES[variant]}: bursty arrivals (gamma, CV ${phases.burstyCv}) at ${burstyRate} req/s, SLO ${phases.sloMs} ms ...`);
+        const bursty = await runOpenLoop(client, { model, numRequests: burstyRate * phases.seconds, ratePerSec: burstyRate, sloMs: phases.sloMs, seed: 21, inputsFor, arrivals: 'gamma', cv: phases.burstyCv });
+        Object.assign(summary, { at70Pct: { ratePerSec: rate, sloMs: phases.sloMs, runs }, bursty: { ratePerSec: burstyRate, cv: phases.burstyCv, sloMs: phases.sloMs, ...summarizePhase(work, bursty.responses, ee.chosenRamps) } });
+      }
       results[NAMES[variant]] = summary;
       rows.push({
         variant: NAMES[variant],
@@ -259,9 +292,31 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   }
   const vanilla = results.vanilla as { p50Ms: number; throughputRps: number };
   for (const name of ['release', 'compact']) {
-    const r = results[name] as { p50Ms: number; throughputRps: number };
+    const r = results[name] as { p50Ms: number; throughputRps: number; throughputRatio?: number };
     results[`${name}P50Ratio`] = r.p50Ms / vanilla.p50Ms;
     results[`${name}ThroughputRatio`] = r.throughputRps / vanilla.throughputRps;
+    r.throughputRatio = r.throughputRps / vanilla.throughputRps;
+  }
+  if (plan.sloPhases) {
+    type Phased = { at70Pct: { runs: { sloAttainment: number; p50Ms: number; agreement: number }[] }; bursty: { missedAfterAdmissionPct: number; agreement: number; sloAttainment: number; rejected: number; missed: number; numRequests: number } };
+    const [off, rel, com] = (['vanilla', 'release', 'compact'] as const).map((n) => results[n] as Phased);
+    results.sloWithoutRampsAt70Pct = off!.at70Pct.runs.map((r) => r.sloAttainment);
+    results.sloWithRampsAt70Pct = com!.at70Pct.runs.map((r) => r.sloAttainment);
+    results.sloReleaseAt70Pct = rel!.at70Pct.runs.map((r) => r.sloAttainment);
+    results.compactP50RatioAt70Pct = com!.at70Pct.runs.map((r, k) => r.p50Ms / off!.at70Pct.runs[k]!.p50Ms);
+    results.bursty = {
+      cv: plan.sloPhases.burstyCv,
+      loadFraction: plan.sloPhases.burstyLoad,
+      missedAfterAdmissionPct: { vanilla: off!.bursty.missedAfterAdmissionPct, release: rel!.bursty.missedAfterAdmissionPct, compact: com!.bursty.missedAfterAdmissionPct },
+      agreement: { release: rel!.bursty.agreement, compact: com!.bursty.agreement },
+      sloAttainment: { vanilla: off!.bursty.sloAttainment, release: rel!.bursty.sloAttainment, compact: com!.bursty.sloAttainment },
+    };
+    const pct = (xs: number[]) => xs.map((x) => (100 * x).toFixed(2)).join(' / ');
+    process.stdout.write(`\n${model}: 3 runs at ${Math.round(100 * plan.sloPhases.loadFraction)} % of vanilla capacity, SLO ${plan.sloPhases.sloMs} ms (goal: with ramps >= without, >= 99.5 %)\n`);
+    process.stdout.write(`${formatTable((['vanilla', 'release', 'compact'] as const).map((n) => {
+      const v = results[n] as Phased;
+      return { variant: n, 'slo % per run': pct(v.at70Pct.runs.map((r) => r.sloAttainment)), 'p50 ms per run': v.at70Pct.runs.map((r) => r.p50Ms.toFixed(1)).join(' / '), 'agree %': pct(v.at70Pct.runs.map((r) => r.agreement)), 'bursty slo %': (100 * v.bursty.sloAttainment).toFixed(2), 'bursty rejected': v.bursty.rejected, 'bursty missed after admission %': v.bursty.missedAfterAdmissionPct.toFixed(2), 'bursty agree %': (100 * v.bursty.agreement).toFixed(2) };
+    }))}\n`);
   }
   if (chainCost) {
     const compact = results.compact as { exitFractions: Record<string, number> };
@@ -294,7 +349,7 @@ async function main(): Promise<void> {
   let results: Record<string, unknown> = previousResults();
   if (WORKLOADS.includes('cnn')) {
     const { realSize, text } = results;
-    results = { ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'))), ...(realSize ? { realSize } : {}), ...(text ? { text } : {}) };
+    results = { ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'), FMNIST_PLAN)), ...(realSize ? { realSize } : {}), ...(text ? { text } : {}) };
   }
   if (WORKLOADS.includes('real')) {
     const work = await loadWorkload(REAL_SIZE_MODEL, 'datasets/fashion-mnist-test');

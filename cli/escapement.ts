@@ -39,10 +39,11 @@ await yargs(hideBin(process.argv))
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
         .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo: full batches that may wait per model before arrivals get QUEUE_FULL (0: unbounded)' })
         .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (each change costs every worker a planned RAMPS action building the new chain)' })
+        .option('tail-pool-runs', { type: 'number', default: 0, describe: 'bound every deadline check by the tail of each worker\'s last N runs, all batch sizes pooled (0: off): fewer admitted requests miss under bursts, more are rejected' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
     },
   )
   .command(
@@ -56,6 +57,7 @@ await yargs(hideBin(process.argv))
         .option('id', { type: 'string', describe: 'worker id (default worker-<pid>)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('threads', { type: 'number', default: 1, describe: 'onnxruntime intra-op threads' })
+        .option('nice', { type: 'number', default: 0, describe: 'niceness of the inference thread (Linux): negative runs it ahead of other processes on a shared host (needs CAP_SYS_NICE)' })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
         .option('seed', { type: 'number', default: 1 })
@@ -64,7 +66,7 @@ await yargs(hideBin(process.argv))
         .option('clock-skew-ms', { type: 'number', default: 0, describe: 'testing aid: pretend this host\'s clock is off by this much' })
         .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
     async (a) => {
-      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
+      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, nice: a.nice, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
     },
   )
   .command(

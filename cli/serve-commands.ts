@@ -13,6 +13,7 @@ import { SimulatedExecutor } from '../worker/simulated-executor.js';
 import type { Executor } from '../worker/executor.js';
 import { WorkerServer } from '../worker/worker-server.js';
 import { makeLogger } from './logger.js';
+import { DEFAULT_ESTIMATOR_CONFIG } from '../controller/latency-estimator.js';
 
 export interface ControllerArgs {
   host: string;
@@ -34,6 +35,8 @@ export interface ControllerArgs {
   batchTimeoutMs: number;
   maxEnqueuedBatches?: number;
   adjustRamps: boolean;
+  /** Pool this many recent runs per worker into every deadline bound (0: off; see latency-estimator.ts). */
+  tailPoolRuns?: number;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
   httpPort: number;
   /** Require `Authorization: Bearer <token>` on HTTP (health endpoints stay open). */
@@ -84,6 +87,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
       policy: args.policy,
       batchTimeoutNs: args.batchTimeoutMs * 1e6,
       ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
+      ...(args.tailPoolRuns ? { estimator: { ...DEFAULT_ESTIMATOR_CONFIG, tailWindow: args.tailPoolRuns } } : {}),
     },
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
@@ -118,6 +122,8 @@ export interface WorkerArgs {
   id: string | undefined;
   modelDir: string;
   threads: number;
+  /** Niceness of the inference thread (negative: higher priority; needs CAP_SYS_NICE). */
+  nice: number;
   simulate: boolean;
   noise: number;
   seed: number;
@@ -140,9 +146,10 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const latency = args.simLatency && baseUs! >= 0 && perItemUs! >= 0 ? { latency: { baseUs: baseUs!, perItemUs: perItemUs! } } : {};
     executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed, ...latency });
   } else {
-    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads });
+    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads, ...(args.nice !== 0 ? { niceness: args.nice } : {}) });
     try {
-      await onnx.probe();
+      const note = await onnx.probe();
+      if (note) log(`inference thread priority unchanged: ${note}`);
     } catch (err) {
       // Never fall back silently to another device.
       log((err as Error).message);

@@ -1,8 +1,11 @@
 /**
  * An open-loop load generator: request i is sent at its scheduled time whatever happened to
- * earlier ones (no coordinated omission), with Poisson (seeded) or evenly spaced gaps.
+ * earlier ones (no coordinated omission), with Poisson (seeded), evenly spaced or bursty gaps
+ * (gamma-distributed with a given coefficient of variation: CV 1 is Poisson, CV 10 bursts).
  */
 import { monotonicNowNs } from '../shared/clock.js';
+import { seededRandom } from '../shared/seeded-random.js';
+import { gammaSample } from '../traces/arrival-process.js';
 import { waitUntilNs } from './send-pacing.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { EscapementClient, InferResponse } from './escapement-client.js';
@@ -13,8 +16,10 @@ export interface OpenLoopOptions {
   /** Mean arrival rate, requests per second. */
   ratePerSec: number;
   sloMs: number;
-  /** Poisson gaps (default) or evenly spaced. */
-  arrivals?: 'poisson' | 'uniform';
+  /** Poisson gaps (default), evenly spaced, or gamma gaps with coefficient of variation `cv`. */
+  arrivals?: 'poisson' | 'uniform' | 'gamma';
+  /** `gamma` arrivals: coefficient of variation of the gaps. Default 1. */
+  cv?: number;
   seed?: number;
   /** Inputs of request i. */
   inputsFor: (i: number) => Tensor[];
@@ -28,8 +33,18 @@ export interface OpenLoopResult {
   durationSec: number;
 }
 
-export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arrivals: 'poisson' | 'uniform', seed: number): number[] {
+export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arrivals: 'poisson' | 'uniform' | 'gamma', seed: number, cv = 1): number[] {
   const offsets: number[] = [];
+  if (arrivals === 'gamma') {
+    const random = seededRandom(seed);
+    const shape = 1 / (cv * cv);
+    let t = 0;
+    for (let i = 0; i < numRequests; i++) {
+      offsets.push(t);
+      t += (gammaSample(shape, random) / shape) * (1e9 / ratePerSec);
+    }
+    return offsets;
+  }
   let state = seed >>> 0 || 1;
   let t = 0;
   for (let i = 0; i < numRequests; i++) {
@@ -46,7 +61,7 @@ export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arriva
 }
 
 export async function runOpenLoop(client: EscapementClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
-  const offsets = arrivalOffsetsNs(options.numRequests, options.ratePerSec, options.arrivals ?? 'poisson', options.seed ?? 1);
+  const offsets = arrivalOffsetsNs(options.numRequests, options.ratePerSec, options.arrivals ?? 'poisson', options.seed ?? 1, options.cv ?? 1);
   const responses: InferResponse[] = [];
   const scheduleLagMs: number[] = [];
   const inflight: Promise<void>[] = [];

@@ -1,10 +1,14 @@
 /**
- * A model's recent arrival rate: an exponentially decayed count of admitted requests. O(1) per
- * arrival and per read, so admission can ask it on every request.
+ * A model's recent arrival rate: an exponentially decayed count of arrivals. O(1) per arrival
+ * and per read, so admission can ask it on every request.
  */
 
-/** Time constant of the decay (ns). Default 100 ms: follows a trace's bursts within a few batches. */
-export const DEFAULT_ARRIVAL_TAU_NS = 100_000_000;
+/**
+ * Time constant of the decay (ns). Default 25 ms: about one full batch of a small model, so the
+ * estimate catches up with a burst within its first batches (at 100 ms a burst's first 10 ms
+ * read as a tenth of its rate).
+ */
+export const DEFAULT_ARRIVAL_TAU_NS = 25_000_000;
 
 export class ArrivalRate {
   private count = 0;

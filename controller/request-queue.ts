@@ -61,6 +61,18 @@ export class RequestQueue {
     return this.items.splice(from, count);
   }
 
+  /** Index of the first request whose deadline is at or after `deadlineNs`. */
+  firstWithDeadlineAtLeast(deadlineNs: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[mid]!.deadlineNs < deadlineNs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** The longest sequence bucket among `count` requests from `from` (0 for fixed-shape models). */
   maxSeqLength(from: number, count: number): number {
     let longest = 0;

@@ -340,6 +340,11 @@ export class Scheduler {
     }
     // NOTE: admission applies the planner's own rule, so what is admitted can be planned in time:
     // a batch must end `bufferNs` before its head's deadline, except a lone head run at batch 1.
+    // Every arrival counts, admitted or not: under overload the batch behind a request fills up
+    // with whatever arrives, and counting only the admitted ones let a burst's first requests be
+    // admitted on the promise of small batches, after which the planner shrank every batch to
+    // keep them (on a device where batching pays, a cascade of batch-1 runs).
+    model.arrivals.record(nowNs);
     const numAhead = model.queue.countAhead(request.deadlineNs);
     const finishNs = this.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
     if (finishNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
@@ -347,7 +352,6 @@ export class Scheduler {
       const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
       return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away, deadline in ${slackMs} ms`, nowNs);
     }
-    model.arrivals.record(nowNs);
     this.enqueue(model, request);
     return null;
   }
@@ -462,7 +466,7 @@ export class Scheduler {
         }
         continue;
       }
-      const requests = this.dequeue(model, choice.numRequests);
+      const requests = this.dequeue(model, choice.numRequests, choice.skip);
       // The start window stays open as long as every member can still finish in time: a worker
       // that runs late (the action ahead took its tail time) starts it late rather than refusing
       // a batch that would have made it. Never narrower than the fixed window, never wider than

@@ -25,7 +25,7 @@ function normal(random: () => number): number {
 }
 
 /** Gamma(shape, 1) by Marsaglia and Tsang. */
-function gammaSample(shape: number, random: () => number): number {
+export function gammaSample(shape: number, random: () => number): number {
   if (shape < 1) return gammaSample(shape + 1, random) * random() ** (1 / shape);
   const d = shape - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);

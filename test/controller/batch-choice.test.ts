@@ -19,8 +19,8 @@ function input(deadlinesMs: number[], overrides: Partial<BatchChoiceInput> = {})
 describe('chooseBatch', () => {
   it('takes the largest batch whose most urgent member still finishes a buffer before its deadline', () => {
     // batch 4 ends at 5 ms (needs a head deadline ≥ 7 ms), batch 8 at 9 ms (≥ 11 ms)
-    expect(chooseBatch(input([10, 20, 20, 20, 20, 20]))).toMatchObject({ numRequests: 4, batchSize: 4, durationNs: 5 * MS });
-    expect(chooseBatch(input([30, 30, 30, 30, 30, 30]))).toMatchObject({ numRequests: 6, batchSize: 8 });
+    expect(chooseBatch(input([10, 20, 20, 20, 20, 20]))).toMatchObject({ numRequests: 4, batchSize: 4, skip: 0, durationNs: 5 * MS });
+    expect(chooseBatch(input([30, 30, 30, 30, 30, 30]))).toMatchObject({ numRequests: 6, batchSize: 8, skip: 0 });
   });
 
   it('runs exactly as many rows as requests when every size is allowed', () => {
@@ -28,14 +28,14 @@ describe('chooseBatch', () => {
     expect(choice).toMatchObject({ numRequests: 3, batchSize: 3 });
   });
 
-  it('never passes over an urgent head for a full batch behind it, even under overload', () => {
-    // nine waiting (more than the largest batch): only batch 1 (2 ms) saves the head (3 ms)
+  it('under overload skips heads that cannot make a full batch and serves the ones that can', () => {
+    // nine waiting (more than the largest batch): batch 8 ends at 9 ms, so members need ≥ 11 ms
     const choice = chooseBatch(input([3, 12, 12, 12, 12, 12, 12, 12, 12]));
-    expect(choice).toMatchObject({ numRequests: 1, batchSize: 1 });
+    expect(choice).toMatchObject({ numRequests: 8, batchSize: 8, skip: 1 });
   });
 
   it('falls back to batch 1 without the buffer, and gives up when even that is too late', () => {
-    expect(chooseBatch(input([2.5]))).toMatchObject({ numRequests: 1, batchSize: 1 });
+    expect(chooseBatch(input([2.5]))).toMatchObject({ numRequests: 1, batchSize: 1, skip: 0 });
     expect(chooseBatch(input([1.5]))).toBeUndefined();
     expect(chooseBatch(input([30], { startNs: 29 * MS }))).toBeUndefined();
   });

@@ -27,6 +27,22 @@ describe('LatencyEstimator', () => {
     expect(est.estimateNs('m', 'w', 1)).toBeCloseTo(3000, -1);
       });
 
+  it('bounds a rarely run batch size by the tail the worker shows now, every size pooled', () => {
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0, tailWindow: 64 });
+    // batch 16 ran only in quiet times: its own window says 16 ms flat
+    for (let i = 0; i < 20; i++) est.record('m', 'w', 16, 16_000);
+    expect(est.estimateNs('m', 'w', 16)).toBe(16_000);
+    // now the host is busy: batch 1 runs alternate between 1 ms and 2 ms
+    for (let i = 0; i < 60; i++) est.record('m', 'w', 1, i % 2 === 0 ? 1000 : 2000);
+    // batch 16's median stays 16 ms, but its bound carries the pooled tail (~2x)
+    expect(est.expectedNs('m', 'w', 16)).toBe(16_000);
+    expect(est.estimateNs('m', 'w', 16)!).toBeGreaterThan(24_000);
+    const off = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0 });
+    for (let i = 0; i < 20; i++) off.record('m', 'w', 16, 16_000);
+    for (let i = 0; i < 60; i++) off.record('m', 'w', 1, i % 2 === 0 ? 1000 : 2000);
+    expect(off.estimateNs('m', 'w', 16)).toBe(16_000);
+  });
+
   it('reads the median for timelines and the high percentile for deadline checks from one window', () => {
     const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0 });
     // A shared-CPU tail: 80 % of runs take 10 ms, 20 % take 20 ms.
