@@ -14,7 +14,7 @@ import { writeReplayReport, type ReplaySummary } from '../client/replay-report.j
 import { loadModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from './local-cluster.js';
-import { arrivalsFor, datasetFeeder, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
+import { datasetFeeder, traceFor, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
 
 export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   controller: string | undefined;
@@ -41,7 +41,9 @@ interface Variant {
 
 export async function runCompare(args: CompareArgs): Promise<number> {
   const entry = loadModelEntry(args.modelDir, args.model);
-  const arrivals = arrivalsFor(args);
+  const trace = traceFor(args);
+  for (const note of trace.notes) process.stderr.write(`${note}\n`);
+  const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor, 40);
   const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
   if (!feeder) throw new Error('compare needs --dataset: agreement and accuracy are measured on real inputs');
@@ -99,7 +101,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     sloMs,
     numRequests: arrivals.length,
     seed: args.seed,
-    timeScale: args.timeScale,
+    timeScale: trace.timeScale,
     rateScale: args.rateScale,
     warmupS: args.warmupS ?? 3,
     ...summaries,

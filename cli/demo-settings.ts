@@ -11,7 +11,7 @@ const REFERENCE_TIME_SCALE = 100;
 
 export function profiledCapacityRps(modelDir: string, model: string, numWorkers = 2): number {
   const ee = loadModelEntry(modelDir, model).manifest.earlyExit;
-  if (!ee) throw new Error(`the demo needs an early-exit package; '${model}' has none (see escapement prepare)`);
+  if (!ee) throw new Error(`'${model}' has no profile: capacity comes from a package made by escapement prepare`);
   const largest = Math.max(...Object.keys(ee.profile.wholeMs).map(Number));
   return (numWorkers * largest * 1000) / ee.profile.wholeMs[String(largest)]!;
 }

@@ -8,6 +8,7 @@ import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
 import { runKeys } from './keys-command.js';
 import { demoSettings } from './demo-settings.js';
+import { traceArgsOf, withTraceOptions } from './trace-options.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 
@@ -145,9 +146,8 @@ await yargs(hideBin(process.argv))
     'replay',
     'replay a trace open loop against a controller and write a report folder',
     (y) =>
-      y
-        .option('trace', { type: 'string', demandOption: true, describe: 'trace file (Azure LLM 2023, Azure Functions 2019/2021, JSONL)' })
-        .option('format', { choices: ['azure-llm', 'azure-functions-2019', 'azure-functions-2021', 'jsonl'] as const, describe: 'trace format (detected from the first line by default)' })
+      withTraceOptions(y)
+        .option('trace', { type: 'string', demandOption: true, describe: 'trace file (Azure LLM 2023/2024, Azure Functions 2019/2021, BurstGPT, Mooncake, any JSON lines or CSV with the field flags)' })
         .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' })
         .option('model', { type: 'string', demandOption: true, describe: 'model for requests the trace does not assign' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
@@ -171,17 +171,16 @@ await yargs(hideBin(process.argv))
         .option('json', { type: 'boolean', default: false })
         .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
     async (a) => {
-      process.exitCode = await runReplay({ trace: a.trace, format: a.format, controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'], warmupS: a['warmup-s'] });
+      process.exitCode = await runReplay({ trace: a.trace, ...traceArgsOf(a), controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'], warmupS: a['warmup-s'] });
     },
   )
   .command(
     'compare',
     'the same replay without and with ramps, under the planner and the FIFO baseline, side by side',
     (y) =>
-      y
+      withTraceOptions(y)
         .option('controller', { type: 'string', describe: 'a running controller (default: start a local controller and 2 workers)' })
         .option('trace', { type: 'string', default: 'traces/azure-llm-2023-conv.csv' })
-        .option('format', { choices: ['azure-llm', 'azure-functions-2019', 'azure-functions-2021', 'jsonl'] as const })
         .option('model', { type: 'string', default: 'fmnist-resnet' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('dataset', { type: 'string', default: 'datasets/fashion-mnist-test' })
@@ -206,7 +205,7 @@ await yargs(hideBin(process.argv))
         .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
         .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, trace: a.trace, format: a.format, model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
+      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
     },
   )
   .command(

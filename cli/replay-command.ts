@@ -12,12 +12,19 @@ import { loadModelEntry, modelCopyName, type ModelEntry } from '../shared/model-
 import { ErrorCode } from '../shared/error-codes.js';
 import { bytesOf, type Tensor } from '../shared/tensor.js';
 import { mapSourcesToModels, scaleArrivals, zipfSplit, type ArrivalDistribution } from '../traces/arrival-process.js';
-import { loadTrace, type TraceFormat } from '../traces/trace-loader.js';
+import type { MappingOverrides } from '../traces/field-mapping.js';
+import { readTrace, type TraceFormat } from '../traces/trace-loader.js';
+import { formatTraceSummary, summarizeTrace, timeScaleForTargetLoad } from '../traces/trace-summary.js';
 import type { Arrival } from '../traces/trace.js';
+import { profiledCapacityRps } from './demo-settings.js';
 
 export interface ReplayArgs {
   trace: string;
   format: TraceFormat | undefined;
+  /** JSON lines and CSV: which fields hold the time (and unit), the model and the SLO. */
+  fields?: MappingOverrides;
+  /** Instead of `timeScale`: the speed-up that puts the busiest replay second at this share of the model's profiled capacity. */
+  targetLoad?: number;
   controller: string;
   model: string;
   modelDir: string;
@@ -46,12 +53,19 @@ export interface ReplayArgs {
 
 export type ModelMapping = 'functions' | 'zipf';
 
+type TraceArgs = Pick<ReplayArgs, 'trace' | 'format' | 'fields' | 'targetLoad' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests' | 'copies' | 'mapping' | 'zipfExponent'> & { model?: string; modelDir?: string };
+
 /**
- * The scaled arrivals of a trace, as `replay` and `compare` use them. With `copies` > 1 they are
- * first spread over the copies of `model`, so a function keeps its copy whatever slice is cut.
+ * The scaled arrivals of a trace, as `replay` and `compare` use them, with what a user should see
+ * before the replay: how the file was read, its summary, and the time scale used. With `copies` > 1
+ * the arrivals are first spread over the copies of `model`, so a function keeps its copy whatever
+ * slice is cut.
  */
-export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests' | 'copies' | 'mapping' | 'zipfExponent'> & { model?: string }): Arrival[] {
-  let raw = loadTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}) });
+export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: number; notes: string[] } {
+  const loaded = readTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}), ...(args.fields ? { fields: args.fields } : {}) });
+  let raw = loaded.arrivals;
+  const notes = [`trace ${args.trace} (${loaded.format}${loaded.readAs ? `; ${loaded.readAs}` : ''}): ${formatTraceSummary(summarizeTrace(raw))}`];
+  if (loaded.numOutOfOrder > 0) notes.push(`${loaded.numOutOfOrder} rows came earlier than the row before them; arrivals are replayed in time order`);
   const copies = args.copies ?? 1;
   if (!Number.isInteger(copies) || copies < 1) throw new Error(`--copies must be a positive integer, got ${copies}`);
   if (copies > 1) {
@@ -61,14 +75,29 @@ export function arrivalsFor(args: Pick<ReplayArgs, 'trace' | 'format' | 'distrib
     if (mapping === 'functions' && !raw.some((a) => a.source !== undefined)) throw new Error(`${args.trace} has no functions to map onto copies; use --mapping zipf`);
     raw = mapping === 'functions' ? mapSourcesToModels(raw, models) : zipfSplit(raw, models, args.zipfExponent ?? 1, args.seed);
   }
-  return scaleArrivals(raw, {
+  let timeScale = args.timeScale;
+  if (args.targetLoad !== undefined) {
+    if (args.model === undefined || args.modelDir === undefined) throw new Error('--target-load needs --model and its package');
+    const capacityRps = profiledCapacityRps(args.modelDir, args.model);
+    // the busiest second of the part that will be replayed, at the rate scale asked for
+    const part = raw.filter((a) => a.timeMs >= args.startOffsetS * 1000);
+    timeScale = timeScaleForTargetLoad(part, capacityRps / args.rateScale, args.targetLoad);
+    notes.push(`time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} % of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`);
+  }
+  const arrivals = scaleArrivals(raw, {
     seed: args.seed,
-    timeScale: args.timeScale,
+    timeScale,
     rateScale: args.rateScale,
     startOffsetMs: args.startOffsetS * 1000,
     ...(args.maxSeconds !== undefined ? { maxSeconds: args.maxSeconds } : {}),
     ...(args.maxRequests !== undefined ? { maxRequests: args.maxRequests } : {}),
   });
+  return { arrivals, timeScale, notes };
+}
+
+/** The scaled arrivals of a trace (see `traceFor`). */
+export function arrivalsFor(args: TraceArgs): Arrival[] {
+  return traceFor(args).arrivals;
 }
 
 /** Without --slo-ms or --slo-factor, the SLO is this multiple of the batch-1 latency (see `sloFor`). */
@@ -176,7 +205,9 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
   } catch {
     entry = undefined; // the controller may know models this machine does not
   }
-  const arrivals = arrivalsFor(args);
+  const trace = traceFor(args);
+  for (const note of trace.notes) process.stderr.write(`${note}\n`);
+  const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor);
   const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
   const client = await EscapementClient.connect(args.controller);

@@ -1,9 +1,15 @@
-/** A simple JSON-lines trace: one `{"timestamp_ms": number, "model"?: string, "slo_ms"?: number}` per line. */
-import { numberedLines, TraceFormatError, type Arrival, type BadRow } from './trace.js';
+/**
+ * JSON-lines traces: one object per line. Which keys hold the time (and its unit), the model and
+ * the SLO comes from field-mapping.ts: detected (Escapement's own `timestamp_ms`/`model`/`slo_ms`,
+ * Mooncake's `timestamp` in ms, a unit in the key's name, a date value) or given by the user.
+ */
+import { detectMapping, mapRecords, TraceMappingError, type MappingOverrides, type TraceRecord } from './field-mapping.js';
+import { numberedLines, TraceFormatError, type BadRow } from './trace.js';
+import type { MappedTrace } from './csv-reader.js';
 
-export function readJsonlTrace(text: string, path = 'trace'): Arrival[] {
+export function readJsonlTrace(text: string, path = 'trace', overrides: MappingOverrides = {}): MappedTrace {
   const bad: BadRow[] = [];
-  const arrivals: Arrival[] = [];
+  const records: TraceRecord[] = [];
   for (const { line, text: row } of numberedLines(text)) {
     let value: unknown;
     try {
@@ -12,26 +18,20 @@ export function readJsonlTrace(text: string, path = 'trace'): Arrival[] {
       bad.push({ line, message: 'not valid JSON' });
       continue;
     }
-    const v = value as Record<string, unknown>;
-    if (typeof v !== 'object' || v === null || typeof v.timestamp_ms !== 'number' || !Number.isFinite(v.timestamp_ms)) {
-      bad.push({ line, message: 'needs a numeric "timestamp_ms"' });
-      continue;
-    }
-    if (v.model !== undefined && typeof v.model !== 'string') {
-      bad.push({ line, message: '"model" must be a string' });
-      continue;
-    }
-    if (v.slo_ms !== undefined && (typeof v.slo_ms !== 'number' || !(v.slo_ms > 0))) {
-      bad.push({ line, message: '"slo_ms" must be a positive number' });
-      continue;
-    }
-    const arrival: Arrival = { timeMs: v.timestamp_ms };
-    if (typeof v.model === 'string') arrival.model = v.model;
-    if (typeof v.slo_ms === 'number') arrival.sloMs = v.slo_ms;
-    arrivals.push(arrival);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) bad.push({ line, message: 'not a JSON object' });
+    else records.push({ line, fields: value as Record<string, unknown> });
   }
-  if (bad.length > 0) throw new TraceFormatError(path, bad);
-  arrivals.sort((a, b) => a.timeMs - b.timeMs);
-  const first = arrivals[0]?.timeMs ?? 0;
-  return arrivals.map((a) => ({ ...a, timeMs: a.timeMs - first }));
+  const first = records[0];
+  if (!first) throw new TraceFormatError(path, bad.length > 0 ? bad : [{ line: 1, message: 'no records' }]);
+  let detected;
+  try {
+    detected = detectMapping('jsonl', Object.keys(first.fields), (f) => first.fields[f], overrides);
+  } catch (err) {
+    if (err instanceof TraceMappingError) throw new TraceMappingError(`${path}: ${err.message}`);
+    throw err;
+  }
+  const mapped = mapRecords(records, detected.mapping);
+  bad.push(...mapped.badRows);
+  if (bad.length > 0) throw new TraceFormatError(path, bad.sort((a, b) => a.line - b.line));
+  return { arrivals: mapped.arrivals, mapping: detected.mapping, layout: detected.layout, numOutOfOrder: mapped.numOutOfOrder };
 }

@@ -64,7 +64,7 @@ describe('Azure Functions traces', () => {
 
 describe('JSONL traces', () => {
   it('reads timestamps, models and SLOs, and reports bad lines', () => {
-    const arrivals = readJsonlTrace(['{"timestamp_ms": 105, "model": "a", "slo_ms": 20}', '{"timestamp_ms": 100}'].join('\n'));
+    const { arrivals } = readJsonlTrace(['{"timestamp_ms": 105, "model": "a", "slo_ms": 20}', '{"timestamp_ms": 100}'].join('\n'));
     expect(arrivals).toEqual([{ timeMs: 0 }, { timeMs: 5, model: 'a', sloMs: 20 }]);
     expect(badLines(() => readJsonlTrace(['{"timestamp_ms": 1}', 'nope', '{"t": 3}', '{"timestamp_ms": 4, "slo_ms": -1}'].join('\n')))).toEqual([2, 3, 4]);
   });
@@ -74,7 +74,8 @@ describe('JSONL traces', () => {
     expect(detectFormat('HashOwner,HashApp,HashFunction,Trigger,1,2')).toBe('azure-functions-2019');
     expect(detectFormat('app,func,end_timestamp,duration')).toBe('azure-functions-2021');
     expect(detectFormat('{"timestamp_ms": 1}')).toBe('jsonl');
-    expect(detectFormat('a,b,c')).toBeUndefined();
+    expect(detectFormat('a,b,c')).toBe('csv'); // any other header: mapped by its field names
+    expect(detectFormat('1,2,3')).toBeUndefined();
   });
 });
 

@@ -1,0 +1,67 @@
+/**
+ * CSV traces with a header row (RFC 4180 quoting). Which columns hold the time (and its unit), the
+ * model and the SLO comes from field-mapping.ts: detected (BurstGPT's `Timestamp` in s, the Azure
+ * LLM traces' `TIMESTAMP` dates, a unit in the column's name, a date value) or given by the user.
+ */
+import { detectMapping, mapRecords, TraceMappingError, type FieldMapping, type MappingOverrides, type TraceRecord } from './field-mapping.js';
+import { numberedLines, TraceFormatError, type Arrival, type BadRow } from './trace.js';
+
+/** A trace read through a field mapping: its arrivals, and how they were read. */
+export interface MappedTrace {
+  arrivals: Arrival[];
+  mapping: FieldMapping;
+  /** The known layout that matched, or 'custom'. */
+  layout: string;
+  /** Rows whose time went backwards (the arrivals are sorted). */
+  numOutOfOrder: number;
+}
+
+/** Splits one CSV line into cells; undefined when a quoted cell does not close. */
+export function splitCsvLine(line: string): string[] | undefined {
+  const cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"' && cell === '') quoted = true;
+    else if (c === ',') {
+      cells.push(cell);
+      cell = '';
+    } else cell += c;
+  }
+  if (quoted) return undefined;
+  cells.push(cell);
+  return cells.map((x) => x.trim());
+}
+
+export function readCsvTrace(text: string, path = 'trace', overrides: MappingOverrides = {}): MappedTrace {
+  const lines = numberedLines(text);
+  const header = lines.shift();
+  const names = header ? splitCsvLine(header.text) : undefined;
+  if (!header || !names || names.some((n) => n === '')) throw new TraceFormatError(path, [{ line: header?.line ?? 1, message: 'expected a header row naming every column' }]);
+  const bad: BadRow[] = [];
+  const records: TraceRecord[] = [];
+  for (const { line, text: row } of lines) {
+    const cells = splitCsvLine(row);
+    if (!cells) bad.push({ line, message: 'a quoted cell does not close' });
+    else if (cells.length !== names.length) bad.push({ line, message: `expected ${names.length} columns, got ${cells.length}` });
+    else records.push({ line, fields: Object.fromEntries(names.map((n, i) => [n, cells[i]!])) });
+  }
+  let detected;
+  try {
+    detected = detectMapping('csv', names, (f) => records[0]?.fields[f], overrides);
+  } catch (err) {
+    if (err instanceof TraceMappingError) throw new TraceMappingError(`${path}: ${err.message}`);
+    throw err;
+  }
+  const mapped = mapRecords(records, detected.mapping);
+  bad.push(...mapped.badRows);
+  if (bad.length > 0) throw new TraceFormatError(path, bad.sort((a, b) => a.line - b.line));
+  return { arrivals: mapped.arrivals, mapping: detected.mapping, layout: detected.layout, numOutOfOrder: mapped.numOutOfOrder };
+}
