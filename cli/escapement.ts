@@ -131,6 +131,7 @@ await yargs(hideBin(process.argv))
         .option('include', { type: 'string', array: true, default: [] as string[], describe: 'files to copy into the package (licences, notices)' })
         .option('tokenizer', { type: 'string', describe: 'text models: the tokenizer.json that turns the dataset\'s texts into token ids' })
         .option('sequence-buckets', { type: 'number', array: true, describe: 'text models: sequence lengths requests are padded up to (default powers of two from 16, then maxTokens)' })
+        .option('output', { type: 'string', describe: 'the output that is the answer (the logits), for models with several; default: the single float [N, classes] output left once probabilities and features are set aside' })
         .option('json', { type: 'boolean', default: false })
         .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', '')
         .example('$0 prepare --model zoo/spam-transformer/original.onnx --tokenizer zoo/spam-transformer/tokenizer.json --dataset datasets/spam-assassin --out models/spam-transformer', ''),
@@ -138,7 +139,7 @@ await yargs(hideBin(process.argv))
       await runPrepare({
         model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'],
         overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json,
-        ...(a.tokenizer ? { tokenizer: a.tokenizer } : {}), ...(a['sequence-buckets'] ? { sequenceBuckets: a['sequence-buckets'] } : {}),
+        ...(a.tokenizer ? { tokenizer: a.tokenizer } : {}), ...(a['sequence-buckets'] ? { sequenceBuckets: a['sequence-buckets'] } : {}), ...(a.output ? { output: a.output } : {}),
       });
     },
   )

@@ -16,6 +16,8 @@ export interface PrepareArgs {
   include: string[];
   tokenizer?: string;
   sequenceBuckets?: number[];
+  /** The output that is the answer, for models with several. */
+  output?: string;
   json: boolean;
 }
 
@@ -41,6 +43,7 @@ export function summaryTable(report: PrepareReport): string {
   }));
   const s = report.selection;
   return [
+    report.outputChoice,
     formatTable(rows),
     '',
     `sites found: ${report.numSites}; ramps trained: ${report.ramps.length}; chosen: [${s.chosen.join(', ')}]`,
@@ -67,6 +70,7 @@ export async function runPrepare(args: PrepareArgs): Promise<void> {
     include: args.include,
     ...(args.tokenizer ? { tokenizerPath: args.tokenizer } : {}),
     ...(args.sequenceBuckets ? { sequenceBuckets: args.sequenceBuckets } : {}),
+    ...(args.output ? { output: args.output } : {}),
     onProgress: makeProgress(`prepare ${name}`),
   });
   if (args.json) process.stdout.write(`${JSON.stringify({ ...report, manifest: undefined })}\n`);

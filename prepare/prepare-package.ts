@@ -29,6 +29,7 @@ import { boundedSelection, selectRamps, type RampCandidate, type SelectionResult
 import { findRampSites, type RampSite } from './ramp-sites.js';
 import { evaluateHead, validateRamp } from './ramp-statistics.js';
 import { trainHead } from './ramp-trainer.js';
+import { chooseOutput, pruneToOutput, type OutputChoice } from './output-choice.js';
 import { SegmentChain } from './segment-chain.js';
 import { segmentModel, type Segment, type TensorType } from './segmenter.js';
 import { extractSiteFeatures } from './site-features.js';
@@ -56,6 +57,8 @@ export interface PrepareOptions {
   include: string[];
   /** Text models: the tokenizer.json that turns the dataset's texts into the model's inputs. */
   tokenizerPath?: string;
+  /** The output that is the answer (the logits), for models with several; default: chosen by the graph (output-choice.ts). */
+  output?: string;
   /** Text models: sequence lengths requests are padded up to (the tokenizer's maxTokens last). */
   sequenceBuckets?: number[];
   onProgress: (stage: string, done: number, total: number) => void;
@@ -93,6 +96,8 @@ export interface RampReport {
 
 export interface PrepareReport {
   manifest: ModelManifest;
+  /** Which output is the answer, and what was dropped (output-choice.ts). */
+  outputChoice: string;
   numSites: number;
   ramps: RampReport[];
   selection: SelectionResult;
@@ -114,7 +119,7 @@ const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/pa
 const sampleFeeds = (inputName: string, dataset: Dataset, start: number, count: number) => datasetFeeds(dataset, inputName, start, count);
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
-async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; tokenizer?: WordTokenizer }> {
+async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; tokenizer?: WordTokenizer }> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(options.modelPath);
@@ -139,8 +144,14 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
     throw new PrepareError(`the model has ${inputs.length} data inputs (${inputs.join(', ')}); a model with side inputs (token ids + attention mask) needs --tokenizer`);
   }
   const inputName = tokenizer ? tokenizer.file.inputNames.ids : inputs[0]!;
-  const outputs = (model.graph!.output ?? []).map((o) => o.name ?? '');
-  if (outputs.length !== 1) throw new PrepareError(`the model has ${outputs.length} outputs; prepare needs exactly one (the logits)`);
+  let choice: OutputChoice;
+  try {
+    choice = chooseOutput(model, options.output);
+  } catch (err) {
+    throw new PrepareError((err as Error).message);
+  }
+  // NOTE: the package serves one answer; the other outputs (and what only they need) are dropped.
+  if ((model.graph!.output ?? []).length > 1) pruneToOutput(model, choice.name);
   makeBatchDynamic(model);
   try {
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
@@ -168,7 +179,7 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   }
   dataset.sampleShape = expected;
   if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
-  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: outputs[0]! };
+  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why };
   if (tokenizer) result.tokenizer = tokenizer;
   return result;
 }
@@ -222,7 +233,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const progress = options.onProgress;
 
   progress('ingest', 0, 1);
-  const { model, dataset, inputName, outputName, tokenizer } = await ingest(options);
+  const { model, dataset, inputName, outputName, outputChoice, tokenizer } = await ingest(options);
   const split = bootstrapSplit(dataset.numSamples, options.bootstrapFraction, options.trainVal[0], options.trainVal[1]);
   if (split.train.end - split.train.start < 10 || split.validation.end - split.validation.start < 10) {
     throw new PrepareError(`bootstrap split too small: ${split.train.end} training and ${split.validation.end - split.validation.start} validation samples`);
@@ -434,7 +445,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
     return report;
   };
-  return { manifest, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000 };
+  return { manifest, outputChoice, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000 };
 }
 
 /** Token feeds cut to their first `length` positions (the second probe of a text model). */

@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chooseOutput, pruneToOutput } from '../../prepare/output-choice.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { DEFAULT_PREPARE_OPTIONS, preparePackage, PrepareError } from '../../prepare/prepare-package.js';
+
+const LOGITS = 'Plus214_Output_0';
+const FEATURES = 'Pooling160_Output_0_reshape0'; // [N, 256], what the classifier layer reads
+const scratch = mkdtempSync(join(tmpdir(), 'escapement-outputs-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** The bundled MNIST CNN (opset 7, initializers listed as inputs) with extra outputs, as exporters make them. */
+function mnistWith(extra: { probs?: boolean; features?: boolean; twin?: boolean }): ModelProto {
+  const model = decodeModel(readFileSync('zoo/mnist-cnn/original.onnx'));
+  const graph = model.graph!;
+  const logitsType = graph.output![0]!.type!;
+  const floatMatrix = (name: string, width: number) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: width }] } } } });
+  if (extra.probs) {
+    graph.node!.push(onnx.NodeProto.create({ opType: 'Softmax', input: [LOGITS], output: ['probs'] }));
+    graph.output!.push(onnx.ValueInfoProto.create({ name: 'probs', type: logitsType }));
+  }
+  if (extra.features) graph.output!.unshift(floatMatrix(FEATURES, 256));
+  if (extra.twin) {
+    // a second head on the same features: nothing says which one is the answer
+    graph.node!.push(onnx.NodeProto.create({ opType: 'MatMul', input: [FEATURES, 'Parameter193_reshape1'], output: ['other'] }));
+    graph.output!.push(floatMatrix('other', 10));
+  }
+  return model;
+}
+
+async function run(model: ModelProto, output: string): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  const input = new ort.Tensor('float32', Float32Array.from({ length: 784 }, (_, i) => (i % 97) / 97), [1, 1, 28, 28]);
+  const out = (await session.run({ Input3: input }))[output]!.data as Float32Array;
+  await session.release();
+  return out;
+}
+
+describe('choosing the answer among several outputs', () => {
+  it('takes the logits over the probabilities computed from them, and over the features under them', () => {
+    expect(chooseOutput(mnistWith({ probs: true })).name).toBe(LOGITS);
+    expect(chooseOutput(mnistWith({ features: true })).name).toBe(LOGITS);
+    const both = chooseOutput(mnistWith({ probs: true, features: true }));
+    expect(both.name).toBe(LOGITS);
+    expect(both.why).toMatch(/answer: output 'Plus214_Output_0' \[1, 10\].*dropped 'Pooling160_Output_0_reshape0' \[N, 256\], 'probs' \[1, 10\] \(choose another with --output\)/);
+  });
+
+  it('asks for --output when two outputs could each be the answer, or when the one named is not there', () => {
+    expect(() => chooseOutput(mnistWith({ twin: true }))).toThrow(/'Plus214_Output_0' \[1, 10\] and 'other' \[N, 10\] could each be the answer; choose the logits with --output NAME/);
+    expect(chooseOutput(mnistWith({ twin: true }), 'other').name).toBe('other');
+    expect(() => chooseOutput(mnistWith({ probs: true }), 'scores')).toThrow(/--output 'scores' is not an output of the model; its outputs are 'Plus214_Output_0' \[1, 10\], 'probs' \[1, 10\]/);
+  });
+
+  it('prunes the graph to the chosen output, and it computes the same logits', async () => {
+    const model = mnistWith({ probs: true, features: true });
+    const before = await run(model, LOGITS);
+    pruneToOutput(model, LOGITS);
+    expect(model.graph!.output!.map((o) => o.name)).toEqual([LOGITS]);
+    expect(model.graph!.node!.some((n) => n.opType === 'Softmax')).toBe(false);
+    expect(await run(model, LOGITS)).toEqual(before);
+  });
+
+  it('prepares a package from a two-output export, naming what it chose', async () => {
+    const path = join(scratch, 'two-outputs.onnx');
+    writeFileSync(path, encodeModel(mnistWith({ probs: true })));
+    const options = {
+      ...DEFAULT_PREPARE_OPTIONS,
+      modelPath: path,
+      datasetPath: 'datasets/mnist-digits',
+      outDir: join(scratch, 'two'),
+      name: 'two',
+      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
+      onProgress: () => undefined,
+    };
+    const report = await preparePackage(options);
+    expect(report.outputChoice).toMatch(/answer: output 'Plus214_Output_0'.*dropped 'probs'/);
+    expect(report.manifest.outputs.map((o) => o.name)).toEqual([LOGITS]);
+    writeFileSync(path, encodeModel(mnistWith({ twin: true })));
+    await expect(preparePackage({ ...options, outDir: join(scratch, 'twin'), name: 'twin' })).rejects.toThrow(PrepareError);
+  });
+});
