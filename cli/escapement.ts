@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The one `escapement` binary: every subcommand of the system. */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runSubmit, runStatus } from './client-commands.js';
@@ -11,6 +12,7 @@ import { demoSettings } from './demo-settings.js';
 import { traceArgsOf, withTraceOptions } from './trace-options.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
+import { formatInspection, inspectModel } from '../prepare/model-inspection.js';
 
 const DEFAULT_MODEL_DIR = 'models';
 
@@ -112,6 +114,20 @@ await yargs(hideBin(process.argv))
     async (a) => {
       const report = await ingestModel({ inputPath: a.model, name: a.name, outDir: a.out, batchSizes: a['batch-sizes'].split(',').map(Number) });
       process.stdout.write(`${JSON.stringify({ manifest: report.manifest.name, rewrite: report.rewrite, maxAbsDiff: report.maxAbsDiff })}\n`);
+    },
+  )
+  .command(
+    'inspect <model>',
+    'what an ONNX model is and what prepare would make of it: inputs, outputs, opsets, the answer, ramp sites (no dataset, no training)',
+    (y) =>
+      y
+        .positional('model', { type: 'string', demandOption: true, describe: 'an .onnx file' })
+        .option('output', { type: 'string', describe: 'the output that is the answer, as for prepare' })
+        .option('json', { type: 'boolean', default: false })
+        .example('$0 inspect zoo/fmnist-resnet/original.onnx', ''),
+    async (a) => {
+      const inspection = await inspectModel(a.model!, readFileSync(a.model!), a.output);
+      process.stdout.write(`${a.json ? JSON.stringify(inspection) : formatInspection(inspection)}\n`);
     },
   )
   .command(
