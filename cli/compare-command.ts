@@ -14,7 +14,7 @@ import { writeReplayReport, type ReplaySummary } from '../client/replay-report.j
 import { loadModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from './local-cluster.js';
-import { datasetFeeder, traceFor, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
+import { datasetFeeder, traceFor, warmupInputs, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
 
 export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   controller: string | undefined;
@@ -69,6 +69,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     if (cluster) await cluster.waitUntilServing(client, [args.model]);
     process.stderr.write(`compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`);
     const warmup = arrivals.filter((a) => a.timeMs < (args.warmupS ?? 3) * 1000);
+    const warmupFeed = warmupInputs(feeder.inputsFor, arrivals.length, warmup.length, feeder.numInputs);
+    if (warmup.length > 0 && warmupFeed.note) process.stderr.write(`${warmupFeed.note}\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
       await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode });
@@ -76,8 +78,9 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,
       // and a ramp configuration starts fully monitored until its thresholds are tuned on
-      // served data. --warmup-s 0 measures those starts instead.
-      if (warmup.length > 0) await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor: feeder.inputsFor });
+      // served data. The warm-up's inputs are not the measured ones (the tuner would have seen
+      // them). --warmup-s 0 measures those starts instead.
+      if (warmup.length > 0) await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor: warmupFeed.inputsFor });
       const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;

@@ -158,7 +158,18 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
     }
     await session.release();
   }
-  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && i % count < reference.length ? reference[i % count] : undefined), start };
+  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && i % count < reference.length ? reference[i % count] : undefined), start, numInputs: count };
+}
+
+/**
+ * Inputs for an unmeasured warm-up of `numWarmup` requests before a measured run of `numMeasured`:
+ * the ones after the measured run's, so the online tuner has not already seen the inputs it is
+ * measured on. Disjoint while the dataset serves both (`numInputs`); `note` says when it cannot.
+ */
+export function warmupInputs(inputsFor: (i: number) => Tensor[], numMeasured: number, numWarmup: number, numInputs?: number): { inputsFor: (i: number) => Tensor[]; note?: string } {
+  const needed = numMeasured + numWarmup;
+  const note = numInputs !== undefined && needed > numInputs ? `warm-up inputs overlap the measured ones: the dataset serves ${numInputs} inputs, warm-up and run need ${needed}` : undefined;
+  return { inputsFor: (i) => inputsFor(numMeasured + i), ...(note ? { note } : {}) };
 }
 
 /** Live counts: redrawn in place on a terminal, a line every 5 s otherwise (logs, CI). */
@@ -216,8 +227,9 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
     const warmup = arrivals.filter((a) => a.timeMs < (args.warmupS ?? 0) * 1000);
     if (warmup.length > 0) {
       // A fresh client process is slow for its first second or two (JIT), and so is a fresh cluster.
-      process.stderr.write(`warm-up: ${warmup.length} requests, not measured\n`);
-      await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor });
+      const feed = warmupInputs(inputsFor, arrivals.length, warmup.length, feeder?.numInputs);
+      process.stderr.write(`warm-up: ${warmup.length} requests, not measured${feed.note ? ` (${feed.note})` : ''}\n`);
+      await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor: feed.inputsFor });
     }
     process.stderr.write(`replaying ${arrivals.length} requests over ${(arrivals.at(-1)?.timeMs ?? 0) / 1000} s, SLO ${sloMs.toFixed(2)} ms\n`);
     const result = await replayTrace(client, {
