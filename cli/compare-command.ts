@@ -28,6 +28,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   verbose: boolean;
   /** Seconds of the slice's start replayed, unmeasured, before each variant (0: none). Default 3. */
   warmupS?: number;
+  /** A running controller's admin token (compare reconfigures it between variants). */
+  adminToken?: string;
   /** The local controller's telemetry (requests.csv, actions.csv) for every variant in turn. */
   logDir?: string;
 }
@@ -73,7 +75,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     if (warmup.length > 0 && warmupFeed.note) process.stderr.write(`${warmupFeed.note}\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode });
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, ...(args.adminToken ? { adminToken: args.adminToken } : {}) });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,

@@ -28,6 +28,7 @@ await yargs(hideBin(process.argv))
         .option('client-port', { type: 'number', default: 5556, describe: 'port for clients (0: any free port)' })
         .option('http-port', { type: 'number', default: 8000, describe: 'Open Inference Protocol REST and /metrics (0: any free port, -1: off)' })
         .option('http-token', { type: 'string', describe: 'require Authorization: Bearer <token> on HTTP (health stays open); or ESCAPEMENT_HTTP_TOKEN' })
+        .option('admin-token', { type: 'string', describe: 'require this token to change how the controller serves: configure (clients send it) and HTTP repository load/unload (Bearer); or ESCAPEMENT_ADMIN_TOKEN' })
         .option('keys', { type: 'string', describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
         .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
@@ -46,7 +47,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], adminToken: a['admin-token'], keys: a.keys });
     },
   )
   .command(
@@ -197,6 +198,7 @@ await yargs(hideBin(process.argv))
     (y) =>
       withTraceOptions(y)
         .option('controller', { type: 'string', describe: 'a running controller (default: start a local controller and 2 workers)' })
+        .option('admin-token', { type: 'string', describe: 'the running controller\'s admin token, if it has one (compare reconfigures it between variants); or ESCAPEMENT_ADMIN_TOKEN' })
         .option('trace', { type: 'string', default: 'traces/azure-llm-2023-conv.csv' })
         .option('model', { type: 'string', default: 'fmnist-resnet' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
@@ -222,7 +224,7 @@ await yargs(hideBin(process.argv))
         .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
         .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
+      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
     },
   )
   .command(

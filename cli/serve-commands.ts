@@ -41,6 +41,8 @@ export interface ControllerArgs {
   httpPort: number;
   /** Require `Authorization: Bearer <token>` on HTTP (health endpoints stay open). */
   httpToken: string | undefined;
+  /** Require this token for configure and for HTTP repository load/unload. */
+  adminToken?: string | undefined;
   /** A folder from `escapement keys`: CURVE on the worker (and client) ports. */
   keys: string | undefined;
 }
@@ -48,6 +50,10 @@ export interface ControllerArgs {
 /** Node's default heap settings cost a serving process GC pauses of up to ~15 ms (see node-flags.ts). */
 function warnWithoutServingFlags(log: (message: string) => void): void {
   if (!hasServingNodeFlags()) log(`note: started without the serving heap settings; expect GC pauses of up to ~15 ms. Start through bin/escapement, or give node ${SERVING_NODE_FLAGS.join(' ')}`);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -95,16 +101,18 @@ export async function runController(args: ControllerArgs): Promise<void> {
     exitMode: args.exitMode,
     exactBatches: args.exactBatches ?? true,
     adjustRamps: args.adjustRamps,
+    ...(args.adminToken ? { adminToken: args.adminToken } : {}),
     ...(curve ? { curve } : {}),
     metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });
+  if (!args.adminToken && !isLoopback(args.host)) log(`note: listening on ${args.host} without --admin-token: any client that reaches it can reconfigure it and load or unload models`);
   const urls = await server.start();
   metrics = new ControllerMetrics(server);
   const registry = metrics.registry;
   const http = args.httpPort >= 0
-    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}) })
+    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}), ...(args.adminToken ? { adminToken: args.adminToken } : {}) })
     : undefined;
   const httpUrl = http ? await http.start() : undefined;
   log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`);

@@ -12,6 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError, MAX_HEADER_BYTES, unpackHeaderUnchecked } from '../shared/codec.js';
+import { sameSecret } from '../shared/secret-compare.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMonitor } from './exit-monitor.js';
@@ -56,6 +57,8 @@ export interface ControllerOptions {
   maxPendingPerClient?: number;
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
+  /** When set, `configure` needs this token (clients send it as `adminToken`). */
+  adminToken?: string;
   /**
    * CURVE: the controller's key pair and the public keys allowed to connect. Workers must be in
    * `authorizedWorkers`; clients in `authorizedClients` (when absent, the client port is plain).
@@ -622,6 +625,10 @@ export class ControllerServer {
   /** Applies a configure message: batching policy and the early-exit mode of every package. */
   private configure(msg: ConfigureMsg): ConfigureReplyMsg {
     const reply = (code: number, message?: string): ConfigureReplyMsg => ({ type: 'configure_reply', queryId: msg.queryId, code, ...(message ? { message } : {}) });
+    if (this.options.adminToken !== undefined && !sameSecret(msg.adminToken, this.options.adminToken)) {
+      this.refusals.write('configure-refusal', 'refused a configure without the admin token');
+      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, 'configure needs the controller\'s admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)');
+    }
     if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
     if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
     if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS)) return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);

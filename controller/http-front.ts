@@ -10,8 +10,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { monotonicNowNs } from '../shared/clock.js';
+import { sameSecret } from '../shared/secret-compare.js';
 import { httpStatusFor } from '../shared/error-codes.js';
 import type { ResponseMsg, SubmitMsg } from '../shared/protocol.js';
 import { byteLength, type DType, type Tensor } from '../shared/tensor.js';
@@ -27,8 +28,10 @@ export interface HttpFrontOptions {
   /** Prometheus exposition text for `/metrics`. */
   metrics: () => Promise<string>;
   metricsContentType: string;
-  /** When set, every endpoint but health needs `Authorization: Bearer <token>`. */
+  /** When set, every endpoint but health needs `Authorization: Bearer <token>` (or the admin token). */
   token?: string;
+  /** When set, repository load/unload need `Authorization: Bearer <admin token>`. */
+  adminToken?: string;
   /** Requests handled at once; more are answered 503 before their body is read. Default 64. */
   maxConcurrentRequests?: number;
 }
@@ -159,7 +162,10 @@ export class HttpFront {
     const path = url.pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
     const c = this.controller;
-    if (this.options.token !== undefined && !path.startsWith('/v2/health/') && !this.authorized(req)) {
+    const header = req.headers.authorization ?? '';
+    const bearer = header.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const isAdmin = this.options.adminToken !== undefined && sameSecret(bearer, this.options.adminToken);
+    if (this.options.token !== undefined && !path.startsWith('/v2/health/') && !isAdmin && !sameSecret(bearer, this.options.token)) {
       res.setHeader('www-authenticate', 'Bearer');
       throw new HttpError(401, 'missing or wrong bearer token');
     }
@@ -176,6 +182,7 @@ export class HttpFront {
     let m = /^\/v2\/repository\/models\/([^/]+)\/(load|unload)$/.exec(path);
     if (method === 'POST' && m) {
       const name = decodeURIComponent(m[1]!);
+      if (this.options.adminToken !== undefined && !isAdmin) throw new HttpError(403, `${m[2]}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
       if (!c.modelEntry(name)) throw new HttpError(404, `unknown model '${name}'`);
       if (m[2] === 'load') c.loadModel(name);
       else c.unloadModel(name);
@@ -199,13 +206,6 @@ export class HttpFront {
     }
     if (method === 'POST' && action === '/infer') return this.infer(req, res, name);
     throw new HttpError(405, `${method} is not allowed on ${path}`);
-  }
-
-  private authorized(req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    const expected = Buffer.from(this.options.token!);
-    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   private async infer(req: IncomingMessage, res: ServerResponse, model: string): Promise<void> {

@@ -14,6 +14,7 @@ export const ErrorCode = {
   UNSUPPORTED_PROTOCOL_VERSION: 12,
   UNKNOWN_WORKER: 13,
   MESSAGE_TOO_LARGE: 14,
+  ADMIN_TOKEN_REQUIRED: 15,
 
   // 20s: admission (answered at arrival)
   UNKNOWN_MODEL: 20,
@@ -83,6 +84,7 @@ describe('UNKNOWN_MESSAGE_TYPE', 400, 'the header names a message type this peer
 describe('UNSUPPORTED_PROTOCOL_VERSION', 400, 'peer speaks another protocol version; upgrade one side');
 describe('UNKNOWN_WORKER', 409, 'the controller does not know this worker; send hello again');
 describe('MESSAGE_TOO_LARGE', 413, 'a tensor or message exceeds the configured size limit');
+describe('ADMIN_TOKEN_REQUIRED', 403, 'changing how the controller serves (configure, repository load/unload) needs the controller\'s admin token');
 describe('UNKNOWN_MODEL', 404, 'no model of that name is in the controller\'s repository');
 describe('INVALID_INPUT', 400, 'input tensors do not match the model\'s declared names, dtypes or shapes');
 describe('INVALID_DEADLINE', 400, 'give exactly one of sloMs > 0 or a deadline in the future');
