@@ -3,18 +3,8 @@
  * model and the SLO comes from field-mapping.ts: detected (BurstGPT's `Timestamp` in s, the Azure
  * LLM traces' `TIMESTAMP` dates, a unit in the column's name, a date value) or given by the user.
  */
-import { detectMapping, mapRecords, TraceMappingError, type FieldMapping, type MappingOverrides, type TraceRecord } from './field-mapping.js';
-import { numberedLines, TraceFormatError, type Arrival, type BadRow } from './trace.js';
-
-/** A trace read through a field mapping: its arrivals, and how they were read. */
-export interface MappedTrace {
-  arrivals: Arrival[];
-  mapping: FieldMapping;
-  /** The known layout that matched, or 'custom'. */
-  layout: string;
-  /** Rows whose time went backwards (the arrivals are sorted). */
-  numOutOfOrder: number;
-}
+import { readMapped, type MappedTrace, type MappingOverrides, type TraceRecord } from './field-mapping.js';
+import { numberedLines, TraceFormatError, type BadRow } from './trace.js';
 
 /** Splits one CSV line into cells; undefined when a quoted cell does not close. */
 export function splitCsvLine(line: string): string[] | undefined {
@@ -53,15 +43,5 @@ export function readCsvTrace(text: string, path = 'trace', overrides: MappingOve
     else if (cells.length !== names.length) bad.push({ line, message: `expected ${names.length} columns, got ${cells.length}` });
     else records.push({ line, fields: Object.fromEntries(names.map((n, i) => [n, cells[i]!])) });
   }
-  let detected;
-  try {
-    detected = detectMapping('csv', names, (f) => records[0]?.fields[f], overrides);
-  } catch (err) {
-    if (err instanceof TraceMappingError) throw new TraceMappingError(`${path}: ${err.message}`);
-    throw err;
-  }
-  const mapped = mapRecords(records, detected.mapping);
-  bad.push(...mapped.badRows);
-  if (bad.length > 0) throw new TraceFormatError(path, bad.sort((a, b) => a.line - b.line));
-  return { arrivals: mapped.arrivals, mapping: detected.mapping, layout: detected.layout, numOutOfOrder: mapped.numOutOfOrder };
+  return readMapped(path, 'csv', names, records, bad, overrides);
 }

@@ -7,7 +7,7 @@
  * its unit (`--time-unit`). Anything given on the command line overrides what was detected.
  */
 import { parseAzureTimestamp } from './azure-llm-reader.js';
-import type { Arrival, BadRow } from './trace.js';
+import { TraceFormatError, type Arrival, type BadRow } from './trace.js';
 
 export const TIME_UNITS = ['ms', 's', 'us', 'ns', 'date'] as const;
 export type TimeUnit = (typeof TIME_UNITS)[number];
@@ -175,4 +175,32 @@ export function mapRecords(records: readonly TraceRecord[], mapping: FieldMappin
   timed.sort((a, b) => a.timeMs - b.timeMs);
   const firstMs = timed[0]?.timeMs ?? 0;
   return { arrivals: timed.map((t) => ({ ...t.arrival, timeMs: t.timeMs - firstMs })), badRows, numOutOfOrder };
+}
+
+/** A trace read through a field mapping: its arrivals, and how they were read. */
+export interface MappedTrace {
+  arrivals: Arrival[];
+  mapping: FieldMapping;
+  /** The known layout that matched, or 'custom'. */
+  layout: string;
+  /** Rows whose time went backwards (the arrivals are sorted). */
+  numOutOfOrder: number;
+}
+
+/**
+ * The arrivals of a file's records (`fields`: its field names), with the rows its reader already
+ * found bad: the mapping is detected (or given), applied, and every bad row reported at once.
+ */
+export function readMapped(path: string, kind: 'jsonl' | 'csv', fields: readonly string[], records: readonly TraceRecord[], bad: BadRow[], overrides: MappingOverrides): MappedTrace {
+  let detected;
+  try {
+    detected = detectMapping(kind, fields, (f) => records[0]?.fields[f], overrides);
+  } catch (err) {
+    if (err instanceof TraceMappingError) throw new TraceMappingError(`${path}: ${err.message}`);
+    throw err;
+  }
+  const mapped = mapRecords(records, detected.mapping);
+  const allBad = [...bad, ...mapped.badRows].sort((a, b) => a.line - b.line);
+  if (allBad.length > 0) throw new TraceFormatError(path, allBad);
+  return { arrivals: mapped.arrivals, mapping: detected.mapping, layout: detected.layout, numOutOfOrder: mapped.numOutOfOrder };
 }

@@ -3,9 +3,8 @@
  * the SLO comes from field-mapping.ts: detected (Escapement's own `timestamp_ms`/`model`/`slo_ms`,
  * Mooncake's `timestamp` in ms, a unit in the key's name, a date value) or given by the user.
  */
-import { detectMapping, mapRecords, TraceMappingError, type MappingOverrides, type TraceRecord } from './field-mapping.js';
+import { readMapped, type MappedTrace, type MappingOverrides, type TraceRecord } from './field-mapping.js';
 import { numberedLines, TraceFormatError, type BadRow } from './trace.js';
-import type { MappedTrace } from './csv-reader.js';
 
 export function readJsonlTrace(text: string, path = 'trace', overrides: MappingOverrides = {}): MappedTrace {
   const bad: BadRow[] = [];
@@ -23,15 +22,5 @@ export function readJsonlTrace(text: string, path = 'trace', overrides: MappingO
   }
   const first = records[0];
   if (!first) throw new TraceFormatError(path, bad.length > 0 ? bad : [{ line: 1, message: 'no records' }]);
-  let detected;
-  try {
-    detected = detectMapping('jsonl', Object.keys(first.fields), (f) => first.fields[f], overrides);
-  } catch (err) {
-    if (err instanceof TraceMappingError) throw new TraceMappingError(`${path}: ${err.message}`);
-    throw err;
-  }
-  const mapped = mapRecords(records, detected.mapping);
-  bad.push(...mapped.badRows);
-  if (bad.length > 0) throw new TraceFormatError(path, bad.sort((a, b) => a.line - b.line));
-  return { arrivals: mapped.arrivals, mapping: detected.mapping, layout: detected.layout, numOutOfOrder: mapped.numOutOfOrder };
+  return readMapped(path, 'jsonl', Object.keys(first.fields), records, bad, overrides);
 }
