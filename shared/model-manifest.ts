@@ -65,6 +65,7 @@ export class ManifestError extends Error {
 function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
   if (!Array.isArray(value) || value.length === 0) throw new ManifestError(`${where} must be a non-empty array`);
   return value.map((v, i) => {
+    if (typeof v !== 'object' || v === null) throw new ManifestError(`${where}[${i}] must be an object with name, dtype and shape`);
     const t = v as Record<string, unknown>;
     if (typeof t.name !== 'string') throw new ManifestError(`${where}[${i}].name must be a string`);
     if (!isDType(t.dtype)) throw new ManifestError(`${where}[${i}].dtype ${JSON.stringify(t.dtype)} is not a supported dtype`);
@@ -114,6 +115,7 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
     batchSizes: batchSizes as number[],
   };
   if (m.sequence !== undefined) {
+    if (typeof m.sequence !== 'object' || m.sequence === null) throw new ManifestError(`${where}: sequence must be an object`);
     const seq = m.sequence as Record<string, unknown>;
     const buckets = seq.buckets;
     if (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number)))) {
@@ -127,6 +129,7 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
   }
   const sim = m.simulated as Record<string, unknown> | undefined;
   if (sim !== undefined) {
+    if (typeof sim !== 'object' || sim === null) throw new ManifestError(`${where}: simulated must be an object`);
     if (typeof sim.baseUs !== 'number' || typeof sim.perItemUs !== 'number' || sim.baseUs < 0 || sim.perItemUs < 0) {
       throw new ManifestError(`${where}: simulated needs non-negative baseUs and perItemUs`);
     }
