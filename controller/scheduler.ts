@@ -499,10 +499,9 @@ export class Scheduler {
 
   /** The next batch of `model` for `worker` to start at `startNs` (see batch-choice.ts). */
   private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
-    const sizes = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
     return chooseBatch({
       queue: model.queue,
-      batchSizes: sizes.length > 0 ? sizes : [model.spec.batchSizes[0]!],
+      batchSizes: this.usableBatchSizes(model),
       ...(model.spec.sequenceBuckets ? { sequenceBuckets: model.spec.sequenceBuckets } : {}),
       startNs,
       bufferNs: this.config.bufferNs,
@@ -714,8 +713,7 @@ export class Scheduler {
 
   /** Executor time one worker needs to drain the model's queue: full batches plus a padded rest. */
   private backlogNs(model: ModelState): number {
-    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
-    const sizes = usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+    const sizes = this.usableBatchSizes(model);
     const largest = sizes.at(-1)!;
     const bestEstimateNs = (batchSize: number): number => {
       let best = Number.POSITIVE_INFINITY;
@@ -739,8 +737,7 @@ export class Scheduler {
    */
   private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
     const name = model.spec.name;
-    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
-    const sizes = usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+    const sizes = this.usableBatchSizes(model);
     const largest = sizes.at(-1)!;
     const numFullAhead = Math.floor(numAhead / largest);
     const lanes: DrainLane[] = [];
@@ -1022,10 +1019,14 @@ export class Scheduler {
     return taken;
   }
 
+  /** The batch sizes the planner may form for a model: those up to maxBatchSize, at least the smallest. */
+  private usableBatchSizes(model: ModelState): number[] {
+    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
+    return usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+  }
+
   private largestBatch(model: ModelState): number {
-    let largest = model.spec.batchSizes[0]!;
-    for (const b of model.spec.batchSizes) if (b <= this.config.maxBatchSize) largest = b;
-    return largest;
+    return this.usableBatchSizes(model).at(-1)!;
   }
 
   /**
