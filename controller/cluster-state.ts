@@ -2,7 +2,7 @@
  * What the scheduling core knows about models, workers and the actions in flight. Plain data,
  * mutated only by the `Scheduler`.
  */
-import type { Action, ExitMode, StageTiming } from '../shared/protocol.js';
+import type { Action, ExitMode, LoadAction, StageTiming } from '../shared/protocol.js';
 import type { ExitTimeline } from './exit-timeline.js';
 import type { TensorSpec } from '../shared/tensor.js';
 import { RequestQueue, type QueuedRequest } from './request-queue.js';
@@ -94,6 +94,11 @@ export interface WorkerState {
   inflight: Map<number, InflightAction>;
   /** Models this worker failed to load (unknown model, runtime failure): never retried on it. */
   failedModels: Set<string>;
+  /**
+   * LOADs given up on as overdue, by action id: the worker may still finish them, and its late
+   * result then says the model sits in its memory (the controller adopts it, see scheduler.ts).
+   */
+  abandonedLoads: Map<number, LoadAction>;
 }
 
 export function newModelState(spec: ModelSpec): ModelState {
@@ -108,6 +113,7 @@ export function newWorkerState(id: string, memoryBudgetBytes: number, timelineCo
     instances: new Map(),
     timeline: new WorkerTimeline(timelineConfig),
     inflight: new Map(),
+    abandonedLoads: new Map(),
     failedModels: new Set(),
   };
 }

@@ -111,6 +111,8 @@ const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCo
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
 const FAR_FUTURE_NS = 3_600_000_000_000;
+/** Abandoned LOADs remembered per worker (their late results are adopted); older ones are forgotten. */
+const MAX_ABANDONED_LOADS = 64;
 /** Estimator key (in place of a batch size) for RAMPS durations; LOADs use 0. */
 const RAMPS_ESTIMATE_KEY = -1;
 
@@ -779,7 +781,12 @@ export class Scheduler {
         }
         worker.inflight.delete(actionId);
         worker.timeline.complete(actionId, nowNs);
-        if (a.type === 'load') this.forgetInstance(worker, a.modelName);
+        if (a.type === 'load') {
+          this.forgetInstance(worker, a.modelName);
+          worker.abandonedLoads.set(actionId, a);
+          // NOTE: bounded: only the most recent abandoned LOADs can still report
+          if (worker.abandonedLoads.size > MAX_ABANDONED_LOADS) worker.abandonedLoads.delete(worker.abandonedLoads.keys().next().value!);
+        }
         for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r); // expiry answers the hopeless
       }
     }
@@ -851,7 +858,8 @@ export class Scheduler {
   onResult(workerId: string, msg: ActionResultMsg, nowNs: number): ResultFold {
     const worker = this.workers.get(workerId);
     const inflight = worker?.inflight.get(msg.actionId);
-    if (!worker || !inflight) return { outcomes: [] }; // stale: the worker was removed meanwhile
+    if (worker && !inflight) this.adoptLateLoad(worker, msg, nowNs);
+    if (!worker || !inflight) return { outcomes: [] }; // stale: given up on, or the worker was removed meanwhile
     worker.inflight.delete(msg.actionId);
     const endNs = msg.timing.endNs > 0 ? msg.timing.endNs : nowNs;
     worker.timeline.complete(msg.actionId, endNs);
@@ -944,9 +952,32 @@ export class Scheduler {
     return timeline.factorOf(siteIds, rows, action.batchSize);
   }
 
+  /**
+   * A LOAD the controller gave up on that the worker finished after all: the model now sits in its
+   * memory. Forgetting it would over-commit that memory (and every later LOAD of it there would be
+   * refused as already loaded), so the controller takes it as loaded, with the profile it reports.
+   */
+  private adoptLateLoad(worker: WorkerState, msg: ActionResultMsg, nowNs: number): void {
+    const action = worker.abandonedLoads.get(msg.actionId);
+    if (!action || msg.actionType !== 'load') return;
+    worker.abandonedLoads.delete(msg.actionId);
+    if (msg.code !== ErrorCode.OK) return;
+    const model = this.models.get(action.modelName);
+    if (!model) return;
+    if (!worker.instances.has(action.modelName)) {
+      // NOTE: the memory is the worker's whether or not it fits the plan; eviction makes room later.
+      worker.instances.set(action.modelName, { model: action.modelName, state: 'loading', weightsBytes: this.weightsBytes(model), lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
+      worker.usedBytes += this.weightsBytes(model);
+      model.holders.set(worker.id, worker);
+    }
+    this.foldLoad(worker, action, msg);
+  }
+
   private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg): void {
     const instance = worker.instances.get(action.modelName);
     const model = this.models.get(action.modelName)!;
+    // A LOAD re-planned after an adopted late one: the worker already holds the model, as the controller knows.
+    if (msg.code === ErrorCode.LOAD_ALREADY_LOADED && instance?.state === 'loaded') return;
     if (msg.code !== ErrorCode.OK) {
       if (instance) this.forgetInstance(worker, action.modelName);
       // Insufficient memory is as final as a broken model for this worker: its budget is its own.

@@ -337,6 +337,38 @@ describe('Scheduler lost results', () => {
   });
 });
 
+describe('Scheduler late LOADs', () => {
+  it('adopts a LOAD it gave up on that the worker finished after all: the model is loaded there, its memory counted once', () => {
+    // the LOAD takes 5 s against a 1 s estimate: overdue at its latest start (1 s) + 1 s + 0.1 s grace
+    const cluster = new FakeCluster([modelSpec('a', { weightsBytes: 400 })], { overdueGraceNs: 100 * MS, defaultLoadNs: 1_000 * MS });
+    const worker = cluster.addWorker('w0', 1_000, { loadNs: 5_000 * MS });
+    cluster.scheduler.pin('a');
+    const [first] = cluster.plan().filter((a) => a.action.type === 'load');
+    cluster.runForMs(2_500);
+    const view = () => cluster.scheduler.snapshot(cluster.clock.nowNs()).workers[0]!;
+    // given up on: re-planned behind it on the same worker (the fake runs actions in order)
+    expect(worker.queue.some((p) => p.action.type === 'load' && p.action.actionId !== first!.action.actionId)).toBe(true);
+    expect(cluster.scheduler.modelState('a')).toBe('loading');
+    cluster.runForMs(2_600); // the first LOAD's late result arrives at 5 s
+    expect(view().models).toEqual([{ name: 'a', state: 'loaded' }]);
+    expect(view().usedBytes).toBe(400);
+    expect(cluster.scheduler.modelState('a')).toBe('ready');
+  });
+
+  it('keeps a model it adopted when the worker answers the re-planned LOAD with LOAD_ALREADY_LOADED', () => {
+    const cluster = new FakeCluster([modelSpec('a', { weightsBytes: 400 })], { overdueGraceNs: 100 * MS, defaultLoadNs: 1_000 * MS });
+    const worker = cluster.addWorker('w0', 1_000, { loadNs: 5_000 * MS });
+    cluster.scheduler.pin('a');
+    cluster.plan();
+    cluster.runForMs(5_100); // adopted
+    const [second] = worker.queue.filter((p) => p.action.type === 'load');
+    worker.queue.splice(worker.queue.indexOf(second!), 1); // the real worker refuses it at once
+    const nowNs = cluster.clock.nowNs();
+    cluster.scheduler.onResult('w0', { type: 'result', actionId: second!.action.actionId, actionType: 'load', modelName: 'a', code: ErrorCode.LOAD_ALREADY_LOADED, timing: { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 0, sentNs: nowNs } }, nowNs);
+    expect(cluster.scheduler.snapshot(nowNs).workers[0]!).toMatchObject({ usedBytes: 400, models: [{ name: 'a', state: 'loaded' }] });
+  });
+});
+
 describe('the FIFO batching baseline', () => {
   const fifo = () => warmCluster([modelSpec('a')], 1, { policy: 'fifo', batchTimeoutNs: 5 * MS, maxBatchSize: 8 });
 
