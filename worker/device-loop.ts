@@ -108,6 +108,7 @@ export class DeviceLoop {
   private usedBytes = 0;
   private busy = false;
   private closed = false;
+  private forgetPending = false;
   private wakeTimer: CancelableTimer | undefined;
 
   constructor(
@@ -133,6 +134,16 @@ export class DeviceLoop {
     for (const job of this.queue.splice(0, this.queue.length)) this.refuse(job, code, message);
   }
 
+  /**
+   * Unloads every model once the running job (if any) ends, before any later job starts. For a
+   * worker re-registering with a controller that no longer knows what it loaded: the controller
+   * plans its memory as empty, so models it forgot would over-commit it.
+   */
+  forgetModels(): void {
+    this.forgetPending = true;
+    this.pump();
+  }
+
   close(): void {
     this.closed = true;
     this.wakeTimer?.cancel();
@@ -141,6 +152,15 @@ export class DeviceLoop {
   /** Starts the head job if the executor is idle and its window has opened. */
   private pump(): void {
     if (this.busy || this.closed) return;
+    if (this.forgetPending) {
+      this.forgetPending = false;
+      this.busy = true;
+      void this.unloadAll().then(() => {
+        this.busy = false;
+        this.pump();
+      });
+      return;
+    }
     const head = this.queue[0];
     if (!head) return;
     if (this.options.nowNs() < head.earliestLocalNs) {
@@ -188,6 +208,18 @@ export class DeviceLoop {
       }
     } catch (err) {
       return new Refusal(isEscapementError(err) ? err.code : FAILED[action.type], (err as Error).message);
+    }
+  }
+
+  private async unloadAll(): Promise<void> {
+    for (const [name, model] of [...this.loaded]) {
+      try {
+        await this.executor.unload(name);
+      } catch {
+        // NOTE: a session that fails to release is gone from the plan either way
+      }
+      this.loaded.delete(name);
+      this.usedBytes -= model.weightsBytes;
     }
   }
 

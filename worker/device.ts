@@ -46,6 +46,11 @@ export class Device {
     this.loop.drain(code, message);
   }
 
+  /** Unloads every model after the running job (see DeviceLoop.forgetModels). */
+  forgetModels(): void {
+    this.loop.forgetModels();
+  }
+
   async close(): Promise<void> {
     this.loop.close();
     await this.executor.close();

@@ -170,8 +170,10 @@ export class WorkerServer {
         if (this.registered && msg.epoch >= this.epoch) {
           this.options.log(`controller asked to re-register: ${msg.reason}`);
           this.registered = false;
-          // Whatever the controller planned for us before is void; it will plan again.
+          // Whatever the controller planned for us before is void, and so is what it loaded: it
+          // registers us as empty and plans our memory so (a model kept would over-commit it).
           this.device.drain(ErrorCode.UNKNOWN_WORKER, 'worker re-registering');
+          this.device.forgetModels();
           void this.register();
         }
         return;

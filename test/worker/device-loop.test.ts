@@ -105,3 +105,20 @@ describe('DeviceLoop', () => {
     expect(r.loop.numPending).toBe(0);
   });
 });
+
+describe('DeviceLoop.forgetModels', () => {
+  it('unloads every model after the running job and before the next, freeing its memory', async () => {
+    const { loadModelEntry } = await import('../../shared/model-manifest.js');
+    const bytesOf = (name: string) => loadModelEntry('models', name).fileBytes;
+    // room for either model, not both
+    const r = rig(Math.max(bytesOf('mnist-cnn'), bytesOf('fmnist-resnet')) + 10);
+    r.submit(load('mnist-cnn'), 0, Number.MAX_SAFE_INTEGER);
+    await r.settle();
+    r.loop.forgetModels();
+    r.submit(load('fmnist-resnet'), 0, Number.MAX_SAFE_INTEGER);
+    await r.settle();
+    expect(r.ran).toEqual(['load mnist-cnn', 'unload mnist-cnn', 'load fmnist-resnet']);
+    expect(r.outcomes.map((o) => o.code)).toEqual([ErrorCode.OK, ErrorCode.OK]);
+    expect(r.outcomes[1]!.loadedModels).toEqual(['fmnist-resnet']);
+  });
+});
