@@ -1,7 +1,7 @@
 /**
  * Property-based fuzz of the controller's doors, in process with real sockets (fast-check, so a
  * failure shrinks to a small input): the client port, a registered worker that forges its results,
- * exits and heartbeats, the HTTP front, and the package loader. Over 10,000 generated inputs the
+ * exits and heartbeats, the HTTP front, and the package loader. Over 11,000 generated inputs the
  * controller must never throw in a handler, never answer a client twice or not at all, never
  * answer HTTP with a 500, and the loader must refuse a bad manifest with its own error.
  */
@@ -168,6 +168,36 @@ describe('property-based fuzz of the controller', () => {
         expect(() => JSON.parse(text)).not.toThrow();
       }),
       { numRuns: 2000, seed: SEED },
+    );
+    expect(server.counters.handlerErrors).toBe(0);
+  }, 180_000);
+
+  it('never answers HTTP with a 500 for binary-extension bodies whose header lies, or deeply nested JSON (1,000 inputs)', async () => {
+    const name = entry.manifest.inputs[0]!.name;
+    const deep = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    const request = fc.record({
+      headerLength: fc.oneof(fc.integer({ min: -5, max: 5000 }), fc.constant(Number.NaN), fc.string({ maxLength: 6 })),
+      declaredSize: fc.oneof(fc.integer({ min: -5, max: 8000 }), fc.double(), fc.string({ maxLength: 4 })),
+      shape: fc.oneof(fc.constant([1, 1, 28, 28]), fc.array(fc.integer({ min: -1, max: 64 }), { maxLength: 4 })),
+      binaryBytes: fc.integer({ min: 0, max: 8000 }),
+      nesting: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100_000 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        let body: Buffer;
+        const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+        if (r.nesting > 0) {
+          body = Buffer.from(`{"inputs": ${deep(r.nesting)}}`);
+        } else {
+          const json = Buffer.from(JSON.stringify({ inputs: [{ name, datatype: 'FP32', shape: r.shape, parameters: { binary_data_size: r.declaredSize } }] }));
+          body = Buffer.concat([json, Buffer.alloc(r.binaryBytes)]);
+          headers['inference-header-content-length'] = String(r.headerLength);
+        }
+        const res = await fetch(`${httpUrl}/v2/models/${MODEL}/infer`, { method: 'POST', body, headers });
+        const text = await res.text();
+        expect(res.status, text.slice(0, 200)).not.toBe(500);
+      }),
+      { numRuns: 1000, seed: SEED },
     );
     expect(server.counters.handlerErrors).toBe(0);
   }, 180_000);
