@@ -10,7 +10,7 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { formatTable } from '../client/latency-summary.js';
 import { replayTrace } from '../client/replay.js';
 import { writeComparisonPlots, type PlotSeries } from '../client/latency-plots.js';
-import { writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from './local-cluster.js';
@@ -47,7 +47,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   for (const note of trace.notes) process.stderr.write(`${note}\n`);
   const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor, 40);
-  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
+  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length, args.drift) : undefined;
   if (!feeder) throw new Error('compare needs --dataset: agreement and accuracy are measured on real inputs');
   const variants: Variant[] = [
     { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
@@ -98,6 +98,9 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   const exitRows = variants.filter((v) => v.exitMode !== 'off').map((v) => ({ run: v.label, ...Object.fromEntries(Object.entries(summaries[v.key]!.exitFractions).map(([site, f]) => [`exit@${site} %`, (100 * f).toFixed(1)])) }));
   process.stdout.write(`\n${formatTable(rows)}\n`);
   if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
+  if (args.drift !== undefined && summaries.withoutRamps && summaries.withRamps) {
+    process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable([{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }])}\n`);
+  }
   const without = summaries.withoutRamps!;
   const withRamps = summaries.withRamps!;
   const json: Record<string, unknown> = {

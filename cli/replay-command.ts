@@ -4,8 +4,9 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
 import { formatTable } from '../client/latency-summary.js';
 import { replayTrace, type ReplayProgress } from '../client/replay.js';
-import { summarizeReplay, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { summarizeReplay, windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
 import { loadDataset, type Dataset } from '../prepare/dataset.js';
+import { addNoise, DriftError, parseDrift, planDrift } from '../client/drift.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { loadModelEntry, modelCopyName, type ModelEntry } from '../shared/model-manifest.js';
@@ -25,6 +26,8 @@ export interface ReplayArgs {
   fields?: MappingOverrides;
   /** Instead of `timeScale`: the speed-up that puts the busiest replay second at this share of the model's profiled capacity. */
   targetLoad?: number;
+  /** Drifting inputs (client/drift.ts): a name or a JSON description; needs `dataset`. */
+  drift?: string;
   controller: string;
   model: string;
   modelDir: string;
@@ -123,7 +126,7 @@ export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined,
  * is the one the ramps were trained on (the paper serves the remaining 90 %). Text models get
  * their texts tokenized here, on the client, with the package's tokenizer.
  */
-export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: string, numRequests: number) {
+export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: string, numRequests: number, drift?: string) {
   const tokenizer = entry ? packageTokenizer(entry) : undefined;
   const dataset: Dataset = loadDataset(datasetPath, tokenizer ? { tokenizer } : {});
   const ee = entry?.manifest.earlyExit;
@@ -133,20 +136,26 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const count = dataset.numSamples - start;
   const indexOf = (i: number) => start + (i % count);
+  // With a drift, the run's own requests are made up front (the warm-up's, after them, stay clean).
+  const drifted = drift !== undefined ? driftedInputs(dataset, drift, ee?.numClasses, start, count, size, numRequests) : undefined;
+  const sampleOf = (i: number) => (drifted && i < numRequests ? drifted.sampleOf(i) : indexOf(i));
+  const rowOf = (i: number): Float32Array | BigInt64Array => (drifted && i < numRequests ? drifted.inputs.subarray(i * size, (i + 1) * size) : dataset.inputs.subarray(indexOf(i) * size, (indexOf(i) + 1) * size));
   const inputsFor = (i: number): Tensor[] => {
     if (tokenizer && dataset.text) return textInputs(tokenizer, dataset.text.texts[indexOf(i)]!);
-    return [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(dataset.inputs.slice(indexOf(i) * size, (indexOf(i) + 1) * size)) }];
+    return [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(rowOf(i).slice()) }];
   };
-  const labelFor = (i: number) => dataset.labels?.[indexOf(i)];
+  const labelFor = (i: number) => dataset.labels?.[sampleOf(i)];
   // The full model's own predictions, to measure agreement of early answers.
   let reference: Int32Array | undefined;
   if (entry) {
-    const n = Math.min(numRequests, count);
+    const n = drifted ? numRequests : Math.min(numRequests, count);
     const session = await ort.InferenceSession.create(entry.onnxPath, { logSeverityLevel: 3 });
     reference = new Int32Array(n);
     for (let b = 0; b < n; b += 256) {
       const m = Math.min(256, n - b);
-      const feeds = datasetFeeds({ ...dataset, sampleShape }, dataset.text?.idsInput ?? spec!.name, start + b, m);
+      const feeds = drifted
+        ? { [spec!.name]: new ort.Tensor('float32', drifted.inputs.slice(b * size, (b + m) * size), [m, ...sampleShape]) }
+        : datasetFeeds({ ...dataset, sampleShape }, dataset.text?.idsInput ?? spec!.name, start + b, m);
       const out = (await session.run(feeds))[entry.manifest.outputs[0]!.name]!;
       const k = out.dims[1]!;
       const v = out.data as Float32Array;
@@ -158,7 +167,30 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
     }
     await session.release();
   }
-  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && i % count < reference.length ? reference[i % count] : undefined), start, numInputs: count };
+  const referenceIndex = (i: number) => (drifted ? i : i % count);
+  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && referenceIndex(i) < reference.length ? reference[referenceIndex(i)] : undefined), start, numInputs: count };
+}
+
+/** The run's inputs under a drift (client/drift.ts), from the serving part of an image dataset. */
+function driftedInputs(dataset: Dataset, drift: string, numClasses: number | undefined, start: number, count: number, size: number, numRequests: number) {
+  if (dataset.text || !(dataset.inputs instanceof Float32Array)) throw new DriftError('--drift applies to image datasets (float inputs) for now');
+  const values = dataset.inputs;
+  const labels = dataset.labels?.subarray(start);
+  const plan = planDrift(parseDrift(drift, numClasses ?? (labels ? Math.max(...labels) + 1 : 0)), numRequests, count, labels);
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const inputs = new Float32Array(numRequests * size);
+  for (let i = 0; i < numRequests; i++) {
+    const k = start + plan.sampleOf(i);
+    const row = inputs.subarray(i * size, (i + 1) * size);
+    row.set(values.subarray(k * size, (k + 1) * size));
+    addNoise(row, plan.sigmaOf(i), i, lo, hi);
+  }
+  return { inputs, sampleOf: (i: number) => start + plan.sampleOf(i) };
 }
 
 /**
@@ -220,7 +252,8 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
   for (const note of trace.notes) process.stderr.write(`${note}\n`);
   const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor);
-  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length) : undefined;
+  if (args.drift !== undefined && !args.dataset) throw new Error('--drift needs --dataset: drifting inputs are made from a dataset');
+  const feeder = args.dataset ? await datasetFeeder(entry, args.dataset, arrivals.length, args.drift) : undefined;
   const client = await EscapementClient.connect(args.controller);
   try {
     const inputsFor = feeder?.inputsFor ?? ((i: number) => randomInputs(entry!.manifest, args.seed + i));
@@ -252,6 +285,7 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
     if (models.length > 1) for (const m of models) rows.push(summaryRow(m, summarizeReplay({ ...result, records: result.records.filter((r) => r.model === m) })));
     if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${formatTable(rows)}\nschedule lag p99 ${summary.scheduleLagP99Ms.toFixed(3)} ms; report in ${args.out}\n`);
+    if (!args.json && args.drift !== undefined) process.stdout.write(`\nby window (drift ${args.drift}):\n${windowTable([{ label: 'run', summary }])}\n`);
     return summary.numErrors > 0 ? 1 : 0;
   } finally {
     await client.close();

@@ -9,6 +9,7 @@
  * - `locust_stats.csv` and `perf_analyzer.csv`: the same summary in the column layouts of Locust
  *   and Triton's perf_analyzer, so existing parsers work.
  */
+import { formatTable } from './latency-summary.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
@@ -44,6 +45,71 @@ export interface ReplaySummary {
   accuracy?: number;
   scheduleLagP99Ms: number;
   scheduleLagMaxMs: number;
+  /** The same measures over consecutive windows of the run (by scheduled arrival): how they moved. */
+  windows: WindowSummary[];
+}
+
+export interface WindowSummary {
+  startS: number;
+  endS: number;
+  numRequests: number;
+  sloAttainment: number;
+  exitFraction: number;
+  agreement?: number;
+  accuracy?: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** The windows of one or more runs side by side: a row per window, columns per run. */
+export function windowTable(runs: { label: string; summary: ReplaySummary }[]): string {
+  const first = runs[0]?.summary.windows ?? [];
+  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '' : (100 * v).toFixed(1));
+  const rows = first.map((w, k) => {
+    const row: Record<string, string | number> = { window: `${w.startS.toFixed(1)}-${w.endS.toFixed(1)} s` };
+    for (const { label, summary } of runs) {
+      const x = summary.windows[k];
+      if (!x) continue;
+      row[`${label} slo %`] = pct(x.sloAttainment);
+      row[`${label} p50`] = Number.isNaN(x.p50Ms) ? '' : x.p50Ms.toFixed(2);
+      row[`${label} exit %`] = pct(x.exitFraction);
+      row[`${label} agree %`] = pct(x.agreement);
+      row[`${label} acc %`] = pct(x.accuracy);
+    }
+    return row;
+  });
+  return formatTable(rows);
+}
+
+/** Number of windows a run is cut into for `windows`. */
+export const NUM_WINDOWS = 10;
+
+/** Per-window measures, the run cut by scheduled arrival into `numWindows` equal spans. */
+export function windowsOf(records: readonly ReplayRecord[], startNs: number, numWindows = NUM_WINDOWS): WindowSummary[] {
+  if (records.length === 0) return [];
+  const lastNs = records.reduce((m, r) => Math.max(m, r.arrivalNs), startNs);
+  const spanNs = Math.max(1, lastNs - startNs + 1);
+  const buckets: ReplayRecord[][] = Array.from({ length: numWindows }, () => []);
+  for (const r of records) buckets[Math.min(numWindows - 1, Math.floor(((r.arrivalNs - startNs) / spanNs) * numWindows))]!.push(r);
+  return buckets.map((rs, k) => {
+    const ok = rs.filter((r) => r.status === 'OK');
+    const latencies = rs.filter((r) => r.status === 'OK' || r.status === 'DEADLINE_MISSED').map((r) => r.latencyMs).sort((a, b) => a - b);
+    const pick = (q: number) => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+    const withReference = rs.filter((r) => r.agrees !== undefined);
+    const withLabel = rs.filter((r) => r.correct !== undefined);
+    const w: WindowSummary = {
+      startS: (k * spanNs) / numWindows / 1e9,
+      endS: ((k + 1) * spanNs) / numWindows / 1e9,
+      numRequests: rs.length,
+      sloAttainment: rs.length === 0 ? NaN : rs.filter((r) => r.metSlo).length / rs.length,
+      exitFraction: ok.length === 0 ? 0 : ok.filter((r) => r.early).length / ok.length,
+      p50Ms: pick(0.5),
+      p99Ms: pick(0.99),
+    };
+    if (withReference.length > 0) w.agreement = withReference.filter((r) => r.agrees).length / withReference.length;
+    if (withLabel.length > 0) w.accuracy = withLabel.filter((r) => r.correct).length / withLabel.length;
+    return w;
+  });
 }
 
 function histogramOf(valuesMs: readonly number[]) {
@@ -72,7 +138,7 @@ export function summarizeReplay(result: ReplayResult): ReplaySummary {
     p95Ms: at(95),
     p99Ms: at(99),
     p999Ms: at(99.9),
-    maxMs: answeredLatencies.length === 0 ? NaN : Math.max(...answeredLatencies),
+    maxMs: answeredLatencies.length === 0 ? NaN : answeredLatencies.reduce((m, v) => Math.max(m, v), 0),
     meanMs: answeredLatencies.length === 0 ? NaN : answeredLatencies.reduce((a, b) => a + b, 0) / answeredLatencies.length,
     sloAttainment: records.length === 0 ? NaN : met.length / records.length,
     goodputRps: met.length / result.durationSec,
@@ -85,7 +151,8 @@ export function summarizeReplay(result: ReplayResult): ReplaySummary {
     exitFraction: ok.length === 0 ? 0 : ok.filter((r) => r.early).length / ok.length,
     exitFractions,
     scheduleLagP99Ms: lag.getValueAtPercentile(99) / 1000,
-    scheduleLagMaxMs: Math.max(0, ...records.map((r) => r.scheduleLagMs)),
+    scheduleLagMaxMs: records.reduce((m, r) => Math.max(m, r.scheduleLagMs), 0),
+    windows: windowsOf(records, result.startNs),
   };
   if (withReference.length > 0) summary.agreement = withReference.filter((r) => r.agrees).length / withReference.length;
   if (withLabel.length > 0) summary.accuracy = withLabel.filter((r) => r.correct).length / withLabel.length;
