@@ -1,9 +1,10 @@
 /**
  * Property-based fuzz of the controller's doors, in process with real sockets (fast-check, so a
  * failure shrinks to a small input): the client port, a registered worker that forges its results,
- * exits and heartbeats, the HTTP front, and the package loader. Over 11,000 generated inputs the
- * controller must never throw in a handler, never answer a client twice or not at all, never
- * answer HTTP with a 500, and the loader must refuse a bad manifest with its own error.
+ * exits and heartbeats, the HTTP front, the package loader, and a worker loading damaged model
+ * files. Over 11,000 generated inputs the controller must never throw in a handler, never answer
+ * a client twice or not at all, never answer HTTP with a 500; the loader must refuse a bad
+ * manifest with its own error, and a worker a damaged model with LOAD_FAILED.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +18,11 @@ import { ControllerServer } from '../../controller/controller-server.js';
 import { HttpFront } from '../../controller/http-front.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 import { decodeMessage, encodeMessage } from '../../shared/codec.js';
-import { errorName } from '../../shared/error-codes.js';
+import { ErrorCode, errorName } from '../../shared/error-codes.js';
 import { loadModelEntry, ManifestError } from '../../shared/model-manifest.js';
 import type { Action } from '../../shared/protocol.js';
+import { DeviceLoop, type DeviceOutcome } from '../../worker/device-loop.js';
+import { OrtExecutor } from '../../worker/ort-executor.js';
 import { hostilePack, RogueWorker } from '../support/rogue-worker.js';
 
 const MODEL = 'mnist-cnn';
@@ -147,7 +150,7 @@ describe('property-based fuzz of the controller', () => {
         forgery = { overrides: o, extra: e };
         const answer = await client.submit(MODEL, randomInputs(entry.manifest, 1), { sloMs: 2000, timeoutMs: 5000 });
         // a forged result the controller cannot refuse is taken (keys stop a rogue worker); an answer always comes
-        expect(answer.code).not.toBe(34); // CLIENT_TIMEOUT: no answer from the server
+        expect(answer.code).not.toBe(ErrorCode.CLIENT_TIMEOUT); // no answer from the server
       }),
       { numRuns: 3000, seed: SEED },
     );
@@ -221,4 +224,46 @@ describe('property-based fuzz of the controller', () => {
       { numRuns: 2000, seed: SEED },
     );
   });
+});
+
+describe('property-based fuzz of a worker loading a damaged package', () => {
+  it('refuses a truncated or corrupted model file with LOAD_FAILED, and loads the intact one after (200 inputs)', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'escapement-onnx-fuzz-'));
+    try {
+      const folder = join(scratch, MODEL);
+      cpSync(`models/${MODEL}`, folder, { recursive: true });
+      const intact = readFileSync(join(folder, 'model.onnx'));
+      const outcomes: DeviceOutcome[] = [];
+      const loop = new DeviceLoop(new OrtExecutor({ device: 'cpu', intraOpNumThreads: 1 }), { modelDir: scratch, memoryBudgetBytes: 2 ** 30, nowNs: monotonicNowNs, startAt: () => ({ cancel: () => undefined }) }, { outcome: (o) => outcomes.push(o), exit: () => undefined });
+      let actionId = 1;
+      const loadOnce = async (): Promise<DeviceOutcome> => {
+        const before = outcomes.length;
+        loop.submit({ action: { type: 'load', actionId: actionId++, earliestNs: 0, latestNs: 0, expectedDurationNs: 0, expectedStartNs: 0, modelName: MODEL, batchSizes: [1] }, tensors: [], receivedLocalNs: 0, earliestLocalNs: 0, latestLocalNs: Number.MAX_SAFE_INTEGER });
+        for (let i = 0; i < 500 && outcomes.length === before; i++) await new Promise((r) => setTimeout(r, 2));
+        return outcomes[before]!;
+      };
+      const damage = fc.oneof(
+        fc.record({ cutAt: fc.integer({ min: 0, max: intact.length - 1 }) }),
+        fc.record({ flips: fc.array(fc.record({ at: fc.integer({ min: 0, max: intact.length - 1 }), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 64 }) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(damage, async (d) => {
+          const bytes = Buffer.from(intact);
+          let damaged: Buffer = bytes;
+          if ('cutAt' in d) damaged = bytes.subarray(0, d.cutAt);
+          else for (const f of d.flips) bytes[f.at] = f.byte;
+          writeFileSync(join(folder, 'model.onnx'), damaged);
+          const outcome = await loadOnce();
+          // a flip can land in a weight and leave a valid model: then it loads; otherwise LOAD_FAILED, never a crash
+          expect([ErrorCode.OK, ErrorCode.LOAD_FAILED]).toContain(outcome.code);
+        }),
+        { numRuns: 200, seed: SEED },
+      );
+      writeFileSync(join(folder, 'model.onnx'), intact);
+      expect((await loadOnce()).code).toBe(ErrorCode.OK);
+      loop.close();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
