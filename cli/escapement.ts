@@ -45,9 +45,11 @@ await yargs(hideBin(process.argv))
         .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (each change costs every worker a planned RAMPS action building the new chain)' })
         .option('tail-pool-runs', { type: 'number', default: 0, describe: 'bound every deadline check by the tail of each worker\'s last N runs, all batch sizes pooled (0: off): fewer admitted requests miss under bursts, more are rejected' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
+        .option('admission-margin-quantile', { type: 'number', default: 0, describe: 'admit a request only if its predicted completion plus this quantile of admission\'s recent prediction errors (per queue depth) meets its deadline, e.g. 0.9 (0: off): under bursts almost nothing admitted misses, more is rejected at arrival' })
+        .option('nice', { type: 'number', default: -10, describe: 'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], adminToken: a['admin-token'], keys: a.keys });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], adminToken: a['admin-token'], keys: a.keys, nice: a.nice, admissionMarginQuantile: a['admission-margin-quantile'] });
     },
   )
   .command(
@@ -61,7 +63,7 @@ await yargs(hideBin(process.argv))
         .option('id', { type: 'string', describe: 'worker id (default worker-<pid>)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('threads', { type: 'number', default: 1, describe: 'onnxruntime intra-op threads' })
-        .option('nice', { type: 'number', default: -10, describe: 'niceness of the inference thread (Linux): negative runs it ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)' })
+        .option('nice', { type: 'number', default: -10, describe: 'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)' })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
         .option('seed', { type: 'number', default: 1 })

@@ -13,7 +13,9 @@ import { SimulatedExecutor } from '../worker/simulated-executor.js';
 import type { Executor } from '../worker/executor.js';
 import { WorkerServer } from '../worker/worker-server.js';
 import { makeLogger } from './logger.js';
+import { setProcessNiceness } from '../shared/thread-priority.js';
 import { DEFAULT_ESTIMATOR_CONFIG } from '../controller/latency-estimator.js';
+import { DEFAULT_ADMISSION_MARGIN } from '../controller/admission-margin.js';
 
 export interface ControllerArgs {
   host: string;
@@ -37,6 +39,8 @@ export interface ControllerArgs {
   adjustRamps: boolean;
   /** Pool this many recent runs per worker into every deadline bound (0: off; see latency-estimator.ts). */
   tailPoolRuns?: number;
+  /** Admission's learned margin: this quantile of its past errors (0 or absent: off; see admission-margin.ts). */
+  admissionMarginQuantile?: number;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
   httpPort: number;
   /** Require `Authorization: Bearer <token>` on HTTP (health endpoints stay open). */
@@ -45,6 +49,8 @@ export interface ControllerArgs {
   adminToken?: string | undefined;
   /** A folder from `escapement keys`: CURVE on the worker (and client) ports. */
   keys: string | undefined;
+  /** Niceness of every controller thread (0 or absent: leave it); see shared/thread-priority.ts. */
+  nice?: number;
 }
 
 /** Node's default heap settings cost a serving process GC pauses of up to ~15 ms (see node-flags.ts). */
@@ -68,8 +74,13 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 export async function runController(args: ControllerArgs): Promise<void> {
+  const q = args.admissionMarginQuantile ?? 0;
+  if (!(q >= 0 && q < 1)) throw new Error(`--admission-margin-quantile must be in [0, 1), got ${q}`);
   const log = makeLogger('controller');
   warnWithoutServingFlags(log);
+  // First, so that the threads zeromq and libuv start later inherit it.
+  const priorityProblem = args.nice ? setProcessNiceness(args.nice) : undefined;
+  if (priorityProblem) log(`note: running at the default priority: ${priorityProblem}`);
   const models = loadModelRepository(args.modelDir, args.modelCopies ?? 1);
   let metrics: ControllerMetrics | undefined;
   const clientsFile = args.keys ? join(args.keys, 'authorized-clients.json') : undefined;
@@ -94,6 +105,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
       batchTimeoutNs: args.batchTimeoutMs * 1e6,
       ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
       ...(args.tailPoolRuns ? { estimator: { ...DEFAULT_ESTIMATOR_CONFIG, tailWindow: args.tailPoolRuns } } : {}),
+      ...(args.admissionMarginQuantile ? { admissionMargin: { ...DEFAULT_ADMISSION_MARGIN, quantile: args.admissionMarginQuantile } } : {}),
     },
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
@@ -148,13 +160,20 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   const log = makeLogger(workerId);
   warnWithoutServingFlags(log);
   const memoryBudgetBytes = args.memoryMb * 2 ** 20;
+  // Every thread of a worker that runs models: the inference thread runs them; the main thread
+  // and zeromq's I/O thread take actions in and send results out, which at the default niceness
+  // waited behind two raised inference runs on two cores (shared/thread-priority.ts). A simulated
+  // device spins on its timer and keeps the default.
+  const priorityProblem = args.nice !== 0 && !args.simulate ? setProcessNiceness(args.nice) : undefined;
+  if (priorityProblem) log(`note: running at the default priority: ${priorityProblem}`);
   let executor: Executor;
   if (args.simulate) {
     const [baseUs, perItemUs] = (args.simLatency ?? '').split(',').map(Number);
     const latency = args.simLatency && baseUs! >= 0 && perItemUs! >= 0 ? { latency: { baseUs: baseUs!, perItemUs: perItemUs! } } : {};
     executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed, ...latency });
   } else {
-    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads, ...(args.nice !== 0 ? { niceness: args.nice } : {}) });
+    // The inference thread inherits the process's niceness (set above).
+    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads });
     try {
       const note = await onnx.probe();
       if (note) log(`inference thread priority unchanged: ${note}`);

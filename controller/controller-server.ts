@@ -23,7 +23,7 @@ import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
 import { sequenceBucket } from '../shared/sequence-buckets.js';
-import type { QueuedRequest } from './request-queue.js';
+import type { AdmissionPrediction, QueuedRequest } from './request-queue.js';
 import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome } from './scheduler.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
@@ -92,6 +92,8 @@ interface PendingRequest {
   inputs: Tensor[];
   arrivalNs: number;
   deadlineNs: number;
+  /** Admission's prediction (shared with the core's queued request). */
+  admission?: AdmissionPrediction;
 }
 
 /** Longest batch timeout `configure` accepts (a minute; TF-Serving's are microseconds to milliseconds). */
@@ -195,6 +197,9 @@ export class ControllerServer {
   /**
    * Reads one router until it closes. Handling one message may fail (a bug that hostile input
    * found); that message is dropped, the requests it touched are answered, and reading goes on.
+   * NOTE: never read `readable` of a router whose loop is waiting here (to serve workers ahead of
+   * a burst of requests, say): reading ZMQ_EVENTS consumes the edge its file descriptor signals,
+   * so the waiting receive never wakes. Tried: both workers were removed for missed heartbeats.
    */
   private async readLoop(router: zmq.Router, side: string, onFrames: (routingId: Buffer, frames: Buffer[]) => void): Promise<void> {
     try {
@@ -502,6 +507,7 @@ export class ControllerServer {
     // Text models: the request is batched at the smallest bucket that holds its tokens.
     if (seqLength > 0) queued.seqLength = sequenceBucket(spec.sequenceBuckets!, seqLength)!;
     const outcome = this.core.onArrival(queued, nowNs);
+    if (queued.admission) request.admission = queued.admission;
     if (outcome) this.deliver([outcome]);
     else this.planSoon();
   }
@@ -564,7 +570,7 @@ export class ControllerServer {
       stats.successNs += outcome.completeNs - request.arrivalNs;
       if (outcome.early) stats.early++;
     } else stats.failure++;
-    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}), ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}) });
+    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(request.admission ? { predictedCompleteNs: request.admission.predictedCompleteNs } : {}), ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}), ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}) });
     request.origin.send(response, frames);
   }
 

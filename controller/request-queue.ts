@@ -11,6 +11,15 @@ export interface QueuedRequest {
   deadlineNs: number;
   /** Text models: the sequence bucket the request's tokens are padded to (0 or absent: fixed shape). */
   seqLength?: number;
+  /** Set at admission: the completion it predicted, and how many full batches were ahead. */
+  admission?: AdmissionPrediction;
+}
+
+export interface AdmissionPrediction {
+  predictedCompleteNs: number;
+  fullBatchesAhead: number;
+  /** Its outcome has been folded into the learned margin. */
+  settled: boolean;
 }
 
 export class RequestQueue {

@@ -3,6 +3,7 @@
  * workers on a shared 2-core machine, where Node timers have ~1 ms granularity and wake-up
  * tails of a few ms.
  */
+import { DEFAULT_ADMISSION_MARGIN, type AdmissionMarginConfig } from './admission-margin.js';
 import { DEFAULT_ESTIMATOR_CONFIG, type EstimatorConfig } from './latency-estimator.js';
 import { DEFAULT_TIMELINE_CONFIG, type TimelineConfig } from './worker-timeline.js';
 
@@ -71,6 +72,8 @@ export interface SchedulerConfig {
   maxEnqueuedBatches: number;
   estimator: EstimatorConfig;
   timeline: TimelineConfig;
+  /** Admission's margin learned from its own prediction errors (admission-margin.ts). */
+  admissionMargin: AdmissionMarginConfig;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -90,6 +93,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   maxEnqueuedBatches: 10,
   estimator: DEFAULT_ESTIMATOR_CONFIG,
   timeline: DEFAULT_TIMELINE_CONFIG,
+  admissionMargin: DEFAULT_ADMISSION_MARGIN,
 };
 
 export function schedulerConfig(overrides: Partial<SchedulerConfig> = {}): SchedulerConfig {

@@ -34,6 +34,7 @@ import {
   type ModelState,
   type WorkerState,
 } from './cluster-state.js';
+import { AdmissionMargin } from './admission-margin.js';
 import { chooseBatch, type BatchChoice, type BatchTiming } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { drainCompletionNs, type DrainLane } from './queue-drain.js';
@@ -161,6 +162,7 @@ export class Scheduler {
   private readonly models = new Map<string, ModelState>();
   private readonly workers = new Map<string, WorkerState>();
   private readonly estimator: LatencyEstimator;
+  private readonly admissionMargin: AdmissionMargin;
   /** Models with queued requests: placement and expiry only look at these. */
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
@@ -177,6 +179,7 @@ export class Scheduler {
   constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
     this.estimator = new LatencyEstimator(this.config.estimator);
+    this.admissionMargin = new AdmissionMargin(this.config.admissionMargin);
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
@@ -349,11 +352,15 @@ export class Scheduler {
     model.arrivals.record(nowNs);
     const numAhead = model.queue.countAhead(request.deadlineNs);
     const finishNs = this.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
-    if (finishNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
+    const fullBatchesAhead = Math.floor(numAhead / this.largestBatch(model));
+    const marginNs = this.admissionMargin.marginNs(fullBatchesAhead);
+    if (finishNs + marginNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
       const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
-      return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away, deadline in ${slackMs} ms`, nowNs);
+      const margin = marginNs > 0 ? ` (+ ${(marginNs / 1e6).toFixed(2)} ms learned margin)` : '';
+      return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away${margin}, deadline in ${slackMs} ms`, nowNs);
     }
+    request.admission = { predictedCompleteNs: finishNs, fullBatchesAhead, settled: false };
     this.enqueue(model, request);
     return null;
   }
@@ -805,6 +812,7 @@ export class Scheduler {
       const request = inflight.requests[row];
       if (!request || answered.has(row)) return;
       answered.add(row);
+      this.settleAdmission(request, nowNs);
       const met = nowNs <= request.deadlineNs;
       const outcome: RequestOutcome = {
         requestId: request.id,
@@ -902,6 +910,7 @@ export class Scheduler {
         if (batchIndex < 0) {
           return [this.fail(r, 'ERROR', ErrorCode.INFER_RUNTIME_ERROR, 'the worker returned no output for this row', nowNs, worker.id)];
         }
+        this.settleAdmission(r, nowNs);
         const met = nowNs <= r.deadlineNs;
         const outcome: RequestOutcome = {
           requestId: r.id,
@@ -1110,7 +1119,17 @@ export class Scheduler {
   }
 
   private dropped(request: QueuedRequest, nowNs: number): RequestOutcome {
+    // It would have finished after its deadline at the earliest (a lower bound of its error).
+    this.settleAdmission(request, Math.max(nowNs, request.deadlineNs));
     return this.fail(request, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'no worker could start it in time', nowNs);
+  }
+
+  /** Folds an admitted request's completion into admission's learned margin (once). */
+  private settleAdmission(request: QueuedRequest, completeNs: number): void {
+    const admission = request.admission;
+    if (!admission || admission.settled) return;
+    admission.settled = true;
+    this.admissionMargin.observe(admission.fullBatchesAhead, completeNs - admission.predictedCompleteNs);
   }
 
   private fail(request: QueuedRequest, status: RequestStatus, code: number, message: string, nowNs: number, workerId?: string): RequestOutcome {

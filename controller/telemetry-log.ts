@@ -9,7 +9,7 @@ import type { ActionRecord } from './scheduler.js';
 import type { ThresholdChange } from './exit-monitor.js';
 import type { StageTiming } from '../shared/protocol.js';
 
-export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size', 'action_id'] as const;
+export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size', 'action_id', 'predicted_complete_ms'] as const;
 export const ACTION_LOG_COLUMNS = [
   't_ms', 'action_id', 'action_type', 'code', 'worker', 'model', 'batch_size', 'num_requests',
   'expected_start_ms', 'actual_start_ms', 'start_lateness_ms', 'expected_duration_ms', 'actual_duration_ms',
@@ -34,6 +34,8 @@ export interface RequestLogRow {
   batchSize?: number;
   /** The INFER that answered it (join with actions.csv). */
   actionId?: number;
+  /** Admitted requests: the completion admission predicted at its arrival. */
+  predictedCompleteNs?: number;
 }
 
 const stageList = (stages: readonly StageTiming[]): string => stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';');
@@ -65,7 +67,7 @@ export class TelemetryLog {
     const sloMs = (row.deadlineNs - row.arrivalNs) / 1e6;
     this.requests.write(
       [this.ms(row.completeNs), row.requestId, row.model, row.status, row.code, this.ms(row.arrivalNs), this.ms(row.deadlineNs), this.ms(row.completeNs),
-        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? '', row.actionId ?? ''].join(',') + '\n',
+        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? '', row.actionId ?? '', row.predictedCompleteNs !== undefined ? this.ms(row.predictedCompleteNs) : ''].join(',') + '\n',
     );
   }
 

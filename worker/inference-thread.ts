@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import { OrtExecutor } from './ort-executor.js';
-import { setThreadNiceness } from './thread-priority.js';
+import { setThreadNiceness } from '../shared/thread-priority.js';
 import { fromWire, toWire, type ThreadReply, type ThreadRequest, type ThreadSettings } from './thread-messages.js';
 
 const settings = workerData as ThreadSettings;

@@ -97,6 +97,11 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     expect(rows.some((r) => r.action_type === 'load')).toBe(true);
     const requests = readFileSync(join(logDir, 'requests.csv'), 'utf8').trim().split('\n');
     expect(requests.length).toBeGreaterThan(500);
+    // every admitted request carries the completion admission predicted, after its arrival
+    const requestHeader = requests[0]!.split(',');
+    const answered = requests.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [requestHeader[i], v]))).filter((r) => r.status === 'OK');
+    expect(answered.length).toBeGreaterThan(100);
+    for (const r of answered) expect(Number(r.predicted_complete_ms)).toBeGreaterThan(Number(r.arrival_ms));
   });
 
   it('rejects bad input with a clear code and keeps serving', async () => {

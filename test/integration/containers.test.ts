@@ -18,6 +18,7 @@ interface Service {
   environment?: Record<string, string>;
   depends_on?: unknown;
   ports?: string[];
+  ulimits?: { nice?: number };
 }
 
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> };
@@ -27,6 +28,10 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['controller', 'replay', 'worker-0', 'worker-1']);
     for (const service of Object.values(compose.services)) expect(service.build).toBe('.');
     expect(compose.services.controller!.ports).toContain('127.0.0.1:8000:8000');
+  });
+
+  it('lets the controller and the workers raise their threads to niceness -10 (RLIMIT_NICE 20 - -10 = 30)', () => {
+    for (const name of ['controller', 'worker-0', 'worker-1']) expect(compose.services[name]!.ulimits?.nice).toBeGreaterThanOrEqual(30);
   });
 
   it('wires workers and the replay to the controller by its service name and ports', () => {
