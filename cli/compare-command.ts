@@ -21,6 +21,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   exitMode: ExitMode;
   /** Include the FIFO baseline. */
   baseline: boolean;
+  /** Include the planner with ramps at the package's thresholds, never re-tuned (a baseline for the online tuner). */
+  staticThresholds?: boolean;
   batchTimeoutMs: number;
   /** fifo baseline: queue bound in full batches per model (0: unbounded). */
   maxEnqueuedBatches?: number;
@@ -35,11 +37,16 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
 }
 
 interface Variant {
-  key: 'withoutRamps' | 'withRamps' | 'baseline' | 'baselineWithRamps';
+  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'baseline' | 'baselineWithRamps';
   label: string;
   policy: 'deadline' | 'fifo';
   exitMode: ExitMode | 'off';
+  /** Exit thresholds: tuned online (every variant but the static one), or the package's. */
+  thresholds?: 'static';
 }
+
+/** Agreement a window must keep (the accuracy budget, 1 %). */
+const WINDOW_AGREEMENT = 0.99;
 
 export async function runCompare(args: CompareArgs): Promise<number> {
   const entry = loadModelEntry(args.modelDir, args.model);
@@ -52,6 +59,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   const variants: Variant[] = [
     { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
     { key: 'withRamps', label: `planner, ramps (${args.exitMode})`, policy: 'deadline', exitMode: args.exitMode },
+    ...(args.staticThresholds ? [{ key: 'withStaticRamps' as const, label: `planner, ramps (${args.exitMode}), static thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'static' as const }] : []),
     ...(args.baseline
       ? [
           { key: 'baseline' as const, label: 'fifo, no ramps', policy: 'fifo' as const, exitMode: 'off' as const },
@@ -75,7 +83,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     if (warmup.length > 0 && warmupFeed.note) process.stderr.write(`${warmupFeed.note}\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, ...(args.adminToken ? { adminToken: args.adminToken } : {}) });
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds ?? 'online', ...(args.adminToken ? { adminToken: args.adminToken } : {}) });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,
@@ -99,8 +107,17 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   process.stdout.write(`\n${formatTable(rows)}\n`);
   if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
   if (args.drift !== undefined && summaries.withoutRamps && summaries.withRamps) {
-    process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable([{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }])}\n`);
+    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : [])];
+    process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable(columns)}\n`);
   }
+  // The accuracy budget per window: how often each ramps variant let agreement fall below it.
+  const violations = Object.fromEntries(
+    variants.filter((v) => v.exitMode !== 'off').map((v) => {
+      const agreements = summaries[v.key]!.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [w.agreement]));
+      return [v.key, { numWindows: agreements.length, violating: agreements.filter((a) => a < WINDOW_AGREEMENT).length, worstAgreement: Math.min(...agreements) }];
+    }),
+  );
+  process.stdout.write(`\nwindows below ${100 * WINDOW_AGREEMENT} % agreement: ${variants.filter((v) => violations[v.key]).map((v) => `${v.label} ${violations[v.key]!.violating} of ${violations[v.key]!.numWindows} (worst ${(100 * violations[v.key]!.worstAgreement).toFixed(1)} %)`).join('; ')}\n`);
   const without = summaries.withoutRamps!;
   const withRamps = summaries.withRamps!;
   const json: Record<string, unknown> = {
@@ -114,6 +131,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     warmupS: args.warmupS ?? 3,
     ...summaries,
     medianRatio: withRamps.p50Ms / without.p50Ms,
+    budgetViolations: violations,
     scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),
   };
   if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;

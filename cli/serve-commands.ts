@@ -39,6 +39,8 @@ export interface ControllerArgs {
   adjustRamps: boolean;
   /** Pool this many recent runs per worker into every deadline bound (0: off; see latency-estimator.ts). */
   tailPoolRuns?: number;
+  /** Early-exit thresholds tuned online (default) or static (a baseline). */
+  thresholds?: 'online' | 'static';
   /** Admission's learned margin: this quantile of its past errors (0 or absent: off; see admission-margin.ts). */
   admissionMarginQuantile?: number;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
@@ -113,6 +115,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     exitMode: args.exitMode,
     exactBatches: args.exactBatches ?? true,
     adjustRamps: args.adjustRamps,
+    ...(args.thresholds ? { thresholds: args.thresholds } : {}),
     ...(args.adminToken ? { adminToken: args.adminToken } : {}),
     ...(curve ? { curve } : {}),
     metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },

@@ -57,6 +57,8 @@ export interface ControllerOptions {
   maxPendingPerClient?: number;
   /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
   adjustRamps: boolean;
+  /** `static`: keep the packages' validation thresholds, never re-tune (a baseline). Default online. */
+  thresholds?: 'online' | 'static';
   /** When set, `configure` needs this token (clients send it as `adminToken`). */
   adminToken?: string;
   /**
@@ -139,16 +141,21 @@ export class ControllerServer {
   /** Models taken out of service through the repository API. */
   private readonly unloadedModels = new Set<string>();
   private closed = false;
+  /** How exit thresholds are kept: tuned online, or the packages' own (`configure` changes it). */
+  private thresholds: 'online' | 'static';
+  private exitMode: ExitMode | 'off';
   readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0, handlerErrors: 0 };
   /** Refusals and handler failures: logged, but never more than a few lines a second per kind. */
   private readonly refusals: RateLimitedLog;
 
   constructor(private readonly options: ControllerOptions) {
+    this.thresholds = options.thresholds ?? 'online';
+    this.exitMode = options.exitMode;
     this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)), options.scheduler);
     for (const name of options.preloadModels) this.core.pin(name);
     for (const entry of options.models.values()) {
       const spec = this.core.modelSpec(entry.manifest.name)!;
-      if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
+      if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
     }
     this.refusals = new RateLimitedLog(options.log);
     const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: MAX_FRAME_BYTES };
@@ -637,27 +644,32 @@ export class ControllerServer {
     }
     if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
     if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
+    if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static') return reply(ErrorCode.INVALID_INPUT, `unknown thresholds '${msg.thresholds}' (online or static)`);
     if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS)) return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
     if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0)) return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
     if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
       this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs, msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches);
     }
-    if (msg.exitMode !== undefined) {
+    if (msg.thresholds !== undefined) this.thresholds = msg.thresholds;
+    // A new exit mode, or new tuning, starts every early-exit model over from its package.
+    if (msg.exitMode !== undefined || msg.thresholds !== undefined) {
+      const exitMode = msg.exitMode ?? this.exitMode;
+      this.exitMode = exitMode;
       for (const entry of this.options.models.values()) {
-        const spec = modelSpecFromEntry(entry, msg.exitMode, this.options.exactBatches ?? true);
+        const spec = modelSpecFromEntry(entry, exitMode, this.options.exactBatches ?? true);
         if (spec.earlyExit && entry.manifest.earlyExit) {
           this.core.modelSpec(spec.name)!.exitTimeline = spec.exitTimeline!;
           this.core.modelSpec(spec.name)!.loadedRampSet = spec.loadedRampSet!;
         }
         this.core.setExitConfig(spec.name, spec.earlyExit);
         if (spec.earlyExit && entry.manifest.earlyExit) {
-          this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps));
+          this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
         } else {
           this.exitMonitors.delete(spec.name);
         }
       }
     }
-    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}`);
+    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}`);
     return reply(ErrorCode.OK);
   }
 

@@ -40,9 +40,15 @@ export interface ExitMonitorOptions {
   maxRamps: number;
   /** Active ramps may cost at most this fraction of the model. Default 0.05. */
   overheadBudget: number;
+  /**
+   * `static`: observe and report, never re-tune or change ramps: the thresholds stay those the
+   * package chose on its validation split (BranchyNet/DeeBERT-style), the baseline online tuning
+   * is compared against. Default `online`.
+   */
+  tuning: 'online' | 'static';
 }
 
-export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300, adjustEvery: 512, maxRamps: 3, overheadBudget: 0.05 };
+export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300, adjustEvery: 512, maxRamps: 3, overheadBudget: 0.05, tuning: 'online' };
 
 export interface RampSetChange {
   model: string;
@@ -118,6 +124,7 @@ export class ExitMonitor {
    * The window restarts, since its samples lack the new ramp set's confidences.
    */
   maybeAdjust(): RampSetChange | undefined {
+    if (this.options.tuning === 'static') return undefined;
     if (this.sinceAdjust < this.options.adjustEvery || this.window.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
     for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
@@ -171,7 +178,7 @@ export class ExitMonitor {
       this.samplesSeen++;
     });
     this.trimWindow();
-    if (this.window.length < this.options.minSamples) return undefined;
+    if (this.options.tuning === 'static' || this.window.length < this.options.minSamples) return undefined;
     if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
     // A re-tune costs time proportional to the window (5 ms at 2,048 samples, on the controller's
     // event loop), so a longer window (compact mode) re-tunes less often: a constant CPU share.

@@ -57,7 +57,7 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
 }
 
 /** A monitor for a package's active ramps, with latencies from its profile at the reference batch size. */
-export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[]): ExitMonitor {
+export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[], tuning: 'online' | 'static' = 'online'): ExitMonitor {
   const ref = String(ee.profile.referenceBatchSize);
   const tunerRamps = ramps.map((r) => ({ siteId: r.siteId, upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!, costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]! }));
   const candidates = ee.ramps.map((r) => ({
@@ -67,7 +67,7 @@ export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { sit
     priorExitFraction: r.validation.exitFraction,
     priorThreshold: r.validation.threshold,
   }));
-  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget };
+  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget, tuning };
   return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
 }
 

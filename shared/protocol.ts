@@ -288,6 +288,8 @@ export interface ConfigureMsg {
   /** fifo: bound on full batches waiting per model (0: unbounded). */
   maxEnqueuedBatches?: number;
   exitMode?: ExitMode | 'off';
+  /** Exit thresholds tuned online (default) or kept as the package chose them (a baseline). */
+  thresholds?: 'online' | 'static';
   /** The controller's admin token, when it was started with one (`--admin-token`). */
   adminToken?: string;
 }

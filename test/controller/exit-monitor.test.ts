@@ -45,6 +45,15 @@ describe('ExitMonitor', () => {
     expect(Math.min(...change!.after)).toBeGreaterThan(0.9);
   });
 
+  it('with static tuning, observes the same violation and keeps the package\'s thresholds and ramps', () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10, minSamples: 300, adjustEvery: 10, tuning: 'static' });
+    const random = seededRandom(2);
+    for (let i = 0; i < 60; i++) expect(monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.2))).toBeUndefined();
+    expect(monitor.maybeAdjust()).toBeUndefined();
+    expect(monitor.currentThresholds).toEqual([0.9, 0.9]);
+    expect(monitor.numSamples).toBeGreaterThan(300); // it still counts what it saw (status, exit rates)
+  });
+
   it('weighs a compact exit as itself when the batch kept every row (full monitoring at a cold start)', () => {
     // row 0 exits at the first ramp with a wrong answer; rows 1-3 run on and agree
     const feedback: ExitFeedback = {

@@ -36,6 +36,27 @@ describe('escapement compare', () => {
     expect(readFileSync(join(scratch, 'out', 'compare.png')).subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it('--static adds ramps at the package\'s thresholds, and every ramps variant reports its windows below the budget', () => {
+    const jsonFile = join(scratch, 'compare-static.json');
+    const args = ['compare', '--max-seconds', '1.5', '--warmup-s', '0', '--baseline', 'false', '--static', '--out', join(scratch, 'out-static'), '--json', jsonFile];
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('planner, ramps (compact), static thresholds');
+    expect(run.stdout).toMatch(/windows below 99 % agreement: .*static thresholds \d+ of \d+/);
+    const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    expect(result.withStaticRamps.numRequests).toBe(result.numRequests);
+    expect(result.withStaticRamps.numErrors).toBe(0);
+    expect(result.withStaticRamps.exitFraction).toBeGreaterThan(0.2);
+    for (const key of ['withRamps', 'withStaticRamps']) {
+      const v = result.budgetViolations[key];
+      expect(v.numWindows).toBeGreaterThan(0);
+      expect(v.violating).toBeGreaterThanOrEqual(0);
+      expect(v.violating).toBeLessThanOrEqual(v.numWindows);
+      expect(v.worstAgreement).toBeLessThanOrEqual(result[key].agreement + 1e-9);
+    }
+    expect(result.budgetViolations.withoutRamps).toBeUndefined();
+  });
+
   it('reports the same table for the text model, its e-mails tokenized on the client', () => {
     const jsonFile = join(scratch, 'compare-text.json');
     const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--warmup-s', '0', '--out', join(scratch, 'out-text'), '--json', jsonFile];

@@ -78,6 +78,9 @@ describe('configure: switching the policy and exit mode of a running controller'
     expect((await client.submit(MODEL, randomInputs(manifest, 2), { sloMs: 0.05 })).status).toBe('DEADLINE_MISSED');
     await client.configure({ policy: 'deadline' });
     await expect(client.configure({ policy: 'lottery' as 'fifo' })).rejects.toThrow(/unknown policy/);
+    await expect(client.configure({ thresholds: 'frozen' as 'static' })).rejects.toThrow(/unknown thresholds 'frozen'/);
+    await client.configure({ thresholds: 'static' });
+    await client.configure({ thresholds: 'online' });
     expect((await client.submit(MODEL, randomInputs(manifest, 3), { sloMs: 500 })).status).toBe('OK');
   });
 });
