@@ -2,8 +2,9 @@
  * `npm run bench:prepare`: prepares every zoo model (two CNNs and the text classifier) from scratch and reports how long it took, the
  * sites found, each ramp's accuracy and its agreement / exit fraction at the threshold that keeps
  * agreement ≥ 99 %, and the cost of running the model as a chain of segments (chain vs whole
- * model, interleaved in the same run, at batch 1 and 16). Prints a table and writes
- * bench/results/prepare.json.
+ * model, interleaved in the same run, at batch 1 and 16); then two ImageNet-shaped models this
+ * repository did not make (`foreignModels`: accepted, seconds, peak resident memory, sites, chain
+ * == model; see FOREIGN below). Prints tables and writes bench/results/prepare.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,9 @@ import { SegmentChain } from '../prepare/segment-chain.js';
 import { segmentModel } from '../prepare/segmenter.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeNpy } from '../prepare/npy-writer.js';
+import { seededRandom } from '../shared/seeded-random.js';
 import { sessionOptions } from '../worker/session-options.js';
 
 const ZOO: { name: string; model: string; dataset: string; tokenizer?: string }[] = [
@@ -72,6 +76,50 @@ async function chainOverheadPct(zoo: (typeof ZOO)[number], siteIds: number[] | '
   const w = median(wholeMs);
   const c = median(chainMs);
   return { wholeMs: w, chainMs: c, pct: (100 * (c - w)) / w, numSegments: chosen.length + 1 };
+}
+
+/**
+ * Models this repository did not make, at ImageNet shape: the ONNX test suite's ResNet-50 and
+ * SqueezeNet graphs (untrained, 1,000 classes; test/fixtures/onnx-light), prepared on random
+ * 224×224 images (random labels) by `escapement prepare` in a process of its own, so that its
+ * peak memory is its own (PREPARE_FOREIGN_SAMPLES, default 1,000; 0 skips them).
+ */
+const FOREIGN_SAMPLES = Number(process.env.PREPARE_FOREIGN_SAMPLES ?? 1000);
+const FOREIGN = [
+  { name: 'resnet50-imagenet-shaped', model: 'test/fixtures/onnx-light/light_resnet50.onnx' },
+  { name: 'squeezenet-imagenet-shaped', model: 'test/fixtures/onnx-light/light_squeezenet.onnx' },
+];
+
+function foreignModelRuns() {
+  const scratch = mkdtempSync(join(tmpdir(), 'escapement-bench-foreign-'));
+  try {
+    const n = FOREIGN_SAMPLES;
+    const size = 3 * 224 * 224;
+    const pixels = new Float32Array(n * size);
+    const random = seededRandom(5);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(256 * random());
+    writeNpy(join(scratch, 'inputs.npy'), pixels, [n, 3, 224, 224]);
+    writeNpy(join(scratch, 'labels.npy'), Int32Array.from({ length: n }, (_, i) => (i * 7919) % 1000), [n]);
+    writeFileSync(join(scratch, 'dataset.json'), JSON.stringify({ format: 'npy', inputs: 'inputs.npy', labels: 'labels.npy', name: 'imagenet-shaped-random' }));
+    return FOREIGN.map((m) => {
+      process.stderr.write(`[bench:prepare] preparing ${m.name} (${n} samples; minutes) ...\n`);
+      const began = monotonicNowNs();
+      const run = spawnSync('bin/escapement', ['prepare', '--model', m.model, '--dataset', scratch, '--out', join(scratch, m.name), '--bootstrap-fraction', '1', '--json'], { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 * 2 ** 20 });
+      const seconds = (monotonicNowNs() - began) / 1e9;
+      const report = run.status === 0 ? (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { numSites: number; peakRssMb?: number; verification: { maxAbsDiff: number; predictionAgreement: number } }) : undefined;
+      if (!report) process.stderr.write(`[bench:prepare] ${m.name} was refused: ${run.stderr.slice(-2000)}\n`);
+      return {
+        name: m.name,
+        accepted: report !== undefined,
+        seconds,
+        peakRssMb: report?.peakRssMb,
+        sites: report?.numSites,
+        chainEqualsModel: report !== undefined && report.verification.predictionAgreement === 1 && report.verification.maxAbsDiff <= 1e-3,
+      };
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -132,8 +180,13 @@ async function main(): Promise<void> {
       `segmenting overhead (chain at '${m.chainOptimizationLevel}' vs whole, interleaved): chosen ramps (${m.numSegmentsChosen} segments) ${m.chainOverheadPctBatch1.toFixed(1)} % at batch 1, ${m.chainOverheadPctBatch16.toFixed(1)} % at batch 16; every site (${m.numSegmentsAll} segments) ${m.allSitesChainOverheadPctBatch1.toFixed(1)} % / ${m.allSitesChainOverheadPctBatch16.toFixed(1)} %\n`,
     );
   }
+  const foreignModels = FOREIGN_SAMPLES > 0 ? foreignModelRuns() : [];
+  if (foreignModels.length > 0) {
+    process.stdout.write(`\nforeign models (ImageNet-shaped, ${FOREIGN_SAMPLES} random 224x224 samples, --bootstrap-fraction 1, each prepared by its own process; goal: <= 600 s, <= 4,096 MB):\n`);
+    process.stdout.write(`${formatTable(foreignModels.map((m) => ({ model: m.name, accepted: m.accepted ? 'yes' : 'no', seconds: m.seconds.toFixed(1), 'peak RSS MB': m.peakRssMb ?? '-', sites: m.sites ?? '-', 'chain == model': m.chainEqualsModel ? 'yes' : 'no' })))}\n`);
+  }
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/prepare.json', `${JSON.stringify({ models: results }, null, 2)}\n`);
+  writeFileSync('bench/results/prepare.json', `${JSON.stringify({ models: results, foreignModels }, null, 2)}\n`);
   process.stdout.write('\nwrote bench/results/prepare.json\n');
 }
 

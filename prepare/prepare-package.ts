@@ -27,12 +27,14 @@ import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type P
 import { gridPooling, headModelBytes, headOutputName } from './ramp-heads.js';
 import { boundedSelection, selectRamps, type RampCandidate, type SelectionResult } from './ramp-selection.js';
 import { findRampSites, type RampSite } from './ramp-sites.js';
-import { evaluateHead, validateRamp } from './ramp-statistics.js';
-import { trainHead } from './ramp-trainer.js';
+import { evaluateHead, validateRamp, type RampOutputs, type RampValidation } from './ramp-statistics.js';
+import { DEFAULT_TRAIN_OPTIONS, trainHead, type TrainedHead } from './ramp-trainer.js';
+import { evaluateLinearHead, LARGE_HEAD_WORK, trainLinearHead } from './linear-head-solver.js';
 import { chooseOutput, pruneToOutput, type OutputChoice } from './output-choice.js';
 import { SegmentChain } from './segment-chain.js';
 import { segmentModel, type Segment, type TensorType } from './segmenter.js';
-import { extractSiteFeatures } from './site-features.js';
+import { extractSiteFeatures, featureBatchSize } from './site-features.js';
+import { peakRssBytes } from '../shared/peak-memory.js';
 
 export interface PrepareOptions {
   modelPath: string;
@@ -104,6 +106,13 @@ export interface PrepareReport {
   wholeMsAtReference: number;
   verification: EarlyExitSection['verification'];
   seconds: number;
+  /** Peak resident memory of the preparing process so far (MB; Linux), when known. */
+  peakRssMb?: number;
+}
+
+function peakRss(): { peakRssMb?: number } {
+  const bytes = peakRssBytes();
+  return bytes === undefined ? {} : { peakRssMb: Math.round(bytes / 2 ** 20) };
 }
 
 export class PrepareError extends Error {
@@ -185,15 +194,28 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
 }
 
 /** Step 3: the chain over every site must reproduce the model. */
+/**
+ * Samples the segment chain is checked on against the whole model: 512, or as many as 64 MiB of
+ * input holds (at least 16): enough to catch a wrong cut, without running an ImageNet-sized model
+ * a thousand times.
+ */
+function verifiedSamples(sampleShape: readonly number[]): number {
+  const sampleBytes = 4 * sampleShape.reduce((a, b) => a * Math.max(1, b), 1);
+  return Math.max(16, Math.min(512, Math.floor((64 * 2 ** 20) / sampleBytes)));
+}
+
 async function verifySegmenting(model: ModelProto, segments: Segment[], inputName: string, outputName: string, dataset: Dataset, range: { start: number; end: number }) {
   const chain = await SegmentChain.create(segments);
   const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3 });
   let maxAbsDiff = 0;
   let agree = 0;
   let numSamples = 0;
+  // Batches as feature extraction sizes them: the whole model and every segment keep an arena at
+  // the batch's peak (at 64 ImageNet-sized samples, over 10 GB together).
+  const batch = featureBatchSize(dataset.sampleShape);
   try {
-    for (let start = range.start; start < range.end; start += 64) {
-      const feeds = sampleFeeds(inputName, dataset, start, Math.min(64, range.end - start));
+    for (let start = range.start; start < range.end; start += batch) {
+      const feeds = sampleFeeds(inputName, dataset, start, Math.min(batch, range.end - start));
       const a = (await whole.run(feeds))[outputName]!;
       const b = (await chain.run(feeds))[outputName]!;
       const [n, k] = [a.dims[0]!, a.dims[1]!];
@@ -253,7 +275,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   // 3. segments at every site, verified
   progress('verify segments', 0, 1);
   const fineSegments = segmentModel(model, sites, types, inputName);
-  const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, { start: 0, end: Math.min(split.validation.end, 512) });
+  const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, { start: 0, end: Math.min(split.validation.end, verifiedSamples(dataset.sampleShape)) });
   progress('verify segments', 1, 1);
 
   // 4. features, heads, validation
@@ -267,27 +289,41 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const finalVal = features.modelPredictions.subarray(numTrain);
   const teacher = features.modelLogits.subarray(0, numTrain * features.numClasses);
   const valLabels = dataset.labels?.subarray(numTrain, bootstrap.end);
-  const trained = sites.map((site, i) => {
-    progress('train ramps', i, sites.length);
+  type Candidate = TrainedHead & { site: RampSite; training: 'distilled' | 'labels'; outputs: RampOutputs; validation: RampValidation };
+  const trained: (Candidate & { candidateExitFractions: { distilled: number; labels: number } })[] = [];
+  const numHeads = 2 * sites.length;
+  progress('train ramps', 0, numHeads);
+  for (const site of sites) {
     const dim = features.dims.get(site.id)!;
     const all = features.features.get(site.id)!;
+    // Large linear heads (many classes × wide features) train in onnxruntime (linear-head-solver.ts).
+    const native = site.kind === 'feature-map' && numTrain * features.numClasses * dim * DEFAULT_TRAIN_OPTIONS.epochs > LARGE_HEAD_WORK;
     // Two candidates per site, distilled from the model's logits and trained on the labels alone;
     // the validation split keeps the one that exits more at the accuracy budget (distillation
     // wins at most fmnist-resnet sites, hard labels at most mnist-cnn and binary text sites).
-    const candidates = (['distilled', 'labels'] as const).map((training) => {
-      const result = trainHead(site.kind, all.subarray(0, numTrain * dim), labels.subarray(0, numTrain), dim, features.numClasses, { seed: options.seed * 1000 + site.id, ...(training === 'labels' ? { distillWeight: 0 } : {}) }, teacher);
+    const candidates: Candidate[] = [];
+    for (const training of ['distilled', 'labels'] as const) {
+      const trainOptions = { seed: options.seed * 1000 + site.id, ...(training === 'labels' ? { distillWeight: 0 } : {}) };
+      const trainFeatures = all.subarray(0, numTrain * dim);
+      const trainLabels = labels.subarray(0, numTrain);
+      const result = native
+        ? await trainLinearHead(trainFeatures, trainLabels, dim, features.numClasses, trainOptions, teacher)
+        : trainHead(site.kind, trainFeatures, trainLabels, dim, features.numClasses, trainOptions, teacher);
       // The head pools exactly as the features were pooled.
       if (site.kind === 'feature-map') result.head.pool = gridPooling(site.shape[2]!, site.shape[3]!);
-      const outputs = evaluateHead(result.head, all.subarray(numTrain * dim), dim);
+      const heldOut = all.subarray(numTrain * dim);
+      const outputs = native ? await evaluateLinearHead(result.head, heldOut, dim) : evaluateHead(result.head, heldOut, dim);
       // Ground truth, where the dataset has it, for reporting accuracy whatever the heads learned from.
       const validation = validateRamp(outputs, finalVal, valLabels, options.accuracyBudget);
-      return { site, ...result, training, outputs, validation };
-    });
-    const [distilled, plain] = candidates as [(typeof candidates)[number], (typeof candidates)[number]];
+      candidates.push({ site, ...result, training, outputs, validation });
+      progress('train ramps', trained.length * 2 + candidates.length, numHeads);
+      // Let the progress line and signals through between heads.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const [distilled, plain] = candidates as [Candidate, Candidate];
     const kept = plain.validation.exitFraction > distilled.validation.exitFraction ? plain : distilled;
-    return { ...kept, candidateExitFractions: { distilled: distilled.validation.exitFraction, labels: plain.validation.exitFraction } };
-  });
-  progress('train ramps', sites.length, sites.length);
+    trained.push({ ...kept, candidateExitFractions: { distilled: distilled.validation.exitFraction, labels: plain.validation.exitFraction } });
+  }
 
   // 5. profiles
   const makeFeeds = (b: number) => sampleFeeds(inputName, dataset, 0, b);
@@ -445,7 +481,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
     return report;
   };
-  return { manifest, outputChoice, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000 };
+  return { manifest, outputChoice, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
 }
 
 /** Token feeds cut to their first `length` positions (the second probe of a text model). */
@@ -467,21 +503,37 @@ function sequenceBucketsFor(maxTokens: number, given: number[] | undefined): num
   return [...new Set([...buckets, maxTokens])].sort((a, b) => a - b);
 }
 
-/** Profiles each segment of a chain (fed with real activations) and the chain end to end. */
+/**
+ * Profiles each segment of a chain (fed with real activations) and the chain end to end.
+ *
+ * Memory: the activations are carried forward one segment at a time, for every batch size, and a
+ * tensor is dropped once no later segment reads it; only one segment's session is open while it
+ * is timed, and the whole chain only for the end-to-end timing. NOTE: holding every boundary's
+ * activations for every batch size took 3.7 GB for an ImageNet-sized ResNet-50, and keeping every
+ * segment's session open at once (each with its own arena) 5.6 GB.
+ */
 async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions, level: ChainOptimizationLevel = 'all') {
+  const lastReader = new Map<string, number>();
+  for (const [i, segment] of segments.entries()) for (const name of segment.inputs) lastReader.set(name, i);
+  const envs = new Map<number, Record<string, ort.Tensor>>(options.batchSizes.map((b) => [b, { ...makeFeeds(b) }]));
+  const perSegment: Record<number, number>[] = [];
+  for (const [i, segment] of segments.entries()) {
+    const session = await openSession(encodeModel(segment.model));
+    try {
+      const feedsOf = (b: number) => Object.fromEntries(segment.inputs.map((n) => [n, envs.get(b)![n]!]));
+      perSegment.push(await timeBatches((b) => session.run(feedsOf(b)), options));
+      for (const b of options.batchSizes) {
+        const env = envs.get(b)!;
+        Object.assign(env, await session.run(feedsOf(b)));
+        for (const name of Object.keys(env)) if ((lastReader.get(name) ?? -1) <= i) delete env[name];
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  envs.clear();
   const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: level, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
   try {
-    const envs = new Map<number, Record<string, ort.Tensor>>();
-    for (const b of options.batchSizes) envs.set(b, await chain.run(makeFeeds(b)));
-    const perSegment: Record<number, number>[] = [];
-    for (const segment of segments) {
-      const session = await openSession(encodeModel(segment.model));
-      try {
-        perSegment.push(await timeBatches((b) => session.run(Object.fromEntries(segment.inputs.map((n) => [n, envs.get(b)![n]!]))), options));
-      } finally {
-        await session.release();
-      }
-    }
     const total = await timeBatches((b) => chain.run(makeFeeds(b)), options);
     return { perSegment, total };
   } finally {

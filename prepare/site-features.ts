@@ -37,6 +37,17 @@ function featureModel(model: ModelProto, sites: readonly RampSite[]): ModelProto
   return copy;
 }
 
+/**
+ * Samples per feature run: 100, or fewer so that one batch's input stays under 4 MiB. The run's
+ * activations scale with it: an ImageNet-shaped ResNet-50 at 100 samples of 224×224 held over
+ * 6.5 GB (onnxruntime keeps its arena at the peak); at 6 samples a run, a few hundred MB. Small
+ * inputs (28×28) keep 100, where bigger batches are what makes extraction fast.
+ */
+export function featureBatchSize(sampleShape: readonly number[]): number {
+  const sampleBytes = 4 * sampleShape.reduce((a, b) => a * Math.max(1, b), 1);
+  return Math.max(1, Math.min(100, Math.floor((4 * 2 ** 20) / sampleBytes)));
+}
+
 export async function extractSiteFeatures(
   model: ModelProto,
   inputName: string,
@@ -53,7 +64,7 @@ export async function extractSiteFeatures(
   const predictions = new Int32Array(n);
   const logitChunks: Float32Array[] = [];
   let numClasses = 0;
-  const batch = 100;
+  const batch = featureBatchSize(dataset.sampleShape);
   try {
     for (let start = range.start; start < range.end; start += batch) {
       const end = Math.min(range.end, start + batch);
