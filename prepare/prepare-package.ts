@@ -34,6 +34,7 @@ import { chooseOutput, pruneToOutput, type OutputChoice } from './output-choice.
 import { SegmentChain } from './segment-chain.js';
 import { segmentModel, type Segment, type TensorType } from './segmenter.js';
 import { extractSiteFeatures, featureBatchSize } from './site-features.js';
+import { castUint8Inputs } from './input-cast.js';
 import { peakRssBytes } from '../shared/peak-memory.js';
 
 export interface PrepareOptions {
@@ -100,6 +101,8 @@ export interface PrepareReport {
   manifest: ModelManifest;
   /** Which output is the answer, and what was dropped (output-choice.ts). */
   outputChoice: string;
+  /** uint8 inputs the package takes as float32 pixel values (cast inside; input-cast.ts). */
+  castInputs: string[];
   numSites: number;
   ramps: RampReport[];
   selection: SelectionResult;
@@ -128,7 +131,7 @@ const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/pa
 const sampleFeeds = (inputName: string, dataset: Dataset, start: number, count: number) => datasetFeeds(dataset, inputName, start, count);
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
-async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; tokenizer?: WordTokenizer }> {
+async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; castInputs: string[]; tokenizer?: WordTokenizer }> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(options.modelPath);
@@ -162,6 +165,7 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   // NOTE: the package serves one answer; the other outputs (and what only they need) are dropped.
   if ((model.graph!.output ?? []).length > 1) pruneToOutput(model, choice.name);
   makeBatchDynamic(model);
+  const castInputs = tokenizer ? [] : castUint8Inputs(model);
   try {
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
     await session.release();
@@ -188,12 +192,11 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   }
   dataset.sampleShape = expected;
   if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
-  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why };
+  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why, castInputs };
   if (tokenizer) result.tokenizer = tokenizer;
   return result;
 }
 
-/** Step 3: the chain over every site must reproduce the model. */
 /**
  * Samples the segment chain is checked on against the whole model: 512, or as many as 64 MiB of
  * input holds (at least 16): enough to catch a wrong cut, without running an ImageNet-sized model
@@ -204,6 +207,7 @@ function verifiedSamples(sampleShape: readonly number[]): number {
   return Math.max(16, Math.min(512, Math.floor((64 * 2 ** 20) / sampleBytes)));
 }
 
+/** Step 3: the chain over every site must reproduce the model. */
 async function verifySegmenting(model: ModelProto, segments: Segment[], inputName: string, outputName: string, dataset: Dataset, range: { start: number; end: number }) {
   const chain = await SegmentChain.create(segments);
   const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3 });
@@ -255,7 +259,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const progress = options.onProgress;
 
   progress('ingest', 0, 1);
-  const { model, dataset, inputName, outputName, outputChoice, tokenizer } = await ingest(options);
+  const { model, dataset, inputName, outputName, outputChoice, castInputs, tokenizer } = await ingest(options);
   const split = bootstrapSplit(dataset.numSamples, options.bootstrapFraction, options.trainVal[0], options.trainVal[1]);
   if (split.train.end - split.train.start < 10 || split.validation.end - split.validation.start < 10) {
     throw new PrepareError(`bootstrap split too small: ${split.train.end} training and ${split.validation.end - split.validation.start} validation samples`);
@@ -481,7 +485,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
     return report;
   };
-  return { manifest, outputChoice, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
+  return { manifest, outputChoice, castInputs, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
 }
 
 /** Token feeds cut to their first `length` positions (the second probe of a text model). */

@@ -111,6 +111,8 @@ export async function probeTensors(model: ModelProto, tensors: string[], inputs:
  */
 const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid', 'LayerNormalization']);
 
+const FLOAT_ELEM = 1;
+
 function siteKind(shape: number[]): SiteKind | undefined {
   if (shape.length === 4 && shape[2]! * shape[3]! > 1) return 'feature-map';
   if (shape.length === 3) return 'sequence';
@@ -137,7 +139,8 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
   cuts.forEach((cut, i) => {
     const shape = shapes.get(cut.tensor)!;
     const kind = siteKind(shape);
-    if (!kind || shape[0] !== batch) return;
+    // Heads read float activations (not, say, the uint8 pixels a Cast in front of a model passes on).
+    if (!kind || shape[0] !== batch || probed.get(cut.tensor)!.elemType !== FLOAT_ELEM) return;
     // Of Add -> Relu (both cuts, same shape, one feeding only the other elementwise), keep the Relu.
     const next = cuts[i + 1];
     const consumers = index.consumers.get(cut.tensor) ?? [];

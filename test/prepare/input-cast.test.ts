@@ -1,0 +1,78 @@
+/**
+ * A Keras/TensorFlow-style export: uint8 pixels in NHWC. Made here from the bundled MNIST CNN by
+ * putting Cast(uint8 -> float) and Transpose(NHWC -> NCHW) in front of it.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { castUint8Inputs } from '../../prepare/input-cast.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../../prepare/prepare-package.js';
+import { loadModelEntry } from '../../shared/model-manifest.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'escapement-uint8-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function uint8NhwcMnist(): ModelProto {
+  const model = decodeModel(readFileSync('zoo/mnist-cnn/original.onnx'));
+  const graph = model.graph!;
+  const original = graph.input!.find((i) => !(graph.initializer ?? []).some((t) => t.name === i.name))!;
+  const name = original.name!;
+  graph.input = graph.input!.filter((i) => i !== original);
+  graph.input.unshift(onnx.ValueInfoProto.create({ name: 'image', type: { tensorType: { elemType: 2, shape: { dim: [{ dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }, { dimValue: 1 }] } } } }));
+  graph.node!.unshift(
+    onnx.NodeProto.create({ opType: 'Cast', input: ['image'], output: ['image_f'], name: 'to_float', attribute: [{ name: 'to', type: 2, i: 1 }] }),
+    onnx.NodeProto.create({ opType: 'Transpose', input: ['image_f'], output: [name], name: 'to_nchw', attribute: [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }] }),
+  );
+  return model;
+}
+
+const pixels = Uint8Array.from({ length: 28 * 28 }, (_, i) => (i * 37 + (i >> 5) * 11) % 256);
+
+async function logits(model: ModelProto, feed: ort.Tensor): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  try {
+    const out = await session.run({ [session.inputNames[0]!]: feed });
+    return out[session.outputNames[0]!]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+describe('uint8 inputs', () => {
+  it('become a float32 input of the same name with a Cast inside, computing exactly what the model did', async () => {
+    const model = uint8NhwcMnist();
+    const before = await logits(model, new ort.Tensor('uint8', pixels, [1, 28, 28, 1]));
+    expect(castUint8Inputs(model)).toEqual(['image']);
+    expect(model.graph!.input![0]!.type!.tensorType!.elemType).toBe(1);
+    expect(model.graph!.node![0]!.opType).toBe('Cast');
+    const after = await logits(model, new ort.Tensor('float32', Float32Array.from(pixels), [1, 28, 28, 1]));
+    expect(Array.from(after)).toEqual(Array.from(before));
+    expect(castUint8Inputs(model)).toEqual([]); // nothing left to cast
+  });
+
+  it('prepare accepts an NHWC uint8 export with an IDX dataset and names what it did', async () => {
+    const path = join(scratch, 'mnist-uint8-nhwc.onnx');
+    writeFileSync(path, encodeModel(uint8NhwcMnist()));
+    const report = await preparePackage({
+      ...DEFAULT_PREPARE_OPTIONS,
+      modelPath: path,
+      datasetPath: 'datasets/mnist-digits',
+      outDir: join(scratch, 'mnist-uint8'),
+      name: 'mnist-uint8',
+      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
+      onProgress: () => undefined,
+    });
+    expect(report.castInputs).toEqual(['image']);
+    expect(report.manifest.inputs).toEqual([{ name: 'image', dtype: 'float32', shape: [-1, 28, 28, 1] }]);
+    expect(report.verification.predictionAgreement).toBe(1);
+    expect(report.ramps.length).toBeGreaterThan(0);
+    // the package's model answers float32 pixels as the export answered uint8 ones
+    const entry = loadModelEntry(scratch, 'mnist-uint8');
+    const served = await logits(decodeModel(readFileSync(entry.onnxPath)), new ort.Tensor('float32', Float32Array.from(pixels), [1, 28, 28, 1]));
+    const exported = await logits(uint8NhwcMnist(), new ort.Tensor('uint8', pixels, [1, 28, 28, 1]));
+    for (let k = 0; k < 10; k++) expect(served[k]!).toBeCloseTo(exported[k]!, 4);
+  });
+});
