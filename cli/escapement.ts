@@ -16,6 +16,15 @@ import { formatInspection, inspectModel } from '../prepare/model-inspection.js';
 
 const DEFAULT_MODEL_DIR = 'models';
 
+/** A secret given inline (flag or environment) or in a file (first line; never both). */
+function tokenOption(inline: string | undefined, file: string | undefined, name: string): string | undefined {
+  if (inline !== undefined && file !== undefined) throw new Error(`give --${name} or --${name}-file, not both`);
+  if (file === undefined) return inline;
+  const token = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+  if (token.length === 0) throw new Error(`--${name}-file ${file} is empty`);
+  return token;
+}
+
 await yargs(hideBin(process.argv))
   .scriptName('escapement')
   .command(
@@ -29,7 +38,10 @@ await yargs(hideBin(process.argv))
         .option('http-port', { type: 'number', default: 8000, describe: 'Open Inference Protocol REST and /metrics (0: any free port, -1: off)' })
         .option('http-token', { type: 'string', describe: 'require Authorization: Bearer <token> on HTTP (health stays open); or ESCAPEMENT_HTTP_TOKEN' })
         .option('admin-token', { type: 'string', describe: 'require this token to change how the controller serves: configure (clients send it) and HTTP repository load/unload (Bearer); or ESCAPEMENT_ADMIN_TOKEN' })
-        .option('keys', { type: 'string', describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients)' })
+        .option('keys', { type: 'string', describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients); each worker key is bound to its id' })
+        .option('insecure', { type: 'boolean', default: false, describe: 'listen on a non-loopback address without --keys (any peer that reaches the ports can register a worker or submit): only on a private network, such as the compose file\'s' })
+        .option('admin-token-file', { type: 'string', describe: 'read the admin token from this file (instead of --admin-token or ESCAPEMENT_ADMIN_TOKEN)' })
+        .option('http-token-file', { type: 'string', describe: 'read the HTTP bearer token from this file (instead of --http-token or ESCAPEMENT_HTTP_TOKEN)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
         .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
         .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
@@ -50,7 +62,7 @@ await yargs(hideBin(process.argv))
         .option('nice', { type: 'number', default: -10, describe: 'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)' })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: a['http-token'], adminToken: a['admin-token'], keys: a.keys, nice: a.nice, admissionMarginQuantile: a['admission-margin-quantile'], thresholds: a.thresholds });
+      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: tokenOption(a['http-token'], a['http-token-file'], 'http-token'), adminToken: tokenOption(a['admin-token'], a['admin-token-file'], 'admin-token'), keys: a.keys, insecure: a.insecure, nice: a.nice, admissionMarginQuantile: a['admission-margin-quantile'], thresholds: a.thresholds });
     },
   )
   .command(

@@ -8,11 +8,12 @@ export function runKeys(args: { out: string; workers: number; clients: number })
   const secret = (file: string, value: unknown) => writeFileSync(join(args.out, file), `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   const controller = zmq.curveKeyPair();
   secret('controller.key.json', controller);
-  const workers = Array.from({ length: args.workers }, (_, i) => {
+  // Each worker key is bound to the id the worker must register with (--id worker-N).
+  const workers = Object.fromEntries(Array.from({ length: args.workers }, (_, i) => {
     const pair = zmq.curveKeyPair();
     secret(`worker-${i}.key.json`, { ...pair, serverPublicKey: controller.publicKey });
-    return pair.publicKey;
-  });
+    return [`worker-${i}`, pair.publicKey];
+  }));
   const clients = Array.from({ length: args.clients }, (_, i) => {
     const pair = zmq.curveKeyPair();
     secret(args.clients === 1 ? 'client.key.json' : `client-${i}.key.json`, { ...pair, serverPublicKey: controller.publicKey });

@@ -51,6 +51,8 @@ export interface ControllerArgs {
   adminToken?: string | undefined;
   /** A folder from `escapement keys`: CURVE on the worker (and client) ports. */
   keys: string | undefined;
+  /** Allow a non-loopback address without keys. */
+  insecure?: boolean;
   /** Niceness of every controller thread (0 or absent: leave it); see shared/thread-priority.ts. */
   nice?: number;
 }
@@ -76,6 +78,9 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 export async function runController(args: ControllerArgs): Promise<void> {
+  if (!isLoopback(args.host) && !args.keys && !args.insecure) {
+    throw new Error(`listening on ${args.host} without --keys would let any peer that reaches the ports register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a private network`);
+  }
   const q = args.admissionMarginQuantile ?? 0;
   if (!(q >= 0 && q < 1)) throw new Error(`--admission-margin-quantile must be in [0, 1), got ${q}`);
   const log = makeLogger('controller');

@@ -17,7 +17,8 @@ import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
-import type { KeyPair } from '../shared/curve-keys.js';
+import type { AuthorizedKeys, KeyPair } from '../shared/curve-keys.js';
+import { verifyHelloProof } from '../shared/key-proof.js';
 import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
 import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import { SerialSender } from '../shared/serial-sender.js';
@@ -65,7 +66,7 @@ export interface ControllerOptions {
    * CURVE: the controller's key pair and the public keys allowed to connect. Workers must be in
    * `authorizedWorkers`; clients in `authorizedClients` (when absent, the client port is plain).
    */
-  curve?: { keys: KeyPair; authorizedWorkers: string[]; authorizedClients?: string[] };
+  curve?: { keys: KeyPair; authorizedWorkers: AuthorizedKeys; authorizedClients?: AuthorizedKeys };
   /** Where answers and action results are counted for /metrics. */
   metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void; observeQueue(model: string, queueNs: number): void };
   log: (line: string) => void;
@@ -164,7 +165,7 @@ export class ControllerServer {
     this.workerRouter = new zmq.Router({ ...routerOptions, ...secured('workers') });
     this.clientRouter = new zmq.Router({ ...routerOptions, ...(curve?.authorizedClients ? secured('clients') : {}) });
     if (curve) {
-      this.zap = new ZapAuthenticator({ workers: curve.authorizedWorkers, clients: curve.authorizedClients ?? [] }, options.log);
+      this.zap = new ZapAuthenticator({ workers: curve.authorizedWorkers, clients: curve.authorizedClients ?? new Map() }, options.log);
     }
     this.workerSender = new SerialSender(this.workerRouter, (err, frames) => this.onWorkerSendError(err, frames));
     this.clientSender = new SerialSender(this.clientRouter, (err) => this.options.log(`client send failed: ${err.message}`));
@@ -286,10 +287,27 @@ export class ControllerServer {
     this.refusals.write('worker-refusal', `refused a message from worker '${routingId.toString().slice(0, 64)}': ${reason}`);
   }
 
+  /**
+   * With keys that bind ids: why this hello may not register as its id (undefined when it may).
+   * An authorized key gets through ZAP whatever id its worker claims; the proof ties it to one.
+   */
+  private keyRefusal(hello: HelloMsg): string | undefined {
+    const curve = this.options.curve;
+    if (!curve || ![...curve.authorizedWorkers.values()].some((id) => id !== undefined)) return undefined;
+    const bound = [...curve.authorizedWorkers].find(([, id]) => id === hello.workerId)?.[0];
+    if (!bound) return `no key is bound to worker id '${hello.workerId.slice(0, 64)}'`;
+    return verifyHelloProof(curve.keys, bound, hello.workerId, hello.keyProof) ? undefined : `it does not hold the key bound to '${hello.workerId.slice(0, 64)}'`;
+  }
+
   private onHello(routingId: Buffer, hello: HelloMsg, nowNs: number): void {
     const { workerId, memoryBudgetBytes, device, epoch } = hello;
     if (routingId.toString() !== workerId) {
       this.options.log(`refused hello: routing id '${routingId.toString()}' differs from worker id '${workerId}'`);
+      return;
+    }
+    const keyRefusal = this.keyRefusal(hello);
+    if (keyRefusal) {
+      this.refusals.write('hello-refusal', `refused hello from '${workerId.slice(0, 64)}': ${keyRefusal}`);
       return;
     }
     if (this.core.hasWorker(workerId)) {

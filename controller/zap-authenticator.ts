@@ -2,21 +2,23 @@
  * A ZeroMQ Authentication Protocol (ZAP, RFC 27) handler: libzmq asks it, over
  * inproc://zeromq.zap.01, whether a CURVE peer may connect; it answers by looking the peer's
  * public key up in the allowed set of the socket's ZAP domain (`workers`, `clients`). Unknown keys
- * are refused, so a worker without an authorized key can never register.
+ * are refused, so a worker without an authorized key can never register. Which id a key may
+ * register as is checked on the hello (shared/key-proof.ts): ZAP does not see the peer's id.
  */
 import * as zmq from 'zeromq';
-import { z85Decode } from '../shared/curve-keys.js';
+import { z85Decode, type AuthorizedKeys } from '../shared/curve-keys.js';
 
 export class ZapAuthenticator {
   private readonly socket = new zmq.Reply();
+  /** Per domain: the raw keys (hex) allowed. */
   private readonly allowed = new Map<string, Set<string>>();
   numRefused = 0;
 
   constructor(
-    domains: Record<string, readonly string[]>,
+    domains: Record<string, AuthorizedKeys>,
     private readonly log: (line: string) => void,
   ) {
-    for (const [domain, keys] of Object.entries(domains)) this.allowed.set(domain, new Set(keys.map((k) => z85Decode(k).toString('hex'))));
+    for (const [domain, keys] of Object.entries(domains)) this.allowed.set(domain, new Set([...keys.keys()].map((k) => z85Decode(k).toString('hex'))));
   }
 
   async start(): Promise<void> {

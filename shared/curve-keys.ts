@@ -4,7 +4,9 @@
  *
  * Layout of a keys folder:
  * - `controller.key.json` {publicKey, secretKey}: the controller's pair (keep secret);
- * - `authorized-workers.json`, `authorized-clients.json`: public keys allowed to connect;
+ * - `authorized-workers.json`: the workers allowed to connect, as `{"worker-0": "<public key>", ...}`:
+ *   each key is bound to its worker id (a plain array of keys, unbound, is still read);
+ * - `authorized-clients.json`: public keys of the clients allowed to connect;
  * - `worker-N.key.json`, `client.key.json` {publicKey, secretKey, serverPublicKey}: what a worker
  *   or client needs to connect to that controller (keep secret).
  */
@@ -63,8 +65,23 @@ export function readPeerKeys(path: string): PeerKeys {
   return { ...pair, serverPublicKey: value.serverPublicKey };
 }
 
-export function readAuthorizedKeys(path: string): string[] {
+/** Public key -> the peer id it is bound to (undefined: any id). */
+export type AuthorizedKeys = ReadonlyMap<string, string | undefined>;
+
+/** An array of keys (any id), or an object of id -> key (each key bound to its id). */
+export function readAuthorizedKeys(path: string): AuthorizedKeys {
   const value = readJson(path);
-  if (!Array.isArray(value) || !value.every(isZ85Key)) throw new Error(`${path} must be a JSON array of Z85 public keys`);
-  return value;
+  if (Array.isArray(value) && value.every(isZ85Key)) return new Map(value.map((key) => [key, undefined]));
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.every(([id, key]) => id.length > 0 && isZ85Key(key))) {
+      const keys = new Map<string, string | undefined>();
+      for (const [id, key] of entries) {
+        if (keys.has(key as string)) throw new Error(`${path} binds one key to two ids ('${keys.get(key as string)}' and '${id}')`);
+        keys.set(key as string, id);
+      }
+      return keys;
+    }
+  }
+  throw new Error(`${path} must be a JSON object of id -> Z85 public key, or an array of Z85 public keys`);
 }

@@ -169,7 +169,7 @@ const feedback = obj(
 const earlyExitPlan = obj({ mode: oneOf('release', 'compact'), ramps: arrayOf(obj({ siteId: int(0, MAX_LIST), threshold: num(0, 2) }), 64), keepRows: arrayOf(row, MAX_ROWS) });
 
 export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
-  hello: obj({ v: int(), workerId: id, device: str(64), memoryBudgetBytes: num(0, 2 ** 52), pid: int(0), hostname: str(MAX_ID_CHARS), epoch: int(0) }),
+  hello: obj({ v: int(), workerId: id, device: str(64), memoryBudgetBytes: num(0, 2 ** 52), pid: int(0), hostname: str(MAX_ID_CHARS), epoch: int(0), keyProof: optional(str(64)) }),
   hello_ack: obj({ v: int(), workerId: id, heartbeatIntervalMs: num(1, 60_000), epoch: int(0) }),
   reregister: obj({ reason: str(), epoch: int(0) }),
   heartbeat: obj({ workerId: id, epoch: int(0), numQueuedActions: int(0, 1_000_000), usedMemoryBytes: num(0, 2 ** 52), loadedModels: arrayOf(id) }),

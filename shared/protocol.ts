@@ -26,6 +26,8 @@ export interface HelloMsg {
   hostname: string;
   /** Increases with every registration attempt of this worker process. */
   epoch: number;
+  /** With CURVE keys: proof that it holds the key bound to `workerId` (shared/key-proof.ts). */
+  keyProof?: string;
 }
 
 /** Controller -> worker: registration accepted. */

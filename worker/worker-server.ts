@@ -19,6 +19,7 @@ import { PROTOCOL_VERSION, type Action, type ActionResultMsg, type AnyMessage } 
 import type { Tensor } from '../shared/tensor.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import type { PeerKeys } from '../shared/curve-keys.js';
+import { helloProof } from '../shared/key-proof.js';
 import type { Device } from './device.js';
 import type { DeviceExit, DeviceOutcome } from './device-loop.js';
 
@@ -116,6 +117,7 @@ export class WorkerServer {
         pid: process.pid,
         hostname: hostname(),
         epoch: this.epoch,
+        ...(this.options.curve ? { keyProof: helloProof(this.options.curve, this.options.curve.serverPublicKey, this.options.workerId) } : {}),
       });
       for (let waitedMs = 0; waitedMs < 1000 && !this.registered && !this.closed; waitedMs += 20) {
         await new Promise((r) => setTimeout(r, 20));

@@ -15,6 +15,15 @@ describe('escapement CLI errors', () => {
     expect(copies.stderr).toMatch(/has no functions to map onto copies; use --mapping zipf/);
   });
 
+  it('refuses to listen beyond loopback without keys unless told --insecure, and a token given twice', () => {
+    const open = run(['controller', '--host', '0.0.0.0', '--port', '0', '--client-port', '0', '--http-port', '-1']);
+    expect(open.status).toBe(1);
+    expect(open.stderr).toMatch(/listening on 0\.0\.0\.0 without --keys .* give --keys DIR \(from escapement keys\), or --insecure/);
+    const twice = run(['controller', '--admin-token', 'a', '--admin-token-file', '/dev/null', '--port', '0', '--client-port', '0', '--http-port', '-1']);
+    expect(twice.status).not.toBe(0);
+    expect(twice.stderr).toMatch(/give --admin-token or --admin-token-file, not both/);
+  });
+
   it('shows the stack with ESCAPEMENT_DEBUG=1', () => {
     const result = run(['replay', '--trace', '/no/such/trace.csv', '--model', 'mnist-cnn', '--out', '/tmp/escapement-never'], { ESCAPEMENT_DEBUG: '1' });
     expect(result.status).toBe(1);

@@ -2,6 +2,9 @@
  * Changing how a controller serves needs its admin token when it has one: `configure` from a
  * client, and repository load/unload over HTTP. Serving itself does not.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
@@ -19,7 +22,10 @@ describe('a controller started with --admin-token', () => {
   checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
-    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--admin-token', ADMIN] });
+    // the token from a file (the first line), as an operator keeps it out of the process list
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'escapement-admin-')), 'admin-token');
+    writeFileSync(tokenFile, `${ADMIN}\n`, { mode: 0o600 });
+    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--admin-token-file', tokenFile] });
     client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, [MODEL]);
   });

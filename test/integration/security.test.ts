@@ -4,7 +4,7 @@
  * on HTTP.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,21 @@ describe('CURVE and bearer-token security', () => {
     const status = (await client.status()) as { workers: { id: string }[] };
     await client.close();
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
+  });
+
+  it('does not let one worker\'s key register another worker id (keys are bound to ids)', async () => {
+    expect(JSON.parse(readFileSync(join(keys, 'authorized-workers.json'), 'utf8'))).toEqual({ 'worker-0': expect.any(String) });
+    const impostor = spawn(process.execPath, [cliEntryPath(), 'worker', '--controller', cluster.workerUrl, '--id', 'worker-9', '--simulate', '--model-dir', 'models', '--key', join(keys, 'worker-0.key.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    impostor.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    await new Promise((r) => setTimeout(r, 2500));
+    impostor.kill('SIGKILL');
+    expect(stdout).not.toContain('"event":"ready"');
+    const client = await EscapementClient.connect(cluster.clientUrl, { curve: readPeerKeys(join(keys, 'client.key.json')) });
+    const status = (await client.status()) as { workers: { id: string }[] };
+    await client.close();
+    expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
+    expect(cluster.logTail()).toMatch(/refused hello from 'worker-9': no key is bound to worker id 'worker-9'/);
   });
 
   it('requires the bearer token on HTTP, except for health', async () => {
