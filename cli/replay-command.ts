@@ -128,7 +128,9 @@ export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined,
  */
 export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: string, numRequests: number, drift?: string) {
   const tokenizer = entry ? packageTokenizer(entry) : undefined;
-  const dataset: Dataset = loadDataset(datasetPath, tokenizer ? { tokenizer } : {});
+  // A folder of images is laid out as the package's input wants it.
+  const imageShape = entry?.manifest.inputs[0]?.shape.slice(1);
+  const dataset: Dataset = loadDataset(datasetPath, tokenizer ? { tokenizer } : imageShape && imageShape.every((d) => d > 0) ? { imageShape } : {});
   const ee = entry?.manifest.earlyExit;
   const start = ee && ee.dataset.name === dataset.name ? ee.dataset.serveStart : 0;
   const spec = entry?.manifest.inputs[0];

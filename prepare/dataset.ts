@@ -6,6 +6,8 @@
  *   labels file;
  * - NPY (NumPy's array format, version 1–3, little-endian float32/float64/uint8/int32/int64):
  *   an inputs array [N, ...] and an optional labels array [N];
+ * - a folder of .png/.jpg images, or of class folders holding them (labels: the class folders in
+ *   sorted order), laid out as the model's input wants (image-folder.ts);
  * - a folder with `dataset.json` naming its files:
  *   `{"format": "idx" | "npy", "inputs": "FILE", "labels": "FILE"?, "name"?, "license"?}`;
  * - text: a folder whose `dataset.json` says `{"format": "text", "corpus": "FILE.jsonl.gz"}`
@@ -17,6 +19,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readTextCorpus } from '../text/text-corpus.js';
+import { isImageFolder, loadImageFolder } from './image-folder.js';
 import { padTokenRows } from '../text/token-tensors.js';
 import type { WordTokenizer } from '../text/word-tokenizer.js';
 
@@ -111,13 +114,25 @@ function readArray(format: 'idx' | 'npy', path: string) {
   return format === 'idx' ? readIdx(path) : readNpy(path);
 }
 
-/** Loads a dataset from a folder with dataset.json, or from a single .npy/IDX inputs file. */
-export function loadDataset(path: string, options: { tokenizer?: WordTokenizer } = {}): Dataset {
+/**
+ * Loads a dataset from a folder with dataset.json, a folder of images (or of class folders of
+ * images; see image-folder.ts), or a single .npy/IDX inputs file. Images are laid out as
+ * `imageShape` (the model input's per-sample shape) says.
+ */
+export function loadDataset(path: string, options: { tokenizer?: WordTokenizer; imageShape?: readonly number[] } = {}): Dataset {
   let descriptor: DatasetDescriptor;
   let base: string;
   if (existsSync(path) && statSync(path).isDirectory()) {
     const file = join(path, 'dataset.json');
-    if (!existsSync(file)) throw new DatasetError(`${path} has no dataset.json (see prepare/dataset.ts for the format)`);
+    if (!existsSync(file) && isImageFolder(path)) {
+      if (!options.imageShape) throw new DatasetError(`${path} is a folder of images: reading it needs the model's input shape`);
+      try {
+        return loadImageFolder(path, options.imageShape);
+      } catch (err) {
+        throw new DatasetError((err as Error).message);
+      }
+    }
+    if (!existsSync(file)) throw new DatasetError(`${path} has no dataset.json and no images (see prepare/dataset.ts for the formats)`);
     descriptor = JSON.parse(readFileSync(file, 'utf8')) as DatasetDescriptor;
     base = path;
     if (descriptor.format === 'text') return loadTextDataset(path, descriptor, options.tokenizer);

@@ -172,17 +172,20 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   } catch (err) {
     throw new PrepareError(`onnxruntime cannot run this model: ${(err as Error).message}`);
   }
+  const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type?.tensorType?.shape?.dim ?? [];
+  const fixedDim = (d: (typeof declared)[number]) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : undefined);
+  // A folder of images is laid out as the input wants it (channels first or last, size).
+  const imageShape = declared.slice(1).map(fixedDim);
   let dataset: Dataset;
   try {
-    dataset = loadDataset(options.datasetPath, tokenizer ? { tokenizer } : {});
+    dataset = loadDataset(options.datasetPath, tokenizer ? { tokenizer } : imageShape.every((d) => d !== undefined) ? { imageShape: imageShape as number[] } : {});
   } catch (err) {
     throw new PrepareError((err as Error).message);
   }
   if (tokenizer && !dataset.text) throw new PrepareError(`--tokenizer was given but ${options.datasetPath} is not a text dataset`);
   if (!tokenizer && dataset.text) throw new PrepareError(`${options.datasetPath} is a text dataset: pass the model's tokenizer with --tokenizer`);
-  const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type?.tensorType?.shape?.dim ?? [];
   // Dynamic dimensions (a sequence length) accept whatever the dataset holds.
-  const expected = declared.slice(1).map((d, i) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : (dataset.sampleShape[i] ?? NaN)));
+  const expected = declared.slice(1).map((d, i) => fixedDim(d) ?? dataset.sampleShape[i] ?? NaN);
   const sameShape = expected.length === dataset.sampleShape.length && expected.every((d, i) => d === dataset.sampleShape[i]);
   const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
   // A missing unit axis ([28,28] for [1,28,28]) holds the same values in the same order: accept it.

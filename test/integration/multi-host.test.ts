@@ -67,7 +67,8 @@ describe.skipIf(!canUseNamespaces)('controller and worker on separate hosts (net
       expect(sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', dev, 'up')).toBe(0);
       expect(sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')).toBe(0);
     }
-    controller = inNamespace(CTL, ['controller', '--host', CTL_IP, '--port', '0', '--client-port', '0', '--http-port', '-1', '--model-dir', 'models', '--preload', 'mnist-cnn', '--heartbeat-timeout-ms', '600']);
+    // --insecure: the namespaces' link is a private network only this test reaches
+    controller = inNamespace(CTL, ['controller', '--host', CTL_IP, '--insecure', '--port', '0', '--client-port', '0', '--http-port', '-1', '--model-dir', 'models', '--preload', 'mnist-cnn', '--heartbeat-timeout-ms', '600']);
     const ready = await readyLine(controller, []);
     clientUrl = ready.clientUrl!;
     worker = inNamespace(WRK, ['worker', '--controller', ready.workerUrl!, '--id', 'remote', '--simulate', '--model-dir', 'models', '--clock-skew-ms', '123.456']);
