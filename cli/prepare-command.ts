@@ -44,7 +44,7 @@ export function summaryTable(report: PrepareReport): string {
   const s = report.selection;
   return [
     report.outputChoice,
-    ...report.castInputs.map((name) => `input '${name}' is uint8: the package takes it as float32 pixel values (0-255) and casts them back inside`),
+    ...report.inputNotes,
     formatTable(rows),
     '',
     `sites found: ${report.numSites}; ramps trained: ${report.ramps.length}; chosen: [${s.chosen.join(', ')}]`,

@@ -8,6 +8,7 @@ import { summarizeReplay, windowTable, writeReplayReport, type ReplaySummary } f
 import { loadDataset, type Dataset } from '../prepare/dataset.js';
 import { addNoise, DriftError, parseDrift, planDrift } from '../client/drift.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
+import { fitSamples } from '../prepare/sample-layout.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { loadModelEntry, modelCopyName, type ModelEntry } from '../shared/model-manifest.js';
 import { ErrorCode } from '../shared/error-codes.js';
@@ -134,6 +135,11 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
   const ee = entry?.manifest.earlyExit;
   const start = ee && ee.dataset.name === dataset.name ? ee.dataset.serveStart : 0;
   const spec = entry?.manifest.inputs[0];
+  // Samples as prepare fitted them: unit axes, or images in the input's channel order.
+  if (spec && !dataset.text && imageShape && imageShape.every((d) => d > 0)) {
+    const datasetShape = [...dataset.sampleShape];
+    if (!fitSamples(dataset, imageShape)) throw new Error(`${datasetPath}: samples of shape [${datasetShape.join(',')}] do not fit the input '${spec.name}' of '${entry!.manifest.name}' ([${imageShape.join(',')}] per sample)`);
+  }
   const sampleShape = spec && !dataset.text ? spec.shape.slice(1) : dataset.sampleShape;
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const count = dataset.numSamples - start;

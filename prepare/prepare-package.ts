@@ -35,6 +35,7 @@ import { SegmentChain } from './segment-chain.js';
 import { segmentModel, type Segment, type TensorType } from './segmenter.js';
 import { extractSiteFeatures, featureBatchSize } from './site-features.js';
 import { castUint8Inputs } from './input-cast.js';
+import { fitSamples } from './sample-layout.js';
 import { peakRssBytes } from '../shared/peak-memory.js';
 
 export interface PrepareOptions {
@@ -103,6 +104,8 @@ export interface PrepareReport {
   outputChoice: string;
   /** uint8 inputs the package takes as float32 pixel values (cast inside; input-cast.ts). */
   castInputs: string[];
+  /** What prepare did to fit the input and the dataset, for the user. */
+  inputNotes: string[];
   numSites: number;
   ramps: RampReport[];
   selection: SelectionResult;
@@ -131,7 +134,7 @@ const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/pa
 const sampleFeeds = (inputName: string, dataset: Dataset, start: number, count: number) => datasetFeeds(dataset, inputName, start, count);
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
-async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; castInputs: string[]; tokenizer?: WordTokenizer }> {
+async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; castInputs: string[]; inputNotes: string[]; tokenizer?: WordTokenizer }> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(options.modelPath);
@@ -186,16 +189,15 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   if (!tokenizer && dataset.text) throw new PrepareError(`${options.datasetPath} is a text dataset: pass the model's tokenizer with --tokenizer`);
   // Dynamic dimensions (a sequence length) accept whatever the dataset holds.
   const expected = declared.slice(1).map((d, i) => fixedDim(d) ?? dataset.sampleShape[i] ?? NaN);
-  const sameShape = expected.length === dataset.sampleShape.length && expected.every((d, i) => d === dataset.sampleShape[i]);
-  const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-  // A missing unit axis ([28,28] for [1,28,28]) holds the same values in the same order: accept it.
-  const onlyUnitAxesDiffer = size(expected) === size(dataset.sampleShape) && expected.filter((d) => d !== 1).join() === dataset.sampleShape.filter((d) => d !== 1).join();
-  if (!sameShape && !onlyUnitAxesDiffer) {
-    throw new PrepareError(`dataset samples have shape [${dataset.sampleShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`);
+  // The same shape, unit axes added or dropped, or an image in the other channel order (sample-layout.ts).
+  const datasetShape = [...dataset.sampleShape];
+  const fit = fitSamples(dataset, expected);
+  if (!fit) {
+    throw new PrepareError(`dataset samples have shape [${datasetShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`);
   }
-  dataset.sampleShape = expected;
+  const layoutNote = fit.how === 'transposed' ? `dataset images [${datasetShape.join(',')}] transposed to the input's channel order [${expected.join(',')}]` : undefined;
   if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
-  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why, castInputs };
+  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why, castInputs, inputNotes: [...castInputs.map((name) => `input '${name}' is uint8: the package takes it as float32 pixel values (0-255) and casts them back inside`), ...(layoutNote ? [layoutNote] : [])] };
   if (tokenizer) result.tokenizer = tokenizer;
   return result;
 }
@@ -262,7 +264,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const progress = options.onProgress;
 
   progress('ingest', 0, 1);
-  const { model, dataset, inputName, outputName, outputChoice, castInputs, tokenizer } = await ingest(options);
+  const { model, dataset, inputName, outputName, outputChoice, castInputs, inputNotes, tokenizer } = await ingest(options);
   const split = bootstrapSplit(dataset.numSamples, options.bootstrapFraction, options.trainVal[0], options.trainVal[1]);
   if (split.train.end - split.train.start < 10 || split.validation.end - split.validation.start < 10) {
     throw new PrepareError(`bootstrap split too small: ${split.train.end} training and ${split.validation.end - split.validation.start} validation samples`);
@@ -488,7 +490,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
     return report;
   };
-  return { manifest, outputChoice, castInputs, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
+  return { manifest, outputChoice, castInputs, inputNotes, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
 }
 
 /** Token feeds cut to their first `length` positions (the second probe of a text model). */
