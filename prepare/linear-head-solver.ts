@@ -15,7 +15,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { encodeModel, onnx } from './onnx-proto.js';
-import { DEFAULT_TRAIN_OPTIONS, seededRandom, type TrainOptions, type TrainedHead } from './ramp-trainer.js';
+import { checkTrainingData, DEFAULT_TRAIN_OPTIONS, foldStandardisation, seededRandom, shuffleInPlace, softmaxInto, standardisation, type TrainOptions, type TrainedHead } from './ramp-trainer.js';
 import type { RampOutputs } from './ramp-statistics.js';
 import type { HeadWeights } from './ramp-heads.js';
 
@@ -127,31 +127,22 @@ export async function trainLinearHead(
 ): Promise<TrainedHead> {
   const options = { ...DEFAULT_TRAIN_OPTIONS, ...overrides };
   const n = labels.length;
-  if (n === 0) throw new Error('cannot train a ramp head on zero samples');
-  if (features.length !== n * dim) throw new Error(`features hold ${features.length} values, expected ${n} × ${dim}`);
-  if (teacherLogits && teacherLogits.length !== n * numClasses) throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
+  checkTrainingData(features, n, dim, numClasses, teacherLogits);
   const distill = teacherLogits ? options.distillWeight : 0;
   const random = seededRandom(options.seed);
 
   // 1. standardise (statistics in float64, as the TypeScript trainer)
-  const mean = new Float64Array(dim);
-  const std = new Float64Array(dim);
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean[j]! += features[i * dim + j]! / n;
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) std[j]! += (features[i * dim + j]! - mean[j]!) ** 2 / n;
-  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]!) + 1e-6;
+  const { mean, std } = standardisation(features, n, dim);
   const x = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) x[i * dim + j] = (features[i * dim + j]! - mean[j]!) / std[j]!;
   const onehot = new Float32Array(n * numClasses);
   for (let i = 0; i < n; i++) onehot[i * numClasses + labels[i]!] = 1;
   const soft = new Float32Array(distill > 0 ? n * numClasses : 0);
+  const row = new Float64Array(numClasses);
   if (distill > 0) {
     for (let i = 0; i < n; i++) {
-      const z = teacherLogits!.subarray(i * numClasses, (i + 1) * numClasses);
-      let max = -Infinity;
-      for (let c = 0; c < numClasses; c++) max = Math.max(max, z[c]! / options.temperature);
-      let sum = 0;
-      for (let c = 0; c < numClasses; c++) sum += soft[i * numClasses + c] = Math.exp(z[c]! / options.temperature - max);
-      for (let c = 0; c < numClasses; c++) soft[i * numClasses + c]! /= sum;
+      softmaxInto(teacherLogits!.subarray(i * numClasses, (i + 1) * numClasses), options.temperature, row);
+      soft.set(row, i * numClasses);
     }
   }
 
@@ -167,10 +158,7 @@ export async function trainLinearHead(
   let t = 0;
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(random() * (i + 1));
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
+      shuffleInPlace(order, random);
       for (let start = 0; start < n; start += options.batchSize) {
         const end = Math.min(n, start + options.batchSize);
         const m = end - start;
@@ -193,17 +181,7 @@ export async function trainLinearHead(
   }
 
   // 3. fold the standardisation into the weights, then the training accuracy on raw features
-  const weights = new Float32Array(numClasses * dim);
-  const bias = new Float32Array(numClasses);
-  for (let o = 0; o < numClasses; o++) {
-    let shift = state.b[o]!;
-    for (let j = 0; j < dim; j++) {
-      weights[o * dim + j] = state.w[o * dim + j]! / std[j]!;
-      shift -= (state.w[o * dim + j]! * mean[j]!) / std[j]!;
-    }
-    bias[o] = shift;
-  }
-  const head: HeadWeights = { kind: 'feature-map', layers: [{ weights, bias, inDim: dim, outDim: numClasses }] };
+  const head: HeadWeights = { kind: 'feature-map', layers: [foldStandardisation(state.w, state.b, numClasses, dim, mean, std)] };
   const { prediction } = await evaluateLinearHead(head, features, dim);
   let correct = 0;
   for (let i = 0; i < n; i++) if (prediction[i] === labels[i]) correct++;

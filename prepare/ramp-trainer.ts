@@ -100,9 +100,7 @@ export function trainHead(
 ): TrainedHead {
   const options = { ...DEFAULT_TRAIN_OPTIONS, ...overrides };
   const n = labels.length;
-  if (n === 0) throw new Error('cannot train a ramp head on zero samples');
-  if (features.length !== n * dim) throw new Error(`features hold ${features.length} values, expected ${n} × ${dim}`);
-  if (teacherLogits && teacherLogits.length !== n * numClasses) throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
+  checkTrainingData(features, n, dim, numClasses, teacherLogits);
   const distill = teacherLogits ? options.distillWeight : 0;
   const temperature = options.temperature;
   // The teacher's softened distribution per sample, computed once.
@@ -111,11 +109,7 @@ export function trainHead(
   const random = seededRandom(options.seed);
 
   // 1. standardise
-  const mean = new Float64Array(dim);
-  const std = new Float64Array(dim);
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean[j]! += features[i * dim + j]! / n;
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) std[j]! += (features[i * dim + j]! - mean[j]!) ** 2 / n;
-  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]!) + 1e-6;
+  const { mean, std } = standardisation(features, n, dim);
   const x = new Float64Array(n * dim);
   for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) x[i * dim + j] = (features[i * dim + j]! - mean[j]!) / std[j]!;
 
@@ -163,10 +157,7 @@ export function trainHead(
   const dh = new Float64Array(inOut);
   let step = 0;
   for (let epoch = 0; epoch < options.epochs; epoch++) {
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
+    shuffleInPlace(order, random);
     for (let start = 0; start < n; start += options.batchSize) {
       const end = Math.min(n, start + options.batchSize);
       for (let s = start; s < end; s++) {
@@ -210,27 +201,55 @@ export function trainHead(
     for (let c = 1; c < numClasses; c++) if (logits[c]! > logits[best]!) best = c;
     if (best === labels[i]) correct++;
   }
-  const fold = (w: Param, b: Param, outDim: number): LinearLayer => {
-    const weights = new Float32Array(outDim * dim);
-    const bias = new Float32Array(outDim);
-    for (let o = 0; o < outDim; o++) {
-      let shift = b.value[o]!;
-      for (let j = 0; j < dim; j++) {
-        weights[o * dim + j] = w.value[o * dim + j]! / std[j]!;
-        shift -= (w.value[o * dim + j]! * mean[j]!) / std[j]!;
-      }
-      bias[o] = shift;
-    }
-    return { weights, bias, inDim: dim, outDim };
-  };
+  const fold = (w: Param, b: Param, outDim: number): LinearLayer => foldStandardisation(w.value, b.value, outDim, dim, mean, std);
   const layers: LinearLayer[] = w1 && b1
     ? [fold(w1, b1, hidden), { weights: Float32Array.from(w2.value), bias: Float32Array.from(b2.value), inDim: hidden, outDim: numClasses }]
     : [fold(w2, b2, numClasses)];
   return { head: { kind, layers }, trainAccuracy: correct / n };
 }
 
+/** Refuses training data whose sizes do not agree. */
+export function checkTrainingData(features: Float32Array, n: number, dim: number, numClasses: number, teacherLogits?: Float32Array): void {
+  if (n === 0) throw new Error('cannot train a ramp head on zero samples');
+  if (features.length !== n * dim) throw new Error(`features hold ${features.length} values, expected ${n} × ${dim}`);
+  if (teacherLogits && teacherLogits.length !== n * numClasses) throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
+}
+
+/** Per-feature mean and deviation (+1e-6) of `features` ([n, dim]), for standardising. */
+export function standardisation(features: Float32Array, n: number, dim: number): { mean: Float64Array; std: Float64Array } {
+  const mean = new Float64Array(dim);
+  const std = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean[j]! += features[i * dim + j]! / n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) std[j]! += (features[i * dim + j]! - mean[j]!) ** 2 / n;
+  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]!) + 1e-6;
+  return { mean, std };
+}
+
+/** Fisher-Yates with the trainer's seeded generator (both trainers draw the same orders). */
+export function shuffleInPlace(order: Int32Array, random: () => number): void {
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+}
+
+/** A layer trained on standardised features, as one that takes raw features. */
+export function foldStandardisation(w: ArrayLike<number>, b: ArrayLike<number>, outDim: number, dim: number, mean: Float64Array, std: Float64Array): LinearLayer {
+  const weights = new Float32Array(outDim * dim);
+  const bias = new Float32Array(outDim);
+  for (let o = 0; o < outDim; o++) {
+    let shift = b[o]!;
+    for (let j = 0; j < dim; j++) {
+      weights[o * dim + j] = w[o * dim + j]! / std[j]!;
+      shift -= (w[o * dim + j]! * mean[j]!) / std[j]!;
+    }
+    bias[o] = shift;
+  }
+  return { weights, bias, inDim: dim, outDim };
+}
+
 /** `out` ← softmax(`z` / `temperature`). */
-function softmaxInto(z: ArrayLike<number>, temperature: number, out: Float64Array): void {
+export function softmaxInto(z: ArrayLike<number>, temperature: number, out: Float64Array): void {
   let max = -Infinity;
   for (let c = 0; c < out.length; c++) max = Math.max(max, z[c]! / temperature);
   let sum = 0;

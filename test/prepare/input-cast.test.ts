@@ -1,33 +1,20 @@
-/**
- * A Keras/TensorFlow-style export: uint8 pixels in NHWC. Made here from the bundled MNIST CNN by
- * putting Cast(uint8 -> float) and Transpose(NHWC -> NCHW) in front of it.
- */
+/** A Keras/TensorFlow-style export: uint8 pixels in NHWC, made from the bundled MNIST CNN. */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { castUint8Inputs } from '../../prepare/input-cast.js';
-import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, type ModelProto } from '../../prepare/onnx-proto.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../../prepare/prepare-package.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
+import { kerasStyleExport } from '../../examples/stand-ins.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-uint8-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function uint8NhwcMnist(): ModelProto {
-  const model = decodeModel(readFileSync('zoo/mnist-cnn/original.onnx'));
-  const graph = model.graph!;
-  const original = graph.input!.find((i) => !(graph.initializer ?? []).some((t) => t.name === i.name))!;
-  const name = original.name!;
-  graph.input = graph.input!.filter((i) => i !== original);
-  graph.input.unshift(onnx.ValueInfoProto.create({ name: 'image', type: { tensorType: { elemType: 2, shape: { dim: [{ dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }, { dimValue: 1 }] } } } }));
-  graph.node!.unshift(
-    onnx.NodeProto.create({ opType: 'Cast', input: ['image'], output: ['image_f'], name: 'to_float', attribute: [{ name: 'to', type: 2, i: 1 }] }),
-    onnx.NodeProto.create({ opType: 'Transpose', input: ['image_f'], output: [name], name: 'to_nchw', attribute: [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }] }),
-  );
-  return model;
-}
+/** The bundled MNIST CNN as a Keras-style export: uint8 NHWC pixels in (examples/stand-ins.ts). */
+const uint8NhwcMnist = (): ModelProto => kerasStyleExport('zoo/mnist-cnn/original.onnx', { probabilities: false });
 
 const pixels = Uint8Array.from({ length: 28 * 28 }, (_, i) => (i * 37 + (i >> 5) * 11) % 256);
 
