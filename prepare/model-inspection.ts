@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
 import { validateGraph } from './ingest.js';
+import { castUint8Inputs } from './input-cast.js';
 import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
 import { chooseOutput, pruneToOutput } from './output-choice.js';
 import { findRampSites } from './ramp-sites.js';
@@ -108,6 +109,7 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
   const batch = makeBatchDynamic(model);
   inspection.plan.push(`serve output '${answer}' as the answer`);
   if (batch.numInputsRewritten > 0 || batch.reshapesRewritten.length > 0) inspection.plan.push(`make the batch dimension dynamic (${batch.numInputsRewritten} input(s), ${batch.reshapesRewritten.length} reshape(s) rewritten)`);
+  for (const name of castUint8Inputs(model)) inspection.plan.push(`take input '${name}' (uint8) as float32 pixel values 0-255 and cast them back inside`);
   try {
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, intraOpNumThreads: 1 });
     await session.release();

@@ -112,6 +112,8 @@ export async function probeTensors(model: ModelProto, tensors: string[], inputs:
 const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid', 'LayerNormalization']);
 
 const FLOAT_ELEM = 1;
+/** Ops that move or retype values without computing anything. */
+const LAYOUT_OPS = new Set(['Cast', 'Transpose', 'Reshape', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten', 'Constant']);
 
 function siteKind(shape: number[]): SiteKind | undefined {
   if (shape.length === 4 && shape[2]! * shape[3]! > 1) return 'feature-map';
@@ -139,8 +141,11 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
   cuts.forEach((cut, i) => {
     const shape = shapes.get(cut.tensor)!;
     const kind = siteKind(shape);
-    // Heads read float activations (not, say, the uint8 pixels a Cast in front of a model passes on).
+    // Heads read float activations (not, say, the uint8 pixels a Cast in front of a model passes on),
+    // and only after some computation: the input merely cast or transposed (an export's NHWC
+    // front: Cast, Transpose) is no place for a ramp.
     if (!kind || shape[0] !== batch || probed.get(cut.tensor)!.elemType !== FLOAT_ELEM) return;
+    if (index.nodes.slice(0, cut.afterNode + 1).every((n) => LAYOUT_OPS.has(n.opType ?? ''))) return;
     // Of Add -> Relu (both cuts, same shape, one feeding only the other elementwise), keep the Relu.
     const next = cuts[i + 1];
     const consumers = index.consumers.get(cut.tensor) ?? [];

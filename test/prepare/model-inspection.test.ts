@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatInspection, inspectModel } from '../../prepare/model-inspection.js';
 import { encodeModel, onnx } from '../../prepare/onnx-proto.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
+import { kerasStyleExport } from '../../examples/stand-ins.js';
 
 const imageInput = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] } } } });
 const logits = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 10 }] } } } });
@@ -21,6 +22,17 @@ describe('escapement inspect', () => {
     const text = formatInspection(inspection);
     expect(text).toMatch(/ramp sites:\n  site 0: after .*, feature-map \[-1, \d+, \d+, \d+\], at \d+ % of the graph/);
     expect(text).toMatch(/prepare would:\n  1\. serve output/);
+  });
+
+  it('inspects a Keras-style export (uint8 NHWC pixels, two outputs) as prepare takes it', async () => {
+    const bytes = encodeModel(kerasStyleExport('zoo/fmnist-resnet/original.onnx'));
+    const inspection = await inspectModel('keras-style.onnx', bytes);
+    expect(inspection.refusal).toBeUndefined();
+    expect(inspection.inputs.map((i) => [i.name, i.dtype, i.dims])).toEqual([['image', 'uint8', ['N', 28, 28, 1]]]);
+    expect(inspection.plan).toContain("take input 'image' (uint8) as float32 pixel values 0-255 and cast them back inside");
+    expect(inspection.answer).toMatch(/'logits'/);
+    const packaged = loadModelEntry('models', 'fmnist-resnet').manifest.earlyExit!.sites;
+    expect(inspection.sites.map((s) => s.shape)).toEqual(packaged.map((s) => s.shape)); // the same sites behind the Cast and Transpose
   });
 
   it('says why prepare would refuse a model: no ramp site, control flow (naming the node), an ambiguous answer', async () => {
