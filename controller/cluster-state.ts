@@ -127,3 +127,6 @@ export function isInUse(worker: WorkerState, model: string): boolean {
   for (const inflight of worker.inflight.values()) if (inflight.action.modelName === model) return true;
   return false;
 }
+
+/** The key of a ramp set in an instance's `readyRampSets` / `pendingRampSets`. */
+export const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((r) => r.siteId).join(',');

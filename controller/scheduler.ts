@@ -24,6 +24,7 @@
 import { ErrorCode, describeError } from '../shared/error-codes.js';
 import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, StageTiming, UnloadAction } from '../shared/protocol.js';
 import {
+  rampSetKey,
   freeBytes,
   isInUse,
   newModelState,
@@ -35,9 +36,9 @@ import {
   type WorkerState,
 } from './cluster-state.js';
 import { AdmissionMargin } from './admission-margin.js';
-import { chooseBatch, type BatchChoice, type BatchTiming } from './batch-choice.js';
+import { BatchEstimates } from './batch-estimates.js';
+import { chooseBatch, type BatchChoice } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
-import { drainCompletionNs, type DrainLane } from './queue-drain.js';
 import { profileKey } from './profile-key.js';
 import { segmentOfStage, type SegmentRun } from './exit-timeline.js';
 import type { BatchExits } from './exit-evidence.js';
@@ -117,7 +118,6 @@ const MAX_ABANDONED_LOADS = 64;
 /** Estimator key (in place of a batch size) for RAMPS durations; LOADs use 0. */
 const RAMPS_ESTIMATE_KEY = -1;
 
-const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((r) => r.siteId).join(',');
 /** What the exit rates depend on: the mode, the active ramps and their thresholds. */
 const exitConfigKey = (config: ExitConfig): string => `${config.mode}|${config.ramps.map((r) => `${r.siteId}:${r.threshold}`).join(',')}`;
 
@@ -163,6 +163,8 @@ export class Scheduler {
   private readonly workers = new Map<string, WorkerState>();
   private readonly estimator: LatencyEstimator;
   private readonly admissionMargin: AdmissionMargin;
+  /** Batch sizes, durations, backlogs and drain predictions (batch-estimates.ts). */
+  private readonly estimates: BatchEstimates;
   /** Models with queued requests: placement and expiry only look at these. */
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
@@ -180,6 +182,7 @@ export class Scheduler {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
     this.estimator = new LatencyEstimator(this.config.estimator);
     this.admissionMargin = new AdmissionMargin(this.config.admissionMargin);
+    this.estimates = new BatchEstimates(this.workers, this.estimator, this.config);
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
@@ -280,12 +283,6 @@ export class Scheduler {
     }
   }
 
-  /** True when this worker can run the model's current ramp set (its chain is built). */
-  private rampsReady(worker: WorkerState, model: ModelState): boolean {
-    const ramps = model.spec.earlyExit?.ramps ?? [];
-    return ramps.length > 0 && (worker.instances.get(model.spec.name)?.readyRampSets.has(rampSetKey(ramps)) ?? false);
-  }
-
   hasWorker(workerId: string): boolean {
     return this.workers.has(workerId);
   }
@@ -310,7 +307,7 @@ export class Scheduler {
       for (const request of inflight.requests) {
         const model = this.models.get(request.model)!;
         const ahead = model.queue.countAhead(request.deadlineNs);
-        if (this.workers.size > 0 && this.earliestCompletionNs(model, nowNs, ahead) <= request.deadlineNs) {
+        if (this.workers.size > 0 && this.estimates.earliestCompletionNs(model, nowNs, ahead) <= request.deadlineNs) {
           this.enqueue(model, request);
         } else {
           outcomes.push(this.fail(request, 'ERROR', ErrorCode.WORKER_LOST, `worker ${workerId} was lost while running it`, nowNs));
@@ -336,7 +333,7 @@ export class Scheduler {
     if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
     if (this.config.policy === 'fifo') {
       // The baseline bounds its queue, as TF-Serving does; it drops only what is past its deadline.
-      const bound = this.config.maxEnqueuedBatches * this.largestBatch(model);
+      const bound = this.config.maxEnqueuedBatches * this.estimates.largestBatch(model);
       if (bound > 0 && model.queue.length >= bound) {
         return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)`, nowNs);
       }
@@ -351,8 +348,8 @@ export class Scheduler {
     // keep them (on a device where batching pays, a cascade of batch-1 runs).
     model.arrivals.record(nowNs);
     const numAhead = model.queue.countAhead(request.deadlineNs);
-    const finishNs = this.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
-    const fullBatchesAhead = Math.floor(numAhead / this.largestBatch(model));
+    const finishNs = this.estimates.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
+    const fullBatchesAhead = Math.floor(numAhead / this.estimates.largestBatch(model));
     const marginNs = this.admissionMargin.marginNs(fullBatchesAhead);
     if (finishNs + marginNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
@@ -421,14 +418,14 @@ export class Scheduler {
         const model = this.models.get(instance.model)!;
         const head = model.queue.peek();
         if (!head) continue;
-        const ready = model.queue.length >= this.largestBatch(model) || nowNs - head.arrivalNs >= this.config.batchTimeoutNs;
+        const ready = model.queue.length >= this.estimates.largestBatch(model) || nowNs - head.arrivalNs >= this.config.batchTimeoutNs;
         if (ready && (!chosen || head.arrivalNs < chosen.queue.peek()!.arrivalNs)) chosen = model;
       }
       if (!chosen) return;
-      const numRequests = Math.min(chosen.queue.length, this.largestBatch(chosen));
+      const numRequests = Math.min(chosen.queue.length, this.estimates.largestBatch(chosen));
       const batchSize = chosen.spec.batchSizes.find((b) => b >= numRequests)!;
       const seqLength = chosen.spec.sequenceBuckets ? chosen.queue.maxSeqLength(0, numRequests) : 0;
-      const timing = this.batchTiming(worker, chosen, numRequests, batchSize, seqLength);
+      const timing = this.estimates.batchTiming(worker, chosen, numRequests, batchSize, seqLength);
       if (!timing) return;
       const startNs = worker.timeline.freeAtNs(nowNs);
       result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs));
@@ -446,7 +443,7 @@ export class Scheduler {
       const model = this.models.get(name)!;
       const head = model.queue.peek();
       if (head && this.config.policy === 'fifo') wakeNs = Math.min(wakeNs, head.arrivalNs + this.config.batchTimeoutNs, head.deadlineNs);
-      else if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.batch1EstimateNs(model));
+      else if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.estimates.batch1EstimateNs(model));
       for (const worker of model.holders.values()) {
         if (worker.instances.get(name)?.state === 'loaded') {
           wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);
@@ -510,11 +507,11 @@ export class Scheduler {
   private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
     return chooseBatch({
       queue: model.queue,
-      batchSizes: this.usableBatchSizes(model),
+      batchSizes: this.estimates.usableBatchSizes(model),
       ...(model.spec.sequenceBuckets ? { sequenceBuckets: model.spec.sequenceBuckets } : {}),
       startNs,
       bufferNs: this.config.bufferNs,
-      timing: (numRequests, batchSize, seqLength) => this.batchTiming(worker, model, numRequests, batchSize, seqLength),
+      timing: (numRequests, batchSize, seqLength) => this.estimates.batchTiming(worker, model, numRequests, batchSize, seqLength),
     });
   }
 
@@ -524,19 +521,6 @@ export class Scheduler {
    * deadline checks rely on; `expectedNs` (median, expected survivors) is what the worker's
    * timeline is predicted with. Without exit evidence both assume nobody leaves.
    */
-  private batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): BatchTiming | undefined {
-    const key = profileKey(batchSize, seqLength);
-    const boundWholeNs = this.estimator.estimateNs(model.spec.name, worker.id, key);
-    if (boundWholeNs === undefined) return undefined;
-    const typicalWholeNs = this.estimator.expectedNs(model.spec.name, worker.id, key) ?? boundWholeNs;
-    const exits = model.spec.earlyExit;
-    const timeline = model.spec.exitTimeline;
-    if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
-    const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
-    const t = timeline.timing(exits.mode, exits.ramps.map((r) => r.siteId), numRequests, batchSize, keepShare);
-    return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };
-  }
-
   private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
     for (const other of this.models.get(model)!.holders.values()) {
       if (other === worker || other.instances.get(model)?.state !== 'loaded') continue;
@@ -558,7 +542,7 @@ export class Scheduler {
     if (seqLength > 0) action.sequenceLength = seqLength;
     const exits = model.spec.earlyExit;
     // Until the worker has built the chain for the current ramp set, it runs the model whole.
-    if (exits && exits.ramps.length > 0 && this.rampsReady(worker, model)) {
+    if (exits && exits.ramps.length > 0 && this.estimates.rampsReady(worker, model)) {
       // NOTE: the monitoring sample is chosen by request id, so it is spread evenly and reproducible.
       const every = exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
       const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
@@ -610,9 +594,9 @@ export class Scheduler {
       return;
     }
     // NOTE: a queue one batch can drain never needs another copy; checked first, this keeps plans cheap.
-    if (model.queue.length <= this.largestBatch(model)) return;
+    if (model.queue.length <= this.estimates.largestBatch(model)) return;
     for (const worker of model.holders.values()) if (worker.instances.get(name)!.state === 'loading') return;
-    if (this.backlogNs(model) > this.config.replicateBacklogNs) {
+    if (this.estimates.backlogNs(model) > this.config.replicateBacklogNs) {
       const target = this.chooseLoadTarget(model, nowNs, false);
       if (target) this.planLoad(target, model, nowNs, result);
     }
@@ -697,77 +681,6 @@ export class Scheduler {
     for (const r of requests) {
       result.outcomes.push(this.fail(r, 'ERROR', ErrorCode.MODEL_UNAVAILABLE, `no worker could load '${model.spec.name}'`, nowNs));
     }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Estimates
-
-  /**
-   * Where a model's next request could run: its holders, or every worker when it has none.
-   * NOTE: with a copy in place, a fresh LOAD elsewhere (~1 s) is never the earliest option, so
-   * predictions only look at holders; this keeps arrivals and plans O(copies), not O(workers).
-   */
-  private candidateWorkers(model: ModelState): Iterable<WorkerState> {
-    return model.holders.size > 0 ? model.holders.values() : this.workers.values();
-  }
-
-  private batch1EstimateNs(model: ModelState, seqLength = model.queue.peek()?.seqLength ?? 0): number {
-    let best = Number.POSITIVE_INFINITY;
-    for (const worker of this.candidateWorkers(model)) {
-      const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength));
-      if (est !== undefined) best = Math.min(best, est);
-    }
-    return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns;
-  }
-
-  /** Executor time one worker needs to drain the model's queue: full batches plus a padded rest. */
-  private backlogNs(model: ModelState): number {
-    const sizes = this.usableBatchSizes(model);
-    const largest = sizes.at(-1)!;
-    const bestEstimateNs = (batchSize: number): number => {
-      let best = Number.POSITIVE_INFINITY;
-      for (const worker of model.holders.values()) {
-        const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(batchSize, model.spec.sequenceBuckets?.at(-1)));
-        if (est !== undefined) best = Math.min(best, est);
-      }
-      return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns * batchSize;
-    };
-    const numFull = Math.floor(model.queue.length / largest);
-    const rest = model.queue.length % largest;
-    return numFull * bestEstimateNs(largest) + (rest > 0 ? bestEstimateNs(sizes.find((b) => b >= rest)!) : 0);
-  }
-
-  /**
-   * Predicted earliest completion of a request with `numAhead` more urgent requests of the same
-   * model queued, by draining the queue as the planner will: the requests ahead leave in full
-   * batches of the largest size, each to the worker that frees up first (at their typical,
-   * exit-aware durations), and the request's own batch holds the rest of them and itself (at
-   * its bound). A worker without the model pays a LOAD first.
-   */
-  private earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
-    const name = model.spec.name;
-    const sizes = this.usableBatchSizes(model);
-    const largest = sizes.at(-1)!;
-    const numFullAhead = Math.floor(numAhead / largest);
-    const lanes: DrainLane[] = [];
-    for (const worker of this.candidateWorkers(model)) {
-      if (worker.failedModels.has(name)) continue;
-      const fallbackNs = this.batch1EstimateNs(model, seqLength);
-      const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength) : undefined;
-      let startNs = worker.timeline.freeAtNs(nowNs);
-      if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
-      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength)?.boundNs ?? fallbackNs * rows;
-      lanes.push({ startNs, fullNs: full?.expectedNs ?? fallbackNs * largest, ownNs });
-    }
-    return drainCompletionNs({
-      lanes,
-      numFullAhead,
-      ownRows: numAhead - numFullAhead * largest + 1,
-      maxRows: largest,
-      arrivalsPerNs: model.arrivals.perNs(nowNs),
-      planAheadNs: this.config.scheduleAheadNs,
-      nowNs,
-    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1059,16 +972,6 @@ export class Scheduler {
     return taken;
   }
 
-  /** The batch sizes the planner may form for a model: those up to maxBatchSize, at least the smallest. */
-  private usableBatchSizes(model: ModelState): number[] {
-    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
-    return usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
-  }
-
-  private largestBatch(model: ModelState): number {
-    return this.usableBatchSizes(model).at(-1)!;
-  }
-
   /**
    * Answers the queued requests that can no longer finish anywhere. `latestFreeNs` (every
    * worker's predicted free time, the latest of them) makes the common case one lookup: when the
@@ -1088,7 +991,7 @@ export class Scheduler {
     // One pass over the candidate workers: the earliest start anywhere, and the fastest batch 1.
     let startNs = Number.POSITIVE_INFINITY;
     let batch1Ns = Number.POSITIVE_INFINITY;
-    for (const worker of this.candidateWorkers(model)) {
+    for (const worker of this.estimates.candidateWorkers(model)) {
       const est = this.estimator.estimateNs(name, worker.id, batch1Key);
       if (est !== undefined && est < batch1Ns) batch1Ns = est;
       if (worker.failedModels.has(name)) continue;

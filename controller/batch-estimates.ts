@@ -1,0 +1,120 @@
+/**
+ * What the planner predicts about batches, read from the latency estimator and the exit-aware
+ * timeline: the batch sizes a model may form, how long a batch takes on a worker (its bound and
+ * its typical duration), a model's batch-1 time and backlog, and when a newly arrived request
+ * would finish if the queue drains as planned. Read-only over the cluster state; admission,
+ * dispatch and placement all ask here, so each rule is written once.
+ */
+import { rampSetKey, type ModelState, type WorkerState } from './cluster-state.js';
+import type { BatchTiming } from './batch-choice.js';
+import type { LatencyEstimator } from './latency-estimator.js';
+import { profileKey } from './profile-key.js';
+import { drainCompletionNs, type DrainLane } from './queue-drain.js';
+import type { SchedulerConfig } from './scheduler-config.js';
+
+export class BatchEstimates {
+  constructor(
+    private readonly workers: ReadonlyMap<string, WorkerState>,
+    private readonly estimator: LatencyEstimator,
+    /** The scheduler's config (changed in place by setPolicy). */
+    private readonly config: SchedulerConfig,
+  ) {}
+
+  /** The batch sizes the planner may form for a model: those up to maxBatchSize, at least the smallest. */
+  usableBatchSizes(model: ModelState): number[] {
+    const usable = model.spec.batchSizes.filter((b) => b <= this.config.maxBatchSize);
+    return usable.length > 0 ? usable : [model.spec.batchSizes[0]!];
+  }
+
+  largestBatch(model: ModelState): number {
+    return this.usableBatchSizes(model).at(-1)!;
+  }
+
+  /** True when this worker can run the model's current ramp set (its chain is built). */
+  rampsReady(worker: WorkerState, model: ModelState): boolean {
+    const ramps = model.spec.earlyExit?.ramps ?? [];
+    return ramps.length > 0 && (worker.instances.get(model.spec.name)?.readyRampSets.has(rampSetKey(ramps)) ?? false);
+  }
+
+  /**
+   * Where a model's next request could run: its holders, or every worker when it has none.
+   * NOTE: with a copy in place, a fresh LOAD elsewhere (~1 s) is never the earliest option, so
+   * predictions only look at holders; this keeps arrivals and plans O(copies), not O(workers).
+   */
+  candidateWorkers(model: ModelState): Iterable<WorkerState> {
+    return model.holders.size > 0 ? model.holders.values() : this.workers.values();
+  }
+
+  batch1EstimateNs(model: ModelState, seqLength = model.queue.peek()?.seqLength ?? 0): number {
+    let best = Number.POSITIVE_INFINITY;
+    for (const worker of this.candidateWorkers(model)) {
+      const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(model.spec.batchSizes[0]!, seqLength));
+      if (est !== undefined) best = Math.min(best, est);
+    }
+    return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns;
+  }
+
+  /** Executor time one worker needs to drain the model's queue: full batches plus a padded rest. */
+  backlogNs(model: ModelState): number {
+    const sizes = this.usableBatchSizes(model);
+    const largest = sizes.at(-1)!;
+    const bestEstimateNs = (batchSize: number): number => {
+      let best = Number.POSITIVE_INFINITY;
+      for (const worker of model.holders.values()) {
+        const est = this.estimator.estimateNs(model.spec.name, worker.id, profileKey(batchSize, model.spec.sequenceBuckets?.at(-1)));
+        if (est !== undefined) best = Math.min(best, est);
+      }
+      return Number.isFinite(best) ? best : model.spec.nominalBatch1Ns * batchSize;
+    };
+    const numFull = Math.floor(model.queue.length / largest);
+    const rest = model.queue.length % largest;
+    return numFull * bestEstimateNs(largest) + (rest > 0 ? bestEstimateNs(sizes.find((b) => b >= rest)!) : 0);
+  }
+
+  /**
+   * Predicted earliest completion of a request with `numAhead` more urgent requests of the same
+   * model queued, by draining the queue as the planner will: the requests ahead leave in full
+   * batches of the largest size, each to the worker that frees up first (at their typical,
+   * exit-aware durations), and the request's own batch holds the rest of them and itself (at
+   * its bound). A worker without the model pays a LOAD first.
+   */
+  earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
+    const name = model.spec.name;
+    const sizes = this.usableBatchSizes(model);
+    const largest = sizes.at(-1)!;
+    const numFullAhead = Math.floor(numAhead / largest);
+    const lanes: DrainLane[] = [];
+    for (const worker of this.candidateWorkers(model)) {
+      if (worker.failedModels.has(name)) continue;
+      const fallbackNs = this.batch1EstimateNs(model, seqLength);
+      const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength) : undefined;
+      let startNs = worker.timeline.freeAtNs(nowNs);
+      if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
+      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength)?.boundNs ?? fallbackNs * rows;
+      lanes.push({ startNs, fullNs: full?.expectedNs ?? fallbackNs * largest, ownNs });
+    }
+    return drainCompletionNs({
+      lanes,
+      numFullAhead,
+      ownRows: numAhead - numFullAhead * largest + 1,
+      maxRows: largest,
+      arrivalsPerNs: model.arrivals.perNs(nowNs),
+      planAheadNs: this.config.scheduleAheadNs,
+      nowNs,
+    });
+  }
+
+  /** Predicted durations of `numRequests` rows run at `batchSize`: the bound deadline checks rely on, and the typical one timelines use (exit-aware when the worker runs the model's ramps). */
+  batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): BatchTiming | undefined {
+    const key = profileKey(batchSize, seqLength);
+    const boundWholeNs = this.estimator.estimateNs(model.spec.name, worker.id, key);
+    if (boundWholeNs === undefined) return undefined;
+    const typicalWholeNs = this.estimator.expectedNs(model.spec.name, worker.id, key) ?? boundWholeNs;
+    const exits = model.spec.earlyExit;
+    const timeline = model.spec.exitTimeline;
+    if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
+    const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
+    const t = timeline.timing(exits.mode, exits.ramps.map((r) => r.siteId), numRequests, batchSize, keepShare);
+    return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };
+  }
+}
