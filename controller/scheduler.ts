@@ -35,7 +35,7 @@ import {
   type ModelState,
   type WorkerState,
 } from './cluster-state.js';
-import { AdmissionMargin } from './admission-margin.js';
+import { Admission } from './admission.js';
 import { BatchEstimates } from './batch-estimates.js';
 import { chooseBatch, type BatchChoice } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
@@ -162,7 +162,8 @@ export class Scheduler {
   private readonly models = new Map<string, ModelState>();
   private readonly workers = new Map<string, WorkerState>();
   private readonly estimator: LatencyEstimator;
-  private readonly admissionMargin: AdmissionMargin;
+  /** Deadline admission and its learned margin (admission.ts). */
+  private readonly admission: Admission;
   /** Batch sizes, durations, backlogs and drain predictions (batch-estimates.ts). */
   private readonly estimates: BatchEstimates;
   /** Models with queued requests: placement and expiry only look at these. */
@@ -181,8 +182,8 @@ export class Scheduler {
   constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
     this.estimator = new LatencyEstimator(this.config.estimator);
-    this.admissionMargin = new AdmissionMargin(this.config.admissionMargin);
     this.estimates = new BatchEstimates(this.workers, this.estimator, this.config);
+    this.admission = new Admission(this.estimates, this.config);
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
@@ -340,24 +341,8 @@ export class Scheduler {
       this.enqueue(model, request);
       return null;
     }
-    // NOTE: admission applies the planner's own rule, so what is admitted can be planned in time:
-    // a batch must end `bufferNs` before its head's deadline, except a lone head run at batch 1.
-    // Every arrival counts, admitted or not: under overload the batch behind a request fills up
-    // with whatever arrives, and counting only the admitted ones let a burst's first requests be
-    // admitted on the promise of small batches, after which the planner shrank every batch to
-    // keep them (on a device where batching pays, a cascade of batch-1 runs).
-    model.arrivals.record(nowNs);
-    const numAhead = model.queue.countAhead(request.deadlineNs);
-    const finishNs = this.estimates.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
-    const fullBatchesAhead = Math.floor(numAhead / this.estimates.largestBatch(model));
-    const marginNs = this.admissionMargin.marginNs(fullBatchesAhead);
-    if (finishNs + marginNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
-      const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
-      const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
-      const margin = marginNs > 0 ? ` (+ ${(marginNs / 1e6).toFixed(2)} ms learned margin)` : '';
-      return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, `earliest predicted completion is ${needMs} ms away${margin}, deadline in ${slackMs} ms`, nowNs);
-    }
-    request.admission = { predictedCompleteNs: finishNs, fullBatchesAhead, settled: false };
+    const { refusal } = this.admission.admit(model, request, nowNs);
+    if (refusal) return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, refusal, nowNs);
     this.enqueue(model, request);
     return null;
   }
@@ -725,7 +710,7 @@ export class Scheduler {
       const request = inflight.requests[row];
       if (!request || answered.has(row)) return;
       answered.add(row);
-      this.settleAdmission(request, nowNs);
+      this.admission.settle(request, nowNs);
       const met = nowNs <= request.deadlineNs;
       const outcome: RequestOutcome = {
         requestId: request.id,
@@ -823,7 +808,7 @@ export class Scheduler {
         if (batchIndex < 0) {
           return [this.fail(r, 'ERROR', ErrorCode.INFER_RUNTIME_ERROR, 'the worker returned no output for this row', nowNs, worker.id)];
         }
-        this.settleAdmission(r, nowNs);
+        this.admission.settle(r, nowNs);
         const met = nowNs <= r.deadlineNs;
         const outcome: RequestOutcome = {
           requestId: r.id,
@@ -1023,16 +1008,8 @@ export class Scheduler {
 
   private dropped(request: QueuedRequest, nowNs: number): RequestOutcome {
     // It would have finished after its deadline at the earliest (a lower bound of its error).
-    this.settleAdmission(request, Math.max(nowNs, request.deadlineNs));
+    this.admission.settle(request, Math.max(nowNs, request.deadlineNs));
     return this.fail(request, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'no worker could start it in time', nowNs);
-  }
-
-  /** Folds an admitted request's completion into admission's learned margin (once). */
-  private settleAdmission(request: QueuedRequest, completeNs: number): void {
-    const admission = request.admission;
-    if (!admission || admission.settled) return;
-    admission.settled = true;
-    this.admissionMargin.observe(admission.fullBatchesAhead, completeNs - admission.predictedCompleteNs);
   }
 
   private fail(request: QueuedRequest, status: RequestStatus, code: number, message: string, nowNs: number, workerId?: string): RequestOutcome {
