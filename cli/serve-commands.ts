@@ -183,8 +183,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     // The inference thread inherits the process's niceness (set above).
     const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads });
     try {
-      const note = await onnx.probe();
-      if (note) log(`inference thread priority unchanged: ${note}`);
+      await onnx.probe();
     } catch (err) {
       // Never fall back silently to another device.
       log((err as Error).message);

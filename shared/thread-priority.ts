@@ -2,8 +2,9 @@
  * CPU priorities of the serving processes on a shared host. Linux nice values are per thread and
  * a new thread inherits its creator's; setpriority(2) takes a thread id.
  *
- * - A worker raises its inference thread only, so that other processes (a CPU hog, the
- *   controller, clients) preempt a run less often and its duration stays near the prediction.
+ * - A worker raises every thread (and so the inference thread it starts later), so that other
+ *   processes (a CPU hog, clients) preempt a run less often and its duration stays near the
+ *   prediction; its main and zeromq I/O threads, which carry actions and results, go with it.
  * - The controller raises every thread it has (and so every thread it starts later): it is idle
  *   most of the time, but when a worker's result or a request arrives it must run at once. At the
  *   default niceness it lost the CPU to two raised inference threads on two cores, and results
@@ -12,26 +13,8 @@
  * A negative niceness needs CAP_SYS_NICE (root, or a raised RLIMIT_NICE); without it the thread
  * runs at the default and the caller says why.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-
-/** Sets the calling thread's niceness (-20..19). Returns undefined on success, else why not. */
-export function setThreadNiceness(niceness: number): string | undefined {
-  if (!Number.isInteger(niceness) || niceness < -20 || niceness > 19) return `niceness must be an integer in [-20, 19], got ${niceness}`;
-  let tid: number;
-  try {
-    // "/proc/thread-self" -> "<pid>/task/<tid>" (Linux 3.17+)
-    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  } catch {
-    return 'per-thread priority needs Linux (/proc/thread-self)';
-  }
-  try {
-    setPriority(tid, niceness);
-    return undefined;
-  } catch (err) {
-    return `could not set niceness ${niceness}: ${(err as Error).message} (needs CAP_SYS_NICE for a negative value)`;
-  }
-}
 
 /**
  * Sets the niceness of every thread of this process; threads started later inherit it from

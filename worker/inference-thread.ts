@@ -12,14 +12,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import { OrtExecutor } from './ort-executor.js';
-import { setThreadNiceness } from '../shared/thread-priority.js';
 import { fromWire, toWire, type ThreadReply, type ThreadRequest, type ThreadSettings } from './thread-messages.js';
 
 const settings = workerData as ThreadSettings;
 const executor = new OrtExecutor(settings);
 const post = (reply: ThreadReply, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(reply, transfer);
-// Only the thread that runs models takes the priority (threads it starts inherit it).
-const priorityProblem = settings.niceness !== undefined && settings.niceness !== 0 ? setThreadNiceness(settings.niceness) : undefined;
 
 async function handle(req: ThreadRequest): Promise<void> {
   switch (req.kind) {
@@ -35,7 +32,7 @@ async function handle(req: ThreadRequest): Promise<void> {
       return post({ id: req.id, ok: true, kind: 'done' });
     case 'probe':
       await executor.probe(req.onnxBytes);
-      return post({ id: req.id, ok: true, kind: 'done', ...(priorityProblem ? { note: priorityProblem } : {}) });
+      return post({ id: req.id, ok: true, kind: 'done' });
     case 'infer': {
       const outcome = await executor.infer(req.modelName, req.batchSize, req.inputs.map(fromWire), {
         numRequests: req.numRequests,

@@ -8,8 +8,6 @@ export interface SessionSettings {
   device: string;
   /** Intra-op threads. Default 1: linear, stable latency on a shared 2-core machine. */
   intraOpNumThreads: number;
-  /** Niceness of the inference thread (Linux; negative raises its priority). Default: unchanged. */
-  niceness?: number;
 }
 
 export function executionProviders(device: string): InferenceSession.ExecutionProviderConfig[] {

@@ -61,18 +61,13 @@ export class ThreadExecutor implements Executor {
     return reply;
   }
 
-  /**
-   * Fails with a clear message when the device's execution provider cannot create a session;
-   * resolves with a note when the thread could not take the priority it was given.
-   */
-  async probe(): Promise<string | undefined> {
-    let reply: ThreadReply;
+  /** Fails with a clear message when the device's execution provider cannot create a session. */
+  async probe(): Promise<void> {
     try {
-      reply = await this.call({ kind: 'probe', onnxBytes: identityModelBytes() });
+      await this.call({ kind: 'probe', onnxBytes: identityModelBytes() });
     } catch (err) {
       throw new Error(`device '${this.device}' is unavailable: ${(err as Error).message}`);
     }
-    return reply.ok && reply.kind === 'done' ? reply.note : undefined;
   }
 
   async load(entry: ModelEntry, batchSizes: number[]): Promise<LoadOutcome> {

@@ -23,7 +23,7 @@ export type ThreadRequest =
 export type ThreadReply =
   | { id: number; ok: false; code: number; message: string }
   | { id: number; ok: true; kind: 'load'; profile: BatchProfileEntry[]; weightsBytes: number }
-  | { id: number; ok: true; kind: 'done'; note?: string }
+  | { id: number; ok: true; kind: 'done' }
   | { id: number; ok: true; kind: 'infer'; outputs: WireTensor[]; stages: StageTiming[]; outputRows?: number[]; feedback?: ExitFeedback }
   /** Not final: rows answered at a ramp while the INFER with the same id goes on. */
   | { id: number; ok: true; kind: 'exit'; siteId: number; rows: number[]; confidences: number[]; predictions: number[]; probabilities: ArrayBuffer; numClasses: number; atLocalNs: number };
