@@ -15,6 +15,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { monotonicNowNs } from '../shared/clock.js';
 import type { EarlyExitSection, RampEntry } from '../shared/early-exit-manifest.js';
 import { loadModelEntry, type ModelManifest } from '../shared/model-manifest.js';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
@@ -29,7 +30,7 @@ import { boundedSelection, selectRamps, type RampCandidate, type SelectionResult
 import { findRampSites, type RampSite } from './ramp-sites.js';
 import { evaluateHead, validateRamp, type RampOutputs, type RampValidation } from './ramp-statistics.js';
 import { DEFAULT_TRAIN_OPTIONS, trainHead, type TrainedHead } from './ramp-trainer.js';
-import { evaluateLinearHead, LARGE_HEAD_WORK, trainLinearHead } from './linear-head-solver.js';
+import { evaluateHeadNative, headTrainingWork, LARGE_HEAD_WORK, trainHeadNative } from './native-head-trainer.js';
 import { chooseOutput, pruneToOutput, type OutputChoice } from './output-choice.js';
 import { SegmentChain } from './segment-chain.js';
 import { segmentModel, type Segment, type TensorType } from './segmenter.js';
@@ -170,7 +171,8 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   makeBatchDynamic(model);
   const castInputs = tokenizer ? [] : castUint8Inputs(model);
   try {
-    const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+    // Loading is the check (every op has a kernel); unoptimised, it does not copy the weights into fused or pre-packed forms.
+    const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled', enableCpuMemArena: false });
     await session.release();
   } catch (err) {
     throw new PrepareError(`onnxruntime cannot run this model: ${(err as Error).message}`);
@@ -212,18 +214,30 @@ function verifiedSamples(sampleShape: readonly number[]): number {
   return Math.max(16, Math.min(512, Math.floor((64 * 2 ** 20) / sampleBytes)));
 }
 
+/**
+ * Verification stops after this long once MIN_VERIFIED_SAMPLES are checked: the chain is the same
+ * arithmetic as the model, so a mismatch shows on the first samples, and a BERT-base-shaped
+ * encoder spent over 3 minutes on 512 (the whole model and the chain, each ~0.15 s a sample).
+ */
+const VERIFY_BUDGET_MS = 20_000;
+const MIN_VERIFIED_SAMPLES = 16;
+
 /** Step 3: the chain over every site must reproduce the model. */
 async function verifySegmenting(model: ModelProto, segments: Segment[], inputName: string, outputName: string, dataset: Dataset, range: { start: number; end: number }) {
-  const chain = await SegmentChain.create(segments);
-  const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3 });
+  // No memory arena: each segment's session would keep one at its run's peak (a BERT-base-shaped
+  // encoder's 27 segments at 100 sequences of 128 held 12 GB); without, a run's memory is freed.
+  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, enableCpuMemArena: false });
+  const whole = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, logSeverityLevel: 3, enableCpuMemArena: false });
   let maxAbsDiff = 0;
   let agree = 0;
   let numSamples = 0;
   // Batches as feature extraction sizes them: the whole model and every segment keep an arena at
   // the batch's peak (at 64 ImageNet-sized samples, over 10 GB together).
   const batch = featureBatchSize(dataset.sampleShape);
+  const beganNs = monotonicNowNs();
   try {
     for (let start = range.start; start < range.end; start += batch) {
+      if (numSamples >= MIN_VERIFIED_SAMPLES && monotonicNowNs() - beganNs > VERIFY_BUDGET_MS * 1e6) break;
       const feeds = sampleFeeds(inputName, dataset, start, Math.min(batch, range.end - start));
       const a = (await whole.run(feeds))[outputName]!;
       const b = (await chain.run(feeds))[outputName]!;
@@ -305,8 +319,8 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   for (const site of sites) {
     const dim = features.dims.get(site.id)!;
     const all = features.features.get(site.id)!;
-    // Large linear heads (many classes × wide features) train in onnxruntime (linear-head-solver.ts).
-    const native = site.kind === 'feature-map' && numTrain * features.numClasses * dim * DEFAULT_TRAIN_OPTIONS.epochs > LARGE_HEAD_WORK;
+    // Large heads (many classes × wide features, wide sequence poolers) train in onnxruntime (native-head-trainer.ts).
+    const native = headTrainingWork(site.kind, numTrain, dim, features.numClasses, DEFAULT_TRAIN_OPTIONS.epochs) > LARGE_HEAD_WORK;
     // Two candidates per site, distilled from the model's logits and trained on the labels alone;
     // the validation split keeps the one that exits more at the accuracy budget (distillation
     // wins at most fmnist-resnet sites, hard labels at most mnist-cnn and binary text sites).
@@ -316,12 +330,12 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       const trainFeatures = all.subarray(0, numTrain * dim);
       const trainLabels = labels.subarray(0, numTrain);
       const result = native
-        ? await trainLinearHead(trainFeatures, trainLabels, dim, features.numClasses, trainOptions, teacher)
+        ? await trainHeadNative(site.kind, trainFeatures, trainLabels, dim, features.numClasses, trainOptions, teacher)
         : trainHead(site.kind, trainFeatures, trainLabels, dim, features.numClasses, trainOptions, teacher);
       // The head pools exactly as the features were pooled.
       if (site.kind === 'feature-map') result.head.pool = gridPooling(site.shape[2]!, site.shape[3]!);
       const heldOut = all.subarray(numTrain * dim);
-      const outputs = native ? await evaluateLinearHead(result.head, heldOut, dim) : evaluateHead(result.head, heldOut, dim);
+      const outputs = native ? await evaluateHeadNative(result.head, heldOut, dim) : evaluateHead(result.head, heldOut, dim);
       // Ground truth, where the dataset has it, for reporting accuracy whatever the heads learned from.
       const validation = validateRamp(outputs, finalVal, valLabels, options.accuracyBudget);
       candidates.push({ site, ...result, training, outputs, validation });
@@ -336,10 +350,16 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
 
   // 5. profiles
   const makeFeeds = (b: number) => sampleFeeds(inputName, dataset, 0, b);
-  progress('profile', 0, sites.length + 2);
+  const profileSteps = 2 + fineSegments.length;
+  progress('profile', 0, profileSteps);
   const wholeMs = await profileModel(encodeModel(model), makeFeeds, options.profile);
-  progress('profile', 1, sites.length + 2);
-  const fineMs = await profileChain(fineSegments, makeFeeds, options.profile);
+  progress('profile', 1, profileSteps);
+  const headBytes = new Map(trained.map((t) => [t.site.id, headModelBytes(t.site.id, t.site.tensor, t.site.shape, t.site.elemType, t.head)]));
+  const fineMs = await profileSegments(fineSegments, makeFeeds, options.profile, {
+    heads: new Map(trained.map((t) => [t.site.tensor, headBytes.get(t.site.id)!])),
+    onSegment: (done) => progress('profile', 1 + done, profileSteps),
+  });
+  const headCostMs = new Map(trained.map((t) => [t.site.id, fineMs.headMs.get(t.site.tensor)!]));
   const siteUpToMs: Record<string, Record<string, number>> = {};
   for (const site of sites) siteUpToMs[site.id] = {};
   for (const b of options.batchSizes) {
@@ -351,16 +371,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       siteUpToMs[site.id]![b] = prefix * scale;
     });
   }
-  progress('profile', 2, sites.length + 2);
-  const headBytes = new Map<number, Uint8Array>();
-  const headCostMs = new Map<number, Record<number, number>>();
-  for (const [i, t] of trained.entries()) {
-    const bytes = headModelBytes(t.site.id, t.site.tensor, t.site.shape, t.site.elemType, t.head);
-    headBytes.set(t.site.id, bytes);
-    const activation = await activationFeeds(fineSegments, t.site, makeFeeds, options.batchSizes);
-    headCostMs.set(t.site.id, await profileModel(bytes, (b) => ({ [t.site.tensor]: activation.get(b)! }), options.profile));
-    progress('profile', i + 3, sites.length + 2);
-  }
+  progress('profile', profileSteps, profileSteps);
 
   // 6. initial ramp choice
   const ref = options.referenceBatchSize;
@@ -392,9 +403,9 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const chosenSegments = segmentModel(model, chosenSites, types, inputName);
   // The chain runs at whichever optimisation level is faster on it, measured: fusions that help a
   // whole model can hurt its segments (the text model's chain was 1.5x slower at 'extended').
-  const chainByLevel = {} as Record<ChainOptimizationLevel, Awaited<ReturnType<typeof profileChain>>>;
+  const chainByLevel = {} as Record<ChainOptimizationLevel, Record<number, number>>;
   for (const level of CHAIN_LEVELS) chainByLevel[level] = await profileChain(chosenSegments, makeFeeds, options.profile, level);
-  const totalMs = (level: ChainOptimizationLevel) => options.batchSizes.reduce((sum, b) => sum + chainByLevel[level].total[b]!, 0);
+  const totalMs = (level: ChainOptimizationLevel) => options.batchSizes.reduce((sum, b) => sum + chainByLevel[level][b]!, 0);
   const chainLevel = CHAIN_LEVELS.reduce((best, level) => (totalMs(level) < totalMs(best) ? level : best));
   const chainMs = chainByLevel[chainLevel];
   const segments = [];
@@ -451,7 +462,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       chosenRamps: selection.chosen,
       initialThresholds: Object.fromEntries(selection.chosen.map((id, i) => [id, selection.thresholds[i]!])),
       segments,
-      profile: { batchSizes: options.batchSizes, wholeMs, siteUpToMs, chainMs: chainMs.total, referenceBatchSize: ref },
+      profile: { batchSizes: options.batchSizes, wholeMs, siteUpToMs, chainMs, referenceBatchSize: ref },
       selection: { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget, savingMs: selection.savingMs, agreement: selection.agreement, exitFractions: selection.exitFractions },
       dataset: {
         name: dataset.name,
@@ -464,7 +475,7 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
         labels: options.labels,
       },
       seed: options.seed,
-      compile: { optimizationLevel: 'extended', chainOptimizationLevel: chainLevel, chainMsByLevel: Object.fromEntries(CHAIN_LEVELS.map((l) => [l, chainByLevel[l].total])), onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
+      compile: { optimizationLevel: 'extended', chainOptimizationLevel: chainLevel, chainMsByLevel: Object.fromEntries(CHAIN_LEVELS.map((l) => [l, chainByLevel[l]])), onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
       verification,
     },
   };
@@ -513,51 +524,52 @@ function sequenceBucketsFor(maxTokens: number, given: number[] | undefined): num
 }
 
 /**
- * Profiles each segment of a chain (fed with real activations) and the chain end to end.
+ * Profiles each segment of a chain, fed with real activations, and each head in `heads` (keyed by
+ * the site tensor it reads) on the real activation there while it is at hand: timing heads on
+ * activations of their own made a BERT-base-shaped encoder run its chain up to every one of 26
+ * sites, minutes of work.
  *
  * Memory: the activations are carried forward one segment at a time, for every batch size, and a
- * tensor is dropped once no later segment reads it; only one segment's session is open while it
- * is timed, and the whole chain only for the end-to-end timing. NOTE: holding every boundary's
- * activations for every batch size took 3.7 GB for an ImageNet-sized ResNet-50, and keeping every
- * segment's session open at once (each with its own arena) 5.6 GB.
+ * tensor is dropped once no later segment reads it; only one segment's session is open at a time.
+ * NOTE: holding every boundary's activations for every batch size took 3.7 GB for an
+ * ImageNet-sized ResNet-50, and keeping every segment's session open at once (each with its own
+ * arena) 5.6 GB.
  */
-async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions, level: ChainOptimizationLevel = 'all') {
+async function profileSegments(
+  segments: Segment[],
+  makeFeeds: (b: number) => Record<string, ort.Tensor>,
+  options: ProfileOptions,
+  { heads, onSegment }: { heads: Map<string, Uint8Array>; onSegment: (done: number) => void },
+) {
   const lastReader = new Map<string, number>();
   for (const [i, segment] of segments.entries()) for (const name of segment.inputs) lastReader.set(name, i);
   const envs = new Map<number, Record<string, ort.Tensor>>(options.batchSizes.map((b) => [b, { ...makeFeeds(b) }]));
   const perSegment: Record<number, number>[] = [];
+  const headMs = new Map<string, Record<number, number>>();
   for (const [i, segment] of segments.entries()) {
     const session = await openSession(encodeModel(segment.model));
     try {
       const feedsOf = (b: number) => Object.fromEntries(segment.inputs.map((n) => [n, envs.get(b)![n]!]));
       perSegment.push(await timeBatches((b) => session.run(feedsOf(b)), options));
-      for (const b of options.batchSizes) {
-        const env = envs.get(b)!;
-        Object.assign(env, await session.run(feedsOf(b)));
-        for (const name of Object.keys(env)) if ((lastReader.get(name) ?? -1) <= i) delete env[name];
-      }
+      for (const b of options.batchSizes) Object.assign(envs.get(b)!, await session.run(feedsOf(b)));
     } finally {
       await session.release();
     }
+    for (const name of segment.outputs) {
+      const head = heads.get(name);
+      if (head && !headMs.has(name)) headMs.set(name, await profileModel(head, (b) => ({ [name]: envs.get(b)![name]! }), options));
+    }
+    for (const env of envs.values()) for (const name of Object.keys(env)) if ((lastReader.get(name) ?? -1) <= i) delete env[name];
+    onSegment(i + 1);
   }
-  envs.clear();
-  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: level, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
-  try {
-    const total = await timeBatches((b) => chain.run(makeFeeds(b)), options);
-    return { perSegment, total };
-  } finally {
-    await chain.release();
-  }
+  return { perSegment, headMs };
 }
 
-/** The real activation at a site for each batch size (to profile heads on real data). */
-async function activationFeeds(segments: Segment[], site: RampSite, makeFeeds: (b: number) => Record<string, ort.Tensor>, batchSizes: number[]): Promise<Map<number, ort.Tensor>> {
-  const upTo = segments.slice(0, site.id + 1);
-  const chain = await SegmentChain.create(upTo);
+/** Median ms per batch size of a chain run end to end, its sessions at optimisation `level`, as a worker runs it. */
+async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions, level: ChainOptimizationLevel): Promise<Record<number, number>> {
+  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: level, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
   try {
-    const out = new Map<number, ort.Tensor>();
-    for (const b of batchSizes) out.set(b, (await chain.run(makeFeeds(b)))[site.tensor]!);
-    return out;
+    return await timeBatches((b) => chain.run(makeFeeds(b)), options);
   } finally {
     await chain.release();
   }

@@ -87,18 +87,32 @@ export interface ProbeInput {
 
 const ORT_ELEM_TYPES: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
 
-/** Runs the model once with the given tensors as extra outputs; returns their shapes and types. */
-export async function probeTensors(model: ModelProto, tensors: string[], inputs: ProbeInput[]): Promise<Map<string, { dims: number[]; elemType: number }>> {
-  const probe = onnx.ModelProto.decode(encodeModel(model));
-  const graph = probe.graph!;
-  const existing = new Set((graph.output ?? []).map((o) => o.name));
-  for (const t of tensors) if (!existing.has(t)) graph.output!.push(onnx.ValueInfoProto.create({ name: t }));
-  const session = await ort.InferenceSession.create(encodeModel(probe), { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
+type ProbedTensors = Map<string, { dims: number[]; elemType: number }>;
+
+/** Runs the model once per input set with the given tensors as extra outputs; returns their shapes and types. */
+export async function probeTensors(model: ModelProto, tensors: string[], inputSets: ProbeInput[][]): Promise<ProbedTensors[]> {
+  // The tensors become graph outputs of one serialised copy; the model itself is restored at once.
+  // (Decoding a copy instead held the weights three times over: 1.3 GB for BERT-base.)
+  const graph = model.graph!;
+  const outputs = graph.output ?? [];
+  const existing = new Set(outputs.map((o) => o.name));
+  graph.output = [...outputs, ...tensors.filter((t) => !existing.has(t)).map((name) => onnx.ValueInfoProto.create({ name }))];
+  let bytes: Uint8Array;
   try {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const input of inputs) feeds[input.name] = new ort.Tensor(input.data instanceof BigInt64Array ? 'int64' : 'float32', input.data, input.shape);
-    const results = await session.run(feeds, tensors);
-    return new Map(tensors.map((t) => [t, { dims: [...results[t]!.dims], elemType: ORT_ELEM_TYPES[results[t]!.type] ?? 0 }]));
+    bytes = encodeModel(model);
+  } finally {
+    graph.output = outputs;
+  }
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
+  try {
+    const probed = [];
+    for (const inputs of inputSets) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const input of inputs) feeds[input.name] = new ort.Tensor(input.data instanceof BigInt64Array ? 'int64' : 'float32', input.data, input.shape);
+      const results = await session.run(feeds, tensors);
+      probed.push(new Map(tensors.map((t) => [t, { dims: [...results[t]!.dims], elemType: ORT_ELEM_TYPES[results[t]!.type] ?? 0 }])));
+    }
+    return probed;
   } finally {
     await session.release();
   }
@@ -132,8 +146,7 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
   if (cuts.length === 0) return { sites: [], types: new Map() };
   const batch = inputs[0]!.shape[0]!;
   const names = [...new Set(cuts.flatMap((c) => [c.tensor, ...c.sideTensors]))];
-  const probed = await probeTensors(model, names, inputs);
-  const alt = altInputs ? await probeTensors(model, names, altInputs) : undefined;
+  const [probed, alt] = (await probeTensors(model, names, altInputs ? [inputs, altInputs] : [inputs])) as [ProbedTensors, ProbedTensors?];
   const dynamicDims = (t: string, dims: number[]) => dims.map((d, i) => (i === 0 || (alt && alt.get(t)!.dims[i] !== d) ? -1 : d));
   const types = new Map([...probed].map(([t, p]) => [t, { elemType: p.elemType, dims: dynamicDims(t, p.dims) }]));
   const shapes = new Map([...probed].map(([t, p]) => [t, p.dims]));

@@ -115,11 +115,10 @@ export function trainHead(
 
   // 2. parameters
   const hidden = kind === 'sequence' ? dim : 0;
-  const glorot = (fanIn: number, fanOut: number) => () => (random() * 2 - 1) * Math.sqrt(6 / (fanIn + fanOut));
-  const w1 = hidden > 0 ? param(hidden * dim, true, glorot(dim, hidden)) : undefined;
+  const w1 = hidden > 0 ? param(hidden * dim, true, glorotUniform(random, dim, hidden)) : undefined;
   const b1 = hidden > 0 ? param(hidden, false) : undefined;
   const inOut = hidden > 0 ? hidden : dim;
-  const w2 = param(numClasses * inOut, true, hidden > 0 ? glorot(hidden, numClasses) : () => 0);
+  const w2 = param(numClasses * inOut, true, hidden > 0 ? glorotUniform(random, hidden, numClasses) : () => 0);
   const b2 = param(numClasses, false);
   const params = [w1, b1, w2, b2].filter((p): p is Param => p !== undefined);
 
@@ -206,6 +205,11 @@ export function trainHead(
     ? [fold(w1, b1, hidden), { weights: Float32Array.from(w2.value), bias: Float32Array.from(b2.value), inDim: hidden, outDim: numClasses }]
     : [fold(w2, b2, numClasses)];
   return { head: { kind, layers }, trainAccuracy: correct / n };
+}
+
+/** Glorot-uniform initial weights of a layer, drawn one by one from the trainer's generator (both trainers draw the same). */
+export function glorotUniform(random: () => number, fanIn: number, fanOut: number): () => number {
+  return () => (random() * 2 - 1) * Math.sqrt(6 / (fanIn + fanOut));
 }
 
 /** Refuses training data whose sizes do not agree. */

@@ -57,7 +57,7 @@ export async function extractSiteFeatures(
   range: { start: number; end: number },
   onProgress?: (done: number, total: number) => void,
 ): Promise<SiteFeatures> {
-  const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), { intraOpNumThreads: 2, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), { intraOpNumThreads: 2, logSeverityLevel: 3, enableCpuMemArena: false });
   const n = range.end - range.start;
   const chunks = new Map<number, Float32Array[]>(sites.map((s) => [s.id, []]));
   const dims = new Map<number, number>();
