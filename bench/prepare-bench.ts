@@ -148,7 +148,8 @@ function foreignModelRuns(): ForeignRun[] {
  * sequence 128; untrained, bench/bert-shaped-encoder.ts) prepared on the first FOREIGN_SAMPLES
  * e-mails of datasets/spam-assassin with the bundled tokenizer (--bootstrap-fraction 1) by a
  * process of its own, then served by a controller and one worker: SERVED_REQUESTS e-mails from
- * the rest of the corpus one after another (sequence heads, two input tensors, at that size).
+ * the rest of the corpus, one every two batch-1 runs, with exits on (sequence heads, two input tensors, at that
+ * size; untrained, the model answers every e-mail alike, so its first ramp answers them all).
  */
 const SERVED_REQUESTS = 40;
 const BERT_NAME = 'bert-base-shaped';
@@ -198,16 +199,21 @@ async function serveText(modelDir: string, name: string, messages: string[]) {
   const tokenizer = packageTokenizer(entry)!;
   const sloMs = sloFor(entry, undefined, undefined);
   const startedNs = monotonicNowNs();
-  const cluster = await LocalCluster.start({ numWorkers: 1, modelDir, preload: [name] });
+  const cluster = await LocalCluster.start({ numWorkers: 1, modelDir, preload: [name], controllerArgs: ['--exit-mode', 'compact'] });
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
     await cluster.waitUntilServing(client, [name], undefined, 300_000);
     const readySeconds = (monotonicNowNs() - startedNs) / 1e9;
-    const answers = [];
+    // One request every two batch-1 runs: a request answered at a ramp still has its batch run on
+    // (the monitor sees every answer until its window fills), which the next must not wait for.
+    const intervalMs = 2 * entry.manifest.earlyExit!.profile.wholeMs['1']!;
+    const pending = [];
     for (let i = 0; i < SERVED_REQUESTS; i++) {
       const { text } = JSON.parse(messages[i % messages.length]!) as { text: string };
-      answers.push(await client.submit(name, textInputs(tokenizer, text), { sloMs }));
+      pending.push(client.submit(name, textInputs(tokenizer, text), { sloMs }));
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
+    const answers = await Promise.all(pending);
     const ok = answers.filter((r) => r.status === 'OK');
     const workerPid = cluster.workers.get('worker-0')?.child.pid;
     const workerPeakRss = workerPid === undefined ? undefined : /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${workerPid}/status`, 'utf8'));
@@ -294,7 +300,7 @@ async function main(): Promise<void> {
   }
   if (bert?.served) {
     const served = bert.served;
-    process.stdout.write(`${bert.name} served (a controller, one worker, requests one at a time, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`);
+    process.stdout.write(`${bert.name} served (a controller with --exit-mode compact, one worker, one request every two batch-1 runs, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`);
   }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/prepare.json', `${JSON.stringify({ models: results, foreignModels }, null, 2)}\n`);

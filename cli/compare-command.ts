@@ -10,8 +10,11 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { formatTable } from '../client/latency-summary.js';
 import { replayTrace } from '../client/replay.js';
 import { writeComparisonPlots, type PlotSeries } from '../client/latency-plots.js';
-import { windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
-import { loadModelEntry } from '../shared/model-manifest.js';
+import { NUM_WINDOWS, windowOfArrival, windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { rampConfidences } from '../client/ramp-confidences.js';
+import type { Tensor } from '../shared/tensor.js';
+import { oracleSchedule, tunerRampsOf } from './oracle-schedule.js';
+import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from './local-cluster.js';
 import { datasetFeeder, traceFor, warmupInputs, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
@@ -23,6 +26,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   baseline: boolean;
   /** Include the planner with ramps at the package's thresholds, never re-tuned (a baseline for the online tuner). */
   staticThresholds?: boolean;
+  /** Include the planner with ramps at the oracle's per-window thresholds (cli/oracle-schedule.ts). */
+  oracle?: boolean;
   batchTimeoutMs: number;
   /** fifo baseline: queue bound in full batches per model (0: unbounded). */
   maxEnqueuedBatches?: number;
@@ -37,12 +42,25 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
 }
 
 interface Variant {
-  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'baseline' | 'baselineWithRamps';
+  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'baseline' | 'baselineWithRamps';
   label: string;
   policy: 'deadline' | 'fifo';
   exitMode: ExitMode | 'off';
-  /** Exit thresholds: tuned online (every variant but the static one), or the package's. */
-  thresholds?: 'static';
+  /** Exit thresholds: tuned online (the default), the package's, or the oracle's schedule (which starts from the package's). */
+  thresholds?: 'static' | 'oracle';
+}
+
+/** The oracle's thresholds per window of the run, from every chosen ramp's confidence on every request. */
+async function oracleFor(entry: ModelEntry, inputsFor: (i: number) => Tensor[], arrivals: readonly { timeMs: number }[]) {
+  const ee = entry.manifest.earlyExit;
+  if (!ee) throw new Error(`--oracle needs an early-exit package; ${entry.manifest.name} has no ramps`);
+  process.stderr.write(`compare: every ramp's confidence on the run's ${arrivals.length} requests, for the oracle ...\n`);
+  const confidences = await rampConfidences(entry, ee.chosenRamps, inputsFor, arrivals.length);
+  const lastMs = arrivals.at(-1)?.timeMs ?? 0;
+  const windowOf = (i: number) => windowOfArrival(arrivals[i]!.timeMs * 1e6, lastMs * 1e6);
+  const { ramps, wholeMs } = tunerRampsOf(ee, ee.chosenRamps);
+  const schedule = oracleSchedule(confidences, windowOf, NUM_WINDOWS, ramps, wholeMs, ee.selection.accuracyBudget);
+  return { schedule, windowOf, siteIds: ee.chosenRamps };
 }
 
 /** Agreement a window must keep (the accuracy budget, 1 %). */
@@ -60,6 +78,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
     { key: 'withRamps', label: `planner, ramps (${args.exitMode})`, policy: 'deadline', exitMode: args.exitMode },
     ...(args.staticThresholds ? [{ key: 'withStaticRamps' as const, label: `planner, ramps (${args.exitMode}), static thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'static' as const }] : []),
+    ...(args.oracle ? [{ key: 'withOracleRamps' as const, label: `planner, ramps (${args.exitMode}), oracle thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'oracle' as const }] : []),
     ...(args.baseline
       ? [
           { key: 'baseline' as const, label: 'fifo, no ramps', policy: 'fifo' as const, exitMode: 'off' as const },
@@ -67,6 +86,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
         ]
       : []),
   ];
+
+  const oracle = args.oracle ? await oracleFor(entry, feeder.inputsFor, arrivals) : undefined;
 
   if (args.controller && args.logDir) throw new Error('--log-dir applies to the local cluster only; give the running controller its own --log-dir');
   const controllerArgs = args.logDir ? ['--log-dir', args.logDir] : [];
@@ -83,7 +104,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     if (warmup.length > 0 && warmupFeed.note) process.stderr.write(`${warmupFeed.note}\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds ?? 'online', ...(args.adminToken ? { adminToken: args.adminToken } : {}) });
+      const admin = args.adminToken ? { adminToken: args.adminToken } : {};
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds === undefined ? 'online' : 'static', ...admin });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,
@@ -91,7 +113,23 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       // served data. The warm-up's inputs are not the measured ones (the tuner would have seen
       // them). --warmup-s 0 measures those starts instead.
       if (warmup.length > 0) await replayTrace(client, { arrivals: warmup, model: args.model, sloMs, inputsFor: warmupFeed.inputsFor });
-      const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter() });
+      // The oracle's thresholds change at each window's first request (configure goes ahead of it on the same socket).
+      let beforeSend: ((i: number) => void) | undefined;
+      if (variant.thresholds === 'oracle') {
+        const fix = (k: number) => client.configure({ fixedThresholds: { model: args.model, thresholds: oracle!.schedule[k]! }, ...admin });
+        await fix(0);
+        let current = 0;
+        beforeSend = (i) => {
+          const k = oracle!.windowOf(i);
+          if (k === current) return;
+          current = k;
+          fix(k).catch((err: Error) => {
+            process.stderr.write(`compare: the oracle's thresholds for window ${k} were refused: ${err.message}\n`);
+            failures++;
+          });
+        };
+      }
+      const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter(), ...(beforeSend ? { beforeSend } : {}) });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;
       plotSeries.push({ label: variant.label, records: result.records });
@@ -107,7 +145,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   process.stdout.write(`\n${formatTable(rows)}\n`);
   if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
   if (args.drift !== undefined && summaries.withoutRamps && summaries.withRamps) {
-    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : [])];
+    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []), ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : [])];
     process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable(columns)}\n`);
   }
   // The accuracy budget per window: how often each ramps variant let agreement fall below it.
@@ -132,6 +170,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     ...summaries,
     medianRatio: withRamps.p50Ms / without.p50Ms,
     budgetViolations: violations,
+    ...(oracle ? { oracleThresholds: { siteIds: oracle.siteIds, perWindow: oracle.schedule } } : {}),
     scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),
   };
   if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;

@@ -232,6 +232,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['release', 'compact'] as const, default: 'compact' as const })
         .option('baseline', { type: 'boolean', default: true, describe: 'also run the FIFO batching baseline' })
         .option('static', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the package\'s validation-split thresholds, never re-tuned (the static baseline for the online tuner)' })
+        .option('oracle', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the oracle\'s thresholds: per window, the best in hindsight that keep the window\'s agreement >= 99 % (what online tuning can reach at best)' })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
         .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo baseline: queue bound in full batches per model, as TF-Serving (0: unbounded)' })
         .option('json', { type: 'string', describe: 'also write the comparison JSON here' })
@@ -240,7 +241,7 @@ await yargs(hideBin(process.argv))
         .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
         .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, staticThresholds: a.static, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
+      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, staticThresholds: a.static, oracle: a.oracle, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
     },
   )
   .command(

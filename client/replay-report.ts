@@ -84,13 +84,19 @@ export function windowTable(runs: { label: string; summary: ReplaySummary }[]): 
 /** Number of windows a run is cut into for `windows`. */
 export const NUM_WINDOWS = 10;
 
+/** The window of an arrival `offsetNs` after the run's start, when the last one is `lastOffsetNs` after it. */
+export function windowOfArrival(offsetNs: number, lastOffsetNs: number, numWindows = NUM_WINDOWS): number {
+  const spanNs = Math.max(1, lastOffsetNs + 1);
+  return Math.min(numWindows - 1, Math.max(0, Math.floor((offsetNs / spanNs) * numWindows)));
+}
+
 /** Per-window measures, the run cut by scheduled arrival into `numWindows` equal spans. */
 export function windowsOf(records: readonly ReplayRecord[], startNs: number, numWindows = NUM_WINDOWS): WindowSummary[] {
   if (records.length === 0) return [];
   const lastNs = records.reduce((m, r) => Math.max(m, r.arrivalNs), startNs);
   const spanNs = Math.max(1, lastNs - startNs + 1);
   const buckets: ReplayRecord[][] = Array.from({ length: numWindows }, () => []);
-  for (const r of records) buckets[Math.min(numWindows - 1, Math.floor(((r.arrivalNs - startNs) / spanNs) * numWindows))]!.push(r);
+  for (const r of records) buckets[windowOfArrival(r.arrivalNs - startNs, lastNs - startNs, numWindows)]!.push(r);
   return buckets.map((rs, k) => {
     const ok = rs.filter((r) => r.status === 'OK');
     const latencies = rs.filter((r) => r.status === 'OK' || r.status === 'DEADLINE_MISSED').map((r) => r.latencyMs).sort((a, b) => a - b);

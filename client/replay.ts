@@ -21,6 +21,8 @@ export interface ReplayOptions {
   /** The full model's prediction for request i, when known (agreement of early answers). */
   referenceFor?: (index: number) => number | undefined;
   onProgress?: (progress: ReplayProgress) => void;
+  /** Called just before request i is sent (compare's oracle switches thresholds here). */
+  beforeSend?: (index: number) => void;
 }
 
 export interface ReplayProgress {
@@ -90,6 +92,7 @@ export async function replayTrace(client: EscapementClient, options: ReplayOptio
     const model = arrival.model ?? options.model;
     const sloMs = arrival.sloMs ?? options.sloMs;
     const deadlineNs = dueNs + sloMs * 1e6;
+    options.beforeSend?.(i);
     const sentNs = monotonicNowNs();
     progress.numSent++;
     // The deadline counts from the scheduled time, so the controller plans against the same

@@ -687,7 +687,17 @@ export class ControllerServer {
         }
       }
     }
-    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}`);
+    if (msg.fixedThresholds !== undefined) {
+      const { model, thresholds } = msg.fixedThresholds;
+      const monitor = this.exitMonitors.get(model);
+      const config = this.core.modelSpec(model)?.earlyExit;
+      if (!monitor || !config) return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' serves no ramps (an early-exit package, with exits on)`);
+      if (thresholds.length !== config.ramps.length) return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' has ${config.ramps.length} active ramps, not ${thresholds.length}`);
+      const change = monitor.fix(thresholds);
+      this.core.setExitConfig(model, { ...config, ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), exitRatesBasis: monitor.numSamples });
+      this.telemetry?.thresholds(change, monotonicNowNs());
+    }
+    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`);
     return reply(ErrorCode.OK);
   }
 

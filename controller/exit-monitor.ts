@@ -60,7 +60,7 @@ export interface RampSetChange {
 
 export interface ThresholdChange {
   model: string;
-  reason: 'periodic' | 'violation' | 'initial';
+  reason: 'periodic' | 'violation' | 'initial' | 'fixed';
   before: number[];
   after: number[];
   expectedSavingMs: number;
@@ -82,7 +82,7 @@ export interface ExitStats {
 }
 
 export class ExitMonitor {
-  private readonly options: ExitMonitorOptions;
+  private options: ExitMonitorOptions;
   private window: (TunerSample & { answeredBy: number })[] = [];
   private sinceRetune = 0;
   private sinceAdjust = 0;
@@ -219,6 +219,19 @@ export class ExitMonitor {
       if (s.answeredBy < 0 || s.predictions[s.answeredBy] === s.finalPrediction) agree += w;
     }
     return total === 0 ? 1 : agree / total;
+  }
+
+  /**
+   * Holds `thresholds` (one per active ramp, depth order) from now on, never re-tuned: an
+   * operator's choice, or compare's oracle schedule. The window and its exit rates are kept.
+   */
+  fix(thresholds: readonly number[]): ThresholdChange {
+    if (thresholds.length !== this.ramps.length) throw new RangeError(`${this.model} has ${this.ramps.length} active ramps, not ${thresholds.length}`);
+    this.options = { ...this.options, tuning: 'static' };
+    const before = this.thresholds;
+    this.thresholds = [...thresholds];
+    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
+    return { model: this.model, reason: 'fixed', before, after: this.currentThresholds, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: this.window.length };
   }
 
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {

@@ -3,6 +3,7 @@
  * (batch sizes, shapes, memory, the early-exit configuration it starts with) and the exit
  * monitor that re-tunes a package's ramps in service.
  */
+import { timedBatchSizes } from '../shared/batch-size-sampling.js';
 import { runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
@@ -91,6 +92,7 @@ export function loadEstimateNs(wholeMs: Record<string, number>, batchSizes: read
     const [b1, v1] = curve[upper]!;
     return v0 + ((v1 - v0) * (b - b0)) / (b1 - b0);
   };
-  const profileMs = batchSizes.reduce((sum, b) => sum + at(b), 0);
+  // Sizes too slow to time are interpolated by the worker, not run (shared/batch-size-sampling.ts).
+  const profileMs = timedBatchSizes(batchSizes, (b) => at(b) * 1e6).reduce((sum, b) => sum + at(b), 0);
   return LOAD_SETUP_NS + LOAD_RUNS_PER_SIZE * profileMs * 1e6;
 }

@@ -292,6 +292,11 @@ export interface ConfigureMsg {
   exitMode?: ExitMode | 'off';
   /** Exit thresholds tuned online (default) or kept as the package chose them (a baseline). */
   thresholds?: 'online' | 'static';
+  /**
+   * Hold these thresholds for `model`'s active ramps (depth order), never re-tuned, applied after
+   * `exitMode`/`thresholds`: an operator's choice, or compare's oracle schedule.
+   */
+  fixedThresholds?: { model: string; thresholds: number[] };
   /** The controller's admin token, when it was started with one (`--admin-token`). */
   adminToken?: string;
 }

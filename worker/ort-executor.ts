@@ -16,6 +16,7 @@ import type { BatchProfileEntry, EarlyExitPlan } from '../shared/protocol.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../prepare/onnx-proto.js';
 import { segmentModel } from '../prepare/segmenter.js';
 import { runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
+import { anchorBatchSizes, interpolateTiming, MAX_TIMING_NS_PER_SIZE, MIN_TIMED_RUNS_PER_SIZE, tooSlowToTime, type Timing } from '../shared/batch-size-sampling.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { EscapementError, ErrorCode } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
@@ -166,7 +167,7 @@ async function inferWithExits(entry: LoadedModel, feeds: Record<string, ort.Tens
 /** Warm-up runs per batch size before timing (first ORT runs at a new shape are much slower). */
 const NUM_WARMUP_RUNS = 3;
 /** Timed runs per batch size: at least MIN, then up to MAX while the size's share of the budget lasts. */
-const MIN_PROFILE_RUNS = 3;
+const MIN_PROFILE_RUNS = MIN_TIMED_RUNS_PER_SIZE;
 const MAX_PROFILE_RUNS = 15;
 /**
  * Timing budget of one LOAD's profile, shared by its (batch size, bucket) pairs. A controller that
@@ -175,7 +176,7 @@ const MAX_PROFILE_RUNS = 15;
  * with 5 at up to 300 ms each), instead of 2.9 s.
  */
 const PROFILE_BUDGET_NS = 1_200_000_000;
-const MAX_PROFILE_NS_PER_SIZE = 300_000_000;
+const MAX_PROFILE_NS_PER_SIZE = MAX_TIMING_NS_PER_SIZE;
 
 function typedArray(dtype: DType, buffer: ArrayBuffer, byteOffset: number, numElems: number): ort.Tensor['data'] {
   switch (dtype) {
@@ -220,33 +221,43 @@ function zeroInputs(inputs: TensorSpec[], batchSize: number, seqLength: number):
   return feeds;
 }
 
-/** Median and p99 per batch size (text models: per batch size at every sequence bucket). */
+/**
+ * Median and p99 per batch size (text models: per batch size at every sequence bucket): the powers
+ * of two timed, sizes between them timed too unless too slow to time (batch-size-sampling.ts).
+ */
 async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batchSizes: number[], sequenceBuckets: number[] = [0]): Promise<BatchProfileEntry[]> {
   const entries: BatchProfileEntry[] = [];
   const budgetPerSizeNs = Math.min(MAX_PROFILE_NS_PER_SIZE, PROFILE_BUDGET_NS / (sequenceBuckets.length * batchSizes.length));
-  for (const seqLength of sequenceBuckets) for (const batchSize of batchSizes) {
-    const feeds = zeroInputs(inputs, batchSize, seqLength);
-    // The first run at a shape pays its set-up; more warm-ups only while they are cheap against
-    // the size's budget (a real-size model's batch of 16 takes ~0.3 s a run).
-    const warmupStartNs = monotonicNowNs();
-    for (let i = 0; i < NUM_WARMUP_RUNS; i++) {
-      await session.run(feeds);
-      if (monotonicNowNs() - warmupStartNs > budgetPerSizeNs / 2) break;
+  const sizes = [...new Set(batchSizes)].sort((a, b) => a - b);
+  const anchors = anchorBatchSizes(sizes);
+  for (const seqLength of sequenceBuckets) {
+    const time = async (batchSize: number): Promise<Timing> => {
+      const feeds = zeroInputs(inputs, batchSize, seqLength);
+      // The first run at a shape pays its set-up; more warm-ups only while they are cheap against
+      // the size's budget (a real-size model's batch of 16 takes ~0.3 s a run).
+      const warmupStartNs = monotonicNowNs();
+      for (let i = 0; i < NUM_WARMUP_RUNS; i++) {
+        await session.run(feeds);
+        if (monotonicNowNs() - warmupStartNs > budgetPerSizeNs / 2) break;
+      }
+      const samples: number[] = [];
+      const beginNs = monotonicNowNs();
+      while (samples.length < MAX_PROFILE_RUNS && (samples.length < MIN_PROFILE_RUNS || monotonicNowNs() - beginNs < budgetPerSizeNs)) {
+        const t0 = monotonicNowNs();
+        await session.run(feeds);
+        samples.push(monotonicNowNs() - t0);
+      }
+      samples.sort((a, b) => a - b);
+      return { durationNs: samples[samples.length >> 1]!, p99DurationNs: samples[Math.min(samples.length - 1, Math.ceil(samples.length * 0.99) - 1)]! };
+    };
+    const timed = new Map<number, Timing>();
+    for (const b of anchors) timed.set(b, await time(b));
+    for (const b of sizes) {
+      if (timed.has(b)) continue;
+      const estimate = interpolateTiming(b, timed);
+      timed.set(b, tooSlowToTime(estimate.durationNs) ? estimate : await time(b));
     }
-    const samples: number[] = [];
-    const beginNs = monotonicNowNs();
-    while (samples.length < MAX_PROFILE_RUNS && (samples.length < MIN_PROFILE_RUNS || monotonicNowNs() - beginNs < budgetPerSizeNs)) {
-      const t0 = monotonicNowNs();
-      await session.run(feeds);
-      samples.push(monotonicNowNs() - t0);
-    }
-    samples.sort((a, b) => a - b);
-    entries.push({
-      batchSize,
-      ...(seqLength > 0 ? { sequenceLength: seqLength } : {}),
-      durationNs: samples[samples.length >> 1]!,
-      p99DurationNs: samples[Math.min(samples.length - 1, Math.ceil(samples.length * 0.99) - 1)]!,
-    });
+    for (const batchSize of batchSizes) entries.push({ batchSize, ...(seqLength > 0 ? { sequenceLength: seqLength } : {}), ...timed.get(batchSize)! });
   }
   return entries;
 }

@@ -54,6 +54,21 @@ describe('ExitMonitor', () => {
     expect(monitor.numSamples).toBeGreaterThan(300); // it still counts what it saw (status, exit rates)
   });
 
+  it('holds fixed thresholds from then on, keeping its window, and never re-tunes them (the oracle\'s schedule)', () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10, minSamples: 100 });
+    const random = seededRandom(3);
+    for (let i = 0; i < 10; i++) monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0));
+    const seen = monitor.numSamples;
+    const change = monitor.fix([0.99, 1.0001]);
+    expect(change).toMatchObject({ model: 'm', reason: 'fixed', after: [0.99, 1.0001] });
+    expect(monitor.numSamples).toBe(seen);
+    // exit rates follow the fixed thresholds: the second ramp is off
+    expect(monitor.exitRates()[1]).toBe(0);
+    for (let i = 0; i < 40; i++) expect(monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.3))).toBeUndefined();
+    expect(monitor.currentThresholds).toEqual([0.99, 1.0001]);
+    expect(() => monitor.fix([0.5])).toThrow(/2 active ramps, not 1/);
+  });
+
   it('weighs a compact exit as itself when the batch kept every row (full monitoring at a cold start)', () => {
     // row 0 exits at the first ramp with a wrong answer; rows 1-3 run on and agree
     const feedback: ExitFeedback = {

@@ -57,6 +57,35 @@ describe('escapement compare', () => {
     expect(result.budgetViolations.withoutRamps).toBeUndefined();
   });
 
+  it('--oracle adds ramps at the oracle\'s per-window thresholds, switched at each window\'s first request', () => {
+    const jsonFile = join(scratch, 'compare-oracle.json');
+    const logDir = join(scratch, 'oracle-logs');
+    const args = ['compare', '--max-seconds', '2', '--warmup-s', '0', '--baseline', 'false', '--oracle', '--drift', 'shift', '--out', join(scratch, 'out-oracle'), '--json', jsonFile, '--log-dir', logDir];
+    const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('planner, ramps (compact), oracle thresholds');
+    expect(run.stderr).not.toMatch(/were refused/);
+    const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
+    const ee = JSON.parse(readFileSync('models/fmnist-resnet/manifest.json', 'utf8')).earlyExit;
+    expect(result.oracleThresholds.siteIds).toEqual(ee.chosenRamps);
+    expect(result.oracleThresholds.perWindow).toHaveLength(10);
+    for (const thresholds of result.oracleThresholds.perWindow) {
+      expect(thresholds).toHaveLength(ee.chosenRamps.length);
+      for (const t of thresholds) expect(t).toBeGreaterThan(0);
+    }
+    expect(result.withOracleRamps.numRequests).toBe(result.numRequests);
+    expect(result.withOracleRamps.numErrors).toBe(0);
+    // served answers are the ones the oracle saw: it exits, and within the budget
+    expect(result.withOracleRamps.exitFraction).toBeGreaterThan(0.2);
+    expect(result.withOracleRamps.agreement).toBeGreaterThan(0.97);
+    expect(result.budgetViolations.withOracleRamps.numWindows).toBeGreaterThan(0);
+    // the controller logged each switch as a fixed threshold change, the first to window 0's thresholds
+    const fixed = readFileSync(join(logDir, 'thresholds.csv'), 'utf8').split('\n').filter((line) => line.split(',')[2] === 'fixed');
+    expect(fixed.length).toBeGreaterThanOrEqual(1);
+    expect(fixed.length).toBeLessThanOrEqual(10);
+    expect(fixed[0]!.split(',')[4]!.split(' ').map(Number)).toEqual(result.oracleThresholds.perWindow[0]);
+  });
+
   it('reports the same table for the text model, its e-mails tokenized on the client', () => {
     const jsonFile = join(scratch, 'compare-text.json');
     const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--warmup-s', '0', '--out', join(scratch, 'out-text'), '--json', jsonFile];

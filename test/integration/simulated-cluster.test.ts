@@ -81,6 +81,8 @@ describe('configure: switching the policy and exit mode of a running controller'
     await expect(client.configure({ thresholds: 'frozen' as 'static' })).rejects.toThrow(/unknown thresholds 'frozen'/);
     await client.configure({ thresholds: 'static' });
     await client.configure({ thresholds: 'online' });
+    await expect(client.configure({ fixedThresholds: { model: MODEL, thresholds: [0.9] } })).rejects.toThrow(/serves no ramps/);
+    await expect(client.configure({ fixedThresholds: { model: MODEL, thresholds: [Number.NaN] } })).rejects.toThrow();
     expect((await client.submit(MODEL, randomInputs(manifest, 3), { sloMs: 500 })).status).toBe('OK');
   });
 });
