@@ -187,7 +187,7 @@ async function bertRun(): Promise<ForeignRun & { parameters: number; verifiedSam
       verifiedSamples: report?.verification.numSamples,
     };
     if (!report) return result;
-    process.stderr.write(`[bench:prepare] serving ${name}: a controller, one worker, ${SERVED_REQUESTS} requests one at a time ...\n`);
+    process.stderr.write(`[bench:prepare] serving ${name}: a controller, one worker, ${SERVED_REQUESTS} requests ...\n`);
     return { ...result, served: await serveText(join(scratch, 'models'), name, lines.slice(FOREIGN_SAMPLES)) };
   } finally {
     rmSync(scratch, { recursive: true, force: true });

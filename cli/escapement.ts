@@ -258,7 +258,7 @@ await yargs(hideBin(process.argv))
   .command(
     'bench <suite>',
     'run a benchmark suite: prints a table and writes bench/results/<suite>.json',
-    (y) => y.positional('suite', { choices: ['core', 'prepare', 'exits', 'reliability'] as const, demandOption: true }).example('$0 bench exits', ''),
+    (y) => y.positional('suite', { choices: ['core', 'prepare', 'exits', 'reliability', 'bursty', 'adapt'] as const, demandOption: true }).example('$0 bench exits', ''),
     async (a) => {
       // Each suite runs when its module loads (top-level await).
       await import(`../bench/${a.suite}-bench.js`);

@@ -1,0 +1,122 @@
+/**
+ * `npm run bench:adapt`: does online threshold tuning pay under drift (issue #18)? For each drift
+ * workload (class-mix, noise, shift; client/drift.ts), one `escapement compare` run on
+ * fmnist-resnet (compact ramps, the bundled trace, ADAPT_SECONDS per variant after a 3 s warm-up)
+ * with four variants side by side: no ramps; ramps tuned online; static thresholds (the package's,
+ * never re-tuned); the oracle (per window, the best thresholds in hindsight that keep the window's
+ * agreement >= 99 %). Per drift and variant: agreement over the run and in its worst tenth, how
+ * many tenths fell below 99 %, exits, p50 and its ratio to no ramps; then the issue's goals.
+ * Prints a table and writes bench/results/adapt.json (each run's compare.json, reports and plots
+ * are kept under runs/bench-adapt/).
+ *
+ * Not measured here: the variants with ramp adjustment (--adjust-ramps), off by default.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatTable } from '../client/latency-summary.js';
+import { cliEntryPath } from '../cli/local-cluster.js';
+import { NAMED_DRIFTS } from '../client/drift.js';
+
+const SECONDS = Number(process.env.ADAPT_SECONDS ?? 8);
+const OUT_DIR = 'runs/bench-adapt';
+const RESULTS_FILE = 'bench/results/adapt.json';
+const VARIANTS = [
+  { key: 'withRamps', name: 'online' },
+  { key: 'withStaticRamps', name: 'static' },
+  { key: 'withOracleRamps', name: 'oracle' },
+] as const;
+/** Goals of issue #18. */
+const WINDOW_AGREEMENT = 0.99;
+const WINDOWS_OK_GOAL = 0.95;
+const P50_VS_ORACLE_GOAL = 1.1;
+
+interface VariantResult {
+  agreement: number;
+  worstWindowAgreement: number;
+  windowsBelow99: number;
+  numWindows: number;
+  windowsWithinBudgetPct: number;
+  exitFraction: number;
+  p50Ms: number;
+  p50RatioVsNoRamps: number;
+  sloAttainment: number;
+}
+
+interface Summary {
+  p50Ms: number;
+  agreement: number;
+  exitFraction: number;
+  sloAttainment: number;
+  windows: { agreement?: number }[];
+}
+
+function runDrift(drift: string) {
+  const out = join(OUT_DIR, drift);
+  const jsonFile = join(out, 'compare.json');
+  const args = ['compare', '--drift', drift, '--static', '--oracle', '--baseline', 'false', '--max-seconds', String(SECONDS), '--out', out, '--json', jsonFile];
+  process.stderr.write(`[bench:adapt] ${drift}: escapement ${args.join(' ')}\n`);
+  const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (run.status !== 0) throw new Error(`compare --drift ${drift} failed (${run.status ?? run.signal})`);
+  const result = JSON.parse(readFileSync(jsonFile, 'utf8')) as Record<string, Summary | unknown>;
+  const plain = result.withoutRamps as Summary;
+  const variants = Object.fromEntries(
+    VARIANTS.map(({ key, name }): [string, VariantResult] => {
+      const s = result[key] as Summary;
+      const agreements = s.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [w.agreement]));
+      const violating = agreements.filter((a) => a < WINDOW_AGREEMENT).length;
+      return [
+        name,
+        {
+          agreement: s.agreement,
+          worstWindowAgreement: Math.min(...agreements),
+          windowsBelow99: violating,
+          numWindows: agreements.length,
+          windowsWithinBudgetPct: (100 * (agreements.length - violating)) / Math.max(1, agreements.length),
+          exitFraction: s.exitFraction,
+          p50Ms: s.p50Ms,
+          p50RatioVsNoRamps: s.p50Ms / plain.p50Ms,
+          sloAttainment: s.sloAttainment,
+        },
+      ];
+    }),
+  );
+  return { drift, numRequests: result.numRequests, sloMs: result.sloMs, noRamps: { p50Ms: plain.p50Ms, sloAttainment: plain.sloAttainment }, variants: variants as Record<(typeof VARIANTS)[number]['name'], VariantResult>, oracleThresholds: result.oracleThresholds };
+}
+
+function main(): void {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const runs = NAMED_DRIFTS.map(runDrift);
+  const rows = runs.flatMap((r) =>
+    VARIANTS.map(({ name }) => {
+      const v = r.variants[name];
+      return {
+        drift: r.drift,
+        variant: name,
+        'agree %': (100 * v.agreement).toFixed(2),
+        'worst tenth %': (100 * v.worstWindowAgreement).toFixed(1),
+        'tenths < 99 %': `${v.windowsBelow99}/${v.numWindows}`,
+        'exit %': (100 * v.exitFraction).toFixed(1),
+        'p50 ms': v.p50Ms.toFixed(2),
+        'p50 / no ramps': v.p50RatioVsNoRamps.toFixed(2),
+      };
+    }),
+  );
+  process.stdout.write(`\nfmnist-resnet, compact ramps, ${SECONDS} s per variant (after a 3 s warm-up), per drift workload:\n${formatTable(rows)}\n`);
+  const byDrift = runs;
+  const goals = {
+    onlineWithinBudgetInAtLeast95PctOfWindows: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.windowsWithinBudgetPct / 100 >= WINDOWS_OK_GOAL])),
+    staticBreaksBudgetOnSomeDrift: byDrift.some((r) => r.variants.static.windowsWithinBudgetPct / 100 < WINDOWS_OK_GOAL),
+    onlineP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.p50Ms / r.variants.oracle.p50Ms])),
+    onlineP50WithinTenPctOfOracle: byDrift.every((r) => r.variants.online.p50Ms / r.variants.oracle.p50Ms <= P50_VS_ORACLE_GOAL),
+  };
+  process.stdout.write(
+    `goals: online within the budget in >= 95 % of tenths: ${byDrift.map((r) => `${r.drift} ${goals.onlineWithinBudgetInAtLeast95PctOfWindows[r.drift] ? 'yes' : 'no'}`).join(', ')}; ` +
+      `static breaks it on some drift: ${goals.staticBreaksBudgetOnSomeDrift ? 'yes' : 'no'}; ` +
+      `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n`,
+  );
+  writeFileSync(RESULTS_FILE, `${JSON.stringify({ model: 'fmnist-resnet', exitMode: 'compact', secondsPerVariant: SECONDS, drifts: runs, goals }, null, 2)}\n`);
+  process.stdout.write(`wrote ${RESULTS_FILE}; per-drift reports and plots under ${OUT_DIR}/\n`);
+}
+
+main();
