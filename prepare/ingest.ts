@@ -49,9 +49,33 @@ export function validateGraph(model: ModelProto): void {
   const graph = model.graph;
   if (!graph || (graph.node ?? []).length === 0) throw new Error('the model has no graph nodes');
   for (const node of graph.node ?? []) {
-    if (CONTROL_FLOW_OPS.has(node.opType ?? '')) throw new Error(`node '${node.name || node.output?.[0]}' is control flow (${node.opType}), which is not supported`);
+    if (CONTROL_FLOW_OPS.has(node.opType ?? '')) {
+      throw new Error(
+        `node '${node.name || node.output?.[0]}' is control flow (${node.opType}), which is not supported: ramps need one static graph to cut. ` +
+          'Export the model traced for a fixed input shape (torch.onnx.export with a traced module, tf2onnx without tf.cond/while), or fold the branch away (onnxsim)',
+      );
+    }
   }
   if (dataInputNames(model).length === 0) throw new Error('the model has no data input');
+}
+
+/**
+ * Why onnxruntime refused a model, naming the node(s) whose op it lacks where its message names an
+ * op (`dom:Op(-1) is not a registered function/op`, `Could not find an implementation for Op(13)
+ * node with name 'x'`), and what the user can do about it.
+ */
+export function runtimeRefusal(model: ModelProto, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const op = /(?:([\w.]+):)?(\w+)\(-?\d+\) is not a registered function\/op/.exec(message) ?? /implementation for (\w+)\(\d+\) node/.exec(message);
+  const opType = op ? (op.length === 3 ? op[2] : op[1]) : undefined;
+  const nodes = opType ? (model.graph?.node ?? []).filter((n) => n.opType === opType) : [];
+  if (nodes.length === 0) return `onnxruntime cannot run this model: ${message}`;
+  const names = nodes.slice(0, 3).map((n) => `'${n.name || n.output?.[0]}'`).join(', ') + (nodes.length > 3 ? ` and ${nodes.length - 3} more` : '');
+  const domain = nodes[0]!.domain ? `${nodes[0]!.domain}:` : '';
+  return (
+    `onnxruntime (CPU) has no kernel for ${domain}${opType}, used by node ${names} (${message.trim()}). ` +
+    'Re-export the model with standard ONNX ops only (no custom ops or plugins; for PyTorch, an opset onnxruntime supports), or replace that op before preparing it'
+  );
 }
 
 function randomFeeds(specs: TensorSpec[], batchSize: number): Record<string, ort.Tensor> {

@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
-import { validateGraph } from './ingest.js';
+import { runtimeRefusal, validateGraph } from './ingest.js';
 import { castUint8Inputs } from './input-cast.js';
 import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
 import { chooseOutput, pruneToOutput } from './output-choice.js';
@@ -114,7 +114,7 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, intraOpNumThreads: 1 });
     await session.release();
   } catch (err) {
-    return refuse(`onnxruntime cannot run this model: ${(err as Error).message}`);
+    return refuse(runtimeRefusal(model, err));
   }
   const dataInputs = dataInputNames(model);
   if (dataInputs.length !== 1) return refuse(`the model has ${dataInputs.length} data inputs (${dataInputs.join(', ')}): a text model with token ids and a mask is prepared with --tokenizer; inspect does not probe it`);

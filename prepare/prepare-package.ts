@@ -22,7 +22,7 @@ import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
 import { bootstrapSplit, loadDataset, type Dataset } from './dataset.js';
 import { datasetFeeds } from './dataset-feeds.js';
 import { WordTokenizer } from '../text/word-tokenizer.js';
-import { validateGraph } from './ingest.js';
+import { runtimeRefusal, validateGraph } from './ingest.js';
 import { decodeModel, encodeModel, type ModelProto } from './onnx-proto.js';
 import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type ProfileOptions } from './profiler.js';
 import { gridPooling, headModelBytes, headOutputName } from './ramp-heads.js';
@@ -175,7 +175,7 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled', enableCpuMemArena: false });
     await session.release();
   } catch (err) {
-    throw new PrepareError(`onnxruntime cannot run this model: ${(err as Error).message}`);
+    throw new PrepareError(runtimeRefusal(model, err));
   }
   const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type?.tensorType?.shape?.dim ?? [];
   const fixedDim = (d: (typeof declared)[number]) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : undefined);

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ingestModel } from '../../prepare/ingest.js';
-import { decodeTensor } from '../../prepare/onnx-proto.js';
+import { ingestModel, runtimeRefusal } from '../../prepare/ingest.js';
+import { decodeTensor, onnx } from '../../prepare/onnx-proto.js';
 import { loadModelEntry, parseManifest, ManifestError } from '../../shared/model-manifest.js';
 
 const MODEL_DIR = 'models';
@@ -69,5 +69,17 @@ describe('model manifests', () => {
   ])('says precisely what is wrong with %s', (_name, json, message) => {
     expect(() => parseManifest(json)).toThrow(ManifestError);
     expect(() => parseManifest(json)).toThrow(message);
+  });
+});
+
+describe('runtimeRefusal', () => {
+  const model = onnx.ModelProto.create({ graph: { node: [{ name: 'a', opType: 'Relu' }, { name: 'b', opType: 'GridSample' }, { name: 'c', opType: 'GridSample' }] } });
+  it('names the nodes of the op onnxruntime has no implementation for', () => {
+    const refusal = runtimeRefusal(model, new Error("Could not find an implementation for GridSample(16) node with name 'b'"));
+    expect(refusal).toContain("no kernel for GridSample, used by node 'b', 'c'");
+    expect(refusal).toMatch(/Re-export the model/);
+  });
+  it('passes other failures through as they are', () => {
+    expect(runtimeRefusal(model, new Error('protobuf parsing failed'))).toBe('onnxruntime cannot run this model: protobuf parsing failed');
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatInspection, inspectModel } from '../../prepare/model-inspection.js';
-import { encodeModel, onnx } from '../../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, onnx } from '../../prepare/onnx-proto.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { kerasStyleExport } from '../../examples/stand-ins.js';
 
@@ -53,6 +53,20 @@ describe('escapement inspect', () => {
     expect(twin.refusal).toMatch(/'y' \[N, 10\] and 'z' \[N, 10\] could each be the answer; choose the logits with --output NAME/);
     expect((await inspectModel('twin.onnx', encodeModel(mlp), 'z')).refusal).toMatch(/no usable ramp site/);
     mlp.graph!.node!.push({ name: 'the_loop', opType: 'Loop', input: ['', ''], output: ['l'] });
-    expect((await inspectModel('loop.onnx', encodeModel(mlp))).refusal).toMatch(/node 'the_loop' is control flow \(Loop\)/);
+    expect((await inspectModel('loop.onnx', encodeModel(mlp))).refusal).toMatch(/node 'the_loop' is control flow \(Loop\).*Export the model traced/);
+  });
+
+  it('names the node whose op onnxruntime lacks, and what to do about it', async () => {
+    const model = decodeModel(readFileSync('zoo/fmnist-resnet/original.onnx'));
+    const node = model.graph!.node!.find((n) => n.opType === 'Relu')!;
+    const relus = model.graph!.node!.filter((n) => n.opType === 'Relu').length;
+    node.opType = 'FancyNorm';
+    node.domain = 'com.example';
+    model.opsetImport!.push({ domain: 'com.example', version: 1 });
+    const refusal = (await inspectModel('custom.onnx', encodeModel(model))).refusal!;
+    expect(refusal).toContain(`no kernel for com.example:FancyNorm, used by node '${node.name}'`);
+    expect(refusal).toMatch(/Re-export the model with standard ONNX ops only/);
+    expect(relus).toBeGreaterThan(1); // only the changed node is named
+    expect(refusal).not.toMatch(/and \d+ more/);
   });
 });
