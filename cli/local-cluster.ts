@@ -55,6 +55,11 @@ function spawnCli(args: string[], verbose: boolean): Spawned {
   return { child, ready, logTail };
 }
 
+/** A local cluster on loopback is a machine its user trusts: --insecure, unless it was given --keys. */
+function trustFlag(options: LocalClusterOptions): string[] {
+  return options.controllerArgs?.includes('--keys') ? [] : ['--insecure'];
+}
+
 export class LocalCluster {
   readonly workers = new Map<string, Spawned>();
 
@@ -68,7 +73,7 @@ export class LocalCluster {
   ) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const args = ['controller', '--host', '127.0.0.1', '--port', '0', '--client-port', '0', '--http-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
+    const args = ['controller', '--host', '127.0.0.1', ...trustFlag(options), '--port', '0', '--client-port', '0', '--http-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
     if (options.preload?.length) args.push('--preload', options.preload.join(','));
     const controller = spawnCli(args, options.verbose ?? false);
     const ready = await controller.ready;
@@ -96,7 +101,7 @@ export class LocalCluster {
     this.controller.child.kill('SIGKILL');
     await exited;
     const port = (url: string) => url.slice(url.lastIndexOf(':') + 1);
-    const args = ['controller', '--host', '127.0.0.1', '--port', port(this.workerUrl), '--client-port', port(this.clientUrl), '--http-port', this.httpUrl ? port(this.httpUrl) : '-1', '--model-dir', this.options.modelDir, ...(this.options.controllerArgs ?? [])];
+    const args = ['controller', '--host', '127.0.0.1', ...trustFlag(this.options), '--port', port(this.workerUrl), '--client-port', port(this.clientUrl), '--http-port', this.httpUrl ? port(this.httpUrl) : '-1', '--model-dir', this.options.modelDir, ...(this.options.controllerArgs ?? [])];
     if (this.options.preload?.length) args.push('--preload', this.options.preload.join(','));
     this.controller = spawnCli(args, this.options.verbose ?? false);
     await this.controller.ready;

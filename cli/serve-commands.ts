@@ -78,8 +78,11 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 export async function runController(args: ControllerArgs): Promise<void> {
-  if (!isLoopback(args.host) && !args.keys && !args.insecure) {
-    throw new Error(`listening on ${args.host} without --keys would let any peer that reaches the ports register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a private network`);
+  if (!args.keys && !args.insecure) {
+    // Loopback too: any local process (another user's, a compromised one) could register a worker,
+    // draw every request and its inputs to itself, or take over a worker's id.
+    const who = isLoopback(args.host) ? 'any process on this machine' : 'any peer that reaches the ports';
+    throw new Error(`listening on ${args.host} without --keys would let ${who} register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`);
   }
   const q = args.admissionMarginQuantile ?? 0;
   if (!(q >= 0 && q < 1)) throw new Error(`--admission-margin-quantile must be in [0, 1), got ${q}`);

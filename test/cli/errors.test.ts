@@ -15,10 +15,13 @@ describe('escapement CLI errors', () => {
     expect(copies.stderr).toMatch(/has no functions to map onto copies; use --mapping zipf/);
   });
 
-  it('refuses to listen beyond loopback without keys unless told --insecure, and a token given twice', () => {
+  it('refuses to serve without keys unless told --insecure, on loopback too, and a token given twice', () => {
     const open = run(['controller', '--host', '0.0.0.0', '--port', '0', '--client-port', '0', '--http-port', '-1']);
     expect(open.status).toBe(1);
-    expect(open.stderr).toMatch(/listening on 0\.0\.0\.0 without --keys .* give --keys DIR \(from escapement keys\), or --insecure/);
+    expect(open.stderr).toMatch(/listening on 0\.0\.0\.0 without --keys would let any peer .* give --keys DIR \(from escapement keys\), or --insecure/);
+    const local = run(['controller', '--port', '0', '--client-port', '0', '--http-port', '-1']);
+    expect(local.status).toBe(1);
+    expect(local.stderr).toMatch(/listening on 127\.0\.0\.1 without --keys would let any process on this machine register a worker/);
     const twice = run(['controller', '--admin-token', 'a', '--admin-token-file', '/dev/null', '--port', '0', '--client-port', '0', '--http-port', '-1']);
     expect(twice.status).not.toBe(0);
     expect(twice.stderr).toMatch(/give --admin-token or --admin-token-file, not both/);
