@@ -6,14 +6,16 @@
  * never re-tuned); the oracle (per window, the best thresholds in hindsight that keep the window's
  * agreement >= 99 %). Per drift and variant: agreement over the run and in its worst tenth, how
  * many tenths fell below 99 %, exits, p50 and its ratio to no ramps; then the issue's goals.
- * Prints a table and writes bench/results/adapt.json (each run's compare.json, reports and plots
- * are kept under runs/bench-adapt/).
+ * Prints a table, writes bench/results/adapt.json and plots agreement and exits per tenth
+ * (runs/bench-adapt/adapt.svg and .png; each run's compare.json, reports and plots are kept there
+ * too).
  *
  * Not measured here: the variants with ramp adjustment (--adjust-ramps), off by default.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderPlot } from '../client/latency-plots.js';
 import { formatTable } from '../client/latency-summary.js';
 import { cliEntryPath } from '../cli/local-cluster.js';
 import { NAMED_DRIFTS } from '../client/drift.js';
@@ -41,6 +43,8 @@ interface VariantResult {
   p50Ms: number;
   p50RatioVsNoRamps: number;
   sloAttainment: number;
+  /** Per tenth of the run (windows without an answer to judge left out). */
+  windows: { agreement: number; exitFraction: number }[];
 }
 
 interface Summary {
@@ -48,7 +52,7 @@ interface Summary {
   agreement: number;
   exitFraction: number;
   sloAttainment: number;
-  windows: { agreement?: number }[];
+  windows: { agreement?: number; exitFraction: number }[];
 }
 
 function runDrift(drift: string) {
@@ -77,6 +81,7 @@ function runDrift(drift: string) {
           p50Ms: s.p50Ms,
           p50RatioVsNoRamps: s.p50Ms / plain.p50Ms,
           sloAttainment: s.sloAttainment,
+          windows: s.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [{ agreement: w.agreement, exitFraction: w.exitFraction }])),
         },
       ];
     }),
@@ -84,7 +89,29 @@ function runDrift(drift: string) {
   return { drift, numRequests: result.numRequests, sloMs: result.sloMs, noRamps: { p50Ms: plain.p50Ms, sloAttainment: plain.sloAttainment }, variants: variants as Record<(typeof VARIANTS)[number]['name'], VariantResult>, oracleThresholds: result.oracleThresholds };
 }
 
-function main(): void {
+/** Agreement and exits per tenth of the run, per drift (columns) and variant (lines), against the 99 % line. */
+async function plotWindows(perWindow: { drift: string; variant: string; tenth: number; agreementPct: number; exitPct: number }[]): Promise<string> {
+  const row = (field: 'agreementPct' | 'exitPct', title: string, layerRule: boolean) => ({
+    width: 220,
+    height: 160,
+    layer: [
+      { mark: { type: 'line' as const, point: true }, encoding: { x: { field: 'tenth', type: 'ordinal' as const, title: 'tenth of the run' }, y: { field, type: 'quantitative' as const, title, scale: { zero: false } }, color: { field: 'variant', type: 'nominal' as const, title: null } } },
+      ...(layerRule ? [{ mark: { type: 'rule' as const, strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: 100 * WINDOW_AGREEMENT } } }] : []),
+    ],
+  });
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `fmnist-resnet under drift: online, static and oracle thresholds (compact ramps, ${SECONDS} s per variant)`,
+    data: { values: perWindow },
+    vconcat: [
+      { facet: { column: { field: 'drift', type: 'nominal' as const, title: null } }, spec: row('agreementPct', 'agreement with the full model (%)', true) },
+      { facet: { column: { field: 'drift', type: 'nominal' as const, title: null } }, spec: row('exitPct', 'answered at a ramp (%)', false) },
+    ],
+  };
+  return (await renderPlot(spec as never, join(OUT_DIR, 'adapt'))).pngPath;
+}
+
+async function main(): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
   const runs = NAMED_DRIFTS.map(runDrift);
   const rows = runs.flatMap((r) =>
@@ -116,7 +143,8 @@ function main(): void {
       `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n`,
   );
   writeFileSync(RESULTS_FILE, `${JSON.stringify({ model: 'fmnist-resnet', exitMode: 'compact', secondsPerVariant: SECONDS, drifts: runs, goals }, null, 2)}\n`);
-  process.stdout.write(`wrote ${RESULTS_FILE}; per-drift reports and plots under ${OUT_DIR}/\n`);
+  const plot = await plotWindows(runs.flatMap((r) => VARIANTS.flatMap(({ name }) => r.variants[name].windows.map((w, tenth) => ({ drift: r.drift, variant: name, tenth, agreementPct: 100 * w.agreement, exitPct: 100 * w.exitFraction })))));
+  process.stdout.write(`wrote ${RESULTS_FILE} and ${plot}; per-drift reports and plots under ${OUT_DIR}/\n`);
 }
 
-main();
+await main();

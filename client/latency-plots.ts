@@ -1,6 +1,6 @@
 /**
  * Plots of a comparison: the latency CDF of each variant (log-scaled latency) and p99 latency over
- * the run, as one vega-lite figure, written as SVG and PNG (resvg).
+ * the run, as one vega-lite figure, written as SVG and PNG (resvg); `renderPlot` renders any other.
  */
 import { writeFileSync } from 'node:fs';
 import { Resvg } from '@resvg/resvg-js';
@@ -72,6 +72,11 @@ export async function writeComparisonPlots(basePath: string, series: PlotSeries[
       },
     ],
   };
+  return renderPlot(spec, basePath);
+}
+
+/** Renders a vega-lite figure to `basePath`.svg and `basePath`.png. */
+export async function renderPlot(spec: vl.TopLevelSpec, basePath: string): Promise<{ svgPath: string; pngPath: string }> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
