@@ -231,8 +231,8 @@ async function verifySegmenting(model: ModelProto, segments: Segment[], inputNam
   let maxAbsDiff = 0;
   let agree = 0;
   let numSamples = 0;
-  // Batches as feature extraction sizes them: the whole model and every segment keep an arena at
-  // the batch's peak (at 64 ImageNet-sized samples, over 10 GB together).
+  // Batches as feature extraction sizes them: a run's activations scale with the batch (64
+  // ImageNet-sized samples held over 10 GB across the model and the segments when they kept arenas).
   const batch = featureBatchSize(dataset.sampleShape);
   const beganNs = monotonicNowNs();
   try {
