@@ -68,6 +68,20 @@ export interface ThresholdChange {
   numSamples: number;
 }
 
+/** One change of a model's thresholds or ramps, as `escapement status` lists them. */
+export interface ExitChangeRecord {
+  /** Samples the monitor had seen when it happened. */
+  atSample: number;
+  kind: 'thresholds' | 'ramps';
+  reason: string;
+  /** Thresholds (kind thresholds) or active sites (kind ramps), before and after. */
+  before: number[];
+  after: number[];
+}
+
+/** Changes `stats()` keeps (the most recent); thresholds.csv keeps them all. */
+const MAX_CHANGE_RECORDS = 32;
+
 export interface ExitStats {
   model: string;
   siteIds: number[];
@@ -79,6 +93,8 @@ export interface ExitStats {
   windowAgreement: number;
   numSamples: number;
   numRetunes: number;
+  /** The latest threshold and ramp changes with their reasons, oldest first. */
+  recentChanges: ExitChangeRecord[];
 }
 
 export class ExitMonitor {
@@ -92,6 +108,7 @@ export class ExitMonitor {
   private numRetunes = 0;
   private exitsPerRamp: number[];
   private fullAnswers = 0;
+  private readonly changes: ExitChangeRecord[] = [];
 
   constructor(
     readonly model: string,
@@ -151,7 +168,13 @@ export class ExitMonitor {
     this.sinceRetune = 0;
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
+    this.remember('ramps', decision.reason, before, this.activeSiteIds);
     return { model: this.model, reason: decision.reason, before, after: this.activeSiteIds, thresholds: this.currentThresholds };
+  }
+
+  private remember(kind: ExitChangeRecord['kind'], reason: string, before: number[], after: number[]): void {
+    this.changes.push({ atSample: this.samplesSeen, kind, reason, before: [...before], after: [...after] });
+    if (this.changes.length > MAX_CHANGE_RECORDS) this.changes.shift();
   }
 
   /** Folds in one INFER's feedback; returns a threshold change when it re-tuned. */
@@ -231,6 +254,7 @@ export class ExitMonitor {
     const before = this.thresholds;
     this.thresholds = [...thresholds];
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
+    this.remember('thresholds', 'fixed', before, this.thresholds);
     return { model: this.model, reason: 'fixed', before, after: this.currentThresholds, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: this.window.length };
   }
 
@@ -243,6 +267,7 @@ export class ExitMonitor {
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
     if (before.every((t, i) => t === result.thresholds[i])) return undefined;
+    this.remember('thresholds', reason, before, result.thresholds);
     return { model: this.model, reason, before, after: result.thresholds, expectedSavingMs: result.expectedSavingMs, disagreementUpperBound: result.disagreementUpperBound, numSamples: this.window.length };
   }
 
@@ -256,6 +281,7 @@ export class ExitMonitor {
       windowAgreement: this.windowAgreement(),
       numSamples: this.window.length,
       numRetunes: this.numRetunes,
+      recentChanges: this.changes.map((c) => ({ ...c, before: [...c.before], after: [...c.after] })),
     };
   }
 }

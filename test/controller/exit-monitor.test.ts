@@ -31,6 +31,8 @@ describe('ExitMonitor', () => {
     expect(changes.length).toBeGreaterThan(0);
     expect(changes[0]!.reason).toBe('periodic');
     const stats = monitor.stats();
+    // status lists every change with its reason (the latest 32)
+    expect(stats.recentChanges.map((c) => [c.kind, c.reason, c.after])).toEqual(changes.slice(-32).map((c) => ['thresholds', c.reason, c.after]));
     expect(stats.numRetunes).toBeGreaterThanOrEqual(2);
     expect(stats.windowAgreement).toBeGreaterThanOrEqual(0.99);
     expect(stats.exitsPerRamp[0]! + stats.exitsPerRamp[1]!).toBeGreaterThan(0);
@@ -67,6 +69,7 @@ describe('ExitMonitor', () => {
     for (let i = 0; i < 40; i++) expect(monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.3))).toBeUndefined();
     expect(monitor.currentThresholds).toEqual([0.99, 1.0001]);
     expect(() => monitor.fix([0.5])).toThrow(/2 active ramps, not 1/);
+    expect(monitor.stats().recentChanges.at(-1)).toMatchObject({ kind: 'thresholds', reason: 'fixed', after: [0.99, 1.0001] });
   });
 
   it('weighs a compact exit as itself when the batch kept every row (full monitoring at a cold start)', () => {

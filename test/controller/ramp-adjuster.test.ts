@@ -69,6 +69,7 @@ describe('ExitMonitor ramp adjustment', () => {
     }
     expect(change).toMatchObject({ before: [3, 6], after: [3] });
     expect(monitor.activeSiteIds).toEqual([3]);
+    expect(monitor.stats().recentChanges.at(-1)).toMatchObject({ kind: 'ramps', reason: change!.reason, before: [3, 6], after: [3] });
     expect(monitor.stats().numSamples).toBe(0);
   });
 
