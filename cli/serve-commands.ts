@@ -43,6 +43,8 @@ export interface ControllerArgs {
   thresholds?: 'online' | 'static';
   /** Admission's learned margin: this quantile of its past errors (0 or absent: off; see admission-margin.ts). */
   admissionMarginQuantile?: number;
+  /** Release mode on the fused model when requests queue behind a batch (default true). */
+  fusedRelease?: boolean;
   /** HTTP front door port (Open Inference Protocol and /metrics); 0 picks a free one, -1 disables it. */
   httpPort: number;
   /** Require `Authorization: Bearer <token>` on HTTP (health endpoints stay open). */
@@ -116,6 +118,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
       ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
       ...(args.tailPoolRuns ? { estimator: { ...DEFAULT_ESTIMATOR_CONFIG, tailWindow: args.tailPoolRuns } } : {}),
       ...(args.admissionMarginQuantile ? { admissionMargin: { ...DEFAULT_ADMISSION_MARGIN, quantile: args.admissionMarginQuantile } } : {}),
+      ...(args.fusedRelease === false ? { fusedRelease: false } : {}),
     },
     heartbeatIntervalMs: 200,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,

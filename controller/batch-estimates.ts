@@ -30,10 +30,41 @@ export class BatchEstimates {
     return this.usableBatchSizes(model).at(-1)!;
   }
 
-  /** True when this worker can run the model's current ramp set (its chain is built). */
+  /**
+   * True when this worker can run the model's current ramp set: its chain is built and, in
+   * release mode, the fused model too.
+   */
   rampsReady(worker: WorkerState, model: ModelState): boolean {
-    const ramps = model.spec.earlyExit?.ramps ?? [];
-    return ramps.length > 0 && (worker.instances.get(model.spec.name)?.readyRampSets.has(rampSetKey(ramps)) ?? false);
+    const exits = model.spec.earlyExit;
+    if (!exits || exits.ramps.length === 0) return false;
+    const key = rampSetKey(exits.ramps.map((r) => r.siteId), this.needsFused(model));
+    return worker.instances.get(model.spec.name)?.readyRampSets.has(key) ?? false;
+  }
+
+  /** True when the model's workers must hold the fused model as well as the chain (release mode). */
+  needsFused(model: ModelState): boolean {
+    return this.config.fusedRelease && model.spec.earlyExit?.mode === 'release';
+  }
+
+  /**
+   * Release mode runs a batch on the fused model (whole model plus heads: nobody answered early,
+   * about the whole model's cost) instead of the chain (early answers, but the chain costs more)
+   * unless the chain's early answers gain more request time than its extra time costs the rows
+   * that run to the end and the requests served after the batch (ExitTimeline.releaseChainGain):
+   * the rest of the queue, and this worker's share of what arrives while the batch runs. Under
+   * sustained load the queue alone decides it, so release costs no throughput. (Off the chain, the
+   * scheduler runs most such batches on the plain whole model; see planInfer.)
+   */
+  runsFused(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, nowNs: number): boolean {
+    const exits = model.spec.earlyExit;
+    const timeline = model.spec.exitTimeline;
+    if (!this.config.fusedRelease || exits?.mode !== 'release' || !timeline || !this.rampsReady(worker, model)) return false;
+    const siteIds = exits.ramps.map((r) => r.siteId);
+    const wholeNs = this.estimator.expectedNs(model.spec.name, worker.id, profileKey(batchSize, model.queue.peek()?.seqLength ?? 0)) ?? model.spec.nominalBatch1Ns * batchSize;
+    const runNs = wholeNs * timeline.releaseChainFactor(siteIds, batchSize);
+    const arriving = (model.arrivals.perNs(nowNs) * runNs) / Math.max(1, model.holders.size);
+    const waitingBehind = Math.max(0, model.queue.length - numRequests) + arriving;
+    return timeline.releaseChainGain(siteIds, numRequests, batchSize, waitingBehind) <= 0;
   }
 
   /**
@@ -87,10 +118,10 @@ export class BatchEstimates {
     for (const worker of this.candidateWorkers(model)) {
       if (worker.failedModels.has(name)) continue;
       const fallbackNs = this.batch1EstimateNs(model, seqLength);
-      const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength) : undefined;
+      const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength, nowNs) : undefined;
       let startNs = worker.timeline.freeAtNs(nowNs);
       if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
-      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength)?.boundNs ?? fallbackNs * rows;
+      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength, nowNs)?.boundNs ?? fallbackNs * rows;
       lanes.push({ startNs, fullNs: full?.expectedNs ?? fallbackNs * largest, ownNs });
     }
     return drainCompletionNs({
@@ -104,8 +135,12 @@ export class BatchEstimates {
     });
   }
 
-  /** Predicted durations of `numRequests` rows run at `batchSize`: the bound deadline checks rely on, and the typical one timelines use (exit-aware when the worker runs the model's ramps). */
-  batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength = 0): BatchTiming | undefined {
+  /**
+   * Predicted durations of `numRequests` rows run at `batchSize`: the bound deadline checks rely
+   * on, and the typical one timelines use (exit-aware when the worker runs the model's ramps; the
+   * fused model's when `runsFused` says release runs fused now).
+   */
+  batchTiming(worker: WorkerState, model: ModelState, numRequests: number, batchSize: number, seqLength: number, nowNs: number): BatchTiming | undefined {
     const key = profileKey(batchSize, seqLength);
     const boundWholeNs = this.estimator.estimateNs(model.spec.name, worker.id, key);
     if (boundWholeNs === undefined) return undefined;
@@ -113,6 +148,10 @@ export class BatchEstimates {
     const exits = model.spec.earlyExit;
     const timeline = model.spec.exitTimeline;
     if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
+    if (this.runsFused(worker, model, numRequests, batchSize, nowNs)) {
+      const factor = timeline.fusedFactor(exits.ramps.map((r) => r.siteId), batchSize);
+      return { boundNs: boundWholeNs * factor, expectedNs: typicalWholeNs * factor };
+    }
     const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
     const t = timeline.timing(exits.mode, exits.ramps.map((r) => r.siteId), numRequests, batchSize, keepShare);
     return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };

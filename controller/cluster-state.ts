@@ -128,5 +128,8 @@ export function isInUse(worker: WorkerState, model: string): boolean {
   return false;
 }
 
-/** The key of a ramp set in an instance's `readyRampSets` / `pendingRampSets`. */
-export const rampSetKey = (ramps: readonly { siteId: number }[]): string => ramps.map((r) => r.siteId).join(',');
+/**
+ * The key of a ramp set in an instance's `readyRampSets` / `pendingRampSets`: its site ids, and
+ * `+fused` when the worker also built the whole model with those heads fused in (release mode).
+ */
+export const rampSetKey = (siteIds: readonly number[], fused = false): string => `${siteIds.join(',')}${fused ? '+fused' : ''}`;

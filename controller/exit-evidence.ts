@@ -118,6 +118,11 @@ export class ExitEvidence {
     return (this.reached[0] ?? 0) + (this.seedReached[0] ?? 0);
   }
 
+  /** True once there is enough evidence to predict survivors (before that, nobody is assumed to exit). */
+  get informed(): boolean {
+    return this.evidenceRows >= this.options.minRows;
+  }
+
   /**
    * Restarts the evidence (new thresholds or ramps), optionally seeded with an estimate of the
    * share of requests answered at each ramp (unconditional, as the exit monitor reports it) that

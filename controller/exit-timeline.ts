@@ -14,7 +14,7 @@
  * (p95 of the survivors, each ramp's survival at its 95 % upper bound); the expected factor (the
  * worker's timeline) reads the point estimate. Without evidence both are the no-exit factor, so
  * the planner is never worse off than when it ignored exits. Release mode never shrinks a batch:
- * its factors are always the no-exit one.
+ * its factors are always the no-exit one, or the fused model's (`fusedFactor`) when it runs fused.
  */
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { ExitMode, StageTiming } from '../shared/protocol.js';
@@ -71,6 +71,12 @@ export function segmentOfStage(name: string, siteIds: readonly number[]): number
   return index < 0 ? undefined : index;
 }
 
+/** Learning a release chain's factor: EWMA weight, samples before it replaces the profile's, clamps. */
+const CHAIN_FACTOR_ALPHA = 0.1;
+const MIN_CHAIN_SAMPLES = 5;
+const MIN_CHAIN_FACTOR = 0.8;
+const MAX_CHAIN_FACTOR = 4;
+
 export class ExitTimeline {
   private readonly whole: Curve;
   private readonly upTo = new Map<number, Curve>();
@@ -79,6 +85,8 @@ export class ExitTimeline {
   private readonly segmentCosts = new Map<string, SegmentCosts>();
   private evidence: ExitEvidence | undefined;
   private evidenceKey = '';
+  /** Release chain runs against the whole model, learned per ramp set and batch size. */
+  private readonly releaseChain = new Map<string, Map<number, { factor: number; samples: number }>>();
 
   constructor(
     private readonly profile: EarlyExitSection['profile'],
@@ -106,6 +114,77 @@ export class ExitTimeline {
   noExitFactor(siteIds: readonly number[], batchSize: number): number {
     const headsMs = siteIds.reduce((s, id) => s + this.headMs(id, batchSize), 0);
     return at(this.chainOverhead, batchSize) + headsMs / at(this.whole, batchSize);
+  }
+
+  /**
+   * Duration of a release batch on the fused model (the whole model with these heads as extra
+   * outputs, worker/fused-runner.ts), as a multiple of the whole model's: the heads' cost only.
+   */
+  fusedFactor(siteIds: readonly number[], batchSize: number): number {
+    return 1 + siteIds.reduce((s, id) => s + this.headMs(id, batchSize), 0) / at(this.whole, batchSize);
+  }
+
+  /**
+   * Folds in a release chain run that took `factor` times the whole model's expected duration at
+   * its batch size. In serving, the chain costs more than the package profile says (on the
+   * development VM 1.25-1.4x at batches of 1-2 against 1.04-1.06x alone: each segment's run and
+   * the exit messages contend with the other worker for two cores), and release's choice between
+   * the chain and the fused model must see that cost.
+   */
+  observeReleaseChain(siteIds: readonly number[], batchSize: number, factor: number): void {
+    const key = siteIds.join(',');
+    let bySize = this.releaseChain.get(key);
+    if (!bySize) this.releaseChain.set(key, (bySize = new Map()));
+    const clamped = Math.min(MAX_CHAIN_FACTOR, Math.max(MIN_CHAIN_FACTOR, factor));
+    const seen = bySize.get(batchSize);
+    if (!seen) bySize.set(batchSize, { factor: clamped, samples: 1 });
+    else {
+      seen.factor += CHAIN_FACTOR_ALPHA * (clamped - seen.factor);
+      seen.samples++;
+    }
+  }
+
+  /**
+   * A release chain run's duration against the whole model's: learned at this batch size once
+   * seen; else the profile's no-exit factor, scaled as the nearest learned batch size's was.
+   */
+  releaseChainFactor(siteIds: readonly number[], batchSize: number): number {
+    const profiled = this.noExitFactor(siteIds, batchSize);
+    let nearest: { size: number; factor: number } | undefined;
+    for (const [size, seen] of this.releaseChain.get(siteIds.join(',')) ?? []) {
+      if (seen.samples < MIN_CHAIN_SAMPLES) continue;
+      if (size === batchSize) return seen.factor;
+      if (!nearest || Math.abs(Math.log(size / batchSize)) < Math.abs(Math.log(nearest.size / batchSize))) nearest = { size, factor: seen.factor };
+    }
+    return nearest ? (profiled * nearest.factor) / this.noExitFactor(siteIds, nearest.size) : profiled;
+  }
+
+  /**
+   * Release mode: what running a batch as the chain gains over the fused model, summed over the
+   * requests it touches, in units of the whole model's duration (positive: the chain pays).
+   * A row answered at ramp i finishes when the segments up to i have run (at the segments'
+   * learned costs, so serving's real chain cost counts), instead of when the fused model ends;
+   * every row that runs to the end, and each of `waitingBehind` requests served after this
+   * batch, waits the chain's extra time. Without exit evidence nobody is expected to exit, so
+   * the fused model is chosen (its feedback gathers the evidence).
+   */
+  releaseChainGain(siteIds: readonly number[], numRequests: number, batchSize: number, waitingBehind: number): number {
+    const fusedEnd = this.fusedFactor(siteIds, batchSize);
+    const chainEnd = this.releaseChainFactor(siteIds, batchSize);
+    const extra = chainEnd - fusedEnd;
+    const alive = this.evidence?.survivors(numRequests, 0).expected ?? [numRequests];
+    const costs = this.costsFor(siteIds);
+    const segmentNs = [...siteIds, -1].map((_, s) => costs.segmentNs(s, batchSize));
+    const chainNs = segmentNs.reduce((a, b) => a + b, 0);
+    let gain = 0;
+    let doneNs = 0;
+    for (let i = 0; i < siteIds.length && i + 1 < alive.length; i++) {
+      doneNs += segmentNs[i]!;
+      const exits = alive[i]! - alive[i + 1]!;
+      gain += exits * (fusedEnd - (chainNs > 0 ? (chainEnd * doneNs) / chainNs : chainEnd));
+    }
+    const toTheEnd = alive.length === siteIds.length + 1 ? alive.at(-1)! : numRequests;
+    return gain - (toTheEnd + waitingBehind) * extra;
   }
 
   /** The segments' cost lines for a ramp set (segment s ends at siteIds[s]; the last at the output). */
@@ -154,7 +233,7 @@ export class ExitTimeline {
     const everyone = new Array<number>(siteIds.length + 1).fill(mode === 'release' ? batchSize : numRequests);
     if (mode === 'release' || siteIds.length === 0 || !this.evidence) {
       const survivors = { bound: everyone, expected: [...everyone], informed: false };
-      const factor = mode === 'release' ? noExit : this.factorOf(siteIds, everyone, batchSize, noExit);
+      const factor = mode === 'release' ? this.releaseChainFactor(siteIds, batchSize) : this.factorOf(siteIds, everyone, batchSize, noExit);
       return { boundFactor: factor, expectedFactor: factor, survivors };
     }
     const survivors = this.evidence.survivors(numRequests, keepShare);

@@ -74,6 +74,12 @@ export interface SchedulerConfig {
   timeline: TimelineConfig;
   /** Admission's margin learned from its own prediction errors (admission-margin.ts). */
   admissionMargin: AdmissionMarginConfig;
+  /**
+   * Release mode: run a batch on the fused model (whole model plus heads, no early answers) when
+   * more requests wait than it takes (batch-estimates.ts `runsFused`). Default true; false runs
+   * every release batch as the chain (early answers, 8-20 % more time), as before.
+   */
+  fusedRelease: boolean;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -94,6 +100,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   estimator: DEFAULT_ESTIMATOR_CONFIG,
   timeline: DEFAULT_TIMELINE_CONFIG,
   admissionMargin: DEFAULT_ADMISSION_MARGIN,
+  fusedRelease: true,
 };
 
 export function schedulerConfig(overrides: Partial<SchedulerConfig> = {}): SchedulerConfig {

@@ -271,14 +271,17 @@ export class Scheduler {
   private prepareRampSets(model: ModelState, nowNs: number, result: PlanResult): void {
     const ramps = model.spec.earlyExit?.ramps ?? [];
     if (ramps.length === 0) return;
-    const key = rampSetKey(ramps);
+    // Release mode also needs the fused model, for batches with a queue behind them (batch-estimates.ts).
+    const fused = this.estimates.needsFused(model);
+    const siteIds = ramps.map((r) => r.siteId);
+    const key = rampSetKey(siteIds, fused);
     for (const worker of model.holders.values()) {
       const instance = worker.instances.get(model.spec.name)!;
       if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;
       instance.pendingRampSets.add(key);
       const startNs = worker.timeline.freeAtNs(nowNs);
       const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, RAMPS_ESTIMATE_KEY) ?? this.config.defaultRampsNs;
-      const action: RampsAction = { type: 'ramps', ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs), modelName: model.spec.name, siteIds: ramps.map((r) => r.siteId) };
+      const action: RampsAction = { type: 'ramps', ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs), modelName: model.spec.name, siteIds, ...(fused ? { fused: true } : {}) };
       this.commit(worker, action, [], nowNs);
       result.actions.push({ workerId: worker.id, action, requests: [] });
     }
@@ -410,10 +413,11 @@ export class Scheduler {
       const numRequests = Math.min(chosen.queue.length, this.estimates.largestBatch(chosen));
       const batchSize = chosen.spec.batchSizes.find((b) => b >= numRequests)!;
       const seqLength = chosen.spec.sequenceBuckets ? chosen.queue.maxSeqLength(0, numRequests) : 0;
-      const timing = this.estimates.batchTiming(worker, chosen, numRequests, batchSize, seqLength);
+      const timing = this.estimates.batchTiming(worker, chosen, numRequests, batchSize, seqLength, nowNs);
       if (!timing) return;
       const startNs = worker.timeline.freeAtNs(nowNs);
-      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs));
+      const fused = this.estimates.runsFused(worker, chosen, numRequests, batchSize, nowNs);
+      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs, { fused }));
     }
   }
 
@@ -446,7 +450,7 @@ export class Scheduler {
       const model = this.mostUrgentModel(worker, skipped);
       if (!model) return;
       const head = model.queue.peek()!;
-      const choice = this.chooseBatch(worker, model, startNs);
+      const choice = this.chooseBatch(worker, model, startNs, nowNs);
       if (!choice) {
         // The head cannot finish here. Drop it only if no other copy frees up earlier.
         if (this.otherCopyFreesEarlier(worker, model.spec.name, startNs, nowNs)) {
@@ -457,6 +461,8 @@ export class Scheduler {
         }
         continue;
       }
+      // Decided on the queue before this batch leaves it, as chooseBatch's timings were.
+      const fused = this.estimates.runsFused(worker, model, choice.numRequests, choice.batchSize, nowNs);
       const requests = this.dequeue(model, choice.numRequests, choice.skip);
       // The start window stays open as long as every member can still finish in time: a worker
       // that runs late (the action ahead took its tail time) starts it late rather than refusing
@@ -466,7 +472,7 @@ export class Scheduler {
       for (const r of requests) earliestDeadlineNs = Math.min(earliestDeadlineNs, r.deadlineNs);
       const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
       const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
-      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, latestDeltaNs));
+      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, { latestDeltaNs, fused }));
     }
   }
 
@@ -489,14 +495,14 @@ export class Scheduler {
   }
 
   /** The next batch of `model` for `worker` to start at `startNs` (see batch-choice.ts). */
-  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number): BatchChoice | undefined {
+  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number, nowNs: number): BatchChoice | undefined {
     return chooseBatch({
       queue: model.queue,
       batchSizes: this.estimates.usableBatchSizes(model),
       ...(model.spec.sequenceBuckets ? { sequenceBuckets: model.spec.sequenceBuckets } : {}),
       startNs,
       bufferNs: this.config.bufferNs,
-      timing: (numRequests, batchSize, seqLength) => this.estimates.batchTiming(worker, model, numRequests, batchSize, seqLength),
+      timing: (numRequests, batchSize, seqLength) => this.estimates.batchTiming(worker, model, numRequests, batchSize, seqLength, nowNs),
     });
   }
 
@@ -514,7 +520,8 @@ export class Scheduler {
     return false;
   }
 
-  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, latestDeltaNs = this.config.latestDeltaNs): PlannedAction {
+  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, options: { latestDeltaNs?: number; fused: boolean }): PlannedAction {
+    const latestDeltaNs = options.latestDeltaNs ?? this.config.latestDeltaNs;
     const action: InferAction = {
       type: 'infer',
       ...this.window(startNs, durationNs, latestDeltaNs, nowNs),
@@ -527,11 +534,18 @@ export class Scheduler {
     if (seqLength > 0) action.sequenceLength = seqLength;
     const exits = model.spec.earlyExit;
     // Until the worker has built the chain for the current ramp set, it runs the model whole.
-    if (exits && exits.ramps.length > 0 && this.estimates.rampsReady(worker, model)) {
-      // NOTE: the monitoring sample is chosen by request id, so it is spread evenly and reproducible.
-      const every = exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
+    // NOTE: monitoring samples are chosen by request id (compact) or action id (release batches
+    // off the chain), so they are spread evenly and reproducible.
+    const every = exits && exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
+    // A release batch off the chain runs the plain whole model, except a monitoring sample of
+    // batches that run the fused model (its heads' outputs feed the tuner): the heads and their
+    // feedback cost 3-5 % of a batch in serving, which under sustained load is throughput. Until
+    // the exit evidence is informed, every such batch runs fused, to gather it.
+    const informed = model.spec.exitTimeline?.currentEvidence?.informed ?? false;
+    const plainWhole = options.fused && informed && action.actionId % every !== 0;
+    if (exits && exits.ramps.length > 0 && this.estimates.rampsReady(worker, model) && !plainWhole) {
       const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
-      action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows };
+      action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows, ...(options.fused ? { fused: true } : {}) };
     }
     this.commit(worker, action, requests, nowNs);
     worker.inflight.get(action.actionId)!.expectedStages = this.expectedStages(model, action);
@@ -544,6 +558,7 @@ export class Scheduler {
     const plan = action.earlyExit;
     const timeline = model.spec.exitTimeline;
     if (!plan || plan.ramps.length === 0 || !timeline) return [{ name: 'model', durationNs: action.expectedDurationNs, numRows: action.batchSize }];
+    if (plan.fused) return [{ name: 'fused', durationNs: action.expectedDurationNs, numRows: action.batchSize }];
     const siteIds = plan.ramps.map((r) => r.siteId);
     const keepShare = plan.mode === 'compact' ? plan.keepRows.length / Math.max(1, action.numRequests) : 0;
     const survivors = timeline.timing(plan.mode, siteIds, action.numRequests, action.batchSize, keepShare).survivors.expected;
@@ -783,7 +798,7 @@ export class Scheduler {
         return { outcomes: [], record };
       case 'ramps': {
         const instance = worker.instances.get(inflight.action.modelName);
-        const key = inflight.action.siteIds.join(',');
+        const key = rampSetKey(inflight.action.siteIds, inflight.action.fused);
         if (instance && msg.code === ErrorCode.OK) {
           instance.readyRampSets.add(key);
           instance.pendingRampSets.delete(key);
@@ -799,7 +814,7 @@ export class Scheduler {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
       // Learn whole-model-equivalent durations: divide out what the ramps and exits did.
-      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.foldExits(action, msg, nowNs));
+      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.foldExits(worker, action, msg, nowNs));
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
       return inflight.requests.flatMap((r, row) => {
@@ -838,9 +853,11 @@ export class Scheduler {
   /**
    * What a finished early-exit INFER teaches the timeline (its exits, its segments' timings), and
    * its factor against the whole model from the rows each segment actually ran, by which the
-   * estimator divides to learn whole-model durations.
+   * estimator divides to learn whole-model durations. A release chain run is instead measured
+   * against the whole model's expected duration (its learned factor, ExitTimeline
+   * `observeReleaseChain`), so what the chain costs in serving stays with the chain.
    */
-  private foldExits(action: InferAction, msg: ActionResultMsg, nowNs: number): number {
+  private foldExits(worker: WorkerState, action: InferAction, msg: ActionResultMsg, nowNs: number): number {
     const timeline = this.models.get(action.modelName)!.spec.exitTimeline;
     const plan = action.earlyExit;
     if (!plan || plan.ramps.length === 0 || !timeline) return 1;
@@ -851,10 +868,20 @@ export class Scheduler {
       const segment = segmentOfStage(stage.name, siteIds);
       if (segment !== undefined) runs.push({ segment, rows: stage.numRows ?? action.batchSize, durationNs: stage.durationNs });
     }
+    // A fused run (release) teaches the exit evidence only: it has no segments.
+    if (plan.fused) {
+      timeline.observe(siteIds, exits, [], nowNs);
+      return timeline.fusedFactor(siteIds, action.batchSize);
+    }
     timeline.observe(siteIds, exits, runs, nowNs);
-    // Rows per segment: as the worker reports them, else from the exits (release: all rows).
-    const rows = new Array<number>(siteIds.length + 1).fill(plan.mode === 'release' ? action.batchSize : action.numRequests);
-    if (plan.mode === 'compact' && exits) compactRowsOf(plan, exits, action.numRequests).forEach((n, s) => (rows[s] = n));
+    if (plan.mode === 'release') {
+      const wholeNs = this.estimator.expectedNs(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength));
+      if (wholeNs !== undefined && wholeNs > 0) timeline.observeReleaseChain(siteIds, action.batchSize, msg.timing.durationNs / wholeNs);
+      return timeline.releaseChainFactor(siteIds, action.batchSize);
+    }
+    // Rows per segment (compact): as the worker reports them, else from the exits.
+    const rows = new Array<number>(siteIds.length + 1).fill(action.numRequests);
+    if (exits) compactRowsOf(plan, exits, action.numRequests).forEach((n, s) => (rows[s] = n));
     for (const run of runs) if (run.rows > 0) rows[run.segment] = run.rows;
     return timeline.factorOf(siteIds, rows, action.batchSize);
   }

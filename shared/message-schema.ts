@@ -166,7 +166,7 @@ const feedback = obj(
   },
 );
 
-const earlyExitPlan = obj({ mode: oneOf('release', 'compact'), ramps: arrayOf(obj({ siteId: int(0, MAX_LIST), threshold: num(0, 2) }), 64), keepRows: arrayOf(row, MAX_ROWS) });
+const earlyExitPlan = obj({ mode: oneOf('release', 'compact'), ramps: arrayOf(obj({ siteId: int(0, MAX_LIST), threshold: num(0, 2) }), 64), keepRows: arrayOf(row, MAX_ROWS), fused: optional(bool) });
 
 export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
   hello: obj({ v: int(), workerId: id, device: str(64), memoryBudgetBytes: num(0, 2 ** 52), pid: int(0), hostname: str(MAX_ID_CHARS), epoch: int(0), keyProof: optional(str(64)) }),
@@ -176,7 +176,7 @@ export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
   clock_ping: obj({ seq: int(0), t0Ns: ns }),
   clock_pong: obj({ seq: int(0), t0Ns: ns, t1Ns: ns, t2Ns: ns }),
   load: obj({ ...window, modelName: id, batchSizes: arrayOf(batchSize, 64) }),
-  ramps: obj({ ...window, modelName: id, siteIds: arrayOf(int(0, MAX_LIST), 64) }),
+  ramps: obj({ ...window, modelName: id, siteIds: arrayOf(int(0, MAX_LIST), 64), fused: optional(bool) }),
   unload: obj({ ...window, modelName: id }),
   infer: obj({ ...window, modelName: id, batchSize, numRequests: batchSize, inputs: tensors, sequenceLength: optional(int(1, 1 << 20)), earlyExit: optional(earlyExitPlan) }),
   result: obj(

@@ -131,6 +131,13 @@ export interface EarlyExitPlan {
   ramps: { siteId: number; threshold: number }[];
   /** Compact mode: rows that run to the end even if they exit (accuracy monitoring sample). */
   keepRows: number[];
+  /**
+   * Release mode only: run the whole model with the active ramps' heads as extra outputs (one
+   * session, built by a RAMPS action with `fused`) instead of the chain. Nobody is answered early
+   * (every row gets the full model's answer), every row's ramp confidences still come back as
+   * feedback, and the run costs about what the whole model does, where the chain costs more.
+   */
+  fused?: boolean;
 }
 
 /**
@@ -168,6 +175,8 @@ export interface RampsAction extends ActionWindow {
   modelName: string;
   /** Active ramp sites, depth order. */
   siteIds: number[];
+  /** Also build the whole model with these ramps' heads fused in (release mode's `fused` INFERs). */
+  fused?: boolean;
 }
 
 export type Action = LoadAction | UnloadAction | InferAction | RampsAction;

@@ -203,7 +203,7 @@ export class DeviceLoop {
           return await this.runInfer(job, action);
         case 'ramps':
           if (!this.loaded.has(action.modelName)) return new Refusal(ErrorCode.RAMPS_NOT_LOADED, `${action.modelName} is not loaded`);
-          await this.executor.prepareRamps(action.modelName, action.siteIds);
+          await this.executor.prepareRamps(action.modelName, action.siteIds, action.fused ?? false);
           return {};
       }
     } catch (err) {

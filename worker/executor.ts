@@ -47,8 +47,11 @@ export interface Executor {
   /** Creates the model's session(s), warms up and profiles each batch size. */
   load(entry: ModelEntry, batchSizes: number[]): Promise<LoadOutcome>;
   unload(modelName: string): Promise<void>;
-  /** Builds (and keeps) the segment chain for a set of active ramps of a loaded package. */
-  prepareRamps(modelName: string, siteIds: number[]): Promise<void>;
+  /**
+   * Builds (and keeps) the segment chain for a set of active ramps of a loaded package; with
+   * `fused`, also the whole model with those ramps' heads as extra outputs.
+   */
+  prepareRamps(modelName: string, siteIds: number[], fused?: boolean): Promise<void>;
   /** Runs a batch; with `options.earlyExit` and an early-exit package, as a chain with ramps. */
   infer(modelName: string, batchSize: number, inputs: Tensor[], options?: InferOptions): Promise<InferOutcome>;
   close(): Promise<void>;

@@ -67,6 +67,13 @@ export interface ChainRunResult {
 
 type Tensor = ort.Tensor;
 
+/** The class with the highest score in row `row` of a [rows, numClasses] row-major array. */
+export function bestClass(values: Float32Array, row: number, numClasses: number): number {
+  let best = 0;
+  for (let c = 1; c < numClasses; c++) if (values[row * numClasses + c]! > values[row * numClasses + best]!) best = c;
+  return best;
+}
+
 function sliceTensor(ortModule: typeof ort, t: Tensor, numRows: number, keep: number[]): Tensor {
   const data = sliceRows(t.data as Float32Array, numRows, keep);
   return new ortModule.Tensor(t.type as 'float32', data, [keep.length, ...t.dims.slice(1)]);
@@ -140,8 +147,7 @@ export async function runChainWithExits(
     for (let current = 0; current < rows.size; current++) {
       const row = rows.originalRow(current);
       if (row >= config.numRequests) continue;
-      let best = 0;
-      for (let c = 1; c < numClasses; c++) if (values[current * numClasses + c]! > values[current * numClasses + best]!) best = c;
+      const best = bestClass(values, current, numClasses);
       const confidence = values[current * numClasses + best]!;
       feedback.confidences[siteIndex]![row] = confidence;
       feedback.predictions[siteIndex]![row] = best;

@@ -15,7 +15,8 @@ import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { BatchProfileEntry, EarlyExitPlan } from '../shared/protocol.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../prepare/onnx-proto.js';
 import { segmentModel } from '../prepare/segmenter.js';
-import { runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
+import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
+import { runFused, type FusedModel } from './fused-runner.js';
 import { anchorBatchSizes, interpolateTiming, MAX_TIMING_NS_PER_SIZE, MIN_TIMED_RUNS_PER_SIZE, tooSlowToTime, type Timing } from '../shared/batch-size-sampling.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { EscapementError, ErrorCode } from '../shared/error-codes.js';
@@ -26,13 +27,14 @@ import { sessionOptions, type SessionSettings } from './session-options.js';
 
 const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
-/** What an early-exit package keeps loaded: every ramp head, and chains per active ramp set. */
+/** What an early-exit package keeps loaded: every ramp head, chains per active ramp set, and (release mode) the whole model with a ramp set's heads fused in. */
 interface EarlyExitState {
   settings: SessionSettings;
   section: EarlyExitSection;
   folder: string;
   heads: Map<number, RampHead>;
   chains: Map<string, ChainStep[]>;
+  fused: Map<string, FusedModel>;
   /** The model's inputs and the batch shapes a chain is warmed at before first use. */
   inputs: TensorSpec[];
   maxBatchSize: number;
@@ -52,7 +54,7 @@ async function loadEarlyExit(settings: SessionSettings, folder: string, section:
     const session = await ort.InferenceSession.create(join(folder, compiledFile(section, ramp.file, ramp.optimizedFile)), sessionOptions(settings));
     heads.set(ramp.siteId, { session, input: site.tensor, output: ramp.outputName });
   }
-  const state: EarlyExitState = { settings, section, folder, heads, chains: new Map(), inputs, maxBatchSize, seqLength };
+  const state: EarlyExitState = { settings, section, folder, heads, chains: new Map(), fused: new Map(), inputs, maxBatchSize, seqLength };
   await chainFor(state, section.chosenRamps);
   return state;
 }
@@ -93,6 +95,30 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
   return steps;
 }
 
+/**
+ * The whole model with the given sites' ramp heads appended as extra outputs (one session; see
+ * fused-runner.ts), cut from model.onnx and warmed like a chain.
+ */
+async function fusedFor(state: EarlyExitState, siteIds: number[]): Promise<FusedModel> {
+  const key = siteIds.join(',');
+  const cached = state.fused.get(key);
+  if (cached) return cached;
+  const { section } = state;
+  const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
+  const heads: FusedModel['heads'] = [];
+  for (const siteId of siteIds) {
+    const ramp = section.ramps.find((r) => r.siteId === siteId);
+    if (!ramp) throw new Error(`site ${siteId} has no ramp head in this package`);
+    fuseHead(model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
+    heads.push({ siteId, output: ramp.outputName });
+  }
+  const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(state.settings));
+  const fused = { session, heads };
+  await warmChain([{ session, inputs: state.inputs.map((s) => s.name), outputs: [], endsAtSite: null }], state);
+  state.fused.set(key, fused);
+  return fused;
+}
+
 /** Warm-up runs of a new chain at every row count (compact mode shrinks batches to any size). */
 const NUM_CHAIN_WARMUP_RUNS = 2;
 
@@ -129,15 +155,25 @@ function fuseHead(segment: ModelProto, head: ModelProto, outputName: string): vo
 async function releaseEarlyExit(state: EarlyExitState): Promise<void> {
   for (const head of state.heads.values()) await head.session.release();
   for (const chain of state.chains.values()) for (const step of chain) await step.session.release();
+  for (const fused of state.fused.values()) await fused.session.release();
 }
 
 function argmaxRows(data: Float32Array, numRows: number): number[] {
   const k = data.length / Math.max(1, numRows);
-  return Array.from({ length: numRows }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (data[r * k + c]! > data[r * k + best]!) best = c;
-    return best;
-  });
+  return Array.from({ length: numRows }, (_, r) => bestClass(data, r, k));
+}
+
+/** A release-mode INFER on the fused model: every row's full answer, the ramps' view as feedback. */
+async function inferFused(entry: LoadedModel, feeds: Record<string, ort.Tensor>, numRequests: number, plan: EarlyExitPlan): Promise<InferOutcome> {
+  const state = entry.earlyExit!;
+  const fused = await fusedFor(state, plan.ramps.map((r) => r.siteId));
+  const result = await runFused(fused, feeds, state.section.finalOutput, numRequests, monotonicNowNs);
+  const spec = entry.outputs[0]!;
+  return {
+    outputs: [fromOrt(spec.name, spec.dtype, result.finalOutput)],
+    feedback: result.feedback,
+    stages: [{ name: 'fused', durationNs: result.durationNs, numRows: result.finalOutput.dims[0]! }],
+  };
 }
 
 /** An INFER with ramps: runs the chain, reporting each exit as it happens. */
@@ -316,11 +352,12 @@ export class OrtExecutor implements Executor {
     if (entry.earlyExit) await releaseEarlyExit(entry.earlyExit);
   }
 
-  async prepareRamps(modelName: string, siteIds: number[]): Promise<void> {
+  async prepareRamps(modelName: string, siteIds: number[], fused = false): Promise<void> {
     const entry = this.sessions.get(modelName);
     if (!entry?.earlyExit) throw new EscapementError(ErrorCode.RAMPS_NOT_LOADED, `${modelName} is not loaded with an early-exit package`);
     try {
       await chainFor(entry.earlyExit, siteIds);
+      if (fused) await fusedFor(entry.earlyExit, siteIds);
     } catch (err) {
       throw new EscapementError(ErrorCode.RAMPS_FAILED, (err as Error).message);
     }
@@ -334,6 +371,7 @@ export class OrtExecutor implements Executor {
     try {
       if (options.earlyExit && options.earlyExit.ramps.length > 0) {
         if (!entry.earlyExit) throw new EscapementError(ErrorCode.INFER_INVALID_INPUT, `${modelName} has no early-exit package`);
+        if (options.earlyExit.fused && options.earlyExit.mode === 'release') return await inferFused(entry, feeds, options.numRequests ?? batchSize, options.earlyExit);
         return await inferWithExits(entry, feeds, batchSize, options.numRequests ?? batchSize, options.earlyExit, options.onExit);
       }
       const t0 = monotonicNowNs();

@@ -76,8 +76,8 @@ export class ThreadExecutor implements Executor {
     return { profile: reply.profile, weightsBytes: reply.weightsBytes };
   }
 
-  async prepareRamps(modelName: string, siteIds: number[]): Promise<void> {
-    await this.call({ kind: 'ramps', modelName, siteIds });
+  async prepareRamps(modelName: string, siteIds: number[], fused = false): Promise<void> {
+    await this.call({ kind: 'ramps', modelName, siteIds, fused });
   }
 
   async unload(modelName: string): Promise<void> {

@@ -16,7 +16,7 @@ export interface WireTensor {
 export type ThreadRequest =
   | { id: number; kind: 'load'; entry: ModelEntry; batchSizes: number[] }
   | { id: number; kind: 'unload'; modelName: string }
-  | { id: number; kind: 'ramps'; modelName: string; siteIds: number[] }
+  | { id: number; kind: 'ramps'; modelName: string; siteIds: number[]; fused: boolean }
   | { id: number; kind: 'infer'; modelName: string; batchSize: number; inputs: WireTensor[]; numRequests: number; earlyExit?: EarlyExitPlan }
   | { id: number; kind: 'probe'; onnxBytes: Uint8Array };
 

@@ -33,9 +33,9 @@ describe('batch estimates', () => {
 
   it('times a batch from the estimator: a high percentile as the bound, the median as the typical duration', () => {
     const { estimator, estimates, model, worker } = setUp();
-    expect(estimates.batchTiming(worker, model, 4, 4)).toBeUndefined();
+    expect(estimates.batchTiming(worker, model, 4, 4, 0, 0)).toBeUndefined();
     for (let i = 0; i < 40; i++) estimator.record('a', 'w0', 4, (i % 10 === 9 ? 9 : 3) * MS);
-    const timing = estimates.batchTiming(worker, model, 4, 4)!;
+    const timing = estimates.batchTiming(worker, model, 4, 4, 0, 0)!;
     expect(timing.expectedNs).toBe(3 * MS);
     expect(timing.boundNs).toBe(9 * MS);
   });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ExitTimeline, segmentOfStage } from '../../controller/exit-timeline.js';
 import { ErrorCode } from '../../shared/error-codes.js';
+import type { InferAction } from '../../shared/protocol.js';
+import type { SchedulerConfig } from '../../controller/scheduler-config.js';
 import { FakeCluster, MS, modelSpec, type FakeWorkerKnobs } from '../support/fake-cluster.js';
 
 const byBatch = (perItemMs: number) => ({ 1: perItemMs, 2: 2 * perItemMs, 4: 4 * perItemMs, 8: 8 * perItemMs, 16: 16 * perItemMs });
@@ -35,6 +37,26 @@ describe('ExitTimeline', () => {
     expect(compact.boundFactor).toBeCloseTo(t.noExitFactor([1, 2], 16), 9);
     expect(compact.expectedFactor).toBeCloseTo(compact.boundFactor, 9);
     expect(compact.survivors.informed).toBe(false);
+  });
+
+  it('costs a fused release batch (whole model plus heads) the heads only, below the chain', () => {
+    expect(timeline().fusedFactor([1, 2], 16)).toBeCloseTo(1 + 0.02, 9);
+    expect(timeline().fusedFactor([1, 2], 16)).toBeLessThan(timeline().noExitFactor([1, 2], 16));
+  });
+
+  it('weighs a release chain\'s early answers against what its extra time costs the rest', () => {
+    const t = timeline();
+    expect(t.releaseChainGain([1, 2], 16, 16, 0)).toBeLessThan(0); // no evidence: nobody exits
+    teach(t, [8, 4]);
+    // Segments of 16 rows: 5.2, 6.88 and 5.04 ms (chain overhead and heads); 8 rows answered after
+    // the first, 4 after the second, 4 run to the end; fused ends at 1.02, the chain at 1.07.
+    const chainMs = 5.2 + 6.88 + 5.04;
+    const at1 = (1.07 * 5.2) / chainMs;
+    const at2 = (1.07 * (5.2 + 6.88)) / chainMs;
+    const expected = 8 * (1.02 - at1) + 4 * (1.02 - at2) - 4 * 0.05;
+    expect(t.releaseChainGain([1, 2], 16, 16, 0)).toBeCloseTo(expected, 6);
+    expect(t.releaseChainGain([1, 2], 16, 16, 100)).toBeCloseTo(expected - 100 * 0.05, 6);
+    expect(t.releaseChainGain([1, 2], 16, 16, 200)).toBeLessThan(0);
   });
 
   it('release mode never shrinks a batch, whatever the exits', () => {
@@ -91,12 +113,15 @@ const RAMPS = [{ siteId: 1, threshold: 0.9 }, { siteId: 2, threshold: 0.9 }];
 /** Segment s of the chain, as the profile has it: 0.3 / 0.4 / 0.3 ms per row, 5 % chain overhead, heads 0.01 ms. */
 const segmentNs = (_m: string, s: number, rows: number) => rows * MS * (1.05 * [0.3, 0.4, 0.3][s]! + (s < 2 ? 0.01 : 0));
 
-function exitCluster(mode: 'release' | 'compact', exitShares: FakeWorkerKnobs['exitShares'], numWorkers = 1) {
+/** The fused model (release with a queue behind the batch): the whole model plus 0.01 ms per row per head. */
+const fusedNs = (_m: string, b: number) => b * MS * 1.02;
+
+function exitCluster(mode: 'release' | 'compact', exitShares: FakeWorkerKnobs['exitShares'], numWorkers = 1, config: Partial<SchedulerConfig> = {}) {
   const spec = modelSpec('ee');
   spec.exitTimeline = new ExitTimeline(profile, costs);
   spec.earlyExit = { mode, ramps: RAMPS, monitorFraction: 0.1 };
-  const c = new FakeCluster([spec]);
-  for (let w = 0; w < numWorkers; w++) c.addWorker(`w${w}`, 10_000, { inferNs: (_m, b) => b * MS, profileNs: (_m, b) => b * MS, exitShares, segmentNs });
+  const c = new FakeCluster([spec], config);
+  for (let w = 0; w < numWorkers; w++) c.addWorker(`w${w}`, 10_000, { inferNs: (_m, b) => b * MS, profileNs: (_m, b) => b * MS, exitShares, segmentNs, fusedNs });
   c.scheduler.pin('ee');
   c.runForMs(100);
   return c;
@@ -188,6 +213,90 @@ describe('the scheduler with early exits', () => {
     // durations stay near the truth (batch 1 runs 1 ms whole)
     expect(snapshot.workers[0]!.estimatesMs.ee!['1']).toBeGreaterThan(0.8);
     expect(snapshot.workers[0]!.estimatesMs.ee!['1']).toBeLessThan(1.25);
+  });
+});
+
+describe('release on the fused model when requests queue behind a batch', () => {
+  const rampsActions = (c: FakeCluster) => c.workers.get('w0')!.executed.flatMap((p) => (p.action.type === 'ramps' ? [p.action] : []));
+  /** Off the chain: the plain whole model, or the fused one for a monitoring sample of batches. */
+  const offChain = (a: InferAction) => a.earlyExit === undefined || a.earlyExit.fused === true;
+  const nextInfer = (c: FakeCluster) => {
+    const action = c.plan().find((a) => a.action.type === 'infer')!.action;
+    if (action.type !== 'infer') throw new Error('not an INFER');
+    return action;
+  };
+
+  it('has workers build the fused model with the chain in release mode only', () => {
+    expect(rampsActions(exitCluster('release', () => [0.5, 0.25])).map((a) => a.fused)).toEqual([true]);
+    expect(rampsActions(exitCluster('compact', () => [0.5, 0.25])).map((a) => a.fused)).toEqual([undefined]);
+    expect(rampsActions(exitCluster('release', () => [0.5, 0.25], 1, { fusedRelease: false })).map((a) => a.fused)).toEqual([undefined]);
+  });
+
+  it('runs the chain where its early answers gain more than its extra time costs, the fused model (at its cost) where not', () => {
+    const c = exitCluster('release', () => [0.5, 0.25]);
+    steadyLoad(c, 200, 2, 1_000);
+    c.runForMs(30);
+    for (let i = 0; i < 8; i++) c.submit('ee', 10_000);
+    const chain = nextInfer(c);
+    expect(chain.earlyExit?.fused).toBeUndefined(); // 6 of 8 answered at 30-70 % of the run
+    c.runForMs(30);
+    // 184 more waiting behind a batch of 16: the chain's 5 % would cost them more than 12 exits gain
+    const ids = Array.from({ length: 200 }, () => c.submit('ee', 10_000));
+    const fused = nextInfer(c);
+    expect(offChain(fused)).toBe(true);
+    expect(fused.numRequests).toBe(16);
+    // Planned at the fused model's cost: the whole model (16 ms) plus the heads, below the chain's.
+    expect(fused.expectedDurationNs).toBeGreaterThan(0.95 * 16 * MS * 1.02);
+    expect(fused.expectedDurationNs).toBeLessThan(16 * MS * timeline().noExitFactor([1, 2], 16) * 0.98);
+    c.runForMs(400);
+    // Every request answered once, by the full model in fused batches.
+    const outcomes = ids.map((id) => c.outcomeOf(id)); // (throws on a second answer)
+    expect(outcomes.every((o) => o?.status === 'OK')).toBe(true);
+    expect(outcomes.filter((o) => o!.early !== true).length).toBeGreaterThanOrEqual(16);
+    // Off the chain, one batch in ten runs fused (the tuner's sample), the rest the plain model.
+    const batches = c.workers.get('w0')!.executed.flatMap((p) => (p.action.type === 'infer' && p.requests.some((r) => ids.includes(r.id)) ? [p.action] : []));
+    const fusedRuns = batches.filter((a) => a.earlyExit?.fused).length;
+    const plainRuns = batches.filter((a) => !a.earlyExit).length;
+    expect(fusedRuns).toBeGreaterThanOrEqual(1);
+    expect(plainRuns).toBeGreaterThanOrEqual(5 * fusedRuns);
+  });
+
+  it('learns what the chain costs in serving, and runs the fused model once it costs more than its early answers gain', () => {
+    const c = exitCluster('release', () => [0.5, 0.25]);
+    // This host runs the chain at twice its profile's cost (the profile says 1.07x the whole model).
+    for (const worker of c.workers.values()) worker.knobs.segmentNs = (m, s, rows) => 2 * segmentNs(m, s, rows);
+    steadyLoad(c, 200, 2, 1_000);
+    const factor = c.scheduler.modelSpec('ee')!.exitTimeline!.releaseChainFactor([1, 2], 16);
+    expect(factor).toBeGreaterThan(1.9);
+    expect(factor).toBeLessThan(2.3);
+    c.runForMs(30);
+    for (let i = 0; i < 8; i++) c.submit('ee', 10_000);
+    expect(offChain(nextInfer(c))).toBe(true); // with the profile's 1.07x, the chain (test above)
+  });
+
+  it('runs the fused model when the ramps answer nobody, however short the queue', () => {
+    const c = exitCluster('release', () => [0, 0]);
+    steadyLoad(c, 200, 2, 1_000);
+    c.runForMs(30);
+    for (let i = 0; i < 8; i++) c.submit('ee', 10_000);
+    expect(offChain(nextInfer(c))).toBe(true);
+  });
+
+  it('serves more of a sustained overload than release through the chain alone, and learns the whole model from fused runs', () => {
+    const served = (fusedRelease: boolean) => {
+      const c = exitCluster('release', () => [0.5, 0.25], 1, { fusedRelease });
+      const ids = steadyLoad(c, 1_000, 0.5, 100_000); // 2 requests a ms: twice what one worker serves
+      const ok = ids.filter((r) => c.outcomeOf(r.id)?.status === 'OK').length;
+      const snapshot = c.scheduler.snapshot(c.clock.nowNs()) as { workers: { estimatesMs: Record<string, Record<string, number>> }[] };
+      return { ok, batch16Ms: snapshot.workers[0]!.estimatesMs.ee!['16']! };
+    };
+    const fused = served(true);
+    const chain = served(false);
+    expect(fused.ok).toBeGreaterThan(1.03 * chain.ok);
+    // Fused runs are divided by the fused factor: the learned whole-model bound matches what chain runs teach.
+    // (deterministic: the virtual clock; without the division the estimate reads 5 % above the chain's)
+    expect(fused.batch16Ms).toBeGreaterThan(0.97 * chain.batch16Ms);
+    expect(fused.batch16Ms).toBeLessThan(1.04 * chain.batch16Ms);
   });
 });
 

@@ -43,6 +43,8 @@ export interface FakeWorkerKnobs {
    * Default: `inferNs` at the batch size, split evenly over the segments and linear in rows.
    */
   segmentNs?: (model: string, segment: number, rows: number, numSegments: number) => number;
+  /** Release INFERs on the fused model: their duration. Default: `inferNs` at the batch size. */
+  fusedNs?: (model: string, batchSize: number) => number;
 }
 
 interface ChainRun {
@@ -106,6 +108,11 @@ export class FakeWorker {
       }
     }
     const kept = new Set(plan.keepRows);
+    if (plan.fused) {
+      // The whole model with the heads as outputs: one stage, nobody answered early.
+      const fusedNs = this.knobs.fusedNs?.(a.modelName, a.batchSize) ?? this.knobs.inferNs(a.modelName, a.batchSize, 0);
+      return { answeredAt, kept, stages: [{ name: 'fused', durationNs: fusedNs, numRows: a.batchSize }], durationNs: fusedNs };
+    }
     const stages: { name: string; durationNs: number; numRows: number }[] = [];
     let durationNs = 0;
     for (let s = 0; s < numSegments; s++) {
@@ -164,6 +171,7 @@ export class FakeWorker {
     const runsToEnd = (at: number, row: number) => at < 0 || kept.has(row) || plan.mode === 'release';
     msg.feedback = { siteIds: plan.ramps.map((r) => r.siteId), confidences, predictions: confidences.map((cs) => cs.map(() => 0)), finalPredictions: answeredAt.map((at, row) => (runsToEnd(at, row) ? 0 : -1)) };
     msg.stages = stages;
+    if (plan.fused) return; // no exits: every row gets the full model's answer in the result
     if (plan.mode === 'compact') msg.outputRows = answeredAt.flatMap((at, row) => (runsToEnd(at, row) ? [row] : []));
     this.exits = plan.ramps.flatMap((ramp, i) => {
       const rows = answeredAt.flatMap((at, row) => (at === i ? [row] : []));

@@ -84,6 +84,33 @@ describe('a worker running an early-exit package', () => {
     expect(msg.feedback!.siteIds).toEqual(ee.chosenRamps);
   });
 
+  it('release on the fused model (a RAMPS with fused first): nobody answered early, outputs equal the plain model, feedback equals the chain\'s', async () => {
+    const now = monotonicNowNs();
+    const rampsAction = { type: 'ramps' as const, actionId: nextActionId++, earliestNs: now, latestNs: now + 60_000 * MS, expectedDurationNs: MS, expectedStartNs: now, modelName: MODEL, siteIds: ee.chosenRamps, fused: true };
+    await controller.send(rampsAction);
+    expect((await controller.result(rampsAction.actionId)).msg.code).toBe(0);
+    const plain = await vanilla(16, 13);
+    const chain = infer(16, 13, { mode: 'release', ramps, keepRows: [] });
+    await controller.send(chain, [batchInput(16, 13)]);
+    const chainFeedback = (await controller.result(chain.actionId)).msg.feedback!;
+    const action = infer(16, 13, { mode: 'release', ramps, keepRows: [], fused: true });
+    await controller.send(action, [batchInput(16, 13)]);
+    const { msg, tensors } = await controller.result(action.actionId);
+    expect(msg.code).toBe(0);
+    expect(controller.exits.filter((e) => e.msg.actionId === action.actionId)).toEqual([]);
+    expect(msg.stages!.map((s) => s.name)).toEqual(['fused']);
+    const final = asFloat32(tensors[0]!.data);
+    expect(final.length).toBe(16 * ee.numClasses);
+    for (let i = 0; i < 13 * ee.numClasses; i++) expect(final[i]).toBeCloseTo(plain[i]!, 3);
+    const feedback = msg.feedback!;
+    expect(feedback.siteIds).toEqual(ee.chosenRamps);
+    expect(feedback.finalPredictions).toEqual(chainFeedback.finalPredictions);
+    expect(feedback.predictions).toEqual(chainFeedback.predictions);
+    feedback.confidences.forEach((perRow, s) => perRow.forEach((c, row) => expect(c).toBeCloseTo(chainFeedback.confidences[s]![row]!, 4)));
+    // Some rows would have exited: the feedback shows what the ramps saw although nobody left.
+    expect(feedback.confidences.flat().some((c) => c >= 0.8)).toBe(true);
+  });
+
   it('compact mode: exited rows leave the batch, the rest (and the kept sample) match the plain model', async () => {
     const plain = await vanilla(16, 16);
     const action = infer(16, 16, { mode: 'compact', ramps, keepRows: [0] });
