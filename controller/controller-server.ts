@@ -332,6 +332,8 @@ export class ControllerServer {
       }
     }
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
+    // An early-exit model's batch run whole (release off the chain, or before a ramp set is ready): full answers all.
+    else if (msg.actionType === 'infer' && msg.code === ErrorCode.OK) this.exitMonitors.get(msg.modelName)?.countFullAnswers(fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
     if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
     this.deliver(fold.outcomes, tensors);
     this.planSoon();

@@ -177,6 +177,11 @@ export class ExitMonitor {
     if (this.changes.length > MAX_CHANGE_RECORDS) this.changes.shift();
   }
 
+  /** Counts answers of a batch the model ran whole (no ramps, no feedback): they teach nothing. */
+  countFullAnswers(numAnswers: number): void {
+    this.fullAnswers += numAnswers;
+  }
+
   /** Folds in one INFER's feedback; returns a threshold change when it re-tuned. */
   observe(plan: EarlyExitPlan, feedback: ExitFeedback): ThresholdChange | undefined {
     const siteOrder = this.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));

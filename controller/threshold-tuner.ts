@@ -9,7 +9,10 @@
  * (Wilson, one-sided) on the disagreement rate staying within the budget (default 1 %).
  *
  * Search: thresholds only matter at observed confidence values, so each ramp's candidates are its
- * distinct confidences (thinned to at most `maxCandidates`, evenly by rank), highest first. Starting with every ramp off, the tuner repeatedly lowers
+ * distinct confidences (thinned to at most `maxCandidates`, evenly by rank, always keeping the
+ * highest: a saturated softmax puts many rows at exactly 1, and thinning that dropped the top
+ * value could only admit them together with the next, less certain ones), highest first.
+ * Starting with every ramp off, the tuner repeatedly lowers
  * one ramp's threshold to its next candidate, picking the feasible move that buys the most saving
  * per added disagreement, until no move is feasible. Lowering a threshold only moves exits earlier,
  * so every move saves time and the bound decides where to stop.
@@ -137,7 +140,7 @@ export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly 
   const candidates = ramps.map((_, r) => {
     const distinct = [...new Set(samples.map((s) => s.confidences[r]!).filter((c) => Number.isFinite(c)))].sort((a, b) => b - a);
     const stride = Math.ceil(distinct.length / options.maxCandidates);
-    return distinct.filter((_, i) => i % stride === stride - 1 || i === distinct.length - 1);
+    return distinct.filter((_, i) => i % stride === 0 || i === distinct.length - 1);
   });
   const position = ramps.map(() => -1); // -1: off
   const thresholdsAt = (pos: readonly number[]) => pos.map((p, r) => (p < 0 ? DISABLED_THRESHOLD : candidates[r]![p]!));

@@ -88,3 +88,78 @@ describe('ExitMonitor ramp adjustment', () => {
     expect(monitor.activeSiteIds).toEqual([6]);
   });
 });
+
+describe('ExitMonitor ramp adjustment under drift (monitor, tuner and adjuster together)', () => {
+  // Three candidate sites of a 10 ms model. Before the drift 40 / 60 / 80 % of inputs are
+  // confident (and right) by sites 2 / 5 / 8; after it, inputs got harder: nobody is by site 2,
+  // 50 / 75 % by sites 5 / 8. Confident rows score 0.99 (a saturated softmax puts them at one
+  // value), the rest 0.2-0.6 and guess wrong; 0.4 % of confident ones are wrong too.
+  const sites = [
+    { siteId: 2, upToMs: 2, costMs: 0.05, priorExitFraction: 0.4, priorThreshold: 0.9 },
+    { siteId: 5, upToMs: 5, costMs: 0.05, priorExitFraction: 0.6, priorThreshold: 0.9 },
+    { siteId: 8, upToMs: 8, costMs: 0.05, priorExitFraction: 0.8, priorThreshold: 0.9 },
+  ];
+  const BEFORE: Record<number, number> = { 2: 0.4, 5: 0.6, 8: 0.8 };
+  const AFTER: Record<number, number> = { 2: 0, 5: 0.5, 8: 0.75 };
+  const ADJUST_EVERY = 512;
+
+  function serve(driftAtSample: number, numSamples: number) {
+    const monitor = new ExitMonitor('m', [sites[0]!, sites[2]!], [0.9, 0.9], WHOLE_MS, { adjustEvery: ADJUST_EVERY, maxRamps: 2 }, sites);
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const changes: { atSample: number; after: number[] }[] = [];
+    const windows: number[] = []; // agreement of the answers given, per 512 requests
+    let agree = 0;
+    let answered = 0;
+    for (let served = 0; served < numSamples; served += 16) {
+      const active = monitor.activeSiteIds;
+      const thresholds = monitor.currentThresholds;
+      const confidences = active.map(() => [] as number[]);
+      const predictions = active.map(() => [] as number[]);
+      for (let row = 0; row < 16; row++) {
+        const shares = served + row < driftAtSample ? BEFORE : AFTER;
+        const u = random();
+        const noise = random();
+        const wrongAnyway = random() < 0.004;
+        active.forEach((site, k) => {
+          const confident = u < shares[site]!;
+          confidences[k]!.push(confident ? 0.99 : 0.2 + 0.4 * noise);
+          predictions[k]!.push(confident && !wrongAnyway ? 1 : 2);
+        });
+        // The answer this row got: its first ramp over threshold, else the full model's (class 1).
+        const at = active.findIndex((_, k) => confidences[k]![row]! >= thresholds[k]!);
+        agree += at < 0 || predictions[at]![row] === 1 ? 1 : 0;
+        if (++answered % 512 === 0) {
+          windows.push(agree / 512);
+          agree = 0;
+        }
+      }
+      const plan = { mode: 'release' as const, ramps: active.map((siteId, k) => ({ siteId, threshold: thresholds[k]! })), keepRows: [] };
+      monitor.observe(plan, { siteIds: active, confidences, predictions, finalPredictions: Array(16).fill(1) });
+      const change = monitor.maybeAdjust();
+      if (change) changes.push({ atSample: served + 16, after: change.after });
+    }
+    return { monitor, changes, windows };
+  }
+
+  it('moves to the best ramp set within four adjust periods of the drift, keeping the budget, and holds still otherwise', () => {
+    const driftAt = 8_000;
+    const { monitor, changes, windows } = serve(driftAt, 24_000);
+    // Before the drift the package's set is best: no change for 15 periods.
+    expect(changes.filter((c) => c.atSample <= driftAt)).toEqual([]);
+    // After it, ramp 2 answers nobody and only costs: dropped, then the slot goes to site 5.
+    expect(changes.map((c) => c.after)).toEqual([[8], [5, 8]]);
+    expect(changes.at(-1)!.atSample - driftAt).toBeLessThanOrEqual(4 * ADJUST_EVERY);
+    expect(monitor.activeSiteIds).toEqual([5, 8]);
+    // Every 512 answers stayed within the 1 % budget, through both changes.
+    expect(Math.min(...windows)).toBeGreaterThanOrEqual(0.99);
+    // and the ramps did answer: the budget was not kept by answering nobody early
+    expect(monitor.exitRates().reduce((a, b) => a + b, 0)).toBeGreaterThan(0.6);
+  });
+
+  it('holds the set on a stationary stream', () => {
+    // (Before the tuner kept the top confidence among its candidates, this stream made the set
+    // change 22 times: the confident rows' point mass was never a threshold of its own.)
+    expect(serve(Number.POSITIVE_INFINITY, 24_000).changes).toEqual([]);
+  });
+});

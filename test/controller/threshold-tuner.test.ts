@@ -81,6 +81,17 @@ describe('threshold tuning on a synthetic stream', () => {
     expect(result.expectedSavingMs).toBeGreaterThan(1);
   });
 
+  it('can admit exactly a point mass at the top confidence (a saturated softmax) when thinning its candidates', () => {
+    // 600 rows at exactly 1 that agree, 300 distinct lower scores that disagree: only threshold 1 fits the budget.
+    const samples: TunerSample[] = [
+      ...Array.from({ length: 600 }, () => ({ confidences: [1], predictions: [3], finalPrediction: 3 })),
+      ...Array.from({ length: 300 }, (_, i) => ({ confidences: [0.5 + i / 1000], predictions: [4], finalPrediction: 3 })),
+    ];
+    const result = tuneThresholds(samples, RAMPS.slice(0, 1), 10);
+    expect(result.thresholds).toEqual([1]);
+    expect(result.exitFractions[0]).toBeCloseTo(600 / 900, 9);
+  });
+
   it('keeps every ramp off when the window is too small to bound the risk', () => {
     const result = tuneThresholds(stream(50, 3), RAMPS, 10);
     expect(result.thresholds).toEqual([DISABLED_THRESHOLD, DISABLED_THRESHOLD, DISABLED_THRESHOLD]);

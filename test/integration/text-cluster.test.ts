@@ -1,5 +1,5 @@
 /**
- * The text classifier end to end: a real controller with --exit-mode release, two onnxruntime
+ * The text classifier end to end: a real controller with --exit-mode release through the chain (every batch), two onnxruntime
  * workers running the bundled spam-transformer package, and a client that tokenizes e-mails of
  * every length itself; the controller pads each batch to a sequence bucket.
  */
@@ -41,7 +41,7 @@ describe('a text model served with early exits', () => {
       reference.push(Array.from((await session.run(feeds)).logits!.data as Float32Array));
     }
     await session.release();
-    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--exit-mode', 'release'] });
+    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--exit-mode', 'release', '--no-fused-release'] });
     client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, [MODEL]);
     responses = (await runOpenLoop(client, { model: MODEL, numRequests: NUM, ratePerSec: 150, sloMs: 2000, seed: 1, inputsFor: (i) => textInputs(tokenizer, textOf(i)) })).responses;
