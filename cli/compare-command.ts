@@ -28,6 +28,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   staticThresholds?: boolean;
   /** Include the planner with ramps at the oracle's per-window thresholds (cli/oracle-schedule.ts). */
   oracle?: boolean;
+  /** Include the planner with ramps tuned online but the package's ramp set fixed (no ramp adjustment). */
+  fixedRamps?: boolean;
   batchTimeoutMs: number;
   /** fifo baseline: queue bound in full batches per model (0: unbounded). */
   maxEnqueuedBatches?: number;
@@ -42,12 +44,14 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
 }
 
 interface Variant {
-  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'baseline' | 'baselineWithRamps';
+  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'withFixedRamps' | 'baseline' | 'baselineWithRamps';
   label: string;
   policy: 'deadline' | 'fifo';
   exitMode: ExitMode | 'off';
   /** Exit thresholds: tuned online (the default), the package's, or the oracle's schedule (which starts from the package's). */
   thresholds?: 'static' | 'oracle';
+  /** With `--fixed-ramps`: ramp adjustment off for this variant (on for the others). */
+  fixedRamps?: boolean;
 }
 
 /** The oracle's thresholds per window of the run, from every chosen ramp's confidence on every request. */
@@ -78,6 +82,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
     { key: 'withRamps', label: `planner, ramps (${args.exitMode})`, policy: 'deadline', exitMode: args.exitMode },
     ...(args.staticThresholds ? [{ key: 'withStaticRamps' as const, label: `planner, ramps (${args.exitMode}), static thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'static' as const }] : []),
+    ...(args.fixedRamps ? [{ key: 'withFixedRamps' as const, label: `planner, ramps (${args.exitMode}), no ramp adjustment`, policy: 'deadline' as const, exitMode: args.exitMode, fixedRamps: true }] : []),
     ...(args.oracle ? [{ key: 'withOracleRamps' as const, label: `planner, ramps (${args.exitMode}), oracle thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'oracle' as const }] : []),
     ...(args.baseline
       ? [
@@ -105,7 +110,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
       const admin = args.adminToken ? { adminToken: args.adminToken } : {};
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds === undefined ? 'online' : 'static', ...admin });
+      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds === undefined ? 'online' : 'static', ...(args.fixedRamps ? { adjustRamps: !variant.fixedRamps } : {}), ...admin });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,
@@ -145,7 +150,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   process.stdout.write(`\n${formatTable(rows)}\n`);
   if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
   if (args.drift !== undefined && summaries.withoutRamps && summaries.withRamps) {
-    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []), ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : [])];
+    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withFixedRamps ? [{ label: 'fixed ramps', summary: summaries.withFixedRamps }] : []), ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []), ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : [])];
     process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable(columns)}\n`);
   }
   // The accuracy budget per window: how often each ramps variant let agreement fall below it.

@@ -54,7 +54,7 @@ await yargs(hideBin(process.argv))
         .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
         .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo: full batches that may wait per model before arrivals get QUEUE_FULL (0: unbounded)' })
-        .option('adjust-ramps', { type: 'boolean', default: false, describe: 'let the controller activate/deactivate ramps by utility (each change costs every worker a planned RAMPS action building the new chain)' })
+        .option('adjust-ramps', { type: 'boolean', default: true, describe: 'let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package\'s ramps' })
         .option('tail-pool-runs', { type: 'number', default: 0, describe: 'bound every deadline check by the tail of each worker\'s last N runs, all batch sizes pooled (0: off): fewer admitted requests miss under bursts, more are rejected' })
         .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
         .option('thresholds', { choices: ['online', 'static'] as const, default: 'online' as const, describe: 'early-exit thresholds: tuned online to the accuracy budget, or static (the package\'s validation-split thresholds, never re-tuned: a baseline)' })
@@ -233,6 +233,7 @@ await yargs(hideBin(process.argv))
         .option('exit-mode', { choices: ['release', 'compact'] as const, default: 'compact' as const })
         .option('baseline', { type: 'boolean', default: true, describe: 'also run the FIFO batching baseline' })
         .option('static', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the package\'s validation-split thresholds, never re-tuned (the static baseline for the online tuner)' })
+        .option('fixed-ramps', { type: 'boolean', default: false, describe: 'also run the planner with ramps tuned online but the package\'s ramp set fixed (ramp adjustment off for that variant, on for the others)' })
         .option('oracle', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the oracle\'s thresholds: per window, the best in hindsight that keep the window\'s agreement >= 99 % (what online tuning can reach at best)' })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
         .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo baseline: queue bound in full batches per model, as TF-Serving (0: unbounded)' })
@@ -242,7 +243,7 @@ await yargs(hideBin(process.argv))
         .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
         .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, staticThresholds: a.static, oracle: a.oracle, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
+      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, staticThresholds: a.static, oracle: a.oracle, fixedRamps: a['fixed-ramps'], batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
     },
   )
   .command(

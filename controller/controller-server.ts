@@ -56,7 +56,7 @@ export interface ControllerOptions {
   exactBatches?: boolean;
   /** Most pending requests per client (ZeroMQ peer or HTTP address). Default 25,000. */
   maxPendingPerClient?: number;
-  /** Let the ramp adjuster activate and deactivate ramps at run time. Default false (see monitorExits). */
+  /** Let the ramp adjuster activate and deactivate ramps at run time (the CLI's default: on; see monitorExits). */
   adjustRamps: boolean;
   /** `static`: keep the packages' validation thresholds, never re-tune (a baseline). Default online. */
   thresholds?: 'online' | 'static';
@@ -145,6 +145,8 @@ export class ControllerServer {
   /** How exit thresholds are kept: tuned online, or the packages' own (`configure` changes it). */
   private thresholds: 'online' | 'static';
   private exitMode: ExitMode | 'off';
+  /** Whether the ramp adjuster may change ramp sets (`configure` changes it). */
+  private adjustRamps: boolean;
   readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0, handlerErrors: 0 };
   /** Refusals and handler failures: logged, but never more than a few lines a second per kind. */
   private readonly refusals: RateLimitedLog;
@@ -152,6 +154,7 @@ export class ControllerServer {
   constructor(private readonly options: ControllerOptions) {
     this.thresholds = options.thresholds ?? 'online';
     this.exitMode = options.exitMode;
+    this.adjustRamps = options.adjustRamps;
     this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)), options.scheduler);
     for (const name of options.preloadModels) this.core.pin(name);
     for (const entry of options.models.values()) {
@@ -345,9 +348,10 @@ export class ControllerServer {
     const config = this.core.modelSpec(model)?.earlyExit;
     if (!monitor || !config) return;
     const change = monitor.observe(plan, feedback);
-    // NOTE: off by default: each change of the ramp set makes every worker holding the model spend
-    // a planned RAMPS action (~100–300 ms of its executor) building the new chain.
-    const rampChange = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
+    // NOTE: each change of the ramp set makes every worker holding the model spend a planned RAMPS
+    // action (~100–300 ms of its executor) building the new chain; the monitor changes the set at
+    // most once per `adjustEvery` (512) samples, with a cool-down for sites it dropped.
+    const rampChange = this.adjustRamps ? monitor.maybeAdjust() : undefined;
     // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
     // compact-mode timeline prediction.
     const thresholds = monitor.currentThresholds;
@@ -689,6 +693,7 @@ export class ControllerServer {
         }
       }
     }
+    if (msg.adjustRamps !== undefined) this.adjustRamps = msg.adjustRamps;
     if (msg.fixedThresholds !== undefined) {
       const { model, thresholds } = msg.fixedThresholds;
       const monitor = this.exitMonitors.get(model);
@@ -699,7 +704,7 @@ export class ControllerServer {
       this.core.setExitConfig(model, { ...config, ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), exitRatesBasis: monitor.numSamples });
       this.telemetry?.thresholds(change, monotonicNowNs());
     }
-    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`);
+    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.adjustRamps !== undefined ? `, ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`);
     return reply(ErrorCode.OK);
   }
 
@@ -710,6 +715,7 @@ export class ControllerServer {
       eventLoopDelayMs: { p50: this.loopDelay.percentile(50) / 1e6, p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
       memoryRssBytes: process.memoryUsage().rss,
       counters: this.counters,
+      adjustRamps: this.adjustRamps,
       exits: [...this.exitMonitors.values()].map((m) => m.stats()),
       /** Predicted against actual INFER durations, per model and stage (recent INFERs). */
       predictions: this.predictionErrors.summary(),

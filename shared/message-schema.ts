@@ -208,6 +208,6 @@ export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
   response: obj({ requestId: id, status: oneOf('OK', 'REJECTED', 'DEADLINE_MISSED', 'ERROR'), code: int(0, 65_535), arrivalNs: num(), deadlineNs: num(), completeNs: num(), outputs: optional(tensors), message: optional(str()) }),
   status_query: obj({ queryId: id }),
   status_reply: obj({ queryId: id, status: obj({}) }),
-  configure: obj({ queryId: id, policy: optional(str(64)), batchTimeoutMs: optional(num()), maxEnqueuedBatches: optional(num()), exitMode: optional(str(64)), thresholds: optional(str(16)), fixedThresholds: optional(obj({ model: str(256), thresholds: arrayOf(num(0, 2), 64) })), adminToken: optional(str(256)) }),
+  configure: obj({ queryId: id, policy: optional(str(64)), batchTimeoutMs: optional(num()), maxEnqueuedBatches: optional(num()), exitMode: optional(str(64)), thresholds: optional(str(16)), fixedThresholds: optional(obj({ model: str(256), thresholds: arrayOf(num(0, 2), 64) })), adjustRamps: optional(bool), adminToken: optional(str(256)) }),
   configure_reply: obj({ queryId: id, code: int(0, 65_535), message: optional(str()) }),
 };

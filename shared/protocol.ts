@@ -306,6 +306,8 @@ export interface ConfigureMsg {
    * `exitMode`/`thresholds`: an operator's choice, or compare's oracle schedule.
    */
   fixedThresholds?: { model: string; thresholds: number[] };
+  /** Let the controller activate and deactivate ramps by utility (its `--adjust-ramps`). */
+  adjustRamps?: boolean;
   /** The controller's admin token, when it was started with one (`--admin-token`). */
   adminToken?: string;
 }

@@ -57,13 +57,14 @@ describe('escapement compare', () => {
     expect(result.budgetViolations.withoutRamps).toBeUndefined();
   });
 
-  it('--oracle adds ramps at the oracle\'s per-window thresholds, switched at each window\'s first request', () => {
+  it('--oracle adds ramps at the oracle\'s per-window thresholds, switched at each window\'s first request; --fixed-ramps the online tuner without ramp adjustment', () => {
     const jsonFile = join(scratch, 'compare-oracle.json');
     const logDir = join(scratch, 'oracle-logs');
-    const args = ['compare', '--max-seconds', '2', '--warmup-s', '0', '--baseline', 'false', '--oracle', '--drift', 'shift', '--out', join(scratch, 'out-oracle'), '--json', jsonFile, '--log-dir', logDir];
+    const args = ['compare', '--max-seconds', '2', '--warmup-s', '0', '--baseline', 'false', '--oracle', '--fixed-ramps', '--drift', 'shift', '--out', join(scratch, 'out-oracle'), '--json', jsonFile, '--log-dir', logDir];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('planner, ramps (compact), oracle thresholds');
+    expect(run.stdout).toContain('planner, ramps (compact), no ramp adjustment');
     expect(run.stderr).not.toMatch(/were refused/);
     const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
     const ee = JSON.parse(readFileSync('models/fmnist-resnet/manifest.json', 'utf8')).earlyExit;
@@ -74,6 +75,8 @@ describe('escapement compare', () => {
       for (const t of thresholds) expect(t).toBeGreaterThan(0);
     }
     expect(result.withOracleRamps.numRequests).toBe(result.numRequests);
+    expect(result.withFixedRamps.numRequests).toBe(result.numRequests);
+    expect(result.withFixedRamps.numErrors).toBe(0);
     expect(result.withOracleRamps.numErrors).toBe(0);
     // served answers are the ones the oracle saw: it exits, and within the budget
     expect(result.withOracleRamps.exitFraction).toBeGreaterThan(0.2);

@@ -83,6 +83,14 @@ describe('configure: switching the policy and exit mode of a running controller'
     await client.configure({ thresholds: 'online' });
     await expect(client.configure({ fixedThresholds: { model: MODEL, thresholds: [0.9] } })).rejects.toThrow(/serves no ramps/);
     await expect(client.configure({ fixedThresholds: { model: MODEL, thresholds: [Number.NaN] } })).rejects.toThrow();
+    // ramp adjustment: on by default, switched per configure (compare's --fixed-ramps variant)
+    const adjusting = async () => ((await client.status()) as { adjustRamps: boolean }).adjustRamps;
+    expect(await adjusting()).toBe(true);
+    await client.configure({ adjustRamps: false });
+    expect(await adjusting()).toBe(false);
+    await expect(client.configure({ adjustRamps: 'no' as unknown as boolean })).rejects.toThrow(/adjustRamps/);
+    await client.configure({ adjustRamps: true });
+    expect(await adjusting()).toBe(true);
     expect((await client.submit(MODEL, randomInputs(manifest, 3), { sloMs: 500 })).status).toBe('OK');
   });
 });
