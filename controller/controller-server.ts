@@ -453,7 +453,10 @@ export class ControllerServer {
     } catch (err) {
       this.counters.malformed++;
       const code = isEscapementError(err) ? err.code : ErrorCode.MALFORMED_MESSAGE;
-      this.replyError(routingId, guessRequestId(frames[0]), code, (err as Error).message, nowNs);
+      const guess = guessQuery(frames[0]);
+      // A malformed configure is answered as a configure (its sender waits for that reply).
+      if (guess.configureQueryId !== undefined) this.clientSender.send([routingId, ...encodeMessage({ type: 'configure_reply', queryId: guess.configureQueryId, code, message: (err as Error).message })]);
+      else this.replyError(routingId, guess.requestId, code, (err as Error).message, nowNs);
       return;
     }
     const { header: msg, tensors } = decoded;
@@ -750,9 +753,12 @@ function resolveDeadline(msg: SubmitMsg, nowNs: number): number | string {
   return msg.deadlineNs!;
 }
 
-/** Best effort: the requestId of an undecodable submit, so the client can match the error. */
-function guessRequestId(header: Buffer | undefined): string {
-  const value = header ? unpackHeaderUnchecked(header) : undefined;
-  const id = (value as { requestId?: unknown } | undefined)?.requestId;
-  return typeof id === 'string' ? id.slice(0, 256) : '';
+/**
+ * Best effort, so the client can match the error: the requestId of an undecodable submit, or the
+ * queryId of an undecodable configure.
+ */
+function guessQuery(header: Buffer | undefined): { requestId: string; configureQueryId?: string } {
+  const value = (header ? unpackHeaderUnchecked(header) : undefined) as { type?: unknown; requestId?: unknown; queryId?: unknown } | undefined;
+  const requestId = typeof value?.requestId === 'string' ? value.requestId.slice(0, 256) : '';
+  return value?.type === 'configure' && typeof value.queryId === 'string' ? { requestId, configureQueryId: value.queryId.slice(0, 256) } : { requestId };
 }
