@@ -12,9 +12,9 @@
  * - Admission: a request that cannot finish by its deadline on any worker, given the current
  *   plan, is REJECTED at arrival with the reason. A queued request that becomes infeasible is
  *   dropped and answered at once (DEADLINE_MISSED), not at its deadline.
- * - Placement: a model with demand and no copy is loaded where memory allows, unloading
- *   least-recently-used models without demand if needed; a model whose backlog exceeds
- *   `replicateBacklogNs` gets another copy where memory is free.
+ * - Placement (placement.ts): a model with demand and no copy is loaded where memory allows,
+ *   unloading least-recently-used models without demand if needed; a model whose backlog
+ *   exceeds `replicateBacklogNs` gets another copy where memory is free.
  *
  * Failure modes: predictions are only as good as the estimates; an action that overruns pushes
  * the worker's timeline later (re-anchored on each result) and later requests may be dropped.
@@ -25,8 +25,6 @@ import { ErrorCode, describeError } from '../shared/error-codes.js';
 import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, StageTiming, UnloadAction } from '../shared/protocol.js';
 import {
   rampSetKey,
-  freeBytes,
-  isInUse,
   newModelState,
   newWorkerState,
   type InflightAction,
@@ -37,6 +35,7 @@ import {
 } from './cluster-state.js';
 import { Admission } from './admission.js';
 import { BatchEstimates } from './batch-estimates.js';
+import { Placement, type PlacementActions } from './placement.js';
 import { chooseBatch, type BatchChoice } from './batch-choice.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
@@ -112,7 +111,6 @@ export interface ResultFold {
 const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCode.INFER_TOO_EARLY, ErrorCode.INFER_NOT_LOADED]);
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
-const FAR_FUTURE_NS = 3_600_000_000_000;
 /** Abandoned LOADs remembered per worker (their late results are adopted); older ones are forgotten. */
 const MAX_ABANDONED_LOADS = 64;
 /** Estimator key (in place of a batch size) for RAMPS durations; LOADs use 0. */
@@ -166,6 +164,8 @@ export class Scheduler {
   private readonly admission: Admission;
   /** Batch sizes, durations, backlogs and drain predictions (batch-estimates.ts). */
   private readonly estimates: BatchEstimates;
+  /** Where models are loaded, copied and evicted (placement.ts). */
+  private readonly placement: Placement;
   /** Models with queued requests: placement and expiry only look at these. */
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
@@ -184,6 +184,7 @@ export class Scheduler {
     this.estimator = new LatencyEstimator(this.config.estimator);
     this.estimates = new BatchEstimates(this.workers, this.estimator, this.config);
     this.admission = new Admission(this.estimates, this.config);
+    this.placement = new Placement(this.workers, this.modelsWithDemand, this.estimates, this.estimator, this.config);
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
@@ -231,20 +232,6 @@ export class Scheduler {
     if (!model) return 'unavailable';
     const states = [...model.holders.values()].map((w) => w.instances.get(modelName)!.state);
     return states.includes('loaded') ? 'ready' : states.includes('loading') ? 'loading' : 'unavailable';
-  }
-
-  private unloadEverywhere(model: ModelState, nowNs: number, result: PlanResult): void {
-    if (model.queue.length > 0) return; // serve what was admitted first
-    for (const worker of [...model.holders.values()]) {
-      const instance = worker.instances.get(model.spec.name)!;
-      if (instance.state !== 'loaded' || isInUse(worker, model.spec.name)) continue;
-      const startNs = worker.timeline.freeAtNs(nowNs);
-      const action: UnloadAction = { type: 'unload', ...this.window(startNs, this.config.defaultUnloadNs, FAR_FUTURE_NS, nowNs), modelName: model.spec.name };
-      this.commit(worker, action, [], nowNs);
-      this.forgetInstance(worker, model.spec.name);
-      result.actions.push({ workerId: worker.id, action, requests: [] });
-    }
-    if (model.holders.size === 0) this.unloadRequested.delete(model.spec.name);
   }
 
   /** Switches the batching policy for everything planned from now on. */
@@ -358,10 +345,15 @@ export class Scheduler {
     // 0. give up on actions whose result never came
     if (nowNs >= this.nextOverdueCheckNs) this.expireOverdueActions(nowNs);
     // 1. place models with demand (LOAD, UNLOAD to make room)
-    for (const name of this.modelsWithDemand) this.placeModel(this.models.get(name)!, nowNs, result);
-    for (const name of this.pinnedModels) this.placePinned(this.models.get(name)!, nowNs, result);
+    const placementActions = this.placementActions(nowNs, result);
+    for (const name of this.modelsWithDemand) {
+      if (!this.unloadRequested.has(name)) this.placement.placeDemanded(this.models.get(name)!, nowNs, placementActions);
+    }
+    for (const name of this.pinnedModels) this.placement.placePinned(this.models.get(name)!, nowNs, placementActions);
     for (const name of this.exitModels) this.prepareRampSets(this.models.get(name)!, nowNs, result);
-    for (const name of [...this.unloadRequested]) this.unloadEverywhere(this.models.get(name)!, nowNs, result);
+    for (const name of [...this.unloadRequested]) {
+      if (this.placement.unloadEverywhere(this.models.get(name)!, placementActions)) this.unloadRequested.delete(name);
+    }
     // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline), and
     //    collect the workers holding a model with demand that are free within the horizon (only
     //    they can take work; their sort keys are read once). Deleting from a Set while iterating
@@ -565,6 +557,21 @@ export class Scheduler {
     return timeline.expectedStages(siteIds, survivors, action.expectedDurationNs);
   }
 
+  /** How placement (placement.ts) plans LOADs and UNLOADs and answers requests in this plan. */
+  private placementActions(nowNs: number, result: PlanResult): PlacementActions {
+    return {
+      plan: (worker, body, durationNs, latestDeltaNs) => {
+        const action = { ...body, ...this.window(worker.timeline.freeAtNs(nowNs), durationNs, latestDeltaNs, nowNs) } as LoadAction | UnloadAction;
+        this.commit(worker, action, [], nowNs);
+        result.actions.push({ workerId: worker.id, action, requests: [] });
+      },
+      forget: (worker, model) => this.forgetInstance(worker, model),
+      failQueued: (model, code, message) => {
+        for (const r of this.dequeue(model, model.queue.length)) result.outcomes.push(this.fail(r, 'ERROR', code, message, nowNs));
+      },
+    };
+  }
+
   private window(startNs: number, durationNs: number, latestDeltaNs: number, nowNs: number) {
     return {
       actionId: this.nextActionId++,
@@ -579,108 +586,6 @@ export class Scheduler {
     worker.timeline.add(action.actionId, action.expectedDurationNs, nowNs);
     this.nextOverdueCheckNs = Math.min(this.nextOverdueCheckNs, this.overdueAtNs(action));
     worker.inflight.set(action.actionId, { action, workerId: worker.id, requests });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Placement
-
-  private placeModel(model: ModelState, nowNs: number, result: PlanResult): void {
-    const name = model.spec.name;
-    if (this.unloadRequested.has(name)) return;
-    if (model.holders.size === 0) {
-      const target = this.chooseLoadTarget(model, nowNs, true);
-      if (target) this.planLoad(target, model, nowNs, result);
-      else if (this.everyWorkerFailed(name)) this.failModel(model, nowNs, result);
-      return;
-    }
-    // NOTE: a queue one batch can drain never needs another copy; checked first, this keeps plans cheap.
-    if (model.queue.length <= this.estimates.largestBatch(model)) return;
-    for (const worker of model.holders.values()) if (worker.instances.get(name)!.state === 'loading') return;
-    if (this.estimates.backlogNs(model) > this.config.replicateBacklogNs) {
-      const target = this.chooseLoadTarget(model, nowNs, false);
-      if (target) this.planLoad(target, model, nowNs, result);
-    }
-  }
-
-  private placePinned(model: ModelState, nowNs: number, result: PlanResult): void {
-    if (model.holders.size === this.workers.size) return;
-    const needBytes = this.weightsBytes(model);
-    for (const worker of this.workers.values()) {
-      if (worker.instances.has(model.spec.name) || worker.failedModels.has(model.spec.name)) continue;
-      if (freeBytes(worker) >= needBytes) this.planLoad(worker, model, nowNs, result);
-    }
-  }
-
-  private weightsBytes(model: ModelState): number {
-    return model.measuredWeightsBytes ?? model.spec.weightsBytes;
-  }
-
-  /** A worker without the model that can hold it: free memory first, earliest free second. */
-  private chooseLoadTarget(model: ModelState, nowNs: number, allowEviction: boolean): WorkerState | undefined {
-    const needBytes = this.weightsBytes(model);
-    let best: WorkerState | undefined;
-    let bestKey = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
-      if (worker.instances.has(model.spec.name) || worker.failedModels.has(model.spec.name)) continue;
-      if (worker.memoryBudgetBytes < needBytes) continue;
-      const fits = freeBytes(worker) >= needBytes;
-      if (!fits && (!allowEviction || this.evictableBytes(worker) + freeBytes(worker) < needBytes)) continue;
-      // NOTE: workers that fit without eviction always rank before those that need it.
-      const key = (fits ? 0 : FAR_FUTURE_NS) + worker.timeline.freeAtNs(nowNs);
-      if (key < bestKey) {
-        bestKey = key;
-        best = worker;
-      }
-    }
-    return best;
-  }
-
-  private evictionCandidates(worker: WorkerState): string[] {
-    return [...worker.instances.values()]
-      .filter((i) => i.state === 'loaded' && !this.modelsWithDemand.has(i.model) && !isInUse(worker, i.model))
-      .sort((a, b) => a.lastUsedNs - b.lastUsedNs)
-      .map((i) => i.model);
-  }
-
-  private evictableBytes(worker: WorkerState): number {
-    return this.evictionCandidates(worker).reduce((sum, m) => sum + worker.instances.get(m)!.weightsBytes, 0);
-  }
-
-  private planLoad(worker: WorkerState, model: ModelState, nowNs: number, result: PlanResult): void {
-    const needBytes = this.weightsBytes(model);
-    // Make room: least recently used models without demand go first.
-    for (const victim of this.evictionCandidates(worker)) {
-      if (freeBytes(worker) >= needBytes) break;
-      const startNs = worker.timeline.freeAtNs(nowNs);
-      const action: UnloadAction = { type: 'unload', ...this.window(startNs, this.config.defaultUnloadNs, FAR_FUTURE_NS, nowNs), modelName: victim };
-      this.commit(worker, action, [], nowNs);
-      this.forgetInstance(worker, victim);
-      result.actions.push({ workerId: worker.id, action, requests: [] });
-    }
-    const startNs = worker.timeline.freeAtNs(nowNs);
-    const loadNs = this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? model.spec.loadEstimateNs ?? this.config.defaultLoadNs;
-    const action: LoadAction = {
-      type: 'load',
-      ...this.window(startNs, loadNs, Math.max(this.config.latestDeltaNs, loadNs), nowNs),
-      modelName: model.spec.name,
-      batchSizes: model.spec.batchSizes,
-    };
-    this.commit(worker, action, [], nowNs);
-    worker.usedBytes += needBytes;
-    worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
-    model.holders.set(worker.id, worker);
-    result.actions.push({ workerId: worker.id, action, requests: [] });
-  }
-
-  private everyWorkerFailed(model: string): boolean {
-    return this.workers.size > 0 && [...this.workers.values()].every((w) => w.failedModels.has(model));
-  }
-
-  private failModel(model: ModelState, nowNs: number, result: PlanResult): void {
-    const requests = this.dequeue(model, model.queue.length);
-    for (const r of requests) {
-      result.outcomes.push(this.fail(r, 'ERROR', ErrorCode.MODEL_UNAVAILABLE, `no worker could load '${model.spec.name}'`, nowNs));
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -900,8 +805,8 @@ export class Scheduler {
     if (!model) return;
     if (!worker.instances.has(action.modelName)) {
       // NOTE: the memory is the worker's whether or not it fits the plan; eviction makes room later.
-      worker.instances.set(action.modelName, { model: action.modelName, state: 'loading', weightsBytes: this.weightsBytes(model), lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
-      worker.usedBytes += this.weightsBytes(model);
+      worker.instances.set(action.modelName, { model: action.modelName, state: 'loading', weightsBytes: this.placement.weightsBytes(model), lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
+      worker.usedBytes += this.placement.weightsBytes(model);
       model.holders.set(worker.id, worker);
     }
     this.foldLoad(worker, action, msg);
