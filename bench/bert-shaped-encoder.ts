@@ -11,7 +11,7 @@
  * sizes from its own input (Reshape with 0 = "copy this dim"), so between layers only the hidden
  * state and the mask bias cross and prepare finds a ramp site after every layer.
  */
-import { onnx, OnnxDataType, type ModelProto, type NodeProto, type OnnxNamespace, type TensorProto } from '../prepare/onnx-proto.js';
+import { onnx, OnnxDataType, type ModelProto, type NodeProto, type OnnxNamespace, type TensorProto } from '../onnx/onnx-proto.js';
 import { seededRandom } from '../shared/seeded-random.js';
 
 export interface BertShape {

@@ -26,7 +26,7 @@ import { runOpenLoop } from '../client/open-loop.js';
 import { LocalCluster } from '../cli/local-cluster.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
-import { sessionOptions } from '../worker/session-options.js';
+import { sessionOptions } from '../onnx/session-options.js';
 import { measurePlanThroughput } from './plan-throughput.js';
 import { inferErrors, measurePredictability, percentile, readActionLog } from './predictability.js';
 import { threadRoundTripP50Ms, zmqRoundTripP50Ms } from './transport-floor.js';

@@ -6,7 +6,7 @@
  * window, can reach. The search is the controller's (controller/threshold-tuner.ts) with the
  * observed rate in place of its upper bound (z = 0) and every observed confidence a candidate.
  */
-import { tuneThresholds, type TunerRamp, type TunerSample } from '../controller/threshold-tuner.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { RampConfidences } from '../client/ramp-confidences.js';
 

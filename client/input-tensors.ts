@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { ModelManifest } from '../shared/model-manifest.js';
 import { byteLength, bytesOf, type Tensor, type TensorSpec } from '../shared/tensor.js';
-import { decodeTensor } from '../prepare/onnx-proto.js';
+import { decodeTensor } from '../onnx/onnx-proto.js';
 
 function rowShape(spec: TensorSpec): number[] {
   return [1, ...spec.shape.slice(1)];

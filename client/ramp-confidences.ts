@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { decodeModel, encodeModel, onnx } from '../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, onnx } from '../onnx/onnx-proto.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { Tensor } from '../shared/tensor.js';
 

@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { tuneThresholds, type TunerRamp, type TunerSample } from './threshold-tuner.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
 
 export interface ExitMonitorOptions {
   /**

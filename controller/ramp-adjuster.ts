@@ -15,7 +15,7 @@
  *    validation threshold; the tuner adjusts it once the window has data for it.
  * Every decision is returned with its reason.
  */
-import type { TunerRamp, TunerSample } from './threshold-tuner.js';
+import type { TunerRamp, TunerSample } from '../shared/threshold-tuner.js';
 
 export interface CandidateSite {
   siteId: number;

@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadDataset } from '../prepare/dataset.js';
-import { encodeModel } from '../prepare/onnx-proto.js';
+import { encodeModel } from '../onnx/onnx-proto.js';
 import { loadTrace } from '../traces/trace-loader.js';
 import { kerasStyleExport } from './stand-ins.js';
 

@@ -3,7 +3,7 @@
  * bring-your-own walkthrough and tests.
  */
 import { readFileSync } from 'node:fs';
-import { decodeModel, onnx, type ModelProto } from '../prepare/onnx-proto.js';
+import { decodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 
 /**
  * What a TensorFlow/Keras export of an NCHW float classifier looks like: the image comes in as

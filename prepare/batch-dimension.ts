@@ -12,8 +12,8 @@
  * still be checked on real inputs (see the ingestion test): a Reshape that folds the batch into
  * another axis cannot be rewritten this way and is reported by the runtime's shape check.
  */
-import type { ModelProto, ValueInfoProto } from './onnx-proto.js';
-import { readInt64s, writeInt64s } from './onnx-proto.js';
+import type { ModelProto, ValueInfoProto } from '../onnx/onnx-proto.js';
+import { readInt64s, writeInt64s } from '../onnx/onnx-proto.js';
 
 export const BATCH_DIM_PARAM = 'N';
 

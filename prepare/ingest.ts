@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelManifest } from '../shared/model-manifest.js';
 import type { DType, TensorSpec } from '../shared/tensor.js';
 import { dataInputNames, makeBatchDynamic, type BatchRewriteReport } from './batch-dimension.js';
-import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
+import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from '../onnx/onnx-proto.js';
 
 /** Operators whose semantics the segmenting and batching logic cannot reason about. */
 const CONTROL_FLOW_OPS = new Set(['If', 'Loop', 'Scan']);

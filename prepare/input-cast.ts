@@ -6,7 +6,7 @@
  * profiles) then speaks one input type, and the model computes exactly what it did: pixels
  * 0–255 survive the round trip. A client sends pixel values as float32 (0–255).
  */
-import { onnx, type ModelProto } from './onnx-proto.js';
+import { onnx, type ModelProto } from '../onnx/onnx-proto.js';
 
 const UINT8 = 2;
 const FLOAT = 1;

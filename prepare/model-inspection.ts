@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
 import { runtimeRefusal, validateGraph } from './ingest.js';
 import { castUint8Inputs } from './input-cast.js';
-import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
+import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from '../onnx/onnx-proto.js';
 import { chooseOutput, pruneToOutput } from './output-choice.js';
 import { findRampSites } from './ramp-sites.js';
 

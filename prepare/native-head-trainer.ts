@@ -17,7 +17,7 @@
  * bit-identical).
  */
 import * as ort from 'onnxruntime-node';
-import { encodeModel, onnx } from './onnx-proto.js';
+import { encodeModel, onnx } from '../onnx/onnx-proto.js';
 import { checkTrainingData, DEFAULT_TRAIN_OPTIONS, foldStandardisation, glorotUniform, seededRandom, shuffleInPlace, softmaxInto, standardisation, type TrainOptions, type TrainedHead } from './ramp-trainer.js';
 import type { RampOutputs } from './ramp-statistics.js';
 import type { HeadWeights, LinearLayer } from './ramp-heads.js';

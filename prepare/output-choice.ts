@@ -12,7 +12,7 @@
  * The other outputs are dropped from the package (not carried to responses): the graph keeps
  * only the nodes the chosen output needs, and the initializers they read.
  */
-import { OnnxDataType, type ModelProto, type NodeProto, type ValueInfoProto } from './onnx-proto.js';
+import { OnnxDataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/onnx-proto.js';
 
 export interface OutputChoice {
   name: string;

@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { monotonicNowNs } from '../shared/clock.js';
-import { sessionOptions } from '../worker/session-options.js';
+import { sessionOptions } from '../onnx/session-options.js';
 
 export interface ProfileOptions {
   batchSizes: number[];

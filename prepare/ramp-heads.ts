@@ -11,7 +11,7 @@
  * Weights are float32 raw_data initializers; the head's input is named after the site's tensor so
  * a worker can feed it straight from the segment chain's environment.
  */
-import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
+import { encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 import type { SiteKind } from './ramp-sites.js';
 
 export const HEAD_OPSET = 13;

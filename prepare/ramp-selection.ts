@@ -16,7 +16,7 @@
  * the controller's tuner would set them online (`boundedSelection`): an upper confidence bound
  * on the disagreement rate within the budget, and served agreement starts inside it.
  */
-import { tuneThresholds } from '../controller/threshold-tuner.js';
+import { tuneThresholds } from '../shared/threshold-tuner.js';
 import { thresholdForBudget, type RampOutputs } from './ramp-statistics.js';
 
 export interface RampCandidate {

@@ -17,21 +17,11 @@
  * only the later one is kept.
  */
 import * as ort from 'onnxruntime-node';
-import { GraphIndex } from './onnx-graph.js';
-import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
-import type { TensorType } from './segmenter.js';
+import { GraphIndex } from '../onnx/onnx-graph.js';
+import { encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
+import type { CutPoint, TensorType } from '../onnx/segmenter.js';
 
 export type SiteKind = 'feature-map' | 'sequence';
-
-export interface CutPoint {
-  /** The activation tensor crossing the cut. */
-  tensor: string;
-  /** Side tensors crossing the cut (computed from side inputs only). */
-  sideTensors: string[];
-  /** Index of the node after which the cut lies. */
-  afterNode: number;
-  producerName: string;
-}
 
 export interface RampSite extends CutPoint {
   /** Stable id, in depth order: site 0 is the earliest. */

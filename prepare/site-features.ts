@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Dataset } from './dataset.js';
 import { datasetFeeds } from './dataset-feeds.js';
-import { encodeModel, onnx, type ModelProto } from './onnx-proto.js';
+import { encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 import type { RampSite } from './ramp-sites.js';
 import { gridPooling, poolingNodes } from './ramp-heads.js';
 

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { writeNpy } from '../prepare/npy-writer.js';
+import { writeNpy } from '../shared/npy-writer.js';
 import { readTextCorpus } from './text-corpus.js';
 import { padTokenRows } from './token-tensors.js';
 import { buildVocabulary, WordTokenizer } from './word-tokenizer.js';

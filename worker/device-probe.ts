@@ -1,5 +1,5 @@
 /** A one-node ONNX model (Identity on a float32 [1]) used to check that a device works at startup. */
-import { onnx, encodeModel } from '../prepare/onnx-proto.js';
+import { onnx, encodeModel } from '../onnx/onnx-proto.js';
 
 export function identityModelBytes(): Uint8Array {
   const tensorType = (name: string) => ({

@@ -13,8 +13,8 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { BatchProfileEntry, EarlyExitPlan } from '../shared/protocol.js';
-import { decodeModel, encodeModel, onnx, type ModelProto } from '../prepare/onnx-proto.js';
-import { segmentModel } from '../prepare/segmenter.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
+import { segmentModel } from '../onnx/segmenter.js';
 import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { runFused, type FusedModel } from './fused-runner.js';
 import { anchorBatchSizes, interpolateTiming, MAX_TIMING_NS_PER_SIZE, MIN_TIMED_RUNS_PER_SIZE, tooSlowToTime, type Timing } from '../shared/batch-size-sampling.js';
@@ -23,7 +23,7 @@ import { EscapementError, ErrorCode } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import { DTYPE_BYTES, numElements, type DType, type Tensor, type TensorSpec } from '../shared/tensor.js';
 import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
-import { sessionOptions, type SessionSettings } from './session-options.js';
+import { sessionOptions, type SessionSettings } from '../onnx/session-options.js';
 
 const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 

@@ -11,7 +11,7 @@ import type { ModelEntry } from '../shared/model-manifest.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
 import { identityModelBytes } from './device-probe.js';
-import type { SessionSettings } from './session-options.js';
+import type { SessionSettings } from '../onnx/session-options.js';
 import { fromWire, toWire, type ThreadReply, type ThreadRequest } from './thread-messages.js';
 
 type Pending = { resolve: (reply: ThreadReply) => void; reject: (err: Error) => void; onExit?: InferOptions['onExit'] };

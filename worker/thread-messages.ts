@@ -2,7 +2,7 @@
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { BatchProfileEntry, EarlyExitPlan, ExitFeedback, StageTiming } from '../shared/protocol.js';
 import type { Tensor } from '../shared/tensor.js';
-import type { SessionSettings } from './session-options.js';
+import type { SessionSettings } from '../onnx/session-options.js';
 
 /** A tensor whose bytes travel as a transferred ArrayBuffer. */
 export interface WireTensor {

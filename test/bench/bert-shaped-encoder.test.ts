@@ -1,10 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { BERT_BASE, bertShapedEncoder, parameterCount } from '../../bench/bert-shaped-encoder.js';
-import { encodeModel } from '../../prepare/onnx-proto.js';
+import { encodeModel } from '../../onnx/onnx-proto.js';
 import { findRampSites } from '../../prepare/ramp-sites.js';
-import { SegmentChain } from '../../prepare/segment-chain.js';
-import { segmentModel } from '../../prepare/segmenter.js';
+import { SegmentChain } from '../../onnx/segment-chain.js';
+import { segmentModel } from '../../onnx/segmenter.js';
 
 const TINY = { layers: 2, hidden: 32, heads: 4, feedForward: 64, vocab: 500, maxTokens: 16, classes: 3 };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitMonitor } from '../../controller/exit-monitor.js';
 import { adjustRamps, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
-import type { TunerSample } from '../../controller/threshold-tuner.js';
+import type { TunerSample } from '../../shared/threshold-tuner.js';
 
 const WHOLE_MS = 10;
 const useful = { siteId: 3, upToMs: 3, costMs: 0.05 };

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DISABLED_THRESHOLD, tuneThresholds, wilsonUpperBound, type TunerRamp, type TunerSample } from '../../controller/threshold-tuner.js';
+import { DISABLED_THRESHOLD, tuneThresholds, wilsonUpperBound, type TunerRamp, type TunerSample } from '../../shared/threshold-tuner.js';
 import { loadDataset } from '../../prepare/dataset.js';
-import { decodeModel } from '../../prepare/onnx-proto.js';
+import { decodeModel } from '../../onnx/onnx-proto.js';
 import { extractSiteFeatures } from '../../prepare/site-features.js';
 import { evaluateHead } from '../../prepare/ramp-statistics.js';
 import { seededRandom } from '../../prepare/ramp-trainer.js';

@@ -18,7 +18,7 @@ import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { ResponseMsg } from '../../shared/protocol.js';
 import { asFloat32, bytesOf } from '../../shared/tensor.js';
-import { decodeTensor } from '../../prepare/onnx-proto.js';
+import { decodeTensor } from '../../onnx/onnx-proto.js';
 
 const MODEL = 'mnist-cnn';
 const manifest = loadModelEntry('models', MODEL).manifest;

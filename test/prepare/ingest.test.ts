@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingestModel, runtimeRefusal } from '../../prepare/ingest.js';
-import { decodeTensor, onnx } from '../../prepare/onnx-proto.js';
+import { decodeTensor, onnx } from '../../onnx/onnx-proto.js';
 import { loadModelEntry, parseManifest, ManifestError } from '../../shared/model-manifest.js';
 
 const MODEL_DIR = 'models';

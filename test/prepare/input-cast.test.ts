@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { castUint8Inputs } from '../../prepare/input-cast.js';
-import { decodeModel, encodeModel, type ModelProto } from '../../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, type ModelProto } from '../../onnx/onnx-proto.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../../prepare/prepare-package.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { kerasStyleExport } from '../../examples/stand-ins.js';

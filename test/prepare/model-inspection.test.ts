@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatInspection, inspectModel } from '../../prepare/model-inspection.js';
-import { decodeModel, encodeModel, onnx } from '../../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, onnx } from '../../onnx/onnx-proto.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { kerasStyleExport } from '../../examples/stand-ins.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseOutput, pruneToOutput } from '../../prepare/output-choice.js';
-import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../../onnx/onnx-proto.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage, PrepareError } from '../../prepare/prepare-package.js';
 
 const LOGITS = 'Plus214_Output_0';

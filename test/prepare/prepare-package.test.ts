@@ -80,7 +80,7 @@ describe('escapement prepare', () => {
   it('refuses a model with no usable ramp site', async () => {
     const mlp = join(scratch, 'mlp');
     mkdirSync(mlp, { recursive: true });
-    const { onnx, encodeModel } = await import('../../prepare/onnx-proto.js');
+    const { onnx, encodeModel } = await import('../../onnx/onnx-proto.js');
     const model = onnx.ModelProto.create({
       irVersion: 7,
       opsetImport: [{ domain: '', version: 13 }],

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { dataInputNames, makeBatchDynamic } from '../../prepare/batch-dimension.js';
-import { GraphIndex } from '../../prepare/onnx-graph.js';
-import { decodeModel, encodeModel, onnx, type ModelProto } from '../../prepare/onnx-proto.js';
+import { GraphIndex } from '../../onnx/onnx-graph.js';
+import { decodeModel, encodeModel, onnx, type ModelProto } from '../../onnx/onnx-proto.js';
 import { findCuts, findRampSites } from '../../prepare/ramp-sites.js';
-import { SegmentChain } from '../../prepare/segment-chain.js';
-import { segmentModel } from '../../prepare/segmenter.js';
+import { SegmentChain } from '../../onnx/segment-chain.js';
+import { segmentModel } from '../../onnx/segmenter.js';
 
 function load(path: string): ModelProto {
   const model = decodeModel(readFileSync(path));

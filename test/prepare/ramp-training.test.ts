@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { encodeModel } from '../../prepare/onnx-proto.js';
+import { encodeModel } from '../../onnx/onnx-proto.js';
 import { buildHeadModel, headOutputName } from '../../prepare/ramp-heads.js';
 import { selectRamps, type RampCandidate } from '../../prepare/ramp-selection.js';
 import { evaluateHead, thresholdForBudget, validateRamp } from '../../prepare/ramp-statistics.js';

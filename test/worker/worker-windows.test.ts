@@ -6,7 +6,7 @@ import { monotonicNowNs } from '../../shared/clock.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { InferAction, LoadAction } from '../../shared/protocol.js';
 import { asFloat32, bytesOf } from '../../shared/tensor.js';
-import { decodeTensor } from '../../prepare/onnx-proto.js';
+import { decodeTensor } from '../../onnx/onnx-proto.js';
 import { FakeController } from '../support/fake-controller.js';
 
 const MS = 1_000_000;

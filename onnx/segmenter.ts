@@ -10,7 +10,17 @@
  */
 import { GraphIndex } from './onnx-graph.js';
 import { onnx, type ModelProto, type ValueInfoProto } from './onnx-proto.js';
-import type { CutPoint } from './ramp-sites.js';
+
+/** A place to cut a graph: where a segment ends and a ramp head may read. */
+export interface CutPoint {
+  /** The activation tensor crossing the cut. */
+  tensor: string;
+  /** Side tensors crossing the cut (computed from side inputs only). */
+  sideTensors: string[];
+  /** Index of the node after which the cut lies. */
+  afterNode: number;
+  producerName: string;
+}
 
 export interface Segment {
   index: number;
