@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderPlot } from '../client/latency-plots.js';
 import { formatTable } from '../client/latency-summary.js';
-import { cliEntryPath } from '../cli/local-cluster.js';
+import { cliEntryPath } from '../cluster/local-cluster.js';
 import { NAMED_DRIFTS } from '../client/drift.js';
 
 const SECONDS = Number(process.env.ADAPT_SECONDS ?? 8);

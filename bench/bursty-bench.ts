@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { formatTable } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
-import { LocalCluster } from '../cli/local-cluster.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import { loadModelEntry } from '../shared/model-manifest.js';

@@ -23,7 +23,7 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
 import { formatTable, percentilesMs, summarize } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
-import { LocalCluster } from '../cli/local-cluster.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { sessionOptions } from '../onnx/session-options.js';

@@ -26,13 +26,13 @@ import { EscapementClient, type InferResponse } from '../client/escapement-clien
 import { formatTable, percentilesMs } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
-import { LocalCluster } from '../cli/local-cluster.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
-import { profiledCapacityRps } from '../cli/demo-settings.js';
-import { sloFor } from '../cli/replay-command.js';
+import { profiledCapacityRps } from '../client/profiled-capacity.js';
+import { sloFor } from '../client/slo-rule.js';
 import { ThreadExecutor } from '../worker/thread-executor.js';
 import { Device } from '../worker/device.js';
 import { inferOnDevice, loadOnDevice, measureChainCost } from './chain-cost.js';

@@ -11,9 +11,9 @@ import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
 import { summarize } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
-import { LocalCluster } from '../cli/local-cluster.js';
-import { profiledCapacityRps } from '../cli/demo-settings.js';
-import { sloFor } from '../cli/replay-command.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
+import { profiledCapacityRps } from '../client/profiled-capacity.js';
+import { sloFor } from '../client/slo-rule.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 
 export function readActionLog(path: string): Record<string, string>[] {

@@ -30,8 +30,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { EscapementClient } from '../client/escapement-client.js';
 import { formatTable, percentilesMs } from '../client/latency-summary.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
-import { LocalCluster } from '../cli/local-cluster.js';
-import { sloFor } from '../cli/replay-command.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
+import { sloFor } from '../client/slo-rule.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { BERT_BASE, bertShapedEncoder, parameterCount } from './bert-shaped-encoder.js';
 

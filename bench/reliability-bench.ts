@@ -15,7 +15,7 @@ import { EscapementClient, type InferResponse } from '../client/escapement-clien
 import { randomInputs } from '../client/input-tensors.js';
 import { formatTable } from '../client/latency-summary.js';
 import { runOpenLoop } from '../client/open-loop.js';
-import { LocalCluster } from '../cli/local-cluster.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { fuzzController } from './fuzzer.js';
 

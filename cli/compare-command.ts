@@ -16,8 +16,9 @@ import type { Tensor } from '../shared/tensor.js';
 import { oracleSchedule, tunerRampsOf } from './oracle-schedule.js';
 import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
-import { LocalCluster } from './local-cluster.js';
-import { datasetFeeder, traceFor, warmupInputs, progressPrinter, sloFor, summaryRow, type ReplayArgs } from './replay-command.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
+import { sloFor } from '../client/slo-rule.js';
+import { datasetFeeder, traceFor, warmupInputs, progressPrinter, summaryRow, type ReplayArgs } from './replay-command.js';
 
 export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   controller: string | undefined;

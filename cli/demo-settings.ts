@@ -4,17 +4,11 @@
  * capacity, with inputs from the dataset its ramps were made from. Capacity comes from the
  * package's profile: two workers running the largest batch back to back.
  */
+import { profiledCapacityRps } from '../client/profiled-capacity.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 
 const REFERENCE_MODEL = 'fmnist-resnet';
 const REFERENCE_TIME_SCALE = 100;
-
-export function profiledCapacityRps(modelDir: string, model: string, numWorkers = 2): number {
-  const ee = loadModelEntry(modelDir, model).manifest.earlyExit;
-  if (!ee) throw new Error(`'${model}' has no profile: capacity comes from a package made by escapement prepare`);
-  const largest = Math.max(...Object.keys(ee.profile.wholeMs).map(Number));
-  return (numWorkers * largest * 1000) / ee.profile.wholeMs[String(largest)]!;
-}
 
 export function demoSettings(modelDir: string, model: string): { timeScale: number; dataset: string } {
   const entry = loadModelEntry(modelDir, model);

@@ -18,7 +18,8 @@ import type { MappingOverrides } from '../traces/field-mapping.js';
 import { readTrace, type TraceFormat } from '../traces/trace-loader.js';
 import { formatTraceSummary, summarizeTrace, timeScaleForTargetLoad } from '../traces/trace-summary.js';
 import type { Arrival } from '../traces/trace.js';
-import { profiledCapacityRps } from './demo-settings.js';
+import { profiledCapacityRps } from '../client/profiled-capacity.js';
+import { sloFor } from '../client/slo-rule.js';
 
 export interface ReplayArgs {
   trace: string;
@@ -102,24 +103,6 @@ export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: num
 /** The scaled arrivals of a trace (see `traceFor`). */
 export function arrivalsFor(args: TraceArgs): Arrival[] {
   return traceFor(args).arrivals;
-}
-
-/** Without --slo-ms or --slo-factor, the SLO is this multiple of the batch-1 latency (see `sloFor`). */
-export const DEFAULT_SLO_FACTOR = 10;
-
-/**
- * The SLO: given in ms, or as a multiple of the model's profiled batch-1 latency. Without either,
- * the rule is max(`floorMs`, 10 x batch-1 latency) rounded up to 10 ms: the floor covers the ~2 ms
- * serving overhead that dominates small models (fmnist-resnet: 1.3 ms, so 40 ms), the factor scales
- * with compute for real-size ones (fmnist-resnet-112: ~20 ms, so 200 ms).
- */
-export function sloFor(entry: ModelEntry | undefined, sloMs: number | undefined, sloFactor: number | undefined, floorMs = 50): number {
-  if (sloMs !== undefined) return sloMs;
-  const batch1Ms = entry?.manifest.earlyExit?.profile.wholeMs['1'];
-  if (sloFactor !== undefined && batch1Ms !== undefined) return sloFactor * batch1Ms;
-  if (sloFactor !== undefined) throw new Error('--slo-factor needs a model package with a profile; give --slo-ms instead');
-  if (batch1Ms === undefined) return floorMs;
-  return Math.max(floorMs, Math.ceil((DEFAULT_SLO_FACTOR * batch1Ms) / 10) * 10);
 }
 
 /**

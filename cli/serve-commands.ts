@@ -6,7 +6,7 @@ import { ControllerMetrics } from '../controller/controller-metrics.js';
 import { ControllerServer } from '../controller/controller-server.js';
 import { HttpFront } from '../controller/http-front.js';
 import { loadModelRepository } from '../shared/model-manifest.js';
-import { hasServingNodeFlags, SERVING_NODE_FLAGS } from './node-flags.js';
+import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../cluster/node-flags.js';
 import { ThreadExecutor } from '../worker/thread-executor.js';
 import { Device } from '../worker/device.js';
 import { SimulatedExecutor } from '../worker/simulated-executor.js';

@@ -1,6 +1,7 @@
 /** The demo on another bundled model offers it the same share of capacity as 100x gives fmnist-resnet. */
 import { describe, expect, it } from 'vitest';
-import { demoSettings, profiledCapacityRps } from '../../cli/demo-settings.js';
+import { profiledCapacityRps } from '../../client/profiled-capacity.js';
+import { demoSettings } from '../../cli/demo-settings.js';
 
 describe('demo settings', () => {
   it('replays the reference model at 100x on its own dataset', () => {

@@ -1,7 +1,7 @@
 /** The CLI's failures: a bad command line gets the help (exit 2), a failing command one line (exit 1). */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { cliEntryPath } from '../../cluster/local-cluster.js';
 
 const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
 

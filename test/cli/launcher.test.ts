@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../../cli/node-flags.js';
+import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../../cluster/node-flags.js';
 
 describe('bin/escapement', () => {
   it('passes exactly the serving node flags', () => {

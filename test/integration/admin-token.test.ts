@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { checkLeaks } from '../support/leak-check.js';
 

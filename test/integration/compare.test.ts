@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { checkLeaks } from '../support/leak-check.js';
-import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
+import { cliEntryPath, LocalCluster } from '../../cluster/local-cluster.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-compare-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

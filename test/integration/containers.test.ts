@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { cliEntryPath } from '../../cluster/local-cluster.js';
 
 interface Service {
   build?: string;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { runOpenLoop } from '../../client/open-loop.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { loadDataset } from '../../prepare/dataset.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { asFloat32, bytesOf } from '../../shared/tensor.js';

@@ -4,7 +4,7 @@ import { checkLeaks } from '../support/leak-check.js';
 import { fuzzController } from '../../bench/fuzzer.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 
 const MODEL = 'mnist-cnn';

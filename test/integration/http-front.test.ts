@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { decodeTensor } from '../../onnx/onnx-proto.js';
 import { imageInputs, loadDataset } from '../../prepare/dataset.js';
 import { WordTokenizer } from '../../text/word-tokenizer.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
-import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
+import { cliEntryPath, LocalCluster } from '../../cluster/local-cluster.js';
 
 const MODEL = 'mnist-cnn';
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-copies-'));

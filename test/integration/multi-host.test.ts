@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { cliEntryPath } from '../../cluster/local-cluster.js';
 
 const id = process.pid % 200;
 const CTL = `esc-ctl-${process.pid}`;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
-import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
+import { cliEntryPath, LocalCluster } from '../../cluster/local-cluster.js';
 import { readPeerKeys } from '../../shared/curve-keys.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';

@@ -7,7 +7,7 @@ import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { runOpenLoop } from '../../client/open-loop.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 

@@ -10,7 +10,7 @@ import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { runOpenLoop } from '../../client/open-loop.js';
 import { packageTokenizer, textInputs } from '../../client/text-inputs.js';
-import { cliEntryPath, LocalCluster } from '../../cli/local-cluster.js';
+import { cliEntryPath, LocalCluster } from '../../cluster/local-cluster.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { asFloat32, bytesOf } from '../../shared/tensor.js';

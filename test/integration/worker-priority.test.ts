@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EscapementClient } from '../../client/escapement-client.js';
-import { LocalCluster } from '../../cli/local-cluster.js';
+import { LocalCluster } from '../../cluster/local-cluster.js';
 import { checkLeaks } from '../support/leak-check.js';
 
 const MODEL = 'mnist-cnn';

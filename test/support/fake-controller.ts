@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as zmq from 'zeromq';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { cliEntryPath } from '../../cluster/local-cluster.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 import { decodeMessage, encodeMessage } from '../../shared/codec.js';
 import type { ActionResultMsg, AnyMessage, ExitMsg } from '../../shared/protocol.js';

@@ -5,7 +5,7 @@
  * ZeroMQ sockets are not libuv handles and do not show at all.)
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import type { LocalCluster } from '../../cli/local-cluster.js';
+import type { LocalCluster } from '../../cluster/local-cluster.js';
 
 const WATCHED = new Set(['TCPSocketWrap', 'TCPServerWrap', 'PipeWrap', 'ProcessWrap', 'UDPWrap', 'TTYWrap']);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { profiledCapacityRps } from '../../cli/demo-settings.js';
+import { profiledCapacityRps } from '../../client/profiled-capacity.js';
 import { traceFor } from '../../cli/replay-command.js';
 import { readCsvTrace, splitCsvLine } from '../../traces/csv-reader.js';
 import { TraceMappingError } from '../../traces/field-mapping.js';

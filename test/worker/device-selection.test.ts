@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cliEntryPath } from '../../cli/local-cluster.js';
+import { cliEntryPath } from '../../cluster/local-cluster.js';
 
 function startWorker(device: string) {
   // The controller address is never reached: the device check comes first.

@@ -12,7 +12,8 @@ import { SERVING_NODE_FLAGS } from './node-flags.js';
 /** The compiled CLI, also when this module runs from TypeScript sources (tests). */
 export function cliEntryPath(): string {
   const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts') ? here.replace(/\/cli\/local-cluster\.ts$/, '/dist/cli/escapement.js') : here.replace(/local-cluster\.js$/, 'escapement.js');
+  // from cluster/local-cluster.ts (tests) or dist/cluster/local-cluster.js: the built CLI either way
+  return here.endsWith('.ts') ? here.replace(/\/cluster\/local-cluster\.ts$/, '/dist/cli/escapement.js') : here.replace(/\/cluster\/local-cluster\.js$/, '/cli/escapement.js');
 }
 
 export interface LocalClusterOptions {
