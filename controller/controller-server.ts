@@ -172,7 +172,7 @@ export class ControllerServer {
     }
     this.workerSender = new SerialSender(this.workerRouter, (err, frames) => this.onWorkerSendError(err, frames));
     this.clientSender = new SerialSender(this.clientRouter, (err) => this.options.log(`client send failed: ${err.message}`));
-    if (options.logDir) this.telemetry = new TelemetryLog(options.logDir, this.startNs);
+    if (options.logDir) this.telemetry = new TelemetryLog(options.logDir, this.startNs, (message) => this.options.log(message));
   }
 
   async start(): Promise<{ workerUrl: string; clientUrl: string }> {
@@ -719,6 +719,7 @@ export class ControllerServer {
       memoryRssBytes: process.memoryUsage().rss,
       counters: this.counters,
       adjustRamps: this.adjustRamps,
+      ...(this.telemetry ? { telemetry: { stoppedBecause: this.telemetry.stoppedBecause ?? null, droppedRows: this.telemetry.droppedRows } } : {}),
       exits: [...this.exitMonitors.values()].map((m) => m.stats()),
       /** Predicted against actual INFER durations, per model and stage (recent INFERs). */
       predictions: this.predictionErrors.summary(),

@@ -2,6 +2,10 @@
  * Per-request and per-action CSV logs (Clockwork's two telemetry tables), so prediction error,
  * completion error and goodput can be analysed after a run. Times are ms relative to the
  * controller's start, durations in ms.
+ *
+ * Failure: a log that cannot be written (a full disk, a removed directory) stops every log, once,
+ * with one line through `onFailure`; serving goes on, and the rows not written are counted
+ * (`droppedRows`). Unhandled, a write stream's error event killed the controller.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
@@ -44,18 +48,46 @@ export class TelemetryLog {
   private readonly requests: WriteStream;
   private readonly actions: WriteStream;
   private readonly thresholdChanges: WriteStream;
+  /** Why the logs stopped (undefined while they work). */
+  private failure: string | undefined;
+  /** Rows not written since the logs stopped. */
+  droppedRows = 0;
 
   constructor(
-    dir: string,
+    private readonly dir: string,
     private readonly originNs: number,
+    private readonly onFailure: (message: string) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
-    this.requests = createWriteStream(join(dir, 'requests.csv'));
-    this.actions = createWriteStream(join(dir, 'actions.csv'));
-    this.thresholdChanges = createWriteStream(join(dir, 'thresholds.csv'));
-    this.thresholdChanges.write('t_ms,model,reason,before,after,num_samples,disagreement_bound,expected_saving_ms\n');
-    this.requests.write(`${REQUEST_LOG_COLUMNS.join(',')}\n`);
-    this.actions.write(`${ACTION_LOG_COLUMNS.join(',')}\n`);
+    this.requests = this.open('requests.csv');
+    this.actions = this.open('actions.csv');
+    this.thresholdChanges = this.open('thresholds.csv');
+    this.write(this.thresholdChanges, 't_ms,model,reason,before,after,num_samples,disagreement_bound,expected_saving_ms\n');
+    this.write(this.requests, `${REQUEST_LOG_COLUMNS.join(',')}\n`);
+    this.write(this.actions, `${ACTION_LOG_COLUMNS.join(',')}\n`);
+  }
+
+  private open(file: string): WriteStream {
+    const stream = createWriteStream(join(this.dir, file));
+    stream.on('error', (err: Error) => {
+      if (this.failure !== undefined) return;
+      this.failure = `${file}: ${err.message}`;
+      this.onFailure(`telemetry logs in ${this.dir} stopped (${this.failure}); serving goes on without them`);
+    });
+    return stream;
+  }
+
+  private write(stream: WriteStream, line: string): void {
+    if (this.failure !== undefined || stream.destroyed) {
+      this.droppedRows++;
+      return;
+    }
+    stream.write(line);
+  }
+
+  /** Why the logs stopped, or undefined while they work. */
+  get stoppedBecause(): string | undefined {
+    return this.failure;
   }
 
   private ms(ns: number): string {
@@ -65,7 +97,8 @@ export class TelemetryLog {
   request(row: RequestLogRow): void {
     const latencyMs = (row.completeNs - row.arrivalNs) / 1e6;
     const sloMs = (row.deadlineNs - row.arrivalNs) / 1e6;
-    this.requests.write(
+    this.write(
+      this.requests,
       [this.ms(row.completeNs), row.requestId, row.model, row.status, row.code, this.ms(row.arrivalNs), this.ms(row.deadlineNs), this.ms(row.completeNs),
         latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? '', row.actionId ?? '', row.predictedCompleteNs !== undefined ? this.ms(row.predictedCompleteNs) : ''].join(',') + '\n',
     );
@@ -76,7 +109,8 @@ export class TelemetryLog {
     const stages = r.stages;
     const expectedRows = new Map(r.expectedStages.map((s) => [s.name, s.numRows]));
     const rows = stages.filter((s) => s.numRows !== undefined).map((s) => `${s.name}:${s.numRows}/${(expectedRows.get(s.name) ?? Number.NaN).toFixed(1)}`);
-    this.actions.write(
+    this.write(
+      this.actions,
       [this.ms(nowNs), r.actionId, r.actionType, r.code, r.workerId, r.model, r.batchSize, r.numRequests,
         this.ms(r.expectedStartNs), this.ms(r.actualStartNs), started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
         (r.expectedDurationNs / 1e6).toFixed(4), started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
@@ -87,12 +121,14 @@ export class TelemetryLog {
 
   /** Every change of a model's ramp thresholds, with its reason. */
   thresholds(change: Omit<ThresholdChange, 'reason'> & { reason: string }, nowNs: number): void {
-    this.thresholdChanges.write(
+    this.write(
+      this.thresholdChanges,
       [this.ms(nowNs), change.model, change.reason, change.before.join(' '), change.after.join(' '), change.numSamples, change.disagreementUpperBound.toFixed(5), change.expectedSavingMs.toFixed(4)].join(',') + '\n',
     );
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.requests, this.actions, this.thresholdChanges].map((s) => new Promise<void>((resolve) => s.end(resolve))));
+    // NOTE: a stream that failed is destroyed; its end callback may never come.
+    await Promise.all([this.requests, this.actions, this.thresholdChanges].map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((resolve) => s.end(resolve)))));
   }
 }

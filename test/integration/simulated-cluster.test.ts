@@ -2,6 +2,9 @@
  * Real controller and client processes with simulated workers (same protocol, windows and codes;
  * they sleep the modelled duration): liveness by application heartbeats.
  */
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
@@ -144,5 +147,36 @@ describe('restarts', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('a full log disk', () => {
+  let cluster: LocalCluster;
+  let client: EscapementClient;
+  let dir: string;
+  checkLeaks(() => [cluster]);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'full-log-'));
+    // /dev/full answers every write with ENOSPC, as a full disk does
+    symlinkSync('/dev/full', join(dir, 'requests.csv'));
+    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--log-dir', dir] });
+    client = await EscapementClient.connect(cluster.clientUrl);
+    await cluster.waitUntilServing(client, [MODEL]);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops the telemetry logs, says why in the status, and goes on serving every request', async () => {
+    const { responses } = await runOpenLoop(client, { model: MODEL, numRequests: 200, ratePerSec: 200, sloMs: 500, seed: 9, inputsFor: (i) => randomInputs(manifest, i) });
+    expect(responses.filter((r) => r.status === 'OK')).toHaveLength(200);
+    const status = (await client.status()) as { telemetry: { stoppedBecause: string | null; droppedRows: number } };
+    expect(status.telemetry.stoppedBecause).toMatch(/requests\.csv: ENOSPC/);
+    expect(status.telemetry.droppedRows).toBeGreaterThan(100);
+    expect(cluster.logTail()).toMatch(/telemetry logs in .* stopped/);
   });
 });
