@@ -125,6 +125,15 @@ export class LocalCluster {
     }
   }
 
+  /** The processes running now, by role: `controller` and each worker's id. */
+  processes(): { name: string; pid: number }[] {
+    const live = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+    return [
+      ...(live(this.controller.child) ? [{ name: 'controller', pid: this.controller.child.pid! }] : []),
+      ...[...this.workers].filter(([, w]) => live(w.child)).map(([id, w]) => ({ name: id, pid: w.child.pid! })),
+    ];
+  }
+
   /** Every process this cluster started, including ones that have exited. */
   pids(): number[] {
     return [this.controller.child.pid!, ...[...this.workers.values()].map((w) => w.child.pid!)];
