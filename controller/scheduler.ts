@@ -108,7 +108,7 @@ export interface ResultFold {
 }
 
 /** Worker codes after which a batch is simply planned again (nothing ran, nothing is wrong with it). */
-const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCode.INFER_TOO_EARLY, ErrorCode.INFER_NOT_LOADED]);
+const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCode.INFER_NOT_LOADED]);
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
 /** Abandoned LOADs remembered per worker (their late results are adopted); older ones are forgotten. */

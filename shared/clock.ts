@@ -8,18 +8,12 @@
  * exactly up to 2^53 ns (~104 days of uptime); beyond that precision degrades to a few ns, which
  * is far below anything we schedule.
  */
-export interface Clock {
-  nowNs(): number;
-}
-
 export function monotonicNowNs(): number {
   return Number(process.hrtime.bigint());
 }
 
-export const systemClock: Clock = { nowNs: monotonicNowNs };
-
 /** A clock that only moves when told to: for deterministic scheduler tests and simulations. */
-export class VirtualClock implements Clock {
+export class VirtualClock {
   constructor(private currentNs = 0) {}
 
   nowNs(): number {

@@ -33,11 +33,9 @@ export const ErrorCode = {
   CLIENT_TIMEOUT: 34,
   CLIENT_CLOSED: 35,
   MODEL_UNAVAILABLE: 36,
-  ACTION_RESULT_OVERDUE: 37,
   INTERNAL_ERROR: 38,
 
   // 50s: LOAD
-  LOAD_TOO_EARLY: 50,
   LOAD_TOO_LATE: 51,
   LOAD_UNKNOWN_MODEL: 52,
   LOAD_INSUFFICIENT_MEMORY: 53,
@@ -45,7 +43,6 @@ export const ErrorCode = {
   LOAD_FAILED: 55,
 
   // 60s: UNLOAD
-  UNLOAD_TOO_EARLY: 60,
   UNLOAD_TOO_LATE: 61,
   UNLOAD_NOT_LOADED: 62,
 
@@ -55,7 +52,6 @@ export const ErrorCode = {
   RAMPS_FAILED: 73,
 
   // 80s: INFER
-  INFER_TOO_EARLY: 80,
   INFER_TOO_LATE: 81,
   INFER_NOT_LOADED: 82,
   INFER_INVALID_INPUT: 83,
@@ -99,21 +95,17 @@ describe('CONTROLLER_SHUTDOWN', 503, 'the controller is shutting down');
 describe('CLIENT_TIMEOUT', 504, 'the client gave up waiting for the controller (is it running?)');
 describe('CLIENT_CLOSED', 499, 'the client was closed before an answer arrived');
 describe('MODEL_UNAVAILABLE', 503, 'no worker could load the model; see the controller log for the load error');
-describe('ACTION_RESULT_OVERDUE', 503, 'the worker never reported the action\'s result; the controller gave up on it');
 describe('INTERNAL_ERROR', 500, 'the controller failed while handling this request; it was answered rather than lost (see the controller log)');
-describe('LOAD_TOO_EARLY', 500, 'LOAD started before its window opened');
 describe('LOAD_TOO_LATE', 503, 'LOAD could not start before its window closed');
 describe('LOAD_UNKNOWN_MODEL', 404, 'the worker has no model of that name in its model directory');
 describe('LOAD_INSUFFICIENT_MEMORY', 507, 'the worker\'s memory budget has no room for the model');
 describe('LOAD_ALREADY_LOADED', 409, 'reserved: LOAD is idempotent and re-profiles a loaded model');
 describe('LOAD_FAILED', 500, 'the runtime could not create a session for the model');
-describe('UNLOAD_TOO_EARLY', 500, 'UNLOAD started before its window opened');
 describe('UNLOAD_TOO_LATE', 503, 'UNLOAD could not start before its window closed');
 describe('UNLOAD_NOT_LOADED', 409, 'the model is not loaded on this worker');
 describe('RAMPS_TOO_LATE', 503, 'RAMPS could not start before its window closed');
 describe('RAMPS_NOT_LOADED', 503, 'the model is not loaded (or has no early-exit package) on this worker');
 describe('RAMPS_FAILED', 500, 'the worker could not build the chain for that ramp set');
-describe('INFER_TOO_EARLY', 500, 'INFER started before its window opened');
 describe('INFER_TOO_LATE', 503, 'INFER could not start before its window closed');
 describe('INFER_NOT_LOADED', 503, 'the model is not loaded on this worker');
 describe('INFER_INVALID_INPUT', 400, 'the worker rejected the batch\'s input tensors');
