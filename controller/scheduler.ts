@@ -4,7 +4,8 @@
  * returned actions and answers (see `controller-server.ts`), so every decision is testable with
  * a fake worker and a virtual clock.
  *
- * Algorithm (Clockwork's INFER5, with early answers):
+ * Algorithm (Clockwork's INFER5, with early answers; the dispatch rules live in
+ * deadline-dispatch.ts, and the fifo baseline's in fifo-dispatch.ts):
  * - Each model keeps its requests ordered by deadline. A worker gets new work only while its
  *   predicted timeline frees up within `scheduleAheadNs`. It then serves the loaded model whose
  *   head request has the earliest latest-start time, in the largest profiled batch whose every
@@ -36,7 +37,9 @@ import {
 import { Admission } from './admission.js';
 import { BatchEstimates } from './batch-estimates.js';
 import { Placement, type PlacementActions } from './placement.js';
-import { chooseBatch, type BatchChoice } from './batch-choice.js';
+import { DeadlineDispatch } from './deadline-dispatch.js';
+import { FifoDispatch } from './fifo-dispatch.js';
+import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
 import { segmentOfStage, type SegmentRun } from './exit-timeline.js';
@@ -166,6 +169,8 @@ export class Scheduler {
   private readonly estimates: BatchEstimates;
   /** Where models are loaded, copied and evicted (placement.ts). */
   private readonly placement: Placement;
+  /** How requests wait and leave for workers, per batching policy (dispatch-policy.ts). */
+  private readonly policies: Record<SchedulerConfig['policy'], DispatchPolicy>;
   /** Models with queued requests: placement and expiry only look at these. */
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
@@ -185,10 +190,23 @@ export class Scheduler {
     this.estimates = new BatchEstimates(this.workers, this.estimator, this.config);
     this.admission = new Admission(this.estimates, this.config);
     this.placement = new Placement(this.workers, this.modelsWithDemand, this.estimates, this.estimator, this.config);
+    const host: DispatchHost = {
+      model: (name) => this.models.get(name)!,
+      dequeue: (model, count, from) => this.dequeue(model, count, from),
+      planInfer: (...args) => this.planInfer(...args),
+      dropped: (request, nowNs) => this.dropped(request, nowNs),
+      fail: (request, status, code, message, nowNs) => this.fail(request, status, code, message, nowNs),
+    };
+    this.policies = { deadline: new DeadlineDispatch(host, this.workers, this.estimator, this.estimates, this.admission, this.config), fifo: new FifoDispatch(host, this.estimates, this.config) };
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
     }
+  }
+
+  /** The policy in force (`setPolicy` switches it for everything planned from then on). */
+  private get dispatch(): DispatchPolicy {
+    return this.policies[this.config.policy];
   }
 
   // -------------------------------------------------------------------------------------------
@@ -322,17 +340,8 @@ export class Scheduler {
       return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${this.numQueued} requests queued (limit ${this.config.maxQueuedRequests})`, nowNs);
     }
     if (this.workers.size === 0) return this.fail(request, 'REJECTED', ErrorCode.NO_WORKERS, 'no worker is registered', nowNs);
-    if (this.config.policy === 'fifo') {
-      // The baseline bounds its queue, as TF-Serving does; it drops only what is past its deadline.
-      const bound = this.config.maxEnqueuedBatches * this.estimates.largestBatch(model);
-      if (bound > 0 && model.queue.length >= bound) {
-        return this.fail(request, 'REJECTED', ErrorCode.QUEUE_FULL, `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)`, nowNs);
-      }
-      this.enqueue(model, request);
-      return null;
-    }
-    const { refusal } = this.admission.admit(model, request, nowNs);
-    if (refusal) return this.fail(request, 'REJECTED', ErrorCode.CANNOT_MEET_DEADLINE, refusal, nowNs);
+    const refusal = this.dispatch.refusal(model, request, nowNs);
+    if (refusal) return this.fail(request, 'REJECTED', refusal.code, refusal.message, nowNs);
     this.enqueue(model, request);
     return null;
   }
@@ -354,19 +363,18 @@ export class Scheduler {
     for (const name of [...this.unloadRequested]) {
       if (this.placement.unloadEverywhere(this.models.get(name)!, placementActions)) this.unloadRequested.delete(name);
     }
-    // 2. drop queued requests that can no longer finish anywhere (not in the fifo baseline), and
-    //    collect the workers holding a model with demand that are free within the horizon (only
-    //    they can take work; their sort keys are read once). Deleting from a Set while iterating
-    //    it is well defined.
-    const deadlinePolicy = this.config.policy === 'deadline';
-    const latestFreeNs = deadlinePolicy ? this.latestFreeAtNs(nowNs) : 0;
-    const horizonNs = deadlinePolicy ? nowNs + this.config.scheduleAheadNs : nowNs + this.config.timeline.futureNs + 1;
+    // 2. drop queued requests that can no longer be served in time (each policy has its rule),
+    //    and collect the workers holding a model with demand that are free within the horizon
+    //    (only they can take work; their sort keys are read once). Deleting from a Set while
+    //    iterating it is well defined.
+    const dispatch = this.dispatch;
+    dispatch.beginPlan(nowNs);
+    const horizonNs = dispatch.horizonNs(nowNs);
     const seen = new Set<WorkerState>();
     const free: { worker: WorkerState; freeAtNs: number; idleSinceNs: number }[] = [];
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
-      if (deadlinePolicy) this.expireRequests(model, nowNs, latestFreeNs, result);
-      else this.expirePastDeadline(model, nowNs, result);
+      dispatch.expire(model, nowNs, result);
       if (model.queue.length === 0) continue;
       for (const worker of model.holders.values()) {
         if (seen.has(worker)) continue;
@@ -379,38 +387,8 @@ export class Scheduler {
     //    idle workers the one idle longest first, so light load is spread rather than always
     //    landing on the first worker registered
     free.sort((a, b) => a.freeAtNs - b.freeAtNs || a.idleSinceNs - b.idleSinceNs);
-    for (const { worker } of free) {
-      if (this.config.policy === 'fifo') this.fillWorkerFifo(worker, nowNs, result);
-      else this.fillWorker(worker, nowNs, result);
-    }
+    for (const { worker } of free) dispatch.fill(worker, nowNs, result);
     return result;
-  }
-
-  /**
-   * The baseline: when the worker is (nearly) idle, send the oldest requests of a model whose
-   * batch is full or whose oldest request has waited the batch timeout.
-   */
-  private fillWorkerFifo(worker: WorkerState, nowNs: number, result: PlanResult): void {
-    while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.timeline.futureNs + 1) {
-      let chosen: ModelState | undefined;
-      for (const instance of worker.instances.values()) {
-        if (instance.state !== 'loaded') continue;
-        const model = this.models.get(instance.model)!;
-        const head = model.queue.peek();
-        if (!head) continue;
-        const ready = model.queue.length >= this.estimates.largestBatch(model) || nowNs - head.arrivalNs >= this.config.batchTimeoutNs;
-        if (ready && (!chosen || head.arrivalNs < chosen.queue.peek()!.arrivalNs)) chosen = model;
-      }
-      if (!chosen) return;
-      const numRequests = Math.min(chosen.queue.length, this.estimates.largestBatch(chosen));
-      const batchSize = chosen.spec.batchSizes.find((b) => b >= numRequests)!;
-      const seqLength = chosen.spec.sequenceBuckets ? chosen.queue.maxSeqLength(0, numRequests) : 0;
-      const timing = this.estimates.batchTiming(worker, chosen, numRequests, batchSize, seqLength, nowNs);
-      if (!timing) return;
-      const startNs = worker.timeline.freeAtNs(nowNs);
-      const fused = this.estimates.runsFused(worker, chosen, numRequests, batchSize, nowNs);
-      result.actions.push(this.planInfer(worker, chosen, this.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs, { fused }));
-    }
   }
 
   /**
@@ -423,8 +401,7 @@ export class Scheduler {
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
       const head = model.queue.peek();
-      if (head && this.config.policy === 'fifo') wakeNs = Math.min(wakeNs, head.arrivalNs + this.config.batchTimeoutNs, head.deadlineNs);
-      else if (head) wakeNs = Math.min(wakeNs, head.deadlineNs - this.estimates.batch1EstimateNs(model));
+      if (head) wakeNs = Math.min(wakeNs, this.dispatch.wakeAtNs(model, head));
       for (const worker of model.holders.values()) {
         if (worker.instances.get(name)?.state === 'loaded') {
           wakeNs = Math.min(wakeNs, worker.timeline.freeAtNs(nowNs) - this.config.scheduleAheadNs);
@@ -433,83 +410,6 @@ export class Scheduler {
     }
     wakeNs = Math.min(wakeNs, this.nextOverdueCheckNs + 1);
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
-  }
-
-  private fillWorker(worker: WorkerState, nowNs: number, result: PlanResult): void {
-    const skipped = new Set<string>();
-    while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.scheduleAheadNs) {
-      const startNs = worker.timeline.freeAtNs(nowNs);
-      const model = this.mostUrgentModel(worker, skipped);
-      if (!model) return;
-      const head = model.queue.peek()!;
-      const choice = this.chooseBatch(worker, model, startNs, nowNs);
-      if (!choice) {
-        // The head cannot finish here. Drop it only if no other copy frees up earlier.
-        if (this.otherCopyFreesEarlier(worker, model.spec.name, startNs, nowNs)) {
-          skipped.add(model.spec.name);
-        } else {
-          this.dequeue(model, 1);
-          result.outcomes.push(this.dropped(head, nowNs));
-        }
-        continue;
-      }
-      // Decided on the queue before this batch leaves it, as chooseBatch's timings were.
-      const fused = this.estimates.runsFused(worker, model, choice.numRequests, choice.batchSize, nowNs);
-      const requests = this.dequeue(model, choice.numRequests, choice.skip);
-      // The start window stays open as long as every member can still finish in time: a worker
-      // that runs late (the action ahead took its tail time) starts it late rather than refusing
-      // a batch that would have made it. Never narrower than the fixed window, never wider than
-      // `maxLatestDeltaNs`.
-      let earliestDeadlineNs = Number.POSITIVE_INFINITY;
-      for (const r of requests) earliestDeadlineNs = Math.min(earliestDeadlineNs, r.deadlineNs);
-      const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
-      const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
-      result.actions.push(this.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, { latestDeltaNs, fused }));
-    }
-  }
-
-  /** Among the worker's loaded models with demand: the head with the earliest latest-start time. */
-  private mostUrgentModel(worker: WorkerState, skipped: ReadonlySet<string>): ModelState | undefined {
-    let best: ModelState | undefined;
-    let bestStartByNs = Number.POSITIVE_INFINITY;
-    for (const instance of worker.instances.values()) {
-      if (instance.state !== 'loaded' || skipped.has(instance.model)) continue;
-      const model = this.models.get(instance.model)!;
-      const head = model.queue.peek();
-      if (!head) continue;
-      const startByNs = head.deadlineNs - (this.estimator.estimateNs(instance.model, worker.id, profileKey(model.spec.batchSizes[0]!, head.seqLength)) ?? 0);
-      if (startByNs < bestStartByNs) {
-        bestStartByNs = startByNs;
-        best = model;
-      }
-    }
-    return best;
-  }
-
-  /** The next batch of `model` for `worker` to start at `startNs` (see batch-choice.ts). */
-  private chooseBatch(worker: WorkerState, model: ModelState, startNs: number, nowNs: number): BatchChoice | undefined {
-    return chooseBatch({
-      queue: model.queue,
-      batchSizes: this.estimates.usableBatchSizes(model),
-      ...(model.spec.sequenceBuckets ? { sequenceBuckets: model.spec.sequenceBuckets } : {}),
-      startNs,
-      bufferNs: this.config.bufferNs,
-      timing: (numRequests, batchSize, seqLength) => this.estimates.batchTiming(worker, model, numRequests, batchSize, seqLength, nowNs),
-    });
-  }
-
-  /**
-   * Predicted duration of a batch: the learned whole-model duration times the exit-aware
-   * timeline's factors. `boundNs` (high percentile, survivors at the planning quantile) is what
-   * deadline checks rely on; `expectedNs` (median, expected survivors) is what the worker's
-   * timeline is predicted with. Without exit evidence both assume nobody leaves.
-   */
-  private otherCopyFreesEarlier(worker: WorkerState, model: string, startNs: number, nowNs: number): boolean {
-    for (const other of this.models.get(model)!.holders.values()) {
-      if (other === worker || other.instances.get(model)?.state !== 'loaded') continue;
-      if (other.timeline.freeAtNs(nowNs) < startNs) return true;
-    }
-    return false;
   }
 
   private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, options: { latestDeltaNs?: number; fused: boolean }): PlannedAction {
@@ -887,55 +787,6 @@ export class Scheduler {
     this.numQueued -= taken.length;
     if (model.queue.length === 0) this.modelsWithDemand.delete(model.spec.name);
     return taken;
-  }
-
-  /**
-   * Answers the queued requests that can no longer finish anywhere. `latestFreeNs` (every
-   * worker's predicted free time, the latest of them) makes the common case one lookup: when the
-   * head finishes in time even if started that late, on a holder that need not be the fastest,
-   * the full check below could not expire it either (its start and batch-1 time are minima).
-   */
-  private expireRequests(model: ModelState, nowNs: number, latestFreeNs: number, result: PlanResult): void {
-    const head = model.queue.peek();
-    if (!head) return;
-    const name = model.spec.name;
-    const batch1Key = profileKey(model.spec.batchSizes[0]!, head.seqLength ?? 0);
-    for (const holder of model.holders.values()) {
-      const boundNs = this.estimator.estimateNs(name, holder.id, batch1Key);
-      if (boundNs !== undefined && latestFreeNs + boundNs <= head.deadlineNs) return;
-      break; // one holder is enough for the shortcut
-    }
-    // One pass over the candidate workers: the earliest start anywhere, and the fastest batch 1.
-    let startNs = Number.POSITIVE_INFINITY;
-    let batch1Ns = Number.POSITIVE_INFINITY;
-    for (const worker of this.estimates.candidateWorkers(model)) {
-      const est = this.estimator.estimateNs(name, worker.id, batch1Key);
-      if (est !== undefined && est < batch1Ns) batch1Ns = est;
-      if (worker.failedModels.has(name)) continue;
-      const loadNs = worker.instances.has(name) ? 0 : (this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs);
-      startNs = Math.min(startNs, worker.timeline.freeAtNs(nowNs) + loadNs);
-    }
-    if (!Number.isFinite(batch1Ns)) batch1Ns = model.spec.nominalBatch1Ns;
-    while (model.queue.length > 0 && startNs + batch1Ns > model.queue.peek()!.deadlineNs) {
-      result.outcomes.push(this.dropped(this.dequeue(model, 1)[0]!, nowNs));
-    }
-  }
-
-  /**
-   * The fifo baseline plans nothing against deadlines, but a request still gets its answer when its
-   * deadline passes in the queue (it used to wait forever once no worker took it).
-   */
-  private expirePastDeadline(model: ModelState, nowNs: number, result: PlanResult): void {
-    while (model.queue.length > 0 && model.queue.peek()!.deadlineNs <= nowNs) {
-      result.outcomes.push(this.fail(this.dequeue(model, 1)[0]!, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'its deadline passed while it waited in the queue', nowNs));
-    }
-  }
-
-  /** The latest predicted free time over all workers. */
-  private latestFreeAtNs(nowNs: number): number {
-    let latestNs = nowNs;
-    for (const worker of this.workers.values()) latestNs = Math.max(latestNs, worker.timeline.freeAtNs(nowNs));
-    return latestNs;
   }
 
   private dropped(request: QueuedRequest, nowNs: number): RequestOutcome {
