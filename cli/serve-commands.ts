@@ -128,17 +128,20 @@ export async function runController(args: ControllerArgs): Promise<void> {
     adjustRamps: args.adjustRamps,
     ...(args.thresholds ? { thresholds: args.thresholds } : {}),
     ...(args.adminToken ? { adminToken: args.adminToken } : {}),
+    // With keys the controller is secured: without an admin token nobody may reconfigure it.
+    ...(args.keys && !args.adminToken ? { adminLocked: true } : {}),
     ...(curve ? { curve } : {}),
     metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });
-  if (!args.adminToken && !isLoopback(args.host)) log(`note: listening on ${args.host} without --admin-token: any client that reaches it can reconfigure it and load or unload models`);
+  if (!args.adminToken && args.keys) log('note: keys on and no --admin-token: configure and repository load/unload are refused');
+  else if (!args.adminToken && !isLoopback(args.host)) log(`note: listening on ${args.host} without --admin-token: any client that reaches it can reconfigure it and load or unload models`);
   const urls = await server.start();
   metrics = new ControllerMetrics(server);
   const registry = metrics.registry;
   const http = args.httpPort >= 0
-    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}), ...(args.adminToken ? { adminToken: args.adminToken } : {}) })
+    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}), ...(args.adminToken ? { adminToken: args.adminToken } : {}), ...(args.keys && !args.adminToken ? { adminLocked: true } : {}) })
     : undefined;
   const httpUrl = http ? await http.start() : undefined;
   log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`);

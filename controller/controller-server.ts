@@ -63,6 +63,11 @@ export interface ControllerOptions {
   /** When set, `configure` needs this token (clients send it as `adminToken`). */
   adminToken?: string;
   /**
+   * Refuse `configure` altogether (no admin token to check): a controller with `--keys` but no
+   * `--admin-token` is secured, and any authorized client could otherwise reconfigure it.
+   */
+  adminLocked?: boolean;
+  /**
    * CURVE: the controller's key pair and the public keys allowed to connect. Workers must be in
    * `authorizedWorkers`; clients in `authorizedClients` (when absent, the client port is plain).
    */
@@ -665,6 +670,10 @@ export class ControllerServer {
   /** Applies a configure message: batching policy and the early-exit mode of every package. */
   private configure(msg: ConfigureMsg): ConfigureReplyMsg {
     const reply = (code: number, message?: string): ConfigureReplyMsg => ({ type: 'configure_reply', queryId: msg.queryId, code, ...(message ? { message } : {}) });
+    if (this.options.adminLocked && this.options.adminToken === undefined) {
+      this.refusals.write('configure-refusal', 'refused a configure: keys are on and no admin token is set');
+      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, 'this controller runs with --keys and no admin token, so configure is refused: restart it with --admin-token (or ESCAPEMENT_ADMIN_TOKEN, or --admin-token-file)');
+    }
     if (this.options.adminToken !== undefined && !sameSecret(msg.adminToken, this.options.adminToken)) {
       this.refusals.write('configure-refusal', 'refused a configure without the admin token');
       return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, 'configure needs the controller\'s admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)');

@@ -32,6 +32,8 @@ export interface HttpFrontOptions {
   token?: string;
   /** When set, repository load/unload need `Authorization: Bearer <admin token>`. */
   adminToken?: string;
+  /** Refuse repository load/unload altogether (keys on, no admin token). */
+  adminLocked?: boolean;
   /** Requests handled at once; more are answered 503 before their body is read. Default 64. */
   maxConcurrentRequests?: number;
 }
@@ -182,6 +184,7 @@ export class HttpFront {
     let m = /^\/v2\/repository\/models\/([^/]+)\/(load|unload)$/.exec(path);
     if (method === 'POST' && m) {
       const name = decodeURIComponent(m[1]!);
+      if (this.options.adminLocked && this.options.adminToken === undefined) throw new HttpError(403, `this controller runs with --keys and no admin token, so ${m[2]}ing models is refused: restart it with --admin-token`);
       if (this.options.adminToken !== undefined && !isAdmin) throw new HttpError(403, `${m[2]}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
       if (!c.modelEntry(name)) throw new HttpError(404, `unknown model '${name}'`);
       if (m[2] === 'load') c.loadModel(name);

@@ -99,4 +99,16 @@ describe('CURVE and bearer-token security', () => {
     expect((await fetch(`${cluster.httpUrl}/v2/models/${MODEL}`, { headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
     expect((await fetch(`${cluster.httpUrl}/metrics`)).status).toBe(401);
   });
+
+  it('with keys and no admin token, refuses every reconfiguration, even from an authorized client', async () => {
+    const client = await EscapementClient.connect(cluster.clientUrl, { curve: readPeerKeys(join(keys, 'client.key.json')) });
+    try {
+      await expect(client.configure({ policy: 'fifo' })).rejects.toThrow(/--keys and no admin token/);
+    } finally {
+      await client.close();
+    }
+    const unload = await fetch(`${cluster.httpUrl}/v2/repository/models/${MODEL}/unload`, { method: 'POST', headers: { authorization: 'Bearer s3cret' } });
+    expect(unload.status).toBe(403);
+    expect(cluster.logTail()).toMatch(/keys on and no --admin-token/);
+  });
 });
