@@ -10,7 +10,7 @@
  * 3. Seeded hostile inputs on the client, worker and HTTP doors; crashes counted.
  */
 import { ErrorCode } from '../shared/error-codes.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
 import { formatTable } from '../client/latency-summary.js';
@@ -131,6 +131,21 @@ async function fuzz() {
   }
 }
 
+/** A controller with an admin token: a configure and an HTTP unload without it are both refused. */
+async function adminWithoutAuth(): Promise<boolean> {
+  const cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--admin-token', 'bench-admin-token'] });
+  const client = await EscapementClient.connect(cluster.clientUrl);
+  try {
+    await cluster.waitUntilServing(client, [MODEL]);
+    const configureRefused = await client.configure({ policy: 'fifo' }).then(() => false, (err: Error) => /admin token/.test(err.message));
+    const unload = await fetch(`${cluster.httpUrl}/v2/repository/models/${MODEL}/unload`, { method: 'POST' });
+    return configureRefused && unload.status === 403;
+  } finally {
+    await client.close();
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   progress('faults under load ...');
   const f = await faults();
@@ -138,6 +153,8 @@ async function main(): Promise<void> {
   const o = await overload();
   progress('fuzzing ...');
   const z = await fuzz();
+  progress('admin operations without the admin token ...');
+  const adminWithoutAuthRefused = await adminWithoutAuth();
   const fuzzInputs = z.report.numClientInputs + z.report.numWorkerInputs + z.report.numHttpInputs;
   const results = {
     faultsInjected: f.faultsInjected,
@@ -153,8 +170,12 @@ async function main(): Promise<void> {
     overloadGoodputRatio: o.ratio,
     overload: o,
     fuzzInputs,
+    fuzzInputsBySurface: { client: z.report.numClientInputs, worker: z.report.numWorkerInputs, http: z.report.numHttpInputs },
     fuzz: z.report,
     crashes: z.crashes,
+    /** The controller still served after the worker-port inputs (and every other surface's). */
+    hostileWorkerCrashes: z.crashes,
+    adminWithoutAuthRefused,
   };
   const table = [
     { metric: 'faults injected (worker kill, worker freeze, controller kill)', value: String(results.faultsInjected) },
@@ -165,11 +186,15 @@ async function main(): Promise<void> {
     { metric: 'goodput at 3x overload / capacity', value: `${o.goodputRps.toFixed(0)} / ${o.capacityRps.toFixed(0)} req/s = ${(100 * o.ratio).toFixed(1)} %` },
     { metric: 'controller event-loop delay p99 / max at 3x (ms)', value: `${o.eventLoopDelayMs.p99.toFixed(1)} / ${o.eventLoopDelayMs.max.toFixed(1)}` },
     { metric: 'fuzz inputs tried / crashes', value: `${fuzzInputs} / ${results.crashes}` },
+    { metric: 'admin operations without the token refused', value: adminWithoutAuthRefused ? 'yes' : 'NO' },
   ];
   process.stdout.write(`${formatTable(table)}\n`);
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/reliability.json', `${JSON.stringify(results, null, 2)}\n`);
-  process.stdout.write('wrote bench/results/reliability.json\n');
+  // bench:soak adds its fields to the same file: keep them
+  const file = 'bench/results/reliability.json';
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  writeFileSync(file, `${JSON.stringify({ ...previous, ...results }, null, 2)}\n`);
+  process.stdout.write(`wrote ${file}\n`);
 }
 
 await main();
