@@ -5,7 +5,8 @@
  */
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDType, type TensorSpec } from './tensor.js';
+import { DEFAULT_MAX_TENSOR_BYTES } from './codec.js';
+import { DTYPE_BYTES, isDType, type TensorSpec } from './tensor.js';
 import { checkEarlyExitFiles, parseEarlyExit, type EarlyExitSection } from './early-exit-manifest.js';
 
 /** 1: a plain model. 2: adds `earlyExit` (a package from `escapement prepare`). Both load. */
@@ -74,6 +75,10 @@ function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
       throw new ManifestError(`${where}[${i}].shape must be positive integers, with -1 for the batch (and sequence) dimension`);
     }
     if (shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
+    // One row (a dynamic sequence axis counted as 1) must fit in a message: a package declaring
+    // more would make the controller and workers allocate it for every padded row.
+    const rowBytes = (shape as number[]).slice(1).reduce((n, d) => n * (d > 0 ? d : 1), DTYPE_BYTES[t.dtype]);
+    if (!(rowBytes <= DEFAULT_MAX_TENSOR_BYTES)) throw new ManifestError(`${where}[${i}] declares ${rowBytes.toExponential(2)} bytes a row, more than a message may carry (${DEFAULT_MAX_TENSOR_BYTES} bytes)`);
     return { name: t.name, dtype: t.dtype, shape: shape as number[] };
   });
 }

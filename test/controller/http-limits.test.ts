@@ -40,4 +40,18 @@ describe('HTTP limits', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect((await fetch(`${base}/v2/health/live`)).status).toBe(200);
   });
+
+  it('reads a body of exactly the cap, refuses one byte more with 413, and never answers 500 at the edge', async () => {
+    const bodyOf = (bytes: number) => {
+      const json = '{"inputs": []}';
+      return json + ' '.repeat(bytes - json.length);
+    };
+    const post = (body: string) => fetch(`${base}/v2/models/mnist-cnn/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const atCap = await post(bodyOf(1 << 20));
+    expect(atCap.status).toBe(400); // read whole, then refused for what it says: no inputs
+    expect(((await atCap.json()) as { error: string }).error).toMatch(/input/);
+    const over = await post(bodyOf((1 << 20) + 1));
+    expect(over.status).toBe(413);
+    expect(((await over.json()) as { error: string }).error).toMatch(/exceeds 1048576 bytes/);
+  });
 });

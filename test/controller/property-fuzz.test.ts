@@ -224,6 +224,31 @@ describe('property-based fuzz of the controller', () => {
       { numRuns: 2000, seed: SEED },
     );
   });
+
+  it('refuses a package declaring tensors too large for a message, and loads the rest (500 inputs)', () => {
+    const manifest = JSON.parse(readFileSync('models/mnist-cnn/manifest.json', 'utf8')) as { inputs: { shape: number[] }[] };
+    const folder = join(scratch, 'huge');
+    cpSync('models/mnist-cnn', folder, { recursive: true });
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 2 ** 31 })), { minLength: 1, maxLength: 4 }), (dims) => {
+        const input = { ...manifest.inputs[0]!, shape: [-1, ...dims] };
+        writeFileSync(join(folder, 'manifest.json'), JSON.stringify({ ...manifest, name: 'huge', inputs: [input] }));
+        const rowBytes = dims.reduce((n, d) => n * d, 4);
+        try {
+          loadModelEntry(scratch, 'huge');
+          expect(rowBytes).toBeLessThanOrEqual(64 * 2 ** 20);
+        } catch (err) {
+          expect(err, String(err)).toBeInstanceOf(ManifestError);
+          expect(String(err)).toMatch(/more than a message may carry/);
+          expect(rowBytes).toBeGreaterThan(64 * 2 ** 20);
+          refused++;
+        }
+      }),
+      { numRuns: 500, seed: SEED },
+    );
+    expect(refused).toBeGreaterThan(50);
+  });
 });
 
 describe('property-based fuzz of a worker loading a damaged package', () => {
