@@ -42,8 +42,7 @@ import { FifoDispatch } from './fifo-dispatch.js';
 import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
-import { segmentOfStage, type SegmentRun } from './exit-timeline.js';
-import type { BatchExits } from './exit-evidence.js';
+import { foldExitRun } from './exit-folding.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
 
@@ -121,42 +120,6 @@ const RAMPS_ESTIMATE_KEY = -1;
 
 /** What the exit rates depend on: the mode, the active ramps and their thresholds. */
 const exitConfigKey = (config: ExitConfig): string => `${config.mode}|${config.ramps.map((r) => `${r.siteId}:${r.threshold}`).join(',')}`;
-
-/**
- * What a finished INFER's feedback says about its exits: per active ramp, request rows that reached
- * it unanswered and rows answered there (a row is answered at the first ramp whose confidence
- * reaches its threshold).
- */
-function exitsOf(plan: EarlyExitPlan, feedback: ActionResultMsg['feedback'], numRequests: number): BatchExits | undefined {
-  if (!feedback) return undefined;
-  const columns = plan.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));
-  if (columns.some((c) => c < 0)) return undefined;
-  const reached = plan.ramps.map(() => 0);
-  const answered = plan.ramps.map(() => 0);
-  for (let row = 0; row < numRequests; row++) {
-    for (let i = 0; i < plan.ramps.length; i++) {
-      reached[i]!++;
-      if ((feedback.confidences[columns[i]!]?.[row] ?? -1) >= plan.ramps[i]!.threshold) {
-        answered[i]!++;
-        break;
-      }
-    }
-  }
-  return { reached, answered };
-}
-
-/** Rows each segment of a compact chain ran, from which rows were answered and which were kept. */
-function compactRowsOf(plan: EarlyExitPlan, exits: BatchExits, numRequests: number): number[] {
-  const kept = plan.keepRows.filter((r) => r < numRequests).length;
-  const rows = [numRequests];
-  let left = 0;
-  exits.answered.forEach((n) => {
-    left += n;
-    // NOTE: monitored rows run on whether or not they were answered; an upper estimate of the rest.
-    rows.push(Math.max(0, numRequests - left) + Math.min(kept, left));
-  });
-  return rows;
-}
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -655,40 +618,12 @@ export class Scheduler {
     );
   }
 
-  /**
-   * What a finished early-exit INFER teaches the timeline (its exits, its segments' timings), and
-   * its factor against the whole model from the rows each segment actually ran, by which the
-   * estimator divides to learn whole-model durations. A release chain run is instead measured
-   * against the whole model's expected duration (its learned factor, ExitTimeline
-   * `observeReleaseChain`), so what the chain costs in serving stays with the chain.
-   */
+  /** What a finished early-exit INFER teaches its model's timeline, and its factor against the whole model (exit-folding.ts). */
   private foldExits(worker: WorkerState, action: InferAction, msg: ActionResultMsg, nowNs: number): number {
     const timeline = this.models.get(action.modelName)!.spec.exitTimeline;
-    const plan = action.earlyExit;
-    if (!plan || plan.ramps.length === 0 || !timeline) return 1;
-    const siteIds = plan.ramps.map((r) => r.siteId);
-    const exits = exitsOf(plan, msg.feedback, action.numRequests);
-    const runs: SegmentRun[] = [];
-    for (const stage of msg.stages ?? []) {
-      const segment = segmentOfStage(stage.name, siteIds);
-      if (segment !== undefined) runs.push({ segment, rows: stage.numRows ?? action.batchSize, durationNs: stage.durationNs });
-    }
-    // A fused run (release) teaches the exit evidence only: it has no segments.
-    if (plan.fused) {
-      timeline.observe(siteIds, exits, [], nowNs);
-      return timeline.fusedFactor(siteIds, action.batchSize);
-    }
-    timeline.observe(siteIds, exits, runs, nowNs);
-    if (plan.mode === 'release') {
-      const wholeNs = this.estimator.expectedNs(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength));
-      if (wholeNs !== undefined && wholeNs > 0) timeline.observeReleaseChain(siteIds, action.batchSize, msg.timing.durationNs / wholeNs);
-      return timeline.releaseChainFactor(siteIds, action.batchSize);
-    }
-    // Rows per segment (compact): as the worker reports them, else from the exits.
-    const rows = new Array<number>(siteIds.length + 1).fill(action.numRequests);
-    if (exits) compactRowsOf(plan, exits, action.numRequests).forEach((n, s) => (rows[s] = n));
-    for (const run of runs) if (run.rows > 0) rows[run.segment] = run.rows;
-    return timeline.factorOf(siteIds, rows, action.batchSize);
+    if (!timeline) return 1;
+    const wholeNs = this.estimator.expectedNs(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength));
+    return foldExitRun(timeline, action, msg, wholeNs, nowNs);
   }
 
   /**
