@@ -53,8 +53,8 @@ describe('at 3x overload', () => {
     expect(result.responses.filter((r) => r.status === 'ERROR')).toHaveLength(0);
     // bounded: the queue never holds more than ~an SLO's worth of work
     expect(maxQueued).toBeLessThan(CAPACITY_RPS * 0.2);
-    const status = (await client.status()) as { eventLoopDelayMs: { p99: number }; memoryRssBytes: number };
-    expect(status.eventLoopDelayMs.p99).toBeLessThan(250); // responsive: generous for a shared 2-core machine
+    // (the controller's event-loop delay under overload is a benchmark output: bench:reliability, bench:soak)
+    const status = (await client.status()) as { memoryRssBytes: number };
     expect(status.memoryRssBytes).toBeLessThan(1024 * 2 ** 20);
   });
 });
