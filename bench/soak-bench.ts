@@ -72,7 +72,13 @@ function fillingLogDir(expectedRequests: number): { dir: string; how: string; cl
   const dir = mkdtempSync(join(tmpdir(), 'soak-logs-'));
   const bytes = Math.max(256 * 1024, Math.round((expectedRequests * LOG_BYTES_PER_REQUEST) / 3));
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0;
-  if (mounted) return { dir, how: `a ${(bytes / 2 ** 20).toFixed(1)} MiB tmpfs`, cleanup: () => void spawnSync('umount', [dir]) };
+  if (mounted) {
+    const cleanup = () => {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { dir, how: `a ${(bytes / 2 ** 20).toFixed(1)} MiB tmpfs`, cleanup };
+  }
   symlinkSync('/dev/full', join(dir, 'requests.csv'));
   return { dir, how: 'requests.csv is /dev/full (no rights to mount a tmpfs)', cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
