@@ -77,6 +77,7 @@ await yargs(hideBin(process.argv))
         .option('id', { type: 'string', describe: 'worker id (default worker-<pid>)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('threads', { type: 'number', default: 1, describe: 'onnxruntime intra-op threads' })
+        .option('cpu-fallback', { type: 'boolean', default: false, describe: 'on an accelerator, let onnxruntime run nodes it cannot place there on the CPU (refused by default, naming them)' })
         .option('nice', { type: 'number', default: -10, describe: 'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)' })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
@@ -86,7 +87,7 @@ await yargs(hideBin(process.argv))
         .option('clock-skew-ms', { type: 'number', default: 0, describe: 'testing aid: pretend this host\'s clock is off by this much' })
         .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
     async (a) => {
-      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, nice: a.nice, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
+      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, cpuFallback: a['cpu-fallback'], nice: a.nice, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
     },
   )
   .command(

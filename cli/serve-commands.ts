@@ -159,6 +159,7 @@ export interface WorkerArgs {
   id: string | undefined;
   modelDir: string;
   threads: number;
+  cpuFallback?: boolean;
   /** Niceness of the inference thread (negative: higher priority; needs CAP_SYS_NICE). */
   nice: number;
   simulate: boolean;
@@ -190,7 +191,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     executor = new SimulatedExecutor({ noise: args.noise, seed: args.seed, ...latency });
   } else {
     // The inference thread inherits the process's niceness (set above).
-    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads });
+    const onnx = new ThreadExecutor({ device: args.device, intraOpNumThreads: args.threads, ...(args.cpuFallback ? { allowCpuFallback: true } : {}) });
     try {
       await onnx.probe();
     } catch (err) {

@@ -23,7 +23,8 @@ import { EscapementError, ErrorCode } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import { DTYPE_BYTES, numElements, type DType, type Tensor, type TensorSpec } from '../shared/tensor.js';
 import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
-import { sessionOptions, type SessionSettings } from '../onnx/session-options.js';
+import type { SessionSettings } from '../onnx/session-options.js';
+import { createDeviceSession } from '../onnx/device-sessions.js';
 
 const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
@@ -42,16 +43,30 @@ interface EarlyExitState {
 }
 
 
-/** The package's optimised file when it was compiled by this runtime version, else the plain one. */
-function compiledFile(ee: EarlyExitSection, plain: string, optimized: string | undefined): string {
-  return optimized && ee.compile.onnxruntime === ORT_VERSION ? optimized : plain;
+/**
+ * Whether the package's compiled copies (`*.opt.onnx`: onnxruntime's offline optimisation, which
+ * fuses nodes into kernels of the provider it ran on) fit this worker: the same onnxruntime
+ * version and the device they were compiled for. Otherwise the device-neutral copies are used
+ * (model.onnx, ramp_N.onnx, segments cut from model.onnx here).
+ */
+export function compiledCopiesFit(ee: Pick<EarlyExitSection, 'compile'>, device: string, ortVersion = ORT_VERSION): boolean {
+  return ee.compile.onnxruntime === ortVersion && deviceKind(ee.compile.device) === deviceKind(device);
+}
+
+/** `cuda:1` and `cuda:0` share a kind: a compiled copy fits any device of its kind. */
+function deviceKind(device: string): string {
+  return device.split(':')[0]!;
+}
+
+function compiledFile(state: { section: EarlyExitSection; settings: SessionSettings }, plain: string, optimized: string | undefined): string {
+  return optimized && compiledCopiesFit(state.section, state.settings.device) ? optimized : plain;
 }
 
 async function loadEarlyExit(settings: SessionSettings, folder: string, section: EarlyExitSection, inputs: TensorSpec[], maxBatchSize: number, seqLength: number): Promise<EarlyExitState> {
   const heads = new Map<number, RampHead>();
   for (const ramp of section.ramps) {
     const site = section.sites.find((s) => s.id === ramp.siteId)!;
-    const session = await ort.InferenceSession.create(join(folder, compiledFile(section, ramp.file, ramp.optimizedFile)), sessionOptions(settings));
+    const session = await createDeviceSession(join(folder, compiledFile({ section, settings }, ramp.file, ramp.optimizedFile)), settings);
     heads.set(ramp.siteId, { session, input: site.tensor, output: ramp.outputName });
   }
   const state: EarlyExitState = { settings, section, folder, heads, chains: new Map(), fused: new Map(), inputs, maxBatchSize, seqLength };
@@ -68,7 +83,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
   const cached = state.chains.get(key);
   if (cached) return cached;
   const { section } = state;
-  const usePackaged = key === section.chosenRamps.join(',') && section.compile.onnxruntime === ORT_VERSION;
+  const usePackaged = key === section.chosenRamps.join(',') && compiledCopiesFit(section, state.settings.device);
   const steps: ChainStep[] = [];
   const segments: { model: ModelProto; inputs: string[]; outputs: string[]; endsAtSite: number | null }[] = [];
   if (usePackaged) {
@@ -87,7 +102,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     // Fuse the site's ramp head into the segment: one run() yields the cut tensor and the probabilities.
     const ramp = seg.endsAtSite === null ? undefined : section.ramps.find((r) => r.siteId === seg.endsAtSite);
     if (ramp) fuseHead(seg.model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
-    const session = await ort.InferenceSession.create(encodeModel(seg.model), { ...sessionOptions(state.settings), graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all' });
+    const session = await createDeviceSession(encodeModel(seg.model), state.settings, { graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all' });
     steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
   await warmChain(steps, state);
@@ -112,7 +127,7 @@ async function fusedFor(state: EarlyExitState, siteIds: number[]): Promise<Fused
     fuseHead(model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
     heads.push({ siteId, output: ramp.outputName });
   }
-  const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(state.settings));
+  const session = await createDeviceSession(encodeModel(model), state.settings);
   const fused = { session, heads };
   await warmChain([{ session, inputs: state.inputs.map((s) => s.name), outputs: [], endsAtSite: null }], state);
   state.fused.set(key, fused);
@@ -314,7 +329,7 @@ export class OrtExecutor implements Executor {
 
   /** Fails with a clear message when the device's execution provider cannot create a session. */
   async probe(onnxBytes: Uint8Array): Promise<void> {
-    const session = await ort.InferenceSession.create(onnxBytes, sessionOptions(this.settings));
+    const session = await createDeviceSession(onnxBytes, this.settings);
     await session.release();
   }
 
@@ -327,7 +342,7 @@ export class OrtExecutor implements Executor {
     const rssBefore = process.memoryUsage().rss;
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(entry.onnxPath, { ...sessionOptions(this.settings), logId: manifest.name });
+      session = await createDeviceSession(entry.onnxPath, this.settings, { logId: manifest.name });
     } catch (err) {
       throw new EscapementError(ErrorCode.LOAD_FAILED, `could not create a session: ${(err as Error).message}`);
     }

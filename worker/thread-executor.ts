@@ -11,7 +11,7 @@ import type { ModelEntry } from '../shared/model-manifest.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
 import { identityModelBytes } from './device-probe.js';
-import type { SessionSettings } from '../onnx/session-options.js';
+import { CUDA_INSTALL_HINT, type SessionSettings } from '../onnx/session-options.js';
 import { fromWire, toWire, type ThreadReply, type ThreadRequest } from './thread-messages.js';
 
 type Pending = { resolve: (reply: ThreadReply) => void; reject: (err: Error) => void; onExit?: InferOptions['onExit'] };
@@ -66,7 +66,10 @@ export class ThreadExecutor implements Executor {
     try {
       await this.call({ kind: 'probe', onnxBytes: identityModelBytes() });
     } catch (err) {
-      throw new Error(`device '${this.device}' is unavailable: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      // onnxruntime-node loads the CUDA provider's library on first use; this install skips it.
+      const hint = /^cuda/.test(this.device) && /Failed to load (shared )?library/i.test(message) ? `; ${CUDA_INSTALL_HINT}` : '';
+      throw new Error(`device '${this.device}' is unavailable: ${message}${hint}`);
     }
   }
 

@@ -14,4 +14,10 @@ describe('worker device selection', () => {
     expect(run.stderr).toContain(`device '${device}' is unavailable`);
     expect(run.stdout).not.toContain('"event":"ready"');
   });
+
+  it('says how to install the CUDA provider when its library is missing', () => {
+    const run = startWorker('cuda:0');
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js');
+  });
 });
