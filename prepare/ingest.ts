@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelManifest } from '../shared/model-manifest.js';
 import type { DType, TensorSpec } from '../shared/tensor.js';
 import { dataInputNames, makeBatchDynamic, type BatchRewriteReport } from './batch-dimension.js';
+import { defaultDomainOpset, needsOpsetUpgrade, upgradeOpset } from '../onnx/opset-upgrade.js';
 import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from '../onnx/onnx-proto.js';
 
 /** Operators whose semantics the segmenting and batching logic cannot reason about. */
@@ -122,7 +123,9 @@ async function checkBatching(bytes: Uint8Array, inputs: TensorSpec[], outputs: T
 }
 
 export async function ingestModel(options: IngestOptions): Promise<IngestReport> {
-  const model = decodeModel(readFileSync(options.inputPath));
+  const original = readFileSync(options.inputPath);
+  let model = decodeModel(original);
+  if (needsOpsetUpgrade(model)) model = decodeModel(upgradeOpset(original, defaultDomainOpset(model)!).bytes);
   validateGraph(model);
   const rewrite = makeBatchDynamic(model);
   const graph = model.graph!;

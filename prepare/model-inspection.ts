@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { dataInputNames, makeBatchDynamic } from './batch-dimension.js';
+import { defaultDomainOpset, needsOpsetUpgrade, upgradeOpset } from '../onnx/opset-upgrade.js';
 import { runtimeRefusal, validateGraph } from './ingest.js';
 import { castUint8Inputs } from './input-cast.js';
 import { decodeModel, encodeModel, type ModelProto, type ValueInfoProto } from '../onnx/onnx-proto.js';
@@ -75,7 +76,7 @@ function probeInputs(model: ModelProto, names: string[]) {
 }
 
 export async function inspectModel(path: string, bytes: Uint8Array, output?: string): Promise<ModelInspection> {
-  const model = decodeModel(bytes);
+  let model = decodeModel(bytes);
   const graph = model.graph;
   const inspection: ModelInspection = {
     path,
@@ -91,6 +92,16 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
     plan: [],
   };
   const refuse = (reason: string): ModelInspection => ({ ...inspection, refusal: reason });
+  if (needsOpsetUpgrade(model)) {
+    // Converted here too, so that sites and kernels are judged on what prepare would serve.
+    try {
+      const upgrade = upgradeOpset(bytes, defaultDomainOpset(model)!);
+      model = decodeModel(upgrade.bytes);
+      inspection.plan.push(`upgrade opset ${upgrade.fromOpset} to ${upgrade.toOpset} with ${upgrade.converter}`);
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+  }
   try {
     validateGraph(model);
   } catch (err) {
