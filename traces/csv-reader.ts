@@ -3,7 +3,7 @@
  * model and the SLO comes from field-mapping.ts: detected (BurstGPT's `Timestamp` in s, the Azure
  * LLM traces' `TIMESTAMP` dates, a unit in the column's name, a date value) or given by the user.
  */
-import { readMapped, type MappedTrace, type MappingOverrides, type TraceRecord } from './field-mapping.js';
+import { HEADERLESS_LAYOUTS, readMapped, type MappedTrace, type MappingOverrides, type TraceRecord } from './field-mapping.js';
 import { numberedLines, TraceFormatError, type BadRow } from './trace.js';
 
 /** Splits one CSV line into cells; undefined when a quoted cell does not close. */
@@ -32,7 +32,9 @@ export function splitCsvLine(line: string): string[] | undefined {
 
 export function readCsvTrace(text: string, path = 'trace', overrides: MappingOverrides = {}): MappedTrace {
   const lines = numberedLines(text);
-  const header = lines.shift();
+  const first = lines[0] ? splitCsvLine(lines[0].text) : undefined;
+  const headerless = first ? HEADERLESS_LAYOUTS.find((l) => l.matches(first)) : undefined;
+  const header = headerless ? { line: 0, text: headerless.columns.join(',') } : lines.shift();
   const names = header ? splitCsvLine(header.text) : undefined;
   if (!header || !names || names.some((n) => n === '')) throw new TraceFormatError(path, [{ line: header?.line ?? 1, message: 'expected a header row naming every column' }]);
   const bad: BadRow[] = [];

@@ -24,6 +24,8 @@ export interface FieldMapping {
 /** What the user said on the command line; each given field overrides detection. */
 export type MappingOverrides = Partial<FieldMapping>;
 
+const ALIBABA_PAI_JOB_COLUMNS = ['job_name', 'inst_id', 'user', 'status', 'start_time', 'end_time'];
+
 /** A published trace layout, recognised by its field names. */
 interface KnownLayout {
   name: string;
@@ -42,6 +44,22 @@ export const KNOWN_LAYOUTS: readonly KnownLayout[] = [
   { name: 'burstgpt', kind: 'csv', fields: ['Timestamp', 'Model', 'Request tokens', 'Response tokens'], mapping: { timeField: 'Timestamp', timeUnit: 's' } },
   // Azure LLM inference 2023/2024 read as CSV: TIMESTAMP is a UTC date
   { name: 'azure-llm', kind: 'csv', fields: ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'], mapping: { timeField: 'TIMESTAMP', timeUnit: 'date' } },
+  // Alibaba cluster-trace-gpu-v2023 pod lists (openb_pod_list_*.csv): creation_time in s from the trace's start
+  { name: 'alibaba-gpu-2023', kind: 'csv', fields: ['name', 'cpu_milli', 'num_gpu', 'gpu_milli', 'creation_time'], mapping: { timeField: 'creation_time', timeUnit: 's' } },
+  // Alibaba cluster-trace-gpu-v2020 (PAI) job table, pai_job_table.header's columns: start_time in s
+  { name: 'alibaba-pai-2020', kind: 'csv', fields: ALIBABA_PAI_JOB_COLUMNS, mapping: { timeField: 'start_time', timeUnit: 's' } },
+];
+
+/**
+ * Layouts published without a header row, recognised by their first row's values (the 2020 PAI
+ * tables ship their column names in separate `.header` files).
+ */
+export const HEADERLESS_LAYOUTS: readonly { name: string; columns: readonly string[]; matches: (cells: readonly string[]) => boolean }[] = [
+  {
+    name: 'alibaba-pai-2020',
+    columns: ALIBABA_PAI_JOB_COLUMNS,
+    matches: (cells) => cells.length === 6 && /^(Terminated|Failed|Running|Waiting)$/.test(cells[3]!) && /^\d+(\.\d+)?$/.test(cells[4]!),
+  },
 ];
 
 /** Time field names tried, in order, when no layout matches. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { profiledCapacityRps } from '../../client/profiled-capacity.js';
 import { traceFor } from '../../cli/replay-command.js';
@@ -25,6 +26,25 @@ describe('traces in public layouts, detected by their field names', () => {
     expect(trace.readAs).toMatch(/layout burstgpt/);
     expect(trace.arrivals.map((a) => a.timeMs)).toEqual([0, 40_000, 113_000, 113_000]);
     expect(trace.arrivals.every((a) => a.model === undefined)).toBe(true); // LLM names are not served models
+  });
+
+  it('reads an Alibaba GPU 2023 pod list: creation_time in seconds, unsorted rows sorted', () => {
+    const trace = readTrace(`${FIXTURES}/alibaba-gpu-2023-layout.csv`, { seed: 1 });
+    expect(trace.readAs).toMatch(/time from creation_time \(s\).*layout alibaba-gpu-2023/);
+    expect(trace.arrivals.map((a) => a.timeMs)).toEqual([0, 25_000, 205_000]);
+    expect(trace.numOutOfOrder).toBe(1);
+  });
+
+  it('reads the Alibaba PAI 2020 job table, published without a header row, by its values', () => {
+    const trace = readTrace(`${FIXTURES}/alibaba-pai-2020-jobs.csv`, { seed: 1 });
+    expect(trace.format).toBe('csv');
+    expect(trace.readAs).toMatch(/time from start_time \(s\).*layout alibaba-pai-2020/);
+    expect(trace.arrivals.map((a) => a.timeMs)).toEqual([0, 12_500, 100_000]);
+    // with its .header file's row in front, the same
+    const withHeader = readCsvTrace(`job_name,inst_id,user,status,start_time,end_time\n${readFileSync(`${FIXTURES}/alibaba-pai-2020-jobs.csv`, 'utf8')}`);
+    expect(withHeader.arrivals.map((a) => a.timeMs)).toEqual([0, 12_500, 100_000]);
+    // a header-less file of any other shape is still refused as one
+    expect(() => readCsvTrace('1,2,3\n4,5,6\n')).toThrow(/time|field/i);
   });
 
   it('reads an Azure LLM 2024-layout file as CSV with dates, the same as its own reader', () => {
