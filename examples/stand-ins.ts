@@ -10,7 +10,7 @@ import { decodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
  * uint8 pixels in NHWC (`image`, [N,H,W,C]), and the model returns its logits and the softmax
  * probabilities (`probabilities`) as two outputs.
  */
-export function kerasStyleExport(path: string, options: { probabilities?: boolean } = { probabilities: true }): ModelProto {
+export function kerasStyleExport(path: string, options: { probabilities?: boolean; tf2onnxNames?: boolean } = { probabilities: true }): ModelProto {
   const model = decodeModel(readFileSync(path));
   const graph = model.graph!;
   const inits = new Set((graph.initializer ?? []).map((t) => t.name));
@@ -27,5 +27,26 @@ export function kerasStyleExport(path: string, options: { probabilities?: boolea
     graph.node!.push(onnx.NodeProto.create({ opType: 'Softmax', input: [logits.name!], output: ['probabilities'], name: 'probabilities', attribute: [{ name: 'axis', type: 2, i: 1 }] }));
     graph.output!.push(onnx.ValueInfoProto.create({ name: 'probabilities', type: logits.type }));
   }
+  if (options.tf2onnxNames) renameAsTf2onnx(model);
   return model;
+}
+
+/**
+ * The names tf2onnx gives a SavedModel's signature: `serving_default_<input>:0` in,
+ * `Identity:0`, `Identity_1:0`, ... out, and `unk__<n>` for an unknown batch dimension.
+ */
+function renameAsTf2onnx(model: ModelProto): void {
+  const graph = model.graph!;
+  const renames = new Map<string, string>([['image', 'serving_default_image:0']]);
+  graph.output!.forEach((o, k) => renames.set(o.name!, k === 0 ? 'Identity:0' : `Identity_${k}:0`));
+  const rename = (name: string) => renames.get(name) ?? name;
+  for (const node of graph.node!) {
+    node.input = node.input!.map(rename);
+    node.output = node.output!.map(rename);
+  }
+  for (const v of [...graph.input!, ...graph.output!]) {
+    v.name = rename(v.name!);
+    const batch = v.type?.tensorType?.shape?.dim?.[0];
+    if (batch && !batch.dimValue) batch.dimParam = 'unk__617';
+  }
 }

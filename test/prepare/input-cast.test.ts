@@ -62,4 +62,23 @@ describe('uint8 inputs', () => {
     const exported = await logits(uint8NhwcMnist(), new ort.Tensor('uint8', pixels, [1, 28, 28, 1]));
     for (let k = 0; k < 10; k++) expect(served[k]!).toBeCloseTo(exported[k]!, 4);
   });
+
+  it('prepare accepts tf2onnx\'s naming: ":0" tensor names, Identity outputs, an unk__ batch dimension', async () => {
+    const path = join(scratch, 'mnist-tf2onnx.onnx');
+    writeFileSync(path, encodeModel(kerasStyleExport('zoo/mnist-cnn/original.onnx', { probabilities: true, tf2onnxNames: true })));
+    const report = await preparePackage({
+      ...DEFAULT_PREPARE_OPTIONS,
+      modelPath: path,
+      datasetPath: 'datasets/mnist-digits',
+      outDir: join(scratch, 'mnist-tf2onnx'),
+      name: 'mnist-tf2onnx',
+      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
+      onProgress: () => undefined,
+    });
+    expect(report.outputChoice).toMatch(/'Identity:0'.*dropped 'Identity_1:0'/);
+    expect(report.manifest.inputs).toEqual([{ name: 'serving_default_image:0', dtype: 'float32', shape: [-1, 28, 28, 1] }]);
+    expect(report.manifest.outputs.map((o) => o.name)).toEqual(['Identity:0']);
+    expect(report.verification.predictionAgreement).toBe(1);
+    expect(report.ramps.length).toBeGreaterThan(0);
+  });
 });
