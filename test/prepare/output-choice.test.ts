@@ -81,4 +81,32 @@ describe('choosing the answer among several outputs', () => {
     writeFileSync(path, encodeModel(mnistWith({ twin: true })));
     await expect(preparePackage({ ...options, outDir: join(scratch, 'twin'), name: 'twin' })).rejects.toThrow(PrepareError);
   });
+
+  it('prepares a two-output PyTorch export (logits and features, batch fixed at 1), answering as the export does', async () => {
+    const exported = 'test/fixtures/pytorch/mnist-two-outputs.onnx';
+    const report = await preparePackage({
+      ...DEFAULT_PREPARE_OPTIONS,
+      modelPath: exported,
+      datasetPath: 'datasets/mnist-digits',
+      outDir: join(scratch, 'pytorch'),
+      name: 'pytorch',
+      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
+      onProgress: () => undefined,
+    });
+    expect(report.outputChoice).toMatch(/answer: output 'logits'.*dropped 'features'/);
+    expect(report.manifest.outputs.map((o) => o.name)).toEqual(['logits']);
+    expect(report.manifest.inputs[0]!.shape).toEqual([-1, 1, 28, 28]);
+    expect(report.ramps.length).toBeGreaterThan(0);
+    // the package's model, batched, answers each row as the batch-1 export does
+    const packaged = await ort.InferenceSession.create(join(scratch, 'pytorch', 'model.onnx'), { logSeverityLevel: 3 });
+    const original = await ort.InferenceSession.create(exported, { logSeverityLevel: 3 });
+    const rows = Array.from({ length: 3 }, (_, r) => Float32Array.from({ length: 784 }, (_, i) => ((i * (r + 5)) % 256)));
+    const batched = (await packaged.run({ pixels: new ort.Tensor('float32', Float32Array.from(rows.flatMap((r) => [...r])), [3, 1, 28, 28]) })).logits!.data as Float32Array;
+    for (const [r, row] of rows.entries()) {
+      const single = (await original.run({ pixels: new ort.Tensor('float32', row, [1, 1, 28, 28]) })).logits!.data as Float32Array;
+      for (let k = 0; k < 10; k++) expect(batched[r * 10 + k]!).toBeCloseTo(single[k]!, 3);
+    }
+    await packaged.release();
+    await original.release();
+  });
 });
