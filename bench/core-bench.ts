@@ -10,7 +10,10 @@
  * 2. Predictability: |actual − predicted| INFER duration (% of predicted) and start lateness
  *    (actual − planned start), from the controller's action log; per model quiet, with a CPU hog
  *    on one core (a busy host), and busy with the inference threads at the default priority
- *    (--nice 0; workers raise it to -10 by default).
+ *    (--nice 0; workers raise it to -10 by default). Beside each, where the error comes from: the
+ *    same models' runs alone (run-jitter.ts: the floor an oracle knowing each batch size's median
+ *    run would have), the served runs against their own medians, and the hop around each run;
+ *    and quiet with one worker, which leaves a core free of runs for everything else.
  * 3. Controller scale: requests/s planned by the pure core with 100 simulated workers and
  *    1,000 models (virtual clock, one core).
  * 4. SLO attainment and p50/p99/p99.9 at 50 % and 90 % of the measured capacity, 2 real workers.
@@ -30,6 +33,7 @@ import { loadModelEntry } from '../shared/model-manifest.js';
 import { sessionOptions } from '../onnx/session-options.js';
 import { measurePlanThroughput } from './plan-throughput.js';
 import { inferErrors, measurePredictability, percentile, readActionLog } from './predictability.js';
+import { measureRunJitter } from './run-jitter.js';
 import { threadRoundTripP50Ms, zmqRoundTripP50Ms } from './transport-floor.js';
 
 const MODEL = 'mnist-cnn';
@@ -198,14 +202,26 @@ async function main(): Promise<void> {
   // the workers' inference threads left at the default niceness (--nice 0) to show what -10 buys.
   const byModel: Awaited<ReturnType<typeof measurePredictability>>[] = [];
   for (const model of PREDICTABILITY_MODELS) {
-    for (const variant of [{}, { busy: true }, { busy: true, workerArgs: ['--nice', '0'] }]) {
+    // The last variant leaves a core free of runs (one worker on this 2-core host): what the
+    // predictions are when the controller, the client and the host need not preempt a run.
+    for (const variant of [{}, { busy: true }, { busy: true, workerArgs: ['--nice', '0'] }, { numWorkers: 1 }]) {
       byModel.push(await measurePredictability({ model, loadFraction: 0.7, seconds: PREDICTABILITY_SECONDS, progress, ...variant }));
     }
   }
+  // The floor under those errors: each model's runs alone at the workers' niceness, quiet and
+  // busy, against the median run of their batch size (run-jitter.ts).
+  const floors = new Map(PREDICTABILITY_MODELS.map((model) => [model, { quiet: measureRunJitter(model, false), busy: measureRunJitter(model, true) }]));
   const section = (model: string) => {
-    const [quiet, busy, busyNiceZero] = byModel.filter((m) => m.model === model);
+    const [quiet, busy, busyNiceZero, spareCore] = byModel.filter((m) => m.model === model);
+    const floor = floors.get(model)!;
     return {
       ...quiet!,
+      predictionErrorP99PctSpareCore: spareCore!.predictionErrorP99Pct,
+      startLatenessP99MsSpareCore: spareCore!.startLatenessP99Ms,
+      spareCore,
+      runJitterFloorP99Pct: floor.quiet.oracleErrorP99Pct,
+      runJitterFloorP99PctBusy: floor.busy.oracleErrorP99Pct,
+      runJitterFloor: floor,
       sloAttainmentAt70Pct: quiet!.sloAttainment,
       predictionErrorP99PctBusy: busy!.predictionErrorP99Pct,
       startLatenessP99MsBusy: busy!.startLatenessP99Ms,
@@ -220,7 +236,7 @@ async function main(): Promise<void> {
     `\n${formatTable(
       byModel.map((m) => ({
         model: m.model,
-        host: m.busy ? (m.workerArgs.length > 0 ? `busy, ${m.workerArgs.join(' ')}` : 'busy') : 'quiet',
+        host: `${m.busy ? (m.workerArgs.length > 0 ? `busy, ${m.workerArgs.join(' ')}` : 'busy') : 'quiet'}${m.numWorkers === 1 ? ', 1 worker' : ''}`,
         'slo ms': m.sloMs,
         'capacity rps': Math.round(m.capacityRps),
         'slo % at 70 %': (100 * m.sloAttainment).toFixed(2),
@@ -228,6 +244,8 @@ async function main(): Promise<void> {
         'pred. error p50 / p99 %': `${m.predictionErrorP50Pct.toFixed(1)} / ${m.predictionErrorP99Pct.toFixed(1)}`,
         'pred. error p99 ms': m.predictionErrorP99Ms.toFixed(2),
         'lateness p50 / p99 ms': `${m.startLatenessP50Ms.toFixed(2)} / ${m.startLatenessP99Ms.toFixed(2)}`,
+        'runs alone / served: jitter p99 %': `${(m.busy ? floors.get(m.model)!.busy : floors.get(m.model)!.quiet).oracleErrorP99Pct.toFixed(1)} / ${m.servedRunJitterP99Pct.toFixed(1)}`,
+        'hop p50 / p99 ms': `${m.hopP50Ms.toFixed(2)} / ${m.hopP99Ms.toFixed(2)}`,
       })),
     )}\n`,
   );

@@ -27,18 +27,51 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-/** Prediction error (% of predicted and ms) and start lateness of successful INFERs in an action log's rows. */
+/** `name:ms;name:ms` (actions.csv's stage columns) as a map. */
+function stageMs(cell: string | undefined): Map<string, number> {
+  const stages = new Map<string, number>();
+  for (const part of (cell ?? '').split(';')) {
+    const at = part.lastIndexOf(':');
+    if (at > 0) stages.set(part.slice(0, at), Number(part.slice(at + 1)));
+  }
+  return stages;
+}
+
+/**
+ * Prediction errors of the INFERs in actions.csv rows: the whole action against the duration it
+ * was planned with (what the planner's timeline uses), and two parts that say where a miss comes
+ * from: how much the runs themselves varied while serving (the worker's `model` stage against
+ * the median run of its batch size, i.e. an oracle that knows that median; compare with the same
+ * oracle on runs alone, run-jitter.ts) and the hop around the run (the action's time outside every
+ * stage: thread hand-offs and copies on the worker).
+ */
 export function inferErrors(rows: Record<string, string>[]) {
   const infers = rows.filter((r) => r.action_type === 'infer' && r.code === '0');
   const errorMs = infers.map((r) => Math.abs(Number(r.actual_duration_ms) - Number(r.expected_duration_ms)));
   const errorPct = infers.map((r, i) => (100 * errorMs[i]!) / Number(r.expected_duration_ms));
   const latenessMs = infers.map((r) => Number(r.start_lateness_ms));
+  const runsBySize = new Map<string, number[]>();
+  const hopMs: number[] = [];
+  for (const r of infers) {
+    const stages = stageMs(r.stages);
+    const run = stages.get('model');
+    if (run !== undefined) runsBySize.set(r.batch_size!, [...(runsBySize.get(r.batch_size!) ?? []), run]);
+    if (stages.size > 0) hopMs.push(Math.max(0, Number(r.actual_duration_ms) - [...stages.values()].reduce((a, b) => a + b, 0)));
+  }
+  const runJitterPct = [...runsBySize.values()].flatMap((runs) => {
+    const median = percentile(runs, 0.5);
+    return runs.map((ms) => 100 * Math.abs(ms / median - 1));
+  });
   return {
     numInferActions: infers.length,
     predictionErrorP50Pct: percentile(errorPct, 0.5),
     predictionErrorP99Pct: percentile(errorPct, 0.99),
     predictionErrorP50Ms: percentile(errorMs, 0.5),
     predictionErrorP99Ms: percentile(errorMs, 0.99),
+    /** p99 of |run / median run of its batch size - 1| over the served runs, %. */
+    servedRunJitterP99Pct: runJitterPct.length > 0 ? percentile(runJitterPct, 0.99) : Number.NaN,
+    hopP50Ms: hopMs.length > 0 ? percentile(hopMs, 0.5) : Number.NaN,
+    hopP99Ms: hopMs.length > 0 ? percentile(hopMs, 0.99) : Number.NaN,
     startLatenessP50Ms: percentile(latenessMs, 0.5),
     startLatenessP99Ms: percentile(latenessMs, 0.99),
   };
@@ -54,6 +87,8 @@ export interface PredictabilityOptions {
   busy?: boolean;
   /** Extra worker flags (e.g. --nice -10). */
   workerArgs?: string[];
+  /** Workers serving the model (default 2, one per core of the machine the benchmarks ran on). */
+  numWorkers?: number;
 }
 
 /** A busy host: one process spinning on a core until stopped. */
@@ -80,7 +115,7 @@ export async function measurePredictability(options: PredictabilityOptions) {
 
   const logDir = mkdtempSync(join(tmpdir(), 'escapement-predictability-'));
   progress(`${label}: starting a controller and 2 onnxruntime workers ...`);
-  const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: ['--log-dir', logDir], ...(options.workerArgs ? { workerArgs: options.workerArgs } : {}) });
+  const cluster = await LocalCluster.start({ numWorkers: options.numWorkers ?? 2, modelDir: 'models', preload: [model], controllerArgs: ['--log-dir', logDir], ...(options.workerArgs ? { workerArgs: options.workerArgs } : {}) });
   let hog: { stop(): Promise<void> } | undefined;
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
@@ -102,7 +137,7 @@ export async function measurePredictability(options: PredictabilityOptions) {
     await new Promise((r) => setTimeout(r, 300));
     const rows = readActionLog(join(logDir, 'actions.csv')).slice(numBefore);
     const summary = summarize(run.responses);
-    return { model, busy: options.busy ?? false, workerArgs: options.workerArgs ?? [], sloMs, loadFraction, capacityRps, sloAttainment: summary.sloAttainment, p50Ms: summary.p50Ms, p99Ms: summary.p99Ms, ...inferErrors(rows) };
+    return { model, busy: options.busy ?? false, workerArgs: options.workerArgs ?? [], numWorkers: options.numWorkers ?? 2, sloMs, loadFraction, capacityRps, sloAttainment: summary.sloAttainment, p50Ms: summary.p50Ms, p99Ms: summary.p99Ms, ...inferErrors(rows) };
   } finally {
     await hog?.stop();
     await client.close();
