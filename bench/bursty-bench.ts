@@ -10,7 +10,10 @@
  *   worker's result waits for a core while two raised runs hold both;
  * - `allNice0`: every serving process at the default niceness: as good as `default` on a quiet
  *   host, since what hurt was the inversion; the raise pays against other processes (a CPU hog,
- *   bench:core's busy rows).
+ *   bench:core's busy rows);
+ * - `spareCore`: one worker, so that a core stays free of runs for the controller, the client and
+ *   the host (bench:core shows runs slowed 3-17x beyond their own jitter when every core runs
+ *   one); at half of one worker's own measured throughput.
  *
  * Per configuration and seed: SLO attainment, rejected at arrival, admitted and then missed (% of
  * admitted; the goal is <= 0.5 %), split into finished late and dropped before running; and from
@@ -38,12 +41,13 @@ const NUM_SEEDS = Number(process.env.BURSTY_SEEDS ?? 4);
 const SECONDS = Number(process.env.BURSTY_SECONDS ?? 8);
 const RESULTS_FILE = 'bench/results/bursty.json';
 
-const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[] }[] = [
+const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; numWorkers?: number }[] = [
   { name: 'default', controllerArgs: [], workerArgs: [] },
   { name: 'margin', controllerArgs: ['--admission-margin-quantile', '0.9'], workerArgs: [] },
   { name: 'controllerNice0', controllerArgs: ['--nice', '0'], workerArgs: [] },
   { name: 'allNice0', controllerArgs: ['--nice', '0'], workerArgs: ['--nice', '0'] },
-];
+  { name: 'spareCore', controllerArgs: [], workerArgs: [], numWorkers: 1 },
+].filter((c) => !process.env.BURSTY_CONFIGS || process.env.BURSTY_CONFIGS.split(',').includes(c.name));
 
 function progress(line: string): void {
   process.stderr.write(`[bench:bursty] ${line}\n`);
@@ -93,8 +97,8 @@ function actionStats(logDir: string) {
   return { resultHopP50Ms: quantile(hops, 0.5), resultHopP99Ms: quantile(hops, 0.99), runRatioP99: quantile(ratios, 0.99) };
 }
 
-async function saturatedRps(inputsFor: (i: number) => Tensor[]): Promise<number> {
-  const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL] });
+async function saturatedRps(inputsFor: (i: number) => Tensor[], numWorkers: number): Promise<number> {
+  const cluster = await LocalCluster.start({ numWorkers, modelDir: 'models', preload: [MODEL] });
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
     await cluster.waitUntilServing(client, [MODEL], undefined, 240_000);
@@ -109,23 +113,32 @@ async function saturatedRps(inputsFor: (i: number) => Tensor[]): Promise<number>
 
 async function main(): Promise<void> {
   const inputsFor = servingInputs();
-  progress(`${MODEL}: saturating throughput (2 workers, generous SLO) ...`);
-  const capacityRps = await saturatedRps(inputsFor);
+  const capacities = new Map<number, number>();
+  const capacityOf = async (numWorkers: number) => {
+    if (!capacities.has(numWorkers)) {
+      progress(`${MODEL}: saturating throughput (${numWorkers} worker(s), generous SLO) ...`);
+      capacities.set(numWorkers, await saturatedRps(inputsFor, numWorkers));
+    }
+    return capacities.get(numWorkers)!;
+  };
+  const capacityRps = await capacityOf(2);
   const ratePerSec = Math.round(LOAD_FRACTION * capacityRps);
   const results: Record<string, unknown> = { model: MODEL, sloMs: SLO_MS, cv: CV, loadFraction: LOAD_FRACTION, capacityRps, ratePerSec, seconds: SECONDS, configs: {} };
   const rows: Record<string, string | number>[] = [];
   for (const config of CONFIGS) {
+    const numWorkers = config.numWorkers ?? 2;
+    const configRate = numWorkers === 2 ? ratePerSec : Math.round(LOAD_FRACTION * (await capacityOf(numWorkers)));
     const logDir = mkdtempSync(join(tmpdir(), 'escapement-bursty-'));
-    progress(`${config.name}: a controller and 2 workers (${[...config.controllerArgs, ...config.workerArgs].join(' ') || 'defaults'}) ...`);
-    const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--log-dir', logDir, ...config.controllerArgs], workerArgs: config.workerArgs });
+    progress(`${config.name}: a controller and ${numWorkers} worker(s) (${[...config.controllerArgs, ...config.workerArgs].join(' ') || 'defaults'}) ...`);
+    const cluster = await LocalCluster.start({ numWorkers, modelDir: 'models', preload: [MODEL], controllerArgs: ['--log-dir', logDir, ...config.controllerArgs], workerArgs: config.workerArgs });
     const client = await EscapementClient.connect(cluster.clientUrl);
     const runs = [];
     try {
       await cluster.waitUntilServing(client, [MODEL], undefined, 240_000);
-      await runOpenLoop(client, { model: MODEL, numRequests: ratePerSec * 3, ratePerSec: Math.round(0.7 * 2 * ratePerSec), sloMs: SLO_MS, seed: 5, inputsFor });
+      await runOpenLoop(client, { model: MODEL, numRequests: configRate * 3, ratePerSec: Math.round(0.7 * 2 * configRate), sloMs: SLO_MS, seed: 5, inputsFor });
       for (let k = 0; k < NUM_SEEDS; k++) {
-        progress(`${config.name}: bursty arrivals (gamma, CV ${CV}) at ${ratePerSec} req/s, seed ${k + 1} of ${NUM_SEEDS} ...`);
-        const run = await runOpenLoop(client, { model: MODEL, numRequests: ratePerSec * SECONDS, ratePerSec, sloMs: SLO_MS, seed: 21 + k, inputsFor, arrivals: 'gamma', cv: CV });
+        progress(`${config.name}: bursty arrivals (gamma, CV ${CV}) at ${configRate} req/s, seed ${k + 1} of ${NUM_SEEDS} ...`);
+        const run = await runOpenLoop(client, { model: MODEL, numRequests: configRate * SECONDS, ratePerSec: configRate, sloMs: SLO_MS, seed: 21 + k, inputsFor, arrivals: 'gamma', cv: CV });
         runs.push(summarize(run.responses));
       }
     } finally {
@@ -138,9 +151,10 @@ async function main(): Promise<void> {
       sloAttainment: runs.reduce((a, r) => a + r.sloAttainment * r.numRequests, 0) / runs.reduce((a, r) => a + r.numRequests, 0),
       missedAfterAdmissionPct: (100 * runs.reduce((a, r) => a + r.finishedLate + r.droppedBeforeRunning, 0)) / runs.reduce((a, r) => a + r.numRequests * (1 - r.rejectedPct / 100), 0),
     };
-    (results.configs as Record<string, unknown>)[config.name] = { controllerArgs: config.controllerArgs, workerArgs: config.workerArgs, runs, ...pooled, ...actions };
+    (results.configs as Record<string, unknown>)[config.name] = { controllerArgs: config.controllerArgs, workerArgs: config.workerArgs, numWorkers, ratePerSec: configRate, runs, ...pooled, ...actions };
     rows.push({
       config: config.name,
+      'req/s': configRate,
       'slo % per seed': runs.map((r) => (100 * r.sloAttainment).toFixed(1)).join(' / '),
       'missed after admission % per seed': runs.map((r) => r.missedAfterAdmissionPct.toFixed(2)).join(' / '),
       'missed % (all)': pooled.missedAfterAdmissionPct.toFixed(2),
