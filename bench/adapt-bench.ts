@@ -59,7 +59,24 @@ function runDrift(drift: string) {
   const out = join(OUT_DIR, drift);
   const jsonFile = join(out, 'compare.json');
   const logDir = join(out, 'controller-logs');
-  const args = ['compare', '--drift', drift, '--static', '--oracle', '--fixed-ramps', '--baseline', 'false', '--max-seconds', String(SECONDS), '--out', out, '--json', jsonFile, '--log-dir', logDir];
+  const args = [
+    'compare',
+    '--drift',
+    drift,
+    '--static',
+    '--oracle',
+    '--fixed-ramps',
+    '--baseline',
+    'false',
+    '--max-seconds',
+    String(SECONDS),
+    '--out',
+    out,
+    '--json',
+    jsonFile,
+    '--log-dir',
+    logDir,
+  ];
   process.stderr.write(`[bench:adapt] ${drift}: escapement ${args.join(' ')}\n`);
   const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'inherit'] });
   if (run.status !== 0) throw new Error(`compare --drift ${drift} failed (${run.status ?? run.signal})`);
@@ -82,15 +99,28 @@ function runDrift(drift: string) {
           p50Ms: s.p50Ms,
           p50RatioVsNoRamps: s.p50Ms / plain.p50Ms,
           sloAttainment: s.sloAttainment,
-          windows: s.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [{ agreement: w.agreement, exitFraction: w.exitFraction }])),
+          windows: s.windows.flatMap((w) =>
+            w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [{ agreement: w.agreement, exitFraction: w.exitFraction }],
+          ),
         },
       ];
     }),
   );
   // Only the online variant may change its ramp set (the others fix ramps or thresholds): every
   // ramp change the controller logged is its own (warm-up included).
-  const rampChanges = readFileSync(join(logDir, 'thresholds.csv'), 'utf8').split('\n').filter((line) => line.includes(',ramps: ')).map((line) => line.split(',').slice(2, 5).join(' | '));
-  return { drift, numRequests: result.numRequests, sloMs: result.sloMs, onlineRampChanges: rampChanges, noRamps: { p50Ms: plain.p50Ms, sloAttainment: plain.sloAttainment }, variants: variants as Record<(typeof VARIANTS)[number]['name'], VariantResult>, oracleThresholds: result.oracleThresholds };
+  const rampChanges = readFileSync(join(logDir, 'thresholds.csv'), 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(',ramps: '))
+    .map((line) => line.split(',').slice(2, 5).join(' | '));
+  return {
+    drift,
+    numRequests: result.numRequests,
+    sloMs: result.sloMs,
+    onlineRampChanges: rampChanges,
+    noRamps: { p50Ms: plain.p50Ms, sloAttainment: plain.sloAttainment },
+    variants: variants as Record<(typeof VARIANTS)[number]['name'], VariantResult>,
+    oracleThresholds: result.oracleThresholds,
+  };
 }
 
 /** Agreement and exits per tenth of the run, per drift (columns) and variant (lines), against the 99 % line. */
@@ -99,7 +129,14 @@ async function plotWindows(perWindow: { drift: string; variant: string; tenth: n
     width: 220,
     height: 160,
     layer: [
-      { mark: { type: 'line' as const, point: true }, encoding: { x: { field: 'tenth', type: 'ordinal' as const, title: 'tenth of the run' }, y: { field, type: 'quantitative' as const, title, scale: { zero: false } }, color: { field: 'variant', type: 'nominal' as const, title: null } } },
+      {
+        mark: { type: 'line' as const, point: true },
+        encoding: {
+          x: { field: 'tenth', type: 'ordinal' as const, title: 'tenth of the run' },
+          y: { field, type: 'quantitative' as const, title, scale: { zero: false } },
+          color: { field: 'variant', type: 'nominal' as const, title: null },
+        },
+      },
       ...(layerRule ? [{ mark: { type: 'rule' as const, strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: 100 * WINDOW_AGREEMENT } } }] : []),
     ],
   });
@@ -134,10 +171,15 @@ async function main(): Promise<void> {
     }),
   );
   process.stdout.write(`\nfmnist-resnet, compact ramps, ${SECONDS} s per variant (after a 3 s warm-up), per drift workload:\n${formatTable(rows)}\n`);
-  for (const r of runs) process.stdout.write(`${r.drift}: the online variant changed its ramp set ${r.onlineRampChanges.length} times${r.onlineRampChanges.map((c) => `\n  ${c}`).join('')}\n`);
+  for (const r of runs)
+    process.stdout.write(
+      `${r.drift}: the online variant changed its ramp set ${r.onlineRampChanges.length} times${r.onlineRampChanges.map((c) => `\n  ${c}`).join('')}\n`,
+    );
   const byDrift = runs;
   const goals = {
-    onlineWithinBudgetInAtLeast95PctOfWindows: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.windowsWithinBudgetPct / 100 >= WINDOWS_OK_GOAL])),
+    onlineWithinBudgetInAtLeast95PctOfWindows: Object.fromEntries(
+      byDrift.map((r) => [r.drift, r.variants.online.windowsWithinBudgetPct / 100 >= WINDOWS_OK_GOAL]),
+    ),
     staticBreaksBudgetOnSomeDrift: byDrift.some((r) => r.variants.static.windowsWithinBudgetPct / 100 < WINDOWS_OK_GOAL),
     onlineP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.p50Ms / r.variants.oracle.p50Ms])),
     onlineP50WithinTenPctOfOracle: byDrift.every((r) => r.variants.online.p50Ms / r.variants.oracle.p50Ms <= P50_VS_ORACLE_GOAL),
@@ -148,7 +190,13 @@ async function main(): Promise<void> {
       `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n`,
   );
   writeFileSync(RESULTS_FILE, `${JSON.stringify({ model: 'fmnist-resnet', exitMode: 'compact', secondsPerVariant: SECONDS, drifts: runs, goals }, null, 2)}\n`);
-  const plot = await plotWindows(runs.flatMap((r) => VARIANTS.flatMap(({ name }) => r.variants[name].windows.map((w, tenth) => ({ drift: r.drift, variant: name, tenth, agreementPct: 100 * w.agreement, exitPct: 100 * w.exitFraction })))));
+  const plot = await plotWindows(
+    runs.flatMap((r) =>
+      VARIANTS.flatMap(({ name }) =>
+        r.variants[name].windows.map((w, tenth) => ({ drift: r.drift, variant: name, tenth, agreementPct: 100 * w.agreement, exitPct: 100 * w.exitFraction })),
+      ),
+    ),
+  );
   process.stdout.write(`wrote ${RESULTS_FILE} and ${plot}; per-drift reports and plots under ${OUT_DIR}/\n`);
 }
 

@@ -75,8 +75,13 @@ export function bertShapedEncoder(shape: BertShape = BERT_BASE, seed = 1): Model
   };
   const ints = (name: string, values: number[]): OnnxNamespace.IAttributeProto => ({ name, type: 7, ints: values });
   const int = (name: string, i: number): OnnxNamespace.IAttributeProto => ({ name, type: 2, i });
-  const layerNorm = (x: string, p: string) => node('LayerNormalization', [x, w.filled(`${p}.scale`, [hidden], 1), w.filled(`${p}.shift`, [hidden], 0)], p, [int('axis', -1), { name: 'epsilon', type: 1, f: 1e-12 }]);
-  const linear = (x: string, p: string, inDim: number, outDim: number) => node('Add', [node('MatMul', [x, w.normal(`${p}.weight`, [inDim, outDim])], `${p}.matmul`), w.filled(`${p}.bias`, [outDim], 0)], p);
+  const layerNorm = (x: string, p: string) =>
+    node('LayerNormalization', [x, w.filled(`${p}.scale`, [hidden], 1), w.filled(`${p}.shift`, [hidden], 0)], p, [
+      int('axis', -1),
+      { name: 'epsilon', type: 1, f: 1e-12 },
+    ]);
+  const linear = (x: string, p: string, inDim: number, outDim: number) =>
+    node('Add', [node('MatMul', [x, w.normal(`${p}.weight`, [inDim, outDim])], `${p}.matmul`), w.filled(`${p}.bias`, [outDim], 0)], p);
   const scalar = (name: string, value: number) => w.filled(name, [], value);
 
   // Mask bias [N, 1, 1, T]: 0 where attended, -10,000 at padding; computed once, read by every layer.
@@ -87,7 +92,11 @@ export function bertShapedEncoder(shape: BertShape = BERT_BASE, seed = 1): Model
   // Embeddings: tokens + positions [0, T) + token type 0, then LayerNorm.
   const tokens = node('Gather', [w.normal('embeddings.tokens', [vocab, hidden]), 'input_ids'], 'embeddings.token');
   const length = node('Shape', ['input_ids'], 'embeddings.length', [int('start', 1), int('end', 2)]);
-  const positions = node('Slice', [w.normal('embeddings.positions', [maxTokens, hidden]), w.int64('embeddings.zero', [0]), length, w.int64('embeddings.axis', [0])], 'embeddings.position');
+  const positions = node(
+    'Slice',
+    [w.normal('embeddings.positions', [maxTokens, hidden]), w.int64('embeddings.zero', [0]), length, w.int64('embeddings.axis', [0])],
+    'embeddings.position',
+  );
   const summed = node('Add', [node('Add', [tokens, positions], 'embeddings.sum'), w.normal('embeddings.type', [hidden])], 'embeddings.typed');
   let x = layerNorm(summed, 'embeddings.norm');
 
@@ -99,7 +108,10 @@ export function bertShapedEncoder(shape: BertShape = BERT_BASE, seed = 1): Model
   const invSqrt2 = scalar('gelu.inv_sqrt2', Math.SQRT1_2);
   for (let l = 0; l < layers; l++) {
     const p = `layer${l}`;
-    const project = (name: string, perm: number[]) => node('Transpose', [node('Reshape', [linear(x, `${p}.${name}`, hidden, hidden), splitHeads], `${p}.${name}.heads`)], `${p}.${name}.t`, [ints('perm', perm)]);
+    const project = (name: string, perm: number[]) =>
+      node('Transpose', [node('Reshape', [linear(x, `${p}.${name}`, hidden, hidden), splitHeads], `${p}.${name}.heads`)], `${p}.${name}.t`, [
+        ints('perm', perm),
+      ]);
     const q = project('query', [0, 2, 1, 3]);
     const kT = project('key', [0, 2, 3, 1]);
     const v = project('value', [0, 2, 1, 3]);
@@ -117,7 +129,8 @@ export function bertShapedEncoder(shape: BertShape = BERT_BASE, seed = 1): Model
   const pooled = node('Tanh', [linear(node('Squeeze', [first, w.int64('pooler.axis', [1])], 'pooler.token'), 'pooler.dense', hidden, hidden)], 'pooler');
   linear(pooled, 'logits', hidden, classes);
 
-  const tokenInput = (name: string) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: OnnxDataType.INT64, shape: { dim: [{ dimParam: 'N' }, { dimParam: 'T' }] } } } });
+  const tokenInput = (name: string) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: OnnxDataType.INT64, shape: { dim: [{ dimParam: 'N' }, { dimParam: 'T' }] } } } });
   return onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'escapement bench/bert-shaped-encoder.ts',
@@ -127,12 +140,19 @@ export function bertShapedEncoder(shape: BertShape = BERT_BASE, seed = 1): Model
       node: nodes,
       initializer: w.tensors,
       input: [tokenInput('input_ids'), tokenInput('attention_mask')],
-      output: [onnx.ValueInfoProto.create({ name: 'logits', type: { tensorType: { elemType: OnnxDataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: classes }] } } } })],
+      output: [
+        onnx.ValueInfoProto.create({
+          name: 'logits',
+          type: { tensorType: { elemType: OnnxDataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: classes }] } } },
+        }),
+      ],
     },
   });
 }
 
 /** Weights in a model (float tensors; scalar constants are not weights), for its description. */
 export function parameterCount(model: ModelProto): number {
-  return (model.graph!.initializer ?? []).filter((t) => t.dataType === OnnxDataType.FLOAT && (t.dims ?? []).length > 0).reduce((sum, t) => sum + (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1), 0);
+  return (model.graph!.initializer ?? [])
+    .filter((t) => t.dataType === OnnxDataType.FLOAT && (t.dims ?? []).length > 0)
+    .reduce((sum, t) => sum + (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1), 0);
 }

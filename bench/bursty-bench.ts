@@ -67,7 +67,9 @@ function servingInputs(): (i: number) => Tensor[] {
   const numServe = dataset.numSamples - ee.dataset.serveStart;
   return (i) => {
     const k = ee.dataset.serveStart + (i % numServe);
-    return [{ name: ee.primaryInput, dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf((dataset.inputs as Float32Array).slice(k * size, (k + 1) * size)) }];
+    return [
+      { name: ee.primaryInput, dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf((dataset.inputs as Float32Array).slice(k * size, (k + 1) * size)) },
+    ];
   };
 }
 
@@ -123,14 +125,29 @@ async function main(): Promise<void> {
   };
   const capacityRps = await capacityOf(2);
   const ratePerSec = Math.round(LOAD_FRACTION * capacityRps);
-  const results: Record<string, unknown> = { model: MODEL, sloMs: SLO_MS, cv: CV, loadFraction: LOAD_FRACTION, capacityRps, ratePerSec, seconds: SECONDS, configs: {} };
+  const results: Record<string, unknown> = {
+    model: MODEL,
+    sloMs: SLO_MS,
+    cv: CV,
+    loadFraction: LOAD_FRACTION,
+    capacityRps,
+    ratePerSec,
+    seconds: SECONDS,
+    configs: {},
+  };
   const rows: Record<string, string | number>[] = [];
   for (const config of CONFIGS) {
     const numWorkers = config.numWorkers ?? 2;
     const configRate = numWorkers === 2 ? ratePerSec : Math.round(LOAD_FRACTION * (await capacityOf(numWorkers)));
     const logDir = mkdtempSync(join(tmpdir(), 'escapement-bursty-'));
     progress(`${config.name}: a controller and ${numWorkers} worker(s) (${[...config.controllerArgs, ...config.workerArgs].join(' ') || 'defaults'}) ...`);
-    const cluster = await LocalCluster.start({ numWorkers, modelDir: 'models', preload: [MODEL], controllerArgs: ['--log-dir', logDir, ...config.controllerArgs], workerArgs: config.workerArgs });
+    const cluster = await LocalCluster.start({
+      numWorkers,
+      modelDir: 'models',
+      preload: [MODEL],
+      controllerArgs: ['--log-dir', logDir, ...config.controllerArgs],
+      workerArgs: config.workerArgs,
+    });
     const client = await EscapementClient.connect(cluster.clientUrl);
     const runs = [];
     try {
@@ -138,7 +155,16 @@ async function main(): Promise<void> {
       await runOpenLoop(client, { model: MODEL, numRequests: configRate * 3, ratePerSec: Math.round(0.7 * 2 * configRate), sloMs: SLO_MS, seed: 5, inputsFor });
       for (let k = 0; k < NUM_SEEDS; k++) {
         progress(`${config.name}: bursty arrivals (gamma, CV ${CV}) at ${configRate} req/s, seed ${k + 1} of ${NUM_SEEDS} ...`);
-        const run = await runOpenLoop(client, { model: MODEL, numRequests: configRate * SECONDS, ratePerSec: configRate, sloMs: SLO_MS, seed: 21 + k, inputsFor, arrivals: 'gamma', cv: CV });
+        const run = await runOpenLoop(client, {
+          model: MODEL,
+          numRequests: configRate * SECONDS,
+          ratePerSec: configRate,
+          sloMs: SLO_MS,
+          seed: 21 + k,
+          inputsFor,
+          arrivals: 'gamma',
+          cv: CV,
+        });
         runs.push(summarize(run.responses));
       }
     } finally {
@@ -149,9 +175,18 @@ async function main(): Promise<void> {
     rmSync(logDir, { recursive: true, force: true });
     const pooled = {
       sloAttainment: runs.reduce((a, r) => a + r.sloAttainment * r.numRequests, 0) / runs.reduce((a, r) => a + r.numRequests, 0),
-      missedAfterAdmissionPct: (100 * runs.reduce((a, r) => a + r.finishedLate + r.droppedBeforeRunning, 0)) / runs.reduce((a, r) => a + r.numRequests * (1 - r.rejectedPct / 100), 0),
+      missedAfterAdmissionPct:
+        (100 * runs.reduce((a, r) => a + r.finishedLate + r.droppedBeforeRunning, 0)) / runs.reduce((a, r) => a + r.numRequests * (1 - r.rejectedPct / 100), 0),
     };
-    (results.configs as Record<string, unknown>)[config.name] = { controllerArgs: config.controllerArgs, workerArgs: config.workerArgs, numWorkers, ratePerSec: configRate, runs, ...pooled, ...actions };
+    (results.configs as Record<string, unknown>)[config.name] = {
+      controllerArgs: config.controllerArgs,
+      workerArgs: config.workerArgs,
+      numWorkers,
+      ratePerSec: configRate,
+      runs,
+      ...pooled,
+      ...actions,
+    };
     rows.push({
       config: config.name,
       'req/s': configRate,
@@ -163,7 +198,9 @@ async function main(): Promise<void> {
       'run/median p99': actions.runRatioP99.toFixed(2),
     });
   }
-  process.stdout.write(`\n${MODEL}: bursty arrivals (gamma, CV ${CV}) at ${ratePerSec} req/s (${LOAD_FRACTION} x ${Math.round(capacityRps)} req/s measured), SLO ${SLO_MS} ms, ${NUM_SEEDS} x ${SECONDS} s (goal: missed after admission <= 0.5 %)\n`);
+  process.stdout.write(
+    `\n${MODEL}: bursty arrivals (gamma, CV ${CV}) at ${ratePerSec} req/s (${LOAD_FRACTION} x ${Math.round(capacityRps)} req/s measured), SLO ${SLO_MS} ms, ${NUM_SEEDS} x ${SECONDS} s (goal: missed after admission <= 0.5 %)\n`,
+  );
   process.stdout.write(`${formatTable(rows)}\n`);
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);

@@ -27,7 +27,15 @@ export async function loadOnDevice(device: Device, entry: ModelEntry, batchSizes
 /** Runs one batch on a device directly; resolves with the device's own start-to-end time (ms). */
 export async function inferOnDevice(device: Device, entry: ModelEntry, batch: Tensor[], batchSize: number, earlyExit?: EarlyExitPlan): Promise<number> {
   const inputs = entry.manifest.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1)] }));
-  const action = { type: 'infer' as const, ...openWindow(), modelName: entry.manifest.name, batchSize, numRequests: batchSize, inputs, ...(earlyExit ? { earlyExit } : {}) };
+  const action = {
+    type: 'infer' as const,
+    ...openWindow(),
+    modelName: entry.manifest.name,
+    batchSize,
+    numRequests: batchSize,
+    inputs,
+    ...(earlyExit ? { earlyExit } : {}),
+  };
   const outcome = await runNow(device, action, batch);
   if (outcome.code !== 0) throw new Error(`INFER failed: ${outcome.message}`);
   return (outcome.endLocalNs - outcome.startLocalNs) / 1e6;
@@ -46,7 +54,10 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[v
 export async function measureChainCost(entry: ModelEntry, batch: Tensor[], batchSize: number, numRuns = 30): Promise<ChainCost> {
   const ee = entry.manifest.earlyExit;
   if (!ee) throw new Error(`${entry.manifest.name} has no early-exit package`);
-  const device = new Device(new ThreadExecutor({ device: 'cpu', intraOpNumThreads: 1 }), { modelDir: dirname(dirname(entry.onnxPath)), memoryBudgetBytes: 2 ** 40 });
+  const device = new Device(new ThreadExecutor({ device: 'cpu', intraOpNumThreads: 1 }), {
+    modelDir: dirname(dirname(entry.onnxPath)),
+    memoryBudgetBytes: 2 ** 40,
+  });
   try {
     await loadOnDevice(device, entry, [batchSize]);
     const neverExit = { mode: 'release' as const, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: 2 })), keepRows: [] };
@@ -55,7 +66,13 @@ export async function measureChainCost(entry: ModelEntry, batch: Tensor[], batch
     for (let run = -5; run < numRuns; run++) {
       for (const target of [whole, chain]) {
         // NOTE: a fresh copy each run: the device takes (transfers) the bytes it is given.
-        const ms = await inferOnDevice(device, entry, batch.map((t) => ({ ...t, data: new Uint8Array(t.data) })), batchSize, target === chain ? neverExit : undefined);
+        const ms = await inferOnDevice(
+          device,
+          entry,
+          batch.map((t) => ({ ...t, data: new Uint8Array(t.data) })),
+          batchSize,
+          target === chain ? neverExit : undefined,
+        );
         if (run >= 0) target.push(ms); // the first five warm up
       }
     }

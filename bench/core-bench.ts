@@ -66,7 +66,6 @@ async function rawRunP50Ms(numRuns: number): Promise<number> {
   return percentilesMs(samples).p50Ms;
 }
 
-
 /**
  * The load generator's own cost: CPU time over wall time while pacing 100 sends 1.2 ms apart
  * (client/send-pacing.ts sleeps until just before each send; the polling loop it replaced used
@@ -177,17 +176,47 @@ async function main(): Promise<void> {
       { metric: 'raw session.run p50, batch 1', value: rawMs.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'end-to-end p50 at low load', value: lowSummary.p50Ms.toFixed(3), unit: 'ms', goal: '' },
       { metric: 'overhead p50', value: core.overheadP50Ms.toFixed(3), unit: 'ms', goal: '<= 0.5' },
-      { metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT', value: `${core.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
-      { metric: 'the same, hops 10 ms apart (idle wake-ups, as at low load)', value: `${core.idleTransportFloorMs.toFixed(3)} (${zmqIdleRttMs.toFixed(3)} x 2 + ${threadIdleRttMs.toFixed(3)})`, unit: 'ms', goal: '' },
+      {
+        metric: 'transport floor: 2 ZeroMQ RTT + 1 thread RTT',
+        value: `${core.transportFloorMs.toFixed(3)} (${zmqRttMs.toFixed(3)} x 2 + ${threadRttMs.toFixed(3)})`,
+        unit: 'ms',
+        goal: '',
+      },
+      {
+        metric: 'the same, hops 10 ms apart (idle wake-ups, as at low load)',
+        value: `${core.idleTransportFloorMs.toFixed(3)} (${zmqIdleRttMs.toFixed(3)} x 2 + ${threadIdleRttMs.toFixed(3)})`,
+        unit: 'ms',
+        goal: '',
+      },
       { metric: 'client send pacing: CPU share of wall time, sends 1.2 ms apart', value: sendPacingCpuShare.toFixed(2), unit: '', goal: '< 0.5' },
-      { metric: 'worker run (thread hop + session.run) / result hop, p50', value: `${breakdown.workerRunMs.toFixed(3)} / ${breakdown.workerToControllerMs.toFixed(3)}`, unit: 'ms', goal: '' },
+      {
+        metric: 'worker run (thread hop + session.run) / result hop, p50',
+        value: `${breakdown.workerRunMs.toFixed(3)} / ${breakdown.workerToControllerMs.toFixed(3)}`,
+        unit: 'ms',
+        goal: '',
+      },
       { metric: 'controller arrival-to-answer p50 at low load', value: core.lowLoadServerP50Ms.toFixed(3), unit: 'ms', goal: '' },
-      { metric: 'INFER prediction error p50 / p99', value: `${core.predictionErrorP50Pct.toFixed(1)} / ${core.predictionErrorP99Pct.toFixed(1)} % (${core.predictionErrorP50Ms.toFixed(3)} / ${core.predictionErrorP99Ms.toFixed(3)} ms)`, unit: '', goal: '' },
+      {
+        metric: 'INFER prediction error p50 / p99',
+        value: `${core.predictionErrorP50Pct.toFixed(1)} / ${core.predictionErrorP99Pct.toFixed(1)} % (${core.predictionErrorP50Ms.toFixed(3)} / ${core.predictionErrorP99Ms.toFixed(3)} ms)`,
+        unit: '',
+        goal: '',
+      },
       { metric: 'start lateness p50 / p99', value: `${core.startLatenessP50Ms.toFixed(3)} / ${core.startLatenessP99Ms.toFixed(3)}`, unit: 'ms', goal: '' },
       { metric: 'planned by the core (100 workers, 1,000 models, median of 3)', value: core.planRequestsPerSec.toFixed(0), unit: 'req/s', goal: '>= 100000' },
       { metric: 'capacity, 2 workers', value: capacityRps.toFixed(0), unit: 'req/s', goal: '' },
-      { metric: `SLO attainment at 50 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at50.summary.sloAttainment).toFixed(2)} % (${at50.summary.p50Ms.toFixed(2)} / ${at50.summary.p99Ms.toFixed(2)} / ${at50.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
-      { metric: `SLO attainment at 90 % (p50 / p99 / p99.9 ms)`, value: `${(100 * at90.summary.sloAttainment).toFixed(2)} % (${at90.summary.p50Ms.toFixed(2)} / ${at90.summary.p99Ms.toFixed(2)} / ${at90.summary.p999Ms.toFixed(2)})`, unit: '', goal: '' },
+      {
+        metric: `SLO attainment at 50 % (p50 / p99 / p99.9 ms)`,
+        value: `${(100 * at50.summary.sloAttainment).toFixed(2)} % (${at50.summary.p50Ms.toFixed(2)} / ${at50.summary.p99Ms.toFixed(2)} / ${at50.summary.p999Ms.toFixed(2)})`,
+        unit: '',
+        goal: '',
+      },
+      {
+        metric: `SLO attainment at 90 % (p50 / p99 / p99.9 ms)`,
+        value: `${(100 * at90.summary.sloAttainment).toFixed(2)} % (${at90.summary.p50Ms.toFixed(2)} / ${at90.summary.p99Ms.toFixed(2)} / ${at90.summary.p999Ms.toFixed(2)})`,
+        unit: '',
+        goal: '',
+      },
     ];
     process.stdout.write(`${formatTable(table)}\n`);
   } finally {

@@ -45,7 +45,8 @@ import { exitCeilings } from './exit-ceiling.js';
 const VARIANTS = ['off', 'release', 'compact', 'release-chain'] as const;
 type Variant = (typeof VARIANTS)[number];
 const NAMES: Record<Variant, string> = { off: 'vanilla', release: 'release', compact: 'compact', 'release-chain': 'releaseChain' };
-const controllerArgsOf = (variant: Variant): string[] => (variant === 'release-chain' ? ['--exit-mode', 'release', '--no-fused-release'] : ['--exit-mode', variant]);
+const controllerArgsOf = (variant: Variant): string[] =>
+  variant === 'release-chain' ? ['--exit-mode', 'release', '--no-fused-release'] : ['--exit-mode', variant];
 /** Offered load of the latency phase as a fraction of vanilla's measured maximum throughput. */
 const LOAD_FRACTION = Number(process.env.EXITS_LOAD ?? 0.6);
 const LATENCY_SECONDS = Number(process.env.EXITS_SECONDS ?? 6);
@@ -76,8 +77,17 @@ interface WorkloadPlan {
   sloPhases?: { sloMs: number; loadFraction: number; seconds: number; runs: number; burstyLoad: number; burstyCv: number };
 }
 
-const SMALL_MODEL_PLAN: WorkloadPlan = { loadFraction: LOAD_FRACTION, latencySeconds: LATENCY_SECONDS, sloMs: SLO_MS, saturation: { numRequests: 4000, ratePerSec: 4000 }, chainCostRuns: 30 };
-const FMNIST_PLAN: WorkloadPlan = { ...SMALL_MODEL_PLAN, sloPhases: { sloMs: 40, loadFraction: 0.7, seconds: Number(process.env.EXITS_SLO_SECONDS ?? 8), runs: 3, burstyLoad: 0.5, burstyCv: 10 } };
+const SMALL_MODEL_PLAN: WorkloadPlan = {
+  loadFraction: LOAD_FRACTION,
+  latencySeconds: LATENCY_SECONDS,
+  sloMs: SLO_MS,
+  saturation: { numRequests: 4000, ratePerSec: 4000 },
+  chainCostRuns: 30,
+};
+const FMNIST_PLAN: WorkloadPlan = {
+  ...SMALL_MODEL_PLAN,
+  sloPhases: { sloMs: 40, loadFraction: 0.7, seconds: Number(process.env.EXITS_SLO_SECONDS ?? 8), runs: 3, burstyLoad: 0.5, burstyCv: 10 },
+};
 
 /**
  * Two workers' capacity from the package's profile (prepare measured it): the largest batch, back
@@ -103,7 +113,12 @@ async function batch1RunMs(model: string, inputs: Tensor[]): Promise<number> {
     await loadOnDevice(device, entry, [1]);
     const samples: number[] = [];
     for (let run = -5; run < 30; run++) {
-      const ms = await inferOnDevice(device, entry, inputs.map((t) => ({ ...t, data: new Uint8Array(t.data) })), 1);
+      const ms = await inferOnDevice(
+        device,
+        entry,
+        inputs.map((t) => ({ ...t, data: new Uint8Array(t.data) })),
+        1,
+      );
       if (run >= 0) samples.push(ms);
     }
     return percentilesMs(samples).p50Ms;
@@ -143,7 +158,9 @@ async function loadWorkload(model: string, datasetPath: string): Promise<Workloa
   const inputsFor = (i: number): Tensor[] => {
     const k = first + (i % numServe);
     if (tokenizer) return textInputs(tokenizer, dataset.text!.texts[k]!);
-    return [{ name: ee.primaryInput, dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf((dataset.inputs as Float32Array).slice(k * size, (k + 1) * size)) }];
+    return [
+      { name: ee.primaryInput, dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf((dataset.inputs as Float32Array).slice(k * size, (k + 1) * size)) },
+    ];
   };
   progress(`${model}: the full model's predictions on the serving data ...`);
   const session = await ort.InferenceSession.create(entry.onnxPath, { logSeverityLevel: 3 });
@@ -164,7 +181,13 @@ async function loadWorkload(model: string, datasetPath: string): Promise<Workloa
  * the tuner's window, so its first re-tune on served data comes after ~1,700 requests; until then
  * the validation split's thresholds hold (about 71 % exits on fmnist-resnet, against ~91 % after).
  */
-async function steadyThroughputRps(client: EscapementClient, model: string, inputsFor: (i: number) => Tensor[], label: string, saturation: WorkloadPlan['saturation']): Promise<number> {
+async function steadyThroughputRps(
+  client: EscapementClient,
+  model: string,
+  inputsFor: (i: number) => Tensor[],
+  label: string,
+  saturation: WorkloadPlan['saturation'],
+): Promise<number> {
   const warmRate = Math.min(200, saturation.ratePerSec / 6);
   await runOpenLoop(client, { model, numRequests: Math.round(warmRate), ratePerSec: warmRate, sloMs: 10_000, seed: 99, inputsFor });
   progress(`${label}: settling (one unmeasured saturating run) ...`);
@@ -188,13 +211,21 @@ async function oneWorkerThroughput(model: string, inputsFor: (i: number) => Tens
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
       await cluster.waitUntilServing(client, [model], undefined, SERVING_TIMEOUT_MS);
-      rps[`${NAMES[variant]}Rps`] = await steadyThroughputRps(client, model, inputsFor, label, { numRequests: Math.round(plan.saturation.numRequests / 2), ratePerSec: Math.round(plan.saturation.ratePerSec / 2) });
+      rps[`${NAMES[variant]}Rps`] = await steadyThroughputRps(client, model, inputsFor, label, {
+        numRequests: Math.round(plan.saturation.numRequests / 2),
+        ratePerSec: Math.round(plan.saturation.ratePerSec / 2),
+      });
     } finally {
       await client.close();
       await cluster.stop();
     }
   }
-  return { ...rps, releaseRatio: rps.releaseRps! / rps.vanillaRps!, compactRatio: rps.compactRps! / rps.vanillaRps!, releaseChainRatio: rps.releaseChainRps! / rps.vanillaRps! };
+  return {
+    ...rps,
+    releaseRatio: rps.releaseRps! / rps.vanillaRps!,
+    compactRatio: rps.compactRps! / rps.vanillaRps!,
+    releaseChainRatio: rps.releaseChainRps! / rps.vanillaRps!,
+  };
 }
 
 /** One open-loop phase's answers against the full model's predictions and the labels. */
@@ -233,7 +264,7 @@ function summarizePhase(work: Workload, answered: InferResponse[], chosenRamps: 
 /** Every variant on one workload; returns its JSON section. */
 async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN): Promise<Record<string, unknown>> {
   const model = work.model;
-  const { inputsFor, labelOf, fullPrediction } = work;
+  const { inputsFor } = work;
   const ee = loadModelEntry('models', model).manifest.earlyExit!;
   const results: Record<string, unknown> = { model, chosenRamps: ee.chosenRamps, thresholds: ee.initialThresholds };
   const entry = loadModelEntry('models', model);
@@ -243,7 +274,11 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   if (fixedShape) {
     progress(`${model}: the chain's own cost at batch ${CEILING_BATCH} (whole vs chain, in process) ...`);
     const rows = Array.from({ length: CEILING_BATCH }, (_, i) => inputsFor(i));
-    const batch = rows[0]!.map((t, k) => ({ ...t, shape: [CEILING_BATCH, ...t.shape.slice(1)], data: Buffer.concat(rows.map((r) => Buffer.from(r[k]!.data))) }));
+    const batch = rows[0]!.map((t, k) => ({
+      ...t,
+      shape: [CEILING_BATCH, ...t.shape.slice(1)],
+      data: Buffer.concat(rows.map((r) => Buffer.from(r[k]!.data))),
+    }));
     chainCost = await measureChainCost(entry, batch, CEILING_BATCH, plan.chainCostRuns);
     results.chainCost = chainCost;
   }
@@ -263,7 +298,14 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
         results.latencyPhase = { ratePerSec: latencyRate, loadFraction: plan.loadFraction, seconds: plan.latencySeconds, sloMs: plan.sloMs };
       }
       progress(`${NAMES[variant]}: latency at ${latencyRate} req/s ...`);
-      const latency = await runOpenLoop(client, { model, numRequests: latencyRate * plan.latencySeconds, ratePerSec: latencyRate, sloMs: plan.sloMs, seed: 1, inputsFor });
+      const latency = await runOpenLoop(client, {
+        model,
+        numRequests: latencyRate * plan.latencySeconds,
+        ratePerSec: latencyRate,
+        sloMs: plan.sloMs,
+        seed: 1,
+        inputsFor,
+      });
       const summary = { ...summarizePhase(work, latency.responses, ee.chosenRamps), throughputRps };
       // The chain-only release is measured for its throughput and latency, not the SLO phases.
       const phases = variant === 'release-chain' ? undefined : plan.sloPhases;
@@ -271,14 +313,28 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
         const rate = Math.round(phases.loadFraction * vanillaRps);
         const runs = [];
         for (let k = 0; k < phases.runs; k++) {
-          progress(`${NAMES[variant]}: ${Math.round(100 * phases.loadFraction)} % of vanilla capacity (${rate} req/s), SLO ${phases.sloMs} ms, run ${k + 1} of ${phases.runs} ...`);
+          progress(
+            `${NAMES[variant]}: ${Math.round(100 * phases.loadFraction)} % of vanilla capacity (${rate} req/s), SLO ${phases.sloMs} ms, run ${k + 1} of ${phases.runs} ...`,
+          );
           const run = await runOpenLoop(client, { model, numRequests: rate * phases.seconds, ratePerSec: rate, sloMs: phases.sloMs, seed: 11 + k, inputsFor });
           runs.push(summarizePhase(work, run.responses, ee.chosenRamps));
         }
         const burstyRate = Math.round(phases.burstyLoad * vanillaRps);
         progress(`${NAMES[variant]}: bursty arrivals (gamma, CV ${phases.burstyCv}) at ${burstyRate} req/s, SLO ${phases.sloMs} ms ...`);
-        const bursty = await runOpenLoop(client, { model, numRequests: burstyRate * phases.seconds, ratePerSec: burstyRate, sloMs: phases.sloMs, seed: 21, inputsFor, arrivals: 'gamma', cv: phases.burstyCv });
-        Object.assign(summary, { at70Pct: { ratePerSec: rate, sloMs: phases.sloMs, runs }, bursty: { ratePerSec: burstyRate, cv: phases.burstyCv, sloMs: phases.sloMs, ...summarizePhase(work, bursty.responses, ee.chosenRamps) } });
+        const bursty = await runOpenLoop(client, {
+          model,
+          numRequests: burstyRate * phases.seconds,
+          ratePerSec: burstyRate,
+          sloMs: phases.sloMs,
+          seed: 21,
+          inputsFor,
+          arrivals: 'gamma',
+          cv: phases.burstyCv,
+        });
+        Object.assign(summary, {
+          at70Pct: { ratePerSec: rate, sloMs: phases.sloMs, runs },
+          bursty: { ratePerSec: burstyRate, cv: phases.burstyCv, sloMs: phases.sloMs, ...summarizePhase(work, bursty.responses, ee.chosenRamps) },
+        });
       }
       results[NAMES[variant]] = summary;
       rows.push({
@@ -305,7 +361,10 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
     r.throughputRatio = r.throughputRps / vanilla.throughputRps;
   }
   if (plan.sloPhases) {
-    type Phased = { at70Pct: { runs: { sloAttainment: number; p50Ms: number; agreement: number }[] }; bursty: { missedAfterAdmissionPct: number; agreement: number; sloAttainment: number; rejected: number; missed: number; numRequests: number } };
+    type Phased = {
+      at70Pct: { runs: { sloAttainment: number; p50Ms: number; agreement: number }[] };
+      bursty: { missedAfterAdmissionPct: number; agreement: number; sloAttainment: number; rejected: number; missed: number; numRequests: number };
+    };
     const [off, rel, com] = (['vanilla', 'release', 'compact'] as const).map((n) => results[n] as Phased);
     results.sloWithoutRampsAt70Pct = off!.at70Pct.runs.map((r) => r.sloAttainment);
     results.sloWithRampsAt70Pct = com!.at70Pct.runs.map((r) => r.sloAttainment);
@@ -314,32 +373,65 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
     results.bursty = {
       cv: plan.sloPhases.burstyCv,
       loadFraction: plan.sloPhases.burstyLoad,
-      missedAfterAdmissionPct: { vanilla: off!.bursty.missedAfterAdmissionPct, release: rel!.bursty.missedAfterAdmissionPct, compact: com!.bursty.missedAfterAdmissionPct },
+      missedAfterAdmissionPct: {
+        vanilla: off!.bursty.missedAfterAdmissionPct,
+        release: rel!.bursty.missedAfterAdmissionPct,
+        compact: com!.bursty.missedAfterAdmissionPct,
+      },
       agreement: { release: rel!.bursty.agreement, compact: com!.bursty.agreement },
       sloAttainment: { vanilla: off!.bursty.sloAttainment, release: rel!.bursty.sloAttainment, compact: com!.bursty.sloAttainment },
     };
     const pct = (xs: number[]) => xs.map((x) => (100 * x).toFixed(2)).join(' / ');
-    process.stdout.write(`\n${model}: 3 runs at ${Math.round(100 * plan.sloPhases.loadFraction)} % of vanilla capacity, SLO ${plan.sloPhases.sloMs} ms (goal: with ramps >= without, >= 99.5 %)\n`);
-    process.stdout.write(`${formatTable((['vanilla', 'release', 'compact'] as const).map((n) => {
-      const v = results[n] as Phased;
-      return { variant: n, 'slo % per run': pct(v.at70Pct.runs.map((r) => r.sloAttainment)), 'p50 ms per run': v.at70Pct.runs.map((r) => r.p50Ms.toFixed(1)).join(' / '), 'agree %': pct(v.at70Pct.runs.map((r) => r.agreement)), 'bursty slo %': (100 * v.bursty.sloAttainment).toFixed(2), 'bursty rejected': v.bursty.rejected, 'bursty missed after admission %': v.bursty.missedAfterAdmissionPct.toFixed(2), 'bursty agree %': (100 * v.bursty.agreement).toFixed(2) };
-    }))}\n`);
+    process.stdout.write(
+      `\n${model}: 3 runs at ${Math.round(100 * plan.sloPhases.loadFraction)} % of vanilla capacity, SLO ${plan.sloPhases.sloMs} ms (goal: with ramps >= without, >= 99.5 %)\n`,
+    );
+    process.stdout.write(
+      `${formatTable(
+        (['vanilla', 'release', 'compact'] as const).map((n) => {
+          const v = results[n] as Phased;
+          return {
+            variant: n,
+            'slo % per run': pct(v.at70Pct.runs.map((r) => r.sloAttainment)),
+            'p50 ms per run': v.at70Pct.runs.map((r) => r.p50Ms.toFixed(1)).join(' / '),
+            'agree %': pct(v.at70Pct.runs.map((r) => r.agreement)),
+            'bursty slo %': (100 * v.bursty.sloAttainment).toFixed(2),
+            'bursty rejected': v.bursty.rejected,
+            'bursty missed after admission %': v.bursty.missedAfterAdmissionPct.toFixed(2),
+            'bursty agree %': (100 * v.bursty.agreement).toFixed(2),
+          };
+        }),
+      )}\n`,
+    );
   }
   if (chainCost) {
     const compact = results.compact as { exitFractions: Record<string, number> };
     const profile = ee.profile;
-    const siteUpToMs = Object.fromEntries(ee.chosenRamps.map((id) => [id, profile.siteUpToMs[id]![CEILING_BATCH]! * (chainCost.wholeMs / profile.wholeMs[CEILING_BATCH]!)]));
-    results.ceilings = exitCeilings({ wholeMs: chainCost.wholeMs, chainMs: chainCost.chainMs, siteUpToMs, exitFractions: compact.exitFractions, monitorFraction: 0.1 });
+    const siteUpToMs = Object.fromEntries(
+      ee.chosenRamps.map((id) => [id, profile.siteUpToMs[id]![CEILING_BATCH]! * (chainCost.wholeMs / profile.wholeMs[CEILING_BATCH]!)]),
+    );
+    results.ceilings = exitCeilings({
+      wholeMs: chainCost.wholeMs,
+      chainMs: chainCost.chainMs,
+      siteUpToMs,
+      exitFractions: compact.exitFractions,
+      monitorFraction: 0.1,
+    });
   }
   if (chainCost) results.oneWorker = await oneWorkerThroughput(model, inputsFor, plan);
   process.stdout.write(`\n${model}\n${formatTable(rows)}\n`);
   if (chainCost) {
     const ceilings = results.ceilings as { release: number; compact: number };
-    process.stdout.write(`chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`);
+    process.stdout.write(
+      `chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`,
+    );
     const one = results.oneWorker as Record<string, number>;
-    process.stdout.write(`one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ${one.releaseRatio!.toFixed(2)}x (through the chain alone ${one.releaseChainRatio!.toFixed(2)}x), compact ${one.compactRatio!.toFixed(2)}x\n`);
+    process.stdout.write(
+      `one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ${one.releaseRatio!.toFixed(2)}x (through the chain alone ${one.releaseChainRatio!.toFixed(2)}x), compact ${one.compactRatio!.toFixed(2)}x\n`,
+    );
   }
-  process.stdout.write(`median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`);
+  process.stdout.write(
+    `median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`,
+  );
   return results;
 }
 
@@ -356,7 +448,11 @@ async function main(): Promise<void> {
   let results: Record<string, unknown> = previousResults();
   if (WORKLOADS.includes('cnn')) {
     const { realSize, text } = results;
-    results = { ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'), FMNIST_PLAN)), ...(realSize ? { realSize } : {}), ...(text ? { text } : {}) };
+    results = {
+      ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'), FMNIST_PLAN)),
+      ...(realSize ? { realSize } : {}),
+      ...(text ? { text } : {}),
+    };
   }
   if (WORKLOADS.includes('real')) {
     const work = await loadWorkload(REAL_SIZE_MODEL, 'datasets/fashion-mnist-test');

@@ -49,7 +49,20 @@ function workerCases(random: () => number, count: number): Buffer[][] {
     () => [pack({ type: 'result', actionId: Math.floor(random() * 1e6), actionType: 'infer', modelName: MODEL, code: 0, timing: {} })],
     () => [pack({ type: 'heartbeat', workerId: 'ghost', epoch: 1, numQueuedActions: 0, usedMemoryBytes: 0, loadedModels: [] })],
     () => [pack({ type: 'hello', v: 99, workerId: 'x' })],
-    () => [pack({ type: 'exit', actionId: 1, modelName: MODEL, siteId: 0, rows: [0], confidences: [1], predictions: [0], atNs: 0, outputs: [{ name: 'p', dtype: 'float32', shape: [1, 10] }] }), Buffer.alloc(1)],
+    () => [
+      pack({
+        type: 'exit',
+        actionId: 1,
+        modelName: MODEL,
+        siteId: 0,
+        rows: [0],
+        confidences: [1],
+        predictions: [0],
+        atNs: 0,
+        outputs: [{ name: 'p', dtype: 'float32', shape: [1, 10] }],
+      }),
+      Buffer.alloc(1),
+    ],
   ];
   return Array.from({ length: count }, () => templates[Math.floor(random() * templates.length)]!());
 }
@@ -64,7 +77,10 @@ function httpCases(random: () => number, count: number): { path: string; body: s
     () => ({ path: infer, body: JSON.stringify({ inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'BYTES', data: [] }] }) }),
     () => ({ path: infer, body: '{"inputs": []}', headers: { 'inference-header-content-length': '999999' } }),
     () => ({ path: '/v2/models/no-such-model/infer', body: '{"inputs": []}' }),
-    () => ({ path: infer, body: JSON.stringify({ inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array(784).fill(0) }], parameters: { timeout: -5 } }) }),
+    () => ({
+      path: infer,
+      body: JSON.stringify({ inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array(784).fill(0) }], parameters: { timeout: -5 } }),
+    }),
   ];
   return Array.from({ length: count }, () => templates[Math.floor(random() * templates.length)]!());
 }
@@ -107,7 +123,11 @@ export async function fuzzController(urls: { clientUrl: string; workerUrl: strin
   for (const c of httpCases(random, count)) {
     report.numHttpInputs++;
     try {
-      const res = await fetch(`${urls.httpUrl}${c.path}`, { method: 'POST', body: c.body, headers: { 'content-type': 'application/json', ...(c.headers ?? {}) } });
+      const res = await fetch(`${urls.httpUrl}${c.path}`, {
+        method: 'POST',
+        body: c.body,
+        headers: { 'content-type': 'application/json', ...(c.headers ?? {}) },
+      });
       const text = await res.text();
       const body = JSON.parse(text) as { error?: string };
       if (res.status >= 400 && res.status < 600 && typeof body.error === 'string') report.numHttpErrors++;

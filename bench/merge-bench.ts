@@ -37,7 +37,13 @@ async function timeSegments(name: string, runs: number): Promise<Record<number, 
     for (let run = -2; run < runs; run++) {
       for (const b of SIZES) {
         const shape = [b, ...input.shape.slice(1)];
-        let env: Record<string, ort.Tensor> = { [input.name]: new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => (i % 255) / 255), shape) };
+        let env: Record<string, ort.Tensor> = {
+          [input.name]: new ort.Tensor(
+            'float32',
+            Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => (i % 255) / 255),
+            shape,
+          ),
+        };
         for (const [k, session] of sessions.entries()) {
           const feeds = Object.fromEntries(ee.segments[k]!.inputs.map((n) => [n, env[n]!]));
           const t0 = monotonicNowNs();
@@ -58,7 +64,11 @@ async function timeSegments(name: string, runs: number): Promise<Record<number, 
 /** Per chosen ramp, the fraction of all requests bench:exits saw answered there (compact mode). */
 function servedExitFractions(name: string, chosen: number[]): number[] | undefined {
   if (!existsSync('bench/results/exits.json')) return undefined;
-  const exits = JSON.parse(readFileSync('bench/results/exits.json', 'utf8')) as { model?: string; compact?: { exitFractions?: Record<string, number> }; realSize?: { model?: string; compact?: { exitFractions?: Record<string, number> } } };
+  const exits = JSON.parse(readFileSync('bench/results/exits.json', 'utf8')) as {
+    model?: string;
+    compact?: { exitFractions?: Record<string, number> };
+    realSize?: { model?: string; compact?: { exitFractions?: Record<string, number> } };
+  };
   const compact = exits.model === name ? exits.compact : exits.realSize?.model === name ? exits.realSize.compact : undefined;
   const bySite = compact?.exitFractions;
   return bySite && chosen.every((s) => bySite[s] !== undefined) ? chosen.map((s) => bySite[s]!) : undefined;
@@ -85,10 +95,13 @@ async function main(): Promise<void> {
       model: name,
       segmentMs,
       perRowCost16Over1: segmentMs.map((t) => t[16]! / 16 / t[1]!),
-      ceilings: variants.map((v) => ({ ...v, byBatch: FULL_BATCHES.map((batchSize) => mergeCeiling({ segmentMs, exitFractions: v.exitFractions, monitorFraction: MONITOR_FRACTION, batchSize })) })),
+      ceilings: variants.map((v) => ({
+        ...v,
+        byBatch: FULL_BATCHES.map((batchSize) => mergeCeiling({ segmentMs, exitFractions: v.exitFractions, monitorFraction: MONITOR_FRACTION, batchSize })),
+      })),
     });
   }
-  console.log('\nmerging survivors across batches: throughput ceiling over compact mode (before merging\'s own costs)');
+  console.log("\nmerging survivors across batches: throughput ceiling over compact mode (before merging's own costs)");
   console.log('model              | segment cost per row, b16 / b1   | exits      | gain at b8 | gain at b16');
   for (const r of results) {
     for (const c of r.ceilings) {

@@ -32,7 +32,9 @@ export interface MergeCeiling {
 
 /** A segment's time at a (fractional) row count, linear between the measured sizes. */
 export function interpolateMs(table: Record<number, number>, rows: number): number {
-  const sizes = Object.keys(table).map(Number).sort((a, b) => a - b);
+  const sizes = Object.keys(table)
+    .map(Number)
+    .sort((a, b) => a - b);
   if (rows <= 0) return 0;
   const below = sizes.filter((s) => s <= rows).at(-1);
   const above = sizes.find((s) => s >= rows);
@@ -44,7 +46,8 @@ export function interpolateMs(table: Record<number, number>, rows: number): numb
 
 export function mergeCeiling(input: MergeCeilingInputs): MergeCeiling {
   const { segmentMs, exitFractions, monitorFraction, batchSize } = input;
-  if (segmentMs.length !== exitFractions.length + 1) throw new Error(`${segmentMs.length} segments need ${segmentMs.length - 1} exit fractions, got ${exitFractions.length}`);
+  if (segmentMs.length !== exitFractions.length + 1)
+    throw new Error(`${segmentMs.length} segments need ${segmentMs.length - 1} exit fractions, got ${exitFractions.length}`);
   const aliveRows = [batchSize];
   let exited = 0;
   for (const f of exitFractions) {

@@ -51,7 +51,10 @@ function durationNs(batchSize: number): number {
 }
 
 export function measurePlanThroughput(options: PlanThroughputOptions): PlanThroughputResult {
-  const scheduler = new Scheduler(Array.from({ length: options.numModels }, (_, i) => spec(i, options.batchSizes ?? EXACT_BATCH_SIZES)), { defaultLoadNs: 10_000_000 });
+  const scheduler = new Scheduler(
+    Array.from({ length: options.numModels }, (_, i) => spec(i, options.batchSizes ?? EXACT_BATCH_SIZES)),
+    { defaultLoadNs: 10_000_000 },
+  );
   // Memory for 3 copies of every model across the cluster.
   const perWorkerBytes = Math.ceil((3 * options.numModels) / options.numWorkers) * 100;
   for (let w = 0; w < options.numWorkers; w++) scheduler.addWorker(`w${w}`, perWorkerBytes);
@@ -84,7 +87,14 @@ export function measurePlanThroughput(options: PlanThroughputOptions): PlanThrou
           const { planned, endNs: doneNs } = queue.shift()!;
           const a = planned.action;
           const startNs = doneNs - durationNs(a.type === 'infer' ? a.batchSize : 0);
-          const msg: ActionResultMsg = { type: 'result', actionId: a.actionId, actionType: a.type, modelName: a.modelName, code: ErrorCode.OK, timing: { receivedNs: startNs, startNs, endNs: doneNs, durationNs: doneNs - startNs, sentNs: doneNs } };
+          const msg: ActionResultMsg = {
+            type: 'result',
+            actionId: a.actionId,
+            actionType: a.type,
+            modelName: a.modelName,
+            code: ErrorCode.OK,
+            timing: { receivedNs: startNs, startNs, endNs: doneNs, durationNs: doneNs - startNs, sentNs: doneNs },
+          };
           if (a.type === 'load') msg.profile = a.batchSizes.map((b) => ({ batchSize: b, durationNs: durationNs(b), p99DurationNs: durationNs(b) }));
           for (const o of scheduler.onResult(workerId, msg, nowNs).outcomes) if (measure) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
         }

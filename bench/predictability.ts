@@ -115,7 +115,13 @@ export async function measurePredictability(options: PredictabilityOptions) {
 
   const logDir = mkdtempSync(join(tmpdir(), 'escapement-predictability-'));
   progress(`${label}: starting a controller and 2 onnxruntime workers ...`);
-  const cluster = await LocalCluster.start({ numWorkers: options.numWorkers ?? 2, modelDir: 'models', preload: [model], controllerArgs: ['--log-dir', logDir], ...(options.workerArgs ? { workerArgs: options.workerArgs } : {}) });
+  const cluster = await LocalCluster.start({
+    numWorkers: options.numWorkers ?? 2,
+    modelDir: 'models',
+    preload: [model],
+    controllerArgs: ['--log-dir', logDir],
+    ...(options.workerArgs ? { workerArgs: options.workerArgs } : {}),
+  });
   let hog: { stop(): Promise<void> } | undefined;
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
@@ -137,7 +143,19 @@ export async function measurePredictability(options: PredictabilityOptions) {
     await new Promise((r) => setTimeout(r, 300));
     const rows = readActionLog(join(logDir, 'actions.csv')).slice(numBefore);
     const summary = summarize(run.responses);
-    return { model, busy: options.busy ?? false, workerArgs: options.workerArgs ?? [], numWorkers: options.numWorkers ?? 2, sloMs, loadFraction, capacityRps, sloAttainment: summary.sloAttainment, p50Ms: summary.p50Ms, p99Ms: summary.p99Ms, ...inferErrors(rows) };
+    return {
+      model,
+      busy: options.busy ?? false,
+      workerArgs: options.workerArgs ?? [],
+      numWorkers: options.numWorkers ?? 2,
+      sloMs,
+      loadFraction,
+      capacityRps,
+      sloAttainment: summary.sloAttainment,
+      p50Ms: summary.p50Ms,
+      p99Ms: summary.p99Ms,
+      ...inferErrors(rows),
+    };
   } finally {
     await hog?.stop();
     await client.close();

@@ -38,7 +38,12 @@ import { BERT_BASE, bertShapedEncoder, parameterCount } from './bert-shaped-enco
 const ZOO: { name: string; model: string; dataset: string; tokenizer?: string }[] = [
   { name: 'fmnist-resnet', model: 'zoo/fmnist-resnet/original.onnx', dataset: 'datasets/fashion-mnist-test' },
   { name: 'mnist-cnn', model: 'zoo/mnist-cnn/original.onnx', dataset: 'datasets/mnist-digits' },
-  { name: 'spam-transformer', model: 'zoo/spam-transformer/original.onnx', dataset: 'datasets/spam-assassin', tokenizer: 'zoo/spam-transformer/tokenizer.json' },
+  {
+    name: 'spam-transformer',
+    model: 'zoo/spam-transformer/original.onnx',
+    dataset: 'datasets/spam-assassin',
+    tokenizer: 'zoo/spam-transformer/tokenizer.json',
+  },
 ];
 
 function median(values: number[]): number {
@@ -50,13 +55,22 @@ function median(values: number[]): number {
  * Whole model vs chain, alternating run by run so both see the same machine state. The chain runs
  * at the optimisation level its package chose; text models at their longest sequence.
  */
-async function chainOverheadPct(zoo: (typeof ZOO)[number], siteIds: number[] | 'all', batchSize: number, chainLevel: 'basic' | 'extended' | 'all'): Promise<{ wholeMs: number; chainMs: number; pct: number; numSegments: number }> {
+async function chainOverheadPct(
+  zoo: (typeof ZOO)[number],
+  siteIds: number[] | 'all',
+  batchSize: number,
+  chainLevel: 'basic' | 'extended' | 'all',
+): Promise<{ wholeMs: number; chainMs: number; pct: number; numSegments: number }> {
   const model = decodeModel(readFileSync(zoo.model));
   makeBatchDynamic(model);
   const tokenizer = zoo.tokenizer ? WordTokenizer.load(zoo.tokenizer) : undefined;
   const dataset = loadDataset(zoo.dataset, tokenizer ? { tokenizer } : {});
   const inputName = tokenizer ? tokenizer.file.inputNames.ids : dataInputNames(model)[0]!;
-  if (!tokenizer) dataset.sampleShape = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
+  if (!tokenizer)
+    dataset.sampleShape = (model.graph!.input ?? [])
+      .find((i) => i.name === inputName)!
+      .type!.tensorType!.shape!.dim!.slice(1)
+      .map((d) => Number(d.dimValue));
   const feeds = (b: number) => datasetFeeds(dataset, inputName, 0, b);
   const probe = Object.entries(feeds(2)).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array }));
   const { sites, types } = await findRampSites(model, probe, inputName);
@@ -120,14 +134,29 @@ function foreignModelRuns(): ForeignRun[] {
     const random = seededRandom(5);
     for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(256 * random());
     writeNpy(join(scratch, 'inputs.npy'), pixels, [n, 3, 224, 224]);
-    writeNpy(join(scratch, 'labels.npy'), Int32Array.from({ length: n }, (_, i) => (i * 7919) % 1000), [n]);
+    writeNpy(
+      join(scratch, 'labels.npy'),
+      Int32Array.from({ length: n }, (_, i) => (i * 7919) % 1000),
+      [n],
+    );
     writeFileSync(join(scratch, 'dataset.json'), JSON.stringify({ format: 'npy', inputs: 'inputs.npy', labels: 'labels.npy', name: 'imagenet-shaped-random' }));
     return FOREIGN.filter((m) => wanted(m.name)).map((m) => {
       process.stderr.write(`[bench:prepare] preparing ${m.name} (${n} samples; minutes) ...\n`);
       const began = monotonicNowNs();
-      const run = spawnSync('bin/escapement', ['prepare', '--model', m.model, '--dataset', scratch, '--out', join(scratch, m.name), '--bootstrap-fraction', '1', '--json'], { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 * 2 ** 20 });
+      const run = spawnSync(
+        'bin/escapement',
+        ['prepare', '--model', m.model, '--dataset', scratch, '--out', join(scratch, m.name), '--bootstrap-fraction', '1', '--json'],
+        { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 * 2 ** 20 },
+      );
       const seconds = (monotonicNowNs() - began) / 1e9;
-      const report = run.status === 0 ? (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { numSites: number; peakRssMb?: number; verification: { maxAbsDiff: number; predictionAgreement: number } }) : undefined;
+      const report =
+        run.status === 0
+          ? (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+              numSites: number;
+              peakRssMb?: number;
+              verification: { maxAbsDiff: number; predictionAgreement: number };
+            })
+          : undefined;
       if (!report) process.stderr.write(`[bench:prepare] ${m.name} was refused: ${run.stderr.slice(-2000)}\n`);
       return {
         name: m.name,
@@ -168,13 +197,40 @@ async function bertRun(): Promise<ForeignRun & { parameters: number; verifiedSam
     const datasetDir = join(scratch, 'dataset');
     mkdirSync(datasetDir);
     writeFileSync(join(datasetDir, 'messages.jsonl.gz'), gzipSync(`${lines.slice(0, FOREIGN_SAMPLES).join('\n')}\n`));
-    writeFileSync(join(datasetDir, 'dataset.json'), JSON.stringify({ name: `spam-assassin-first-${FOREIGN_SAMPLES}`, format: 'text', corpus: 'messages.jsonl.gz' }));
+    writeFileSync(
+      join(datasetDir, 'dataset.json'),
+      JSON.stringify({ name: `spam-assassin-first-${FOREIGN_SAMPLES}`, format: 'text', corpus: 'messages.jsonl.gz' }),
+    );
     process.stderr.write(`[bench:prepare] preparing ${name} (${FOREIGN_SAMPLES} samples; minutes) ...\n`);
     const began = monotonicNowNs();
     const packageDir = join(scratch, 'models', name);
-    const run = spawnSync('bin/escapement', ['prepare', '--model', modelPath, '--tokenizer', 'zoo/spam-transformer/tokenizer.json', '--dataset', datasetDir, '--out', packageDir, '--bootstrap-fraction', '1', '--json'], { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 * 2 ** 20 });
+    const run = spawnSync(
+      'bin/escapement',
+      [
+        'prepare',
+        '--model',
+        modelPath,
+        '--tokenizer',
+        'zoo/spam-transformer/tokenizer.json',
+        '--dataset',
+        datasetDir,
+        '--out',
+        packageDir,
+        '--bootstrap-fraction',
+        '1',
+        '--json',
+      ],
+      { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 * 2 ** 20 },
+    );
     const seconds = (monotonicNowNs() - began) / 1e9;
-    const report = run.status === 0 ? (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { numSites: number; peakRssMb?: number; verification: { maxAbsDiff: number; predictionAgreement: number; numSamples: number } }) : undefined;
+    const report =
+      run.status === 0
+        ? (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+            numSites: number;
+            peakRssMb?: number;
+            verification: { maxAbsDiff: number; predictionAgreement: number; numSamples: number };
+          })
+        : undefined;
     if (!report) process.stderr.write(`[bench:prepare] ${name} was refused: ${run.stderr.slice(-2000)}\n`);
     const result = {
       name,
@@ -241,7 +297,15 @@ async function main(): Promise<void> {
     for (const zoo of ZOO.filter((z) => wanted(z.name))) {
       process.stderr.write(`[bench:prepare] preparing ${zoo.name} ...\n`);
       const began = monotonicNowNs();
-      const report = await preparePackage({ ...DEFAULT_PREPARE_OPTIONS, modelPath: zoo.model, datasetPath: zoo.dataset, ...(zoo.tokenizer ? { tokenizerPath: zoo.tokenizer } : {}), outDir: join(scratch, zoo.name), name: zoo.name, onProgress: () => undefined });
+      const report = await preparePackage({
+        ...DEFAULT_PREPARE_OPTIONS,
+        modelPath: zoo.model,
+        datasetPath: zoo.dataset,
+        ...(zoo.tokenizer ? { tokenizerPath: zoo.tokenizer } : {}),
+        outDir: join(scratch, zoo.name),
+        name: zoo.name,
+        onProgress: () => undefined,
+      });
       const prepareSeconds = (monotonicNowNs() - began) / 1e9;
       const chosen = report.selection.chosen;
       process.stderr.write(`[bench:prepare] segmenting overhead of ${zoo.name} ...\n`);
@@ -284,7 +348,9 @@ async function main(): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
   }
   for (const m of results) {
-    process.stdout.write(`\n${m.name}: ${m.numSites} sites, prepared in ${m.prepareSeconds.toFixed(1)} s, chosen ramps [${m.chosenRamps.join(', ')}], predicted saving ${m.predictedSavingPct.toFixed(1)} %\n`);
+    process.stdout.write(
+      `\n${m.name}: ${m.numSites} sites, prepared in ${m.prepareSeconds.toFixed(1)} s, chosen ramps [${m.chosenRamps.join(', ')}], predicted saving ${m.predictedSavingPct.toFixed(1)} %\n`,
+    );
     process.stdout.write(
       `${formatTable(m.ramps.map((r) => ({ site: r.siteId, at: r.at, 'acc %': r.accuracy === undefined ? '-' : (100 * r.accuracy).toFixed(1), 'τ@99': r.thresholdAt99 > 1 ? 'off' : r.thresholdAt99.toFixed(3), 'agree@99 %': (100 * r.agreementAt99).toFixed(2), 'exit@99 %': (100 * r.exitFractionAt99).toFixed(1), 'cost ms': r.costMs.toFixed(3), chosen: r.chosen ? 'yes' : '' })))}\n`,
     );
@@ -295,12 +361,18 @@ async function main(): Promise<void> {
   const bert = FOREIGN_SAMPLES > 0 && wanted(BERT_NAME) ? await bertRun() : undefined;
   const foreignModels = FOREIGN_SAMPLES > 0 ? [...foreignModelRuns(), ...(bert ? [bert] : [])] : [];
   if (foreignModels.length > 0) {
-    process.stdout.write(`\nforeign models (ImageNet-shaped on ${FOREIGN_SAMPLES} random 224x224 samples, BERT-base-shaped on ${FOREIGN_SAMPLES} e-mails at sequence 128; --bootstrap-fraction 1, each prepared by its own process; goal: <= 600 s, <= 4,096 MB):\n`);
-    process.stdout.write(`${formatTable(foreignModels.map((m) => ({ model: m.name, accepted: m.accepted ? 'yes' : 'no', seconds: m.seconds.toFixed(1), 'peak RSS MB': m.peakRssMb ?? '-', sites: m.sites ?? '-', 'chain == model': m.chainEqualsModel ? 'yes' : 'no' })))}\n`);
+    process.stdout.write(
+      `\nforeign models (ImageNet-shaped on ${FOREIGN_SAMPLES} random 224x224 samples, BERT-base-shaped on ${FOREIGN_SAMPLES} e-mails at sequence 128; --bootstrap-fraction 1, each prepared by its own process; goal: <= 600 s, <= 4,096 MB):\n`,
+    );
+    process.stdout.write(
+      `${formatTable(foreignModels.map((m) => ({ model: m.name, accepted: m.accepted ? 'yes' : 'no', seconds: m.seconds.toFixed(1), 'peak RSS MB': m.peakRssMb ?? '-', sites: m.sites ?? '-', 'chain == model': m.chainEqualsModel ? 'yes' : 'no' })))}\n`,
+    );
   }
   if (bert?.served) {
     const served = bert.served;
-    process.stdout.write(`${bert.name} served (a controller with --exit-mode compact, one worker, one request every two batch-1 runs, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`);
+    process.stdout.write(
+      `${bert.name} served (a controller with --exit-mode compact, one worker, one request every two batch-1 runs, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`,
+    );
   }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/prepare.json', `${JSON.stringify({ models: results, foreignModels }, null, 2)}\n`);

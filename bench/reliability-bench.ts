@@ -29,7 +29,10 @@ function progress(line: string): void {
 
 async function workerIds(client: EscapementClient): Promise<string[]> {
   const status = (await client.status()) as { workers: { id: string; models: { state: string }[] }[] };
-  return status.workers.filter((w) => w.models.some((m) => m.state === 'loaded')).map((w) => w.id).sort();
+  return status.workers
+    .filter((w) => w.models.some((m) => m.state === 'loaded'))
+    .map((w) => w.id)
+    .sort();
 }
 
 /** Milliseconds until `predicate` holds, polling every 20 ms (up to 20 s). */
@@ -43,7 +46,14 @@ async function timeUntil(predicate: () => Promise<boolean>): Promise<number> {
 }
 
 async function faults() {
-  const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL], workerArgs: ['--sim-latency', '2000,500'], controllerArgs: ['--heartbeat-timeout-ms', '600'] });
+  const cluster = await LocalCluster.start({
+    numWorkers: 2,
+    modelDir: 'models',
+    simulate: true,
+    preload: [MODEL],
+    workerArgs: ['--sim-latency', '2000,500'],
+    controllerArgs: ['--heartbeat-timeout-ms', '600'],
+  });
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
     await cluster.waitUntilServing(client, [MODEL]);
@@ -106,10 +116,24 @@ async function overload() {
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
     await cluster.waitUntilServing(client, [MODEL]);
-    const result = await runOpenLoop(client, { model: MODEL, numRequests: Math.round(3 * capacityRps * 3), ratePerSec: 3 * capacityRps, sloMs: 100, seed: 5, inputsFor: () => inputs });
+    const result = await runOpenLoop(client, {
+      model: MODEL,
+      numRequests: Math.round(3 * capacityRps * 3),
+      ratePerSec: 3 * capacityRps,
+      sloMs: 100,
+      seed: 5,
+      inputsFor: () => inputs,
+    });
     const goodputRps = result.responses.filter((r) => r.status === 'OK').length / result.durationSec;
     const status = (await client.status()) as { eventLoopDelayMs: { p99: number; max: number }; memoryRssBytes: number };
-    return { capacityRps, goodputRps, ratio: goodputRps / capacityRps, byStatus: countBy(result.responses), eventLoopDelayMs: status.eventLoopDelayMs, controllerRssMb: status.memoryRssBytes / 2 ** 20 };
+    return {
+      capacityRps,
+      goodputRps,
+      ratio: goodputRps / capacityRps,
+      byStatus: countBy(result.responses),
+      eventLoopDelayMs: status.eventLoopDelayMs,
+      controllerRssMb: status.memoryRssBytes / 2 ** 20,
+    };
   } finally {
     await client.close();
     await cluster.stop();
@@ -133,11 +157,20 @@ async function fuzz() {
 
 /** A controller with an admin token: a configure and an HTTP unload without it are both refused. */
 async function adminWithoutAuth(): Promise<boolean> {
-  const cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--admin-token', 'bench-admin-token'] });
+  const cluster = await LocalCluster.start({
+    numWorkers: 1,
+    modelDir: 'models',
+    simulate: true,
+    preload: [MODEL],
+    controllerArgs: ['--admin-token', 'bench-admin-token'],
+  });
   const client = await EscapementClient.connect(cluster.clientUrl);
   try {
     await cluster.waitUntilServing(client, [MODEL]);
-    const configureRefused = await client.configure({ policy: 'fifo' }).then(() => false, (err: Error) => /admin token/.test(err.message));
+    const configureRefused = await client.configure({ policy: 'fifo' }).then(
+      () => false,
+      (err: Error) => /admin token/.test(err.message),
+    );
     const unload = await fetch(`${cluster.httpUrl}/v2/repository/models/${MODEL}/unload`, { method: 'POST' });
     return configureRefused && unload.status === 403;
   } finally {
@@ -182,7 +215,10 @@ async function main(): Promise<void> {
     { metric: 'requests submitted / answered / lost', value: `${results.requestsSubmitted} / ${results.requestsAnswered} / ${results.requestsLost}` },
     { metric: 'dead worker detected after (ms)', value: results.deadWorkerDetectMs!.toFixed(0) },
     { metric: 'frozen worker detected after (ms)', value: results.frozenWorkerDetectMs!.toFixed(0) },
-    { metric: 'recovery: worker restart / unfreeze / controller restart (ms)', value: `${f.recover.killedWorker!.toFixed(0)} / ${f.recover.frozenWorker!.toFixed(0)} / ${f.recover.controller!.toFixed(0)}` },
+    {
+      metric: 'recovery: worker restart / unfreeze / controller restart (ms)',
+      value: `${f.recover.killedWorker!.toFixed(0)} / ${f.recover.frozenWorker!.toFixed(0)} / ${f.recover.controller!.toFixed(0)}`,
+    },
     { metric: 'goodput at 3x overload / capacity', value: `${o.goodputRps.toFixed(0)} / ${o.capacityRps.toFixed(0)} req/s = ${(100 * o.ratio).toFixed(1)} %` },
     { metric: 'controller event-loop delay p99 / max at 3x (ms)', value: `${o.eventLoopDelayMs.p99.toFixed(1)} / ${o.eventLoopDelayMs.max.toFixed(1)}` },
     { metric: 'fuzz inputs tried / crashes', value: `${fuzzInputs} / ${results.crashes}` },

@@ -45,7 +45,14 @@ async function measure(model: string, busy: boolean): Promise<RunJitter> {
       const feeds = Object.fromEntries(
         entry.manifest.inputs.map((spec) => {
           const shape = [batchSize, ...spec.shape.slice(1)];
-          return [spec.name, new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i * 37) % 256), shape)];
+          return [
+            spec.name,
+            new ort.Tensor(
+              'float32',
+              Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i * 37) % 256),
+              shape,
+            ),
+          ];
         }),
       );
       for (let i = 0; i < 5; i++) await session.run(feeds);
@@ -65,7 +72,13 @@ async function measure(model: string, busy: boolean): Promise<RunJitter> {
     await hog?.stop();
     await session.release();
   }
-  return { model, busy, niceness: niceProblem ? `default (${niceProblem})` : '-10', bySize, oracleErrorP99Pct: Math.max(...bySize.map((s) => s.oracleErrorP99Pct)) };
+  return {
+    model,
+    busy,
+    niceness: niceProblem ? `default (${niceProblem})` : '-10',
+    bySize,
+    oracleErrorP99Pct: Math.max(...bySize.map((s) => s.oracleErrorP99Pct)),
+  };
 }
 
 /** Measures in a child process (its own niceness); the caller's process is left as it was. */

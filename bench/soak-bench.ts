@@ -222,16 +222,23 @@ async function main(): Promise<void> {
   }
   const ratePerSec = Math.round(SOAK_LOAD * capacityRps);
   const logDir = fillingLogDir(ratePerSec * SOAK_SECONDS);
-  progress(`capacity ${capacityRps.toFixed(0)} req/s; soaking ${SOAK_SECONDS} s at ${ratePerSec} req/s (SLO ${SLO_MS} ms), controller logs on ${logDir.how} ...`);
-  cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--exit-mode', 'compact', '--log-dir', logDir.dir] });
+  progress(
+    `capacity ${capacityRps.toFixed(0)} req/s; soaking ${SOAK_SECONDS} s at ${ratePerSec} req/s (SLO ${SLO_MS} ms), controller logs on ${logDir.how} ...`,
+  );
+  cluster = await LocalCluster.start({
+    numWorkers: 2,
+    modelDir: 'models',
+    preload: [MODEL],
+    controllerArgs: ['--exit-mode', 'compact', '--log-dir', logDir.dir],
+  });
   client = await EscapementClient.connect(cluster.clientUrl);
   const faults: Fault[] = [];
   const rss: { tMs: number; process: string; pid: number; rssMb: number }[] = [];
   const workerPort = Number(cluster.workerUrl.slice(cluster.workerUrl.lastIndexOf(':') + 1));
   let logDiskFullAtMs: number | undefined;
   let eventLoopDelayMs: { p50: number; p99: number; max: number } | undefined;
-  let duplicated = 0;
-  let unknown = 0;
+  let duplicated: number;
+  let unknown: number;
   let load: SteadyLoad | undefined;
   try {
     await cluster.waitUntilServing(client, [MODEL], 2, 120_000);
@@ -248,12 +255,15 @@ async function main(): Promise<void> {
     const rssTimer = setInterval(sampleRss, RSS_EVERY_MS);
     const diskTimer = setInterval(() => {
       if (logDiskFullAtMs !== undefined) return;
-      void client.status().then((s) => {
-        if ((s as { telemetry?: { stoppedBecause: string | null } }).telemetry?.stoppedBecause && logDiskFullAtMs === undefined) {
-          logDiskFullAtMs = l.elapsedMs;
-          progress(`${(logDiskFullAtMs / 1000).toFixed(0)} s: the log disk is full; the controller goes on`);
-        }
-      }, () => {});
+      void client.status().then(
+        (s) => {
+          if ((s as { telemetry?: { stoppedBecause: string | null } }).telemetry?.stoppedBecause && logDiskFullAtMs === undefined) {
+            logDiskFullAtMs = l.elapsedMs;
+            progress(`${(logDiskFullAtMs / 1000).toFixed(0)} s: the log disk is full; the controller goes on`);
+          }
+        },
+        () => {},
+      );
     }, 1000);
     const at = async (fraction: number) => {
       const waitMs = fraction * SOAK_SECONDS * 1000 - l.elapsedMs;
@@ -347,7 +357,15 @@ async function main(): Promise<void> {
   const sloOutsideFaults = sum(outside, 'ok') / Math.max(1, sum(outside, 'sent'));
   const perFault = faults.map((f) => {
     const bs = buckets.filter((_, s) => s * 1000 + 1000 > f.startMs && s * 1000 < f.endMs + AFTER_FAULT_MS);
-    return { ...f, seconds: (f.endMs - f.startMs) / 1000, sent: sum(bs, 'sent'), ok: sum(bs, 'ok'), lost: sum(bs, 'lost'), missed: sum(bs, 'missed'), rejected: sum(bs, 'rejected') };
+    return {
+      ...f,
+      seconds: (f.endMs - f.startMs) / 1000,
+      sent: sum(bs, 'sent'),
+      ok: sum(bs, 'ok'),
+      lost: sum(bs, 'lost'),
+      missed: sum(bs, 'missed'),
+      rejected: sum(bs, 'rejected'),
+    };
   });
   // RSS growth: per process (pid), from its first sample 60 s or more after it started to its last
   const growth: Record<string, number> = {};
@@ -388,17 +406,26 @@ async function main(): Promise<void> {
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   const previous = existsSync(RELIABILITY_FILE) ? (JSON.parse(readFileSync(RELIABILITY_FILE, 'utf8')) as Record<string, unknown>) : {};
   const { soakSeconds, faultKinds, requestsDuplicated, overloadGoodputRatio10x } = results;
-  writeFileSync(RELIABILITY_FILE, `${JSON.stringify({ ...previous, soakSeconds, rssGrowthPct, faultKinds, requestsDuplicated, overloadGoodputRatio10x, soak: { submitted, answered: submitted - lost, requestsLost: lost, sloOutsideFaults, eventLoopDelayMs, overloadGoodputRatio3x: results.overloadGoodputRatio3x } }, null, 2)}\n`);
+  writeFileSync(
+    RELIABILITY_FILE,
+    `${JSON.stringify({ ...previous, soakSeconds, rssGrowthPct, faultKinds, requestsDuplicated, overloadGoodputRatio10x, soak: { submitted, answered: submitted - lost, requestsLost: lost, sloOutsideFaults, eventLoopDelayMs, overloadGoodputRatio3x: results.overloadGoodputRatio3x } }, null, 2)}\n`,
+  );
 
-  process.stdout.write(`\n${MODEL}, compact ramps, ${SOAK_SECONDS} s at ${ratePerSec} req/s (${Math.round(100 * SOAK_LOAD)} % of ${capacityRps.toFixed(0)} req/s measured), SLO ${SLO_MS} ms:\n`);
-  process.stdout.write(`${formatTable(perFault.map((f) => ({ fault: f.kind, 'at s': (f.startMs / 1000).toFixed(0), 'lasted s': f.seconds.toFixed(1), sent: f.sent, ok: f.ok, missed: f.missed, rejected: f.rejected, lost: f.lost, note: f.note ?? '' })))}\n`);
-  process.stdout.write(`${formatTable([
-    { metric: 'submitted / answered / lost / duplicated', value: `${submitted} / ${submitted - lost} / ${lost} / ${duplicated}` },
-    { metric: 'SLO attainment outside faults (+2 s)', value: `${(100 * sloOutsideFaults).toFixed(2)} %` },
-    { metric: 'RSS growth after the first minute (worst process)', value: `${rssGrowthPct.toFixed(1)} %` },
-    { metric: 'goodput at 3x / 10x overload vs capacity', value: `${overload['3x']!.ratio.toFixed(2)} / ${overload['10x']!.ratio.toFixed(2)}` },
-    { metric: 'controller event-loop delay p99 / max', value: `${eventLoopDelayMs?.p99.toFixed(1)} / ${eventLoopDelayMs?.max.toFixed(1)} ms` },
-  ])}\n`);
+  process.stdout.write(
+    `\n${MODEL}, compact ramps, ${SOAK_SECONDS} s at ${ratePerSec} req/s (${Math.round(100 * SOAK_LOAD)} % of ${capacityRps.toFixed(0)} req/s measured), SLO ${SLO_MS} ms:\n`,
+  );
+  process.stdout.write(
+    `${formatTable(perFault.map((f) => ({ fault: f.kind, 'at s': (f.startMs / 1000).toFixed(0), 'lasted s': f.seconds.toFixed(1), sent: f.sent, ok: f.ok, missed: f.missed, rejected: f.rejected, lost: f.lost, note: f.note ?? '' })))}\n`,
+  );
+  process.stdout.write(
+    `${formatTable([
+      { metric: 'submitted / answered / lost / duplicated', value: `${submitted} / ${submitted - lost} / ${lost} / ${duplicated}` },
+      { metric: 'SLO attainment outside faults (+2 s)', value: `${(100 * sloOutsideFaults).toFixed(2)} %` },
+      { metric: 'RSS growth after the first minute (worst process)', value: `${rssGrowthPct.toFixed(1)} %` },
+      { metric: 'goodput at 3x / 10x overload vs capacity', value: `${overload['3x']!.ratio.toFixed(2)} / ${overload['10x']!.ratio.toFixed(2)}` },
+      { metric: 'controller event-loop delay p99 / max', value: `${eventLoopDelayMs?.p99.toFixed(1)} / ${eventLoopDelayMs?.max.toFixed(1)} ms` },
+    ])}\n`,
+  );
 
   // Plot: RSS per process, and SLO attainment per 10 s, with the faults marked
   const perTen = [];
@@ -412,15 +439,37 @@ async function main(): Promise<void> {
     height: 180,
     title,
     layer: [
-      { data: { values }, mark: { type: 'line' as const }, encoding: { x: { field: 'tS', type: 'quantitative' as const, title: 'seconds into the run' }, y: { field: y, type: 'quantitative' as const, title: null }, ...(color ? { color: { field: color, type: 'nominal' as const, title: null } } : {}), ...(detail ? { detail: { field: detail, type: 'nominal' as const } } : {}) } },
-      { data: { values: marks }, mark: { type: 'rule' as const, strokeDash: [4, 4], color: 'gray' }, encoding: { x: { field: 'tS', type: 'quantitative' as const } } },
+      {
+        data: { values },
+        mark: { type: 'line' as const },
+        encoding: {
+          x: { field: 'tS', type: 'quantitative' as const, title: 'seconds into the run' },
+          y: { field: y, type: 'quantitative' as const, title: null },
+          ...(color ? { color: { field: color, type: 'nominal' as const, title: null } } : {}),
+          ...(detail ? { detail: { field: detail, type: 'nominal' as const } } : {}),
+        },
+      },
+      {
+        data: { values: marks },
+        mark: { type: 'rule' as const, strokeDash: [4, 4], color: 'gray' },
+        encoding: { x: { field: 'tS', type: 'quantitative' as const } },
+      },
     ],
   });
   const plot = await renderPlot(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
       title: `soak: ${MODEL}, compact ramps, ${ratePerSec} req/s; dashed lines: faults`,
-      vconcat: [layerOf('resident memory per process (MB)', rss.map((r) => ({ tS: r.tMs / 1000, rssMb: r.rssMb, process: r.process, pid: r.pid })), 'rssMb', 'process', 'pid'), layerOf('answered OK within the SLO, per 10 s (%)', perTen, 'sloPct')],
+      vconcat: [
+        layerOf(
+          'resident memory per process (MB)',
+          rss.map((r) => ({ tS: r.tMs / 1000, rssMb: r.rssMb, process: r.process, pid: r.pid })),
+          'rssMb',
+          'process',
+          'pid',
+        ),
+        layerOf('answered OK within the SLO, per 10 s (%)', perTen, 'sloPct'),
+      ],
     } as never,
     join(OUT_DIR, 'soak'),
   );

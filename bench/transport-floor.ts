@@ -55,7 +55,9 @@ export async function zmqRoundTripP50Ms(numTrips: number, port = 5931, gapMs = 0
 
 /** Median postMessage round trip (ms) to a worker thread and back; `gapMs` as above. */
 export async function threadRoundTripP50Ms(numTrips: number, gapMs = 0): Promise<number> {
-  const worker = new Worker('require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m));', { eval: true });
+  const worker = new Worker('require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m));', {
+    eval: true,
+  });
   const samples: number[] = [];
   for (let i = 0; i < numTrips; i++) {
     const t0 = monotonicNowNs();

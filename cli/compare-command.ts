@@ -82,9 +82,39 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   const variants: Variant[] = [
     { key: 'withoutRamps', label: 'planner, no ramps', policy: 'deadline', exitMode: 'off' },
     { key: 'withRamps', label: `planner, ramps (${args.exitMode})`, policy: 'deadline', exitMode: args.exitMode },
-    ...(args.staticThresholds ? [{ key: 'withStaticRamps' as const, label: `planner, ramps (${args.exitMode}), static thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'static' as const }] : []),
-    ...(args.fixedRamps ? [{ key: 'withFixedRamps' as const, label: `planner, ramps (${args.exitMode}), no ramp adjustment`, policy: 'deadline' as const, exitMode: args.exitMode, fixedRamps: true }] : []),
-    ...(args.oracle ? [{ key: 'withOracleRamps' as const, label: `planner, ramps (${args.exitMode}), oracle thresholds`, policy: 'deadline' as const, exitMode: args.exitMode, thresholds: 'oracle' as const }] : []),
+    ...(args.staticThresholds
+      ? [
+          {
+            key: 'withStaticRamps' as const,
+            label: `planner, ramps (${args.exitMode}), static thresholds`,
+            policy: 'deadline' as const,
+            exitMode: args.exitMode,
+            thresholds: 'static' as const,
+          },
+        ]
+      : []),
+    ...(args.fixedRamps
+      ? [
+          {
+            key: 'withFixedRamps' as const,
+            label: `planner, ramps (${args.exitMode}), no ramp adjustment`,
+            policy: 'deadline' as const,
+            exitMode: args.exitMode,
+            fixedRamps: true,
+          },
+        ]
+      : []),
+    ...(args.oracle
+      ? [
+          {
+            key: 'withOracleRamps' as const,
+            label: `planner, ramps (${args.exitMode}), oracle thresholds`,
+            policy: 'deadline' as const,
+            exitMode: args.exitMode,
+            thresholds: 'oracle' as const,
+          },
+        ]
+      : []),
     ...(args.baseline
       ? [
           { key: 'baseline' as const, label: 'fifo, no ramps', policy: 'fifo' as const, exitMode: 'off' as const },
@@ -97,21 +127,33 @@ export async function runCompare(args: CompareArgs): Promise<number> {
 
   if (args.controller && args.logDir) throw new Error('--log-dir applies to the local cluster only; give the running controller its own --log-dir');
   const controllerArgs = args.logDir ? ['--log-dir', args.logDir] : [];
-  const cluster = args.controller ? undefined : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose, controllerArgs });
+  const cluster = args.controller
+    ? undefined
+    : await LocalCluster.start({ numWorkers: 2, modelDir: args.modelDir, preload: [args.model], verbose: args.verbose, controllerArgs });
   const client = await EscapementClient.connect(args.controller ?? cluster!.clientUrl);
   const summaries: Partial<Record<Variant['key'], ReplaySummary>> = {};
   const plotSeries: PlotSeries[] = [];
   let failures = 0;
   try {
     if (cluster) await cluster.waitUntilServing(client, [args.model]);
-    process.stderr.write(`compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`);
+    process.stderr.write(
+      `compare: ${arrivals.length} requests over ${((arrivals.at(-1)?.timeMs ?? 0) / 1000).toFixed(1)} s per variant, SLO ${sloMs.toFixed(1)} ms\n`,
+    );
     const warmup = arrivals.filter((a) => a.timeMs < (args.warmupS ?? 3) * 1000);
     const warmupFeed = warmupInputs(feeder.inputsFor, arrivals.length, warmup.length, feeder.numInputs);
     if (warmup.length > 0 && warmupFeed.note) process.stderr.write(`${warmupFeed.note}\n`);
     for (const variant of variants) {
       process.stderr.write(`${variant.label} ...${warmup.length > 0 ? ` (after ${warmup.length} warm-up requests, not measured)` : ''}\n`);
       const admin = args.adminToken ? { adminToken: args.adminToken } : {};
-      await client.configure({ policy: variant.policy, batchTimeoutMs: args.batchTimeoutMs, ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}), exitMode: variant.exitMode, thresholds: variant.thresholds === undefined ? 'online' : 'static', ...(args.fixedRamps ? { adjustRamps: !variant.fixedRamps } : {}), ...admin });
+      await client.configure({
+        policy: variant.policy,
+        batchTimeoutMs: args.batchTimeoutMs,
+        ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
+        exitMode: variant.exitMode,
+        thresholds: variant.thresholds === undefined ? 'online' : 'static',
+        ...(args.fixedRamps ? { adjustRamps: !variant.fixedRamps } : {}),
+        ...admin,
+      });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
       // once, unmeasured, under the variant's own configuration. Fresh processes run slower for
       // a while (JIT, duration estimates converging), which only the first variant would pay,
@@ -135,7 +177,16 @@ export async function runCompare(args: CompareArgs): Promise<number> {
           });
         };
       }
-      const result = await replayTrace(client, { arrivals, model: args.model, sloMs, inputsFor: feeder.inputsFor, labelFor: feeder.labelFor, referenceFor: feeder.referenceFor, onProgress: progressPrinter(), ...(beforeSend ? { beforeSend } : {}) });
+      const result = await replayTrace(client, {
+        arrivals,
+        model: args.model,
+        sloMs,
+        inputsFor: feeder.inputsFor,
+        labelFor: feeder.labelFor,
+        referenceFor: feeder.referenceFor,
+        onProgress: progressPrinter(),
+        ...(beforeSend ? { beforeSend } : {}),
+      });
       const summary = writeReplayReport(join(args.out, variant.key), result, args.model);
       summaries[variant.key] = summary;
       plotSeries.push({ label: variant.label, records: result.records });
@@ -147,21 +198,45 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   }
 
   const rows = variants.map((v) => summaryRow(v.label, summaries[v.key]!));
-  const exitRows = variants.filter((v) => v.exitMode !== 'off').map((v) => ({ run: v.label, ...Object.fromEntries(Object.entries(summaries[v.key]!.exitFractions).map(([site, f]) => [`exit@${site} %`, (100 * f).toFixed(1)])) }));
+  const exitRows = variants
+    .filter((v) => v.exitMode !== 'off')
+    .map((v) => ({
+      run: v.label,
+      ...Object.fromEntries(Object.entries(summaries[v.key]!.exitFractions).map(([site, f]) => [`exit@${site} %`, (100 * f).toFixed(1)])),
+    }));
   process.stdout.write(`\n${formatTable(rows)}\n`);
   if (exitRows.length > 0) process.stdout.write(`\n${formatTable(exitRows)}\n`);
   if (args.drift !== undefined && summaries.withoutRamps && summaries.withRamps) {
-    const columns = [{ label: 'plain', summary: summaries.withoutRamps }, { label: 'ramps', summary: summaries.withRamps }, ...(summaries.withFixedRamps ? [{ label: 'fixed ramps', summary: summaries.withFixedRamps }] : []), ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []), ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : [])];
+    const columns = [
+      { label: 'plain', summary: summaries.withoutRamps },
+      { label: 'ramps', summary: summaries.withRamps },
+      ...(summaries.withFixedRamps ? [{ label: 'fixed ramps', summary: summaries.withFixedRamps }] : []),
+      ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []),
+      ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : []),
+    ];
     process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable(columns)}\n`);
   }
   // The accuracy budget per window: how often each ramps variant let agreement fall below it.
   const violations = Object.fromEntries(
-    variants.filter((v) => v.exitMode !== 'off').map((v) => {
-      const agreements = summaries[v.key]!.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [w.agreement]));
-      return [v.key, { numWindows: agreements.length, violating: agreements.filter((a) => a < WINDOW_AGREEMENT).length, worstAgreement: Math.min(...agreements) }];
-    }),
+    variants
+      .filter((v) => v.exitMode !== 'off')
+      .map((v) => {
+        const agreements = summaries[v.key]!.windows.flatMap((w) => (w.agreement === undefined || Number.isNaN(w.agreement) ? [] : [w.agreement]));
+        return [
+          v.key,
+          { numWindows: agreements.length, violating: agreements.filter((a) => a < WINDOW_AGREEMENT).length, worstAgreement: Math.min(...agreements) },
+        ];
+      }),
   );
-  process.stdout.write(`\nwindows below ${100 * WINDOW_AGREEMENT} % agreement: ${variants.filter((v) => violations[v.key]).map((v) => `${v.label} ${violations[v.key]!.violating} of ${violations[v.key]!.numWindows} (worst ${(100 * violations[v.key]!.worstAgreement).toFixed(1)} %)`).join('; ')}\n`);
+  process.stdout.write(
+    `\nwindows below ${100 * WINDOW_AGREEMENT} % agreement: ${variants
+      .filter((v) => violations[v.key])
+      .map(
+        (v) =>
+          `${v.label} ${violations[v.key]!.violating} of ${violations[v.key]!.numWindows} (worst ${(100 * violations[v.key]!.worstAgreement).toFixed(1)} %)`,
+      )
+      .join('; ')}\n`,
+  );
   const without = summaries.withoutRamps!;
   const withRamps = summaries.withRamps!;
   const json: Record<string, unknown> = {
@@ -180,11 +255,17 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),
   };
   if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;
-  process.stdout.write(`\nmedian with ramps / without: ${(withRamps.p50Ms / without.p50Ms).toFixed(2)}x; p99 ${withRamps.p99Ms.toFixed(2)} vs ${without.p99Ms.toFixed(2)} ms${summaries.baseline ? `; planner goodput / fifo: ${(json.goodputVsBaseline as number).toFixed(2)}x` : ''}\n`);
+  process.stdout.write(
+    `\nmedian with ramps / without: ${(withRamps.p50Ms / without.p50Ms).toFixed(2)}x; p99 ${withRamps.p99Ms.toFixed(2)} vs ${without.p99Ms.toFixed(2)} ms${summaries.baseline ? `; planner goodput / fifo: ${(json.goodputVsBaseline as number).toFixed(2)}x` : ''}\n`,
+  );
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, 'compare.json'), `${JSON.stringify(json, null, 2)}\n`);
   if (args.jsonFile) writeFileSync(args.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
-  const plots = await writeComparisonPlots(join(args.out, 'compare'), plotSeries, `${args.model}: ${arrivals.length} requests of ${args.trace}, SLO ${sloMs.toFixed(0)} ms`);
+  const plots = await writeComparisonPlots(
+    join(args.out, 'compare'),
+    plotSeries,
+    `${args.model}: ${arrivals.length} requests of ${args.trace}, SLO ${sloMs.toFixed(0)} ms`,
+  );
   process.stdout.write(`reports in ${args.out}; plots ${plots.svgPath}, ${plots.pngPath}\n`);
   return failures === 0 ? 0 : 1;
 }

@@ -37,38 +37,129 @@ await yargs(hideBin(process.argv))
         .option('client-port', { type: 'number', default: 5556, describe: 'port for clients (0: any free port)' })
         .option('http-port', { type: 'number', default: 8000, describe: 'Open Inference Protocol REST and /metrics (0: any free port, -1: off)' })
         .option('http-token', { type: 'string', describe: 'require Authorization: Bearer <token> on HTTP (health stays open); or ESCAPEMENT_HTTP_TOKEN' })
-        .option('admin-token', { type: 'string', describe: 'require this token to change how the controller serves: configure (clients send it) and HTTP repository load/unload (Bearer); or ESCAPEMENT_ADMIN_TOKEN' })
-        .option('keys', { type: 'string', describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients); each worker key is bound to its id' })
-        .option('insecure', { type: 'boolean', default: false, describe: 'serve without --keys (any process or peer that reaches the ports can register a worker or submit): only on a machine or private network you trust, such as the local demo\'s or the compose file\'s' })
+        .option('admin-token', {
+          type: 'string',
+          describe:
+            'require this token to change how the controller serves: configure (clients send it) and HTTP repository load/unload (Bearer); or ESCAPEMENT_ADMIN_TOKEN',
+        })
+        .option('keys', {
+          type: 'string',
+          describe: 'a folder from `escapement keys`: CURVE-encrypt and authenticate workers (and clients); each worker key is bound to its id',
+        })
+        .option('insecure', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "serve without --keys (any process or peer that reaches the ports can register a worker or submit): only on a machine or private network you trust, such as the local demo's or the compose file's",
+        })
         .option('admin-token-file', { type: 'string', describe: 'read the admin token from this file (instead of --admin-token or ESCAPEMENT_ADMIN_TOKEN)' })
         .option('http-token-file', { type: 'string', describe: 'read the HTTP bearer token from this file (instead of --http-token or ESCAPEMENT_HTTP_TOKEN)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'model repository' })
         .option('schedule-ahead-ms', { type: 'number', default: 5, describe: 'plan work for a worker only this far ahead' })
         .option('buffer-ms', { type: 'number', default: 5, describe: 'aim to finish this long before each deadline' })
         .option('max-batch', { type: 'number', default: 16, describe: 'largest batch formed' })
-        .option('exact-batches', { type: 'boolean', default: true, describe: 'run a batch with exactly as many rows as requests (any size up to the largest profiled one); --no-exact-batches pads to the package\'s profiled sizes, as on GPUs' })
+        .option('exact-batches', {
+          type: 'boolean',
+          default: true,
+          describe:
+            "run a batch with exactly as many rows as requests (any size up to the largest profiled one); --no-exact-batches pads to the package's profiled sizes, as on GPUs",
+        })
         .option('preload', { type: 'string', describe: 'comma-separated models to load on every worker' })
-        .option('model-copies', { type: 'number', default: 1, describe: 'serve every package as this many models (name, name@1, …), each loaded and evicted on its own, as Clockwork serves copies' })
+        .option('model-copies', {
+          type: 'number',
+          default: 1,
+          describe: 'serve every package as this many models (name, name@1, …), each loaded and evicted on its own, as Clockwork serves copies',
+        })
         .option('log-dir', { type: 'string', describe: 'write requests.csv and actions.csv here' })
         .option('heartbeat-timeout-ms', { type: 'number', default: 1000, describe: 'declare a silent worker dead after this long' })
-        .option('policy', { choices: ['deadline', 'fifo'] as const, default: 'deadline' as const, describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)' })
+        .option('policy', {
+          choices: ['deadline', 'fifo'] as const,
+          default: 'deadline' as const,
+          describe: 'deadline-aware planner, or the FIFO batching baseline (max batch + batch timeout)',
+        })
         .option('batch-timeout-ms', { type: 'number', default: 5, describe: 'fifo: how long the oldest request waits for its batch to fill' })
-        .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo: full batches that may wait per model before arrivals get QUEUE_FULL (0: unbounded)' })
-        .option('adjust-ramps', { type: 'boolean', default: true, describe: 'let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package\'s ramps' })
-        .option('tail-pool-runs', { type: 'number', default: 0, describe: 'bound every deadline check by the tail of each worker\'s last N runs, all batch sizes pooled (0: off): fewer admitted requests miss under bursts, more are rejected' })
-        .option('exit-mode', { choices: ['off', 'release', 'compact'] as const, default: 'off' as const, describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)' })
-        .option('thresholds', { choices: ['online', 'static'] as const, default: 'online' as const, describe: 'early-exit thresholds: tuned online to the accuracy budget, or static (the package\'s validation-split thresholds, never re-tuned: a baseline)' })
-        .option('fused-release', { type: 'boolean', default: true, describe: 'release mode: run a batch on the whole model with the ramps fused in (no early answers, about the whole model\'s cost) when more requests wait than the batch takes; --no-fused-release runs every release batch as the chain' })
-        .option('admission-margin-quantile', { type: 'number', default: 0, describe: 'admit a request only if its predicted completion plus this quantile of admission\'s recent prediction errors (per queue depth) meets its deadline, e.g. 0.9 (0: off): under bursts almost nothing admitted misses, more is rejected at arrival' })
-        .option('nice', { type: 'number', default: -10, describe: 'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)' })
+        .option('max-enqueued-batches', {
+          type: 'number',
+          default: 10,
+          describe: 'fifo: full batches that may wait per model before arrivals get QUEUE_FULL (0: unbounded)',
+        })
+        .option('adjust-ramps', {
+          type: 'boolean',
+          default: true,
+          describe:
+            "let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package's ramps",
+        })
+        .option('tail-pool-runs', {
+          type: 'number',
+          default: 0,
+          describe:
+            "bound every deadline check by the tail of each worker's last N runs, all batch sizes pooled (0: off): fewer admitted requests miss under bursts, more are rejected",
+        })
+        .option('exit-mode', {
+          choices: ['off', 'release', 'compact'] as const,
+          default: 'off' as const,
+          describe: 'early exits for packages with ramps: off, release (answer at the ramp, batch runs on) or compact (exited requests leave the batch)',
+        })
+        .option('thresholds', {
+          choices: ['online', 'static'] as const,
+          default: 'online' as const,
+          describe:
+            "early-exit thresholds: tuned online to the accuracy budget, or static (the package's validation-split thresholds, never re-tuned: a baseline)",
+        })
+        .option('fused-release', {
+          type: 'boolean',
+          default: true,
+          describe:
+            "release mode: run a batch on the whole model with the ramps fused in (no early answers, about the whole model's cost) when more requests wait than the batch takes; --no-fused-release runs every release batch as the chain",
+        })
+        .option('admission-margin-quantile', {
+          type: 'number',
+          default: 0,
+          describe:
+            "admit a request only if its predicted completion plus this quantile of admission's recent prediction errors (per queue depth) meets its deadline, e.g. 0.9 (0: off): under bursts almost nothing admitted misses, more is rejected at arrival",
+        })
+        .option('nice', {
+          type: 'number',
+          default: -10,
+          describe:
+            'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)',
+        })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
-      await runController({ host: a.host, port: a.port, clientPort: a['client-port'], modelDir: a['model-dir'], scheduleAheadMs: a['schedule-ahead-ms'], bufferMs: a['buffer-ms'], maxBatch: a['max-batch'], exactBatches: a['exact-batches'], preload: a.preload, modelCopies: a['model-copies'], logDir: a['log-dir'], heartbeatTimeoutMs: a['heartbeat-timeout-ms'], exitMode: a['exit-mode'], policy: a.policy, batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], adjustRamps: a['adjust-ramps'], tailPoolRuns: a['tail-pool-runs'], httpPort: a['http-port'], httpToken: tokenOption(a['http-token'], a['http-token-file'], 'http-token'), adminToken: tokenOption(a['admin-token'], a['admin-token-file'], 'admin-token'), keys: a.keys, insecure: a.insecure, nice: a.nice, admissionMarginQuantile: a['admission-margin-quantile'], fusedRelease: a['fused-release'], thresholds: a.thresholds });
+      await runController({
+        host: a.host,
+        port: a.port,
+        clientPort: a['client-port'],
+        modelDir: a['model-dir'],
+        scheduleAheadMs: a['schedule-ahead-ms'],
+        bufferMs: a['buffer-ms'],
+        maxBatch: a['max-batch'],
+        exactBatches: a['exact-batches'],
+        preload: a.preload,
+        modelCopies: a['model-copies'],
+        logDir: a['log-dir'],
+        heartbeatTimeoutMs: a['heartbeat-timeout-ms'],
+        exitMode: a['exit-mode'],
+        policy: a.policy,
+        batchTimeoutMs: a['batch-timeout-ms'],
+        maxEnqueuedBatches: a['max-enqueued-batches'],
+        adjustRamps: a['adjust-ramps'],
+        tailPoolRuns: a['tail-pool-runs'],
+        httpPort: a['http-port'],
+        httpToken: tokenOption(a['http-token'], a['http-token-file'], 'http-token'),
+        adminToken: tokenOption(a['admin-token'], a['admin-token-file'], 'admin-token'),
+        keys: a.keys,
+        insecure: a.insecure,
+        nice: a.nice,
+        admissionMarginQuantile: a['admission-margin-quantile'],
+        fusedRelease: a['fused-release'],
+        thresholds: a.thresholds,
+      });
     },
   )
   .command(
     'worker',
-    'run a worker: executes the controller\'s actions on one device',
+    "run a worker: executes the controller's actions on one device",
     (y) =>
       y
         .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5555', describe: 'controller worker endpoint' })
@@ -77,17 +168,41 @@ await yargs(hideBin(process.argv))
         .option('id', { type: 'string', describe: 'worker id (default worker-<pid>)' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('threads', { type: 'number', default: 1, describe: 'onnxruntime intra-op threads' })
-        .option('cpu-fallback', { type: 'boolean', default: false, describe: 'on an accelerator, let onnxruntime run nodes it cannot place there on the CPU (refused by default, naming them)' })
-        .option('nice', { type: 'number', default: -10, describe: 'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)' })
+        .option('cpu-fallback', {
+          type: 'boolean',
+          default: false,
+          describe: 'on an accelerator, let onnxruntime run nodes it cannot place there on the CPU (refused by default, naming them)',
+        })
+        .option('nice', {
+          type: 'number',
+          default: -10,
+          describe:
+            'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)',
+        })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
         .option('seed', { type: 'number', default: 1 })
-        .option('key', { type: 'string', describe: 'this worker\'s key file from `escapement keys` (CURVE)' })
+        .option('key', { type: 'string', describe: "this worker's key file from `escapement keys` (CURVE)" })
         .option('sim-latency', { type: 'string', describe: 'with --simulate: "baseUs,perItemUs" for every model' })
-        .option('clock-skew-ms', { type: 'number', default: 0, describe: 'testing aid: pretend this host\'s clock is off by this much' })
+        .option('clock-skew-ms', { type: 'number', default: 0, describe: "testing aid: pretend this host's clock is off by this much" })
         .example('$0 worker --controller tcp://127.0.0.1:5555 --device cpu --id w0', ''),
     async (a) => {
-      await runWorker({ controller: a.controller, device: a.device, memoryMb: a['memory-mb'], id: a.id, modelDir: a['model-dir'], threads: a.threads, cpuFallback: a['cpu-fallback'], nice: a.nice, simulate: a.simulate, noise: a.noise, seed: a.seed, key: a.key, simLatency: a['sim-latency'], clockSkewMs: a['clock-skew-ms'] });
+      await runWorker({
+        controller: a.controller,
+        device: a.device,
+        memoryMb: a['memory-mb'],
+        id: a.id,
+        modelDir: a['model-dir'],
+        threads: a.threads,
+        cpuFallback: a['cpu-fallback'],
+        nice: a.nice,
+        simulate: a.simulate,
+        noise: a.noise,
+        seed: a.seed,
+        key: a.key,
+        simLatency: a['sim-latency'],
+        clockSkewMs: a['clock-skew-ms'],
+      });
     },
   )
   .command(
@@ -99,7 +214,7 @@ await yargs(hideBin(process.argv))
         .option('model', { type: 'string', demandOption: true })
         .option('slo-ms', { type: 'number', default: 50 })
         .option('input', { type: 'string', describe: 'input file (.pb TensorProto, .json, raw .f32)' })
-        .option('text', { type: 'string', describe: 'text models: the text to classify (tokenized here, with the package\'s tokenizer)' })
+        .option('text', { type: 'string', describe: "text models: the text to classify (tokenized here, with the package's tokenizer)" })
         .option('random', { type: 'boolean', default: false, describe: 'random inputs (the default without --input)' })
         .option('count', { type: 'number', default: 1 })
         .option('rate', { type: 'number', default: 100, describe: 'requests per second (Poisson, open loop)' })
@@ -111,13 +226,30 @@ await yargs(hideBin(process.argv))
         .example('$0 submit --model mnist-cnn --random --count 1000 --rate 500', '')
         .example('$0 submit --model spam-transformer --text "WIN a FREE cruise, reply now"', ''),
     async (a) => {
-      process.exitCode = await runSubmit({ controller: a.controller, model: a.model, sloMs: a['slo-ms'], input: a.input, text: a.text, random: a.random, count: a.count, rate: a.rate, modelDir: a['model-dir'], seed: a.seed, json: a.json, key: a.key });
+      process.exitCode = await runSubmit({
+        controller: a.controller,
+        model: a.model,
+        sloMs: a['slo-ms'],
+        input: a.input,
+        text: a.text,
+        random: a.random,
+        count: a.count,
+        rate: a.rate,
+        modelDir: a['model-dir'],
+        seed: a.seed,
+        json: a.json,
+        key: a.key,
+      });
     },
   )
   .command(
     'status',
-    'print the controller\'s workers, queues and estimates',
-    (y) => y.option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' }).option('json', { type: 'boolean', default: false }).option('key', { type: 'string', describe: 'client key file (CURVE)' }),
+    "print the controller's workers, queues and estimates",
+    (y) =>
+      y
+        .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' })
+        .option('json', { type: 'boolean', default: false })
+        .option('key', { type: 'string', describe: 'client key file (CURVE)' }),
     async (a) => runStatus({ controller: a.controller, json: a.json, key: a.key }),
   )
   .command(
@@ -156,24 +288,50 @@ await yargs(hideBin(process.argv))
         .option('model', { type: 'string', demandOption: true, describe: 'input .onnx' })
         .option('dataset', { type: 'string', demandOption: true, describe: 'dataset folder (dataset.json) or .npy/IDX file' })
         .option('out', { type: 'string', demandOption: true, describe: 'package folder, e.g. models/NAME (replaced)' })
-        .option('labels', { choices: ['truth', 'model'] as const, default: 'model' as const, describe: 'train ramps on the model\'s own predictions (default: what exits are judged on) or on ground truth' })
+        .option('labels', {
+          choices: ['truth', 'model'] as const,
+          default: 'model' as const,
+          describe: "train ramps on the model's own predictions (default: what exits are judged on) or on ground truth",
+        })
         .option('bootstrap-fraction', { type: 'number', default: 0.1, describe: 'first fraction of the dataset used to train and validate ramps' })
         .option('train-val', { type: 'string', default: '1:9', describe: 'train:validation split of the bootstrap data' })
         .option('max-ramps', { type: 'number', default: 3 })
         .option('overhead-budget', { type: 'number', default: 0.05, describe: 'total ramp cost as a fraction of the model latency' })
         .option('seed', { type: 'number', default: 1 })
         .option('include', { type: 'string', array: true, default: [] as string[], describe: 'files to copy into the package (licences, notices)' })
-        .option('tokenizer', { type: 'string', describe: 'text models: the tokenizer.json that turns the dataset\'s texts into token ids' })
-        .option('sequence-buckets', { type: 'number', array: true, describe: 'text models: sequence lengths requests are padded up to (default powers of two from 16, then maxTokens)' })
-        .option('output', { type: 'string', describe: 'the output that is the answer (the logits), for models with several; default: the single float [N, classes] output left once probabilities and features are set aside' })
+        .option('tokenizer', { type: 'string', describe: "text models: the tokenizer.json that turns the dataset's texts into token ids" })
+        .option('sequence-buckets', {
+          type: 'number',
+          array: true,
+          describe: 'text models: sequence lengths requests are padded up to (default powers of two from 16, then maxTokens)',
+        })
+        .option('output', {
+          type: 'string',
+          describe:
+            'the output that is the answer (the logits), for models with several; default: the single float [N, classes] output left once probabilities and features are set aside',
+        })
         .option('json', { type: 'boolean', default: false })
         .example('$0 prepare --model zoo/fmnist-resnet/original.onnx --dataset datasets/fashion-mnist-test --out models/fmnist-resnet', '')
-        .example('$0 prepare --model zoo/spam-transformer/original.onnx --tokenizer zoo/spam-transformer/tokenizer.json --dataset datasets/spam-assassin --out models/spam-transformer', ''),
+        .example(
+          '$0 prepare --model zoo/spam-transformer/original.onnx --tokenizer zoo/spam-transformer/tokenizer.json --dataset datasets/spam-assassin --out models/spam-transformer',
+          '',
+        ),
     async (a) => {
       await runPrepare({
-        model: a.model, dataset: a.dataset, out: a.out, labels: a.labels, bootstrapFraction: a['bootstrap-fraction'], trainVal: a['train-val'], maxRamps: a['max-ramps'],
-        overheadBudget: a['overhead-budget'], seed: a.seed, include: a.include, json: a.json,
-        ...(a.tokenizer ? { tokenizer: a.tokenizer } : {}), ...(a['sequence-buckets'] ? { sequenceBuckets: a['sequence-buckets'] } : {}), ...(a.output ? { output: a.output } : {}),
+        model: a.model,
+        dataset: a.dataset,
+        out: a.out,
+        labels: a.labels,
+        bootstrapFraction: a['bootstrap-fraction'],
+        trainVal: a['train-val'],
+        maxRamps: a['max-ramps'],
+        overheadBudget: a['overhead-budget'],
+        seed: a.seed,
+        include: a.include,
+        json: a.json,
+        ...(a.tokenizer ? { tokenizer: a.tokenizer } : {}),
+        ...(a['sequence-buckets'] ? { sequenceBuckets: a['sequence-buckets'] } : {}),
+        ...(a.output ? { output: a.output } : {}),
       });
     },
   )
@@ -182,31 +340,76 @@ await yargs(hideBin(process.argv))
     'replay a trace open loop against a controller and write a report folder',
     (y) =>
       withTraceOptions(y)
-        .option('trace', { type: 'string', demandOption: true, describe: 'trace file (Azure LLM 2023/2024, Azure Functions 2019/2021, BurstGPT, Mooncake, any JSON lines or CSV with the field flags)' })
+        .option('trace', {
+          type: 'string',
+          demandOption: true,
+          describe: 'trace file (Azure LLM 2023/2024, Azure Functions 2019/2021, BurstGPT, Mooncake, any JSON lines or CSV with the field flags)',
+        })
         .option('controller', { type: 'string', default: 'tcp://127.0.0.1:5556' })
         .option('model', { type: 'string', demandOption: true, describe: 'model for requests the trace does not assign' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
-        .option('slo-ms', { type: 'number', describe: 'the requests\' SLO (default 50, unless the trace gives one)' })
-        .option('slo-factor', { type: 'number', describe: 'SLO as a multiple of the model\'s profiled batch-1 latency' })
+        .option('slo-ms', { type: 'number', describe: "the requests' SLO (default 50, unless the trace gives one)" })
+        .option('slo-factor', { type: 'number', describe: "SLO as a multiple of the model's profiled batch-1 latency" })
         .conflicts('slo-ms', 'slo-factor')
         .option('rate-scale', { type: 'number', default: 1 })
         .option('time-scale', { type: 'number', default: 1, describe: 'run the trace this many times faster' })
         .option('start-offset-s', { type: 'number', default: 0 })
         .option('max-seconds', { type: 'number' })
         .option('max-requests', { type: 'number' })
-        .option('distribution', { choices: ['poisson', 'uniform', 'gamma'] as const, default: 'poisson' as const, describe: 'per-minute traces: arrivals within a minute' })
+        .option('distribution', {
+          choices: ['poisson', 'uniform', 'gamma'] as const,
+          default: 'poisson' as const,
+          describe: 'per-minute traces: arrivals within a minute',
+        })
         .option('cv', { type: 'number', default: 1, describe: 'gamma arrivals: coefficient of variation' })
         .option('seed', { type: 'number', default: 1 })
         .option('dataset', { type: 'string', describe: 'inputs (and labels) in trace order; default random inputs' })
-        .option('copies', { type: 'number', default: 1, describe: 'spread the trace over this many copies of --model (model, model@1, …; start the controller with --model-copies)' })
-        .option('mapping', { choices: ['functions', 'zipf'] as const, describe: 'copies: function i (by volume) → copy i % copies (Clockwork), or a Zipf split of the stream (default: functions when the trace has them)' })
+        .option('copies', {
+          type: 'number',
+          default: 1,
+          describe: 'spread the trace over this many copies of --model (model, model@1, …; start the controller with --model-copies)',
+        })
+        .option('mapping', {
+          choices: ['functions', 'zipf'] as const,
+          describe: 'copies: function i (by volume) → copy i % copies (Clockwork), or a Zipf split of the stream (default: functions when the trace has them)',
+        })
         .option('zipf-exponent', { type: 'number', default: 1, describe: 'zipf mapping: copy k with probability ∝ 1/(k+1)^s' })
-        .option('warmup-s', { type: 'number', default: 0, describe: 'first replay the slice\'s first seconds unmeasured (a fresh client and cluster are slow for a second or two)' })
+        .option('warmup-s', {
+          type: 'number',
+          default: 0,
+          describe: "first replay the slice's first seconds unmeasured (a fresh client and cluster are slow for a second or two)",
+        })
         .option('out', { type: 'string', demandOption: true })
         .option('json', { type: 'boolean', default: false })
-        .example('$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay', ''),
+        .example(
+          '$0 replay --trace traces/azure-llm-2023-conv.csv --model fmnist-resnet --slo-ms 50 --time-scale 4 --max-seconds 30 --dataset datasets/fashion-mnist-test --out runs/replay',
+          '',
+        ),
     async (a) => {
-      process.exitCode = await runReplay({ trace: a.trace, ...traceArgsOf(a), controller: a.controller, model: a.model, modelDir: a['model-dir'], sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, dataset: a.dataset, out: a.out, json: a.json, copies: a.copies, ...(a.mapping ? { mapping: a.mapping } : {}), zipfExponent: a['zipf-exponent'], warmupS: a['warmup-s'] });
+      process.exitCode = await runReplay({
+        trace: a.trace,
+        ...traceArgsOf(a),
+        controller: a.controller,
+        model: a.model,
+        modelDir: a['model-dir'],
+        sloMs: a['slo-ms'],
+        sloFactor: a['slo-factor'],
+        rateScale: a['rate-scale'],
+        timeScale: a['time-scale'],
+        startOffsetS: a['start-offset-s'],
+        maxSeconds: a['max-seconds'],
+        maxRequests: a['max-requests'],
+        distribution: a.distribution,
+        cv: a.cv,
+        seed: a.seed,
+        dataset: a.dataset,
+        out: a.out,
+        json: a.json,
+        copies: a.copies,
+        ...(a.mapping ? { mapping: a.mapping } : {}),
+        zipfExponent: a['zipf-exponent'],
+        warmupS: a['warmup-s'],
+      });
     },
   )
   .command(
@@ -215,13 +418,16 @@ await yargs(hideBin(process.argv))
     (y) =>
       withTraceOptions(y)
         .option('controller', { type: 'string', describe: 'a running controller (default: start a local controller and 2 workers)' })
-        .option('admin-token', { type: 'string', describe: 'the running controller\'s admin token, if it has one (compare reconfigures it between variants); or ESCAPEMENT_ADMIN_TOKEN' })
+        .option('admin-token', {
+          type: 'string',
+          describe: "the running controller's admin token, if it has one (compare reconfigures it between variants); or ESCAPEMENT_ADMIN_TOKEN",
+        })
         .option('trace', { type: 'string', default: 'traces/azure-llm-2023-conv.csv' })
         .option('model', { type: 'string', default: 'fmnist-resnet' })
         .option('model-dir', { type: 'string', default: DEFAULT_MODEL_DIR })
         .option('dataset', { type: 'string', default: 'datasets/fashion-mnist-test' })
-        .option('slo-ms', { type: 'number', describe: 'the requests\' SLO (default 40)' })
-        .option('slo-factor', { type: 'number', describe: 'SLO as a multiple of the model\'s profiled batch-1 latency' })
+        .option('slo-ms', { type: 'number', describe: "the requests' SLO (default 40)" })
+        .option('slo-factor', { type: 'number', describe: "SLO as a multiple of the model's profiled batch-1 latency" })
         .conflicts('slo-ms', 'slo-factor')
         .option('rate-scale', { type: 'number', default: 1 })
         .option('time-scale', { type: 'number', default: 100, describe: 'the bundled trace runs 100x faster: ~550 req/s' })
@@ -233,18 +439,73 @@ await yargs(hideBin(process.argv))
         .option('seed', { type: 'number', default: 1 })
         .option('exit-mode', { choices: ['release', 'compact'] as const, default: 'compact' as const })
         .option('baseline', { type: 'boolean', default: true, describe: 'also run the FIFO batching baseline' })
-        .option('static', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the package\'s validation-split thresholds, never re-tuned (the static baseline for the online tuner)' })
-        .option('fixed-ramps', { type: 'boolean', default: false, describe: 'also run the planner with ramps tuned online but the package\'s ramp set fixed (ramp adjustment off for that variant, on for the others)' })
-        .option('oracle', { type: 'boolean', default: false, describe: 'also run the planner with ramps at the oracle\'s thresholds: per window, the best in hindsight that keep the window\'s agreement >= 99 % (what online tuning can reach at best)' })
+        .option('static', {
+          type: 'boolean',
+          default: false,
+          describe: "also run the planner with ramps at the package's validation-split thresholds, never re-tuned (the static baseline for the online tuner)",
+        })
+        .option('fixed-ramps', {
+          type: 'boolean',
+          default: false,
+          describe: "also run the planner with ramps tuned online but the package's ramp set fixed (ramp adjustment off for that variant, on for the others)",
+        })
+        .option('oracle', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "also run the planner with ramps at the oracle's thresholds: per window, the best in hindsight that keep the window's agreement >= 99 % (what online tuning can reach at best)",
+        })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
-        .option('max-enqueued-batches', { type: 'number', default: 10, describe: 'fifo baseline: queue bound in full batches per model, as TF-Serving (0: unbounded)' })
+        .option('max-enqueued-batches', {
+          type: 'number',
+          default: 10,
+          describe: 'fifo baseline: queue bound in full batches per model, as TF-Serving (0: unbounded)',
+        })
         .option('json', { type: 'string', describe: 'also write the comparison JSON here' })
         .option('out', { type: 'string', default: 'runs/compare' })
         .option('verbose', { type: 'boolean', default: false })
-        .option('log-dir', { type: 'string', describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)' })
-        .option('warmup-s', { type: 'number', default: 3, describe: 'before each variant, replay the slice\'s first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)' }),
+        .option('log-dir', {
+          type: 'string',
+          describe: 'the local controller writes requests.csv and actions.csv here, all variants in turn (not with --controller)',
+        })
+        .option('warmup-s', {
+          type: 'number',
+          default: 3,
+          describe:
+            "before each variant, replay the slice's first seconds unmeasured under its configuration, so each is measured in its steady state (0: measure cold starts)",
+        }),
     async (a) => {
-      process.exitCode = await runCompare({ warmupS: a['warmup-s'], controller: a.controller, ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}), trace: a.trace, ...traceArgsOf(a), model: a.model, modelDir: a['model-dir'], dataset: a.dataset, sloMs: a['slo-ms'], sloFactor: a['slo-factor'], rateScale: a['rate-scale'], timeScale: a['time-scale'], startOffsetS: a['start-offset-s'], maxSeconds: a['max-seconds'], maxRequests: a['max-requests'], distribution: a.distribution, cv: a.cv, seed: a.seed, exitMode: a['exit-mode'], baseline: a.baseline, staticThresholds: a.static, oracle: a.oracle, fixedRamps: a['fixed-ramps'], batchTimeoutMs: a['batch-timeout-ms'], maxEnqueuedBatches: a['max-enqueued-batches'], jsonFile: a.json, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}) });
+      process.exitCode = await runCompare({
+        warmupS: a['warmup-s'],
+        controller: a.controller,
+        ...(a['admin-token'] ? { adminToken: a['admin-token'] } : {}),
+        trace: a.trace,
+        ...traceArgsOf(a),
+        model: a.model,
+        modelDir: a['model-dir'],
+        dataset: a.dataset,
+        sloMs: a['slo-ms'],
+        sloFactor: a['slo-factor'],
+        rateScale: a['rate-scale'],
+        timeScale: a['time-scale'],
+        startOffsetS: a['start-offset-s'],
+        maxSeconds: a['max-seconds'],
+        maxRequests: a['max-requests'],
+        distribution: a.distribution,
+        cv: a.cv,
+        seed: a.seed,
+        exitMode: a['exit-mode'],
+        baseline: a.baseline,
+        staticThresholds: a.static,
+        oracle: a.oracle,
+        fixedRamps: a['fixed-ramps'],
+        batchTimeoutMs: a['batch-timeout-ms'],
+        maxEnqueuedBatches: a['max-enqueued-batches'],
+        jsonFile: a.json,
+        out: a.out,
+        verbose: a.verbose,
+        ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}),
+      });
     },
   )
   .command(
@@ -261,7 +522,10 @@ await yargs(hideBin(process.argv))
   .command(
     'bench <suite>',
     'run a benchmark suite: prints a table and writes bench/results/<suite>.json',
-    (y) => y.positional('suite', { choices: ['core', 'prepare', 'exits', 'reliability', 'bursty', 'adapt'] as const, demandOption: true }).example('$0 bench exits', ''),
+    (y) =>
+      y
+        .positional('suite', { choices: ['core', 'prepare', 'exits', 'reliability', 'bursty', 'adapt'] as const, demandOption: true })
+        .example('$0 bench exits', ''),
     async (a) => {
       // Each suite runs when its module loads (top-level await).
       await import(`../bench/${a.suite}-bench.js`);
@@ -273,7 +537,11 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('out', { type: 'string', default: 'runs/demo' })
-        .option('model', { type: 'string', default: 'fmnist-resnet', describe: 'a bundled early-exit package (fmnist-resnet-112: the real-size one, ~20 ms an image)' })
+        .option('model', {
+          type: 'string',
+          default: 'fmnist-resnet',
+          describe: 'a bundled early-exit package (fmnist-resnet-112: the real-size one, ~20 ms an image)',
+        })
         .option('time-scale', { type: 'number', describe: 'trace speed-up (default: 100 on fmnist-resnet, and the same share of capacity on another model)' })
         .option('max-seconds', { type: 'number', default: 12, describe: 'length of each replay' })
         .option('log-dir', { type: 'string', describe: 'the controller writes requests.csv and actions.csv here, all variants in turn' })
@@ -281,13 +549,38 @@ await yargs(hideBin(process.argv))
     async (a) => {
       const settings = demoSettings(DEFAULT_MODEL_DIR, a.model);
       process.exitCode = await runCompare({
-        controller: undefined, trace: 'traces/azure-llm-2023-conv.csv', format: undefined, model: a.model, modelDir: DEFAULT_MODEL_DIR, dataset: settings.dataset,
-        sloMs: undefined, sloFactor: undefined, rateScale: 1, timeScale: a['time-scale'] ?? settings.timeScale, startOffsetS: 0, maxSeconds: a['max-seconds'], maxRequests: undefined, distribution: 'poisson', cv: 1, seed: 1,
-        exitMode: 'compact', baseline: true, batchTimeoutMs: 5, jsonFile: undefined, out: a.out, verbose: a.verbose, ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}),
+        controller: undefined,
+        trace: 'traces/azure-llm-2023-conv.csv',
+        format: undefined,
+        model: a.model,
+        modelDir: DEFAULT_MODEL_DIR,
+        dataset: settings.dataset,
+        sloMs: undefined,
+        sloFactor: undefined,
+        rateScale: 1,
+        timeScale: a['time-scale'] ?? settings.timeScale,
+        startOffsetS: 0,
+        maxSeconds: a['max-seconds'],
+        maxRequests: undefined,
+        distribution: 'poisson',
+        cv: 1,
+        seed: 1,
+        exitMode: 'compact',
+        baseline: true,
+        batchTimeoutMs: 5,
+        jsonFile: undefined,
+        out: a.out,
+        verbose: a.verbose,
+        ...(a['log-dir'] ? { logDir: a['log-dir'] } : {}),
       });
     },
   )
-  .option('log-format', { choices: ['auto', 'human', 'json'] as const, default: 'auto' as const, global: true, describe: 'logs on stderr: human on a terminal, JSON lines otherwise' })
+  .option('log-format', {
+    choices: ['auto', 'human', 'json'] as const,
+    default: 'auto' as const,
+    global: true,
+    describe: 'logs on stderr: human on a terminal, JSON lines otherwise',
+  })
   .option('debug', { type: 'boolean', default: false, global: true, describe: 'print the stack trace of a failure (or ESCAPEMENT_DEBUG=1)' })
   .option('check-args', { type: 'boolean', default: false, global: true, describe: 'validate the command line (and config/env) and exit without running' })
   .middleware((argv) => {

@@ -9,11 +9,13 @@ export function runKeys(args: { out: string; workers: number; clients: number })
   const controller = zmq.curveKeyPair();
   secret('controller.key.json', controller);
   // Each worker key is bound to the id the worker must register with (--id worker-N).
-  const workers = Object.fromEntries(Array.from({ length: args.workers }, (_, i) => {
-    const pair = zmq.curveKeyPair();
-    secret(`worker-${i}.key.json`, { ...pair, serverPublicKey: controller.publicKey });
-    return [`worker-${i}`, pair.publicKey];
-  }));
+  const workers = Object.fromEntries(
+    Array.from({ length: args.workers }, (_, i) => {
+      const pair = zmq.curveKeyPair();
+      secret(`worker-${i}.key.json`, { ...pair, serverPublicKey: controller.publicKey });
+      return [`worker-${i}`, pair.publicKey];
+    }),
+  );
   const clients = Array.from({ length: args.clients }, (_, i) => {
     const pair = zmq.curveKeyPair();
     secret(args.clients === 1 ? 'client.key.json' : `client-${i}.key.json`, { ...pair, serverPublicKey: controller.publicKey });

@@ -13,12 +13,23 @@ import type { RampConfidences } from '../client/ramp-confidences.js';
 /** The tuner's view of a package's ramps, as the controller builds it (controller/model-spec.ts). */
 export function tunerRampsOf(ee: EarlyExitSection, siteIds: readonly number[]): { ramps: TunerRamp[]; wholeMs: number } {
   const ref = String(ee.profile.referenceBatchSize);
-  const ramps = siteIds.map((siteId) => ({ siteId, upToMs: ee.profile.siteUpToMs[siteId]![ref]!, costMs: ee.ramps.find((r) => r.siteId === siteId)!.costMs[ref]! }));
+  const ramps = siteIds.map((siteId) => ({
+    siteId,
+    upToMs: ee.profile.siteUpToMs[siteId]![ref]!,
+    costMs: ee.ramps.find((r) => r.siteId === siteId)!.costMs[ref]!,
+  }));
   return { ramps, wholeMs: ee.profile.wholeMs[ref]! };
 }
 
 /** Thresholds per window (ramps in `confidences.siteIds` order); `windowOf(i)` is request i's window. */
-export function oracleSchedule(confidences: RampConfidences, windowOf: (index: number) => number, numWindows: number, ramps: readonly TunerRamp[], wholeMs: number, budget = 0.01): number[][] {
+export function oracleSchedule(
+  confidences: RampConfidences,
+  windowOf: (index: number) => number,
+  numWindows: number,
+  ramps: readonly TunerRamp[],
+  wholeMs: number,
+  budget = 0.01,
+): number[][] {
   const samples: TunerSample[][] = Array.from({ length: numWindows }, () => []);
   const n = confidences.finalPredictions.length;
   for (let i = 0; i < n; i++) {

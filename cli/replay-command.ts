@@ -58,7 +58,24 @@ export interface ReplayArgs {
 
 export type ModelMapping = 'functions' | 'zipf';
 
-type TraceArgs = Pick<ReplayArgs, 'trace' | 'format' | 'fields' | 'targetLoad' | 'distribution' | 'cv' | 'seed' | 'timeScale' | 'rateScale' | 'startOffsetS' | 'maxSeconds' | 'maxRequests' | 'copies' | 'mapping' | 'zipfExponent'> & { model?: string; modelDir?: string };
+type TraceArgs = Pick<
+  ReplayArgs,
+  | 'trace'
+  | 'format'
+  | 'fields'
+  | 'targetLoad'
+  | 'distribution'
+  | 'cv'
+  | 'seed'
+  | 'timeScale'
+  | 'rateScale'
+  | 'startOffsetS'
+  | 'maxSeconds'
+  | 'maxRequests'
+  | 'copies'
+  | 'mapping'
+  | 'zipfExponent'
+> & { model?: string; modelDir?: string };
 
 /**
  * The scaled arrivals of a trace, as `replay` and `compare` use them, with what a user should see
@@ -67,7 +84,13 @@ type TraceArgs = Pick<ReplayArgs, 'trace' | 'format' | 'fields' | 'targetLoad' |
  * slice is cut.
  */
 export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: number; notes: string[] } {
-  const loaded = readTrace(args.trace, { seed: args.seed, distribution: args.distribution, cv: args.cv, ...(args.format ? { format: args.format } : {}), ...(args.fields ? { fields: args.fields } : {}) });
+  const loaded = readTrace(args.trace, {
+    seed: args.seed,
+    distribution: args.distribution,
+    cv: args.cv,
+    ...(args.format ? { format: args.format } : {}),
+    ...(args.fields ? { fields: args.fields } : {}),
+  });
   let raw = loaded.arrivals;
   const notes = [`trace ${args.trace} (${loaded.format}${loaded.readAs ? `; ${loaded.readAs}` : ''}): ${formatTraceSummary(summarizeTrace(raw))}`];
   if (loaded.numOutOfOrder > 0) notes.push(`${loaded.numOutOfOrder} rows came earlier than the row before them; arrivals are replayed in time order`);
@@ -77,7 +100,8 @@ export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: num
     if (args.model === undefined) throw new Error('--copies needs --model');
     const models = Array.from({ length: copies }, (_, k) => modelCopyName(args.model!, k));
     const mapping = args.mapping ?? (raw.some((a) => a.source !== undefined) ? 'functions' : 'zipf');
-    if (mapping === 'functions' && !raw.some((a) => a.source !== undefined)) throw new Error(`${args.trace} has no functions to map onto copies; use --mapping zipf`);
+    if (mapping === 'functions' && !raw.some((a) => a.source !== undefined))
+      throw new Error(`${args.trace} has no functions to map onto copies; use --mapping zipf`);
     raw = mapping === 'functions' ? mapSourcesToModels(raw, models) : zipfSplit(raw, models, args.zipfExponent ?? 1, args.seed);
   }
   let timeScale = args.timeScale;
@@ -87,7 +111,9 @@ export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: num
     // the busiest second of the part that will be replayed, at the rate scale asked for
     const part = raw.filter((a) => a.timeMs >= args.startOffsetS * 1000);
     timeScale = timeScaleForTargetLoad(part, capacityRps / args.rateScale, args.targetLoad);
-    notes.push(`time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} % of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`);
+    notes.push(
+      `time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} % of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`,
+    );
   }
   const arrivals = scaleArrivals(raw, {
     seed: args.seed,
@@ -121,7 +147,10 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
   // Samples as prepare fitted them: unit axes, or images in the input's channel order.
   if (spec && !dataset.text && imageShape && imageShape.every((d) => d > 0)) {
     const datasetShape = [...dataset.sampleShape];
-    if (!fitSamples(dataset, imageShape)) throw new Error(`${datasetPath}: samples of shape [${datasetShape.join(',')}] do not fit the input '${spec.name}' of '${entry!.manifest.name}' ([${imageShape.join(',')}] per sample)`);
+    if (!fitSamples(dataset, imageShape))
+      throw new Error(
+        `${datasetPath}: samples of shape [${datasetShape.join(',')}] do not fit the input '${spec.name}' of '${entry!.manifest.name}' ([${imageShape.join(',')}] per sample)`,
+      );
   }
   const sampleShape = spec && !dataset.text ? spec.shape.slice(1) : dataset.sampleShape;
   const size = sampleShape.reduce((a, b) => a * b, 1);
@@ -130,7 +159,8 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
   // With a drift, the run's own requests are made up front (the warm-up's, after them, stay clean).
   const drifted = drift !== undefined ? driftedInputs(dataset, drift, ee?.numClasses, start, count, size, numRequests) : undefined;
   const sampleOf = (i: number) => (drifted && i < numRequests ? drifted.sampleOf(i) : indexOf(i));
-  const rowOf = (i: number): Float32Array | BigInt64Array => (drifted && i < numRequests ? drifted.inputs.subarray(i * size, (i + 1) * size) : dataset.inputs.subarray(indexOf(i) * size, (indexOf(i) + 1) * size));
+  const rowOf = (i: number): Float32Array | BigInt64Array =>
+    drifted && i < numRequests ? drifted.inputs.subarray(i * size, (i + 1) * size) : dataset.inputs.subarray(indexOf(i) * size, (indexOf(i) + 1) * size);
   const inputsFor = (i: number): Tensor[] => {
     if (tokenizer && dataset.text) return textInputs(tokenizer, dataset.text.texts[indexOf(i)]!);
     return [{ name: spec?.name ?? 'input', dtype: 'float32', shape: [1, ...sampleShape], data: bytesOf(rowOf(i).slice()) }];
@@ -159,7 +189,13 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
     await session.release();
   }
   const referenceIndex = (i: number) => (drifted ? i : i % count);
-  return { inputsFor, labelFor, referenceFor: (i: number) => (reference && referenceIndex(i) < reference.length ? reference[referenceIndex(i)] : undefined), start, numInputs: count };
+  return {
+    inputsFor,
+    labelFor,
+    referenceFor: (i: number) => (reference && referenceIndex(i) < reference.length ? reference[referenceIndex(i)] : undefined),
+    start,
+    numInputs: count,
+  };
 }
 
 /** The run's inputs under a drift (client/drift.ts), from the serving part of an image dataset. */
@@ -189,9 +225,17 @@ function driftedInputs(dataset: Dataset, drift: string, numClasses: number | und
  * the ones after the measured run's, so the online tuner has not already seen the inputs it is
  * measured on. Disjoint while the dataset serves both (`numInputs`); `note` says when it cannot.
  */
-export function warmupInputs(inputsFor: (i: number) => Tensor[], numMeasured: number, numWarmup: number, numInputs?: number): { inputsFor: (i: number) => Tensor[]; note?: string } {
+export function warmupInputs(
+  inputsFor: (i: number) => Tensor[],
+  numMeasured: number,
+  numWarmup: number,
+  numInputs?: number,
+): { inputsFor: (i: number) => Tensor[]; note?: string } {
   const needed = numMeasured + numWarmup;
-  const note = numInputs !== undefined && needed > numInputs ? `warm-up inputs overlap the measured ones: the dataset serves ${numInputs} inputs, warm-up and run need ${needed}` : undefined;
+  const note =
+    numInputs !== undefined && needed > numInputs
+      ? `warm-up inputs overlap the measured ones: the dataset serves ${numInputs} inputs, warm-up and run need ${needed}`
+      : undefined;
   return { inputsFor: (i) => inputsFor(numMeasured + i), ...(note ? { note } : {}) };
 }
 
@@ -273,7 +317,8 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
     const models = [...new Set(result.records.map((r) => r.model))].sort();
     // With several models, a row each after the total (the CSV has every request's model).
     const rows = [summaryRow(models.length > 1 ? 'all models' : args.model, summary)];
-    if (models.length > 1) for (const m of models) rows.push(summaryRow(m, summarizeReplay({ ...result, records: result.records.filter((r) => r.model === m) })));
+    if (models.length > 1)
+      for (const m of models) rows.push(summaryRow(m, summarizeReplay({ ...result, records: result.records.filter((r) => r.model === m) })));
     if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${formatTable(rows)}\nschedule lag p99 ${summary.scheduleLagP99Ms.toFixed(3)} ms; report in ${args.out}\n`);
     if (!args.json && args.drift !== undefined) process.stdout.write(`\nby window (drift ${args.drift}):\n${windowTable([{ label: 'run', summary }])}\n`);

@@ -61,7 +61,10 @@ export interface ControllerArgs {
 
 /** Node's default heap settings cost a serving process GC pauses of up to ~15 ms (see node-flags.ts). */
 function warnWithoutServingFlags(log: (message: string) => void): void {
-  if (!hasServingNodeFlags()) log(`note: started without the serving heap settings; expect GC pauses of up to ~15 ms. Start through bin/escapement, or give node ${SERVING_NODE_FLAGS.join(' ')}`);
+  if (!hasServingNodeFlags())
+    log(
+      `note: started without the serving heap settings; expect GC pauses of up to ~15 ms. Start through bin/escapement, or give node ${SERVING_NODE_FLAGS.join(' ')}`,
+    );
 }
 
 function isLoopback(host: string): boolean {
@@ -84,7 +87,9 @@ export async function runController(args: ControllerArgs): Promise<void> {
     // Loopback too: any local process (another user's, a compromised one) could register a worker,
     // draw every request and its inputs to itself, or take over a worker's id.
     const who = isLoopback(args.host) ? 'any process on this machine' : 'any peer that reaches the ports';
-    throw new Error(`listening on ${args.host} without --keys would let ${who} register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`);
+    throw new Error(
+      `listening on ${args.host} without --keys would let ${who} register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`,
+    );
   }
   const q = args.admissionMarginQuantile ?? 0;
   if (!(q >= 0 && q < 1)) throw new Error(`--admission-margin-quantile must be in [0, 1), got ${q}`);
@@ -131,20 +136,38 @@ export async function runController(args: ControllerArgs): Promise<void> {
     // With keys the controller is secured: without an admin token nobody may reconfigure it.
     ...(args.keys && !args.adminToken ? { adminLocked: true } : {}),
     ...(curve ? { curve } : {}),
-    metrics: { observeAnswer: (...a) => metrics?.observeAnswer(...a), observeAction: (r) => metrics?.observeAction(r), observeQueue: (m, ns) => metrics?.observeQueue(m, ns) },
+    metrics: {
+      observeAnswer: (...a) => metrics?.observeAnswer(...a),
+      observeAction: (r) => metrics?.observeAction(r),
+      observeQueue: (m, ns) => metrics?.observeQueue(m, ns),
+    },
     ...(args.logDir ? { logDir: args.logDir } : {}),
     log,
   });
   if (!args.adminToken && args.keys) log('note: keys on and no --admin-token: configure and repository load/unload are refused');
-  else if (!args.adminToken && !isLoopback(args.host)) log(`note: listening on ${args.host} without --admin-token: any client that reaches it can reconfigure it and load or unload models`);
+  else if (!args.adminToken && !isLoopback(args.host))
+    log(`note: listening on ${args.host} without --admin-token: any client that reaches it can reconfigure it and load or unload models`);
   const urls = await server.start();
   metrics = new ControllerMetrics(server);
   const registry = metrics.registry;
-  const http = args.httpPort >= 0
-    ? new HttpFront(server, { host: args.host, port: args.httpPort, maxBodyBytes: 16 * 2 ** 20, defaultSloMs: 100, metrics: () => registry.metrics(), metricsContentType: registry.contentType, ...(args.httpToken ? { token: args.httpToken } : {}), ...(args.adminToken ? { adminToken: args.adminToken } : {}), ...(args.keys && !args.adminToken ? { adminLocked: true } : {}) })
-    : undefined;
+  const http =
+    args.httpPort >= 0
+      ? new HttpFront(server, {
+          host: args.host,
+          port: args.httpPort,
+          maxBodyBytes: 16 * 2 ** 20,
+          defaultSloMs: 100,
+          metrics: () => registry.metrics(),
+          metricsContentType: registry.contentType,
+          ...(args.httpToken ? { token: args.httpToken } : {}),
+          ...(args.adminToken ? { adminToken: args.adminToken } : {}),
+          ...(args.keys && !args.adminToken ? { adminLocked: true } : {}),
+        })
+      : undefined;
   const httpUrl = http ? await http.start() : undefined;
-  log(`serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`);
+  log(
+    `serving ${models.size} model(s) [${[...models.keys()].join(', ')}]; workers at ${urls.workerUrl}, clients at ${urls.clientUrl}${httpUrl ? `, HTTP at ${httpUrl}` : ''}`,
+  );
   process.stdout.write(`${JSON.stringify({ event: 'ready', role: 'controller', ...urls, ...(httpUrl ? { httpUrl } : {}) })}\n`);
   onSignals(async () => {
     await http?.close();

@@ -5,13 +5,23 @@ import { TRACE_FORMATS, type TraceFormat } from '../traces/trace-loader.js';
 
 export function withTraceOptions<T>(y: Argv<T>) {
   return y
-    .option('format', { choices: TRACE_FORMATS, describe: 'trace format (detected from the first line by default); jsonl and csv read any layout through the field flags' })
-    .option('time-field', { type: 'string', describe: 'jsonl/csv: the field holding each arrival\'s time (detected for known layouts)' })
+    .option('format', {
+      choices: TRACE_FORMATS,
+      describe: 'trace format (detected from the first line by default); jsonl and csv read any layout through the field flags',
+    })
+    .option('time-field', { type: 'string', describe: "jsonl/csv: the field holding each arrival's time (detected for known layouts)" })
     .option('time-unit', { choices: TIME_UNITS, describe: 'jsonl/csv: unit of --time-field (date: an ISO or Azure-style timestamp)' })
-    .option('model-field', { type: 'string', describe: 'jsonl/csv: the field naming each request\'s model' })
-    .option('slo-field', { type: 'string', describe: 'jsonl/csv: the field holding each request\'s SLO in ms' })
-    .option('drift', { type: 'string', describe: 'serve drifting inputs: class-mix, noise, shift, or a JSON description (see client/drift.ts); the report then shows each window of the run' })
-    .option('target-load', { type: 'number', describe: 'replace --time-scale by the speed-up that puts the replay\'s busiest second at this share of the model\'s profiled capacity (2 workers), e.g. 0.7' });
+    .option('model-field', { type: 'string', describe: "jsonl/csv: the field naming each request's model" })
+    .option('slo-field', { type: 'string', describe: "jsonl/csv: the field holding each request's SLO in ms" })
+    .option('drift', {
+      type: 'string',
+      describe: 'serve drifting inputs: class-mix, noise, shift, or a JSON description (see client/drift.ts); the report then shows each window of the run',
+    })
+    .option('target-load', {
+      type: 'number',
+      describe:
+        "replace --time-scale by the speed-up that puts the replay's busiest second at this share of the model's profiled capacity (2 workers), e.g. 0.7",
+    });
 }
 
 interface TraceFlags {
@@ -31,5 +41,10 @@ export function traceArgsOf(a: TraceFlags): { format: TraceFormat | undefined; f
   if (a['time-unit'] !== undefined) fields.timeUnit = a['time-unit'];
   if (a['model-field'] !== undefined) fields.modelField = a['model-field'];
   if (a['slo-field'] !== undefined) fields.sloField = a['slo-field'];
-  return { format: a.format, fields, ...(a['target-load'] !== undefined ? { targetLoad: a['target-load'] } : {}), ...(a.drift !== undefined ? { drift: a.drift } : {}) };
+  return {
+    format: a.format,
+    fields,
+    ...(a['target-load'] !== undefined ? { targetLoad: a['target-load'] } : {}),
+    ...(a.drift !== undefined ? { drift: a.drift } : {}),
+  };
 }

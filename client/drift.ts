@@ -32,7 +32,13 @@ export class DriftError extends Error {
 export function parseDrift(text: string, numClasses: number): DriftSpec {
   if (text === 'class-mix') {
     const half = Math.ceil(numClasses / 2);
-    return { kind: 'class-mix', phases: [{ untilFraction: 0.5, classes: range(0, half) }, { untilFraction: 1, classes: range(half, numClasses) }] };
+    return {
+      kind: 'class-mix',
+      phases: [
+        { untilFraction: 0.5, classes: range(0, half) },
+        { untilFraction: 1, classes: range(half, numClasses) },
+      ],
+    };
   }
   if (text === 'noise') return { kind: 'noise', fromSigma: 0, toSigma: 0.4 };
   if (text === 'shift') return { kind: 'shift', atFraction: 0.5, sigma: 0.3 };
@@ -56,12 +62,22 @@ function checkDrift(json: unknown, numClasses: number): DriftSpec {
   const d = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   if (d.kind === 'class-mix') {
     const phases = d.phases;
-    const ok = Array.isArray(phases) && phases.length > 0 && phases.every((p, i) => {
-      const q = (p ?? {}) as Record<string, unknown>;
-      const classes = q.classes;
-      return fraction(q.untilFraction) && (i === 0 || (q.untilFraction as number) > ((phases[i - 1] as { untilFraction: number }).untilFraction)) && Array.isArray(classes) && classes.length > 0 && classes.every((c) => Number.isInteger(c) && c >= 0 && c < numClasses);
-    });
-    if (!ok || (phases as { untilFraction: number }[]).at(-1)!.untilFraction !== 1) throw new DriftError(`a class-mix drift needs phases with increasing untilFraction ending at 1, each with classes in [0, ${numClasses})`);
+    const ok =
+      Array.isArray(phases) &&
+      phases.length > 0 &&
+      phases.every((p, i) => {
+        const q = (p ?? {}) as Record<string, unknown>;
+        const classes = q.classes;
+        return (
+          fraction(q.untilFraction) &&
+          (i === 0 || (q.untilFraction as number) > (phases[i - 1] as { untilFraction: number }).untilFraction) &&
+          Array.isArray(classes) &&
+          classes.length > 0 &&
+          classes.every((c) => Number.isInteger(c) && c >= 0 && c < numClasses)
+        );
+      });
+    if (!ok || (phases as { untilFraction: number }[]).at(-1)!.untilFraction !== 1)
+      throw new DriftError(`a class-mix drift needs phases with increasing untilFraction ending at 1, each with classes in [0, ${numClasses})`);
     return { kind: 'class-mix', phases: phases as { untilFraction: number; classes: number[] }[] };
   }
   if (d.kind === 'noise') {
@@ -87,7 +103,10 @@ export function planDrift(spec: DriftSpec, numRequests: number, numServe: number
   const at = (i: number) => (numRequests <= 1 ? 0 : i / numRequests);
   switch (spec.kind) {
     case 'noise':
-      return { sampleOf: (i) => i % numServe, sigmaOf: (i) => spec.fromSigma + (spec.toSigma - spec.fromSigma) * (numRequests <= 1 ? 0 : i / (numRequests - 1)) };
+      return {
+        sampleOf: (i) => i % numServe,
+        sigmaOf: (i) => spec.fromSigma + (spec.toSigma - spec.fromSigma) * (numRequests <= 1 ? 0 : i / (numRequests - 1)),
+      };
     case 'shift':
       return { sampleOf: (i) => i % numServe, sigmaOf: (i) => (at(i) >= spec.atFraction ? spec.sigma : 0) };
     case 'class-mix': {

@@ -117,7 +117,14 @@ export class EscapementClient {
         local('ERROR', ErrorCode.CLIENT_TIMEOUT, `no answer from ${this.endpoint} within ${timeoutMs} ms`);
       }, timeoutMs);
       this.pending.set(requestId, { resolve, sentLocalNs, timer });
-      if (!this.sender.send(encodeMessage(msg, inputs.map((t) => t.data)))) {
+      if (
+        !this.sender.send(
+          encodeMessage(
+            msg,
+            inputs.map((t) => t.data),
+          ),
+        )
+      ) {
         this.pending.delete(requestId);
         clearTimeout(timer);
         local('ERROR', ErrorCode.QUEUE_FULL, 'the client send queue is full');
@@ -163,7 +170,14 @@ export class EscapementClient {
     this.closed = true;
     for (const [requestId, p] of this.pending) {
       clearTimeout(p.timer);
-      p.resolve({ requestId, status: 'ERROR', code: ErrorCode.CLIENT_CLOSED, message: 'the client was closed', outputs: [], clientLatencyMs: (monotonicNowNs() - p.sentLocalNs) / 1e6 });
+      p.resolve({
+        requestId,
+        status: 'ERROR',
+        code: ErrorCode.CLIENT_CLOSED,
+        message: 'the client was closed',
+        outputs: [],
+        clientLatencyMs: (monotonicNowNs() - p.sentLocalNs) / 1e6,
+      });
     }
     this.pending.clear();
     this.sender.close();
@@ -173,7 +187,20 @@ export class EscapementClient {
   private onSendError(err: Error, frames: Buffer[]): void {
     try {
       const { header } = decodeMessage(frames);
-      if (header.type === 'submit') this.answer({ type: 'response', requestId: header.requestId, status: 'ERROR', code: ErrorCode.CLIENT_CLOSED, message: `send failed: ${err.message}`, arrivalNs: 0, deadlineNs: 0, completeNs: 0 }, []);
+      if (header.type === 'submit')
+        this.answer(
+          {
+            type: 'response',
+            requestId: header.requestId,
+            status: 'ERROR',
+            code: ErrorCode.CLIENT_CLOSED,
+            message: `send failed: ${err.message}`,
+            arrivalNs: 0,
+            deadlineNs: 0,
+            completeNs: 0,
+          },
+          [],
+        );
     } catch {
       // not a submit: nothing waits on it
     }

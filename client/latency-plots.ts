@@ -14,7 +14,10 @@ export interface PlotSeries {
 }
 
 function cdfPoints(series: PlotSeries): { run: string; latencyMs: number; fraction: number }[] {
-  const latencies = series.records.filter((r) => r && (r.status === 'OK' || r.status === 'DEADLINE_MISSED')).map((r) => r.latencyMs).sort((a, b) => a - b);
+  const latencies = series.records
+    .filter((r) => r && (r.status === 'OK' || r.status === 'DEADLINE_MISSED'))
+    .map((r) => r.latencyMs)
+    .sort((a, b) => a - b);
   const points = [];
   const steps = 200;
   for (let k = 1; k <= steps; k++) {
@@ -35,10 +38,12 @@ function p99OverTime(series: PlotSeries, binSec: number): { run: string; timeS: 
     list.push(r.latencyMs);
     bins.set(bin, list);
   }
-  return [...bins].sort((a, b) => a[0] - b[0]).map(([bin, list]) => {
-    list.sort((a, b) => a - b);
-    return { run: series.label, timeS: bin * binSec, p99Ms: list[Math.min(list.length - 1, Math.floor(0.99 * list.length))]! };
-  });
+  return [...bins]
+    .sort((a, b) => a[0] - b[0])
+    .map(([bin, list]) => {
+      list.sort((a, b) => a - b);
+      return { run: series.label, timeS: bin * binSec, p99Ms: list[Math.min(list.length - 1, Math.floor(0.99 * list.length))]! };
+    });
 }
 
 export async function writeComparisonPlots(basePath: string, series: PlotSeries[], title: string): Promise<{ svgPath: string; pngPath: string }> {

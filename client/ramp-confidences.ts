@@ -36,7 +36,12 @@ function argmaxRows(values: Float32Array, rows: number, width: number, onRow: (r
 }
 
 /** Runs requests 0..numRequests-1 one at a time (text requests differ in length). */
-export async function rampConfidences(entry: ModelEntry, siteIds: readonly number[], inputsFor: (i: number) => Tensor[], numRequests: number): Promise<RampConfidences> {
+export async function rampConfidences(
+  entry: ModelEntry,
+  siteIds: readonly number[],
+  inputsFor: (i: number) => Tensor[],
+  numRequests: number,
+): Promise<RampConfidences> {
   const ee = entry.manifest.earlyExit;
   if (!ee) throw new Error(`${entry.manifest.name} has no early-exit package`);
   const folder = dirname(entry.onnxPath);
@@ -48,7 +53,8 @@ export async function rampConfidences(entry: ModelEntry, siteIds: readonly numbe
   });
   const model = decodeModel(readFileSync(join(folder, 'model.onnx')));
   const graph = model.graph!;
-  for (const { site } of sites) if (!(graph.output ?? []).some((o) => o.name === site.tensor)) graph.output!.push(onnx.ValueInfoProto.create({ name: site.tensor }));
+  for (const { site } of sites)
+    if (!(graph.output ?? []).some((o) => o.name === site.tensor)) graph.output!.push(onnx.ValueInfoProto.create({ name: site.tensor }));
   const options = { intraOpNumThreads: 1, logSeverityLevel: 3 as const };
   const whole = await ort.InferenceSession.create(encodeModel(model), options);
   const heads = await Promise.all(sites.map(({ ramp }) => ort.InferenceSession.create(join(folder, ramp.file), options)));

@@ -99,7 +99,10 @@ export function windowsOf(records: readonly ReplayRecord[], startNs: number, num
   for (const r of records) buckets[windowOfArrival(r.arrivalNs - startNs, lastNs - startNs, numWindows)]!.push(r);
   return buckets.map((rs, k) => {
     const ok = rs.filter((r) => r.status === 'OK');
-    const latencies = rs.filter((r) => r.status === 'OK' || r.status === 'DEADLINE_MISSED').map((r) => r.latencyMs).sort((a, b) => a - b);
+    const latencies = rs
+      .filter((r) => r.status === 'OK' || r.status === 'DEADLINE_MISSED')
+      .map((r) => r.latencyMs)
+      .sort((a, b) => a - b);
     const pick = (q: number) => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
     const withReference = rs.filter((r) => r.agrees !== undefined);
     const withLabel = rs.filter((r) => r.correct !== undefined);
@@ -165,13 +168,40 @@ export function summarizeReplay(result: ReplayResult): ReplaySummary {
   return summary;
 }
 
-const REQUEST_COLUMNS = ['arrival_ns', 'request_id', 'model', 'slo_ms', 'deadline_ns', 'complete_ns', 'latency_ms', 'status', 'exit_ramp', 'batch_size', 'worker', 'correct'];
+const REQUEST_COLUMNS = [
+  'arrival_ns',
+  'request_id',
+  'model',
+  'slo_ms',
+  'deadline_ns',
+  'complete_ns',
+  'latency_ms',
+  'status',
+  'exit_ramp',
+  'batch_size',
+  'worker',
+  'correct',
+];
 
 function requestRow(r: ReplayRecord): string {
-  return [Math.round(r.arrivalNs), r.requestId, r.model, r.sloMs, Math.round(r.deadlineNs), Math.round(r.completeNs), r.latencyMs.toFixed(4), r.status, r.exitRamp ?? '', r.batchSize ?? '', r.worker ?? '', r.correct === undefined ? '' : r.correct ? 1 : 0].join(',');
+  return [
+    Math.round(r.arrivalNs),
+    r.requestId,
+    r.model,
+    r.sloMs,
+    Math.round(r.deadlineNs),
+    Math.round(r.completeNs),
+    r.latencyMs.toFixed(4),
+    r.status,
+    r.exitRamp ?? '',
+    r.batchSize ?? '',
+    r.worker ?? '',
+    r.correct === undefined ? '' : r.correct ? 1 : 0,
+  ].join(',');
 }
 
-const LOCUST_HEADER = 'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%';
+const LOCUST_HEADER =
+  'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%';
 
 export function writeReplayReport(outDir: string, result: ReplayResult, name: string): ReplaySummary {
   mkdirSync(outDir, { recursive: true });
@@ -184,8 +214,20 @@ export function writeReplayReport(outDir: string, result: ReplayResult, name: st
   const pct = (p: number) => (answered.length === 0 ? 0 : Math.round(h.getValueAtPercentile(p) / 1000));
   const failures = summary.numRequests - summary.numOk;
   const row = (type: string, rowName: string) =>
-    [type, rowName, summary.numRequests, failures, pct(50), summary.meanMs.toFixed(2), answered.length ? Math.min(...answered).toFixed(2) : 0, summary.maxMs.toFixed(2), 0, summary.throughputRps.toFixed(2), (failures / summary.durationSec).toFixed(2),
-      ...[50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100].map(pct)].join(',');
+    [
+      type,
+      rowName,
+      summary.numRequests,
+      failures,
+      pct(50),
+      summary.meanMs.toFixed(2),
+      answered.length ? Math.min(...answered).toFixed(2) : 0,
+      summary.maxMs.toFixed(2),
+      0,
+      summary.throughputRps.toFixed(2),
+      (failures / summary.durationSec).toFixed(2),
+      ...[50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100].map(pct),
+    ].join(',');
   writeFileSync(join(outDir, 'locust_stats.csv'), `${LOCUST_HEADER}\n${row('INFER', name)}\n${row('', 'Aggregated')}\n`);
   const us = (ms: number) => Math.round(ms * 1000);
   writeFileSync(

@@ -79,7 +79,15 @@ function predictionOf(response: InferResponse): number | undefined {
 }
 
 export async function replayTrace(client: EscapementClient, options: ReplayOptions): Promise<ReplayResult> {
-  const progress: ReplayProgress = { numScheduled: options.arrivals.length, numSent: 0, numAnswered: 0, numEarly: 0, numRejected: 0, numMissed: 0, numErrors: 0 };
+  const progress: ReplayProgress = {
+    numScheduled: options.arrivals.length,
+    numSent: 0,
+    numAnswered: 0,
+    numEarly: 0,
+    numRejected: 0,
+    numMissed: 0,
+    numErrors: 0,
+  };
   const records: ReplayRecord[] = new Array(options.arrivals.length);
   const pending: Promise<void>[] = [];
   const startNs = monotonicNowNs() + 20_000_000;

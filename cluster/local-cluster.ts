@@ -13,7 +13,9 @@ import { SERVING_NODE_FLAGS } from './node-flags.js';
 export function cliEntryPath(): string {
   const here = fileURLToPath(import.meta.url);
   // from cluster/local-cluster.ts (tests) or dist/cluster/local-cluster.js: the built CLI either way
-  return here.endsWith('.ts') ? here.replace(/\/cluster\/local-cluster\.ts$/, '/dist/cli/escapement.js') : here.replace(/\/cluster\/local-cluster\.js$/, '/cli/escapement.js');
+  return here.endsWith('.ts')
+    ? here.replace(/\/cluster\/local-cluster\.ts$/, '/dist/cli/escapement.js')
+    : here.replace(/\/cluster\/local-cluster\.js$/, '/cli/escapement.js');
 }
 
 export interface LocalClusterOptions {
@@ -74,7 +76,21 @@ export class LocalCluster {
   ) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const args = ['controller', '--host', '127.0.0.1', ...trustFlag(options), '--port', '0', '--client-port', '0', '--http-port', '0', '--model-dir', options.modelDir, ...(options.controllerArgs ?? [])];
+    const args = [
+      'controller',
+      '--host',
+      '127.0.0.1',
+      ...trustFlag(options),
+      '--port',
+      '0',
+      '--client-port',
+      '0',
+      '--http-port',
+      '0',
+      '--model-dir',
+      options.modelDir,
+      ...(options.controllerArgs ?? []),
+    ];
     if (options.preload?.length) args.push('--preload', options.preload.join(','));
     const controller = spawnCli(args, options.verbose ?? false);
     const ready = await controller.ready;
@@ -89,7 +105,17 @@ export class LocalCluster {
   }
 
   async startWorker(workerId: string, extraArgs: string[] = []): Promise<void> {
-    const args = ['worker', '--controller', this.workerUrl, '--id', workerId, '--model-dir', this.options.modelDir, ...(this.options.workerArgs ?? []), ...extraArgs];
+    const args = [
+      'worker',
+      '--controller',
+      this.workerUrl,
+      '--id',
+      workerId,
+      '--model-dir',
+      this.options.modelDir,
+      ...(this.options.workerArgs ?? []),
+      ...extraArgs,
+    ];
     if (this.options.simulate) args.push('--simulate');
     const worker = spawnCli(args, this.options.verbose ?? false);
     this.workers.set(workerId, worker);
@@ -102,7 +128,21 @@ export class LocalCluster {
     this.controller.child.kill('SIGKILL');
     await exited;
     const port = (url: string) => url.slice(url.lastIndexOf(':') + 1);
-    const args = ['controller', '--host', '127.0.0.1', ...trustFlag(this.options), '--port', port(this.workerUrl), '--client-port', port(this.clientUrl), '--http-port', this.httpUrl ? port(this.httpUrl) : '-1', '--model-dir', this.options.modelDir, ...(this.options.controllerArgs ?? [])];
+    const args = [
+      'controller',
+      '--host',
+      '127.0.0.1',
+      ...trustFlag(this.options),
+      '--port',
+      port(this.workerUrl),
+      '--client-port',
+      port(this.clientUrl),
+      '--http-port',
+      this.httpUrl ? port(this.httpUrl) : '-1',
+      '--model-dir',
+      this.options.modelDir,
+      ...(this.options.controllerArgs ?? []),
+    ];
     if (this.options.preload?.length) args.push('--preload', this.options.preload.join(','));
     this.controller = spawnCli(args, this.options.verbose ?? false);
     await this.controller.ready;
@@ -120,7 +160,8 @@ export class LocalCluster {
       const status = (await client.status()) as { workers: { models: { name: string; state: string }[] }[] };
       const serving = status.workers.filter((w) => models.every((m) => w.models.some((x) => x.name === m && x.state === 'loaded')));
       if (serving.length >= numWorkers) return;
-      if (Date.now() > deadline) throw new Error(`only ${serving.length}/${numWorkers} workers serve ${models.join(',')} after ${timeoutMs} ms: ${JSON.stringify(status)}`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${serving.length}/${numWorkers} workers serve ${models.join(',')} after ${timeoutMs} ms: ${JSON.stringify(status)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -14,7 +14,12 @@
  * passes them, and so does `LocalCluster` for what it spawns. Keep the two lists equal (a test
  * checks).
  */
-export const SERVING_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--min-semi-space-size=16', '--initial-old-space-size=128', '--no-memory-reducer'];
+export const SERVING_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=64',
+  '--min-semi-space-size=16',
+  '--initial-old-space-size=128',
+  '--no-memory-reducer',
+];
 
 /** Whether this process was started with the serving heap settings. */
 export function hasServingNodeFlags(execArgv: readonly string[] = process.execArgv): boolean {

@@ -57,7 +57,8 @@ export function chooseBatch(input: BatchChoiceInput): BatchChoice | undefined {
     const t = timing(numRequests, batchSize, seqLength);
     if (!t) continue;
     // NOTE: the deadline check uses the bound (exits at the planning quantile); the timeline gets the expected duration.
-    if (startNs + t.boundNs <= head.deadlineNs - bufferNs) chosen = { numRequests, batchSize, seqLength, durationNs: t.expectedNs, boundNs: t.boundNs, skip: 0 };
+    if (startNs + t.boundNs <= head.deadlineNs - bufferNs)
+      chosen = { numRequests, batchSize, seqLength, durationNs: t.expectedNs, boundNs: t.boundNs, skip: 0 };
   }
   // 2. overload (more than a full batch waiting): a bigger full batch of requests that can all
   //    still make it serves more of them than a batch shrunk to fit the most urgent one (in a

@@ -37,7 +37,10 @@ export class BatchEstimates {
   rampsReady(worker: WorkerState, model: ModelState): boolean {
     const exits = model.spec.earlyExit;
     if (!exits || exits.ramps.length === 0) return false;
-    const key = rampSetKey(exits.ramps.map((r) => r.siteId), this.needsFused(model));
+    const key = rampSetKey(
+      exits.ramps.map((r) => r.siteId),
+      this.needsFused(model),
+    );
     return worker.instances.get(model.spec.name)?.readyRampSets.has(key) ?? false;
   }
 
@@ -60,7 +63,9 @@ export class BatchEstimates {
     const timeline = model.spec.exitTimeline;
     if (!this.config.fusedRelease || exits?.mode !== 'release' || !timeline || !this.rampsReady(worker, model)) return false;
     const siteIds = exits.ramps.map((r) => r.siteId);
-    const wholeNs = this.estimator.expectedNs(model.spec.name, worker.id, profileKey(batchSize, model.queue.peek()?.seqLength ?? 0)) ?? model.spec.nominalBatch1Ns * batchSize;
+    const wholeNs =
+      this.estimator.expectedNs(model.spec.name, worker.id, profileKey(batchSize, model.queue.peek()?.seqLength ?? 0)) ??
+      model.spec.nominalBatch1Ns * batchSize;
     const runNs = wholeNs * timeline.releaseChainFactor(siteIds, batchSize);
     const arriving = (model.arrivals.perNs(nowNs) * runNs) / Math.max(1, model.holders.size);
     const waitingBehind = Math.max(0, model.queue.length - numRequests) + arriving;
@@ -121,7 +126,8 @@ export class BatchEstimates {
       const full = numFullAhead > 0 ? this.batchTiming(worker, model, largest, largest, seqLength, nowNs) : undefined;
       let startNs = worker.timeline.freeAtNs(nowNs);
       if (!worker.instances.has(name)) startNs += this.estimator.estimateNs(name, worker.id, 0) ?? this.config.defaultLoadNs;
-      const ownNs = (rows: number): number => this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength, nowNs)?.boundNs ?? fallbackNs * rows;
+      const ownNs = (rows: number): number =>
+        this.batchTiming(worker, model, rows, sizes.find((b) => b >= rows) ?? largest, seqLength, nowNs)?.boundNs ?? fallbackNs * rows;
       lanes.push({ startNs, fullNs: full?.expectedNs ?? fallbackNs * largest, ownNs });
     }
     return drainCompletionNs({
@@ -149,11 +155,20 @@ export class BatchEstimates {
     const timeline = model.spec.exitTimeline;
     if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
     if (this.runsFused(worker, model, numRequests, batchSize, nowNs)) {
-      const factor = timeline.fusedFactor(exits.ramps.map((r) => r.siteId), batchSize);
+      const factor = timeline.fusedFactor(
+        exits.ramps.map((r) => r.siteId),
+        batchSize,
+      );
       return { boundNs: boundWholeNs * factor, expectedNs: typicalWholeNs * factor };
     }
     const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
-    const t = timeline.timing(exits.mode, exits.ramps.map((r) => r.siteId), numRequests, batchSize, keepShare);
+    const t = timeline.timing(
+      exits.mode,
+      exits.ramps.map((r) => r.siteId),
+      numRequests,
+      batchSize,
+      keepShare,
+    );
     return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };
   }
 }

@@ -19,7 +19,20 @@ import type { ExitMonitor } from './exit-monitor.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { AuthorizedKeys, KeyPair } from '../shared/curve-keys.js';
 import { verifyHelloProof } from '../shared/key-proof.js';
-import { PROTOCOL_VERSION, type ActionResultMsg, type ConfigureMsg, type ConfigureReplyMsg, type EarlyExitPlan, type ExitFeedback, type ExitMode, type HelloMsg, type AnyMessage, type RequestStatus, type ResponseMsg, type SubmitMsg } from '../shared/protocol.js';
+import {
+  PROTOCOL_VERSION,
+  type ActionResultMsg,
+  type ConfigureMsg,
+  type ConfigureReplyMsg,
+  type EarlyExitPlan,
+  type ExitFeedback,
+  type ExitMode,
+  type HelloMsg,
+  type AnyMessage,
+  type RequestStatus,
+  type ResponseMsg,
+  type SubmitMsg,
+} from '../shared/protocol.js';
 import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import { SerialSender } from '../shared/serial-sender.js';
 import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
@@ -73,7 +86,11 @@ export interface ControllerOptions {
    */
   curve?: { keys: KeyPair; authorizedWorkers: AuthorizedKeys; authorizedClients?: AuthorizedKeys };
   /** Where answers and action results are counted for /metrics. */
-  metrics?: { observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void; observeAction(record: ActionRecord): void; observeQueue(model: string, queueNs: number): void };
+  metrics?: {
+    observeAnswer(model: string, status: RequestStatus, code: number, latencyNs: number, exitRamp: number | undefined): void;
+    observeAction(record: ActionRecord): void;
+    observeQueue(model: string, queueNs: number): void;
+  };
   log: (line: string) => void;
 }
 
@@ -160,16 +177,29 @@ export class ControllerServer {
     this.thresholds = options.thresholds ?? 'online';
     this.exitMode = options.exitMode;
     this.adjustRamps = options.adjustRamps;
-    this.core = new Scheduler([...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)), options.scheduler);
+    this.core = new Scheduler(
+      [...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)),
+      options.scheduler,
+    );
     for (const name of options.preloadModels) this.core.pin(name);
     for (const entry of options.models.values()) {
       const spec = this.core.modelSpec(entry.manifest.name)!;
-      if (spec.earlyExit && entry.manifest.earlyExit) this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
+      if (spec.earlyExit && entry.manifest.earlyExit)
+        this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
     }
     this.refusals = new RateLimitedLog(options.log);
-    const routerOptions = { mandatory: true, sendTimeout: 0, handover: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: MAX_FRAME_BYTES };
+    const routerOptions = {
+      mandatory: true,
+      sendTimeout: 0,
+      handover: true,
+      linger: 0,
+      sendHighWaterMark: 10_000,
+      receiveHighWaterMark: 10_000,
+      maxMessageSize: MAX_FRAME_BYTES,
+    };
     const curve = options.curve;
-    const secured = (domain: string) => (curve ? { curveServer: true, curveSecretKey: curve.keys.secretKey, curvePublicKey: curve.keys.publicKey, zapDomain: domain } : {});
+    const secured = (domain: string) =>
+      curve ? { curveServer: true, curveSecretKey: curve.keys.secretKey, curvePublicKey: curve.keys.publicKey, zapDomain: domain } : {};
     this.workerRouter = new zmq.Router({ ...routerOptions, ...secured('workers') });
     this.clientRouter = new zmq.Router({ ...routerOptions, ...(curve?.authorizedClients ? secured('clients') : {}) });
     if (curve) {
@@ -243,7 +273,12 @@ export class ControllerServer {
     const nowNs = monotonicNowNs();
     for (const request of [...this.pending.values()]) {
       if (tracked.has(request.id)) continue;
-      this.respond(request, { status: 'ERROR', code: ErrorCode.INTERNAL_ERROR, message: 'the controller failed while handling this request (see its log)', completeNs: nowNs });
+      this.respond(request, {
+        status: 'ERROR',
+        code: ErrorCode.INTERNAL_ERROR,
+        message: 'the controller failed while handling this request (see its log)',
+        completeNs: nowNs,
+      });
     }
   }
 
@@ -276,7 +311,8 @@ export class ControllerServer {
     const link = this.workers.get(workerId);
     if (!link) {
       // Only heartbeats carry the worker's epoch; they arrive every 200 ms, so answering them suffices.
-      if (msg.type === 'heartbeat') this.sendToWorker(routingId, { type: 'reregister', reason: 'unknown worker (controller restarted or declared it dead)', epoch: msg.epoch });
+      if (msg.type === 'heartbeat')
+        this.sendToWorker(routingId, { type: 'reregister', reason: 'unknown worker (controller restarted or declared it dead)', epoch: msg.epoch });
       return;
     }
     if (msg.type === 'heartbeat' && msg.epoch !== link.epoch) return; // from before its latest hello
@@ -304,7 +340,9 @@ export class ControllerServer {
     if (!curve || ![...curve.authorizedWorkers.values()].some((id) => id !== undefined)) return undefined;
     const bound = [...curve.authorizedWorkers].find(([, id]) => id === hello.workerId)?.[0];
     if (!bound) return `no key is bound to worker id '${hello.workerId.slice(0, 64)}'`;
-    return verifyHelloProof(curve.keys, bound, hello.workerId, hello.keyProof) ? undefined : `it does not hold the key bound to '${hello.workerId.slice(0, 64)}'`;
+    return verifyHelloProof(curve.keys, bound, hello.workerId, hello.keyProof)
+      ? undefined
+      : `it does not hold the key bound to '${hello.workerId.slice(0, 64)}'`;
   }
 
   private onHello(routingId: Buffer, hello: HelloMsg, nowNs: number): void {
@@ -336,13 +374,22 @@ export class ControllerServer {
       this.options.metrics?.observeAction(fold.record);
       const r = fold.record;
       if (r.actionType === 'infer' && r.code === ErrorCode.OK) {
-        this.predictionErrors.observe({ model: r.model, expectedDurationNs: r.expectedDurationNs, actualDurationNs: r.actualDurationNs, startLatenessNs: r.actualStartNs - r.expectedStartNs, expectedStages: r.expectedStages, stages: r.stages });
+        this.predictionErrors.observe({
+          model: r.model,
+          expectedDurationNs: r.expectedDurationNs,
+          actualDurationNs: r.actualDurationNs,
+          startLatenessNs: r.actualStartNs - r.expectedStartNs,
+          expectedStages: r.expectedStages,
+          stages: r.stages,
+        });
       }
     }
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
     // An early-exit model's batch run whole (release off the chain, or before a ramp set is ready): full answers all.
-    else if (msg.actionType === 'infer' && msg.code === ErrorCode.OK) this.exitMonitors.get(msg.modelName)?.countFullAnswers(fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
-    if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer') this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
+    else if (msg.actionType === 'infer' && msg.code === ErrorCode.OK)
+      this.exitMonitors.get(msg.modelName)?.countFullAnswers(fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
+    if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer')
+      this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
     this.deliver(fold.outcomes, tensors);
     this.planSoon();
   }
@@ -361,15 +408,36 @@ export class ControllerServer {
     // compact-mode timeline prediction.
     const thresholds = monitor.currentThresholds;
     const monitorFraction = config.mode === 'compact' && monitor.numSamples < COLD_START_SAMPLES ? 1 : MONITOR_FRACTION;
-    this.core.setExitConfig(model, { ...config, ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), exitRatesBasis: monitor.numSamples, monitorFraction });
+    this.core.setExitConfig(model, {
+      ...config,
+      ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })),
+      exitRates: monitor.exitRates(),
+      exitRatesBasis: monitor.numSamples,
+      monitorFraction,
+    });
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
-      this.options.log(`${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`);
+      this.options.log(
+        `${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`,
+      );
       this.telemetry?.thresholds(change, monotonicNowNs());
     }
     if (rampChange) {
-      this.options.log(`${model}: ramps [${rampChange.before.join(' ')}] -> [${rampChange.after.join(' ')}] (${rampChange.reason}); thresholds [${fmt(rampChange.thresholds)}]`);
-      this.telemetry?.thresholds({ model, reason: `ramps: ${rampChange.reason}`, before: rampChange.before, after: rampChange.after, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: 0 }, monotonicNowNs());
+      this.options.log(
+        `${model}: ramps [${rampChange.before.join(' ')}] -> [${rampChange.after.join(' ')}] (${rampChange.reason}); thresholds [${fmt(rampChange.thresholds)}]`,
+      );
+      this.telemetry?.thresholds(
+        {
+          model,
+          reason: `ramps: ${rampChange.reason}`,
+          before: rampChange.before,
+          after: rampChange.after,
+          expectedSavingMs: 0,
+          disagreementUpperBound: 0,
+          numSamples: 0,
+        },
+        monotonicNowNs(),
+      );
     }
   }
 
@@ -460,7 +528,11 @@ export class ControllerServer {
       const code = isEscapementError(err) ? err.code : ErrorCode.MALFORMED_MESSAGE;
       const guess = guessQuery(frames[0]);
       // A malformed configure is answered as a configure (its sender waits for that reply).
-      if (guess.configureQueryId !== undefined) this.clientSender.send([routingId, ...encodeMessage({ type: 'configure_reply', queryId: guess.configureQueryId, code, message: (err as Error).message })]);
+      if (guess.configureQueryId !== undefined)
+        this.clientSender.send([
+          routingId,
+          ...encodeMessage({ type: 'configure_reply', queryId: guess.configureQueryId, code, message: (err as Error).message }),
+        ]);
       else this.replyError(routingId, guess.requestId, code, (err as Error).message, nowNs);
       return;
     }
@@ -525,20 +597,41 @@ export class ControllerServer {
     const maxPerClient = this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
     const clientPending = this.pendingPerClient.get(origin.clientKey) ?? 0;
     if (clientPending >= maxPerClient) {
-      return this.reject(origin, msg.requestId, ErrorCode.QUEUE_FULL, `this client already has ${clientPending} requests pending (limit ${maxPerClient} per client)`, nowNs);
+      return this.reject(
+        origin,
+        msg.requestId,
+        ErrorCode.QUEUE_FULL,
+        `this client already has ${clientPending} requests pending (limit ${maxPerClient} per client)`,
+        nowNs,
+      );
     }
     const deadlineNs = resolveDeadline(msg, nowNs);
     if (typeof deadlineNs === 'string') return this.reject(origin, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
     const spec = this.core.modelSpec(msg.model);
     if (!spec) return this.reject(origin, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
-    if (this.unloadedModels.has(msg.model)) return this.reject(origin, msg.requestId, ErrorCode.MODEL_UNAVAILABLE, `model '${msg.model}' was unloaded; load it through the repository API first`, nowNs);
-    let seqLength = 0;
+    if (this.unloadedModels.has(msg.model))
+      return this.reject(
+        origin,
+        msg.requestId,
+        ErrorCode.MODEL_UNAVAILABLE,
+        `model '${msg.model}' was unloaded; load it through the repository API first`,
+        nowNs,
+      );
+    let seqLength: number;
     try {
       seqLength = validateRequestInputs(spec.inputs, tensors, spec.sequenceBuckets?.at(-1) ?? 0);
     } catch (err) {
       return this.reject(origin, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
     }
-    const request: PendingRequest = { id: this.nextRequestId++, origin, clientRequestId: msg.requestId, model: msg.model, inputs: tensors, arrivalNs: nowNs, deadlineNs };
+    const request: PendingRequest = {
+      id: this.nextRequestId++,
+      origin,
+      clientRequestId: msg.requestId,
+      model: msg.model,
+      inputs: tensors,
+      arrivalNs: nowNs,
+      deadlineNs,
+    };
     this.pending.set(request.id, request);
     this.clientKeys.add(origin.dedupeKey);
     this.pendingPerClient.set(origin.clientKey, clientPending + 1);
@@ -602,14 +695,32 @@ export class ControllerServer {
       }
     }
     this.countStatus(outcome.status);
-    this.options.metrics?.observeAnswer(request.model, outcome.status, outcome.code, outcome.completeNs - request.arrivalNs, outcome.early ? outcome.exitRamp : undefined);
+    this.options.metrics?.observeAnswer(
+      request.model,
+      outcome.status,
+      outcome.code,
+      outcome.completeNs - request.arrivalNs,
+      outcome.early ? outcome.exitRamp : undefined,
+    );
     const stats = this.statsOf(request.model);
     if (outcome.status === 'OK') {
       stats.success++;
       stats.successNs += outcome.completeNs - request.arrivalNs;
       if (outcome.early) stats.early++;
     } else stats.failure++;
-    this.telemetry?.request({ requestId: request.id, model: request.model, status: outcome.status, code: outcome.code, arrivalNs: request.arrivalNs, deadlineNs: request.deadlineNs, completeNs: outcome.completeNs, ...(request.admission ? { predictedCompleteNs: request.admission.predictedCompleteNs } : {}), ...(outcome.workerId ? { workerId: outcome.workerId } : {}), ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}), ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}) });
+    this.telemetry?.request({
+      requestId: request.id,
+      model: request.model,
+      status: outcome.status,
+      code: outcome.code,
+      arrivalNs: request.arrivalNs,
+      deadlineNs: request.deadlineNs,
+      completeNs: outcome.completeNs,
+      ...(request.admission ? { predictedCompleteNs: request.admission.predictedCompleteNs } : {}),
+      ...(outcome.workerId ? { workerId: outcome.workerId } : {}),
+      ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}),
+      ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}),
+    });
     request.origin.send(response, frames);
   }
 
@@ -650,7 +761,9 @@ export class ControllerServer {
 
   repositoryIndex(): { name: string; version: string; state: string; reason: string }[] {
     return this.modelNames().map((name) => {
-      const state = this.unloadedModels.has(name) ? 'UNAVAILABLE' : { ready: 'READY', loading: 'LOADING', unavailable: 'UNAVAILABLE' }[this.core.modelState(name)];
+      const state = this.unloadedModels.has(name)
+        ? 'UNAVAILABLE'
+        : { ready: 'READY', loading: 'LOADING', unavailable: 'UNAVAILABLE' }[this.core.modelState(name)];
       return { name, version: '1', state, reason: this.unloadedModels.has(name) ? 'unloaded' : '' };
     });
   }
@@ -669,22 +782,38 @@ export class ControllerServer {
 
   /** Applies a configure message: batching policy and the early-exit mode of every package. */
   private configure(msg: ConfigureMsg): ConfigureReplyMsg {
-    const reply = (code: number, message?: string): ConfigureReplyMsg => ({ type: 'configure_reply', queryId: msg.queryId, code, ...(message ? { message } : {}) });
+    const reply = (code: number, message?: string): ConfigureReplyMsg => ({
+      type: 'configure_reply',
+      queryId: msg.queryId,
+      code,
+      ...(message ? { message } : {}),
+    });
     if (this.options.adminLocked && this.options.adminToken === undefined) {
       this.refusals.write('configure-refusal', 'refused a configure: keys are on and no admin token is set');
-      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, 'this controller runs with --keys and no admin token, so configure is refused: restart it with --admin-token (or ESCAPEMENT_ADMIN_TOKEN, or --admin-token-file)');
+      return reply(
+        ErrorCode.ADMIN_TOKEN_REQUIRED,
+        'this controller runs with --keys and no admin token, so configure is refused: restart it with --admin-token (or ESCAPEMENT_ADMIN_TOKEN, or --admin-token-file)',
+      );
     }
     if (this.options.adminToken !== undefined && !sameSecret(msg.adminToken, this.options.adminToken)) {
       this.refusals.write('configure-refusal', 'refused a configure without the admin token');
-      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, 'configure needs the controller\'s admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)');
+      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, "configure needs the controller's admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)");
     }
     if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
-    if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
-    if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static') return reply(ErrorCode.INVALID_INPUT, `unknown thresholds '${msg.thresholds}' (online or static)`);
-    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS)) return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
-    if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0)) return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
+    if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode))
+      return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
+    if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static')
+      return reply(ErrorCode.INVALID_INPUT, `unknown thresholds '${msg.thresholds}' (online or static)`);
+    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS))
+      return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
+    if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0))
+      return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
     if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
-      this.core.setPolicy(msg.policy ?? this.core.config.policy, msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs, msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches);
+      this.core.setPolicy(
+        msg.policy ?? this.core.config.policy,
+        msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs,
+        msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches,
+      );
     }
     if (msg.thresholds !== undefined) this.thresholds = msg.thresholds;
     // A new exit mode, or new tuning, starts every early-exit model over from its package.
@@ -711,12 +840,20 @@ export class ControllerServer {
       const monitor = this.exitMonitors.get(model);
       const config = this.core.modelSpec(model)?.earlyExit;
       if (!monitor || !config) return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' serves no ramps (an early-exit package, with exits on)`);
-      if (thresholds.length !== config.ramps.length) return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' has ${config.ramps.length} active ramps, not ${thresholds.length}`);
+      if (thresholds.length !== config.ramps.length)
+        return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' has ${config.ramps.length} active ramps, not ${thresholds.length}`);
       const change = monitor.fix(thresholds);
-      this.core.setExitConfig(model, { ...config, ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })), exitRates: monitor.exitRates(), exitRatesBasis: monitor.numSamples });
+      this.core.setExitConfig(model, {
+        ...config,
+        ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })),
+        exitRates: monitor.exitRates(),
+        exitRatesBasis: monitor.numSamples,
+      });
       this.telemetry?.thresholds(change, monotonicNowNs());
     }
-    this.options.log(`configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.adjustRamps !== undefined ? `, ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`);
+    this.options.log(
+      `configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.adjustRamps !== undefined ? `, ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`,
+    );
     return reply(ErrorCode.OK);
   }
 

@@ -124,7 +124,9 @@ export class DeadlineDispatch implements DispatchPolicy {
       for (const r of requests) earliestDeadlineNs = Math.min(earliestDeadlineNs, r.deadlineNs);
       const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
       const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
-      result.actions.push(this.host.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, { latestDeltaNs, fused }));
+      result.actions.push(
+        this.host.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, { latestDeltaNs, fused }),
+      );
     }
   }
 

@@ -29,7 +29,17 @@ export interface DispatchHost {
   /** Takes `count` requests from the model's queue, starting at `from`. */
   dequeue(model: ModelState, count: number, from?: number): QueuedRequest[];
   /** Plans an INFER of `requests` (rows in order) on the worker and commits it to its timeline. */
-  planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, options: { latestDeltaNs?: number; fused: boolean }): PlannedAction;
+  planInfer(
+    worker: WorkerState,
+    model: ModelState,
+    requests: QueuedRequest[],
+    batchSize: number,
+    seqLength: number,
+    durationNs: number,
+    startNs: number,
+    nowNs: number,
+    options: { latestDeltaNs?: number; fused: boolean },
+  ): PlannedAction;
   /** The answer to a queued request no worker can start in time. */
   dropped(request: QueuedRequest, nowNs: number): RequestOutcome;
   fail(request: QueuedRequest, status: RequestStatus, code: number, message: string, nowNs: number): RequestOutcome;

@@ -38,7 +38,15 @@ export interface ExitEvidenceOptions {
   maxSeedRows: number;
 }
 
-export const DEFAULT_EXIT_EVIDENCE_OPTIONS: ExitEvidenceOptions = { maxRows: 1024, maxAgeNs: 20e9, minRows: 64, quantile: 0.95, z: 1.645, collapseQuantile: 0.999, maxSeedRows: 128 };
+export const DEFAULT_EXIT_EVIDENCE_OPTIONS: ExitEvidenceOptions = {
+  maxRows: 1024,
+  maxAgeNs: 20e9,
+  minRows: 64,
+  quantile: 0.95,
+  z: 1.645,
+  collapseQuantile: 0.999,
+  maxSeedRows: 128,
+};
 
 /** What one batch showed: per active ramp, unanswered rows that reached it and rows answered there. */
 export interface BatchExits {
@@ -158,7 +166,10 @@ export class ExitEvidence {
     this.entries.push(entry);
     this.add(entry, 1);
     // Age out: keep at most maxRows rows, none older than maxAgeNs (but always this batch).
-    while (this.entries.length > 1 && (this.numRows - this.entries[0]!.numRows >= this.options.maxRows || nowNs - this.entries[0]!.atNs > this.options.maxAgeNs)) {
+    while (
+      this.entries.length > 1 &&
+      (this.numRows - this.entries[0]!.numRows >= this.options.maxRows || nowNs - this.entries[0]!.atNs > this.options.maxAgeNs)
+    ) {
       this.add(this.entries.shift()!, -1);
     }
   }

@@ -48,7 +48,17 @@ export interface ExitMonitorOptions {
   tuning: 'online' | 'static';
 }
 
-export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = { windowSize: 512, retuneEvery: 128, budget: 0.01, monitorWeight: 10, minSamples: 300, adjustEvery: 512, maxRamps: 3, overheadBudget: 0.05, tuning: 'online' };
+export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
+  windowSize: 512,
+  retuneEvery: 128,
+  budget: 0.01,
+  monitorWeight: 10,
+  minSamples: 300,
+  adjustEvery: 512,
+  maxRamps: 3,
+  overheadBudget: 0.05,
+  tuning: 'online',
+};
 
 export interface RampSetChange {
   model: string;
@@ -260,7 +270,15 @@ export class ExitMonitor {
     this.thresholds = [...thresholds];
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
     this.remember('thresholds', 'fixed', before, this.thresholds);
-    return { model: this.model, reason: 'fixed', before, after: this.currentThresholds, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: this.window.length };
+    return {
+      model: this.model,
+      reason: 'fixed',
+      before,
+      after: this.currentThresholds,
+      expectedSavingMs: 0,
+      disagreementUpperBound: 0,
+      numSamples: this.window.length,
+    };
   }
 
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
@@ -273,7 +291,15 @@ export class ExitMonitor {
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
     if (before.every((t, i) => t === result.thresholds[i])) return undefined;
     this.remember('thresholds', reason, before, result.thresholds);
-    return { model: this.model, reason, before, after: result.thresholds, expectedSavingMs: result.expectedSavingMs, disagreementUpperBound: result.disagreementUpperBound, numSamples: this.window.length };
+    return {
+      model: this.model,
+      reason,
+      before,
+      after: result.thresholds,
+      expectedSavingMs: result.expectedSavingMs,
+      disagreementUpperBound: result.disagreementUpperBound,
+      numSamples: this.window.length,
+    };
   }
 
   stats(): ExitStats {

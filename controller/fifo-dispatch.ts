@@ -24,7 +24,10 @@ export class FifoDispatch implements DispatchPolicy {
   refusal(model: ModelState): { code: number; message: string } | undefined {
     const bound = this.config.maxEnqueuedBatches * this.estimates.largestBatch(model);
     if (bound > 0 && model.queue.length >= bound) {
-      return { code: ErrorCode.QUEUE_FULL, message: `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)` };
+      return {
+        code: ErrorCode.QUEUE_FULL,
+        message: `${model.queue.length} requests of '${model.spec.name}' queued (fifo bound: ${this.config.maxEnqueuedBatches} batches)`,
+      };
     }
     return undefined;
   }
@@ -34,7 +37,15 @@ export class FifoDispatch implements DispatchPolicy {
   /** Plans nothing against deadlines, but answers a request whose deadline passed while it waited (it used to wait forever once no worker took it). */
   expire(model: ModelState, nowNs: number, result: PlanResult): void {
     while (model.queue.length > 0 && model.queue.peek()!.deadlineNs <= nowNs) {
-      result.outcomes.push(this.host.fail(this.host.dequeue(model, 1)[0]!, 'DEADLINE_MISSED', ErrorCode.DROPPED_BEFORE_EXECUTION, 'its deadline passed while it waited in the queue', nowNs));
+      result.outcomes.push(
+        this.host.fail(
+          this.host.dequeue(model, 1)[0]!,
+          'DEADLINE_MISSED',
+          ErrorCode.DROPPED_BEFORE_EXECUTION,
+          'its deadline passed while it waited in the queue',
+          nowNs,
+        ),
+      );
     }
   }
 
@@ -62,7 +73,9 @@ export class FifoDispatch implements DispatchPolicy {
       if (!timing) return;
       const startNs = worker.timeline.freeAtNs(nowNs);
       const fused = this.estimates.runsFused(worker, chosen, numRequests, batchSize, nowNs);
-      result.actions.push(this.host.planInfer(worker, chosen, this.host.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs, { fused }));
+      result.actions.push(
+        this.host.planInfer(worker, chosen, this.host.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs, { fused }),
+      );
     }
   }
 

@@ -77,40 +77,66 @@ function tensorFromJson(input: Record<string, unknown>, binary: Buffer | undefin
   const datatype = input.datatype;
   const shape = input.shape;
   if (typeof name !== 'string') throw new HttpError(400, 'every input needs a "name"');
-  if (typeof datatype !== 'string' || !FROM_OIP[datatype]) throw new HttpError(400, `input '${name}': unsupported datatype ${JSON.stringify(datatype)} (use ${Object.values(OIP_TYPES).join(', ')})`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new HttpError(400, `input '${name}': "shape" must be non-negative integers`);
+  if (typeof datatype !== 'string' || !FROM_OIP[datatype])
+    throw new HttpError(400, `input '${name}': unsupported datatype ${JSON.stringify(datatype)} (use ${Object.values(OIP_TYPES).join(', ')})`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new HttpError(400, `input '${name}': "shape" must be non-negative integers`);
   const dtype = FROM_OIP[datatype]!;
   const numBytes = byteLength({ dtype, shape: shape as number[] });
   if (binary) {
-    if (binary.length !== numBytes) throw new HttpError(400, `input '${name}': binary_data_size ${binary.length} does not match shape and datatype (${numBytes} bytes)`);
+    if (binary.length !== numBytes)
+      throw new HttpError(400, `input '${name}': binary_data_size ${binary.length} does not match shape and datatype (${numBytes} bytes)`);
     return { name, dtype, shape: shape as number[], data: new Uint8Array(binary) };
   }
   const flat = Array.isArray(input.data) ? (input.data as unknown[]).flat(16) : undefined;
   if (!flat) throw new HttpError(400, `input '${name}': "data" must be an array`);
   const count = (shape as number[]).reduce((a, b) => a * b, 1);
   if (flat.length !== count) throw new HttpError(400, `input '${name}': ${flat.length} values for shape [${(shape as number[]).join(',')}] (${count})`);
-  if (!flat.every((v) => typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) throw new HttpError(400, `input '${name}': "data" must hold finite numbers (JSON numbers beyond ±1.8e308, such as 1e400, are infinite)`);
+  if (!flat.every((v) => typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))))
+    throw new HttpError(400, `input '${name}': "data" must hold finite numbers (JSON numbers beyond ±1.8e308, such as 1e400, are infinite)`);
   const values = flat as number[];
   const range = INTEGER_RANGES[dtype];
-  if (range && !values.every((v) => typeof v === 'boolean' || (Number.isInteger(v) && v >= range[0] && v <= range[1]))) throw new HttpError(400, `input '${name}': ${datatype} data must be integers in [${range[0]}, ${range[1]}]`);
+  if (range && !values.every((v) => typeof v === 'boolean' || (Number.isInteger(v) && v >= range[0] && v <= range[1])))
+    throw new HttpError(400, `input '${name}': ${datatype} data must be integers in [${range[0]}, ${range[1]}]`);
   const array =
-    dtype === 'float32' ? Float32Array.from(values) : dtype === 'float64' ? Float64Array.from(values) : dtype === 'int32' ? Int32Array.from(values) :
-    dtype === 'int64' ? BigInt64Array.from(values.map((v) => BigInt(Math.trunc(Number(v))))) : dtype === 'int8' ? Int8Array.from(values) : Uint8Array.from(values.map(Number));
+    dtype === 'float32'
+      ? Float32Array.from(values)
+      : dtype === 'float64'
+        ? Float64Array.from(values)
+        : dtype === 'int32'
+          ? Int32Array.from(values)
+          : dtype === 'int64'
+            ? BigInt64Array.from(values.map((v) => BigInt(Math.trunc(Number(v)))))
+            : dtype === 'int8'
+              ? Int8Array.from(values)
+              : Uint8Array.from(values.map(Number));
   return { name, dtype, shape: shape as number[], data: new Uint8Array(array.buffer) };
 }
 
 /** The integers each integer dtype takes from JSON (INT64: the integers a JSON number holds exactly). */
-const INTEGER_RANGES: Partial<Record<DType, [number, number]>> = { int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], int32: [-(2 ** 31), 2 ** 31 - 1], int8: [-128, 127], uint8: [0, 255], bool: [0, 1] };
+const INTEGER_RANGES: Partial<Record<DType, [number, number]>> = {
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  int8: [-128, 127],
+  uint8: [0, 255],
+  bool: [0, 1],
+};
 
 function jsonValues(t: Tensor): number[] {
   const b = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
   switch (t.dtype) {
-    case 'float32': return Array.from(new Float32Array(b));
-    case 'float64': return Array.from(new Float64Array(b));
-    case 'int32': return Array.from(new Int32Array(b));
-    case 'int64': return Array.from(new BigInt64Array(b), Number);
-    case 'int8': return Array.from(new Int8Array(b));
-    default: return Array.from(new Uint8Array(b));
+    case 'float32':
+      return Array.from(new Float32Array(b));
+    case 'float64':
+      return Array.from(new Float64Array(b));
+    case 'int32':
+      return Array.from(new Int32Array(b));
+    case 'int64':
+      return Array.from(new BigInt64Array(b), Number);
+    case 'int8':
+      return Array.from(new Int8Array(b));
+    default:
+      return Array.from(new Uint8Array(b));
   }
 }
 
@@ -179,13 +205,16 @@ export class HttpFront {
     }
     if (method === 'GET' && path === '/v2/health/live') return send(res, 200, { live: true });
     if (method === 'GET' && path === '/v2/health/ready') return send(res, c.isReady() ? 200 : 503, { ready: c.isReady() });
-    if (method === 'GET' && path === '/v2') return send(res, 200, { name: 'escapement', version: VERSION, extensions: ['schedule_policy', 'model_repository', 'statistics', 'binary_tensor_data'] });
+    if (method === 'GET' && path === '/v2')
+      return send(res, 200, { name: 'escapement', version: VERSION, extensions: ['schedule_policy', 'model_repository', 'statistics', 'binary_tensor_data'] });
     if (method === 'POST' && path === '/v2/repository/index') return send(res, 200, c.repositoryIndex());
     let m = /^\/v2\/repository\/models\/([^/]+)\/(load|unload)$/.exec(path);
     if (method === 'POST' && m) {
       const name = decodeURIComponent(m[1]!);
-      if (this.options.adminLocked && this.options.adminToken === undefined) throw new HttpError(403, `this controller runs with --keys and no admin token, so ${m[2]}ing models is refused: restart it with --admin-token`);
-      if (this.options.adminToken !== undefined && !isAdmin) throw new HttpError(403, `${m[2]}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
+      if (this.options.adminLocked && this.options.adminToken === undefined)
+        throw new HttpError(403, `this controller runs with --keys and no admin token, so ${m[2]}ing models is refused: restart it with --admin-token`);
+      if (this.options.adminToken !== undefined && !isAdmin)
+        throw new HttpError(403, `${m[2]}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
       if (!c.modelEntry(name)) throw new HttpError(404, `unknown model '${name}'`);
       if (m[2] === 'load') c.loadModel(name);
       else c.unloadModel(name);
@@ -200,12 +229,28 @@ export class HttpFront {
     const action = m[3] ?? '';
     if (method === 'GET' && action === '') {
       const tensor = (t: { name: string; dtype: DType; shape: number[] }) => ({ name: t.name, datatype: OIP_TYPES[t.dtype], shape: t.shape });
-      return send(res, 200, { name, versions: ['1'], platform: 'onnxruntime_onnx', inputs: entry.manifest.inputs.map(tensor), outputs: entry.manifest.outputs.map(tensor) });
+      return send(res, 200, {
+        name,
+        versions: ['1'],
+        platform: 'onnxruntime_onnx',
+        inputs: entry.manifest.inputs.map(tensor),
+        outputs: entry.manifest.outputs.map(tensor),
+      });
     }
     if (method === 'GET' && action === '/ready') return send(res, c.modelReady(name) ? 200 : 400, { name, ready: c.modelReady(name) });
     if (method === 'GET' && action === '/stats') {
       const s = c.modelStats(name);
-      return send(res, 200, { model_stats: [{ name, version: '1', inference_count: s.success, inference_stats: { success: { count: s.success, ns: s.successNs }, fail: { count: s.failure, ns: 0 } }, early_exit_count: s.early }] });
+      return send(res, 200, {
+        model_stats: [
+          {
+            name,
+            version: '1',
+            inference_count: s.success,
+            inference_stats: { success: { count: s.success, ns: s.successNs }, fail: { count: s.failure, ns: 0 } },
+            early_exit_count: s.early,
+          },
+        ],
+      });
     }
     if (method === 'POST' && action === '/infer') return this.infer(req, res, name);
     throw new HttpError(405, `${method} is not allowed on ${path}`);
@@ -216,7 +261,8 @@ export class HttpFront {
     // 1. the JSON header, and with the binary extension the raw tensors after it
     const headerLength = req.headers['inference-header-content-length'];
     const jsonBytes = headerLength === undefined ? body.length : Number(headerLength);
-    if (!Number.isSafeInteger(jsonBytes) || jsonBytes < 0 || jsonBytes > body.length) throw new HttpError(400, 'Inference-Header-Content-Length does not fit the body');
+    if (!Number.isSafeInteger(jsonBytes) || jsonBytes < 0 || jsonBytes > body.length)
+      throw new HttpError(400, 'Inference-Header-Content-Length does not fit the body');
     let request: Record<string, unknown>;
     try {
       request = JSON.parse(body.subarray(0, jsonBytes).toString('utf8')) as Record<string, unknown>;
@@ -228,7 +274,8 @@ export class HttpFront {
     const tensors = (request.inputs as Record<string, unknown>[]).map((input) => {
       const size = (input.parameters as Record<string, unknown> | undefined)?.binary_data_size;
       if (size === undefined) return tensorFromJson(input, undefined);
-      if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > body.length) throw new HttpError(400, `input '${String(input.name)}': binary_data_size does not fit the body`);
+      if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > body.length)
+        throw new HttpError(400, `input '${String(input.name)}': binary_data_size does not fit the body`);
       const binary = body.subarray(offset, offset + (size as number));
       offset += size as number;
       return tensorFromJson(input, binary);
@@ -245,15 +292,24 @@ export class HttpFront {
     const { response, outputs } = await this.controller.submitLocal(submit, tensors, `http/${req.socket.remoteAddress ?? ''}`);
     if (response.status !== 'OK') {
       const status = response.status === 'DEADLINE_MISSED' ? 504 : httpStatusFor(response.code);
-      return send(res, status === 200 ? 500 : status, { error: `${response.status}: ${response.message ?? ''}`, code: response.code, ...(response.status === 'REJECTED' ? { reason: response.message } : {}) });
+      return send(res, status === 200 ? 500 : status, {
+        error: `${response.status}: ${response.message ?? ''}`,
+        code: response.code,
+        ...(response.status === 'REJECTED' ? { reason: response.message } : {}),
+      });
     }
     this.reply(res, model, id, request, response, outputs);
   }
 
   private reply(res: ServerResponse, model: string, id: string, request: Record<string, unknown>, response: ResponseMsg, outputs: Tensor[]): void {
-    const wantBinary = (request.parameters as Record<string, unknown> | undefined)?.binary_data_output === true ||
-      (Array.isArray(request.outputs) && (request.outputs as Record<string, unknown>[]).some((o) => (o.parameters as Record<string, unknown> | undefined)?.binary_data === true));
-    const parameters: Record<string, string | number | boolean> = { early_exit: response.early === true, deadline_met: response.completeNs <= response.deadlineNs };
+    const wantBinary =
+      (request.parameters as Record<string, unknown> | undefined)?.binary_data_output === true ||
+      (Array.isArray(request.outputs) &&
+        (request.outputs as Record<string, unknown>[]).some((o) => (o.parameters as Record<string, unknown> | undefined)?.binary_data === true));
+    const parameters: Record<string, string | number | boolean> = {
+      early_exit: response.early === true,
+      deadline_met: response.completeNs <= response.deadlineNs,
+    };
     if (response.exitRamp !== undefined) parameters.exit_ramp = response.exitRamp;
     if (response.confidence !== undefined) parameters.exit_confidence = response.confidence;
     if (response.prediction !== undefined) parameters.prediction = response.prediction;
@@ -264,9 +320,11 @@ export class HttpFront {
       model_version: '1',
       id,
       parameters,
-      outputs: named.map((t) => (wantBinary
-        ? { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], parameters: { binary_data_size: t.data.byteLength } }
-        : { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], data: jsonValues(t) })),
+      outputs: named.map((t) =>
+        wantBinary
+          ? { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], parameters: { binary_data_size: t.data.byteLength } }
+          : { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], data: jsonValues(t) },
+      ),
     };
     if (!wantBinary) return send(res, 200, header);
     const json = Buffer.from(JSON.stringify(header));
@@ -275,4 +333,3 @@ export class HttpFront {
     res.end(body);
   }
 }
-

@@ -51,16 +51,29 @@ export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off'
   if (ee && exitMode !== 'off') {
     // The package's initial choice; the tuner moves the thresholds from there.
     // Compact mode starts fully monitored (see COLD_START_SAMPLES).
-    spec.earlyExit = { mode: exitMode, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })), monitorFraction: exitMode === 'compact' ? 1 : MONITOR_FRACTION };
+    spec.earlyExit = {
+      mode: exitMode,
+      ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: ee.initialThresholds[siteId]! })),
+      monitorFraction: exitMode === 'compact' ? 1 : MONITOR_FRACTION,
+    };
     spec.exitTimeline = ExitTimeline.fromSection(ee);
   }
   return spec;
 }
 
 /** A monitor for a package's active ramps, with latencies from its profile at the reference batch size. */
-export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { siteId: number; threshold: number }[], tuning: 'online' | 'static' = 'online'): ExitMonitor {
+export function exitMonitorFor(
+  ee: EarlyExitSection,
+  model: string,
+  ramps: { siteId: number; threshold: number }[],
+  tuning: 'online' | 'static' = 'online',
+): ExitMonitor {
   const ref = String(ee.profile.referenceBatchSize);
-  const tunerRamps = ramps.map((r) => ({ siteId: r.siteId, upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!, costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]! }));
+  const tunerRamps = ramps.map((r) => ({
+    siteId: r.siteId,
+    upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!,
+    costMs: ee.ramps.find((x) => x.siteId === r.siteId)!.costMs[ref]!,
+  }));
   const candidates = ee.ramps.map((r) => ({
     siteId: r.siteId,
     upToMs: ee.profile.siteUpToMs[r.siteId]![ref]!,
@@ -69,7 +82,14 @@ export function exitMonitorFor(ee: EarlyExitSection, model: string, ramps: { sit
     priorThreshold: r.validation.threshold,
   }));
   const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget, tuning };
-  return new ExitMonitor(model, tunerRamps, ramps.map((r) => r.threshold), ee.profile.wholeMs[ref]!, options, candidates);
+  return new ExitMonitor(
+    model,
+    tunerRamps,
+    ramps.map((r) => r.threshold),
+    ee.profile.wholeMs[ref]!,
+    options,
+    candidates,
+  );
 }
 
 /** Session set-up and chain building, on top of the profiling runs. */
@@ -83,7 +103,9 @@ const LOAD_RUNS_PER_SIZE = 6;
  * fmnist-resnet-112: ~25 s.
  */
 export function loadEstimateNs(wholeMs: Record<string, number>, batchSizes: readonly number[]): number {
-  const curve = Object.entries(wholeMs).map(([b, ms]) => [Number(b), ms] as const).sort((a, b) => a[0] - b[0]);
+  const curve = Object.entries(wholeMs)
+    .map(([b, ms]) => [Number(b), ms] as const)
+    .sort((a, b) => a[0] - b[0]);
   const at = (b: number): number => {
     const upper = curve.findIndex(([size]) => size >= b);
     if (upper < 0) return (curve.at(-1)![1] * b) / curve.at(-1)![0];

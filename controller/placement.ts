@@ -128,7 +128,14 @@ export class Placement {
     const loadNs = this.estimator.estimateNs(model.spec.name, worker.id, 0) ?? model.spec.loadEstimateNs ?? this.config.defaultLoadNs;
     actions.plan(worker, { type: 'load', modelName: model.spec.name, batchSizes: model.spec.batchSizes }, loadNs, Math.max(this.config.latestDeltaNs, loadNs));
     worker.usedBytes += needBytes;
-    worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loading', weightsBytes: needBytes, lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
+    worker.instances.set(model.spec.name, {
+      model: model.spec.name,
+      state: 'loading',
+      weightsBytes: needBytes,
+      lastUsedNs: nowNs,
+      readyRampSets: new Set(),
+      pendingRampSets: new Set(),
+    });
     model.holders.set(worker.id, worker);
   }
 

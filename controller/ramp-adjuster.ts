@@ -37,7 +37,13 @@ export type RampDecision =
   | { action: 'deactivate'; siteId: number; reason: string; utilitiesMs: number[] }
   | { action: 'activate'; siteId: number; threshold: number; reason: string; utilitiesMs: number[] };
 
-function cascadeSavingMs(samples: readonly TunerSample[], ramps: readonly TunerRamp[], thresholds: readonly number[], wholeMs: number, indices: readonly number[]): number {
+function cascadeSavingMs(
+  samples: readonly TunerSample[],
+  ramps: readonly TunerRamp[],
+  thresholds: readonly number[],
+  wholeMs: number,
+  indices: readonly number[],
+): number {
   let totalMs = 0;
   let totalWeight = 0;
   for (const s of samples) {
@@ -62,7 +68,17 @@ function cascadeSavingMs(samples: readonly TunerSample[], ramps: readonly TunerR
 export function rampUtilities(samples: readonly TunerSample[], ramps: readonly TunerRamp[], thresholds: readonly number[], wholeMs: number): number[] {
   const all = ramps.map((_, i) => i);
   const withAll = cascadeSavingMs(samples, ramps, thresholds, wholeMs, all);
-  return ramps.map((_, r) => withAll - cascadeSavingMs(samples, ramps, thresholds, wholeMs, all.filter((i) => i !== r)));
+  return ramps.map(
+    (_, r) =>
+      withAll -
+      cascadeSavingMs(
+        samples,
+        ramps,
+        thresholds,
+        wholeMs,
+        all.filter((i) => i !== r),
+      ),
+  );
 }
 
 /** Prior utility of activating a site alone, from its validation statistics. */
@@ -89,15 +105,28 @@ export function adjustRamps(
   // 2. the overhead budget, enforced at run time
   const overheadMs = active.reduce((s, r) => s + r.costMs, 0);
   if (active.length > 0 && overheadMs > options.overheadBudget * wholeMs) {
-    return { action: 'deactivate', siteId: active[worst]!.siteId, reason: `ramp overhead ${overheadMs.toFixed(3)} ms exceeds ${(100 * options.overheadBudget).toFixed(1)} % of ${wholeMs.toFixed(3)} ms`, utilitiesMs };
+    return {
+      action: 'deactivate',
+      siteId: active[worst]!.siteId,
+      reason: `ramp overhead ${overheadMs.toFixed(3)} ms exceeds ${(100 * options.overheadBudget).toFixed(1)} % of ${wholeMs.toFixed(3)} ms`,
+      utilitiesMs,
+    };
   }
   // 3. a free slot: the best inactive site by its prior
   if (active.length < options.maxRamps) {
     const activeIds = new Set(active.map((r) => r.siteId));
-    const affordable = candidates.filter((c) => !activeIds.has(c.siteId) && !excluded.has(c.siteId) && overheadMs + c.costMs <= options.overheadBudget * wholeMs && c.priorThreshold <= 1);
+    const affordable = candidates.filter(
+      (c) => !activeIds.has(c.siteId) && !excluded.has(c.siteId) && overheadMs + c.costMs <= options.overheadBudget * wholeMs && c.priorThreshold <= 1,
+    );
     const best = affordable.reduce<CandidateSite | undefined>((b, c) => (!b || priorUtilityMs(c, wholeMs) > priorUtilityMs(b, wholeMs) ? c : b), undefined);
     if (best && priorUtilityMs(best, wholeMs) > 0) {
-      return { action: 'activate', siteId: best.siteId, threshold: best.priorThreshold, reason: `free ramp slot; prior utility ${priorUtilityMs(best, wholeMs).toFixed(4)} ms per request`, utilitiesMs };
+      return {
+        action: 'activate',
+        siteId: best.siteId,
+        threshold: best.priorThreshold,
+        reason: `free ramp slot; prior utility ${priorUtilityMs(best, wholeMs).toFixed(4)} ms per request`,
+        utilitiesMs,
+      };
     }
   }
   return { action: 'keep', utilitiesMs };

@@ -23,7 +23,18 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, StageTiming, UnloadAction } from '../shared/protocol.js';
+import type {
+  Action,
+  ActionResultMsg,
+  EarlyExitPlan,
+  ExitMsg,
+  InferAction,
+  LoadAction,
+  RampsAction,
+  RequestStatus,
+  StageTiming,
+  UnloadAction,
+} from '../shared/protocol.js';
 import {
   rampSetKey,
   newModelState,
@@ -160,7 +171,10 @@ export class Scheduler {
       dropped: (request, nowNs) => this.dropped(request, nowNs),
       fail: (request, status, code, message, nowNs) => this.fail(request, status, code, message, nowNs),
     };
-    this.policies = { deadline: new DeadlineDispatch(host, this.workers, this.estimator, this.estimates, this.admission, this.config), fifo: new FifoDispatch(host, this.estimates, this.config) };
+    this.policies = {
+      deadline: new DeadlineDispatch(host, this.workers, this.estimator, this.estimates, this.admission, this.config),
+      fifo: new FifoDispatch(host, this.estimates, this.config),
+    };
     for (const spec of models) {
       this.models.set(spec.name, newModelState(spec));
       if (spec.earlyExit) this.setExitConfig(spec.name, spec.earlyExit);
@@ -232,7 +246,8 @@ export class Scheduler {
     else this.exitModels.delete(modelName);
     // New thresholds or ramps change the exit rates: the timeline's evidence starts over, seeded
     // with the monitor's estimate under them.
-    if (config && model.spec.exitTimeline) model.spec.exitTimeline.configure(exitConfigKey(config), config.ramps.length, config.exitRates, config.exitRatesBasis ?? 0);
+    if (config && model.spec.exitTimeline)
+      model.spec.exitTimeline.configure(exitConfigKey(config), config.ramps.length, config.exitRates, config.exitRatesBasis ?? 0);
   }
 
   /** Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set. */
@@ -249,7 +264,13 @@ export class Scheduler {
       instance.pendingRampSets.add(key);
       const startNs = worker.timeline.freeAtNs(nowNs);
       const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, RAMPS_ESTIMATE_KEY) ?? this.config.defaultRampsNs;
-      const action: RampsAction = { type: 'ramps', ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs), modelName: model.spec.name, siteIds, ...(fused ? { fused: true } : {}) };
+      const action: RampsAction = {
+        type: 'ramps',
+        ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs),
+        modelName: model.spec.name,
+        siteIds,
+        ...(fused ? { fused: true } : {}),
+      };
       this.commit(worker, action, [], nowNs);
       result.actions.push({ workerId: worker.id, action, requests: [] });
     }
@@ -375,7 +396,17 @@ export class Scheduler {
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
   }
 
-  private planInfer(worker: WorkerState, model: ModelState, requests: QueuedRequest[], batchSize: number, seqLength: number, durationNs: number, startNs: number, nowNs: number, options: { latestDeltaNs?: number; fused: boolean }): PlannedAction {
+  private planInfer(
+    worker: WorkerState,
+    model: ModelState,
+    requests: QueuedRequest[],
+    batchSize: number,
+    seqLength: number,
+    durationNs: number,
+    startNs: number,
+    nowNs: number,
+    options: { latestDeltaNs?: number; fused: boolean },
+  ): PlannedAction {
     const latestDeltaNs = options.latestDeltaNs ?? this.config.latestDeltaNs;
     const action: InferAction = {
       type: 'infer',
@@ -536,7 +567,8 @@ export class Scheduler {
     const inflight = this.workers.get(workerId)?.inflight.get(msg.actionId);
     if (!inflight) return undefined; // stale results are dropped by onResult
     const action = inflight.action;
-    if (action.type !== msg.actionType || action.modelName !== msg.modelName) return `result for ${msg.actionType} ${msg.modelName} names ${action.type} ${action.modelName}'s action ${action.actionId}`;
+    if (action.type !== msg.actionType || action.modelName !== msg.modelName)
+      return `result for ${msg.actionType} ${msg.modelName} names ${action.type} ${action.modelName}'s action ${action.actionId}`;
     if (action.type !== 'infer' || msg.code !== ErrorCode.OK) return undefined;
     const rows = msg.outputRows?.length ?? action.batchSize;
     if ((msg.outputs ?? []).some((o) => o.shape[0] !== rows)) return `INFER ${action.actionId} returned outputs without ${rows} rows`;
@@ -582,7 +614,12 @@ export class Scheduler {
     const action = inflight.action as InferAction;
     if (msg.code === ErrorCode.OK) {
       // Learn whole-model-equivalent durations: divide out what the ramps and exits did.
-      this.estimator.record(action.modelName, worker.id, profileKey(action.batchSize, action.sequenceLength), msg.timing.durationNs / this.foldExits(worker, action, msg, nowNs));
+      this.estimator.record(
+        action.modelName,
+        worker.id,
+        profileKey(action.batchSize, action.sequenceLength),
+        msg.timing.durationNs / this.foldExits(worker, action, msg, nowNs),
+      );
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
       return inflight.requests.flatMap((r, row) => {
@@ -613,9 +650,7 @@ export class Scheduler {
       for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r);
       return [];
     }
-    return inflight.requests.map((r) =>
-      this.fail(r, 'ERROR', msg.code, msg.message ?? describeError(msg.code), nowNs, worker.id),
-    );
+    return inflight.requests.map((r) => this.fail(r, 'ERROR', msg.code, msg.message ?? describeError(msg.code), nowNs, worker.id));
   }
 
   /** What a finished early-exit INFER teaches its model's timeline, and its factor against the whole model (exit-folding.ts). */
@@ -640,7 +675,14 @@ export class Scheduler {
     if (!model) return;
     if (!worker.instances.has(action.modelName)) {
       // NOTE: the memory is the worker's whether or not it fits the plan; eviction makes room later.
-      worker.instances.set(action.modelName, { model: action.modelName, state: 'loading', weightsBytes: this.placement.weightsBytes(model), lastUsedNs: nowNs, readyRampSets: new Set(), pendingRampSets: new Set() });
+      worker.instances.set(action.modelName, {
+        model: action.modelName,
+        state: 'loading',
+        weightsBytes: this.placement.weightsBytes(model),
+        lastUsedNs: nowNs,
+        readyRampSets: new Set(),
+        pendingRampSets: new Set(),
+      });
       worker.usedBytes += this.placement.weightsBytes(model);
       model.holders.set(worker.id, worker);
     }
@@ -754,7 +796,8 @@ export class Scheduler {
         estimatesMs: Object.fromEntries(
           [...w.instances.values()].map((i) => {
             const spec = this.models.get(i.model)!.spec;
-            const bySize = (seqLength: number) => Object.fromEntries(spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, profileKey(b, seqLength)) ?? NaN) / 1e6]));
+            const bySize = (seqLength: number) =>
+              Object.fromEntries(spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, profileKey(b, seqLength)) ?? NaN) / 1e6]));
             return [i.model, spec.sequenceBuckets ? Object.fromEntries(spec.sequenceBuckets.map((t) => [`T${t}`, bySize(t)])) : bySize(0)];
           }),
         ),

@@ -13,17 +13,50 @@ import type { ActionRecord } from './scheduler.js';
 import type { ThresholdChange } from './exit-monitor.js';
 import type { StageTiming } from '../shared/protocol.js';
 
-export const REQUEST_LOG_COLUMNS = ['t_ms', 'request_id', 'model', 'status', 'code', 'arrival_ms', 'deadline_ms', 'complete_ms', 'latency_ms', 'slo_ms', 'deadline_met', 'worker', 'batch_size', 'action_id', 'predicted_complete_ms'] as const;
+export const REQUEST_LOG_COLUMNS = [
+  't_ms',
+  'request_id',
+  'model',
+  'status',
+  'code',
+  'arrival_ms',
+  'deadline_ms',
+  'complete_ms',
+  'latency_ms',
+  'slo_ms',
+  'deadline_met',
+  'worker',
+  'batch_size',
+  'action_id',
+  'predicted_complete_ms',
+] as const;
 export const ACTION_LOG_COLUMNS = [
-  't_ms', 'action_id', 'action_type', 'code', 'worker', 'model', 'batch_size', 'num_requests',
-  'expected_start_ms', 'actual_start_ms', 'start_lateness_ms', 'expected_duration_ms', 'actual_duration_ms',
-  'expected_complete_ms', 'actual_complete_ms', 'completion_error_ms', 'worker_received_ms', 'worker_sent_ms',
+  't_ms',
+  'action_id',
+  'action_type',
+  'code',
+  'worker',
+  'model',
+  'batch_size',
+  'num_requests',
+  'expected_start_ms',
+  'actual_start_ms',
+  'start_lateness_ms',
+  'expected_duration_ms',
+  'actual_duration_ms',
+  'expected_complete_ms',
+  'actual_complete_ms',
+  'completion_error_ms',
+  'worker_received_ms',
+  'worker_sent_ms',
   // the worker's own timing of each stage (a chain: segments and unfused ramp heads), `name:ms` joined by ';'
   'stages',
   // the action's start window as planned: when it was planned (its earliest start) and its latest start
-  'planned_ms', 'latest_ms',
+  'planned_ms',
+  'latest_ms',
   // INFERs: each stage's predicted duration (`name:ms` joined by ';'), and rows run per stage, actual/predicted (`name:rows/rows`)
-  'expected_stages', 'stage_rows',
+  'expected_stages',
+  'stage_rows',
 ] as const;
 
 export interface RequestLogRow {
@@ -99,8 +132,23 @@ export class TelemetryLog {
     const sloMs = (row.deadlineNs - row.arrivalNs) / 1e6;
     this.write(
       this.requests,
-      [this.ms(row.completeNs), row.requestId, row.model, row.status, row.code, this.ms(row.arrivalNs), this.ms(row.deadlineNs), this.ms(row.completeNs),
-        latencyMs.toFixed(4), sloMs.toFixed(3), row.status === 'OK' ? 1 : 0, row.workerId ?? '', row.batchSize ?? '', row.actionId ?? '', row.predictedCompleteNs !== undefined ? this.ms(row.predictedCompleteNs) : ''].join(',') + '\n',
+      [
+        this.ms(row.completeNs),
+        row.requestId,
+        row.model,
+        row.status,
+        row.code,
+        this.ms(row.arrivalNs),
+        this.ms(row.deadlineNs),
+        this.ms(row.completeNs),
+        latencyMs.toFixed(4),
+        sloMs.toFixed(3),
+        row.status === 'OK' ? 1 : 0,
+        row.workerId ?? '',
+        row.batchSize ?? '',
+        row.actionId ?? '',
+        row.predictedCompleteNs !== undefined ? this.ms(row.predictedCompleteNs) : '',
+      ].join(',') + '\n',
     );
   }
 
@@ -111,11 +159,31 @@ export class TelemetryLog {
     const rows = stages.filter((s) => s.numRows !== undefined).map((s) => `${s.name}:${s.numRows}/${(expectedRows.get(s.name) ?? Number.NaN).toFixed(1)}`);
     this.write(
       this.actions,
-      [this.ms(nowNs), r.actionId, r.actionType, r.code, r.workerId, r.model, r.batchSize, r.numRequests,
-        this.ms(r.expectedStartNs), this.ms(r.actualStartNs), started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
-        (r.expectedDurationNs / 1e6).toFixed(4), started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
-        this.ms(r.expectedCompleteNs), this.ms(r.actualCompleteNs), started ? ((r.actualCompleteNs - r.expectedCompleteNs) / 1e6).toFixed(4) : '',
-        this.ms(r.receivedNs), this.ms(r.sentNs), stageList(stages), this.ms(r.plannedNs), this.ms(r.latestNs), stageList(r.expectedStages), rows.join(';')].join(',') + '\n',
+      [
+        this.ms(nowNs),
+        r.actionId,
+        r.actionType,
+        r.code,
+        r.workerId,
+        r.model,
+        r.batchSize,
+        r.numRequests,
+        this.ms(r.expectedStartNs),
+        this.ms(r.actualStartNs),
+        started ? ((r.actualStartNs - r.expectedStartNs) / 1e6).toFixed(4) : '',
+        (r.expectedDurationNs / 1e6).toFixed(4),
+        started ? (r.actualDurationNs / 1e6).toFixed(4) : '',
+        this.ms(r.expectedCompleteNs),
+        this.ms(r.actualCompleteNs),
+        started ? ((r.actualCompleteNs - r.expectedCompleteNs) / 1e6).toFixed(4) : '',
+        this.ms(r.receivedNs),
+        this.ms(r.sentNs),
+        stageList(stages),
+        this.ms(r.plannedNs),
+        this.ms(r.latestNs),
+        stageList(r.expectedStages),
+        rows.join(';'),
+      ].join(',') + '\n',
     );
   }
 
@@ -123,12 +191,23 @@ export class TelemetryLog {
   thresholds(change: Omit<ThresholdChange, 'reason'> & { reason: string }, nowNs: number): void {
     this.write(
       this.thresholdChanges,
-      [this.ms(nowNs), change.model, change.reason, change.before.join(' '), change.after.join(' '), change.numSamples, change.disagreementUpperBound.toFixed(5), change.expectedSavingMs.toFixed(4)].join(',') + '\n',
+      [
+        this.ms(nowNs),
+        change.model,
+        change.reason,
+        change.before.join(' '),
+        change.after.join(' '),
+        change.numSamples,
+        change.disagreementUpperBound.toFixed(5),
+        change.expectedSavingMs.toFixed(4),
+      ].join(',') + '\n',
     );
   }
 
   async close(): Promise<void> {
     // NOTE: a stream that failed is destroyed; its end callback may never come.
-    await Promise.all([this.requests, this.actions, this.thresholdChanges].map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((resolve) => s.end(resolve)))));
+    await Promise.all(
+      [this.requests, this.actions, this.thresholdChanges].map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((resolve) => s.end(resolve)))),
+    );
   }
 }

@@ -33,7 +33,9 @@ export class ZapAuthenticator {
         const ok = mechanism?.toString() === 'CURVE' && key !== undefined && (allowedKeys?.has(key.toString('hex')) ?? false);
         if (!ok) {
           this.numRefused++;
-          this.log(`refused a ${mechanism?.toString() ?? '?'} connection from ${address?.toString() ?? '?'} in domain '${domain?.toString() ?? ''}': unknown key`);
+          this.log(
+            `refused a ${mechanism?.toString() ?? '?'} connection from ${address?.toString() ?? '?'} in domain '${domain?.toString() ?? ''}': unknown key`,
+          );
         }
         await this.socket.send([version!, requestId!, ok ? '200' : '400', ok ? 'OK' : 'unknown key', ok ? domain!.toString() : '', '']);
       }

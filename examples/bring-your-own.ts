@@ -24,7 +24,9 @@ import { kerasStyleExport } from './stand-ins.js';
 const OUT = 'runs/byo';
 // Labels are the class folders in sorted order (as torchvision's ImageFolder has them), so the
 // folders are numbered in the model's class order.
-const CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'].map((name, k) => `${String(k).padStart(2, '0')}-${name}`);
+const CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'].map(
+  (name, k) => `${String(k).padStart(2, '0')}-${name}`,
+);
 const NUM_IMAGES = 5000;
 
 function step(line: string): void {
@@ -60,12 +62,36 @@ function main(): void {
   step('a public trace layout: Azure LLM 2023 as Mooncake-style JSON lines ...');
   const arrivals = loadTrace('traces/azure-llm-2023-conv.csv', { seed: 1 });
   // token counts from the same rows (the file is in time order)
-  const rows = readFileSync('traces/azure-llm-2023-conv.csv', 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
-  const lines = arrivals.map((a, i) => JSON.stringify({ timestamp: Math.round(a.timeMs), input_length: Number(rows[i]![1]), output_length: Number(rows[i]![2]) }));
+  const rows = readFileSync('traces/azure-llm-2023-conv.csv', 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
+  const lines = arrivals.map((a, i) =>
+    JSON.stringify({ timestamp: Math.round(a.timeMs), input_length: Number(rows[i]![1]), output_length: Number(rows[i]![2]) }),
+  );
   writeFileSync(join(OUT, 'trace.jsonl'), `${lines.join('\n')}\n`);
 
   run(['prepare', '--model', join(OUT, 'model.onnx'), '--dataset', join(OUT, 'images'), '--out', join(OUT, 'models', 'my-classifier'), '--labels', 'truth']);
-  run(['compare', '--model-dir', join(OUT, 'models'), '--model', 'my-classifier', '--dataset', join(OUT, 'images'), '--trace', join(OUT, 'trace.jsonl'), '--target-load', '0.35', '--max-seconds', '8', '--baseline', 'false', '--out', join(OUT, 'compare')]);
+  run([
+    'compare',
+    '--model-dir',
+    join(OUT, 'models'),
+    '--model',
+    'my-classifier',
+    '--dataset',
+    join(OUT, 'images'),
+    '--trace',
+    join(OUT, 'trace.jsonl'),
+    '--target-load',
+    '0.35',
+    '--max-seconds',
+    '8',
+    '--baseline',
+    'false',
+    '--out',
+    join(OUT, 'compare'),
+  ]);
 }
 
 main();

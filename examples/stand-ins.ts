@@ -17,14 +17,33 @@ export function kerasStyleExport(path: string, options: { probabilities?: boolea
   const original = graph.input!.find((i) => !inits.has(i.name))!;
   const [, c, h, w] = original.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue?.toString() ?? 0));
   graph.input = graph.input!.filter((i) => i !== original);
-  graph.input.unshift(onnx.ValueInfoProto.create({ name: 'image', type: { tensorType: { elemType: 2, shape: { dim: [{ dimParam: 'N' }, { dimValue: h }, { dimValue: w }, { dimValue: c }] } } } }));
+  graph.input.unshift(
+    onnx.ValueInfoProto.create({
+      name: 'image',
+      type: { tensorType: { elemType: 2, shape: { dim: [{ dimParam: 'N' }, { dimValue: h }, { dimValue: w }, { dimValue: c }] } } },
+    }),
+  );
   graph.node!.unshift(
     onnx.NodeProto.create({ opType: 'Cast', input: ['image'], output: ['image_float'], name: 'to_float', attribute: [{ name: 'to', type: 2, i: 1 }] }),
-    onnx.NodeProto.create({ opType: 'Transpose', input: ['image_float'], output: [original.name!], name: 'to_nchw', attribute: [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }] }),
+    onnx.NodeProto.create({
+      opType: 'Transpose',
+      input: ['image_float'],
+      output: [original.name!],
+      name: 'to_nchw',
+      attribute: [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }],
+    }),
   );
   if (options.probabilities) {
     const logits = graph.output![0]!;
-    graph.node!.push(onnx.NodeProto.create({ opType: 'Softmax', input: [logits.name!], output: ['probabilities'], name: 'probabilities', attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+    graph.node!.push(
+      onnx.NodeProto.create({
+        opType: 'Softmax',
+        input: [logits.name!],
+        output: ['probabilities'],
+        name: 'probabilities',
+        attribute: [{ name: 'axis', type: 2, i: 1 }],
+      }),
+    );
     graph.output!.push(onnx.ValueInfoProto.create({ name: 'probabilities', type: logits.type }));
   }
   if (options.tf2onnxNames) renameAsTf2onnx(model);

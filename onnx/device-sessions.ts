@@ -31,7 +31,11 @@ export class CpuFallbackError extends Error {
 }
 
 /** Creates a session on the settings' device; on an accelerator, refuses nodes left to the CPU. */
-export async function createDeviceSession(model: string | Uint8Array, settings: SessionSettings, overrides: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
+export async function createDeviceSession(
+  model: string | Uint8Array,
+  settings: SessionSettings,
+  overrides: ort.InferenceSession.SessionOptions = {},
+): Promise<ort.InferenceSession> {
   const options = { ...sessionOptions(settings), ...overrides };
   try {
     return await createSession(model, options);

@@ -24,7 +24,7 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   try {
     return onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new Error(`not a valid ONNX model (protobuf decode failed: ${(err as Error).message})`);
+    throw new Error(`not a valid ONNX model (protobuf decode failed: ${(err as Error).message})`, { cause: err });
   }
 }
 

@@ -70,7 +70,9 @@ export function upgradeOpset(bytes: Uint8Array, fromOpset: number, options: { to
     const run = spawnSync(python, ['-c', CONVERT_SCRIPT, inPath, outPath, String(toOpset)], { encoding: 'utf8', timeout: 300_000 });
     if (run.status !== 0) {
       const why = (run.stderr || run.error?.message || '').trim().split('\n').at(-1) ?? 'no message';
-      throw new OpsetUpgradeError(`the ONNX version converter could not take the model from opset ${fromOpset} to ${toOpset}: ${why}. Re-export it at opset ${MIN_RUNTIME_OPSET} or later`);
+      throw new OpsetUpgradeError(
+        `the ONNX version converter could not take the model from opset ${fromOpset} to ${toOpset}: ${why}. Re-export it at opset ${MIN_RUNTIME_OPSET} or later`,
+      );
     }
     return { bytes: readFileSync(outPath), fromOpset, toOpset, converter: `onnx ${run.stdout.trim()} version_converter` };
   } finally {

@@ -12,7 +12,10 @@ export class SegmentChain {
     private readonly sessions: ort.InferenceSession[],
   ) {}
 
-  static async create(segments: Segment[], options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, logSeverityLevel: 3 }): Promise<SegmentChain> {
+  static async create(
+    segments: Segment[],
+    options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, logSeverityLevel: 3 },
+  ): Promise<SegmentChain> {
     const sessions: ort.InferenceSession[] = [];
     for (const segment of segments) sessions.push(await ort.InferenceSession.create(encodeModel(segment.model), options));
     return new SegmentChain(segments, sessions);

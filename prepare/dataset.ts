@@ -62,13 +62,24 @@ export function readIdx(path: string): { shape: number[]; values: Float32Array |
   const offset = 4 + 4 * rank;
   const width = { 0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8 }[type];
   if (!width) throw new DatasetError(`${path}: unsupported IDX element type 0x${type.toString(16)}`);
-  if (buf.length !== offset + count * width) throw new DatasetError(`${path}: header says ${count} values of ${width} bytes but the file holds ${buf.length - offset} bytes`);
+  if (buf.length !== offset + count * width)
+    throw new DatasetError(`${path}: header says ${count} values of ${width} bytes but the file holds ${buf.length - offset} bytes`);
   const isInteger = type !== 0x0d && type !== 0x0e;
   const values = isInteger ? new Int32Array(count) : new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const at = offset + i * width;
     values[i] =
-      type === 0x08 ? buf[at]! : type === 0x09 ? buf.readInt8(at) : type === 0x0b ? buf.readInt16BE(at) : type === 0x0c ? buf.readInt32BE(at) : type === 0x0d ? buf.readFloatBE(at) : buf.readDoubleBE(at);
+      type === 0x08
+        ? buf[at]!
+        : type === 0x09
+          ? buf.readInt8(at)
+          : type === 0x0b
+            ? buf.readInt16BE(at)
+            : type === 0x0c
+              ? buf.readInt32BE(at)
+              : type === 0x0d
+                ? buf.readFloatBE(at)
+                : buf.readDoubleBE(at);
   }
   return { shape, values, isInteger };
 }
@@ -86,7 +97,11 @@ export function readNpy(path: string): { shape: number[]; values: Float32Array |
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new DatasetError(`${path}: unreadable NPY header ${JSON.stringify(header)}`);
   if (fortran === 'True') throw new DatasetError(`${path}: Fortran-ordered arrays are not supported; save with C order`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const data = buf.subarray(headerStart + headerLen);
   const kinds: Record<string, [number, boolean]> = { '<f4': [4, false], '<f8': [8, false], '|u1': [1, true], '<i4': [4, true], '<i8': [8, true] };
@@ -97,7 +112,16 @@ export function readNpy(path: string): { shape: number[]; values: Float32Array |
   const values = isInteger ? new Int32Array(count) : new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const at = i * width;
-    values[i] = descr === '<f4' ? data.readFloatLE(at) : descr === '<f8' ? data.readDoubleLE(at) : descr === '|u1' ? data[at]! : descr === '<i4' ? data.readInt32LE(at) : Number(data.readBigInt64LE(at));
+    values[i] =
+      descr === '<f4'
+        ? data.readFloatLE(at)
+        : descr === '<f8'
+          ? data.readDoubleLE(at)
+          : descr === '|u1'
+            ? data[at]!
+            : descr === '<i4'
+              ? data.readInt32LE(at)
+              : Number(data.readBigInt64LE(at));
   }
   return { shape, values, isInteger };
 }
@@ -169,7 +193,10 @@ function loadTextDataset(folder: string, descriptor: DatasetDescriptor, tokenize
   } catch (err) {
     throw new DatasetError((err as Error).message);
   }
-  const padded = padTokenRows(corpus.texts.map((t) => tokenizer.encode(t).ids), tokenizer.maxTokens);
+  const padded = padTokenRows(
+    corpus.texts.map((t) => tokenizer.encode(t).ids),
+    tokenizer.maxTokens,
+  );
   return {
     name: descriptor.name ?? descriptor.corpus,
     numSamples: corpus.texts.length,

@@ -111,12 +111,21 @@ function place(image: { width: number; height: number; rgba: Uint8Array }, layou
 
 export function loadImageFolder(dir: string, sampleShape: readonly number[]): Dataset {
   const layout = imageLayoutOf(sampleShape);
-  if (!layout) throw new ImageFolderError(`${dir} holds images, but the model's input takes samples of shape [${sampleShape.join(',')}], not an image ([C,H,W] or [H,W,C] with 1, 3 or 4 channels, or [H,W])`);
+  if (!layout)
+    throw new ImageFolderError(
+      `${dir} holds images, but the model's input takes samples of shape [${sampleShape.join(',')}], not an image ([C,H,W] or [H,W,C] with 1, 3 or 4 channels, or [H,W])`,
+    );
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const classes = entries.filter((e) => e.isDirectory() && readdirSync(join(dir, e.name)).some(isImage)).map((e) => e.name);
-  const files: { path: string; label: number }[] = classes.length > 0
-    ? classes.flatMap((name, label) => readdirSync(join(dir, name)).filter(isImage).sort().map((f) => ({ path: join(dir, name, f), label })))
-    : entries.filter((e) => e.isFile() && isImage(e.name)).map((e) => ({ path: join(dir, e.name), label: -1 }));
+  const files: { path: string; label: number }[] =
+    classes.length > 0
+      ? classes.flatMap((name, label) =>
+          readdirSync(join(dir, name))
+            .filter(isImage)
+            .sort()
+            .map((f) => ({ path: join(dir, name, f), label })),
+        )
+      : entries.filter((e) => e.isFile() && isImage(e.name)).map((e) => ({ path: join(dir, e.name), label: -1 }));
   if (files.length === 0) throw new ImageFolderError(`${dir} has no .png or .jpg images (in it or in class folders)`);
   const random = seededRandom(1);
   for (let i = files.length - 1; i > 0; i--) {

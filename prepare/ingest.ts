@@ -40,7 +40,10 @@ function tensorSpec(v: ValueInfoProto): TensorSpec {
   const shape = dims.map((d, i) => {
     if (i === 0) return -1;
     const value = d.dimValue === null || d.dimValue === undefined ? NaN : Number(d.dimValue.toString());
-    if (!(value > 0)) throw new Error(`tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch may vary (a text model with a sequence axis is packaged by \`escapement prepare --tokenizer\`)`);
+    if (!(value > 0))
+      throw new Error(
+        `tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch may vary (a text model with a sequence axis is packaged by \`escapement prepare --tokenizer\`)`,
+      );
     return value;
   });
   return { name: v.name ?? '', dtype, shape };
@@ -71,7 +74,11 @@ export function runtimeRefusal(model: ModelProto, err: unknown): string {
   const opType = op ? (op.length === 3 ? op[2] : op[1]) : undefined;
   const nodes = opType ? (model.graph?.node ?? []).filter((n) => n.opType === opType) : [];
   if (nodes.length === 0) return `onnxruntime cannot run this model: ${message}`;
-  const names = nodes.slice(0, 3).map((n) => `'${n.name || n.output?.[0]}'`).join(', ') + (nodes.length > 3 ? ` and ${nodes.length - 3} more` : '');
+  const names =
+    nodes
+      .slice(0, 3)
+      .map((n) => `'${n.name || n.output?.[0]}'`)
+      .join(', ') + (nodes.length > 3 ? ` and ${nodes.length - 3} more` : '');
   const domain = nodes[0]!.domain ? `${nodes[0]!.domain}:` : '';
   return (
     `onnxruntime (CPU) has no kernel for ${domain}${opType}, used by node ${names} (${message.trim()}). ` +

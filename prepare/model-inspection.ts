@@ -53,7 +53,9 @@ export interface ModelInspection {
 
 function tensorInfo(v: ValueInfoProto): TensorInfo {
   const t = v.type?.tensorType;
-  const dims = (t?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : (d.dimParam || '?')));
+  const dims = (t?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : d.dimParam || '?',
+  );
   return { name: v.name ?? '', dtype: ELEM_TYPES[t?.elemType ?? 0] ?? `type ${t?.elemType}`, dims };
 }
 
@@ -67,9 +69,11 @@ function weightsBytesOf(model: ModelProto): number {
 function probeInputs(model: ModelProto, names: string[]) {
   return names.map((name) => {
     const info = tensorInfo(model.graph!.input!.find((i) => i.name === name)!);
-    if (info.dtype !== 'float32') throw new Error(`input '${name}' is ${info.dtype}; inspect probes float32 inputs only (prepare reads such inputs from the dataset)`);
+    if (info.dtype !== 'float32')
+      throw new Error(`input '${name}' is ${info.dtype}; inspect probes float32 inputs only (prepare reads such inputs from the dataset)`);
     const shape = info.dims.map((d, i) => (i === 0 ? 2 : typeof d === 'number' ? d : NaN));
-    if (shape.some((d) => !Number.isFinite(d))) throw new Error(`input '${name}' has a dynamic dimension besides the batch; prepare needs it fixed, or --tokenizer for a text model`);
+    if (shape.some((d) => !Number.isFinite(d)))
+      throw new Error(`input '${name}' has a dynamic dimension besides the batch; prepare needs it fixed, or --tokenizer for a text model`);
     const size = shape.reduce((a, b) => a * b, 1);
     return { name, shape, data: Float32Array.from({ length: size }, (_, i) => ((i * 2654435761) % 1000) / 1000) };
   });
@@ -119,7 +123,8 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
   if ((graph!.output ?? []).length > 1) pruneToOutput(model, answer);
   const batch = makeBatchDynamic(model);
   inspection.plan.push(`serve output '${answer}' as the answer`);
-  if (batch.numInputsRewritten > 0 || batch.reshapesRewritten.length > 0) inspection.plan.push(`make the batch dimension dynamic (${batch.numInputsRewritten} input(s), ${batch.reshapesRewritten.length} reshape(s) rewritten)`);
+  if (batch.numInputsRewritten > 0 || batch.reshapesRewritten.length > 0)
+    inspection.plan.push(`make the batch dimension dynamic (${batch.numInputsRewritten} input(s), ${batch.reshapesRewritten.length} reshape(s) rewritten)`);
   for (const name of castUint8Inputs(model)) inspection.plan.push(`take input '${name}' (uint8) as float32 pixel values 0-255 and cast them back inside`);
   try {
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, intraOpNumThreads: 1 });
@@ -128,7 +133,10 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
     return refuse(runtimeRefusal(model, err));
   }
   const dataInputs = dataInputNames(model);
-  if (dataInputs.length !== 1) return refuse(`the model has ${dataInputs.length} data inputs (${dataInputs.join(', ')}): a text model with token ids and a mask is prepared with --tokenizer; inspect does not probe it`);
+  if (dataInputs.length !== 1)
+    return refuse(
+      `the model has ${dataInputs.length} data inputs (${dataInputs.join(', ')}): a text model with token ids and a mask is prepared with --tokenizer; inspect does not probe it`,
+    );
   let found;
   try {
     found = await findRampSites(model, probeInputs(model, dataInputs), dataInputs[0]);
@@ -136,12 +144,21 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
     return refuse((err as Error).message);
   }
   const numNodes = Math.max(1, (model.graph!.node ?? []).length);
-  inspection.sites = found.sites.map((s) => ({ siteId: s.id, producer: s.producerName, kind: s.kind, shape: s.shape, relativeDepth: (s.afterNode + 1) / numNodes }));
-  if (inspection.sites.length === 0) return refuse('no usable ramp site: no single-tensor cut with a [N,C,H,W] or [N,T,D] activation (a plain MLP, or a graph whose branches never merge into one tensor)');
+  inspection.sites = found.sites.map((s) => ({
+    siteId: s.id,
+    producer: s.producerName,
+    kind: s.kind,
+    shape: s.shape,
+    relativeDepth: (s.afterNode + 1) / numNodes,
+  }));
+  if (inspection.sites.length === 0)
+    return refuse(
+      'no usable ramp site: no single-tensor cut with a [N,C,H,W] or [N,T,D] activation (a plain MLP, or a graph whose branches never merge into one tensor)',
+    );
   inspection.plan.push(
     `cut it into a chain of segments at ${inspection.sites.length} site(s) and check on the dataset that the chain reproduces the model`,
-    'train a ramp head per site on the first 10 % of the dataset (1:9 train:validation), distilled from the model\'s logits',
-    'profile the model, every segment and every head at batch sizes 1, 2, 4, 8, 16; choose at most 3 ramps within 5 % of the model\'s latency; set thresholds for 99 % agreement',
+    "train a ramp head per site on the first 10 % of the dataset (1:9 train:validation), distilled from the model's logits",
+    "profile the model, every segment and every head at batch sizes 1, 2, 4, 8, 16; choose at most 3 ramps within 5 % of the model's latency; set thresholds for 99 % agreement",
   );
   return inspection;
 }
@@ -158,7 +175,8 @@ export function formatInspection(i: ModelInspection): string {
   ];
   if (i.sites.length > 0) {
     lines.push('ramp sites:');
-    for (const s of i.sites) lines.push(`  site ${s.siteId}: after ${s.producer}, ${s.kind} [${s.shape.join(', ')}], at ${(100 * s.relativeDepth).toFixed(0)} % of the graph`);
+    for (const s of i.sites)
+      lines.push(`  site ${s.siteId}: after ${s.producer}, ${s.kind} [${s.shape.join(', ')}], at ${(100 * s.relativeDepth).toFixed(0)} % of the graph`);
   }
   if (i.refusal) lines.push(`prepare would refuse it: ${i.refusal}`);
   else lines.push('prepare would:', ...i.plan.map((p, k) => `  ${k + 1}. ${p}`));

@@ -18,7 +18,18 @@
  */
 import * as ort from 'onnxruntime-node';
 import { encodeModel, onnx } from '../onnx/onnx-proto.js';
-import { checkTrainingData, DEFAULT_TRAIN_OPTIONS, foldStandardisation, glorotUniform, seededRandom, shuffleInPlace, softmaxInto, standardisation, type TrainOptions, type TrainedHead } from './ramp-trainer.js';
+import {
+  checkTrainingData,
+  DEFAULT_TRAIN_OPTIONS,
+  foldStandardisation,
+  glorotUniform,
+  seededRandom,
+  shuffleInPlace,
+  softmaxInto,
+  standardisation,
+  type TrainOptions,
+  type TrainedHead,
+} from './ramp-trainer.js';
 import type { RampOutputs } from './ramp-statistics.js';
 import type { HeadWeights, LinearLayer } from './ramp-heads.js';
 import type { SiteKind } from './ramp-sites.js';
@@ -32,16 +43,28 @@ const B1 = 0.9;
 const B2 = 0.999;
 
 const input = (name: string, dims: (number | string)[]) =>
-  onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
 const scalar = (name: string, value: number) => onnx.TensorProto.create({ name, dims: [], dataType: FLOAT, floatData: [value] });
-const node = (opType: string, inputs: string[], output: string, attribute: object[] = []) => onnx.NodeProto.create({ opType, input: inputs, output: [output], name: output, attribute });
+const node = (opType: string, inputs: string[], output: string, attribute: object[] = []) =>
+  onnx.NodeProto.create({ opType, input: inputs, output: [output], name: output, attribute });
 
 function graphModel(nodes: ReturnType<typeof node>[], inputs: ReturnType<typeof input>[], outputs: string[], initializers: ReturnType<typeof scalar>[]) {
-  return encodeModel(onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: { name: 'linear_head', node: nodes, input: inputs, output: outputs.map((name) => onnx.ValueInfoProto.create({ name })), initializer: initializers },
-  }));
+  return encodeModel(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'linear_head',
+        node: nodes,
+        input: inputs,
+        output: outputs.map((name) => onnx.ValueInfoProto.create({ name })),
+        initializer: initializers,
+      },
+    }),
+  );
 }
 
 /** Multiply-adds one head's training costs: per sample and epoch, classes × features, and features² more for a sequence head's pooler. */
@@ -86,11 +109,22 @@ function gemmGradientNodes(grad: string, layerInput: string, w: 'w1' | 'w2', b: 
 }
 
 /** One Adam step of a head (with optional distillation) on a mini-batch. */
-function stepModel(shapes: Record<ParamName, number[]>, params: readonly ParamName[], dim: number, numClasses: number, options: TrainOptions, distill: number): Uint8Array {
+function stepModel(
+  shapes: Record<ParamName, number[]>,
+  params: readonly ParamName[],
+  dim: number,
+  numClasses: number,
+  options: TrainOptions,
+  distill: number,
+): Uint8Array {
   const t = options.temperature;
   const pooled = params.includes('w1');
   const nodes = pooled
-    ? [node('Gemm', ['x', 'w1', 'b1'], 'a', [{ name: 'transB', type: 2, i: 1 }]), node('Tanh', ['a'], 'h'), node('Gemm', ['h', 'w2', 'b2'], 'z', [{ name: 'transB', type: 2, i: 1 }])]
+    ? [
+        node('Gemm', ['x', 'w1', 'b1'], 'a', [{ name: 'transB', type: 2, i: 1 }]),
+        node('Tanh', ['a'], 'h'),
+        node('Gemm', ['h', 'w2', 'b2'], 'z', [{ name: 'transB', type: 2, i: 1 }]),
+      ]
     : [node('Gemm', ['x', 'w2', 'b2'], 'z', [{ name: 'transB', type: 2, i: 1 }])];
   nodes.push(node('Softmax', ['z'], 'p', [{ name: 'axis', type: 2, i: 1 }]), node('Sub', ['p', 'y'], 'g_ce'));
   let grad = 'g_ce';
@@ -119,16 +153,34 @@ function stepModel(shapes: Record<ParamName, number[]>, params: readonly ParamNa
   }
   for (const p of params) nodes.push(...adamNodes(p));
   const inputs = [
-    input('x', ['n', dim]), input('y', ['n', numClasses]), ...(distill > 0 ? [input('q', ['n', numClasses])] : []),
+    input('x', ['n', dim]),
+    input('y', ['n', numClasses]),
+    ...(distill > 0 ? [input('q', ['n', numClasses])] : []),
     ...params.flatMap((p) => [input(p, shapes[p]), input(`m_${p}`, shapes[p]), input(`v_${p}`, shapes[p])]),
-    input('batch', []), input('m_scale', []), input('v_scale', []),
+    input('batch', []),
+    input('m_scale', []),
+    input('v_scale', []),
   ];
   const constants = [
-    scalar('temperature', t), scalar('distill_t', distill * t), scalar('one_minus_distill', 1 - distill), scalar('l2', options.l2), scalar('one', 1),
-    scalar('b1_decay', B1), scalar('one_minus_b1', 1 - B1), scalar('b2_decay', B2), scalar('one_minus_b2', 1 - B2), scalar('eps', 1e-8), scalar('lr', options.learningRate),
+    scalar('temperature', t),
+    scalar('distill_t', distill * t),
+    scalar('one_minus_distill', 1 - distill),
+    scalar('l2', options.l2),
+    scalar('one', 1),
+    scalar('b1_decay', B1),
+    scalar('one_minus_b1', 1 - B1),
+    scalar('b2_decay', B2),
+    scalar('one_minus_b2', 1 - B2),
+    scalar('eps', 1e-8),
+    scalar('lr', options.learningRate),
     onnx.TensorProto.create({ name: 'axis0', dims: [1], dataType: INT64, int64Data: [0] }),
   ];
-  return graphModel(nodes, inputs, params.flatMap((p) => [`${p}_out`, `m_${p}_out`, `v_${p}_out`]), constants);
+  return graphModel(
+    nodes,
+    inputs,
+    params.flatMap((p) => [`${p}_out`, `m_${p}_out`, `v_${p}_out`]),
+    constants,
+  );
 }
 
 /** Softmax confidences and argmax predictions of a head on raw features: Gemm layers, Tanh between them. */
@@ -143,8 +195,14 @@ function forwardModel(layers: readonly LinearLayer[]): Uint8Array {
   });
   nodes.push(
     node('Softmax', ['z'], 'p', [{ name: 'axis', type: 2, i: 1 }]),
-    node('ReduceMax', ['p'], 'confidence', [{ name: 'axes', type: 7, ints: [1] }, { name: 'keepdims', type: 2, i: 0 }]),
-    node('ArgMax', ['z'], 'prediction', [{ name: 'axis', type: 2, i: 1 }, { name: 'keepdims', type: 2, i: 0 }]),
+    node('ReduceMax', ['p'], 'confidence', [
+      { name: 'axes', type: 7, ints: [1] },
+      { name: 'keepdims', type: 2, i: 0 },
+    ]),
+    node('ArgMax', ['z'], 'prediction', [
+      { name: 'axis', type: 2, i: 1 },
+      { name: 'keepdims', type: 2, i: 0 },
+    ]),
   );
   const inputs = [input('x', ['n', layers[0]!.inDim]), ...layers.flatMap((l, i) => [input(`w${i}`, [l.outDim, l.inDim]), input(`b${i}`, [l.outDim])])];
   return graphModel(nodes, inputs, ['confidence', 'prediction'], []);
@@ -219,7 +277,9 @@ export async function trainHeadNative(
         const feeds: Record<string, ort.Tensor> = {
           x: tensor(rows(x, dim, start, end), [m, dim]),
           y: tensor(rows(onehot, numClasses, start, end), [m, numClasses]),
-          batch: tensor(Float32Array.of(m), []), m_scale: tensor(Float32Array.of(1 / (1 - B1 ** t)), []), v_scale: tensor(Float32Array.of(1 / (1 - B2 ** t)), []),
+          batch: tensor(Float32Array.of(m), []),
+          m_scale: tensor(Float32Array.of(1 / (1 - B1 ** t)), []),
+          v_scale: tensor(Float32Array.of(1 / (1 - B2 ** t)), []),
         };
         for (const p of params) {
           feeds[p] = tensor(value[p], shapes[p]);

@@ -21,7 +21,9 @@ export interface OutputChoice {
 }
 
 function dims(v: ValueInfoProto): (number | string)[] {
-  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : (d.dimParam ?? '?')));
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : (d.dimParam ?? '?'),
+  );
 }
 
 function describe(v: ValueInfoProto): string {
@@ -71,7 +73,10 @@ export function chooseOutput(model: ModelProto, requested?: string): OutputChoic
   }
   const chosen = candidates[0]!;
   const dropped = outputs.filter((o) => o !== chosen);
-  return { name: chosen.name!, why: `answer: output ${describe(chosen)}, the model's logits by its graph; dropped ${dropped.map(describe).join(', ')} (choose another with --output)` };
+  return {
+    name: chosen.name!,
+    why: `answer: output ${describe(chosen)}, the model's logits by its graph; dropped ${dropped.map(describe).join(', ')} (choose another with --output)`,
+  };
 }
 
 /** Keeps only `output`, the nodes it is computed by, and the initializers and inputs they read. */

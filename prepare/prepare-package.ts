@@ -136,7 +136,16 @@ const ONNXRUNTIME_VERSION = (createRequire(import.meta.url)('onnxruntime-node/pa
 const sampleFeeds = (inputName: string, dataset: Dataset, start: number, count: number) => datasetFeeds(dataset, inputName, start, count);
 
 /** Step 1: ingestion and the checks that make later steps meaningful. */
-async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dataset: Dataset; inputName: string; outputName: string; outputChoice: string; castInputs: string[]; inputNotes: string[]; tokenizer?: WordTokenizer }> {
+async function ingest(options: PrepareOptions): Promise<{
+  model: ModelProto;
+  dataset: Dataset;
+  inputName: string;
+  outputName: string;
+  outputChoice: string;
+  castInputs: string[];
+  inputNotes: string[];
+  tokenizer?: WordTokenizer;
+}> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(options.modelPath);
@@ -168,7 +177,9 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
       throw new PrepareError(`the tokenizer fills inputs '${ids}' and '${mask}', but the model's data inputs are ${inputs.join(', ')}`);
     }
   } else if (inputs.length !== 1) {
-    throw new PrepareError(`the model has ${inputs.length} data inputs (${inputs.join(', ')}); a model with side inputs (token ids + attention mask) needs --tokenizer`);
+    throw new PrepareError(
+      `the model has ${inputs.length} data inputs (${inputs.join(', ')}); a model with side inputs (token ids + attention mask) needs --tokenizer`,
+    );
   }
   const inputName = tokenizer ? tokenizer.file.inputNames.ids : inputs[0]!;
   let choice: OutputChoice;
@@ -183,18 +194,26 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   const castInputs = tokenizer ? [] : castUint8Inputs(model);
   try {
     // Loading is the check (every op has a kernel); unoptimised, it does not copy the weights into fused or pre-packed forms.
-    const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled', enableCpuMemArena: false });
+    const session = await ort.InferenceSession.create(encodeModel(model), {
+      logSeverityLevel: 3,
+      graphOptimizationLevel: 'disabled',
+      enableCpuMemArena: false,
+    });
     await session.release();
   } catch (err) {
     throw new PrepareError(runtimeRefusal(model, err));
   }
   const declared = (model.graph!.input ?? []).find((i) => i.name === inputName)!.type?.tensorType?.shape?.dim ?? [];
-  const fixedDim = (d: (typeof declared)[number]) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : undefined);
+  const fixedDim = (d: (typeof declared)[number]) =>
+    d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue.toString()) > 0 ? Number(d.dimValue.toString()) : undefined;
   // A folder of images is laid out as the input wants it (channels first or last, size).
   const imageShape = declared.slice(1).map(fixedDim);
   let dataset: Dataset;
   try {
-    dataset = loadDataset(options.datasetPath, tokenizer ? { tokenizer } : imageShape.every((d) => d !== undefined) ? { imageShape: imageShape as number[] } : {});
+    dataset = loadDataset(
+      options.datasetPath,
+      tokenizer ? { tokenizer } : imageShape.every((d) => d !== undefined) ? { imageShape: imageShape as number[] } : {},
+    );
   } catch (err) {
     throw new PrepareError((err as Error).message);
   }
@@ -206,11 +225,27 @@ async function ingest(options: PrepareOptions): Promise<{ model: ModelProto; dat
   const datasetShape = [...dataset.sampleShape];
   const fit = fitSamples(dataset, expected);
   if (!fit) {
-    throw new PrepareError(`dataset samples have shape [${datasetShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`);
+    throw new PrepareError(
+      `dataset samples have shape [${datasetShape.join(',')}] but the model's input '${inputName}' expects [${expected.join(',')}] per sample`,
+    );
   }
-  const layoutNote = fit.how === 'transposed' ? `dataset images [${datasetShape.join(',')}] transposed to the input's channel order [${expected.join(',')}]` : undefined;
-  if (options.labels === 'truth' && !dataset.labels) throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
-  const result: Awaited<ReturnType<typeof ingest>> = { model, dataset, inputName, outputName: choice.name, outputChoice: choice.why, castInputs, inputNotes: [...(upgradeNote ? [upgradeNote] : []), ...castInputs.map((name) => `input '${name}' is uint8: the package takes it as float32 pixel values (0-255) and casts them back inside`), ...(layoutNote ? [layoutNote] : [])] };
+  const layoutNote =
+    fit.how === 'transposed' ? `dataset images [${datasetShape.join(',')}] transposed to the input's channel order [${expected.join(',')}]` : undefined;
+  if (options.labels === 'truth' && !dataset.labels)
+    throw new PrepareError(`dataset ${dataset.name} has no labels: use --labels model (the default) to train ramps on the model's own predictions`);
+  const result: Awaited<ReturnType<typeof ingest>> = {
+    model,
+    dataset,
+    inputName,
+    outputName: choice.name,
+    outputChoice: choice.why,
+    castInputs,
+    inputNotes: [
+      ...(upgradeNote ? [upgradeNote] : []),
+      ...castInputs.map((name) => `input '${name}' is uint8: the package takes it as float32 pixel values (0-255) and casts them back inside`),
+      ...(layoutNote ? [layoutNote] : []),
+    ],
+  };
   if (tokenizer) result.tokenizer = tokenizer;
   return result;
 }
@@ -234,7 +269,14 @@ const VERIFY_BUDGET_MS = 20_000;
 const MIN_VERIFIED_SAMPLES = 16;
 
 /** Step 3: the chain over every site must reproduce the model. */
-export async function verifySegmenting(model: ModelProto, segments: Segment[], inputName: string, outputName: string, dataset: Dataset, range: { start: number; end: number }) {
+export async function verifySegmenting(
+  model: ModelProto,
+  segments: Segment[],
+  inputName: string,
+  outputName: string,
+  dataset: Dataset,
+  range: { start: number; end: number },
+) {
   // No memory arena: each segment's session would keep one at its run's peak (a BERT-base-shaped
   // encoder's 27 segments at 100 sequences of 128 held 12 GB); without, a run's memory is freed.
   const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, enableCpuMemArena: false });
@@ -279,14 +321,21 @@ export async function verifySegmenting(model: ModelProto, segments: Segment[], i
   // cut differs by the outputs' own scale.
   const toleranceAbs = Math.max(1e-3, 1e-5 * maxAbsOutput);
   if (maxAbsDiff > toleranceAbs || result.predictionAgreement < 1) {
-    throw new PrepareError(`the segment chain does not reproduce the model: max |diff| ${maxAbsDiff} (tolerance ${toleranceAbs.toPrecision(3)} at outputs up to ${maxAbsOutput.toPrecision(4)}), prediction agreement ${result.predictionAgreement}`);
+    throw new PrepareError(
+      `the segment chain does not reproduce the model: max |diff| ${maxAbsDiff} (tolerance ${toleranceAbs.toPrecision(3)} at outputs up to ${maxAbsOutput.toPrecision(4)}), prediction agreement ${result.predictionAgreement}`,
+    );
   }
   return result;
 }
 
 async function compile(bytes: Uint8Array, optimizedPath: string, level: ChainOptimizationLevel = 'extended'): Promise<void> {
   // 'extended', not 'all': 'all' adds hardware-specific layout changes that do not travel.
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: level, optimizedModelFilePath: optimizedPath, logSeverityLevel: 3, intraOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: level,
+    optimizedModelFilePath: optimizedPath,
+    logSeverityLevel: 3,
+    intraOpNumThreads: 1,
+  });
   await session.release();
 }
 
@@ -304,7 +353,8 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
 
   // 2. sites
   progress('sites', 0, 1);
-  const probeOf = (feeds: Record<string, ort.Tensor>) => Object.entries(feeds).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array }));
+  const probeOf = (feeds: Record<string, ort.Tensor>) =>
+    Object.entries(feeds).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array }));
   const probe = probeOf(sampleFeeds(inputName, dataset, 0, 2));
   // Text: a second probe at half the length tells which dimensions follow the sequence length.
   const altProbe = tokenizer ? probeOf(trimTokens(sampleFeeds(inputName, dataset, 0, 2), Math.max(2, dataset.sampleShape[0]! >> 1))) : undefined;
@@ -315,7 +365,10 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   // 3. segments at every site, verified
   progress('verify segments', 0, 1);
   const fineSegments = segmentModel(model, sites, types, inputName);
-  const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, { start: 0, end: Math.min(split.validation.end, verifiedSamples(dataset.sampleShape)) });
+  const verification = await verifySegmenting(model, fineSegments, inputName, outputName, dataset, {
+    start: 0,
+    end: Math.min(split.validation.end, verifiedSamples(dataset.sampleShape)),
+  });
   progress('verify segments', 1, 1);
 
   // 4. features, heads, validation
@@ -324,7 +377,8 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
   const numTrain = split.train.end;
   const labels = options.labels === 'truth' ? dataset.labels!.subarray(0, bootstrap.end) : features.modelPredictions;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i]! < 0 || labels[i]! >= features.numClasses) throw new PrepareError(`label ${labels[i]} of sample ${i} is outside the model's ${features.numClasses} classes`);
+    if (labels[i]! < 0 || labels[i]! >= features.numClasses)
+      throw new PrepareError(`label ${labels[i]} of sample ${i} is outside the model's ${features.numClasses} classes`);
   }
   const finalVal = features.modelPredictions.subarray(numTrain);
   const teacher = features.modelLogits.subarray(0, numTrain * features.numClasses);
@@ -398,7 +452,11 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     costMs: headCostMs.get(t.site.id)![ref]!,
     outputs: t.outputs,
   }));
-  const pointSelection = selectRamps(candidates, finalVal, wholeMs[ref]!, { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget });
+  const pointSelection = selectRamps(candidates, finalVal, wholeMs[ref]!, {
+    maxRamps: options.maxRamps,
+    overheadBudget: options.overheadBudget,
+    accuracyBudget: options.accuracyBudget,
+  });
   const selection = boundedSelection(pointSelection, candidates, finalVal, wholeMs[ref]!, options.accuracyBudget);
 
   // 7. write files
@@ -469,7 +527,9 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
         id: s.id,
         tensor: s.tensor,
         sideTensors: s.sideTensors,
-        ...(s.sideTensors.length > 0 ? { sideTensorTypes: Object.fromEntries(s.sideTensors.map((t) => [t, { elemType: types.get(t)!.elemType, shape: types.get(t)!.dims }])) } : {}),
+        ...(s.sideTensors.length > 0
+          ? { sideTensorTypes: Object.fromEntries(s.sideTensors.map((t) => [t, { elemType: types.get(t)!.elemType, shape: types.get(t)!.dims }])) }
+          : {}),
         kind: s.kind,
         shape: s.shape,
         elemType: s.elemType,
@@ -480,7 +540,14 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
       initialThresholds: Object.fromEntries(selection.chosen.map((id, i) => [id, selection.thresholds[i]!])),
       segments,
       profile: { batchSizes: options.batchSizes, wholeMs, siteUpToMs, chainMs, referenceBatchSize: ref },
-      selection: { maxRamps: options.maxRamps, overheadBudget: options.overheadBudget, accuracyBudget: options.accuracyBudget, savingMs: selection.savingMs, agreement: selection.agreement, exitFractions: selection.exitFractions },
+      selection: {
+        maxRamps: options.maxRamps,
+        overheadBudget: options.overheadBudget,
+        accuracyBudget: options.accuracyBudget,
+        savingMs: selection.savingMs,
+        agreement: selection.agreement,
+        exitFractions: selection.exitFractions,
+      },
       dataset: {
         name: dataset.name,
         numSamples: dataset.numSamples,
@@ -492,7 +559,13 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
         labels: options.labels,
       },
       seed: options.seed,
-      compile: { optimizationLevel: 'extended', chainOptimizationLevel: chainLevel, chainMsByLevel: Object.fromEntries(CHAIN_LEVELS.map((l) => [l, chainByLevel[l]])), onnxruntime: ONNXRUNTIME_VERSION, device: 'cpu' },
+      compile: {
+        optimizationLevel: 'extended',
+        chainOptimizationLevel: chainLevel,
+        chainMsByLevel: Object.fromEntries(CHAIN_LEVELS.map((l) => [l, chainByLevel[l]])),
+        onnxruntime: ONNXRUNTIME_VERSION,
+        device: 'cpu',
+      },
       verification,
     },
   };
@@ -518,7 +591,19 @@ export async function preparePackage(options: PrepareOptions): Promise<PrepareRe
     if (t.validation.accuracy !== undefined) report.validationAccuracy = t.validation.accuracy;
     return report;
   };
-  return { manifest, outputChoice, castInputs, inputNotes, numSites: sites.length, ramps: trained.map(reportOf), selection, wholeMsAtReference: wholeMs[ref]!, verification, seconds: (Date.now() - began) / 1000, ...peakRss() };
+  return {
+    manifest,
+    outputChoice,
+    castInputs,
+    inputNotes,
+    numSites: sites.length,
+    ramps: trained.map(reportOf),
+    selection,
+    wholeMsAtReference: wholeMs[ref]!,
+    verification,
+    seconds: (Date.now() - began) / 1000,
+    ...peakRss(),
+  };
 }
 
 /** Token feeds cut to their first `length` positions (the second probe of a text model). */
@@ -536,7 +621,8 @@ function trimTokens(feeds: Record<string, ort.Tensor>, length: number): Record<s
 /** Sequence-length buckets: the given ones (each ≤ maxTokens), or powers of two from 16, with maxTokens last. */
 function sequenceBucketsFor(maxTokens: number, given: number[] | undefined): number[] {
   const buckets = given ?? [16, 32, 64, 128, 256, 512].filter((b) => b < maxTokens);
-  if (buckets.some((b) => !Number.isInteger(b) || b < 1 || b > maxTokens)) throw new PrepareError(`sequence buckets must be integers in [1, ${maxTokens}], got ${buckets.join(', ')}`);
+  if (buckets.some((b) => !Number.isInteger(b) || b < 1 || b > maxTokens))
+    throw new PrepareError(`sequence buckets must be integers in [1, ${maxTokens}], got ${buckets.join(', ')}`);
   return [...new Set([...buckets, maxTokens])].sort((a, b) => a - b);
 }
 
@@ -583,8 +669,18 @@ async function profileSegments(
 }
 
 /** Median ms per batch size of a chain run end to end, its sessions at optimisation `level`, as a worker runs it. */
-async function profileChain(segments: Segment[], makeFeeds: (b: number) => Record<string, ort.Tensor>, options: ProfileOptions, level: ChainOptimizationLevel): Promise<Record<number, number>> {
-  const chain = await SegmentChain.create(segments, { intraOpNumThreads: 1, logSeverityLevel: 3, graphOptimizationLevel: level, extra: { session: { intra_op: { allow_spinning: '0' } } } } as ort.InferenceSession.SessionOptions);
+async function profileChain(
+  segments: Segment[],
+  makeFeeds: (b: number) => Record<string, ort.Tensor>,
+  options: ProfileOptions,
+  level: ChainOptimizationLevel,
+): Promise<Record<number, number>> {
+  const chain = await SegmentChain.create(segments, {
+    intraOpNumThreads: 1,
+    logSeverityLevel: 3,
+    graphOptimizationLevel: level,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  } as ort.InferenceSession.SessionOptions);
   try {
     return await timeBatches((b) => chain.run(makeFeeds(b)), options);
   } finally {

@@ -55,13 +55,30 @@ export function gridPooling(height: number, width: number): PoolGeometry {
 export function poolingNodes(input: string, output: string, prefix: string, pool: PoolGeometry | undefined) {
   const pooled = `${prefix}_pool`;
   const first = pool
-    ? onnx.NodeProto.create({ opType: 'AveragePool', input: [input], output: [pooled], name: pooled, attribute: [{ name: 'kernel_shape', type: 7, ints: pool.kernel }, { name: 'strides', type: 7, ints: pool.strides }] })
+    ? onnx.NodeProto.create({
+        opType: 'AveragePool',
+        input: [input],
+        output: [pooled],
+        name: pooled,
+        attribute: [
+          { name: 'kernel_shape', type: 7, ints: pool.kernel },
+          { name: 'strides', type: 7, ints: pool.strides },
+        ],
+      })
     : onnx.NodeProto.create({ opType: 'GlobalAveragePool', input: [input], output: [pooled], name: pooled });
-  return [first, onnx.NodeProto.create({ opType: 'Flatten', input: [pooled], output: [output], name: `${prefix}_flat`, attribute: [{ name: 'axis', type: 2, i: 1 }] })];
+  return [
+    first,
+    onnx.NodeProto.create({ opType: 'Flatten', input: [pooled], output: [output], name: `${prefix}_flat`, attribute: [{ name: 'axis', type: 2, i: 1 }] }),
+  ];
 }
 
 function floatInitializer(name: string, dims: number[], values: Float32Array) {
-  return onnx.TensorProto.create({ name, dims, dataType: 1, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) });
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: 1,
+    rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
+  });
 }
 
 export function headOutputName(siteId: number): string {
@@ -78,20 +95,44 @@ export function buildHeadModel(siteId: number, inputTensor: string, inputDims: n
     x = `${p}_features`;
   } else {
     initializers.push(onnx.TensorProto.create({ name: `${p}_first`, dims: [], dataType: 7, rawData: new Uint8Array(8) }));
-    nodes.push(onnx.NodeProto.create({ opType: 'Gather', input: [x, `${p}_first`], output: [`${p}_cls`], name: `${p}_cls`, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Gather',
+        input: [x, `${p}_first`],
+        output: [`${p}_cls`],
+        name: `${p}_cls`,
+        attribute: [{ name: 'axis', type: 2, i: 1 }],
+      }),
+    );
     x = `${p}_cls`;
   }
   head.layers.forEach((layer, i) => {
     initializers.push(floatInitializer(`${p}_w${i}`, [layer.outDim, layer.inDim], layer.weights));
     initializers.push(floatInitializer(`${p}_b${i}`, [layer.outDim], layer.bias));
-    nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [x, `${p}_w${i}`, `${p}_b${i}`], output: [`${p}_fc${i}`], name: `${p}_fc${i}`, attribute: [{ name: 'transB', type: 2, i: 1 }] }));
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Gemm',
+        input: [x, `${p}_w${i}`, `${p}_b${i}`],
+        output: [`${p}_fc${i}`],
+        name: `${p}_fc${i}`,
+        attribute: [{ name: 'transB', type: 2, i: 1 }],
+      }),
+    );
     x = `${p}_fc${i}`;
     if (i < head.layers.length - 1) {
       nodes.push(onnx.NodeProto.create({ opType: 'Tanh', input: [x], output: [`${p}_tanh${i}`], name: `${p}_tanh${i}` }));
       x = `${p}_tanh${i}`;
     }
   });
-  nodes.push(onnx.NodeProto.create({ opType: 'Softmax', input: [x], output: [headOutputName(siteId)], name: `${p}_softmax`, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+  nodes.push(
+    onnx.NodeProto.create({
+      opType: 'Softmax',
+      input: [x],
+      output: [headOutputName(siteId)],
+      name: `${p}_softmax`,
+      attribute: [{ name: 'axis', type: 2, i: 1 }],
+    }),
+  );
   const dim = inputDims.map((d, i) => (d >= 0 ? { dimValue: d } : { dimParam: i === 0 ? 'N' : `d${i}` }));
   return onnx.ModelProto.create({
     irVersion: 7,

@@ -85,7 +85,13 @@ export function scoreCascade(candidates: readonly ScoredRamp[], finalPredictions
       agree++;
     }
   }
-  return { savingMs: wholeMs - totalMs / n, exitFractions: exits.map((e) => e / n), agreement: agree / n, siteIds: ramps.map((r) => r.siteId), thresholds: ramps.map((r) => r.threshold) };
+  return {
+    savingMs: wholeMs - totalMs / n,
+    exitFractions: exits.map((e) => e / n),
+    agreement: agree / n,
+    siteIds: ramps.map((r) => r.siteId),
+    thresholds: ramps.map((r) => r.threshold),
+  };
 }
 
 /**
@@ -93,7 +99,13 @@ export function scoreCascade(candidates: readonly ScoredRamp[], finalPredictions
  * validation split's disagreement ≤ budget, at one standard error), rescored as a cascade. A ramp the bound switches off
  * stays in the set (the tuner may switch it on once served data allows) with a threshold > 1.
  */
-export function boundedSelection(selection: SelectionResult, candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, accuracyBudget: number): SelectionResult {
+export function boundedSelection(
+  selection: SelectionResult,
+  candidates: readonly RampCandidate[],
+  finalPredictions: Int32Array,
+  wholeMs: number,
+  accuracyBudget: number,
+): SelectionResult {
   if (selection.chosen.length === 0) return selection;
   const chosen = selection.chosen.map((id) => candidates.find((c) => c.siteId === id)!).sort((a, b) => a.upToMs - b.upToMs);
   const samples = Array.from(finalPredictions, (finalPrediction, i) => ({
@@ -104,9 +116,25 @@ export function boundedSelection(selection: SelectionResult, candidates: readonl
   // z = 1 (one standard error), not the controller's 1.645: a bootstrap of a few hundred samples
   // cannot support the 95 % bound (0 disagreements in 266 would not do), and the controller
   // re-tunes on served data with its own bound within the first few hundred requests.
-  const tuned = tuneThresholds(samples, chosen.map((c) => ({ siteId: c.siteId, upToMs: c.upToMs, costMs: c.costMs })), wholeMs, { budget: accuracyBudget, z: 1 });
-  const score = scoreCascade(chosen.map((c, r) => ({ ...c, threshold: tuned.thresholds[r]! })), finalPredictions, wholeMs);
-  return { ...selection, chosen: score.siteIds, thresholds: score.thresholds, savingMs: score.savingMs, exitFractions: score.exitFractions, agreement: score.agreement };
+  const tuned = tuneThresholds(
+    samples,
+    chosen.map((c) => ({ siteId: c.siteId, upToMs: c.upToMs, costMs: c.costMs })),
+    wholeMs,
+    { budget: accuracyBudget, z: 1 },
+  );
+  const score = scoreCascade(
+    chosen.map((c, r) => ({ ...c, threshold: tuned.thresholds[r]! })),
+    finalPredictions,
+    wholeMs,
+  );
+  return {
+    ...selection,
+    chosen: score.siteIds,
+    thresholds: score.thresholds,
+    savingMs: score.savingMs,
+    exitFractions: score.exitFractions,
+    agreement: score.agreement,
+  };
 }
 
 export function selectRamps(candidates: readonly RampCandidate[], finalPredictions: Int32Array, wholeMs: number, options: SelectionOptions): SelectionResult {

@@ -113,7 +113,27 @@ export async function probeTensors(model: ModelProto, tensors: string[], inputSe
  * on its own): a cut right before one is the same place in the network. A post-LN transformer's
  * residual Add -> LayerNormalization is one site, the normalised one.
  */
-const ELEMENTWISE = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Clip', 'Dropout', 'Identity', 'BatchNormalization', 'Add', 'Sub', 'Mul', 'Div', 'Softplus', 'Gelu', 'Erf', 'HardSwish', 'HardSigmoid', 'LayerNormalization']);
+const ELEMENTWISE = new Set([
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Sigmoid',
+  'Tanh',
+  'Clip',
+  'Dropout',
+  'Identity',
+  'BatchNormalization',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Softplus',
+  'Gelu',
+  'Erf',
+  'HardSwish',
+  'HardSigmoid',
+  'LayerNormalization',
+]);
 
 const FLOAT_ELEM = 1;
 /** Ops that move or retype values without computing anything. */
@@ -130,7 +150,12 @@ function siteKind(shape: number[]): SiteKind | undefined {
  * can be told apart (it must equal the probe batch). Text models pass a second probe with another
  * sequence length (`altInputs`): dimensions that differ between the two are dynamic (-1).
  */
-export async function findRampSites(model: ModelProto, inputs: ProbeInput[], primaryInput?: string, altInputs?: ProbeInput[]): Promise<{ sites: RampSite[]; types: Map<string, TensorType> }> {
+export async function findRampSites(
+  model: ModelProto,
+  inputs: ProbeInput[],
+  primaryInput?: string,
+  altInputs?: ProbeInput[],
+): Promise<{ sites: RampSite[]; types: Map<string, TensorType> }> {
   const index = new GraphIndex(model, primaryInput);
   const cuts = findCuts(index);
   if (cuts.length === 0) return { sites: [], types: new Map() };
@@ -152,7 +177,7 @@ export async function findRampSites(model: ModelProto, inputs: ProbeInput[], pri
     // Of Add -> Relu (both cuts, same shape, one feeding only the other elementwise), keep the Relu.
     const next = cuts[i + 1];
     const consumers = index.consumers.get(cut.tensor) ?? [];
-    const follower = next ? index.nodes[next.afterNode]!.opType ?? '' : '';
+    const follower = next ? (index.nodes[next.afterNode]!.opType ?? '') : '';
     if (next && consumers.length === 1 && consumers[0] === next.afterNode && ELEMENTWISE.has(follower) && sameDims(shapes.get(next.tensor)!, shape)) return;
     sites.push({ ...cut, id: sites.length, kind, shape: types.get(cut.tensor)!.dims, elemType: probed.get(cut.tensor)!.elemType });
   });

@@ -68,7 +68,11 @@ export interface RampValidation {
  * The lowest threshold at which overall agreement stays ≥ 1 − budget: sort by confidence,
  * descending, and take the longest prefix whose disagreements fit the budget.
  */
-export function thresholdForBudget(outputs: RampOutputs, finalPredictions: Int32Array, budget: number): { threshold: number; exitFraction: number; agreement: number } {
+export function thresholdForBudget(
+  outputs: RampOutputs,
+  finalPredictions: Int32Array,
+  budget: number,
+): { threshold: number; exitFraction: number; agreement: number } {
   const n = outputs.confidence.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => outputs.confidence[b]! - outputs.confidence[a]!);
   const maxDisagree = Math.floor(budget * n + 1e-9);

@@ -52,7 +52,6 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = { epochs: 60, batchSize: 64, 
  * 65 → 85 %, site 9 89 → 97 % (T 2–6 and weights 0.5–1 all land within a few points of that).
  */
 
-
 interface Param {
   value: Float64Array;
   grad: Float64Array;
@@ -62,7 +61,13 @@ interface Param {
 }
 
 function param(size: number, decay: boolean, init: (i: number) => number = () => 0): Param {
-  return { value: Float64Array.from({ length: size }, (_, i) => init(i)), grad: new Float64Array(size), m: new Float64Array(size), v: new Float64Array(size), decay };
+  return {
+    value: Float64Array.from({ length: size }, (_, i) => init(i)),
+    grad: new Float64Array(size),
+    m: new Float64Array(size),
+    v: new Float64Array(size),
+    decay,
+  };
 }
 
 function adamStep(params: Param[], step: number, options: TrainOptions, batch: number): void {
@@ -105,7 +110,9 @@ export function trainHead(
   const temperature = options.temperature;
   // The teacher's softened distribution per sample, computed once.
   const soft = new Float64Array(distill > 0 ? n * numClasses : 0);
-  if (distill > 0) for (let i = 0; i < n; i++) softmaxInto(teacherLogits!.subarray(i * numClasses, (i + 1) * numClasses), temperature, soft.subarray(i * numClasses, (i + 1) * numClasses));
+  if (distill > 0)
+    for (let i = 0; i < n; i++)
+      softmaxInto(teacherLogits!.subarray(i * numClasses, (i + 1) * numClasses), temperature, soft.subarray(i * numClasses, (i + 1) * numClasses));
   const random = seededRandom(options.seed);
 
   // 1. standardise
@@ -201,9 +208,10 @@ export function trainHead(
     if (best === labels[i]) correct++;
   }
   const fold = (w: Param, b: Param, outDim: number): LinearLayer => foldStandardisation(w.value, b.value, outDim, dim, mean, std);
-  const layers: LinearLayer[] = w1 && b1
-    ? [fold(w1, b1, hidden), { weights: Float32Array.from(w2.value), bias: Float32Array.from(b2.value), inDim: hidden, outDim: numClasses }]
-    : [fold(w2, b2, numClasses)];
+  const layers: LinearLayer[] =
+    w1 && b1
+      ? [fold(w1, b1, hidden), { weights: Float32Array.from(w2.value), bias: Float32Array.from(b2.value), inDim: hidden, outDim: numClasses }]
+      : [fold(w2, b2, numClasses)];
   return { head: { kind, layers }, trainAccuracy: correct / n };
 }
 
@@ -216,7 +224,8 @@ export function glorotUniform(random: () => number, fanIn: number, fanOut: numbe
 export function checkTrainingData(features: Float32Array, n: number, dim: number, numClasses: number, teacherLogits?: Float32Array): void {
   if (n === 0) throw new Error('cannot train a ramp head on zero samples');
   if (features.length !== n * dim) throw new Error(`features hold ${features.length} values, expected ${n} × ${dim}`);
-  if (teacherLogits && teacherLogits.length !== n * numClasses) throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
+  if (teacherLogits && teacherLogits.length !== n * numClasses)
+    throw new Error(`teacher logits hold ${teacherLogits.length} values, expected ${n} × ${numClasses}`);
 }
 
 /** Per-feature mean and deviation (+1e-6) of `features` ([n, dim]), for standardising. */
@@ -238,7 +247,14 @@ export function shuffleInPlace(order: Int32Array, random: () => number): void {
 }
 
 /** A layer trained on standardised features, as one that takes raw features. */
-export function foldStandardisation(w: ArrayLike<number>, b: ArrayLike<number>, outDim: number, dim: number, mean: Float64Array, std: Float64Array): LinearLayer {
+export function foldStandardisation(
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  outDim: number,
+  dim: number,
+  mean: Float64Array,
+  std: Float64Array,
+): LinearLayer {
   const weights = new Float32Array(outDim * dim);
   const bias = new Float32Array(outDim);
   for (let o = 0; o < outDim; o++) {

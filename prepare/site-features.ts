@@ -30,7 +30,15 @@ function featureModel(model: ModelProto, sites: readonly RampSite[]): ModelProto
       graph.node!.push(...poolingNodes(site.tensor, out, out, gridPooling(site.shape[2]!, site.shape[3]!)));
     } else {
       graph.initializer!.push(onnx.TensorProto.create({ name: `${out}_index`, dims: [], dataType: 7, rawData: new Uint8Array(8) }));
-      graph.node!.push(onnx.NodeProto.create({ opType: 'Gather', input: [site.tensor, `${out}_index`], output: [out], name: out, attribute: [{ name: 'axis', type: 2, i: 1 }] }));
+      graph.node!.push(
+        onnx.NodeProto.create({
+          opType: 'Gather',
+          input: [site.tensor, `${out}_index`],
+          output: [out],
+          name: out,
+          attribute: [{ name: 'axis', type: 2, i: 1 }],
+        }),
+      );
     }
     graph.output!.push(onnx.ValueInfoProto.create({ name: out }));
   }
@@ -57,7 +65,11 @@ export async function extractSiteFeatures(
   range: { start: number; end: number },
   onProgress?: (done: number, total: number) => void,
 ): Promise<SiteFeatures> {
-  const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), { intraOpNumThreads: 2, logSeverityLevel: 3, enableCpuMemArena: false });
+  const session = await ort.InferenceSession.create(encodeModel(featureModel(model, sites)), {
+    intraOpNumThreads: 2,
+    logSeverityLevel: 3,
+    enableCpuMemArena: false,
+  });
   const n = range.end - range.start;
   const chunks = new Map<number, Float32Array[]>(sites.map((s) => [s.id, []]));
   const dims = new Map<number, number>();

@@ -37,7 +37,10 @@ export function interpolateTiming(batchSize: number, timed: ReadonlyMap<number, 
   if (below === undefined || above === undefined || below === above) return { ...timed.get(below ?? above!)! };
   const f = (batchSize - below) / (above - below);
   const [a, b] = [timed.get(below)!, timed.get(above)!];
-  return { durationNs: Math.round(a.durationNs + f * (b.durationNs - a.durationNs)), p99DurationNs: Math.round(a.p99DurationNs + f * (b.p99DurationNs - a.p99DurationNs)) };
+  return {
+    durationNs: Math.round(a.durationNs + f * (b.durationNs - a.durationNs)),
+    p99DurationNs: Math.round(a.p99DurationNs + f * (b.p99DurationNs - a.p99DurationNs)),
+  };
 }
 
 /** Whether a size's minimum timed runs, at `estimatedNs` each, would overrun the per-size cap: then it is interpolated. */

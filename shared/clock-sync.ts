@@ -27,8 +27,7 @@ export function estimateOffset(samples: readonly PingSample[]): OffsetEstimate {
   const offsets = samples.map((s) => (s.t1Ns - s.t0Ns + (s.t2Ns - s.t3Ns)) / 2).sort((a, b) => a - b);
   const rtts = samples.map((s) => s.t3Ns - s.t0Ns - (s.t2Ns - s.t1Ns));
   const mid = offsets.length >> 1;
-  const median =
-    offsets.length % 2 === 1 ? offsets[mid]! : (offsets[mid - 1]! + offsets[mid]!) / 2;
+  const median = offsets.length % 2 === 1 ? offsets[mid]! : (offsets[mid - 1]! + offsets[mid]!) / 2;
   return { offsetNs: Math.round(median), minRttNs: Math.min(...rtts), numSamples: samples.length };
 }
 

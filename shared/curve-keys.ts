@@ -48,7 +48,7 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`cannot read key file ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 

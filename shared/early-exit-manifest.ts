@@ -127,7 +127,8 @@ export function parseEarlyExit(value: unknown, where: string, batchSizes: number
   if (typeof ee.primaryInput !== 'string' || typeof ee.finalOutput !== 'string') fail(where, 'earlyExit needs primaryInput and finalOutput names');
   const siteIds = new Set(ee.sites.map((s) => s.id));
   ee.sites.forEach((s, i) => {
-    if (!Number.isInteger(s.id) || typeof s.tensor !== 'string' || !Array.isArray(s.shape)) fail(where, `sites[${i}] needs an integer id, a tensor name and a shape`);
+    if (!Number.isInteger(s.id) || typeof s.tensor !== 'string' || !Array.isArray(s.shape))
+      fail(where, `sites[${i}] needs an integer id, a tensor name and a shape`);
   });
   const rampSites = new Set<number>();
   ee.ramps.forEach((r, i) => {

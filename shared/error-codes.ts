@@ -80,14 +80,14 @@ describe('UNKNOWN_MESSAGE_TYPE', 400, 'the header names a message type this peer
 describe('UNSUPPORTED_PROTOCOL_VERSION', 400, 'peer speaks another protocol version; upgrade one side');
 describe('UNKNOWN_WORKER', 409, 'the controller does not know this worker; send hello again');
 describe('MESSAGE_TOO_LARGE', 413, 'a tensor or message exceeds the configured size limit');
-describe('ADMIN_TOKEN_REQUIRED', 403, 'changing how the controller serves (configure, repository load/unload) needs the controller\'s admin token');
-describe('UNKNOWN_MODEL', 404, 'no model of that name is in the controller\'s repository');
-describe('INVALID_INPUT', 400, 'input tensors do not match the model\'s declared names, dtypes or shapes');
+describe('ADMIN_TOKEN_REQUIRED', 403, "changing how the controller serves (configure, repository load/unload) needs the controller's admin token");
+describe('UNKNOWN_MODEL', 404, "no model of that name is in the controller's repository");
+describe('INVALID_INPUT', 400, "input tensors do not match the model's declared names, dtypes or shapes");
 describe('INVALID_DEADLINE', 400, 'give exactly one of sloMs > 0 or a deadline in the future');
 describe('DUPLICATE_REQUEST_ID', 409, 'this client already has a request in flight with that id');
 describe('CANNOT_MEET_DEADLINE', 429, 'rejected at arrival: the plan cannot finish it before its deadline; retry later or relax the SLO');
 describe('NO_WORKERS', 503, 'no worker is registered that can serve the model');
-describe('QUEUE_FULL', 503, 'the controller\'s queue is at its bound; shed load or add workers');
+describe('QUEUE_FULL', 503, "the controller's queue is at its bound; shed load or add workers");
 describe('DEADLINE_MISSED', 504, 'executed, but finished after the deadline');
 describe('DROPPED_BEFORE_EXECUTION', 504, 'queued, but no worker could start it in time; dropped before its deadline');
 describe('WORKER_LOST', 503, 'the worker running it stopped answering and the deadline left no time to retry');
@@ -98,7 +98,7 @@ describe('MODEL_UNAVAILABLE', 503, 'no worker could load the model; see the cont
 describe('INTERNAL_ERROR', 500, 'the controller failed while handling this request; it was answered rather than lost (see the controller log)');
 describe('LOAD_TOO_LATE', 503, 'LOAD could not start before its window closed');
 describe('LOAD_UNKNOWN_MODEL', 404, 'the worker has no model of that name in its model directory');
-describe('LOAD_INSUFFICIENT_MEMORY', 507, 'the worker\'s memory budget has no room for the model');
+describe('LOAD_INSUFFICIENT_MEMORY', 507, "the worker's memory budget has no room for the model");
 describe('LOAD_ALREADY_LOADED', 409, 'reserved: LOAD is idempotent and re-profiles a loaded model');
 describe('LOAD_FAILED', 500, 'the runtime could not create a session for the model');
 describe('UNLOAD_TOO_LATE', 503, 'UNLOAD could not start before its window closed');
@@ -108,7 +108,7 @@ describe('RAMPS_NOT_LOADED', 503, 'the model is not loaded (or has no early-exit
 describe('RAMPS_FAILED', 500, 'the worker could not build the chain for that ramp set');
 describe('INFER_TOO_LATE', 503, 'INFER could not start before its window closed');
 describe('INFER_NOT_LOADED', 503, 'the model is not loaded on this worker');
-describe('INFER_INVALID_INPUT', 400, 'the worker rejected the batch\'s input tensors');
+describe('INFER_INVALID_INPUT', 400, "the worker rejected the batch's input tensors");
 describe('INFER_INVALID_BATCH_SIZE', 400, 'the batch size is not one the model was profiled at');
 describe('INFER_RUNTIME_ERROR', 500, 'the runtime failed while executing the model');
 

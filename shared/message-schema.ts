@@ -137,7 +137,11 @@ const classIndex = int(-1, 1_000_000);
 const confidence = num(0, 1, { nan: true });
 const batchSize = int(1, MAX_ROWS);
 
-const tensorMeta: Schema = obj({ name: str(MAX_ID_CHARS), dtype: (v, p) => void (isDType(v) || fail(p, 'a dtype', v)), shape: (v, p) => void (isValidShape(v) || fail(p, 'a shape (at most 8 dims, each an integer ≥ 0)', v)) });
+const tensorMeta: Schema = obj({
+  name: str(MAX_ID_CHARS),
+  dtype: (v, p) => void (isDType(v) || fail(p, 'a dtype', v)),
+  shape: (v, p) => void (isValidShape(v) || fail(p, 'a shape (at most 8 dims, each an integer ≥ 0)', v)),
+});
 const tensors = arrayOf(tensorMeta, 64);
 
 /** Output tensors hold one row per answered request: their first dimension must say how many. */
@@ -154,7 +158,12 @@ const timing = obj({ receivedNs: ns, startNs: ns, endNs: ns, durationNs, sentNs:
 });
 
 const feedback = obj(
-  { siteIds: arrayOf(int(0, MAX_LIST), 64), confidences: arrayOf(arrayOf(confidence, MAX_ROWS), 64), predictions: arrayOf(arrayOf(classIndex, MAX_ROWS), 64), finalPredictions: arrayOf(classIndex, MAX_ROWS) },
+  {
+    siteIds: arrayOf(int(0, MAX_LIST), 64),
+    confidences: arrayOf(arrayOf(confidence, MAX_ROWS), 64),
+    predictions: arrayOf(arrayOf(classIndex, MAX_ROWS), 64),
+    finalPredictions: arrayOf(classIndex, MAX_ROWS),
+  },
   (f, path) => {
     const sites = (f.siteIds as number[]).length;
     const rows = (f.finalPredictions as number[]).length;
@@ -166,10 +175,24 @@ const feedback = obj(
   },
 );
 
-const earlyExitPlan = obj({ mode: oneOf('release', 'compact'), ramps: arrayOf(obj({ siteId: int(0, MAX_LIST), threshold: num(0, 2) }), 64), keepRows: arrayOf(row, MAX_ROWS), fused: optional(bool) });
+const earlyExitPlan = obj({
+  mode: oneOf('release', 'compact'),
+  ramps: arrayOf(obj({ siteId: int(0, MAX_LIST), threshold: num(0, 2) }), 64),
+  keepRows: arrayOf(row, MAX_ROWS),
+  fused: optional(bool),
+});
 
 export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
-  hello: obj({ v: int(), workerId: id, device: str(64), memoryBudgetBytes: num(0, 2 ** 52), pid: int(0), hostname: str(MAX_ID_CHARS), epoch: int(0), keyProof: optional(str(64)) }),
+  hello: obj({
+    v: int(),
+    workerId: id,
+    device: str(64),
+    memoryBudgetBytes: num(0, 2 ** 52),
+    pid: int(0),
+    hostname: str(MAX_ID_CHARS),
+    epoch: int(0),
+    keyProof: optional(str(64)),
+  }),
   hello_ack: obj({ v: int(), workerId: id, heartbeatIntervalMs: num(1, 60_000), epoch: int(0) }),
   reregister: obj({ reason: str(), epoch: int(0) }),
   heartbeat: obj({ workerId: id, epoch: int(0), numQueuedActions: int(0, 1_000_000), usedMemoryBytes: num(0, 2 ** 52), loadedModels: arrayOf(id) }),
@@ -178,7 +201,15 @@ export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
   load: obj({ ...window, modelName: id, batchSizes: arrayOf(batchSize, 64) }),
   ramps: obj({ ...window, modelName: id, siteIds: arrayOf(int(0, MAX_LIST), 64), fused: optional(bool) }),
   unload: obj({ ...window, modelName: id }),
-  infer: obj({ ...window, modelName: id, batchSize, numRequests: batchSize, inputs: tensors, sequenceLength: optional(int(1, 1 << 20)), earlyExit: optional(earlyExitPlan) }),
+  infer: obj({
+    ...window,
+    modelName: id,
+    batchSize,
+    numRequests: batchSize,
+    inputs: tensors,
+    sequenceLength: optional(int(1, 1 << 20)),
+    earlyExit: optional(earlyExitPlan),
+  }),
   result: obj(
     {
       actionId: int(0),
@@ -198,16 +229,47 @@ export const MESSAGE_SCHEMAS: Record<AnyMessage['type'], Schema> = {
       if (r.outputRows) rowsOf(r.outputs, (r.outputRows as number[]).length, `${path}.outputs`);
     },
   ),
-  exit: obj({ actionId: int(0), modelName: id, siteId: int(0, MAX_LIST), rows: arrayOf(row, MAX_ROWS), confidences: arrayOf(num(0, 1), MAX_ROWS), predictions: arrayOf(classIndex, MAX_ROWS), atNs: ns, outputs: tensors }, (e, path) => {
-    const rows = (e.rows as number[]).length;
-    if ((e.confidences as number[]).length !== rows) fail(`${path}.confidences`, `one per row (${rows})`, e.confidences);
-    if ((e.predictions as number[]).length !== rows) fail(`${path}.predictions`, `one per row (${rows})`, e.predictions);
-    rowsOf(e.outputs, rows, `${path}.outputs`);
-  }),
+  exit: obj(
+    {
+      actionId: int(0),
+      modelName: id,
+      siteId: int(0, MAX_LIST),
+      rows: arrayOf(row, MAX_ROWS),
+      confidences: arrayOf(num(0, 1), MAX_ROWS),
+      predictions: arrayOf(classIndex, MAX_ROWS),
+      atNs: ns,
+      outputs: tensors,
+    },
+    (e, path) => {
+      const rows = (e.rows as number[]).length;
+      if ((e.confidences as number[]).length !== rows) fail(`${path}.confidences`, `one per row (${rows})`, e.confidences);
+      if ((e.predictions as number[]).length !== rows) fail(`${path}.predictions`, `one per row (${rows})`, e.predictions);
+      rowsOf(e.outputs, rows, `${path}.outputs`);
+    },
+  ),
   submit: obj({ requestId: id, model: id, inputs: tensors, sloMs: optional(num()), deadlineNs: optional(num()) }),
-  response: obj({ requestId: id, status: oneOf('OK', 'REJECTED', 'DEADLINE_MISSED', 'ERROR'), code: int(0, 65_535), arrivalNs: num(), deadlineNs: num(), completeNs: num(), outputs: optional(tensors), message: optional(str()) }),
+  response: obj({
+    requestId: id,
+    status: oneOf('OK', 'REJECTED', 'DEADLINE_MISSED', 'ERROR'),
+    code: int(0, 65_535),
+    arrivalNs: num(),
+    deadlineNs: num(),
+    completeNs: num(),
+    outputs: optional(tensors),
+    message: optional(str()),
+  }),
   status_query: obj({ queryId: id }),
   status_reply: obj({ queryId: id, status: obj({}) }),
-  configure: obj({ queryId: id, policy: optional(str(64)), batchTimeoutMs: optional(num()), maxEnqueuedBatches: optional(num()), exitMode: optional(str(64)), thresholds: optional(str(16)), fixedThresholds: optional(obj({ model: str(256), thresholds: arrayOf(num(0, 2), 64) })), adjustRamps: optional(bool), adminToken: optional(str(256)) }),
+  configure: obj({
+    queryId: id,
+    policy: optional(str(64)),
+    batchTimeoutMs: optional(num()),
+    maxEnqueuedBatches: optional(num()),
+    exitMode: optional(str(64)),
+    thresholds: optional(str(16)),
+    fixedThresholds: optional(obj({ model: str(256), thresholds: arrayOf(num(0, 2), 64) })),
+    adjustRamps: optional(bool),
+    adminToken: optional(str(256)),
+  }),
   configure_reply: obj({ queryId: id, code: int(0, 65_535), message: optional(str()) }),
 };

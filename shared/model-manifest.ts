@@ -78,7 +78,10 @@ function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
     // One row (a dynamic sequence axis counted as 1) must fit in a message: a package declaring
     // more would make the controller and workers allocate it for every padded row.
     const rowBytes = (shape as number[]).slice(1).reduce((n, d) => n * (d > 0 ? d : 1), DTYPE_BYTES[t.dtype]);
-    if (!(rowBytes <= DEFAULT_MAX_TENSOR_BYTES)) throw new ManifestError(`${where}[${i}] declares ${rowBytes.toExponential(2)} bytes a row, more than a message may carry (${DEFAULT_MAX_TENSOR_BYTES} bytes)`);
+    if (!(rowBytes <= DEFAULT_MAX_TENSOR_BYTES))
+      throw new ManifestError(
+        `${where}[${i}] declares ${rowBytes.toExponential(2)} bytes a row, more than a message may carry (${DEFAULT_MAX_TENSOR_BYTES} bytes)`,
+      );
     return { name: t.name, dtype: t.dtype, shape: shape as number[] };
   });
 }
@@ -97,7 +100,9 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
   if (typeof json !== 'object' || json === null) throw new ManifestError(`${where} is not a JSON object`);
   const m = json as Record<string, unknown>;
   if (!SUPPORTED_SCHEMA_VERSIONS.includes(m.schemaVersion as number)) {
-    throw new ManifestError(`${where}: schemaVersion ${String(m.schemaVersion)} is not supported (this build reads ${SUPPORTED_SCHEMA_VERSIONS.join(' and ')})`);
+    throw new ManifestError(
+      `${where}: schemaVersion ${String(m.schemaVersion)} is not supported (this build reads ${SUPPORTED_SCHEMA_VERSIONS.join(' and ')})`,
+    );
   }
   if (typeof m.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.name)) {
     throw new ManifestError(`${where}: name must be letters, digits, '.', '_' or '-'`);
@@ -123,14 +128,20 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
     if (typeof m.sequence !== 'object' || m.sequence === null) throw new ManifestError(`${where}: sequence must be an object`);
     const seq = m.sequence as Record<string, unknown>;
     const buckets = seq.buckets;
-    if (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number)))) {
+    if (
+      !Array.isArray(buckets) ||
+      buckets.length === 0 ||
+      !buckets.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number)))
+    ) {
       throw new ManifestError(`${where}: sequence.buckets must be ascending positive integers`);
     }
-    if (seq.tokenizer !== undefined && (typeof seq.tokenizer !== 'string' || seq.tokenizer.includes('..'))) throw new ManifestError(`${where}: sequence.tokenizer must be a relative path inside the package`);
+    if (seq.tokenizer !== undefined && (typeof seq.tokenizer !== 'string' || seq.tokenizer.includes('..')))
+      throw new ManifestError(`${where}: sequence.tokenizer must be a relative path inside the package`);
     manifest.sequence = { buckets: buckets as number[], ...(seq.tokenizer !== undefined ? { tokenizer: seq.tokenizer as string } : {}) };
   }
   for (const spec of manifest.inputs) {
-    if (spec.shape.slice(1).includes(-1) && !manifest.sequence) throw new ManifestError(`${where}: input '${spec.name}' has a dynamic dimension after the batch; that needs a "sequence" section`);
+    if (spec.shape.slice(1).includes(-1) && !manifest.sequence)
+      throw new ManifestError(`${where}: input '${spec.name}' has a dynamic dimension after the batch; that needs a "sequence" section`);
   }
   const sim = m.simulated as Record<string, unknown> | undefined;
   if (sim !== undefined) {
@@ -210,7 +221,8 @@ function loadPackage(modelDir: string, name: string): ModelEntry {
  * as `numCopies` models: the package's own name, then `name@1` … `name@{numCopies-1}`.
  */
 export function loadModelRepository(modelDir: string, numCopies = 1): Map<string, ModelEntry> {
-  if (!Number.isInteger(numCopies) || numCopies < 1 || numCopies > 100_000) throw new ManifestError(`copies per model must be an integer in [1, 100000], got ${numCopies}`);
+  if (!Number.isInteger(numCopies) || numCopies < 1 || numCopies > 100_000)
+    throw new ManifestError(`copies per model must be an integer in [1, 100000], got ${numCopies}`);
   const models = new Map<string, ModelEntry>();
   for (const name of readdirSync(modelDir).sort()) {
     if (!existsSync(join(modelDir, name, 'manifest.json'))) continue;

@@ -50,11 +50,7 @@ export function byteLength(meta: Pick<TensorMeta, 'dtype' | 'shape'>): number {
 }
 
 export function isValidShape(shape: unknown, maxRank = 8): shape is number[] {
-  return (
-    Array.isArray(shape) &&
-    shape.length <= maxRank &&
-    shape.every((d) => Number.isSafeInteger(d) && d >= 0)
-  );
+  return Array.isArray(shape) && shape.length <= maxRank && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
 /** View a tensor's bytes as a Float32Array without copying when alignment allows. */
@@ -111,10 +107,7 @@ export function validateRequestInputs(specs: readonly TensorSpec[], tensors: rea
       );
     }
     if (t.data.byteLength !== byteLength(t)) {
-      throw new EscapementError(
-        ErrorCode.INVALID_INPUT,
-        `input '${spec.name}' declares ${byteLength(t)} bytes but its frame has ${t.data.byteLength}`,
-      );
+      throw new EscapementError(ErrorCode.INVALID_INPUT, `input '${spec.name}' declares ${byteLength(t)} bytes but its frame has ${t.data.byteLength}`);
     }
   }
   return seqLength;

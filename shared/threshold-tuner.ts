@@ -133,7 +133,12 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
   return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
 }
 
-export function tuneThresholds(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, overrides: Partial<TunerOptions> = {}): TunerResult {
+export function tuneThresholds(
+  samples: readonly TunerSample[],
+  ramps: readonly TunerRamp[],
+  wholeMs: number,
+  overrides: Partial<TunerOptions> = {},
+): TunerResult {
   const options = { ...DEFAULT_TUNER_OPTIONS, ...overrides };
   const totalWeight = samples.reduce((s, x) => s + (x.weight ?? 1), 0);
   // Candidates per ramp: its distinct confidences, highest first.

@@ -35,14 +35,23 @@ const tokenizer = new WordTokenizer({
 });
 tokenizer.save(args.tokenizer);
 mkdirSync(args.out, { recursive: true });
-for (const [split, corpus] of [['train', train], ['test', readTextCorpus(args.test)]] as const) {
+for (const [split, corpus] of [
+  ['train', train],
+  ['test', readTextCorpus(args.test)],
+] as const) {
   const rows = corpus.texts.map((t) => tokenizer.encode(t).ids);
   const padded = padTokenRows(rows, tokenizer.maxTokens);
   writeNpy(join(args.out, `${split}_ids.npy`), padded.ids, [rows.length, tokenizer.maxTokens]);
   writeNpy(join(args.out, `${split}_mask.npy`), padded.mask, [rows.length, tokenizer.maxTokens]);
-  writeNpy(join(args.out, `${split}_labels.npy`), BigInt64Array.from(corpus.labels, (l) => BigInt(l)), [rows.length]);
+  writeNpy(
+    join(args.out, `${split}_labels.npy`),
+    BigInt64Array.from(corpus.labels, (l) => BigInt(l)),
+    [rows.length],
+  );
   const lengths = rows.map((r) => r.length).sort((a, b) => a - b);
   const unk = rows.flat().filter((id) => id === 1).length / rows.flat().length;
-  console.log(`${split}: ${rows.length} texts, tokens p50 ${lengths[lengths.length >> 1]} p90 ${lengths[Math.floor(lengths.length * 0.9)]}, ${(100 * unk).toFixed(1)}% unknown`);
+  console.log(
+    `${split}: ${rows.length} texts, tokens p50 ${lengths[lengths.length >> 1]} p90 ${lengths[Math.floor(lengths.length * 0.9)]}, ${(100 * unk).toFixed(1)}% unknown`,
+  );
 }
 console.log(`vocabulary ${tokenizer.vocabSize} entries -> ${args.tokenizer}`);

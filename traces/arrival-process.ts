@@ -19,7 +19,6 @@ export { seededRandom };
 
 export type ArrivalDistribution = 'poisson' | 'uniform' | 'gamma';
 
-
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(random() + 1e-300)) * Math.cos(2 * Math.PI * random());
 }

@@ -36,7 +36,8 @@ export function readCsvTrace(text: string, path = 'trace', overrides: MappingOve
   const headerless = first ? HEADERLESS_LAYOUTS.find((l) => l.matches(first)) : undefined;
   const header = headerless ? { line: 0, text: headerless.columns.join(',') } : lines.shift();
   const names = header ? splitCsvLine(header.text) : undefined;
-  if (!header || !names || names.some((n) => n === '')) throw new TraceFormatError(path, [{ line: header?.line ?? 1, message: 'expected a header row naming every column' }]);
+  if (!header || !names || names.some((n) => n === ''))
+    throw new TraceFormatError(path, [{ line: header?.line ?? 1, message: 'expected a header row naming every column' }]);
   const bad: BadRow[] = [];
   const records: TraceRecord[] = [];
   for (const { line, text: row } of lines) {

@@ -37,7 +37,12 @@ interface KnownLayout {
 // NOTE: only layouts whose time unit is documented by their publishers; anything else needs the
 // unit from the user or in the field's name.
 export const KNOWN_LAYOUTS: readonly KnownLayout[] = [
-  { name: 'escapement', kind: 'jsonl', fields: ['timestamp_ms'], mapping: { timeField: 'timestamp_ms', timeUnit: 'ms', modelField: 'model', sloField: 'slo_ms' } },
+  {
+    name: 'escapement',
+    kind: 'jsonl',
+    fields: ['timestamp_ms'],
+    mapping: { timeField: 'timestamp_ms', timeUnit: 'ms', modelField: 'model', sloField: 'slo_ms' },
+  },
   // Mooncake (FAST'25) traces: {"timestamp": ms since the trace's start, "input_length", "output_length", "hash_ids"}
   { name: 'mooncake', kind: 'jsonl', fields: ['timestamp', 'input_length', 'output_length'], mapping: { timeField: 'timestamp', timeUnit: 'ms' } },
   // BurstGPT: Timestamp (s since the trace's start),Model,Request tokens,Response tokens,Total tokens,Log Type
@@ -45,7 +50,12 @@ export const KNOWN_LAYOUTS: readonly KnownLayout[] = [
   // Azure LLM inference 2023/2024 read as CSV: TIMESTAMP is a UTC date
   { name: 'azure-llm', kind: 'csv', fields: ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'], mapping: { timeField: 'TIMESTAMP', timeUnit: 'date' } },
   // Alibaba cluster-trace-gpu-v2023 pod lists (openb_pod_list_*.csv): creation_time in s from the trace's start
-  { name: 'alibaba-gpu-2023', kind: 'csv', fields: ['name', 'cpu_milli', 'num_gpu', 'gpu_milli', 'creation_time'], mapping: { timeField: 'creation_time', timeUnit: 's' } },
+  {
+    name: 'alibaba-gpu-2023',
+    kind: 'csv',
+    fields: ['name', 'cpu_milli', 'num_gpu', 'gpu_milli', 'creation_time'],
+    mapping: { timeField: 'creation_time', timeUnit: 's' },
+  },
   // Alibaba cluster-trace-gpu-v2020 (PAI) job table, pai_job_table.header's columns: start_time in s
   { name: 'alibaba-pai-2020', kind: 'csv', fields: ALIBABA_PAI_JOB_COLUMNS, mapping: { timeField: 'start_time', timeUnit: 's' } },
 ];
@@ -80,26 +90,39 @@ function unitFromName(field: string): TimeUnit | undefined {
  * The mapping for a trace whose records have these field names, `firstValue` being the first
  * record's value of a field. Throws a TraceMappingError that says what to give when it cannot tell.
  */
-export function detectMapping(kind: 'jsonl' | 'csv', fields: readonly string[], firstValue: (field: string) => unknown, overrides: MappingOverrides = {}): { mapping: FieldMapping; layout: string } {
+export function detectMapping(
+  kind: 'jsonl' | 'csv',
+  fields: readonly string[],
+  firstValue: (field: string) => unknown,
+  overrides: MappingOverrides = {},
+): { mapping: FieldMapping; layout: string } {
   const has = new Set(fields);
   const layout = KNOWN_LAYOUTS.find((l) => l.kind === kind && l.fields.every((f) => has.has(f)));
   const detected: Partial<FieldMapping> = layout ? { ...layout.mapping } : {};
   const timeField = overrides.timeField ?? detected.timeField ?? findTimeField(fields);
   if (timeField === undefined) {
-    throw new TraceMappingError(`no arrival-time field among [${fields.join(', ')}]; name it with --time-field and its unit with --time-unit ${TIME_UNITS.join('|')}`);
+    throw new TraceMappingError(
+      `no arrival-time field among [${fields.join(', ')}]; name it with --time-field and its unit with --time-unit ${TIME_UNITS.join('|')}`,
+    );
   }
   if (!has.has(timeField)) throw new TraceMappingError(`--time-field '${timeField}' is not a field of this trace [${fields.join(', ')}]`);
   let timeUnit = overrides.timeUnit ?? (timeField === detected.timeField ? detected.timeUnit : undefined) ?? unitFromName(timeField);
   if (timeUnit === undefined) {
     const value = firstValue(timeField);
     if (typeof value === 'string' && !isNumeric(value) && parseDateMs(value) !== undefined) timeUnit = 'date';
-    else throw new TraceMappingError(`field '${timeField}' holds numbers (e.g. ${JSON.stringify(value)}) in a unit this trace does not say; give --time-unit ms|s|us|ns`);
+    else
+      throw new TraceMappingError(
+        `field '${timeField}' holds numbers (e.g. ${JSON.stringify(value)}) in a unit this trace does not say; give --time-unit ms|s|us|ns`,
+      );
   }
   const mapping: FieldMapping = { timeField, timeUnit };
   // A layout's model and SLO fields are optional on each record, so they map even when the first lacks them.
   const modelField = overrides.modelField ?? detected.modelField;
   const sloField = overrides.sloField ?? detected.sloField;
-  for (const [flag, field] of [['--model-field', overrides.modelField], ['--slo-field', overrides.sloField]] as const) {
+  for (const [flag, field] of [
+    ['--model-field', overrides.modelField],
+    ['--slo-field', overrides.sloField],
+  ] as const) {
     if (field !== undefined && !has.has(field)) throw new TraceMappingError(`${flag} '${field}' is not a field of this trace [${fields.join(', ')}]`);
   }
   if (modelField) mapping.modelField = modelField;
@@ -209,7 +232,14 @@ export interface MappedTrace {
  * The arrivals of a file's records (`fields`: its field names), with the rows its reader already
  * found bad: the mapping is detected (or given), applied, and every bad row reported at once.
  */
-export function readMapped(path: string, kind: 'jsonl' | 'csv', fields: readonly string[], records: readonly TraceRecord[], bad: BadRow[], overrides: MappingOverrides): MappedTrace {
+export function readMapped(
+  path: string,
+  kind: 'jsonl' | 'csv',
+  fields: readonly string[],
+  records: readonly TraceRecord[],
+  bad: BadRow[],
+  overrides: MappingOverrides,
+): MappedTrace {
   let detected;
   try {
     detected = detectMapping(kind, fields, (f) => records[0]?.fields[f], overrides);

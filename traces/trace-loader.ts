@@ -53,7 +53,13 @@ export function readTrace(path: string, options: LoadTraceOptions): LoadedTrace 
     case 'azure-llm':
       return plain(readAzureLlmTrace(text, path));
     case 'azure-functions-2019':
-      return plain(expandCounts(readAzureFunctions2019(text, path), { distribution: options.distribution ?? 'poisson', seed: options.seed, ...(options.cv !== undefined ? { cv: options.cv } : {}) }));
+      return plain(
+        expandCounts(readAzureFunctions2019(text, path), {
+          distribution: options.distribution ?? 'poisson',
+          seed: options.seed,
+          ...(options.cv !== undefined ? { cv: options.cv } : {}),
+        }),
+      );
     case 'azure-functions-2021':
       return plain(readAzureFunctions2021(text, path));
     case 'jsonl':
@@ -61,7 +67,12 @@ export function readTrace(path: string, options: LoadTraceOptions): LoadedTrace 
       const mapped = (format === 'jsonl' ? readJsonlTrace : readCsvTrace)(text, path, options.fields ?? {});
       const m = mapped.mapping;
       const extra = [m.modelField ? `model from ${m.modelField}` : '', m.sloField ? `SLO from ${m.sloField} (ms)` : ''].filter(Boolean).join(', ');
-      return { arrivals: mapped.arrivals, format, readAs: `time from ${m.timeField} (${m.timeUnit})${extra ? `, ${extra}` : ''}; layout ${mapped.layout}`, numOutOfOrder: mapped.numOutOfOrder };
+      return {
+        arrivals: mapped.arrivals,
+        format,
+        readAs: `time from ${m.timeField} (${m.timeUnit})${extra ? `, ${extra}` : ''}; layout ${mapped.layout}`,
+        numOutOfOrder: mapped.numOutOfOrder,
+      };
     }
     default:
       throw new Error(`${path}: unknown trace format (give --format ${TRACE_FORMATS.join(' | ')})`);

@@ -49,10 +49,12 @@ export function summarizeTrace(arrivals: readonly Arrival[]): TraceSummary {
 export function timeScaleForTargetLoad(arrivals: readonly Arrival[], capacityRps: number, targetLoad: number): number {
   if (!(targetLoad > 0) || !(capacityRps > 0)) throw new RangeError('target load and capacity must be positive');
   const allowed = Math.max(1, Math.floor(targetLoad * capacityRps));
-  if (arrivals.length <= allowed) throw new RangeError(`the trace has ${arrivals.length} arrivals, fewer than one second at ${allowed} req/s: any speed-up fits`);
+  if (arrivals.length <= allowed)
+    throw new RangeError(`the trace has ${arrivals.length} arrivals, fewer than one second at ${allowed} req/s: any speed-up fits`);
   let lo = 1e-6; // fits: a window of 1 ns holds one arrival, or a few ties
   let hi = 1e9;
-  if (peakCount(arrivals, 1000 * lo) > allowed) throw new RangeError(`more than ${allowed} arrivals share one instant: no speed-up keeps the peak within the target`);
+  if (peakCount(arrivals, 1000 * lo) > allowed)
+    throw new RangeError(`more than ${allowed} arrivals share one instant: no speed-up keeps the peak within the target`);
   for (let i = 0; i < 100 && hi / lo > 1 + 1e-9; i++) {
     const mid = Math.sqrt(lo * hi);
     if (peakCount(arrivals, 1000 * mid) <= allowed) lo = mid;

@@ -24,7 +24,10 @@ export class TraceFormatError extends Error {
     readonly path: string,
     readonly badRows: BadRow[],
   ) {
-    const shown = badRows.slice(0, 10).map((b) => `  line ${b.line}: ${b.message}`).join('\n');
+    const shown = badRows
+      .slice(0, 10)
+      .map((b) => `  line ${b.line}: ${b.message}`)
+      .join('\n');
     super(`${path}: ${badRows.length} bad row(s)\n${shown}${badRows.length > 10 ? `\n  … and ${badRows.length - 10} more` : ''}`);
   }
 }

@@ -67,8 +67,18 @@ export interface DeviceLoopOptions {
   startAt: (targetNs: number, fn: () => void) => CancelableTimer;
 }
 
-const TOO_LATE: Record<ActionType, number> = { load: ErrorCode.LOAD_TOO_LATE, unload: ErrorCode.UNLOAD_TOO_LATE, infer: ErrorCode.INFER_TOO_LATE, ramps: ErrorCode.RAMPS_TOO_LATE };
-const FAILED: Record<ActionType, number> = { load: ErrorCode.LOAD_FAILED, unload: ErrorCode.UNLOAD_NOT_LOADED, infer: ErrorCode.INFER_RUNTIME_ERROR, ramps: ErrorCode.RAMPS_FAILED };
+const TOO_LATE: Record<ActionType, number> = {
+  load: ErrorCode.LOAD_TOO_LATE,
+  unload: ErrorCode.UNLOAD_TOO_LATE,
+  infer: ErrorCode.INFER_TOO_LATE,
+  ramps: ErrorCode.RAMPS_TOO_LATE,
+};
+const FAILED: Record<ActionType, number> = {
+  load: ErrorCode.LOAD_FAILED,
+  unload: ErrorCode.UNLOAD_NOT_LOADED,
+  infer: ErrorCode.INFER_RUNTIME_ERROR,
+  ramps: ErrorCode.RAMPS_FAILED,
+};
 
 type Result = Pick<DeviceOutcome, 'profile' | 'weightsBytes' | 'outputs' | 'outputRows' | 'feedback' | 'stages'>;
 
@@ -233,7 +243,8 @@ export class DeviceLoop {
       return new Refusal(ErrorCode.LOAD_UNKNOWN_MODEL, (err as Error).message);
     }
     const freeBytes = this.options.memoryBudgetBytes - this.usedBytes + (previous?.weightsBytes ?? 0);
-    if (entry.fileBytes > freeBytes) return new Refusal(ErrorCode.LOAD_INSUFFICIENT_MEMORY, `needs ${entry.fileBytes} bytes, ${freeBytes} free of ${this.options.memoryBudgetBytes}`);
+    if (entry.fileBytes > freeBytes)
+      return new Refusal(ErrorCode.LOAD_INSUFFICIENT_MEMORY, `needs ${entry.fileBytes} bytes, ${freeBytes} free of ${this.options.memoryBudgetBytes}`);
     const runnable = runnableBatchSizes(entry.manifest);
     const badSize = action.batchSizes.find((b) => !runnable.includes(b));
     if (badSize !== undefined) return new Refusal(ErrorCode.LOAD_FAILED, `batch size ${badSize} cannot run on this model (it runs ${runnable.join(',')})`);
@@ -248,7 +259,8 @@ export class DeviceLoop {
   private async runInfer(job: DeviceJob, action: InferAction): Promise<Result | Refusal> {
     const model = this.loaded.get(action.modelName);
     if (!model) return new Refusal(ErrorCode.INFER_NOT_LOADED, `${action.modelName} is not loaded`);
-    if (!model.batchSizes.includes(action.batchSize)) return new Refusal(ErrorCode.INFER_INVALID_BATCH_SIZE, `batch size ${action.batchSize} was not profiled (have ${model.batchSizes.join(',')})`);
+    if (!model.batchSizes.includes(action.batchSize))
+      return new Refusal(ErrorCode.INFER_INVALID_BATCH_SIZE, `batch size ${action.batchSize} was not profiled (have ${model.batchSizes.join(',')})`);
     const problem = checkBatchInputs(model.entry, action.batchSize, job.tensors);
     if (problem) return new Refusal(ErrorCode.INFER_INVALID_INPUT, problem);
     const outcome = await this.executor.infer(action.modelName, action.batchSize, job.tensors, {

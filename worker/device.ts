@@ -19,7 +19,11 @@ export class Device {
     private readonly executor: Executor,
     options: { modelDir: string; memoryBudgetBytes: number },
   ) {
-    this.loop = new DeviceLoop(executor, { ...options, nowNs: monotonicNowNs, startAt }, { outcome: (o) => this.listener.outcome(o), exit: (e) => this.listener.exit(e) });
+    this.loop = new DeviceLoop(
+      executor,
+      { ...options, nowNs: monotonicNowNs, startAt },
+      { outcome: (o) => this.listener.outcome(o), exit: (e) => this.listener.exit(e) },
+    );
   }
 
   /** `cpu`, `cuda:N`, `simulated`, ... */

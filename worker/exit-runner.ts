@@ -94,7 +94,11 @@ export async function runChainWithExits(
   const rows = new RowSet(batchSize);
   const exited = new Set<number>();
   const activeSites = steps.map((s) => s.endsAtSite).filter((s): s is number => s !== null && config.thresholds.has(s));
-  const feedback = { siteIds: activeSites, confidences: activeSites.map(() => new Array<number>(config.numRequests).fill(Number.NaN)), predictions: activeSites.map(() => new Array<number>(config.numRequests).fill(-1)) };
+  const feedback = {
+    siteIds: activeSites,
+    confidences: activeSites.map(() => new Array<number>(config.numRequests).fill(Number.NaN)),
+    predictions: activeSites.map(() => new Array<number>(config.numRequests).fill(-1)),
+  };
   const stageNs: ChainRunResult['stageNs'] = [];
 
   const shrink = (numBefore: number, kept: number[]): void => {
@@ -106,7 +110,11 @@ export async function runChainWithExits(
     }
   };
   // In compact mode padding rows carry no request: they leave before the first segment.
-  if (config.mode === 'compact' && config.numRequests < batchSize) shrink(batchSize, rows.retain((current) => rows.originalRow(current) < config.numRequests));
+  if (config.mode === 'compact' && config.numRequests < batchSize)
+    shrink(
+      batchSize,
+      rows.retain((current) => rows.originalRow(current) < config.numRequests),
+    );
 
   // What a later step (or the caller) still reads after each step: the rest is dropped, so a
   // compact shrink copies only live tensors (not the input or earlier sites' activations).
@@ -167,14 +175,22 @@ export async function runChainWithExits(
     dropDead(stepIndex);
     if (config.mode === 'compact' && exitingCurrent.length > 0) {
       const numBefore = rows.size;
-      shrink(numBefore, rows.retain((current) => {
-        const row = rows.originalRow(current);
-        return !exited.has(row) || config.keepRows.has(row);
-      }));
+      shrink(
+        numBefore,
+        rows.retain((current) => {
+          const row = rows.originalRow(current);
+          return !exited.has(row) || config.keepRows.has(row);
+        }),
+      );
       if (rows.size === 0) break;
     }
   }
 
   const finalOutput = env[finalOutputName] ?? new ortModule.Tensor('float32', new Float32Array(0), [0]);
-  return { finalOutput: rows.size === 0 ? new ortModule.Tensor('float32', new Float32Array(0), [0, ...(finalOutput.dims.slice(1) as number[])]) : finalOutput, finalRows: [...rows.originalRows()], feedback, stageNs };
+  return {
+    finalOutput: rows.size === 0 ? new ortModule.Tensor('float32', new Float32Array(0), [0, ...(finalOutput.dims.slice(1) as number[])]) : finalOutput,
+    finalRows: [...rows.originalRows()],
+    feedback,
+    stageNs,
+  };
 }

@@ -26,7 +26,13 @@ export interface FusedRunResult {
   durationNs: number;
 }
 
-export async function runFused(fused: FusedModel, feeds: Record<string, ort.Tensor>, finalOutputName: string, numRequests: number, nowNs: () => number): Promise<FusedRunResult> {
+export async function runFused(
+  fused: FusedModel,
+  feeds: Record<string, ort.Tensor>,
+  finalOutputName: string,
+  numRequests: number,
+  nowNs: () => number,
+): Promise<FusedRunResult> {
   const t0 = nowNs();
   const outputs = await fused.session.run(feeds);
   const durationNs = nowNs() - t0;

@@ -39,12 +39,29 @@ async function handle(req: ThreadRequest): Promise<void> {
         ...(req.earlyExit ? { earlyExit: req.earlyExit } : {}),
         onExit: (e) => {
           const probabilities = e.probabilities.buffer as ArrayBuffer;
-          post({ id: req.id, ok: true, kind: 'exit', siteId: e.siteId, rows: e.rows, confidences: e.confidences, predictions: e.predictions, numClasses: e.numClasses, atLocalNs: e.atLocalNs, probabilities }, [probabilities]);
+          post(
+            {
+              id: req.id,
+              ok: true,
+              kind: 'exit',
+              siteId: e.siteId,
+              rows: e.rows,
+              confidences: e.confidences,
+              predictions: e.predictions,
+              numClasses: e.numClasses,
+              atLocalNs: e.atLocalNs,
+              probabilities,
+            },
+            [probabilities],
+          );
         },
       });
       const outputs = outcome.outputs.map((t) => toWire(t, true)); // fresh copies out of ORT's memory
       const { outputs: _sent, ...rest } = outcome;
-      return post({ id: req.id, ok: true, kind: 'infer', ...rest, outputs }, outputs.map((o) => o.buffer));
+      return post(
+        { id: req.id, ok: true, kind: 'infer', ...rest, outputs },
+        outputs.map((o) => o.buffer),
+      );
     }
   }
 }

@@ -17,7 +17,14 @@ import { decodeModel, encodeModel, onnx, type ModelProto } from '../onnx/onnx-pr
 import { segmentModel } from '../onnx/segmenter.js';
 import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { runFused, type FusedModel } from './fused-runner.js';
-import { anchorBatchSizes, interpolateTiming, MAX_TIMING_NS_PER_SIZE, MIN_TIMED_RUNS_PER_SIZE, tooSlowToTime, type Timing } from '../shared/batch-size-sampling.js';
+import {
+  anchorBatchSizes,
+  interpolateTiming,
+  MAX_TIMING_NS_PER_SIZE,
+  MIN_TIMED_RUNS_PER_SIZE,
+  tooSlowToTime,
+  type Timing,
+} from '../shared/batch-size-sampling.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { EscapementError, ErrorCode } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
@@ -28,7 +35,10 @@ import { createDeviceSession } from '../onnx/device-sessions.js';
 
 const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
-/** What an early-exit package keeps loaded: every ramp head, chains per active ramp set, and (release mode) the whole model with a ramp set's heads fused in. */
+/**
+ * What an early-exit package keeps loaded: every ramp head, chains per active ramp set, and
+ * (release mode) the whole model with a ramp set's heads fused in.
+ */
 interface EarlyExitState {
   settings: SessionSettings;
   section: EarlyExitSection;
@@ -41,7 +51,6 @@ interface EarlyExitState {
   maxBatchSize: number;
   seqLength: number;
 }
-
 
 /**
  * Whether the package's compiled copies (`*.opt.onnx`: onnxruntime's offline optimisation, which
@@ -62,7 +71,14 @@ function compiledFile(state: { section: EarlyExitSection; settings: SessionSetti
   return optimized && compiledCopiesFit(state.section, state.settings.device) ? optimized : plain;
 }
 
-async function loadEarlyExit(settings: SessionSettings, folder: string, section: EarlyExitSection, inputs: TensorSpec[], maxBatchSize: number, seqLength: number): Promise<EarlyExitState> {
+async function loadEarlyExit(
+  settings: SessionSettings,
+  folder: string,
+  section: EarlyExitSection,
+  inputs: TensorSpec[],
+  maxBatchSize: number,
+  seqLength: number,
+): Promise<EarlyExitState> {
   const heads = new Map<number, RampHead>();
   for (const ramp of section.ramps) {
     const site = section.sites.find((s) => s.id === ramp.siteId)!;
@@ -87,7 +103,8 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
   const steps: ChainStep[] = [];
   const segments: { model: ModelProto; inputs: string[]; outputs: string[]; endsAtSite: number | null }[] = [];
   if (usePackaged) {
-    for (const seg of section.segments) segments.push({ model: decodeModel(readFileSync(join(state.folder, seg.file))), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
+    for (const seg of section.segments)
+      segments.push({ model: decodeModel(readFileSync(join(state.folder, seg.file))), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
   } else {
     const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
     const sites = siteIds.map((id) => section.sites.find((s) => s.id === id)!);
@@ -102,7 +119,9 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     // Fuse the site's ramp head into the segment: one run() yields the cut tensor and the probabilities.
     const ramp = seg.endsAtSite === null ? undefined : section.ramps.find((r) => r.siteId === seg.endsAtSite);
     if (ramp) fuseHead(seg.model, decodeModel(readFileSync(join(state.folder, ramp.file))), ramp.outputName);
-    const session = await createDeviceSession(encodeModel(seg.model), state.settings, { graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all' });
+    const session = await createDeviceSession(encodeModel(seg.model), state.settings, {
+      graphOptimizationLevel: section.compile.chainOptimizationLevel ?? 'all',
+    });
     steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
   await warmChain(steps, state);
@@ -181,7 +200,10 @@ function argmaxRows(data: Float32Array, numRows: number): number[] {
 /** A release-mode INFER on the fused model: every row's full answer, the ramps' view as feedback. */
 async function inferFused(entry: LoadedModel, feeds: Record<string, ort.Tensor>, numRequests: number, plan: EarlyExitPlan): Promise<InferOutcome> {
   const state = entry.earlyExit!;
-  const fused = await fusedFor(state, plan.ramps.map((r) => r.siteId));
+  const fused = await fusedFor(
+    state,
+    plan.ramps.map((r) => r.siteId),
+  );
   const result = await runFused(fused, feeds, state.section.finalOutput, numRequests, monotonicNowNs);
   const spec = entry.outputs[0]!;
   return {
@@ -192,14 +214,38 @@ async function inferFused(entry: LoadedModel, feeds: Record<string, ort.Tensor>,
 }
 
 /** An INFER with ramps: runs the chain, reporting each exit as it happens. */
-async function inferWithExits(entry: LoadedModel, feeds: Record<string, ort.Tensor>, batchSize: number, numRequests: number, plan: EarlyExitPlan, onExit: InferOptions['onExit']): Promise<InferOutcome> {
+async function inferWithExits(
+  entry: LoadedModel,
+  feeds: Record<string, ort.Tensor>,
+  batchSize: number,
+  numRequests: number,
+  plan: EarlyExitPlan,
+  onExit: InferOptions['onExit'],
+): Promise<InferOutcome> {
   const state = entry.earlyExit!;
-  const chain = await chainFor(state, plan.ramps.map((r) => r.siteId));
+  const chain = await chainFor(
+    state,
+    plan.ramps.map((r) => r.siteId),
+  );
   const config = { mode: plan.mode, thresholds: new Map(plan.ramps.map((r) => [r.siteId, r.threshold])), keepRows: new Set(plan.keepRows), numRequests };
-  const result = await runChainWithExits(ort, chain, state.heads, feeds, batchSize, state.section.finalOutput, config, (event) => {
-    const { probabilities, ...rest } = event;
-    onExit?.({ ...rest, atLocalNs: monotonicNowNs(), probabilities: new Uint8Array(probabilities.buffer.slice(probabilities.byteOffset, probabilities.byteOffset + probabilities.byteLength)) });
-  }, monotonicNowNs);
+  const result = await runChainWithExits(
+    ort,
+    chain,
+    state.heads,
+    feeds,
+    batchSize,
+    state.section.finalOutput,
+    config,
+    (event) => {
+      const { probabilities, ...rest } = event;
+      onExit?.({
+        ...rest,
+        atLocalNs: monotonicNowNs(),
+        probabilities: new Uint8Array(probabilities.buffer.slice(probabilities.byteOffset, probabilities.byteOffset + probabilities.byteLength)),
+      });
+    },
+    monotonicNowNs,
+  );
   const spec = entry.outputs[0]!;
   const finalData = result.finalOutput.data as Float32Array;
   const finalPredictions = new Array<number>(numRequests).fill(-1);
@@ -276,7 +322,12 @@ function zeroInputs(inputs: TensorSpec[], batchSize: number, seqLength: number):
  * Median and p99 per batch size (text models: per batch size at every sequence bucket): the powers
  * of two timed, sizes between them timed too unless too slow to time (batch-size-sampling.ts).
  */
-async function profile(session: ort.InferenceSession, inputs: TensorSpec[], batchSizes: number[], sequenceBuckets: number[] = [0]): Promise<BatchProfileEntry[]> {
+async function profile(
+  session: ort.InferenceSession,
+  inputs: TensorSpec[],
+  batchSizes: number[],
+  sequenceBuckets: number[] = [0],
+): Promise<BatchProfileEntry[]> {
   const entries: BatchProfileEntry[] = [];
   const budgetPerSizeNs = Math.min(MAX_PROFILE_NS_PER_SIZE, PROFILE_BUDGET_NS / (sequenceBuckets.length * batchSizes.length));
   const sizes = [...new Set(batchSizes)].sort((a, b) => a - b);
@@ -350,7 +401,9 @@ export class OrtExecutor implements Executor {
     try {
       const entries = await profile(session, manifest.inputs, batchSizes, buckets);
       const ee = manifest.earlyExit;
-      const earlyExit = ee ? await loadEarlyExit(this.settings, dirname(entry.onnxPath), ee, manifest.inputs, Math.max(...batchSizes), buckets?.[0] ?? 0) : undefined;
+      const earlyExit = ee
+        ? await loadEarlyExit(this.settings, dirname(entry.onnxPath), ee, manifest.inputs, Math.max(...batchSizes), buckets?.[0] ?? 0)
+        : undefined;
       this.sessions.set(manifest.name, { session, outputs: manifest.outputs, ...(earlyExit ? { earlyExit } : {}) });
       return { profile: entries, weightsBytes: Math.max(entry.fileBytes, rssDelta) };
     } catch (err) {
@@ -386,7 +439,8 @@ export class OrtExecutor implements Executor {
     try {
       if (options.earlyExit && options.earlyExit.ramps.length > 0) {
         if (!entry.earlyExit) throw new EscapementError(ErrorCode.INFER_INVALID_INPUT, `${modelName} has no early-exit package`);
-        if (options.earlyExit.fused && options.earlyExit.mode === 'release') return await inferFused(entry, feeds, options.numRequests ?? batchSize, options.earlyExit);
+        if (options.earlyExit.fused && options.earlyExit.mode === 'release')
+          return await inferFused(entry, feeds, options.numRequests ?? batchSize, options.earlyExit);
         return await inferWithExits(entry, feeds, batchSize, options.numRequests ?? batchSize, options.earlyExit, options.onExit);
       }
       const t0 = monotonicNowNs();

@@ -38,7 +38,11 @@ export class RowSet {
 }
 
 /** Copies the given rows (first dimension) of a row-major tensor into a new, smaller one. */
-export function sliceRows<T extends Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array | Float64Array>(data: T, numRows: number, keep: readonly number[]): T {
+export function sliceRows<T extends Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array | Float64Array>(
+  data: T,
+  numRows: number,
+  keep: readonly number[],
+): T {
   const rowLength = data.length / numRows;
   const out = new (data.constructor as new (n: number) => T)(keep.length * rowLength);
   keep.forEach((row, i) => out.set(data.subarray(row * rowLength, (row + 1) * rowLength) as never, i * rowLength));

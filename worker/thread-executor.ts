@@ -28,14 +28,24 @@ export class ThreadExecutor implements Executor {
     this.device = settings.device;
     // NOTE: the thread runs compiled JS; from TypeScript sources (tests) point at dist/.
     const here = fileURLToPath(import.meta.url);
-    const script = here.endsWith('.ts') ? here.replace(/\/worker\/thread-executor\.ts$/, '/dist/worker/inference-thread.js') : new URL('./inference-thread.js', import.meta.url);
+    const script = here.endsWith('.ts')
+      ? here.replace(/\/worker\/thread-executor\.ts$/, '/dist/worker/inference-thread.js')
+      : new URL('./inference-thread.js', import.meta.url);
     this.thread = new Worker(script, { workerData: settings });
     this.thread.on('message', (reply: ThreadReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       if (reply.ok && reply.kind === 'exit') {
         // not final: the INFER goes on
-        p.onExit?.({ siteId: reply.siteId, rows: reply.rows, confidences: reply.confidences, predictions: reply.predictions, numClasses: reply.numClasses, atLocalNs: reply.atLocalNs, probabilities: new Uint8Array(reply.probabilities) });
+        p.onExit?.({
+          siteId: reply.siteId,
+          rows: reply.rows,
+          confidences: reply.confidences,
+          predictions: reply.predictions,
+          numClasses: reply.numClasses,
+          atLocalNs: reply.atLocalNs,
+          probabilities: new Uint8Array(reply.probabilities),
+        });
         return;
       }
       this.pending.delete(reply.id);
@@ -69,7 +79,7 @@ export class ThreadExecutor implements Executor {
       const message = (err as Error).message;
       // onnxruntime-node loads the CUDA provider's library on first use; this install skips it.
       const hint = /^cuda/.test(this.device) && /Failed to load (shared )?library/i.test(message) ? `; ${CUDA_INSTALL_HINT}` : '';
-      throw new Error(`device '${this.device}' is unavailable: ${message}${hint}`);
+      throw new Error(`device '${this.device}' is unavailable: ${message}${hint}`, { cause: err });
     }
   }
 
@@ -89,8 +99,19 @@ export class ThreadExecutor implements Executor {
 
   async infer(modelName: string, batchSize: number, inputs: Tensor[], options: InferOptions = {}): Promise<InferOutcome> {
     const wire = inputs.map((t) => toWire(t));
-    const request = { kind: 'infer' as const, modelName, batchSize, inputs: wire, numRequests: options.numRequests ?? batchSize, ...(options.earlyExit ? { earlyExit: options.earlyExit } : {}) };
-    const reply = await this.call(request, wire.map((w) => w.buffer), options.onExit);
+    const request = {
+      kind: 'infer' as const,
+      modelName,
+      batchSize,
+      inputs: wire,
+      numRequests: options.numRequests ?? batchSize,
+      ...(options.earlyExit ? { earlyExit: options.earlyExit } : {}),
+    };
+    const reply = await this.call(
+      request,
+      wire.map((w) => w.buffer),
+      options.onExit,
+    );
     if (!reply.ok || reply.kind !== 'infer') throw new Error('inference thread answered out of turn');
     const outcome: InferOutcome = { outputs: reply.outputs.map(fromWire), stages: reply.stages };
     if (reply.outputRows) outcome.outputRows = reply.outputRows;

@@ -26,7 +26,18 @@ export type ThreadReply =
   | { id: number; ok: true; kind: 'done' }
   | { id: number; ok: true; kind: 'infer'; outputs: WireTensor[]; stages: StageTiming[]; outputRows?: number[]; feedback?: ExitFeedback }
   /** Not final: rows answered at a ramp while the INFER with the same id goes on. */
-  | { id: number; ok: true; kind: 'exit'; siteId: number; rows: number[]; confidences: number[]; predictions: number[]; probabilities: ArrayBuffer; numClasses: number; atLocalNs: number };
+  | {
+      id: number;
+      ok: true;
+      kind: 'exit';
+      siteId: number;
+      rows: number[];
+      confidences: number[];
+      predictions: number[];
+      probabilities: ArrayBuffer;
+      numClasses: number;
+      atLocalNs: number;
+    };
 
 /** What the inference thread is started with. */
 export type ThreadSettings = SessionSettings;

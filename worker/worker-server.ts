@@ -60,13 +60,25 @@ export class WorkerServer {
     private readonly device: Device,
     private readonly options: WorkerServerOptions,
   ) {
-    const curve = options.curve ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey } : {};
-    this.dealer = new zmq.Dealer({ routingId: options.workerId, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000, maxMessageSize: DEFAULT_MAX_TENSOR_BYTES, ...curve });
+    const curve = options.curve
+      ? { curveServerKey: options.curve.serverPublicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey }
+      : {};
+    this.dealer = new zmq.Dealer({
+      routingId: options.workerId,
+      linger: 0,
+      sendHighWaterMark: 10_000,
+      receiveHighWaterMark: 10_000,
+      maxMessageSize: DEFAULT_MAX_TENSOR_BYTES,
+      ...curve,
+    });
     this.skewNs = options.clockSkewNs ?? 0;
     this.sender = new SerialSender(this.dealer, (err) => {
       if (!this.closed) this.options.log(`send failed: ${err.message}`);
     });
-    this.clockSync = new ClockSyncSession((ping) => this.send(ping), () => this.localNowNs());
+    this.clockSync = new ClockSyncSession(
+      (ping) => this.send(ping),
+      () => this.localNowNs(),
+    );
     device.listen({ outcome: (o) => this.onOutcome(o), exit: (e) => this.onExit(e) });
   }
 

@@ -11,21 +11,25 @@ const TINY = { layers: 2, hidden: 32, heads: 4, feedForward: 64, vocab: 500, max
 function tokens(rows: number[][], length: number) {
   const ids = new BigInt64Array(rows.length * length);
   const mask = new BigInt64Array(rows.length * length);
-  rows.forEach((row, r) => row.forEach((id, t) => {
-    ids[r * length + t] = BigInt(id);
-    mask[r * length + t] = 1n;
-  }));
+  rows.forEach((row, r) =>
+    row.forEach((id, t) => {
+      ids[r * length + t] = BigInt(id);
+      mask[r * length + t] = 1n;
+    }),
+  );
   return { input_ids: new ort.Tensor('int64', ids, [rows.length, length]), attention_mask: new ort.Tensor('int64', mask, [rows.length, length]) };
 }
 
 describe('the BERT-shaped encoder the benchmarks write', () => {
-  it('has BERT-base\'s size at the BERT-base shape (counted, not built)', () => {
+  it("has BERT-base's size at the BERT-base shape (counted, not built)", () => {
     const { layers, hidden, feedForward, vocab, maxTokens, classes } = BERT_BASE;
     const perLayer = 4 * (hidden * hidden + hidden) + 2 * hidden * feedForward + feedForward + hidden + 4 * hidden;
     const expected = (vocab + maxTokens + 1) * hidden + 2 * hidden + layers * perLayer + hidden * hidden + hidden + hidden * classes + classes;
     expect(expected).toBeGreaterThan(105e6); // BERT-base: 110 M with its 512 positions
     expect(expected).toBeLessThan(112e6);
-    expect(parameterCount(bertShapedEncoder({ ...TINY }))).toBe((TINY.vocab + TINY.maxTokens + 1) * 32 + 2 * 32 + 2 * (4 * (32 * 32 + 32) + 2 * 32 * 64 + 64 + 32 + 4 * 32) + 32 * 32 + 32 + 32 * 3 + 3);
+    expect(parameterCount(bertShapedEncoder({ ...TINY }))).toBe(
+      (TINY.vocab + TINY.maxTokens + 1) * 32 + 2 * 32 + 2 * (4 * (32 * 32 + 32) + 2 * 32 * 64 + 64 + 32 + 4 * 32) + 32 * 32 + 32 + 32 * 3 + 3,
+    );
   });
 
   it('runs in onnxruntime, masks padding out, and is the same model for the same seed', async () => {
@@ -37,7 +41,17 @@ describe('the BERT-shaped encoder the benchmarks write', () => {
       const alone = (await session.run(tokens([[5, 9, 2]], 3))).logits!;
       expect(alone.dims).toEqual([1, 3]);
       // the same text padded to 8 in a batch with a longer one gives the same logits
-      const padded = (await session.run(tokens([[5, 9, 2], [1, 2, 3, 4, 5, 6, 7, 8]], 8))).logits!;
+      const padded = (
+        await session.run(
+          tokens(
+            [
+              [5, 9, 2],
+              [1, 2, 3, 4, 5, 6, 7, 8],
+            ],
+            8,
+          ),
+        )
+      ).logits!;
       for (let c = 0; c < 3; c++) expect((padded.data as Float32Array)[c]!).toBeCloseTo((alone.data as Float32Array)[c]!, 4);
       expect(Array.from(padded.data as Float32Array).every(Number.isFinite)).toBe(true);
     } finally {
@@ -47,7 +61,13 @@ describe('the BERT-shaped encoder the benchmarks write', () => {
 
   it('gives prepare a site after every attention and feed-forward block, and a chain that reproduces it', async () => {
     const model = bertShapedEncoder(TINY);
-    const feeds = tokens([[3, 4, 5, 6], [7, 8, 0, 0]], 4);
+    const feeds = tokens(
+      [
+        [3, 4, 5, 6],
+        [7, 8, 0, 0],
+      ],
+      4,
+    );
     const probe = Object.entries(feeds).map(([name, t]) => ({ name, shape: [...t.dims], data: t.data as BigInt64Array }));
     const { sites, types } = await findRampSites(model, probe, 'input_ids');
     const producers = sites.map((s) => s.producerName);

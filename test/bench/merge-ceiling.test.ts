@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { interpolateMs, mergeCeiling } from '../../bench/merge-ceiling.js';
 
 describe('merging survivors: the ceiling over compact mode', () => {
-  it('interpolates a segment\'s time between measured sizes, and per row outside them', () => {
+  it("interpolates a segment's time between measured sizes, and per row outside them", () => {
     const table = { 2: 4, 4: 6, 8: 16 };
     expect(interpolateMs(table, 3)).toBe(5);
     expect(interpolateMs(table, 1)).toBe(2);

@@ -12,7 +12,7 @@ const row = (batchSize: number, expectedMs: number, actualMs: number, stages: st
 });
 
 describe('where an INFER prediction error comes from (bench:core)', () => {
-  it('splits the action into the run (against its batch size\'s median run) and the hop around it', () => {
+  it("splits the action into the run (against its batch size's median run) and the hop around it", () => {
     const rows = [
       row(1, 1.0, 1.2, 'model:1.000'),
       row(1, 1.0, 1.3, 'model:1.000'),

@@ -3,14 +3,27 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { cliEntryPath } from '../../cluster/local-cluster.js';
 
-const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
 
 describe('escapement CLI errors', () => {
   it('answers a command that fails with one line and exit 1, no stack trace', () => {
     const result = run(['replay', '--trace', '/no/such/trace.csv', '--model', 'mnist-cnn', '--out', '/tmp/escapement-never']);
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toMatch(/^escapement: ENOENT: no such file or directory, open '\/no\/such\/trace.csv'$/);
-    const copies = run(['replay', '--trace', 'traces/azure-llm-2023-conv.csv', '--model', 'mnist-cnn', '--copies', '2', '--mapping', 'functions', '--out', '/tmp/escapement-never']);
+    const copies = run([
+      'replay',
+      '--trace',
+      'traces/azure-llm-2023-conv.csv',
+      '--model',
+      'mnist-cnn',
+      '--copies',
+      '2',
+      '--mapping',
+      'functions',
+      '--out',
+      '/tmp/escapement-never',
+    ]);
     expect(copies.status).toBe(1);
     expect(copies.stderr).toMatch(/has no functions to map onto copies; use --mapping zipf/);
   });
@@ -42,7 +55,20 @@ describe('escapement CLI errors', () => {
 
   it('refuses an SLO given both in ms and as a factor', () => {
     for (const command of ['replay', 'compare']) {
-      const result = run([command, '--trace', 'traces/azure-llm-2023-conv.csv', '--model', 'fmnist-resnet', '--slo-ms', '40', '--slo-factor', '3', '--out', '/tmp/escapement-never', '--check-args']);
+      const result = run([
+        command,
+        '--trace',
+        'traces/azure-llm-2023-conv.csv',
+        '--model',
+        'fmnist-resnet',
+        '--slo-ms',
+        '40',
+        '--slo-factor',
+        '3',
+        '--out',
+        '/tmp/escapement-never',
+        '--check-args',
+      ]);
       expect(result.status, command).toBe(2);
       expect(result.stderr).toMatch(/mutually exclusive/);
     }

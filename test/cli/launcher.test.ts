@@ -8,7 +8,9 @@ import { hasServingNodeFlags, SERVING_NODE_FLAGS } from '../../cluster/node-flag
 
 describe('bin/escapement', () => {
   it('passes exactly the serving node flags', () => {
-    const execLine = readFileSync('bin/serving-node', 'utf8').split('\n').find((l) => l.startsWith('exec node '))!;
+    const execLine = readFileSync('bin/serving-node', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('exec node '))!;
     const flags = execLine.split(' ').filter((w) => w.startsWith('--'));
     expect(flags).toEqual([...SERVING_NODE_FLAGS]);
   });

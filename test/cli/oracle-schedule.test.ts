@@ -44,8 +44,8 @@ function outcome(c: RampConfidences, windowOf: (i: number) => number, window: nu
   return { agreement: agree / n, exitFraction: exits / n };
 }
 
-describe('the oracle\'s thresholds', () => {
-  it('per window, exit as much as the window\'s own answers allow within the 1 % budget', () => {
+describe("the oracle's thresholds", () => {
+  it("per window, exit as much as the window's own answers allow within the 1 % budget", () => {
     const { confidences, windowOf } = run();
     const schedule = oracleSchedule(confidences, windowOf, 2, RAMPS, 10);
     expect(schedule).toHaveLength(2);
@@ -61,7 +61,7 @@ describe('the oracle\'s thresholds', () => {
     expect(outcome(confidences, windowOf, 1, schedule[0]!).agreement).toBeLessThan(0.99);
   });
 
-  it('sees the package\'s ramps as the controller does', () => {
+  it("sees the package's ramps as the controller does", () => {
     const ee = loadModelEntry('models', 'fmnist-resnet').manifest.earlyExit!;
     const { ramps, wholeMs } = tunerRampsOf(ee, ee.chosenRamps);
     expect(ramps.map((r) => r.siteId)).toEqual(ee.chosenRamps);

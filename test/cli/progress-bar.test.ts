@@ -29,6 +29,9 @@ describe('the progress line', () => {
       write.mockRestore();
       Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
     }
-    expect(lines).toEqual(['prepare m train ramps      [##########..............] 4/10, about 30s left\n', 'prepare m train ramps      [########################] 10/10\n']);
+    expect(lines).toEqual([
+      'prepare m train ramps      [##########..............] 4/10, about 30s left\n',
+      'prepare m train ramps      [########################] 10/10\n',
+    ]);
   });
 });

@@ -15,7 +15,10 @@ describe('the SLO of a replay', () => {
 
   it('defaults to 10x the batch-1 latency for a real-size model, rounded up to 10 ms, never under the floor', () => {
     const ee = entry.manifest.earlyExit!;
-    const heavy = { ...entry, manifest: { ...entry.manifest, earlyExit: { ...ee, profile: { ...ee.profile, wholeMs: { ...ee.profile.wholeMs, '1': 19.6 } } } } };
+    const heavy = {
+      ...entry,
+      manifest: { ...entry.manifest, earlyExit: { ...ee, profile: { ...ee.profile, wholeMs: { ...ee.profile.wholeMs, '1': 19.6 } } } },
+    };
     expect(sloFor(heavy, undefined, undefined, 40)).toBe(200);
     expect(sloFor(heavy, 30, undefined, 40)).toBe(30);
     expect(batch1Ms * 10).toBeLessThan(40); // fmnist-resnet keeps the floor

@@ -46,7 +46,20 @@ describe('drift workloads', () => {
 describe('per-window measures', () => {
   it('cuts a run into windows by scheduled arrival, with exits, agreement and latency of each', () => {
     const record = (i: number, early: boolean, agrees: boolean): ReplayRecord => ({
-      index: i, requestId: `r${i}`, model: 'm', sloMs: 40, arrivalNs: i * 1e6, deadlineNs: i * 1e6 + 40e6, completeNs: i * 1e6 + 5e6, latencyMs: early ? 2 : 8, scheduleLagMs: 0, status: 'OK', metSlo: true, code: 0, early, agrees,
+      index: i,
+      requestId: `r${i}`,
+      model: 'm',
+      sloMs: 40,
+      arrivalNs: i * 1e6,
+      deadlineNs: i * 1e6 + 40e6,
+      completeNs: i * 1e6 + 5e6,
+      latencyMs: early ? 2 : 8,
+      scheduleLagMs: 0,
+      status: 'OK',
+      metSlo: true,
+      code: 0,
+      early,
+      agrees,
     });
     // 100 requests over 100 ms: the first half exits and agrees, the second does neither
     const records = Array.from({ length: 100 }, (_, i) => record(i, i < 50, i < 50));

@@ -22,7 +22,10 @@ describe('open-loop arrivals', () => {
 
   it('bursts at CV 10: most requests arrive within a small share of the time', () => {
     const offsets = arrivalOffsetsNs(50_000, 1000, 'gamma', 3, 10);
-    const gaps = offsets.slice(1).map((t, i) => t - offsets[i]!).sort((a, b) => a - b);
+    const gaps = offsets
+      .slice(1)
+      .map((t, i) => t - offsets[i]!)
+      .sort((a, b) => a - b);
     // half the gaps are far below the mean gap (1 ms)
     expect(gaps[gaps.length >> 1]! / 1e6).toBeLessThan(0.01);
   });

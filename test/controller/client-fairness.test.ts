@@ -19,17 +19,40 @@ describe('per-client admission', () => {
 
   beforeAll(async () => {
     server = new ControllerServer({
-      host: '127.0.0.1', workerPort: 0, clientPort: 0, models: new Map([[MODEL, entry]]), scheduler: {}, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 5000,
-      preloadModels: [MODEL], exitMode: 'off', adjustRamps: false, maxPendingPerClient: 3, log: () => undefined,
+      host: '127.0.0.1',
+      workerPort: 0,
+      clientPort: 0,
+      models: new Map([[MODEL, entry]]),
+      scheduler: {},
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 5000,
+      preloadModels: [MODEL],
+      exitMode: 'off',
+      adjustRamps: false,
+      maxPendingPerClient: 3,
+      log: () => undefined,
     });
     const { workerUrl, clientUrl } = await server.start();
     // loads instantly, then never answers an INFER: whatever is admitted stays pending
     worker = new RogueWorker({
-      workerUrl, workerId: 'w0',
+      workerUrl,
+      workerId: 'w0',
       answer: (a) => {
         const nowNs = monotonicNowNs();
         if (a.type !== 'load') return [];
-        return [[hostilePack({ type: 'result', actionId: a.actionId, actionType: 'load', modelName: a.modelName, code: 0, timing: { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 1e5, sentNs: nowNs }, profile: a.batchSizes.map((b) => ({ batchSize: b, durationNs: 1e5, p99DurationNs: 2e5 })) })]];
+        return [
+          [
+            hostilePack({
+              type: 'result',
+              actionId: a.actionId,
+              actionType: 'load',
+              modelName: a.modelName,
+              code: 0,
+              timing: { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 1e5, sentNs: nowNs },
+              profile: a.batchSizes.map((b) => ({ batchSize: b, durationNs: 1e5, p99DurationNs: 2e5 })),
+            }),
+          ],
+        ];
       },
     });
     greedy = await EscapementClient.connect(clientUrl);

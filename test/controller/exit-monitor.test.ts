@@ -12,11 +12,19 @@ const RAMPS = [
 function batch(random: () => number, numRows: number, wrongWhenConfident: number): ExitFeedback {
   const finals = Array.from({ length: numRows }, () => Math.floor(random() * 10));
   const confidences = RAMPS.map(() => finals.map(() => 0.3 + 0.7 * random()));
-  const predictions = confidences.map((cs) => cs.map((c, row) => (c > 0.9 && random() < wrongWhenConfident ? (finals[row]! + 1) % 10 : c > 0.9 ? finals[row]! : random() < 0.5 ? finals[row]! : (finals[row]! + 2) % 10)));
+  const predictions = confidences.map((cs) =>
+    cs.map((c, row) =>
+      c > 0.9 && random() < wrongWhenConfident ? (finals[row]! + 1) % 10 : c > 0.9 ? finals[row]! : random() < 0.5 ? finals[row]! : (finals[row]! + 2) % 10,
+    ),
+  );
   return { siteIds: RAMPS.map((r) => r.siteId), confidences, predictions, finalPredictions: finals };
 }
 
-const plan = (thresholds: number[], mode: EarlyExitPlan['mode'] = 'release'): EarlyExitPlan => ({ mode, ramps: RAMPS.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })), keepRows: [] });
+const plan = (thresholds: number[], mode: EarlyExitPlan['mode'] = 'release'): EarlyExitPlan => ({
+  mode,
+  ramps: RAMPS.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })),
+  keepRows: [],
+});
 
 describe('ExitMonitor', () => {
   it('keeps the package thresholds until the window can bound the risk, then re-tunes periodically', () => {
@@ -47,7 +55,7 @@ describe('ExitMonitor', () => {
     expect(Math.min(...change!.after)).toBeGreaterThan(0.9);
   });
 
-  it('with static tuning, observes the same violation and keeps the package\'s thresholds and ramps', () => {
+  it("with static tuning, observes the same violation and keeps the package's thresholds and ramps", () => {
     const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10, minSamples: 300, adjustEvery: 10, tuning: 'static' });
     const random = seededRandom(2);
     for (let i = 0; i < 60; i++) expect(monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.2))).toBeUndefined();
@@ -56,7 +64,7 @@ describe('ExitMonitor', () => {
     expect(monitor.numSamples).toBeGreaterThan(300); // it still counts what it saw (status, exit rates)
   });
 
-  it('holds fixed thresholds from then on, keeping its window, and never re-tunes them (the oracle\'s schedule)', () => {
+  it("holds fixed thresholds from then on, keeping its window, and never re-tunes them (the oracle's schedule)", () => {
     const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10, minSamples: 100 });
     const random = seededRandom(3);
     for (let i = 0; i < 10; i++) monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0));
@@ -76,8 +84,14 @@ describe('ExitMonitor', () => {
     // row 0 exits at the first ramp with a wrong answer; rows 1-3 run on and agree
     const feedback: ExitFeedback = {
       siteIds: RAMPS.map((r) => r.siteId),
-      confidences: [[0.99, 0.5, 0.5, 0.5], [0.99, 0.5, 0.5, 0.5]],
-      predictions: [[7, 1, 2, 3], [7, 1, 2, 3]],
+      confidences: [
+        [0.99, 0.5, 0.5, 0.5],
+        [0.99, 0.5, 0.5, 0.5],
+      ],
+      predictions: [
+        [7, 1, 2, 3],
+        [7, 1, 2, 3],
+      ],
       finalPredictions: [0, 1, 2, 3],
     };
     const full = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });

@@ -44,7 +44,7 @@ describe('ExitTimeline', () => {
     expect(timeline().fusedFactor([1, 2], 16)).toBeLessThan(timeline().noExitFactor([1, 2], 16));
   });
 
-  it('weighs a release chain\'s early answers against what its extra time costs the rest', () => {
+  it("weighs a release chain's early answers against what its extra time costs the rest", () => {
     const t = timeline();
     expect(t.releaseChainGain([1, 2], 16, 16, 0)).toBeLessThan(0); // no evidence: nobody exits
     teach(t, [8, 4]);
@@ -92,7 +92,16 @@ describe('ExitTimeline', () => {
     // Measured: the last segment takes 3x its profiled share.
     for (let i = 0; i < 400; i++) {
       const rows = 1 + (i % 16);
-      t.observe([1, 2], undefined, [{ segment: 0, rows, durationNs: 0.315 * MS * rows }, { segment: 1, rows, durationNs: 0.42 * MS * rows }, { segment: 2, rows, durationNs: 0.945 * MS * rows }], S);
+      t.observe(
+        [1, 2],
+        undefined,
+        [
+          { segment: 0, rows, durationNs: 0.315 * MS * rows },
+          { segment: 1, rows, durationNs: 0.42 * MS * rows },
+          { segment: 2, rows, durationNs: 0.945 * MS * rows },
+        ],
+        S,
+      );
     }
     expect(t.timing('compact', [1, 2], 16, 16, 0).expectedFactor).toBeLessThan(before);
   });
@@ -109,7 +118,10 @@ describe('ExitTimeline', () => {
 // ---------------------------------------------------------------------------------------------
 // The scheduler on a fake cluster whose workers answer rows at the ramps
 
-const RAMPS = [{ siteId: 1, threshold: 0.9 }, { siteId: 2, threshold: 0.9 }];
+const RAMPS = [
+  { siteId: 1, threshold: 0.9 },
+  { siteId: 2, threshold: 0.9 },
+];
 /** Segment s of the chain, as the profile has it: 0.3 / 0.4 / 0.3 ms per row, 5 % chain overhead, heads 0.01 ms. */
 const segmentNs = (_m: string, s: number, rows: number) => rows * MS * (1.05 * [0.3, 0.4, 0.3][s]! + (s < 2 ? 0.01 : 0));
 
@@ -121,7 +133,8 @@ function exitCluster(mode: 'release' | 'compact', exitShares: FakeWorkerKnobs['e
   spec.exitTimeline = new ExitTimeline(profile, costs);
   spec.earlyExit = { mode, ramps: RAMPS, monitorFraction: 0.1 };
   const c = new FakeCluster([spec], config);
-  for (let w = 0; w < numWorkers; w++) c.addWorker(`w${w}`, 10_000, { inferNs: (_m, b) => b * MS, profileNs: (_m, b) => b * MS, exitShares, segmentNs, fusedNs });
+  for (let w = 0; w < numWorkers; w++)
+    c.addWorker(`w${w}`, 10_000, { inferNs: (_m, b) => b * MS, profileNs: (_m, b) => b * MS, exitShares, segmentNs, fusedNs });
   c.scheduler.pin('ee');
   c.runForMs(100);
   return c;

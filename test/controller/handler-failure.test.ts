@@ -21,7 +21,8 @@ function honestAnswer(action: Action): Buffer[][] {
   const nowNs = monotonicNowNs(); // same process, same clock as the controller
   const timing = { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 1e5, sentNs: nowNs };
   const header = { type: 'result', actionId: action.actionId, actionType: action.type, modelName: action.modelName, code: 0, timing };
-  if (action.type === 'load') return [[hostilePack({ ...header, profile: action.batchSizes.map((b) => ({ batchSize: b, durationNs: 1e5, p99DurationNs: 2e5 })) })]];
+  if (action.type === 'load')
+    return [[hostilePack({ ...header, profile: action.batchSizes.map((b) => ({ batchSize: b, durationNs: 1e5, p99DurationNs: 2e5 })) })]];
   if (action.type !== 'infer') return [[hostilePack(header)]];
   const output = entry.manifest.outputs[0]!;
   const shape = [action.batchSize, ...output.shape.slice(1)];
@@ -36,8 +37,17 @@ describe('a handler that throws part-way', () => {
 
   beforeAll(async () => {
     server = new ControllerServer({
-      host: '127.0.0.1', workerPort: 0, clientPort: 0, models: new Map([[MODEL, entry]]), scheduler: {}, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 5000,
-      preloadModels: [MODEL], exitMode: 'off', adjustRamps: false, log: (line) => logs.push(line),
+      host: '127.0.0.1',
+      workerPort: 0,
+      clientPort: 0,
+      models: new Map([[MODEL, entry]]),
+      scheduler: {},
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 5000,
+      preloadModels: [MODEL],
+      exitMode: 'off',
+      adjustRamps: false,
+      log: (line) => logs.push(line),
     });
     const { workerUrl, clientUrl } = await server.start();
     worker = new RogueWorker({ workerUrl, workerId: 'w0', answer: honestAnswer });
@@ -60,14 +70,18 @@ describe('a handler that throws part-way', () => {
       if (msg.actionType === 'infer' && thrown++ === 0) throw new Error('planted failure after the fold');
       return fold;
     };
-    const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => client.submit(MODEL, randomInputs(entry.manifest, i), { sloMs: 1000, timeoutMs: 3000 })));
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => client.submit(MODEL, randomInputs(entry.manifest, i), { sloMs: 1000, timeoutMs: 3000 })),
+    );
     const codes = responses.map((r) => r.code);
     expect(codes).not.toContain(ErrorCode.CLIENT_TIMEOUT);
     expect(codes).toContain(ErrorCode.INTERNAL_ERROR);
     expect(codes.every((c) => c === ErrorCode.OK || c === ErrorCode.INTERNAL_ERROR)).toBe(true);
     expect(logs.some((l) => l.includes('planted failure'))).toBe(true);
     // the read loop survived: later requests are served
-    const after = await Promise.all(Array.from({ length: 4 }, (_, i) => client.submit(MODEL, randomInputs(entry.manifest, i), { sloMs: 1000, timeoutMs: 3000 })));
+    const after = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => client.submit(MODEL, randomInputs(entry.manifest, i), { sloMs: 1000, timeoutMs: 3000 })),
+    );
     expect(after.map((r) => r.status)).toEqual(['OK', 'OK', 'OK', 'OK']);
     expect(server.counters.handlerErrors).toBe(1);
     expect(client.answerCounts).toEqual({ duplicate: 0, unknown: 0 });

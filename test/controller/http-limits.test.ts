@@ -13,10 +13,27 @@ describe('HTTP limits', () => {
   beforeAll(async () => {
     const entry = loadModelEntry('models', 'mnist-cnn');
     server = new ControllerServer({
-      host: '127.0.0.1', workerPort: 0, clientPort: 0, models: new Map([['mnist-cnn', entry]]), scheduler: {}, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1000,
-      preloadModels: [], exitMode: 'off', adjustRamps: false, log: () => undefined,
+      host: '127.0.0.1',
+      workerPort: 0,
+      clientPort: 0,
+      models: new Map([['mnist-cnn', entry]]),
+      scheduler: {},
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 1000,
+      preloadModels: [],
+      exitMode: 'off',
+      adjustRamps: false,
+      log: () => undefined,
     });
-    front = new HttpFront(server, { host: '127.0.0.1', port: 0, maxBodyBytes: 1 << 20, defaultSloMs: 100, metrics: async () => '', metricsContentType: 'text/plain', maxConcurrentRequests: 1 });
+    front = new HttpFront(server, {
+      host: '127.0.0.1',
+      port: 0,
+      maxBodyBytes: 1 << 20,
+      defaultSloMs: 100,
+      metrics: async () => '',
+      metricsContentType: 'text/plain',
+      maxConcurrentRequests: 1,
+    });
     base = await front.start();
   });
 

@@ -25,7 +25,7 @@ describe('LatencyEstimator', () => {
     est.seed('m', 'w', 16, 10_000, 10_000);
     est.record('m', 'w', 16, 30_000); // 3x slower than profiled
     expect(est.estimateNs('m', 'w', 1)).toBeCloseTo(3000, -1);
-      });
+  });
 
   it('bounds a rarely run batch size by the tail the worker shows now, every size pooled', () => {
     const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0, tailWindow: 64 });

@@ -18,7 +18,13 @@ describe('exact batches', () => {
   it('never apply to a model whose batch dimension is fixed', () => {
     const fixed = { batchSizes: [1, 4], inputs: [{ name: 'x', dtype: 'float32' as const, shape: [4, 3] }] };
     expect(runnableBatchSizes(fixed)).toEqual([1, 4]);
-    const mixed = { batchSizes: [1, 4], inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }, { name: 'y', dtype: 'float32' as const, shape: [4, 3] }] };
+    const mixed = {
+      batchSizes: [1, 4],
+      inputs: [
+        { name: 'x', dtype: 'float32' as const, shape: [-1, 3] },
+        { name: 'y', dtype: 'float32' as const, shape: [4, 3] },
+      ],
+    };
     expect(runnableBatchSizes(mixed)).toEqual([1, 4]);
     expect(runnableBatchSizes({ ...fixed, inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 3] }] })).toEqual([1, 2, 3, 4]);
   });
@@ -40,7 +46,7 @@ describe('the LOAD duration prior', () => {
     expect(real / small).toBeGreaterThan(2); // a real-size LOAD must not be given up on as a small one would be
   });
 
-  it('counts only the sizes a worker times: a slow model\'s sizes between powers of two are interpolated, not run', () => {
+  it("counts only the sizes a worker times: a slow model's sizes between powers of two are interpolated, not run", () => {
     const sizes = Array.from({ length: 16 }, (_, i) => i + 1);
     expect(loadEstimateNs({ '1': 110, '16': 1760 }, sizes)).toBeCloseTo(2e9 + 6 * (110 + 220 + 440 + 880 + 1760) * 1e6, -3);
     expect(loadEstimateNs({ '1': 1, '16': 16 }, sizes)).toBeCloseTo(2e9 + 6 * 136 * 1e6, -3);

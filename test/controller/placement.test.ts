@@ -36,7 +36,14 @@ function setUp(budgets: Record<string, number>) {
 
 /** The worker holds the model, loaded, last used at `lastUsedNs`. */
 function holds(worker: WorkerState, model: ModelState, lastUsedNs = 0): void {
-  worker.instances.set(model.spec.name, { model: model.spec.name, state: 'loaded', weightsBytes: model.spec.weightsBytes, lastUsedNs, readyRampSets: new Set(), pendingRampSets: new Set() });
+  worker.instances.set(model.spec.name, {
+    model: model.spec.name,
+    state: 'loaded',
+    weightsBytes: model.spec.weightsBytes,
+    lastUsedNs,
+    readyRampSets: new Set(),
+    pendingRampSets: new Set(),
+  });
   worker.usedBytes += model.spec.weightsBytes;
   model.holders.set(worker.id, worker);
 }

@@ -12,9 +12,16 @@ describe('PredictionErrors', () => {
         expectedDurationNs: 10 * MS,
         actualDurationNs: 12 * MS,
         startLatenessNs: 0.5 * MS,
-        expectedStages: [{ name: 'segment->2', durationNs: 4 * MS }, { name: 'final', durationNs: 6 * MS }],
+        expectedStages: [
+          { name: 'segment->2', durationNs: 4 * MS },
+          { name: 'final', durationNs: 6 * MS },
+        ],
         // the head ran unfused: it counts with its segment
-        stages: [{ name: 'segment->2', durationNs: 4.5 * MS }, { name: 'ramp2', durationNs: 0.5 * MS }, { name: 'final', durationNs: 6 * MS }],
+        stages: [
+          { name: 'segment->2', durationNs: 4.5 * MS },
+          { name: 'ramp2', durationNs: 0.5 * MS },
+          { name: 'final', durationNs: 6 * MS },
+        ],
       });
     }
     const byStage = Object.fromEntries(errors.summary().map((e) => [e.stage, e]));
@@ -30,7 +37,8 @@ describe('PredictionErrors', () => {
 
   it('keeps a bias apart from the spread: a run always 10 % slow has bias +10 %', () => {
     const errors = new PredictionErrors();
-    for (let i = 0; i < 50; i++) errors.observe({ model: 'm', expectedDurationNs: 10 * MS, actualDurationNs: 11 * MS, startLatenessNs: 0, expectedStages: [], stages: [] });
+    for (let i = 0; i < 50; i++)
+      errors.observe({ model: 'm', expectedDurationNs: 10 * MS, actualDurationNs: 11 * MS, startLatenessNs: 0, expectedStages: [], stages: [] });
     const total = errors.summary().find((e) => e.stage === 'total')!;
     expect(total.bias).toBeCloseTo(10, 6);
     expect(errors.summary().some((e) => e.stage === 'hop')).toBe(false); // no stages reported

@@ -73,12 +73,29 @@ describe('property-based fuzz of the controller', () => {
 
   beforeAll(async () => {
     server = new ControllerServer({
-      host: '127.0.0.1', workerPort: 0, clientPort: 0, models: new Map([[MODEL, entry]]), scheduler: {}, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 5000,
-      preloadModels: [MODEL], exitMode: 'off', adjustRamps: false, adminToken: 'fuzzers-do-not-know-it', log: () => undefined,
+      host: '127.0.0.1',
+      workerPort: 0,
+      clientPort: 0,
+      models: new Map([[MODEL, entry]]),
+      scheduler: {},
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 5000,
+      preloadModels: [MODEL],
+      exitMode: 'off',
+      adjustRamps: false,
+      adminToken: 'fuzzers-do-not-know-it',
+      log: () => undefined,
     });
     const urls = await server.start();
     clientUrl = urls.clientUrl;
-    http = new HttpFront(server, { host: '127.0.0.1', port: 0, maxBodyBytes: 1 << 20, defaultSloMs: 1000, metrics: async () => '', metricsContentType: 'text/plain' });
+    http = new HttpFront(server, {
+      host: '127.0.0.1',
+      port: 0,
+      maxBodyBytes: 1 << 20,
+      defaultSloMs: 1000,
+      metrics: async () => '',
+      metricsContentType: 'text/plain',
+    });
     httpUrl = await http.start();
     worker = new RogueWorker({
       workerUrl: urls.workerUrl,
@@ -109,9 +126,35 @@ describe('property-based fuzz of the controller', () => {
   it('answers every client message exactly once, whatever its header and frames (3,000 inputs)', async () => {
     const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 3000 });
     dealer.connect(clientUrl);
-    const valid = { type: 'submit', requestId: 'r', model: MODEL, sloMs: 1000, inputs: [{ name: entry.manifest.inputs[0]!.name, dtype: 'float32', shape: [1, 1, 28, 28] }] };
+    const valid = {
+      type: 'submit',
+      requestId: 'r',
+      model: MODEL,
+      sloMs: 1000,
+      inputs: [{ name: entry.manifest.inputs[0]!.name, dtype: 'float32', shape: [1, 1, 28, 28] }],
+    };
     const header = fc.record(
-      { type: fc.oneof(fc.constant('submit'), fc.constant('status_query'), fc.constant('configure'), fc.constant('clock_ping'), fc.string({ maxLength: 12 })), requestId: fc.oneof(fc.string({ maxLength: 16 }), hostileValue), model: fc.oneof(fc.constant(MODEL), hostileValue), sloMs: hostileValue, deadlineNs: hostileValue, inputs: fc.oneof(fc.constant(valid.inputs), fc.array(fc.record({ name: hostileValue, dtype: hostileValue, shape: fc.oneof(fc.array(fc.integer({ min: -2, max: 1 << 20 }), { maxLength: 6 }), hostileValue) }, { requiredKeys: [] }), { maxLength: 3 }), hostileValue), queryId: hostileValue, policy: hostileValue, exitMode: hostileValue },
+      {
+        type: fc.oneof(fc.constant('submit'), fc.constant('status_query'), fc.constant('configure'), fc.constant('clock_ping'), fc.string({ maxLength: 12 })),
+        requestId: fc.oneof(fc.string({ maxLength: 16 }), hostileValue),
+        model: fc.oneof(fc.constant(MODEL), hostileValue),
+        sloMs: hostileValue,
+        deadlineNs: hostileValue,
+        inputs: fc.oneof(
+          fc.constant(valid.inputs),
+          fc.array(
+            fc.record(
+              { name: hostileValue, dtype: hostileValue, shape: fc.oneof(fc.array(fc.integer({ min: -2, max: 1 << 20 }), { maxLength: 6 }), hostileValue) },
+              { requiredKeys: [] },
+            ),
+            { maxLength: 3 },
+          ),
+          hostileValue,
+        ),
+        queryId: hostileValue,
+        policy: hostileValue,
+        exitMode: hostileValue,
+      },
       { requiredKeys: [] },
     );
     const frames = fc.array(fc.oneof(fc.constant(3136), fc.integer({ min: 0, max: 8192 })), { maxLength: 3 });
@@ -124,7 +167,8 @@ describe('property-based fuzz of the controller', () => {
         const reply = decodeMessage((await dealer.receive()) as Buffer[]).header as { code?: number; type: string; requestId?: string };
         if (reply.code !== undefined) expect(errorName(reply.code)).not.toMatch(/^UNKNOWN_ERROR_/);
         // the answer is this message's own (a late or second answer to an earlier one would not be)
-        if (msg.type === 'submit' && reply.type === 'response' && typeof msg.requestId === 'string' && reply.requestId !== '') expect(reply.requestId).toBe(msg.requestId);
+        if (msg.type === 'submit' && reply.type === 'response' && typeof msg.requestId === 'string' && reply.requestId !== '')
+          expect(reply.requestId).toBe(msg.requestId);
       }),
       { numRuns: 3000, seed: SEED },
     );
@@ -136,12 +180,49 @@ describe('property-based fuzz of the controller', () => {
   }, 120_000);
 
   it('survives a registered worker forging each INFER result and sending hostile exits and heartbeats (3,000 inputs)', async () => {
-    const timing = fc.record({ receivedNs: hostileValue, startNs: hostileValue, endNs: hostileValue, durationNs: hostileValue, sentNs: hostileValue }, { requiredKeys: [] });
-    const overrides = fc.record({ timing: fc.oneof(timing, hostileValue), code: hostileValue, actionType: hostileValue, outputs: hostileValue, outputRows: hostileValue, feedback: hostileValue, stages: hostileValue, profile: hostileValue, message: hostileValue }, { requiredKeys: [] });
+    const timing = fc.record(
+      { receivedNs: hostileValue, startNs: hostileValue, endNs: hostileValue, durationNs: hostileValue, sentNs: hostileValue },
+      { requiredKeys: [] },
+    );
+    const overrides = fc.record(
+      {
+        timing: fc.oneof(timing, hostileValue),
+        code: hostileValue,
+        actionType: hostileValue,
+        outputs: hostileValue,
+        outputRows: hostileValue,
+        feedback: hostileValue,
+        stages: hostileValue,
+        profile: hostileValue,
+        message: hostileValue,
+      },
+      { requiredKeys: [] },
+    );
     const extra = fc.array(
       fc.oneof(
-        fc.record({ type: fc.constant('exit'), siteId: hostileValue, rows: hostileValue, confidences: hostileValue, predictions: hostileValue, atNs: hostileValue, outputs: hostileValue }, { requiredKeys: ['type'] }),
-        fc.record({ type: fc.constant('heartbeat'), workerId: fc.oneof(fc.constant('w0'), hostileValue), epoch: hostileValue, numQueuedActions: hostileValue, usedMemoryBytes: hostileValue, loadedModels: hostileValue }, { requiredKeys: ['type'] }),
+        fc.record(
+          {
+            type: fc.constant('exit'),
+            siteId: hostileValue,
+            rows: hostileValue,
+            confidences: hostileValue,
+            predictions: hostileValue,
+            atNs: hostileValue,
+            outputs: hostileValue,
+          },
+          { requiredKeys: ['type'] },
+        ),
+        fc.record(
+          {
+            type: fc.constant('heartbeat'),
+            workerId: fc.oneof(fc.constant('w0'), hostileValue),
+            epoch: hostileValue,
+            numQueuedActions: hostileValue,
+            usedMemoryBytes: hostileValue,
+            loadedModels: hostileValue,
+          },
+          { requiredKeys: ['type'] },
+        ),
       ),
       { maxLength: 2 },
     );
@@ -161,11 +242,30 @@ describe('property-based fuzz of the controller', () => {
   }, 180_000);
 
   it('never answers HTTP with a 500, whatever the infer body (2,000 inputs)', async () => {
-    const tensor = fc.record({ name: fc.oneof(fc.constant(entry.manifest.inputs[0]!.name), fc.string({ maxLength: 8 })), datatype: fc.oneof(fc.constant('FP32'), fc.constant('INT64'), fc.string({ maxLength: 6 })), shape: fc.oneof(fc.constant([1, 1, 28, 28]), fc.array(fc.integer({ min: -1, max: 1 << 16 }), { maxLength: 5 })), data: fc.oneof(fc.array(fc.double(), { maxLength: 800 }), fc.jsonValue()) }, { requiredKeys: [] });
-    const body = fc.oneof(fc.record({ inputs: fc.array(tensor, { maxLength: 2 }), parameters: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue(), { maxKeys: 3 }) }, { requiredKeys: [] }), fc.jsonValue(), fc.string({ maxLength: 200 }));
+    const tensor = fc.record(
+      {
+        name: fc.oneof(fc.constant(entry.manifest.inputs[0]!.name), fc.string({ maxLength: 8 })),
+        datatype: fc.oneof(fc.constant('FP32'), fc.constant('INT64'), fc.string({ maxLength: 6 })),
+        shape: fc.oneof(fc.constant([1, 1, 28, 28]), fc.array(fc.integer({ min: -1, max: 1 << 16 }), { maxLength: 5 })),
+        data: fc.oneof(fc.array(fc.double(), { maxLength: 800 }), fc.jsonValue()),
+      },
+      { requiredKeys: [] },
+    );
+    const body = fc.oneof(
+      fc.record(
+        { inputs: fc.array(tensor, { maxLength: 2 }), parameters: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue(), { maxKeys: 3 }) },
+        { requiredKeys: [] },
+      ),
+      fc.jsonValue(),
+      fc.string({ maxLength: 200 }),
+    );
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
-        const res = await fetch(`${httpUrl}/v2/models/${MODEL}/infer`, { method: 'POST', body: typeof b === 'string' ? b : JSON.stringify(b), headers: { 'content-type': 'application/json' } });
+        const res = await fetch(`${httpUrl}/v2/models/${MODEL}/infer`, {
+          method: 'POST',
+          body: typeof b === 'string' ? b : JSON.stringify(b),
+          headers: { 'content-type': 'application/json' },
+        });
         const text = await res.text();
         expect(res.status, text).not.toBe(500);
         expect(() => JSON.parse(text)).not.toThrow();
@@ -211,16 +311,27 @@ describe('property-based fuzz of the controller', () => {
     const folder = join(scratch, 'pkg');
     cpSync('models/mnist-cnn', folder, { recursive: true });
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom(...keys), fc.oneof(hostileValue.filter((v) => typeof v !== 'bigint'), fc.jsonValue()), { maxKeys: 3 }), fc.subarray(keys), (changed, removed) => {
-        const bad: Record<string, unknown> = { ...manifest, ...changed, name: 'pkg' };
-        for (const k of removed) if (k !== 'name') delete bad[k];
-        writeFileSync(join(folder, 'manifest.json'), JSON.stringify(bad));
-        try {
-          loadModelEntry(scratch, 'pkg');
-        } catch (err) {
-          expect(err, String(err)).toBeInstanceOf(ManifestError);
-        }
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.constantFrom(...keys),
+          fc.oneof(
+            hostileValue.filter((v) => typeof v !== 'bigint'),
+            fc.jsonValue(),
+          ),
+          { maxKeys: 3 },
+        ),
+        fc.subarray(keys),
+        (changed, removed) => {
+          const bad: Record<string, unknown> = { ...manifest, ...changed, name: 'pkg' };
+          for (const k of removed) if (k !== 'name') delete bad[k];
+          writeFileSync(join(folder, 'manifest.json'), JSON.stringify(bad));
+          try {
+            loadModelEntry(scratch, 'pkg');
+          } catch (err) {
+            expect(err, String(err)).toBeInstanceOf(ManifestError);
+          }
+        },
+      ),
       { numRuns: 2000, seed: SEED },
     );
   });
@@ -259,17 +370,41 @@ describe('property-based fuzz of a worker loading a damaged package', () => {
       cpSync(`models/${MODEL}`, folder, { recursive: true });
       const intact = readFileSync(join(folder, 'model.onnx'));
       const outcomes: DeviceOutcome[] = [];
-      const loop = new DeviceLoop(new OrtExecutor({ device: 'cpu', intraOpNumThreads: 1 }), { modelDir: scratch, memoryBudgetBytes: 2 ** 30, nowNs: monotonicNowNs, startAt: () => ({ cancel: () => undefined }) }, { outcome: (o) => outcomes.push(o), exit: () => undefined });
+      const loop = new DeviceLoop(
+        new OrtExecutor({ device: 'cpu', intraOpNumThreads: 1 }),
+        { modelDir: scratch, memoryBudgetBytes: 2 ** 30, nowNs: monotonicNowNs, startAt: () => ({ cancel: () => undefined }) },
+        { outcome: (o) => outcomes.push(o), exit: () => undefined },
+      );
       let actionId = 1;
       const loadOnce = async (): Promise<DeviceOutcome> => {
         const before = outcomes.length;
-        loop.submit({ action: { type: 'load', actionId: actionId++, earliestNs: 0, latestNs: 0, expectedDurationNs: 0, expectedStartNs: 0, modelName: MODEL, batchSizes: [1] }, tensors: [], receivedLocalNs: 0, earliestLocalNs: 0, latestLocalNs: Number.MAX_SAFE_INTEGER });
+        loop.submit({
+          action: {
+            type: 'load',
+            actionId: actionId++,
+            earliestNs: 0,
+            latestNs: 0,
+            expectedDurationNs: 0,
+            expectedStartNs: 0,
+            modelName: MODEL,
+            batchSizes: [1],
+          },
+          tensors: [],
+          receivedLocalNs: 0,
+          earliestLocalNs: 0,
+          latestLocalNs: Number.MAX_SAFE_INTEGER,
+        });
         for (let i = 0; i < 500 && outcomes.length === before; i++) await new Promise((r) => setTimeout(r, 2));
         return outcomes[before]!;
       };
       const damage = fc.oneof(
         fc.record({ cutAt: fc.integer({ min: 0, max: intact.length - 1 }) }),
-        fc.record({ flips: fc.array(fc.record({ at: fc.integer({ min: 0, max: intact.length - 1 }), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 64 }) }),
+        fc.record({
+          flips: fc.array(fc.record({ at: fc.integer({ min: 0, max: intact.length - 1 }), byte: fc.integer({ min: 0, max: 255 }) }), {
+            minLength: 1,
+            maxLength: 64,
+          }),
+        }),
       );
       await fc.assert(
         fc.asyncProperty(damage, async (d) => {

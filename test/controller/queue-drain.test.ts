@@ -7,7 +7,11 @@ const T0 = 12_345_678.9 * MS; // a monotonic clock hours into the host's uptime 
 function query(overrides: Partial<DrainQuery>): DrainQuery {
   return { lanes: [], numFullAhead: 0, ownRows: 1, maxRows: 16, arrivalsPerNs: 0, planAheadNs: 5 * MS, nowNs: T0, ...overrides };
 }
-const lane = (startMs: number, fullMs: number, perRowMs = 1) => ({ startNs: T0 + startMs * MS, fullNs: fullMs * MS, ownNs: (rows: number) => rows * perRowMs * MS });
+const lane = (startMs: number, fullMs: number, perRowMs = 1) => ({
+  startNs: T0 + startMs * MS,
+  fullNs: fullMs * MS,
+  ownNs: (rows: number) => rows * perRowMs * MS,
+});
 
 describe('drainCompletionNs', () => {
   it('runs the own batch on the worker that finishes it first when nothing fills a batch ahead', () => {
@@ -22,7 +26,11 @@ describe('drainCompletionNs', () => {
 
   it('finds the slot exactly, however large the clock (no Infinity from rounding)', () => {
     // found by search: with a clock ~1e13 ns, (slot - start) / full fell a hair below an integer
-    for (const [startNs, fullNs, numFullAhead] of [[10628077221946.13, 7323710.04047055, 3], [10552216436696.355, 19535217.918162405, 1], [10913265324016.588, 152502.7676260681, 4]] as const) {
+    for (const [startNs, fullNs, numFullAhead] of [
+      [10628077221946.13, 7323710.04047055, 3],
+      [10552216436696.355, 19535217.918162405, 1],
+      [10913265324016.588, 152502.7676260681, 4],
+    ] as const) {
       const done = drainCompletionNs(query({ nowNs: startNs, lanes: [{ startNs, fullNs, ownNs: (rows) => rows * MS }], numFullAhead, ownRows: 3 }));
       expect(Number.isFinite(done)).toBe(true);
       expect(done - startNs).toBeCloseTo(numFullAhead * fullNs + 3 * MS, -4);

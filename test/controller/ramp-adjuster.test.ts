@@ -22,7 +22,7 @@ const candidates: CandidateSite[] = [
 ];
 
 describe('ramp adjustment', () => {
-  it('measures each ramp\'s marginal saving on the window', () => {
+  it("measures each ramp's marginal saving on the window", () => {
     const [u3, u6] = rampUtilities(samples, [useful, useless], [0.9, 0.9], WHOLE_MS);
     expect(u3).toBeGreaterThan(3); // half the requests answer 7 ms earlier
     expect(u6).toBeCloseTo(-0.2 * 0.5, 6); // costs 0.2 ms for the half that pass it, saves nothing
@@ -36,7 +36,14 @@ describe('ramp adjustment', () => {
 
   it('enforces the overhead budget at run time', () => {
     const costly = { ...useful, costMs: 0.8 }; // 8 % of a 10 ms model
-    const decision = adjustRamps(samples.map((s) => ({ ...s, confidences: [s.confidences[0]!] , predictions: [1] })), [costly], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
+    const decision = adjustRamps(
+      samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] })),
+      [costly],
+      [0.9],
+      candidates,
+      WHOLE_MS,
+      { maxRamps: 3, overheadBudget: 0.05 },
+    );
     expect(decision).toMatchObject({ action: 'deactivate', siteId: 3 });
     expect(decision.action === 'deactivate' && decision.reason).toMatch(/exceeds 5.0 %/);
   });
@@ -57,11 +64,30 @@ describe('ramp adjustment', () => {
 
 describe('ExitMonitor ramp adjustment', () => {
   it('drops a useless ramp after a period, then restarts its window', () => {
-    const monitor = new ExitMonitor('m', [useful, useless], [0.9, 0.9], WHOLE_MS, { adjustEvery: 320, minSamples: 300, retuneEvery: 100_000 }, candidates.slice(0, 2));
+    const monitor = new ExitMonitor(
+      'm',
+      [useful, useless],
+      [0.9, 0.9],
+      WHOLE_MS,
+      { adjustEvery: 320, minSamples: 300, retuneEvery: 100_000 },
+      candidates.slice(0, 2),
+    );
     // Ramp 6 always disagrees with the model, and ramp 3 only agrees where it is confident: no
     // threshold lets ramp 6 answer within the budget, so it only costs.
-    const feedback = { siteIds: [3, 6], confidences: [samples.slice(0, 16).map((s) => s.confidences[0]!), samples.slice(0, 16).map((s) => s.confidences[1]!)], predictions: [Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 1 : 2)), Array(16).fill(2)], finalPredictions: Array(16).fill(1) };
-    const plan = { mode: 'release' as const, ramps: [{ siteId: 3, threshold: 0.9 }, { siteId: 6, threshold: 0.9 }], keepRows: [] };
+    const feedback = {
+      siteIds: [3, 6],
+      confidences: [samples.slice(0, 16).map((s) => s.confidences[0]!), samples.slice(0, 16).map((s) => s.confidences[1]!)],
+      predictions: [Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 1 : 2)), Array(16).fill(2)],
+      finalPredictions: Array(16).fill(1),
+    };
+    const plan = {
+      mode: 'release' as const,
+      ramps: [
+        { siteId: 3, threshold: 0.9 },
+        { siteId: 6, threshold: 0.9 },
+      ],
+      keepRows: [],
+    };
     let change;
     for (let i = 0; i < 30 && !change; i++) {
       monitor.observe(plan, feedback);
@@ -79,7 +105,12 @@ describe('ExitMonitor ramp adjustment', () => {
     const rampOnly = [useless];
     const monitor = new ExitMonitor('m', rampOnly, [1.0001], WHOLE_MS, { adjustEvery: 320, minSamples: 300, windowSize: 512 }, candidates.slice(1, 2));
     const rows = 16;
-    const feedback = { siteIds: [6], confidences: [Array.from({ length: rows }, (_, i) => (i < 2 ? 0.99 : 0.3))], predictions: [Array(rows).fill(1)], finalPredictions: Array(rows).fill(1) };
+    const feedback = {
+      siteIds: [6],
+      confidences: [Array.from({ length: rows }, (_, i) => (i < 2 ? 0.99 : 0.3))],
+      predictions: [Array(rows).fill(1)],
+      finalPredictions: Array(rows).fill(1),
+    };
     const plan = { mode: 'release' as const, ramps: [{ siteId: 6, threshold: 1.0001 }], keepRows: [] };
     for (let i = 0; i < 40; i++) {
       monitor.observe(plan, feedback);
@@ -106,7 +137,7 @@ describe('ExitMonitor ramp adjustment under drift (monitor, tuner and adjuster t
   function serve(driftAtSample: number, numSamples: number) {
     const monitor = new ExitMonitor('m', [sites[0]!, sites[2]!], [0.9, 0.9], WHOLE_MS, { adjustEvery: ADJUST_EVERY, maxRamps: 2 }, sites);
     let seed = 12345;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const changes: { atSample: number; after: number[] }[] = [];
     const windows: number[] = []; // agreement of the answers given, per 512 requests
     let agree = 0;

@@ -272,7 +272,15 @@ describe('Scheduler placement', () => {
     cluster.addWorker('w0', 1_000);
     const id = cluster.submit('a', 5_000);
     const [load] = cluster.plan();
-    const result = { type: 'result' as const, actionId: load!.action.actionId, actionType: 'load' as const, modelName: 'a', code: ErrorCode.LOAD_UNKNOWN_MODEL, message: 'no such model', timing: { receivedNs: 0, startNs: 0, endNs: 0, durationNs: 0, sentNs: 0 } };
+    const result = {
+      type: 'result' as const,
+      actionId: load!.action.actionId,
+      actionType: 'load' as const,
+      modelName: 'a',
+      code: ErrorCode.LOAD_UNKNOWN_MODEL,
+      message: 'no such model',
+      timing: { receivedNs: 0, startNs: 0, endNs: 0, durationNs: 0, sentNs: 0 },
+    };
     cluster.workers.get('w0')!.queue.length = 0;
     cluster.scheduler.onResult('w0', result, cluster.clock.nowNs());
     cluster.plan();
@@ -364,7 +372,18 @@ describe('Scheduler late LOADs', () => {
     const [second] = worker.queue.filter((p) => p.action.type === 'load');
     worker.queue.splice(worker.queue.indexOf(second!), 1); // the real worker refuses it at once
     const nowNs = cluster.clock.nowNs();
-    cluster.scheduler.onResult('w0', { type: 'result', actionId: second!.action.actionId, actionType: 'load', modelName: 'a', code: ErrorCode.LOAD_ALREADY_LOADED, timing: { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 0, sentNs: nowNs } }, nowNs);
+    cluster.scheduler.onResult(
+      'w0',
+      {
+        type: 'result',
+        actionId: second!.action.actionId,
+        actionType: 'load',
+        modelName: 'a',
+        code: ErrorCode.LOAD_ALREADY_LOADED,
+        timing: { receivedNs: nowNs, startNs: nowNs, endNs: nowNs, durationNs: 0, sentNs: nowNs },
+      },
+      nowNs,
+    );
     expect(cluster.scheduler.snapshot(nowNs).workers[0]!).toMatchObject({ usedBytes: 400, models: [{ name: 'a', state: 'loaded' }] });
   });
 });

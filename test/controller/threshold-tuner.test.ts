@@ -50,7 +50,8 @@ function agreementOn(samples: TunerSample[], thresholds: number[]): { agreement:
 describe('weighted samples (compact mode keeps 1 in 10 exits, each standing for 10)', () => {
   const one: TunerRamp[] = [{ siteId: 1, upToMs: 2, costMs: 0.05 }];
   const stay = (n: number): TunerSample[] => Array.from({ length: n }, () => ({ confidences: [0.3], predictions: [1], finalPrediction: 0 }));
-  const agreeingExits = (n: number, weight: number): TunerSample[] => Array.from({ length: n }, (_, i) => ({ confidences: [0.9 + i * 1e-5], predictions: [3], finalPrediction: 3, weight }));
+  const agreeingExits = (n: number, weight: number): TunerSample[] =>
+    Array.from({ length: n }, (_, i) => ({ confidences: [0.9 + i * 1e-5], predictions: [3], finalPrediction: 3, weight }));
 
   it('trusts 500 observed agreeing exits, but not 50 observations weighted up to 500', () => {
     const observed = tuneThresholds([...stay(200), ...agreeingExits(500, 1)], one, 10);
@@ -131,7 +132,11 @@ describe('threshold tuning on recorded confidences of the bundled fmnist-resnet 
       predictions: outputs.map((o) => o.prediction[i]!),
       finalPrediction: features.modelPredictions[i]!,
     }));
-    const ramps = ee.chosenRamps.map((id) => ({ siteId: id, upToMs: ee.profile.siteUpToMs[id]!['4']!, costMs: ee.ramps.find((r) => r.siteId === id)!.costMs['4']! }));
+    const ramps = ee.chosenRamps.map((id) => ({
+      siteId: id,
+      upToMs: ee.profile.siteUpToMs[id]!['4']!,
+      costMs: ee.ramps.find((r) => r.siteId === id)!.costMs['4']!,
+    }));
     const result = tuneThresholds(samples.slice(0, 600), ramps, ee.profile.wholeMs['4']!);
     const heldOut = agreementOn(samples.slice(600), result.thresholds);
     expect(heldOut.agreement).toBeGreaterThanOrEqual(0.99);

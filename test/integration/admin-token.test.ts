@@ -25,7 +25,13 @@ describe('a controller started with --admin-token', () => {
     // the token from a file (the first line), as an operator keeps it out of the process list
     const tokenFile = join(mkdtempSync(join(tmpdir(), 'escapement-admin-')), 'admin-token');
     writeFileSync(tokenFile, `${ADMIN}\n`, { mode: 0o600 });
-    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--admin-token-file', tokenFile] });
+    cluster = await LocalCluster.start({
+      numWorkers: 1,
+      modelDir: 'models',
+      simulate: true,
+      preload: [MODEL],
+      controllerArgs: ['--admin-token-file', tokenFile],
+    });
     client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, [MODEL]);
   });
@@ -57,6 +63,8 @@ describe('a controller started with --admin-token', () => {
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: string }).error).toMatch(/admin token/);
     expect((await unload({ authorization: 'Bearer guess' })).status).toBe(403);
-    expect((await fetch(`${cluster.httpUrl}/v2/repository/models/${MODEL}/load`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${cluster.httpUrl}/v2/repository/models/${MODEL}/load`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).status,
+    ).toBe(200);
   });
 });

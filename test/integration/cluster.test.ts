@@ -99,7 +99,10 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     expect(requests.length).toBeGreaterThan(500);
     // every admitted request carries the completion admission predicted, after its arrival
     const requestHeader = requests[0]!.split(',');
-    const answered = requests.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [requestHeader[i], v]))).filter((r) => r.status === 'OK');
+    const answered = requests
+      .slice(1)
+      .map((l) => Object.fromEntries(l.split(',').map((v, i) => [requestHeader[i], v])))
+      .filter((r) => r.status === 'OK');
     expect(answered.length).toBeGreaterThan(100);
     for (const r of answered) expect(Number(r.predicted_complete_ms)).toBeGreaterThan(Number(r.arrival_ms));
   });
@@ -136,10 +139,16 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     try {
       await dealer.send([Buffer.from([0xc1, 0x00])]);
       expect(await receive()).toMatchObject({ status: 'REJECTED', code: ErrorCode.MALFORMED_MESSAGE });
-      await dealer.send([pack({ type: 'submit', requestId: 'x1', model: MODEL, sloMs: 100, inputs: [{ name: 'Input3', dtype: 'float32', shape: [1, 1, 28, 28] }] }), Buffer.alloc(10)]);
+      await dealer.send([
+        pack({ type: 'submit', requestId: 'x1', model: MODEL, sloMs: 100, inputs: [{ name: 'Input3', dtype: 'float32', shape: [1, 1, 28, 28] }] }),
+        Buffer.alloc(10),
+      ]);
       expect(await receive()).toMatchObject({ requestId: 'x1', status: 'REJECTED', code: ErrorCode.MALFORMED_MESSAGE });
       const input = randomInputs(manifest, 9)[0]!;
-      const submit = (id: string) => encodeMessage({ type: 'submit', requestId: id, model: MODEL, sloMs: 2000, inputs: [{ name: input.name, dtype: input.dtype, shape: input.shape }] }, [input.data]);
+      const submit = (id: string) =>
+        encodeMessage({ type: 'submit', requestId: id, model: MODEL, sloMs: 2000, inputs: [{ name: input.name, dtype: input.dtype, shape: input.shape }] }, [
+          input.data,
+        ]);
       await dealer.send(submit('dup'));
       await dealer.send(submit('dup'));
       const answers = [await receive(), await receive()];
@@ -161,7 +170,7 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     // Requests on the dead worker are re-planned or answered WORKER_LOST; none hang.
     for (const r of result.responses.filter((x) => x.status === 'ERROR')) expect(r.code).toBe(ErrorCode.WORKER_LOST);
     const late = result.responses.slice(-100);
-    expect(late.every((r) => r.status === 'OK' ? r.workerId === 'worker-0' : true)).toBe(true);
+    expect(late.every((r) => (r.status === 'OK' ? r.workerId === 'worker-0' : true))).toBe(true);
     expect(late.filter((r) => r.status === 'OK').length).toBeGreaterThan(80);
     const status = (await client.status()) as { workers: { id: string }[] };
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);

@@ -14,7 +14,10 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('escapement compare', () => {
   it('replays the same slice without and with ramps, under the planner and the fifo baseline', () => {
     const jsonFile = join(scratch, 'compare.json');
-    const run = spawnSync(process.execPath, [cliEntryPath(), 'compare', '--max-seconds', '1.5', '--out', join(scratch, 'out'), '--json', jsonFile], { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, [cliEntryPath(), 'compare', '--max-seconds', '1.5', '--out', join(scratch, 'out'), '--json', jsonFile], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/planner, no ramps/);
     // each variant is measured after an unmeasured warm-up replay of the slice's start
@@ -33,12 +36,29 @@ describe('escapement compare', () => {
     expect(typeof result.scheduleLagP99Ms).toBe('number');
     expect(readFileSync(join(scratch, 'out', 'withRamps', 'requests.csv'), 'utf8').split('\n')[0]).toMatch(/^arrival_ns,request_id/);
     expect(readFileSync(join(scratch, 'out', 'compare.svg'), 'utf8')).toMatch(/^<svg/);
-    expect(readFileSync(join(scratch, 'out', 'compare.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(
+      readFileSync(join(scratch, 'out', 'compare.png'))
+        .subarray(1, 4)
+        .toString(),
+    ).toBe('PNG');
   });
 
-  it('--static adds ramps at the package\'s thresholds, and every ramps variant reports its windows below the budget', () => {
+  it("--static adds ramps at the package's thresholds, and every ramps variant reports its windows below the budget", () => {
     const jsonFile = join(scratch, 'compare-static.json');
-    const args = ['compare', '--max-seconds', '1.5', '--warmup-s', '0', '--baseline', 'false', '--static', '--out', join(scratch, 'out-static'), '--json', jsonFile];
+    const args = [
+      'compare',
+      '--max-seconds',
+      '1.5',
+      '--warmup-s',
+      '0',
+      '--baseline',
+      'false',
+      '--static',
+      '--out',
+      join(scratch, 'out-static'),
+      '--json',
+      jsonFile,
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('planner, ramps (compact), static thresholds');
@@ -57,10 +77,28 @@ describe('escapement compare', () => {
     expect(result.budgetViolations.withoutRamps).toBeUndefined();
   });
 
-  it('--oracle adds ramps at the oracle\'s per-window thresholds, switched at each window\'s first request; --fixed-ramps the online tuner without ramp adjustment', () => {
+  it("--oracle adds ramps at the oracle's per-window thresholds, switched at each window's first request; --fixed-ramps the online tuner without ramp adjustment", () => {
     const jsonFile = join(scratch, 'compare-oracle.json');
     const logDir = join(scratch, 'oracle-logs');
-    const args = ['compare', '--max-seconds', '2', '--warmup-s', '0', '--baseline', 'false', '--oracle', '--fixed-ramps', '--drift', 'shift', '--out', join(scratch, 'out-oracle'), '--json', jsonFile, '--log-dir', logDir];
+    const args = [
+      'compare',
+      '--max-seconds',
+      '2',
+      '--warmup-s',
+      '0',
+      '--baseline',
+      'false',
+      '--oracle',
+      '--fixed-ramps',
+      '--drift',
+      'shift',
+      '--out',
+      join(scratch, 'out-oracle'),
+      '--json',
+      jsonFile,
+      '--log-dir',
+      logDir,
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('planner, ramps (compact), oracle thresholds');
@@ -83,7 +121,9 @@ describe('escapement compare', () => {
     expect(result.withOracleRamps.agreement).toBeGreaterThan(0.97);
     expect(result.budgetViolations.withOracleRamps.numWindows).toBeGreaterThan(0);
     // the controller logged each switch as a fixed threshold change, the first to window 0's thresholds
-    const fixed = readFileSync(join(logDir, 'thresholds.csv'), 'utf8').split('\n').filter((line) => line.split(',')[2] === 'fixed');
+    const fixed = readFileSync(join(logDir, 'thresholds.csv'), 'utf8')
+      .split('\n')
+      .filter((line) => line.split(',')[2] === 'fixed');
     expect(fixed.length).toBeGreaterThanOrEqual(1);
     expect(fixed.length).toBeLessThanOrEqual(10);
     expect(fixed[0]!.split(',')[4]!.split(' ').map(Number)).toEqual(result.oracleThresholds.perWindow[0]);
@@ -91,7 +131,25 @@ describe('escapement compare', () => {
 
   it('reports the same table for the text model, its e-mails tokenized on the client', () => {
     const jsonFile = join(scratch, 'compare-text.json');
-    const args = ['compare', '--model', 'spam-transformer', '--dataset', 'datasets/spam-assassin', '--slo-ms', '100', '--rate-scale', '0.2', '--max-seconds', '1.5', '--warmup-s', '0', '--out', join(scratch, 'out-text'), '--json', jsonFile];
+    const args = [
+      'compare',
+      '--model',
+      'spam-transformer',
+      '--dataset',
+      'datasets/spam-assassin',
+      '--slo-ms',
+      '100',
+      '--rate-scale',
+      '0.2',
+      '--max-seconds',
+      '1.5',
+      '--warmup-s',
+      '0',
+      '--out',
+      join(scratch, 'out-text'),
+      '--json',
+      jsonFile,
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     for (const label of ['planner, no ramps', 'planner, ramps (compact)', 'fifo, no ramps', 'fifo, ramps (compact)']) expect(run.stdout).toContain(label);
@@ -125,7 +183,21 @@ describe('escapement compare --controller (a cluster someone else runs)', () => 
 
   it('switches the running controller between variants and leaves it serving', async () => {
     const jsonFile = join(scratch, 'compare-remote.json');
-    const args = ['compare', '--controller', cluster.clientUrl, '--max-seconds', '1', '--warmup-s', '0.5', '--baseline', 'false', '--out', join(scratch, 'out-remote'), '--json', jsonFile];
+    const args = [
+      'compare',
+      '--controller',
+      cluster.clientUrl,
+      '--max-seconds',
+      '1',
+      '--warmup-s',
+      '0.5',
+      '--baseline',
+      'false',
+      '--out',
+      join(scratch, 'out-remote'),
+      '--json',
+      jsonFile,
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(readFileSync(jsonFile, 'utf8'));

@@ -93,7 +93,10 @@ function buildStageFiles(): string[] {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
   const stage = dockerfile.split(/^FROM /m)[1]!;
   const sources = [...stage.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
-  const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignored = readFileSync('.dockerignore', 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const listed = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
   const inContext = listed.filter((f) => !ignored.some((p) => f === p || f.startsWith(`${p}/`)));
   return inContext.filter((f) => sources.some((src) => src === '.' || f === src || f.startsWith(`${src}/`)));
@@ -110,7 +113,11 @@ describe('the image build stage', () => {
         copyFileSync(f, join(root, f));
       }
       symlinkSync(resolve('node_modules'), join(root, 'node_modules'), 'dir');
-      const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -18,12 +18,15 @@ const ee = entry.manifest.earlyExit!;
 const dataset = loadDataset('datasets/fashion-mnist-test');
 const NUM = 300;
 const first = ee.dataset.serveStart;
-const inputsFor = (i: number) => [{ name: 'pixels', dtype: 'float32' as const, shape: [1, 1, 28, 28], data: bytesOf(dataset.inputs.slice((first + i) * 784, (first + i + 1) * 784)) }];
+const inputsFor = (i: number) => [
+  { name: 'pixels', dtype: 'float32' as const, shape: [1, 1, 28, 28], data: bytesOf(dataset.inputs.slice((first + i) * 784, (first + i + 1) * 784)) },
+];
 
 /** The plain model's predictions for the same requests, computed here. */
 async function vanillaPredictions(): Promise<number[]> {
   const session = await ort.InferenceSession.create(entry.onnxPath, { logSeverityLevel: 3 });
-  const out = (await session.run({ pixels: new ort.Tensor('float32', dataset.inputs.slice(first * 784, (first + NUM) * 784), [NUM, 1, 28, 28]) })).logits!.data as Float32Array;
+  const out = (await session.run({ pixels: new ort.Tensor('float32', dataset.inputs.slice(first * 784, (first + NUM) * 784), [NUM, 1, 28, 28]) })).logits!
+    .data as Float32Array;
   await session.release();
   return Array.from({ length: NUM }, (_, r) => {
     const row = Array.from(out.subarray(r * 10, r * 10 + 10));
@@ -78,7 +81,17 @@ describe.each(VARIANTS)('exit mode $name', ({ mode, args, answersEarly }) => {
   });
 
   it('monitors exits and agreement, visible in the controller status', async () => {
-    const status = (await client.status()) as { exits: { model: string; siteIds: number[]; thresholds: number[]; exitsPerRamp: number[]; fullAnswers: number; windowAgreement: number; numSamples: number }[] };
+    const status = (await client.status()) as {
+      exits: {
+        model: string;
+        siteIds: number[];
+        thresholds: number[];
+        exitsPerRamp: number[];
+        fullAnswers: number;
+        windowAgreement: number;
+        numSamples: number;
+      }[];
+    };
     const stats = status.exits.find((e) => e.model === MODEL)!;
     expect(stats.siteIds).toEqual(ee.chosenRamps);
     expect(stats.exitsPerRamp.reduce((a, b) => a + b, 0) + stats.fullAnswers).toBe(NUM);

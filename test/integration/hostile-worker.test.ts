@@ -44,9 +44,51 @@ const forgedInfers: ((a: InferAction) => Buffer[][])[] = [
   (a) => [[hostilePack(result(a, { outputRows: ['x', { y: 1 }], outputs: [] }))]],
   (a) => [[hostilePack(result(a, { feedback: { siteIds: 'all', confidences: 7, predictions: null, finalPredictions: [new Error('boom')] } }))]],
   (a) => [[hostilePack(result(a, { profile: [{ batchSize: -1, durationNs: 1n }], stages: [{ name: 5, durationNs: new Uint8Array(4) }] }))]],
-  (a) => [[hostilePack({ type: 'exit', actionId: a.actionId, modelName: a.modelName, siteId: 0, rows: [1e9, -1, 0.5], confidences: [2n], predictions: ['p'], atNs: 1, outputs: [{ name: 'p', dtype: 'float32', shape: [3, 10] }] }), Buffer.alloc(120)]],
-  (a) => [[hostilePack({ type: 'exit', actionId: a.actionId, modelName: a.modelName, siteId: 0, rows: [0], confidences: [0.9], predictions: [1], atNs: 1, outputs: [{ name: 'p', dtype: 'float32', shape: [0, 10] }] }), Buffer.alloc(0)]],
-  (a) => [[hostilePack({ type: 'heartbeat', workerId: 'rogue', epoch: 1, numQueuedActions: -1n, usedMemoryBytes: Number.POSITIVE_INFINITY, loadedModels: [new Map([[1, 2]])] })], [hostilePack(result(a, { code: 2n ** 40n }))]],
+  (a) => [
+    [
+      hostilePack({
+        type: 'exit',
+        actionId: a.actionId,
+        modelName: a.modelName,
+        siteId: 0,
+        rows: [1e9, -1, 0.5],
+        confidences: [2n],
+        predictions: ['p'],
+        atNs: 1,
+        outputs: [{ name: 'p', dtype: 'float32', shape: [3, 10] }],
+      }),
+      Buffer.alloc(120),
+    ],
+  ],
+  (a) => [
+    [
+      hostilePack({
+        type: 'exit',
+        actionId: a.actionId,
+        modelName: a.modelName,
+        siteId: 0,
+        rows: [0],
+        confidences: [0.9],
+        predictions: [1],
+        atNs: 1,
+        outputs: [{ name: 'p', dtype: 'float32', shape: [0, 10] }],
+      }),
+      Buffer.alloc(0),
+    ],
+  ],
+  (a) => [
+    [
+      hostilePack({
+        type: 'heartbeat',
+        workerId: 'rogue',
+        epoch: 1,
+        numQueuedActions: -1n,
+        usedMemoryBytes: Number.POSITIVE_INFINITY,
+        loadedModels: [new Map([[1, 2]])],
+      }),
+    ],
+    [hostilePack(result(a, { code: 2n ** 40n }))],
+  ],
 ];
 
 describe('a registered rogue worker', () => {
@@ -88,7 +130,10 @@ describe('a registered rogue worker', () => {
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => client.submit(MODEL, randomInputs(manifest, i), { sloMs: 2000 })));
     const byCode = responses.map((r) => `${r.status}/${r.code}`);
     expect(responses.filter((r) => r.code === ErrorCode.CLIENT_TIMEOUT).length, 'requests the controller never answered').toBe(0);
-    expect(responses.every((r) => r.serverLatencyMs !== undefined || r.status === 'REJECTED'), byCode.join(' ')).toBe(true);
+    expect(
+      responses.every((r) => r.serverLatencyMs !== undefined || r.status === 'REJECTED'),
+      byCode.join(' '),
+    ).toBe(true);
     expect(numInfers(), 'the rogue did not reach the INFER handlers with every forgery').toBeGreaterThanOrEqual(forgedInfers.length);
     expect(responses.filter((r) => r.code === ErrorCode.INTERNAL_ERROR).map((r) => r.message)).toEqual([]);
     const status = (await client.status()) as { counters: { malformed: number; handlerErrors: number }; workers: { id: string }[] };

@@ -11,6 +11,13 @@ import { decodeTensor } from '../../onnx/onnx-proto.js';
 import { imageInputs, loadDataset } from '../../prepare/dataset.js';
 import { WordTokenizer } from '../../text/word-tokenizer.js';
 
+/** What the tests read of an OIP infer reply: its outputs, or its error. */
+interface OipInferBody {
+  outputs: [{ name: string; shape: number[]; datatype: string; data: number[] }];
+  parameters: { early_exit?: boolean; exit_ramp?: number; exit_confidence?: number };
+  error?: string;
+}
+
 const golden = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/input_0.pb')));
 const expected = Array.from(decodeTensor(readFileSync('zoo/mnist-cnn/test_data/output_0.pb')));
 
@@ -33,7 +40,12 @@ describe('the HTTP front door', () => {
   checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
-    cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', preload: ['mnist-cnn', 'fmnist-resnet'], controllerArgs: ['--exit-mode', 'compact'] });
+    cluster = await LocalCluster.start({
+      numWorkers: 1,
+      modelDir: 'models',
+      preload: ['mnist-cnn', 'fmnist-resnet'],
+      controllerArgs: ['--exit-mode', 'compact'],
+    });
     base = cluster.httpUrl;
     const client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, ['mnist-cnn', 'fmnist-resnet']);
@@ -46,8 +58,12 @@ describe('the HTTP front door', () => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const infer = async (model: string, body: unknown) => {
-    const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    const res = await fetch(`${base}/v2/models/${model}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as OipInferBody };
   };
 
   it('answers health and server metadata', async () => {
@@ -60,7 +76,12 @@ describe('the HTTP front door', () => {
 
   it('describes models and their readiness, with versions', async () => {
     const meta = await get('/v2/models/fmnist-resnet');
-    expect(meta.body).toMatchObject({ name: 'fmnist-resnet', versions: ['1'], inputs: [{ name: 'pixels', datatype: 'FP32', shape: [-1, 1, 28, 28] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }] });
+    expect(meta.body).toMatchObject({
+      name: 'fmnist-resnet',
+      versions: ['1'],
+      inputs: [{ name: 'pixels', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+      outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+    });
     expect((await get('/v2/models/fmnist-resnet/versions/1')).status).toBe(200);
     expect(await get('/v2/models/fmnist-resnet/ready')).toEqual({ status: 200, body: { name: 'fmnist-resnet', ready: true } });
     const missing = await get('/v2/models/nope');
@@ -72,7 +93,11 @@ describe('the HTTP front door', () => {
   it('infers with nested or flat JSON data and returns the right numbers', async () => {
     const nested = Array.from({ length: 28 }, (_, r) => golden.slice(r * 28, r * 28 + 28));
     for (const data of [[[nested]], golden]) {
-      const { status, body } = await infer('mnist-cnn', { id: 'g1', inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data }], parameters: { timeout: 200_000 } });
+      const { status, body } = await infer('mnist-cnn', {
+        id: 'g1',
+        inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data }],
+        parameters: { timeout: 200_000 },
+      });
       expect(status).toBe(200);
       expect(body).toMatchObject({ model_name: 'mnist-cnn', model_version: '1', id: 'g1', parameters: { early_exit: false, deadline_met: true } });
       expect(body.outputs[0]).toMatchObject({ name: 'Plus214_Output_0', datatype: 'FP32', shape: [1, 10] });
@@ -85,7 +110,10 @@ describe('the HTTP front door', () => {
     let early = 0;
     for (let i = 0; i < 30; i++) {
       const data = Array.from(imageInputs(dataset).subarray((1000 + i) * 784, (1001 + i) * 784));
-      const { status, body } = await infer('fmnist-resnet', { inputs: [{ name: 'pixels', shape: [1, 1, 28, 28], datatype: 'FP32', data }], parameters: { slo_ms: 500 } });
+      const { status, body } = await infer('fmnist-resnet', {
+        inputs: [{ name: 'pixels', shape: [1, 1, 28, 28], datatype: 'FP32', data }],
+        parameters: { slo_ms: 500 },
+      });
       expect(status).toBe(200);
       expect(typeof body.parameters.early_exit).toBe('boolean');
       if (body.parameters.early_exit) {
@@ -109,16 +137,30 @@ describe('the HTTP front door', () => {
     await bad('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: [1, 2] }] }, 400, /values for shape/);
     await bad('mnist-cnn', { nope: true }, 400, /inputs/);
     await bad('nope', { inputs: [] }, 404, /unknown model/);
-    await bad('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }], parameters: { timeout: 5 } }, 429, /REJECTED/);
+    await bad(
+      'mnist-cnn',
+      { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }], parameters: { timeout: 5 } },
+      429,
+      /REJECTED/,
+    );
     const raw = await fetch(`${base}/v2/models/mnist-cnn/infer`, { method: 'POST', body: '{not json' });
     expect(raw.status).toBe(400);
     expect(((await raw.json()) as { error: string }).error).toMatch(/not valid JSON/);
   });
 
   it('speaks the binary tensor data extension both ways', async () => {
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 784 * 4 } }], parameters: { binary_data_output: true, slo_ms: 500 } }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 784 * 4 } }],
+        parameters: { binary_data_output: true, slo_ms: 500 },
+      }),
+    );
     const body = Buffer.concat([header, Buffer.from(Float32Array.from(golden).buffer)]);
-    const res = await fetch(`${base}/v2/models/mnist-cnn/infer`, { method: 'POST', headers: { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' }, body });
+    const res = await fetch(`${base}/v2/models/mnist-cnn/infer`, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' },
+      body,
+    });
     expect(res.status).toBe(200);
     const jsonLength = Number(res.headers.get('inference-header-content-length'));
     const bytes = Buffer.from(await res.arrayBuffer());
@@ -130,16 +172,23 @@ describe('the HTTP front door', () => {
 
   it('indexes, unloads and loads models through the repository extension, and counts statistics', async () => {
     const index = await fetch(`${base}/v2/repository/index`, { method: 'POST', body: '{}' });
-    expect(((await index.json()) as { name: string; state: string }[]).map((m) => [m.name, m.state])).toEqual([['fmnist-resnet', 'READY'], ['fmnist-resnet-112', 'UNAVAILABLE'], ['mnist-cnn', 'READY'], ['spam-transformer', 'UNAVAILABLE']]);
+    expect(((await index.json()) as { name: string; state: string }[]).map((m) => [m.name, m.state])).toEqual([
+      ['fmnist-resnet', 'READY'],
+      ['fmnist-resnet-112', 'UNAVAILABLE'],
+      ['mnist-cnn', 'READY'],
+      ['spam-transformer', 'UNAVAILABLE'],
+    ]);
     expect((await fetch(`${base}/v2/repository/models/mnist-cnn/unload`, { method: 'POST', body: '{}' })).status).toBe(200);
     const refused = await infer('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }] });
     expect(refused.status).toBe(503);
     expect(refused.body.error).toMatch(/unloaded/);
     expect((await fetch(`${base}/v2/repository/models/mnist-cnn/load`, { method: 'POST', body: '{}' })).status).toBe(200);
     for (let i = 0; i < 100 && (await get('/v2/models/mnist-cnn/ready')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await infer('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }], parameters: { slo_ms: 500 } })).status).toBe(200);
+    expect(
+      (await infer('mnist-cnn', { inputs: [{ name: 'Input3', shape: [1, 1, 28, 28], datatype: 'FP32', data: golden }], parameters: { slo_ms: 500 } })).status,
+    ).toBe(200);
     const stats = await get('/v2/models/mnist-cnn/stats');
-    expect((stats.body.model_stats as any[])[0].inference_stats.success.count).toBeGreaterThanOrEqual(3);
+    expect((stats.body.model_stats as { inference_stats: { success: { count: number } } }[])[0]!.inference_stats.success.count).toBeGreaterThanOrEqual(3);
   });
 
   it('exposes Prometheus metrics whose counters move as requests flow', async () => {
@@ -157,9 +206,14 @@ describe('the HTTP front door', () => {
     expect([...after.keys()].some((k) => k.startsWith('escapement_inference_compute_duration_seconds_count{model="mnist-cnn"}'))).toBe(true);
   });
 
-  it('serves the text model: token ids and mask as INT64 of the text\'s own length, loaded on demand', async () => {
+  it("serves the text model: token ids and mask as INT64 of the text's own length, loaded on demand", async () => {
     const meta = await get('/v2/models/spam-transformer');
-    expect(meta.body).toMatchObject({ inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, -1] }, { name: 'attention_mask', datatype: 'INT64', shape: [-1, -1] }] });
+    expect(meta.body).toMatchObject({
+      inputs: [
+        { name: 'input_ids', datatype: 'INT64', shape: [-1, -1] },
+        { name: 'attention_mask', datatype: 'INT64', shape: [-1, -1] },
+      ],
+    });
     const tokenizer = WordTokenizer.load('models/spam-transformer/tokenizer.json');
     const { ids } = tokenizer.encode('Re: lunch on friday? the usual place works for me');
     const body = (data: number[], mask: number[]) => ({
@@ -169,11 +223,23 @@ describe('the HTTP front door', () => {
       ],
       parameters: { slo_ms: 10_000 },
     });
-    const ok = await infer('spam-transformer', body(ids, ids.map(() => 1)));
+    const ok = await infer(
+      'spam-transformer',
+      body(
+        ids,
+        ids.map(() => 1),
+      ),
+    );
     expect(ok.status).toBe(200);
     expect(ok.body.outputs[0].shape).toEqual([1, 2]);
     const tooLong = Array.from({ length: tokenizer.maxTokens + 1 }, () => 5);
-    const bad = await infer('spam-transformer', body(tooLong, tooLong.map(() => 1)));
+    const bad = await infer(
+      'spam-transformer',
+      body(
+        tooLong,
+        tooLong.map(() => 1),
+      ),
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/129 tokens/);
     // 1e400 parses as Infinity: refused as bad input (it was a 500)
@@ -181,7 +247,13 @@ describe('the HTTP front door', () => {
     const infinite = await fetch(`${base}/v2/models/spam-transformer/infer`, { method: 'POST', body: huge });
     expect(infinite.status).toBe(400);
     expect(((await infinite.json()) as { error: string }).error).toMatch(/finite/);
-    const fractional = await infer('spam-transformer', { ...body([5, 6], [1, 1]), inputs: [{ name: 'input_ids', shape: [1, 2], datatype: 'INT64', data: [5, 6.5] }, { name: 'attention_mask', shape: [1, 2], datatype: 'INT64', data: [1, 1] }] });
+    const fractional = await infer('spam-transformer', {
+      ...body([5, 6], [1, 1]),
+      inputs: [
+        { name: 'input_ids', shape: [1, 2], datatype: 'INT64', data: [5, 6.5] },
+        { name: 'attention_mask', shape: [1, 2], datatype: 'INT64', data: [1, 1] },
+      ],
+    });
     expect(fractional.status).toBe(400);
   });
 });

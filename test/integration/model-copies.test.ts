@@ -33,10 +33,32 @@ describe('model copies', () => {
 
   it('replays a per-function trace over the copies: function i by volume → copy i % 3', () => {
     const out = join(scratch, 'replay');
-    const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '3', '--distribution', 'uniform', '--time-scale', '600', '--max-seconds', '3', '--slo-ms', '5000', '--warmup-s', '0.5', '--out', out];
+    const args = [
+      'replay',
+      '--controller',
+      cluster.clientUrl,
+      '--trace',
+      'traces/azure-functions-format-fixture.csv',
+      '--model',
+      MODEL,
+      '--copies',
+      '3',
+      '--distribution',
+      'uniform',
+      '--time-scale',
+      '600',
+      '--max-seconds',
+      '3',
+      '--slo-ms',
+      '5000',
+      '--warmup-s',
+      '0.5',
+      '--out',
+      out,
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/\[#{20}\] sent (\d+)\/\1  answered \1  early 0  rejected 0  missed 0  errors 0/); // the finished progress bar
+    expect(run.stderr).toMatch(/\[#{20}\] sent (\d+)\/\1 {2}answered \1 {2}early 0 {2}rejected 0 {2}missed 0 {2}errors 0/); // the finished progress bar
     const warmed = Number(/warm-up: (\d+) requests, not measured/.exec(run.stderr)?.[1]);
     expect(warmed).toBeGreaterThan(0);
     for (const name of ['all models', MODEL, `${MODEL}@1`, `${MODEL}@2`]) expect(run.stdout).toContain(name);
@@ -58,13 +80,36 @@ describe('model copies', () => {
 
   it('loads every copy as a model of its own', async () => {
     const status = (await client.status()) as { models: { name: string }[]; workers: { models: { name: string; state: string }[] }[] };
-    expect(status.models.map((m) => m.name).filter((n) => n.startsWith(MODEL)).sort()).toEqual([MODEL, `${MODEL}@1`, `${MODEL}@2`]);
+    expect(
+      status.models
+        .map((m) => m.name)
+        .filter((n) => n.startsWith(MODEL))
+        .sort(),
+    ).toEqual([MODEL, `${MODEL}@1`, `${MODEL}@2`]);
     const loaded = new Set(status.workers.flatMap((w) => w.models.filter((m) => m.state === 'loaded').map((m) => m.name)));
     for (const name of [MODEL, `${MODEL}@1`, `${MODEL}@2`]) expect(loaded.has(name)).toBe(true);
   });
 
   it('says which copies the controller does not serve, and how to serve them', () => {
-    const args = ['replay', '--controller', cluster.clientUrl, '--trace', 'traces/azure-functions-format-fixture.csv', '--model', MODEL, '--copies', '5', '--time-scale', '600', '--max-seconds', '1', '--slo-ms', '5000', '--out', join(scratch, 'five')];
+    const args = [
+      'replay',
+      '--controller',
+      cluster.clientUrl,
+      '--trace',
+      'traces/azure-functions-format-fixture.csv',
+      '--model',
+      MODEL,
+      '--copies',
+      '5',
+      '--time-scale',
+      '600',
+      '--max-seconds',
+      '1',
+      '--slo-ms',
+      '5000',
+      '--out',
+      join(scratch, 'five'),
+    ];
     const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 60_000 });
     expect(run.status, run.stderr).toBe(0); // rejections are answers, not errors
     expect(run.stderr).toMatch(/does not serve mnist-cnn@\d.*start it with --model-copies 5/);

@@ -46,7 +46,29 @@ function readyLine(child: ChildProcess, stderr: string[]): Promise<Record<string
 }
 
 function submit(clientUrl: string, count: number, sloMs: number): Record<string, number> {
-  const run = spawnSync('ip', ['netns', 'exec', CTL, process.execPath, cliEntryPath(), 'submit', '--controller', clientUrl, '--model', 'mnist-cnn', '--count', String(count), '--rate', '100', '--slo-ms', String(sloMs), '--json'], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      CTL,
+      process.execPath,
+      cliEntryPath(),
+      'submit',
+      '--controller',
+      clientUrl,
+      '--model',
+      'mnist-cnn',
+      '--count',
+      String(count),
+      '--rate',
+      '100',
+      '--slo-ms',
+      String(sloMs),
+      '--json',
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   return (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { summary: { byStatus: Record<string, number> } }).summary.byStatus;
 }
 
@@ -62,16 +84,47 @@ describe.skipIf(!canUseNamespaces)('controller and worker on separate hosts (net
     expect(sh('ip', 'link', 'add', VETH_C, 'type', 'veth', 'peer', 'name', VETH_W)).toBe(0);
     expect(sh('ip', 'link', 'set', VETH_C, 'netns', CTL)).toBe(0);
     expect(sh('ip', 'link', 'set', VETH_W, 'netns', WRK)).toBe(0);
-    for (const [ns, dev, ip] of [[CTL, VETH_C, CTL_IP], [WRK, VETH_W, WRK_IP]] as const) {
+    for (const [ns, dev, ip] of [
+      [CTL, VETH_C, CTL_IP],
+      [WRK, VETH_W, WRK_IP],
+    ] as const) {
       expect(sh('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `${ip}/24`, 'dev', dev)).toBe(0);
       expect(sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', dev, 'up')).toBe(0);
       expect(sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')).toBe(0);
     }
     // --insecure: the namespaces' link is a private network only this test reaches
-    controller = inNamespace(CTL, ['controller', '--host', CTL_IP, '--insecure', '--port', '0', '--client-port', '0', '--http-port', '-1', '--model-dir', 'models', '--preload', 'mnist-cnn', '--heartbeat-timeout-ms', '600']);
+    controller = inNamespace(CTL, [
+      'controller',
+      '--host',
+      CTL_IP,
+      '--insecure',
+      '--port',
+      '0',
+      '--client-port',
+      '0',
+      '--http-port',
+      '-1',
+      '--model-dir',
+      'models',
+      '--preload',
+      'mnist-cnn',
+      '--heartbeat-timeout-ms',
+      '600',
+    ]);
     const ready = await readyLine(controller, []);
     clientUrl = ready.clientUrl!;
-    worker = inNamespace(WRK, ['worker', '--controller', ready.workerUrl!, '--id', 'remote', '--simulate', '--model-dir', 'models', '--clock-skew-ms', '123.456']);
+    worker = inNamespace(WRK, [
+      'worker',
+      '--controller',
+      ready.workerUrl!,
+      '--id',
+      'remote',
+      '--simulate',
+      '--model-dir',
+      'models',
+      '--clock-skew-ms',
+      '123.456',
+    ]);
     await readyLine(worker, workerLog);
   });
 
@@ -80,7 +133,7 @@ describe.skipIf(!canUseNamespaces)('controller and worker on separate hosts (net
     for (const ns of [CTL, WRK]) sh('ip', 'netns', 'del', ns);
   });
 
-  it('estimates the worker\'s clock offset to well under a millisecond and serves across hosts', async () => {
+  it("estimates the worker's clock offset to well under a millisecond and serves across hosts", async () => {
     await new Promise((r) => setTimeout(r, 500));
     const match = /clock offset to the controller (-?[\d.]+) ms/.exec(workerLog.join(''));
     expect(match).not.toBeNull();

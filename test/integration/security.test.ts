@@ -27,7 +27,8 @@ describe('CURVE and bearer-token security', () => {
   checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
-    for (const out of [keys, strangers]) expect(spawnSync(process.execPath, [cliEntryPath(), 'keys', '--out', out, '--workers', '1'], { encoding: 'utf8' }).status).toBe(0);
+    for (const out of [keys, strangers])
+      expect(spawnSync(process.execPath, [cliEntryPath(), 'keys', '--out', out, '--workers', '1'], { encoding: 'utf8' }).status).toBe(0);
     cluster = await LocalCluster.start({
       numWorkers: 1,
       modelDir: 'models',
@@ -63,7 +64,23 @@ describe('CURVE and bearer-token security', () => {
   });
 
   it('does not let a worker with an unknown key register', async () => {
-    const intruder = spawn(process.execPath, [cliEntryPath(), 'worker', '--controller', cluster.workerUrl, '--id', 'intruder', '--simulate', '--model-dir', 'models', '--key', join(strangers, 'worker-0.key.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const intruder = spawn(
+      process.execPath,
+      [
+        cliEntryPath(),
+        'worker',
+        '--controller',
+        cluster.workerUrl,
+        '--id',
+        'intruder',
+        '--simulate',
+        '--model-dir',
+        'models',
+        '--key',
+        join(strangers, 'worker-0.key.json'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     intruder.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     await new Promise((r) => setTimeout(r, 2500));
@@ -75,9 +92,25 @@ describe('CURVE and bearer-token security', () => {
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
   });
 
-  it('does not let one worker\'s key register another worker id (keys are bound to ids)', async () => {
+  it("does not let one worker's key register another worker id (keys are bound to ids)", async () => {
     expect(JSON.parse(readFileSync(join(keys, 'authorized-workers.json'), 'utf8'))).toEqual({ 'worker-0': expect.any(String) });
-    const impostor = spawn(process.execPath, [cliEntryPath(), 'worker', '--controller', cluster.workerUrl, '--id', 'worker-9', '--simulate', '--model-dir', 'models', '--key', join(keys, 'worker-0.key.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const impostor = spawn(
+      process.execPath,
+      [
+        cliEntryPath(),
+        'worker',
+        '--controller',
+        cluster.workerUrl,
+        '--id',
+        'worker-9',
+        '--simulate',
+        '--model-dir',
+        'models',
+        '--key',
+        join(keys, 'worker-0.key.json'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     impostor.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     await new Promise((r) => setTimeout(r, 2500));

@@ -23,7 +23,13 @@ describe('a frozen worker (SIGSTOP: its sockets stay up)', () => {
   checkLeaks(() => [cluster]);
 
   beforeAll(async () => {
-    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', simulate: true, preload: [MODEL], controllerArgs: ['--heartbeat-timeout-ms', '600'] });
+    cluster = await LocalCluster.start({
+      numWorkers: 2,
+      modelDir: 'models',
+      simulate: true,
+      preload: [MODEL],
+      controllerArgs: ['--heartbeat-timeout-ms', '600'],
+    });
     client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, [MODEL]);
   });
@@ -175,7 +181,14 @@ describe('a full log disk', () => {
   });
 
   it('stops the telemetry logs, says why in the status, and goes on serving every request', async () => {
-    const { responses } = await runOpenLoop(client, { model: MODEL, numRequests: 200, ratePerSec: 200, sloMs: 500, seed: 9, inputsFor: (i) => randomInputs(manifest, i) });
+    const { responses } = await runOpenLoop(client, {
+      model: MODEL,
+      numRequests: 200,
+      ratePerSec: 200,
+      sloMs: 500,
+      seed: 9,
+      inputsFor: (i) => randomInputs(manifest, i),
+    });
     expect(responses.filter((r) => r.status === 'OK')).toHaveLength(200);
     const status = (await client.status()) as { telemetry: { stoppedBecause: string | null; droppedRows: number } };
     expect(status.telemetry.stoppedBecause).toMatch(/requests\.csv: ENOSPC/);

@@ -24,7 +24,12 @@ const corpus = readTextCorpus('datasets/spam-assassin/messages.jsonl.gz');
 const NUM = 120;
 const first = ee.dataset.serveStart;
 // Served texts, every fourth one cut to a few words so that several buckets are in play.
-const textOf = (i: number) => (i % 4 === 0 ? corpus.texts[first + i]!.split(' ').slice(0, 3 + (i % 40)).join(' ') : corpus.texts[first + i]!);
+const textOf = (i: number) =>
+  i % 4 === 0
+    ? corpus.texts[first + i]!.split(' ')
+        .slice(0, 3 + (i % 40))
+        .join(' ')
+    : corpus.texts[first + i]!;
 
 describe('a text model served with early exits', () => {
   let cluster: LocalCluster;
@@ -37,14 +42,26 @@ describe('a text model served with early exits', () => {
     // The plain model's logits for each text alone, at its own length.
     const session = await ort.InferenceSession.create(entry.onnxPath, { intraOpNumThreads: 1, logSeverityLevel: 3 });
     for (let i = 0; i < NUM; i++) {
-      const feeds = Object.fromEntries(textInputs(tokenizer, textOf(i)).map((t) => [t.name, new ort.Tensor('int64', new BigInt64Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)), t.shape)]));
+      const feeds = Object.fromEntries(
+        textInputs(tokenizer, textOf(i)).map((t) => [
+          t.name,
+          new ort.Tensor('int64', new BigInt64Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)), t.shape),
+        ]),
+      );
       reference.push(Array.from((await session.run(feeds)).logits!.data as Float32Array));
     }
     await session.release();
-    cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [MODEL], controllerArgs: ['--exit-mode', 'release', '--no-fused-release'] });
+    cluster = await LocalCluster.start({
+      numWorkers: 2,
+      modelDir: 'models',
+      preload: [MODEL],
+      controllerArgs: ['--exit-mode', 'release', '--no-fused-release'],
+    });
     client = await EscapementClient.connect(cluster.clientUrl);
     await cluster.waitUntilServing(client, [MODEL]);
-    responses = (await runOpenLoop(client, { model: MODEL, numRequests: NUM, ratePerSec: 150, sloMs: 2000, seed: 1, inputsFor: (i) => textInputs(tokenizer, textOf(i)) })).responses;
+    responses = (
+      await runOpenLoop(client, { model: MODEL, numRequests: NUM, ratePerSec: 150, sloMs: 2000, seed: 1, inputsFor: (i) => textInputs(tokenizer, textOf(i)) })
+    ).responses;
   });
 
   afterAll(async () => {
@@ -102,12 +119,31 @@ describe('a text model served with early exits', () => {
   });
 
   it('classifies a text given on the command line (`escapement submit --text`)', () => {
-    const run = spawnSync(process.execPath, [cliEntryPath(), 'submit', '--controller', cluster.clientUrl, '--model', MODEL, '--slo-ms', '2000', '--text', 'Re: the build is green again, merging the patch now', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    const run = spawnSync(
+      process.execPath,
+      [
+        cliEntryPath(),
+        'submit',
+        '--controller',
+        cluster.clientUrl,
+        '--model',
+        MODEL,
+        '--slo-ms',
+        '2000',
+        '--text',
+        'Re: the build is green again, merging the patch now',
+        '--json',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(run.status, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout) as { summary: { byStatus: Record<string, number> }; responses: { status: string; outputs: { shape: number[] }[] }[] };
     expect(out.responses[0]!.status).toBe('OK');
     expect(out.responses[0]!.outputs[0]!.shape).toEqual([1, 2]);
-    const noText = spawnSync(process.execPath, [cliEntryPath(), 'submit', '--controller', cluster.clientUrl, '--model', MODEL], { encoding: 'utf8', timeout: 60_000 });
+    const noText = spawnSync(process.execPath, [cliEntryPath(), 'submit', '--controller', cluster.clientUrl, '--model', MODEL], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(noText.status).not.toBe(0);
     expect(noText.stderr).toMatch(/text model: give --text/);
   });

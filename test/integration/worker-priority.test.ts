@@ -17,7 +17,7 @@ function niceOf(statPath: string): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
-describe.runIf(process.platform === 'linux')('the serving processes\' priority', () => {
+describe.runIf(process.platform === 'linux')("the serving processes' priority", () => {
   let cluster: LocalCluster;
   let client: EscapementClient;
   checkLeaks(() => [cluster]);

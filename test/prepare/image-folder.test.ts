@@ -14,10 +14,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** A PNG whose pixel (x, y) is rgb(x, y, c) · step. */
 function png(width: number, height: number, fill: (x: number, y: number) => [number, number, number]): Buffer {
   const image = new PNG({ width, height });
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    const [r, g, b] = fill(x, y);
-    image.data.set([r, g, b, 255], (y * width + x) * 4);
-  }
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = fill(x, y);
+      image.data.set([r, g, b, 255], (y * width + x) * 4);
+    }
   return PNG.sync.write(image);
 }
 
@@ -35,7 +36,11 @@ describe('image folders', () => {
     const dir = join(scratch, 'colours');
     for (const [k, cls] of ['blue', 'red'].entries()) {
       mkdirSync(join(dir, cls), { recursive: true });
-      for (let i = 0; i < 6; i++) writeFileSync(join(dir, cls, `${i}.png`), png(4, 4, (x, y) => (k === 0 ? [10 * x, 10 * y, 200] : [200, 10 * x, 10 * y])));
+      for (let i = 0; i < 6; i++)
+        writeFileSync(
+          join(dir, cls, `${i}.png`),
+          png(4, 4, (x, y) => (k === 0 ? [10 * x, 10 * y, 200] : [200, 10 * x, 10 * y])),
+        );
     }
     // one JPEG of twice the size, to be resized (and a file that is not an image, ignored)
     const big = { width: 8, height: 8, data: Buffer.alloc(8 * 8 * 4, 128) };
@@ -47,10 +52,12 @@ describe('image folders', () => {
     expect(new Set(chw.labels)).toEqual(new Set([0, 1])); // blue = 0, red = 1: sorted folder names
     expect(new Set(chw.labels!.subarray(0, 6)).size).toBe(2); // shuffled: both classes early
     const blue = chw.labels!.indexOf(0);
-    const pixel = (d: typeof chw, i: number, c: number, y: number, x: number, last: boolean) => (d.inputs as Float32Array)[i * 48 + (last ? (y * 4 + x) * 3 + c : (c * 4 + y) * 4 + x)]!;
+    const pixel = (d: typeof chw, i: number, c: number, y: number, x: number, last: boolean) =>
+      (d.inputs as Float32Array)[i * 48 + (last ? (y * 4 + x) * 3 + c : (c * 4 + y) * 4 + x)]!;
     expect([0, 1, 2].map((c) => pixel(chw, blue, c, 2, 3, false))).toEqual([30, 20, 200]);
     const hwc = loadDataset(dir, { imageShape: [4, 4, 3] });
-    for (let c = 0; c < 3; c++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) expect(pixel(hwc, blue, c, y, x, true)).toBe(pixel(chw, blue, c, y, x, false));
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) expect(pixel(hwc, blue, c, y, x, true)).toBe(pixel(chw, blue, c, y, x, false));
     const resized = chw.labels!.findIndex((_, i) => Math.abs(pixel(chw, i, 0, 0, 0, false) - 128) < 3 && Math.abs(pixel(chw, i, 2, 3, 3, false) - 128) < 3);
     expect(resized).toBeGreaterThanOrEqual(0); // the 8x8 grey JPEG, now 4x4
     const grey = loadDataset(dir, { imageShape: [1, 4, 4] });
@@ -73,10 +80,13 @@ describe('image folders', () => {
     for (let i = 0; i < 400; i++) {
       const label = digits.labels![i]!;
       mkdirSync(join(dir, `class-${label}`), { recursive: true });
-      writeFileSync(join(dir, `class-${label}`, `${String(i).padStart(4, '0')}.png`), png(28, 28, (x, y) => {
-        const v = pixels[i * 784 + y * 28 + x]!;
-        return [v, v, v];
-      }));
+      writeFileSync(
+        join(dir, `class-${label}`, `${String(i).padStart(4, '0')}.png`),
+        png(28, 28, (x, y) => {
+          const v = pixels[i * 784 + y * 28 + x]!;
+          return [v, v, v];
+        }),
+      );
     }
     const report = await preparePackage({
       ...DEFAULT_PREPARE_OPTIONS,

@@ -58,7 +58,14 @@ describe('ingesting the bundled MNIST CNN', () => {
 });
 
 describe('model manifests', () => {
-  const good = { schemaVersion: 1, name: 'm', file: 'model.onnx', inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }], batchSizes: [1, 2] };
+  const good = {
+    schemaVersion: 1,
+    name: 'm',
+    file: 'model.onnx',
+    inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }],
+    batchSizes: [1, 2],
+  };
   it.each([
     ['a future schema version', { ...good, schemaVersion: 3 }, /schemaVersion 3 is not supported/],
     ['early-exit data in a version-1 manifest', { ...good, earlyExit: {} }, /earlyExit needs schemaVersion 2/],
@@ -73,7 +80,15 @@ describe('model manifests', () => {
 });
 
 describe('runtimeRefusal', () => {
-  const model = onnx.ModelProto.create({ graph: { node: [{ name: 'a', opType: 'Relu' }, { name: 'b', opType: 'GridSample' }, { name: 'c', opType: 'GridSample' }] } });
+  const model = onnx.ModelProto.create({
+    graph: {
+      node: [
+        { name: 'a', opType: 'Relu' },
+        { name: 'b', opType: 'GridSample' },
+        { name: 'c', opType: 'GridSample' },
+      ],
+    },
+  });
   it('names the nodes of the op onnxruntime has no implementation for', () => {
     const refusal = runtimeRefusal(model, new Error("Could not find an implementation for GridSample(16) node with name 'b'"));
     expect(refusal).toContain("no kernel for GridSample, used by node 'b', 'c'");

@@ -5,7 +5,10 @@ import { decodeModel, encodeModel, onnx } from '../../onnx/onnx-proto.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { kerasStyleExport } from '../../examples/stand-ins.js';
 
-const imageInput = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] } } } });
+const imageInput = (name: string) => ({
+  name,
+  type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] } } },
+});
 const logits = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 10 }] } } } });
 
 describe('escapement inspect', () => {
@@ -20,8 +23,8 @@ describe('escapement inspect', () => {
     expect(depths.every((d, k) => d > 0 && d < 1 && (k === 0 || d > depths[k - 1]!))).toBe(true);
     expect(inspection.inputs.map((i) => [i.dtype, i.dims.length])).toEqual([['float32', 4]]);
     const text = formatInspection(inspection);
-    expect(text).toMatch(/ramp sites:\n  site 0: after .*, feature-map \[-1, \d+, \d+, \d+\], at \d+ % of the graph/);
-    expect(text).toMatch(/prepare would:\n  1\. serve output/);
+    expect(text).toMatch(/ramp sites:\n {2}site 0: after .*, feature-map \[-1, \d+, \d+, \d+\], at \d+ % of the graph/);
+    expect(text).toMatch(/prepare would:\n {2}1\. serve output/);
   });
 
   it('inspects a Keras-style export (uint8 NHWC pixels, two outputs) as prepare takes it', async () => {
@@ -41,7 +44,11 @@ describe('escapement inspect', () => {
       opsetImport: [{ domain: '', version: 13 }],
       graph: {
         name: 'mlp',
-        node: [{ opType: 'Flatten', input: ['x'], output: ['f'] }, { opType: 'MatMul', input: ['f', 'w'], output: ['y'] }, { opType: 'MatMul', input: ['f', 'w'], output: ['z'] }],
+        node: [
+          { opType: 'Flatten', input: ['x'], output: ['f'] },
+          { opType: 'MatMul', input: ['f', 'w'], output: ['y'] },
+          { opType: 'MatMul', input: ['f', 'w'], output: ['z'] },
+        ],
         initializer: [{ name: 'w', dims: [784, 10], dataType: 1, rawData: new Uint8Array(784 * 10 * 4) }],
         input: [imageInput('x')],
         output: [logits('y')],

@@ -76,7 +76,7 @@ describe('the native-speed head trainer', () => {
     await expect(evaluateHeadNative(head, new Float32Array(10), 5)).rejects.toThrow(/takes 4 features, not 5/);
   });
 
-  it('counts a sequence head\'s pooler in the training work that picks the native path', () => {
+  it("counts a sequence head's pooler in the training work that picks the native path", () => {
     expect(headTrainingWork('feature-map', 100, 1024, 10, 60)).toBe(100 * 60 * 10 * 1024);
     // BERT-base width, 100 training samples: the pooler alone is 768² per sample and epoch
     expect(headTrainingWork('sequence', 100, 768, 2, 60)).toBe(100 * 60 * (2 * 768 + 768 * 768));

@@ -24,7 +24,7 @@ function stamped(opset: number): string {
   return path;
 }
 
-const samples = Array.from({ length: 4 }, (_, s) => Float32Array.from({ length: 784 }, (_, i) => ((i * (s + 3)) % 251) / 251 * 255));
+const samples = Array.from({ length: 4 }, (_, s) => Float32Array.from({ length: 784 }, (_, i) => (((i * (s + 3)) % 251) / 251) * 255));
 
 async function logits(path: string): Promise<number[]> {
   const session = await ort.InferenceSession.create(path, { logSeverityLevel: 3, intraOpNumThreads: 1 });
@@ -47,7 +47,7 @@ function prepareOptions(modelPath: string, name: string) {
 }
 
 describe('opsets', () => {
-  it('reads the default domain opset and upgrades only below onnxruntime\'s floor of 7', () => {
+  it("reads the default domain opset and upgrades only below onnxruntime's floor of 7", () => {
     expect(defaultDomainOpset(decodeModel(readFileSync(OPSET6)))).toBe(6);
     expect(needsOpsetUpgrade(decodeModel(readFileSync(OPSET6)))).toBe(true);
     expect(needsOpsetUpgrade(decodeModel(readFileSync(OPSET7)))).toBe(false);
@@ -61,7 +61,7 @@ describe('opsets', () => {
     expect(report.ramps.length).toBeGreaterThan(0);
   });
 
-  it('upgrades an opset-6 export with the ONNX library\'s converter, and the package answers as the original does', async () => {
+  it("upgrades an opset-6 export with the ONNX library's converter, and the package answers as the original does", async () => {
     // onnxruntime has no kernel for Add-6: the model cannot be served as it is.
     await expect(ort.InferenceSession.create(OPSET6, { logSeverityLevel: 4 })).rejects.toThrow(/Add\(6\)/);
     expect(findPythonWithOnnx(), 'needs Python with the onnx package (apt-get install python3-onnx; .ci/run installs it)').toBeDefined();

@@ -17,7 +17,8 @@ function mnistWith(extra: { probs?: boolean; features?: boolean; twin?: boolean 
   const model = decodeModel(readFileSync('zoo/mnist-cnn/original.onnx'));
   const graph = model.graph!;
   const logitsType = graph.output![0]!.type!;
-  const floatMatrix = (name: string, width: number) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: width }] } } } });
+  const floatMatrix = (name: string, width: number) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: width }] } } } });
   if (extra.probs) {
     graph.node!.push(onnx.NodeProto.create({ opType: 'Softmax', input: [LOGITS], output: ['probs'] }));
     graph.output!.push(onnx.ValueInfoProto.create({ name: 'probs', type: logitsType }));
@@ -33,7 +34,11 @@ function mnistWith(extra: { probs?: boolean; features?: boolean; twin?: boolean 
 
 async function run(model: ModelProto, output: string): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
-  const input = new ort.Tensor('float32', Float32Array.from({ length: 784 }, (_, i) => (i % 97) / 97), [1, 1, 28, 28]);
+  const input = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 784 }, (_, i) => (i % 97) / 97),
+    [1, 1, 28, 28],
+  );
   const out = (await session.run({ Input3: input }))[output]!.data as Float32Array;
   await session.release();
   return out;
@@ -45,13 +50,19 @@ describe('choosing the answer among several outputs', () => {
     expect(chooseOutput(mnistWith({ features: true })).name).toBe(LOGITS);
     const both = chooseOutput(mnistWith({ probs: true, features: true }));
     expect(both.name).toBe(LOGITS);
-    expect(both.why).toMatch(/answer: output 'Plus214_Output_0' \[1, 10\].*dropped 'Pooling160_Output_0_reshape0' \[N, 256\], 'probs' \[1, 10\] \(choose another with --output\)/);
+    expect(both.why).toMatch(
+      /answer: output 'Plus214_Output_0' \[1, 10\].*dropped 'Pooling160_Output_0_reshape0' \[N, 256\], 'probs' \[1, 10\] \(choose another with --output\)/,
+    );
   });
 
   it('asks for --output when two outputs could each be the answer, or when the one named is not there', () => {
-    expect(() => chooseOutput(mnistWith({ twin: true }))).toThrow(/'Plus214_Output_0' \[1, 10\] and 'other' \[N, 10\] could each be the answer; choose the logits with --output NAME/);
+    expect(() => chooseOutput(mnistWith({ twin: true }))).toThrow(
+      /'Plus214_Output_0' \[1, 10\] and 'other' \[N, 10\] could each be the answer; choose the logits with --output NAME/,
+    );
     expect(chooseOutput(mnistWith({ twin: true }), 'other').name).toBe('other');
-    expect(() => chooseOutput(mnistWith({ probs: true }), 'scores')).toThrow(/--output 'scores' is not an output of the model; its outputs are 'Plus214_Output_0' \[1, 10\], 'probs' \[1, 10\]/);
+    expect(() => chooseOutput(mnistWith({ probs: true }), 'scores')).toThrow(
+      /--output 'scores' is not an output of the model; its outputs are 'Plus214_Output_0' \[1, 10\], 'probs' \[1, 10\]/,
+    );
   });
 
   it('prunes the graph to the chosen output, and it computes the same logits', async () => {
@@ -100,8 +111,9 @@ describe('choosing the answer among several outputs', () => {
     // the package's model, batched, answers each row as the batch-1 export does
     const packaged = await ort.InferenceSession.create(join(scratch, 'pytorch', 'model.onnx'), { logSeverityLevel: 3 });
     const original = await ort.InferenceSession.create(exported, { logSeverityLevel: 3 });
-    const rows = Array.from({ length: 3 }, (_, r) => Float32Array.from({ length: 784 }, (_, i) => ((i * (r + 5)) % 256)));
-    const batched = (await packaged.run({ pixels: new ort.Tensor('float32', Float32Array.from(rows.flatMap((r) => [...r])), [3, 1, 28, 28]) })).logits!.data as Float32Array;
+    const rows = Array.from({ length: 3 }, (_, r) => Float32Array.from({ length: 784 }, (_, i) => (i * (r + 5)) % 256));
+    const batched = (await packaged.run({ pixels: new ort.Tensor('float32', Float32Array.from(rows.flatMap((r) => [...r])), [3, 1, 28, 28]) })).logits!
+      .data as Float32Array;
     for (const [r, row] of rows.entries()) {
       const single = (await original.run({ pixels: new ort.Tensor('float32', row, [1, 1, 28, 28]) })).logits!.data as Float32Array;
       for (let k = 0; k < 10; k++) expect(batched[r * 10 + k]!).toBeCloseTo(single[k]!, 3);

@@ -34,18 +34,33 @@ const quiet = () => undefined;
 const fast = { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 5, numWarmup: 1, maxMsPerSize: 50 };
 
 function options(overrides: Partial<PrepareOptions>): PrepareOptions {
-  return { ...DEFAULT_PREPARE_OPTIONS, modelPath: 'zoo/mnist-cnn/original.onnx', datasetPath: 'datasets/fashion-mnist-test', outDir: join(scratch, 'pkg'), name: 'pkg', profile: fast, onProgress: quiet, ...overrides };
+  return {
+    ...DEFAULT_PREPARE_OPTIONS,
+    modelPath: 'zoo/mnist-cnn/original.onnx',
+    datasetPath: 'datasets/fashion-mnist-test',
+    outDir: join(scratch, 'pkg'),
+    name: 'pkg',
+    profile: fast,
+    onProgress: quiet,
+    ...overrides,
+  };
 }
 
 describe('escapement prepare', () => {
-  it('trains ramps on the model\'s own predictions when the data has no labels, deterministically', async () => {
+  it("trains ramps on the model's own predictions when the data has no labels, deterministically", async () => {
     const dataset = unlabelledNpy(600);
     const outA = join(scratch, 'a', 'mnist-ee');
     const outB = join(scratch, 'b', 'mnist-ee');
     const a = await preparePackage(options({ datasetPath: dataset, labels: 'model', outDir: outA, name: 'mnist-ee', bootstrapFraction: 0.5 }));
     await preparePackage(options({ datasetPath: dataset, labels: 'model', outDir: outB, name: 'mnist-ee', bootstrapFraction: 0.5 }));
     expect(a.numSites).toBe(4);
-    expect(a.manifest.earlyExit!.dataset).toMatchObject({ labels: 'model', numSamples: 600, train: { start: 0, end: 30 }, validation: { start: 30, end: 300 }, serveStart: 300 });
+    expect(a.manifest.earlyExit!.dataset).toMatchObject({
+      labels: 'model',
+      numSamples: 600,
+      train: { start: 0, end: 30 },
+      validation: { start: 30, end: 300 },
+      serveStart: 300,
+    });
     for (const siteId of [0, 1, 2, 3]) {
       expect(readFileSync(join(outA, `ramp_${siteId}.onnx`))).toEqual(readFileSync(join(outB, `ramp_${siteId}.onnx`)));
     }
@@ -69,10 +84,30 @@ describe('escapement prepare', () => {
   });
 
   it.each([
-    ['a file that is not ONNX', () => { const p = join(scratch, 'junk.onnx'); writeFileSync(p, 'not a model'); return options({ modelPath: p }); }, /not a valid ONNX model|no graph/],
-    ['a dataset of the wrong shape', () => { const p = join(scratch, 'wrong.npy'); writeNpy(p, '<f4', [50, 10], new Float32Array(500)); return options({ datasetPath: p, labels: 'model' }); }, /dataset samples have shape \[10\] but the model's input 'Input3' expects \[1,28,28\]/],
+    [
+      'a file that is not ONNX',
+      () => {
+        const p = join(scratch, 'junk.onnx');
+        writeFileSync(p, 'not a model');
+        return options({ modelPath: p });
+      },
+      /not a valid ONNX model|no graph/,
+    ],
+    [
+      'a dataset of the wrong shape',
+      () => {
+        const p = join(scratch, 'wrong.npy');
+        writeNpy(p, '<f4', [50, 10], new Float32Array(500));
+        return options({ datasetPath: p, labels: 'model' });
+      },
+      /dataset samples have shape \[10\] but the model's input 'Input3' expects \[1,28,28\]/,
+    ],
     ['ground-truth labels that do not exist', () => options({ datasetPath: unlabelledNpy(300), labels: 'truth' }), /has no labels: use --labels model/],
-    ['a bootstrap split too small to train on', () => options({ datasetPath: unlabelledNpy(300), labels: 'model', bootstrapFraction: 0.01 }), /bootstrap split too small/],
+    [
+      'a bootstrap split too small to train on',
+      () => options({ datasetPath: unlabelledNpy(300), labels: 'model', bootstrapFraction: 0.01 }),
+      /bootstrap split too small/,
+    ],
   ])('refuses %s with a clear error', async (_name, make, message) => {
     await expect(preparePackage(make())).rejects.toThrow(message);
   });
@@ -86,7 +121,10 @@ describe('escapement prepare', () => {
       opsetImport: [{ domain: '', version: 13 }],
       graph: {
         name: 'mlp',
-        node: [{ opType: 'Flatten', input: ['x'], output: ['f'] }, { opType: 'MatMul', input: ['f', 'w'], output: ['y'] }],
+        node: [
+          { opType: 'Flatten', input: ['x'], output: ['f'] },
+          { opType: 'MatMul', input: ['f', 'w'], output: ['y'] },
+        ],
         initializer: [{ name: 'w', dims: [784, 10], dataType: 1, rawData: new Uint8Array(784 * 10 * 4) }],
         input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] } } } }],
         output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 10 }] } } } }],
@@ -124,6 +162,10 @@ describe('datasets', () => {
   });
 
   it('splits the first 10 % 1:9 into training and validation, serving the rest', () => {
-    expect(bootstrapSplit(10_000, 0.1, 1, 9)).toEqual({ train: { start: 0, end: 100 }, validation: { start: 100, end: 1000 }, serve: { start: 1000, end: 10_000 } });
+    expect(bootstrapSplit(10_000, 0.1, 1, 9)).toEqual({
+      train: { start: 0, end: 100 },
+      validation: { start: 100, end: 1000 },
+      serve: { start: 1000, end: 10_000 },
+    });
   });
 });

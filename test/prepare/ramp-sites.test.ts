@@ -28,7 +28,9 @@ describe('ramp sites on real architectures', () => {
     const index = new GraphIndex(model);
     const { sites } = await findRampSites(model, [input(model, [1, 3, 224, 224])]);
     // a block ends where the residual Sum is followed by its Relu
-    const blockEnds = index.nodes.filter((n) => n.opType === 'Relu' && index.nodes[index.producer.get(n.input![0]!)!]!.opType === 'Sum').map((n) => n.output![0]!);
+    const blockEnds = index.nodes
+      .filter((n) => n.opType === 'Relu' && index.nodes[index.producer.get(n.input![0]!)!]!.opType === 'Sum')
+      .map((n) => n.output![0]!);
     expect(blockEnds).toHaveLength(16);
     const siteTensors = sites.map((s) => s.tensor);
     for (const t of blockEnds) expect(siteTensors).toContain(t);
@@ -57,7 +59,12 @@ describe('ramp sites on real architectures', () => {
   it('finds the four feature-map sites of the MNIST CNN and none in its flattened tail', async () => {
     const model = load('zoo/mnist-cnn/original.onnx');
     const { sites } = await findRampSites(model, [input(model, [2, 1, 28, 28])]);
-    expect(sites.map((s) => s.shape)).toEqual([[-1, 8, 28, 28], [-1, 8, 14, 14], [-1, 16, 14, 14], [-1, 16, 4, 4]]);
+    expect(sites.map((s) => s.shape)).toEqual([
+      [-1, 8, 28, 28],
+      [-1, 8, 14, 14],
+      [-1, 16, 14, 14],
+      [-1, 16, 4, 4],
+    ]);
     expect(findCuts(new GraphIndex(model)).length).toBeGreaterThan(sites.length); // flat cuts exist but are no sites
   });
 
@@ -141,7 +148,15 @@ describe('side inputs', () => {
         { opType: 'Relu', input: ['h3'], output: ['a2'] },
         { opType: 'MatMul', input: ['a2', 'w'], output: ['h4'] },
         { opType: 'Mul', input: ['h4', 'm'], output: ['h5'] },
-        { opType: 'ReduceMean', input: ['h5'], output: ['y'], attribute: [{ name: 'axes', type: 7, ints: [1] }, { name: 'keepdims', type: 2, i: 0 }] },
+        {
+          opType: 'ReduceMean',
+          input: ['h5'],
+          output: ['y'],
+          attribute: [
+            { name: 'axes', type: 7, ints: [1] },
+            { name: 'keepdims', type: 2, i: 0 },
+          ],
+        },
       ],
       initializer: [
         { name: 'axis2', dims: [1], dataType: 7, int64Data: [2] },
@@ -158,10 +173,14 @@ describe('side inputs', () => {
   const mask = Float32Array.from({ length: 12 }, (_, i) => (i % 4 === 3 ? 0 : 1));
 
   it('cuts where one activation and the mask cross, and the chain passes the mask along', async () => {
-    const { sites, types } = await findRampSites(model, [
-      { name: 'x', shape: [3, 4, 8], data: x },
-      { name: 'mask', shape: [3, 4], data: mask },
-    ], 'x');
+    const { sites, types } = await findRampSites(
+      model,
+      [
+        { name: 'x', shape: [3, 4, 8], data: x },
+        { name: 'mask', shape: [3, 4], data: mask },
+      ],
+      'x',
+    );
     // a1 and a2 feed a MatMul (kept); h4 -> Mul -> h5 is one place (the later kept)
     expect(sites.map((s) => [s.tensor, s.kind, s.sideTensors])).toEqual([
       ['a1', 'sequence', ['m']],

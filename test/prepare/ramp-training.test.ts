@@ -42,7 +42,15 @@ describe('ramp head training', () => {
     const teacher = new Float32Array(400 * 4);
     for (let i = 0; i < 400; i++) teacher[i * 4 + labels[i]!] = 5;
     const agreementWithTeacher = (distillWeight: number) => {
-      const { head } = trainHead('feature-map', features.subarray(0, 200 * 6), noisy.subarray(0, 200), 6, 4, { seed: 2, distillWeight, temperature: 4 }, teacher.subarray(0, 200 * 4));
+      const { head } = trainHead(
+        'feature-map',
+        features.subarray(0, 200 * 6),
+        noisy.subarray(0, 200),
+        6,
+        4,
+        { seed: 2, distillWeight, temperature: 4 },
+        teacher.subarray(0, 200 * 4),
+      );
       const out = evaluateHead(head, features.subarray(200 * 6), 6);
       return out.prediction.reduce((s, p, i) => s + (p === labels[200 + i] ? 1 : 0), 0) / 200;
     };

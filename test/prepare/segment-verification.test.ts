@@ -22,7 +22,7 @@ describe('checking that the segment chain reproduces the model', () => {
   const dataset = loadDataset('datasets/mnist-digits');
   fitSamples(dataset, [1, 28, 28]);
 
-  it('passes the chain as cut, with a tolerance that follows the outputs\' scale (logits in the thousands here)', async () => {
+  it("passes the chain as cut, with a tolerance that follows the outputs' scale (logits in the thousands here)", async () => {
     const { model, segments } = await mnistSegments();
     const result = await verifySegmenting(model, segments, 'Input3', LOGITS, dataset, { start: 0, end: 64 });
     expect(result.predictionAgreement).toBe(1);
@@ -35,9 +35,12 @@ describe('checking that the segment chain reproduces the model', () => {
     const last = segments.at(-1)!.model.graph!;
     const index = last.initializer!.findIndex((t) => t.name === 'Parameter193'); // the classifier's weights
     const weights = last.initializer![index]!;
-    const values = weights.rawData && weights.rawData.length > 0 ? new Float32Array(new Uint8Array(weights.rawData).slice().buffer) : Float32Array.from(weights.floatData!);
+    const values =
+      weights.rawData && weights.rawData.length > 0 ? new Float32Array(new Uint8Array(weights.rawData).slice().buffer) : Float32Array.from(weights.floatData!);
     last.initializer![index] = onnx.TensorProto.create({ name: weights.name, dims: weights.dims, dataType: 1, floatData: Array.from(values, (v) => v * 1.01) });
     await expect(verifySegmenting(model, segments, 'Input3', LOGITS, dataset, { start: 0, end: 64 })).rejects.toThrow(PrepareError);
-    await expect(verifySegmenting(model, segments, 'Input3', LOGITS, dataset, { start: 0, end: 64 })).rejects.toThrow(/does not reproduce the model.*tolerance/);
+    await expect(verifySegmenting(model, segments, 'Input3', LOGITS, dataset, { start: 0, end: 64 })).rejects.toThrow(
+      /does not reproduce the model.*tolerance/,
+    );
   });
 });

@@ -79,8 +79,16 @@ describe('the bundled spam-transformer package', () => {
     const chain = await SegmentChain.create(segmentModel(model, sites, types, 'input_ids'));
     const whole = await ort.InferenceSession.create('zoo/spam-transformer/original.onnx', { intraOpNumThreads: 1, logSeverityLevel: 3 });
     try {
-      for (const [from, n, length] of [[0, 1, undefined], [1, 3, 16], [4, 8, 64], [12, 16, 128]] as const) {
-        const f = length === undefined ? feeds(from, n) : feeds(from, n, Math.max(length, ...corpus.texts.slice(from, from + n).map((t) => Math.min(tokenizer.encode(t).ids.length, 128))));
+      for (const [from, n, length] of [
+        [0, 1, undefined],
+        [1, 3, 16],
+        [4, 8, 64],
+        [12, 16, 128],
+      ] as const) {
+        const f =
+          length === undefined
+            ? feeds(from, n)
+            : feeds(from, n, Math.max(length, ...corpus.texts.slice(from, from + n).map((t) => Math.min(tokenizer.encode(t).ids.length, 128))));
         const a = (await whole.run(f)).logits!;
         const b = (await chain.run(f)).logits!;
         expect(maxAbsDiff(a, b)).toBeLessThan(1e-3);
@@ -108,8 +116,23 @@ describe('the bundled spam-transformer package', () => {
     expect(ee.chosenRamps.length).toBeGreaterThan(0);
     for (const id of ee.chosenRamps) expect(ee.ramps.find((r) => r.siteId === id)!.validation.agreementAtThreshold).toBeGreaterThanOrEqual(0.99);
     // Run the package's own segments and heads on 600 served texts with the initial thresholds.
-    const segments = await Promise.all(ee.segments.map((s) => ort.InferenceSession.create(join('models', MODEL, s.file), { intraOpNumThreads: 1, logSeverityLevel: 3 })));
-    const heads = new Map(await Promise.all(ee.chosenRamps.map(async (id) => [id, await ort.InferenceSession.create(join('models', MODEL, ee.ramps.find((r) => r.siteId === id)!.file), { intraOpNumThreads: 1, logSeverityLevel: 3 })] as const)));
+    const segments = await Promise.all(
+      ee.segments.map((s) => ort.InferenceSession.create(join('models', MODEL, s.file), { intraOpNumThreads: 1, logSeverityLevel: 3 })),
+    );
+    const heads = new Map(
+      await Promise.all(
+        ee.chosenRamps.map(
+          async (id) =>
+            [
+              id,
+              await ort.InferenceSession.create(join('models', MODEL, ee.ramps.find((r) => r.siteId === id)!.file), {
+                intraOpNumThreads: 1,
+                logSeverityLevel: 3,
+              }),
+            ] as const,
+        ),
+      ),
+    );
     let agree = 0;
     let exited = 0;
     const numTexts = 600;
@@ -174,6 +197,15 @@ describe('the bundled spam-transformer package', () => {
     const total = (level: string) => Object.values(compile.chainMsByLevel![level]!).reduce((a, b) => a + b, 0);
     expect(Object.keys(compile.chainMsByLevel!).sort()).toEqual(['all', 'basic']);
     expect(total(compile.chainOptimizationLevel!)).toBe(Math.min(total('all'), total('basic')));
-    await expect(preparePackage({ ...DEFAULT_PREPARE_OPTIONS, modelPath: 'zoo/spam-transformer/original.onnx', datasetPath: data, outDir: join(scratch, 'x'), name: 'x', onProgress: () => {} })).rejects.toThrow(/needs --tokenizer/);
+    await expect(
+      preparePackage({
+        ...DEFAULT_PREPARE_OPTIONS,
+        modelPath: 'zoo/spam-transformer/original.onnx',
+        datasetPath: data,
+        outDir: join(scratch, 'x'),
+        name: 'x',
+        onProgress: () => {},
+      }),
+    ).rejects.toThrow(/needs --tokenizer/);
   });
 });

@@ -24,7 +24,9 @@ describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, m
   const dataset = loadDataset(datasetPath);
   const sampleShape = entry.manifest.inputs[0]!.shape.slice(1);
   const size = sampleShape.reduce((a, b) => a * b, 1);
-  const feeds = (start: number, n: number) => ({ [ee.primaryInput]: new ort.Tensor('float32', dataset.inputs.slice(start * size, (start + n) * size), [n, ...sampleShape]) });
+  const feeds = (start: number, n: number) => ({
+    [ee.primaryInput]: new ort.Tensor('float32', dataset.inputs.slice(start * size, (start + n) * size), [n, ...sampleShape]),
+  });
 
   it('loads, with sites after the stem and every block, and bootstrap provenance', () => {
     expect(ee.sites.length).toBeGreaterThanOrEqual(minSites);
@@ -32,13 +34,18 @@ describe.each(ZOO)('the bundled $name package', ({ name, dataset: datasetPath, m
     expect(ee.verification.predictionAgreement).toBe(1);
   });
 
-  it('runs its committed segment chain to the model\'s outputs at batch sizes 1, 5 and 16', async () => {
+  it("runs its committed segment chain to the model's outputs at batch sizes 1, 5 and 16", async () => {
     const whole = await ort.InferenceSession.create(entry.onnxPath, { intraOpNumThreads: 1, logSeverityLevel: 3 });
     const segments = [];
     for (const s of ee.segments) segments.push(await ort.InferenceSession.create(join('models', name, s.file), { intraOpNumThreads: 1, logSeverityLevel: 3 }));
     let correct = 0;
     let total = 0;
-    for (const [start, n] of [[1000, 1], [1001, 5], [1006, 16], [2000, accuracySamples]] as const) {
+    for (const [start, n] of [
+      [1000, 1],
+      [1001, 5],
+      [1006, 16],
+      [2000, accuracySamples],
+    ] as const) {
       const f = feeds(start, n);
       const expected = (await whole.run(f))[ee.finalOutput]!.data as Float32Array;
       const env: Record<string, ort.Tensor> = { ...f };

@@ -16,11 +16,24 @@ function pings(offsetNs: number, delays: [number, number][]): PingSample[] {
 
 describe('estimateOffset', () => {
   it('recovers the offset exactly with symmetric delays', () => {
-    expect(estimateOffset(pings(123_456_000, [[50_000, 50_000], [70_000, 70_000]])).offsetNs).toBe(123_456_000);
+    expect(
+      estimateOffset(
+        pings(123_456_000, [
+          [50_000, 50_000],
+          [70_000, 70_000],
+        ]),
+      ).offsetNs,
+    ).toBe(123_456_000);
   });
 
   it('takes the median so one asymmetric ping does not skew the estimate', () => {
-    const samples = pings(-5_000_000, [[50_000, 50_000], [60_000, 60_000], [1_500_000, 40_000], [55_000, 55_000], [52_000, 52_000]]);
+    const samples = pings(-5_000_000, [
+      [50_000, 50_000],
+      [60_000, 60_000],
+      [1_500_000, 40_000],
+      [55_000, 55_000],
+      [52_000, 52_000],
+    ]);
     const estimate = estimateOffset(samples);
     expect(Math.abs(estimate.offsetNs - -5_000_000)).toBeLessThan(1_000);
     expect(estimate.minRttNs).toBe(100_000);

@@ -25,12 +25,41 @@ const cases: { name: string; msg: AnyMessage; tensors?: Uint8Array[] }[] = [
   },
   {
     name: 'result with outputs and a profile',
-    msg: { type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: 0, timing, outputs: [{ name: 'y', dtype: 'float32', shape: [2, 3] }], profile: [{ batchSize: 1, durationNs: 5, p99DurationNs: 6 }] },
+    msg: {
+      type: 'result',
+      actionId: 7,
+      actionType: 'infer',
+      modelName: 'm',
+      code: 0,
+      timing,
+      outputs: [{ name: 'y', dtype: 'float32', shape: [2, 3] }],
+      profile: [{ batchSize: 1, durationNs: 5, p99DurationNs: 6 }],
+    },
     tensors: [bytesOf(floats)],
   },
-  { name: 'result with an error', msg: { type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: ErrorCode.INFER_TOO_LATE, message: 'late', timing } },
-  { name: 'submit', msg: { type: 'submit', requestId: 'r1', model: 'm', sloMs: 50, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 6] }] }, tensors: [bytesOf(floats)] },
-  { name: 'response', msg: { type: 'response', requestId: 'r1', status: 'OK', code: 0, arrivalNs: 1, deadlineNs: 2, completeNs: 3, outputs: [{ name: 'y', dtype: 'int64', shape: [1, 1] }] }, tensors: [new Uint8Array(8)] },
+  {
+    name: 'result with an error',
+    msg: { type: 'result', actionId: 7, actionType: 'infer', modelName: 'm', code: ErrorCode.INFER_TOO_LATE, message: 'late', timing },
+  },
+  {
+    name: 'submit',
+    msg: { type: 'submit', requestId: 'r1', model: 'm', sloMs: 50, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 6] }] },
+    tensors: [bytesOf(floats)],
+  },
+  {
+    name: 'response',
+    msg: {
+      type: 'response',
+      requestId: 'r1',
+      status: 'OK',
+      code: 0,
+      arrivalNs: 1,
+      deadlineNs: 2,
+      completeNs: 3,
+      outputs: [{ name: 'y', dtype: 'int64', shape: [1, 1] }],
+    },
+    tensors: [new Uint8Array(8)],
+  },
   { name: 'status_query', msg: { type: 'status_query', queryId: 'q' } },
   { name: 'status_reply', msg: { type: 'status_reply', queryId: 'q', status: { workers: [] } } },
 ];
@@ -63,11 +92,23 @@ describe('malformed messages are refused with a stable code', () => {
     { name: 'an unknown message type', frames: () => [pack({ type: 'launch_missiles' })], code: ErrorCode.UNKNOWN_MESSAGE_TYPE },
     { name: 'a missing field', frames: () => [pack({ type: 'submit', model: 'm', inputs: [] })], code: ErrorCode.MALFORMED_MESSAGE },
     { name: 'a field of the wrong type', frames: () => [pack({ type: 'clock_ping', seq: 'one', t0Ns: 1 })], code: ErrorCode.MALFORMED_MESSAGE },
-    { name: 'a tensor with an unknown dtype', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float8', shape: [1] }] }), Buffer.alloc(1)], code: ErrorCode.MALFORMED_MESSAGE },
-    { name: 'a negative dimension', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, -6] }] }), Buffer.alloc(24)], code: ErrorCode.MALFORMED_MESSAGE },
+    {
+      name: 'a tensor with an unknown dtype',
+      frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float8', shape: [1] }] }), Buffer.alloc(1)],
+      code: ErrorCode.MALFORMED_MESSAGE,
+    },
+    {
+      name: 'a negative dimension',
+      frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, -6] }] }), Buffer.alloc(24)],
+      code: ErrorCode.MALFORMED_MESSAGE,
+    },
     { name: 'fewer tensor frames than declared', frames: () => encodeMessage(submit.msg).map((f) => Buffer.from(f)), code: ErrorCode.MALFORMED_MESSAGE },
     { name: 'a frame shorter than its declared size', frames: () => [encodeMessage(submit.msg)[0]!, Buffer.alloc(23)], code: ErrorCode.MALFORMED_MESSAGE },
-    { name: 'a huge declared tensor', frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2 ** 40] }] }), Buffer.alloc(4)], code: ErrorCode.MESSAGE_TOO_LARGE },
+    {
+      name: 'a huge declared tensor',
+      frames: () => [pack({ ...submit.msg, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2 ** 40] }] }), Buffer.alloc(4)],
+      code: ErrorCode.MESSAGE_TOO_LARGE,
+    },
     { name: 'another protocol version', frames: () => [pack({ ...cases[0]!.msg, v: 99 })], code: ErrorCode.UNSUPPORTED_PROTOCOL_VERSION },
   ];
 
@@ -84,7 +125,7 @@ describe('malformed messages are refused with a stable code', () => {
 
   it('survives a thousand random byte strings without throwing anything but ProtocolError', () => {
     let seed = 42;
-    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     for (let i = 0; i < 1000; i++) {
       const frame = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)));
       try {
@@ -108,17 +149,32 @@ describe('nested fields are checked deeply (a registered worker is still a peer)
     { name: 'timing missing a field', header: result({ timing: { receivedNs: 1 } }) },
     { name: 'a Date extension', header: result({ timing: { ...timing, sentNs: new Date() } }) },
     { name: 'a Set extension', header: result({ timing: new Set([1]) }) },
-    { name: 'an Error extension deep in feedback', header: result({ feedback: { siteIds: [1], confidences: [[0.5]], predictions: [[1]], finalPredictions: [new Error('x')] } }) },
+    {
+      name: 'an Error extension deep in feedback',
+      header: result({ feedback: { siteIds: [1], confidences: [[0.5]], predictions: [[1]], finalPredictions: [new Error('x')] } }),
+    },
     { name: 'binary where a number goes', header: result({ stages: [{ name: 's', durationNs: new Uint8Array(8) }] }) },
-    { name: 'feedback lists of unequal length', header: result({ feedback: { siteIds: [1, 2], confidences: [[0.5]], predictions: [[1]], finalPredictions: [1] } }) },
+    {
+      name: 'feedback lists of unequal length',
+      header: result({ feedback: { siteIds: [1, 2], confidences: [[0.5]], predictions: [[1]], finalPredictions: [1] } }),
+    },
     { name: 'a confidence above 1', header: result({ feedback: { siteIds: [1], confidences: [[1.5]], predictions: [[1]], finalPredictions: [1] } }) },
     { name: 'a profile with batch size 0', header: result({ profile: [{ batchSize: 0, durationNs: 1, p99DurationNs: 1 }] }) },
     { name: 'output rows that are not row indices', header: result({ outputRows: ['x'] }) },
     { name: 'outputs without one row per output row', header: result({ outputRows: [0, 1], outputs: [{ name: 'y', dtype: 'float32', shape: [3, 2] }] }) },
     { name: 'an unknown action type', header: result({ actionType: 'format-disk' }) },
-    { name: 'an exit row out of range', header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [1e9], confidences: [0.9], predictions: [1], atNs: 1, outputs: [] } },
-    { name: 'exit confidences not one per row', header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [0, 1], confidences: [0.9], predictions: [1, 2], atNs: 1, outputs: [] } },
-    { name: 'a heartbeat with a huge model list', header: { type: 'heartbeat', workerId: 'w', epoch: 1, numQueuedActions: 0, usedMemoryBytes: 0, loadedModels: Array(5000).fill('m') } },
+    {
+      name: 'an exit row out of range',
+      header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [1e9], confidences: [0.9], predictions: [1], atNs: 1, outputs: [] },
+    },
+    {
+      name: 'exit confidences not one per row',
+      header: { type: 'exit', actionId: 1, modelName: 'm', siteId: 0, rows: [0, 1], confidences: [0.9], predictions: [1, 2], atNs: 1, outputs: [] },
+    },
+    {
+      name: 'a heartbeat with a huge model list',
+      header: { type: 'heartbeat', workerId: 'w', epoch: 1, numQueuedActions: 0, usedMemoryBytes: 0, loadedModels: Array(5000).fill('m') },
+    },
     { name: 'nesting 20 levels deep', header: { type: 'status_query', queryId: 'q', extra: JSON.parse('['.repeat(20) + ']'.repeat(20)) as unknown } },
     { name: 'a BigInt message type', header: { type: 5n } },
   ];
@@ -135,11 +191,37 @@ describe('nested fields are checked deeply (a registered worker is still a peer)
   });
 
   it('accepts what a real worker sends: feedback with NaN for rows a ramp never saw, and exits', () => {
-    const feedback = { siteIds: [2, 5], confidences: [[0.99, 0.4], [Number.NaN, 0.97]], predictions: [[3, 1], [-1, 1]], finalPredictions: [-1, 1] };
-    const msg = result({ outputRows: [1], outputs: [{ name: 'y', dtype: 'float32', shape: [1, 6] }], feedback, stages: [{ name: 'segment_0', durationNs: 5 }] }) as unknown as AnyMessage;
+    const feedback = {
+      siteIds: [2, 5],
+      confidences: [
+        [0.99, 0.4],
+        [Number.NaN, 0.97],
+      ],
+      predictions: [
+        [3, 1],
+        [-1, 1],
+      ],
+      finalPredictions: [-1, 1],
+    };
+    const msg = result({
+      outputRows: [1],
+      outputs: [{ name: 'y', dtype: 'float32', shape: [1, 6] }],
+      feedback,
+      stages: [{ name: 'segment_0', durationNs: 5 }],
+    }) as unknown as AnyMessage;
     const decoded = roundTrip(msg, [bytesOf(floats)]);
     expect((decoded.header as { feedback: unknown }).feedback).toEqual(feedback);
-    const exit: AnyMessage = { type: 'exit', actionId: 1, modelName: 'm', siteId: 2, rows: [0], confidences: [0.99], predictions: [3], atNs: 5, outputs: [{ name: 'p', dtype: 'float32', shape: [1, 6] }] };
+    const exit: AnyMessage = {
+      type: 'exit',
+      actionId: 1,
+      modelName: 'm',
+      siteId: 2,
+      rows: [0],
+      confidences: [0.99],
+      predictions: [3],
+      atNs: 5,
+      outputs: [{ name: 'p', dtype: 'float32', shape: [1, 6] }],
+    };
     expect(roundTrip(exit, [bytesOf(floats)]).header).toEqual(exit);
   });
 });

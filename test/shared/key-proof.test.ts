@@ -18,6 +18,7 @@ describe('the hello key proof', () => {
   });
 
   it('refuses a missing or malformed proof', () => {
-    for (const bad of [undefined, '', 'zz', '0'.repeat(63), 'g'.repeat(64)]) expect(verifyHelloProof(controller, worker0.publicKey, 'worker-0', bad)).toBe(false);
+    for (const bad of [undefined, '', 'zz', '0'.repeat(63), 'g'.repeat(64)])
+      expect(verifyHelloProof(controller, worker0.publicKey, 'worker-0', bad)).toBe(false);
   });
 });

@@ -23,7 +23,9 @@ describe('validateRequestInputs with a sequence axis', () => {
         return `${(err as { code: number }).code}: ${(err as Error).message}`;
       }
     };
-    expect(codeOf([row('input_ids', 129), row('attention_mask', 129)])).toMatch(new RegExp(`^${ErrorCode.INVALID_INPUT}: .*129 tokens; this model takes 1 to 128`));
+    expect(codeOf([row('input_ids', 129), row('attention_mask', 129)])).toMatch(
+      new RegExp(`^${ErrorCode.INVALID_INPUT}: .*129 tokens; this model takes 1 to 128`),
+    );
     expect(codeOf([row('input_ids', 0), row('attention_mask', 0)])).toMatch(/0 tokens/);
     expect(codeOf([row('input_ids', 12), row('attention_mask', 13)])).toMatch(/must match/);
   });

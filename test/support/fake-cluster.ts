@@ -150,7 +150,12 @@ export class FakeWorker {
       const profileNs = this.knobs.profileNs ?? this.knobs.inferNs;
       const buckets = this.bucketsOf(a.modelName) ?? [0];
       msg.profile = buckets.flatMap((seq) =>
-        a.batchSizes.map((b) => ({ batchSize: b, ...(seq > 0 ? { sequenceLength: seq } : {}), durationNs: profileNs(a.modelName, b, seq), p99DurationNs: profileNs(a.modelName, b, seq) })),
+        a.batchSizes.map((b) => ({
+          batchSize: b,
+          ...(seq > 0 ? { sequenceLength: seq } : {}),
+          durationNs: profileNs(a.modelName, b, seq),
+          p99DurationNs: profileNs(a.modelName, b, seq),
+        })),
       );
     }
     this.exits = [];
@@ -169,13 +174,32 @@ export class FakeWorker {
     const { answeredAt, kept, stages } = chain;
     const confidences = plan.ramps.map((_, i) => answeredAt.map((at) => (at === i ? 1 : at >= 0 && at < i ? Number.NaN : 0)));
     const runsToEnd = (at: number, row: number) => at < 0 || kept.has(row) || plan.mode === 'release';
-    msg.feedback = { siteIds: plan.ramps.map((r) => r.siteId), confidences, predictions: confidences.map((cs) => cs.map(() => 0)), finalPredictions: answeredAt.map((at, row) => (runsToEnd(at, row) ? 0 : -1)) };
+    msg.feedback = {
+      siteIds: plan.ramps.map((r) => r.siteId),
+      confidences,
+      predictions: confidences.map((cs) => cs.map(() => 0)),
+      finalPredictions: answeredAt.map((at, row) => (runsToEnd(at, row) ? 0 : -1)),
+    };
     msg.stages = stages;
     if (plan.fused) return; // no exits: every row gets the full model's answer in the result
     if (plan.mode === 'compact') msg.outputRows = answeredAt.flatMap((at, row) => (runsToEnd(at, row) ? [row] : []));
     this.exits = plan.ramps.flatMap((ramp, i) => {
       const rows = answeredAt.flatMap((at, row) => (at === i ? [row] : []));
-      return rows.length === 0 ? [] : [{ type: 'exit' as const, actionId: a.actionId, modelName: a.modelName, siteId: ramp.siteId, rows, confidences: rows.map(() => 1), predictions: rows.map(() => 0), atNs: endNs, outputs: [] }];
+      return rows.length === 0
+        ? []
+        : [
+            {
+              type: 'exit' as const,
+              actionId: a.actionId,
+              modelName: a.modelName,
+              siteId: ramp.siteId,
+              rows,
+              confidences: rows.map(() => 1),
+              predictions: rows.map(() => 0),
+              atNs: endNs,
+              outputs: [],
+            },
+          ];
     });
   }
 }

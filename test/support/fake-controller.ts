@@ -50,7 +50,9 @@ export class FakeController {
 
   /** Starts a worker process connected to this fake controller and waits for its hello. */
   async startWorker(args: string[], modelDir = 'models'): Promise<void> {
-    this.child = spawn(process.execPath, [cliEntryPath(), 'worker', '--controller', this.endpoint, '--id', 'w-test', '--model-dir', modelDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [cliEntryPath(), 'worker', '--controller', this.endpoint, '--id', 'w-test', '--model-dir', modelDir, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
     const deadline = Date.now() + 30_000;
     while (!this.workerRoutingId) {

@@ -48,7 +48,9 @@ describe('open-loop replay', () => {
   });
 
   it('writes the per-request CSV, summary, HDR histogram and Locust / perf_analyzer rows', async () => {
-    const { client } = slowClient(5, (i) => (i % 4 === 0 ? { status: 'REJECTED', code: 24 } : i % 4 === 1 ? { early: true, exitRamp: 3, prediction: 1 } : { prediction: 2 }));
+    const { client } = slowClient(5, (i) =>
+      i % 4 === 0 ? { status: 'REJECTED', code: 24 } : i % 4 === 1 ? { early: true, exitRamp: 3, prediction: 1 } : { prediction: 2 },
+    );
     const arrivals = Array.from({ length: 40 }, (_, i) => ({ timeMs: i * 2 }));
     const result = await replayTrace(client, { arrivals, model: 'm', sloMs: 100, inputsFor: () => [], labelFor: () => 1, referenceFor: () => 2 });
     const summary = writeReplayReport(join(scratch, 'run'), result, 'm');
@@ -58,7 +60,9 @@ describe('open-loop replay', () => {
     expect(summary.exitFractions['3']).toBeCloseTo(10 / 30, 6);
     expect(summary.agreement).toBeCloseTo(20 / 30, 6); // early answers said 1, the full model 2
     expect(summary.accuracy).toBeCloseTo(10 / 30, 6);
-    const csv = readFileSync(join(scratch, 'run', 'requests.csv'), 'utf8').trim().split('\n');
+    const csv = readFileSync(join(scratch, 'run', 'requests.csv'), 'utf8')
+      .trim()
+      .split('\n');
     expect(csv[0]).toBe('arrival_ns,request_id,model,slo_ms,deadline_ns,complete_ns,latency_ms,status,exit_ramp,batch_size,worker,correct');
     expect(csv).toHaveLength(41);
     expect(readFileSync(join(scratch, 'run', 'locust_stats.csv'), 'utf8')).toMatch(/^Type,Name,Request Count,Failure Count,Median Response Time/);
@@ -69,7 +73,10 @@ describe('open-loop replay', () => {
 
   it('judges the SLO where the answer lands: an OK that reaches the client late is a miss', async () => {
     // the server says OK every time, but odd answers take 60 ms against a 30 ms SLO
-    const { client, sentNs, options } = slowClient((i) => (i % 2 === 1 ? 60 : 2), () => ({}));
+    const { client, sentNs, options } = slowClient(
+      (i) => (i % 2 === 1 ? 60 : 2),
+      () => ({}),
+    );
     const arrivals = Array.from({ length: 10 }, (_, i) => ({ timeMs: i * 5 }));
     const result = await replayTrace(client, { arrivals, model: 'm', sloMs: 30, inputsFor: () => [] });
     const summary = writeReplayReport(join(scratch, 'late'), result, 'm');

@@ -56,7 +56,7 @@ describe('traces in public layouts, detected by their field names', () => {
   });
 });
 
-describe('a layout of the user\'s own', () => {
+describe("a layout of the user's own", () => {
   it('refuses a bare number it cannot put a unit on, and says which flag to give', () => {
     expect(() => readTrace(`${FIXTURES}/custom-seconds.jsonl`, { seed: 1 })).toThrow(TraceMappingError);
     expect(() => readTrace(`${FIXTURES}/custom-seconds.jsonl`, { seed: 1 })).toThrow(/'arrival_time' holds numbers.*--time-unit ms\|s\|us\|ns/);
@@ -80,7 +80,9 @@ describe('a layout of the user\'s own', () => {
 
   it('names the fields it has when none holds a time, or a given one is missing', () => {
     expect(() => readCsvTrace('a,b\n1,2')).toThrow(/no arrival-time field among \[a, b\]; name it with --time-field/);
-    expect(() => readJsonlTrace('{"t": 1}', 'x.jsonl', { timeField: 'when', timeUnit: 'ms' })).toThrow(/--time-field 'when' is not a field of this trace \[t\]/);
+    expect(() => readJsonlTrace('{"t": 1}', 'x.jsonl', { timeField: 'when', timeUnit: 'ms' })).toThrow(
+      /--time-field 'when' is not a field of this trace \[t\]/,
+    );
     expect(() => readJsonlTrace('{"t": 1}', 'x.jsonl', { timeField: 't', timeUnit: 'ms', modelField: 'm' })).toThrow(/--model-field 'm'/);
   });
 
@@ -122,8 +124,21 @@ describe('the trace summary', () => {
     expect(() => timeScaleForTargetLoad([...Array.from({ length: 40 }, () => ({ timeMs: 0 })), { timeMs: 1000 }], 20, 1)).toThrow(/share one instant/);
   });
 
-  it('replays a trace at --target-load of the model\'s profiled capacity', () => {
-    const args = { trace: `${FIXTURES}/mooncake-layout.jsonl`, format: undefined, distribution: 'poisson' as const, cv: 1, seed: 1, timeScale: 1, rateScale: 1, startOffsetS: 0, maxSeconds: undefined, maxRequests: undefined, model: 'fmnist-resnet', modelDir: 'models' };
+  it("replays a trace at --target-load of the model's profiled capacity", () => {
+    const args = {
+      trace: `${FIXTURES}/mooncake-layout.jsonl`,
+      format: undefined,
+      distribution: 'poisson' as const,
+      cv: 1,
+      seed: 1,
+      timeScale: 1,
+      rateScale: 1,
+      startOffsetS: 0,
+      maxSeconds: undefined,
+      maxRequests: undefined,
+      model: 'fmnist-resnet',
+      modelDir: 'models',
+    };
     const plain = traceFor(args);
     expect(plain.timeScale).toBe(1);
     expect(plain.notes[0]).toMatch(/4 requests over 3\.1 s.*peak second 2 req\/s/);

@@ -35,7 +35,14 @@ describe('the Azure LLM 2023 trace', () => {
   });
 
   it('reports every bad row with its line number', () => {
-    const text = ['TIMESTAMP,ContextTokens,GeneratedTokens', '2023-11-16 18:15:46.1,1,2', 'garbage', '2023-11-16 18:15:47.1,x,2', '2023-11-16 18:15:45.0,1,2', '2023-11-16 18:15:48.0,1,2'].join('\n');
+    const text = [
+      'TIMESTAMP,ContextTokens,GeneratedTokens',
+      '2023-11-16 18:15:46.1,1,2',
+      'garbage',
+      '2023-11-16 18:15:47.1,x,2',
+      '2023-11-16 18:15:45.0,1,2',
+      '2023-11-16 18:15:48.0,1,2',
+    ].join('\n');
     expect(badLines(() => readAzureLlmTrace(text))).toEqual([3, 4, 5]);
     expect(badLines(() => readAzureLlmTrace('ts,a,b\n'))).toEqual([1]);
   });
@@ -57,7 +64,11 @@ describe('Azure Functions traces', () => {
 
   it('reads 2021 invocations, arriving at end − duration, sorted', () => {
     const text = ['app,func,end_timestamp,duration', 'a,f,10.5,0.5', 'a,g,10.2,2.0', 'b,f,12.0,0'].join('\n');
-    expect(readAzureFunctions2021(text).map((a) => [Math.round(a.timeMs * 1000) / 1000, a.source])).toEqual([[0, 'a/g'], [1800, 'a/f'], [3800, 'b/f']]);
+    expect(readAzureFunctions2021(text).map((a) => [Math.round(a.timeMs * 1000) / 1000, a.source])).toEqual([
+      [0, 'a/g'],
+      [1800, 'a/f'],
+      [3800, 'b/f'],
+    ]);
     expect(badLines(() => readAzureFunctions2021(['app,func,end_timestamp,duration', 'a,f,x,1', 'a,f,1'].join('\n')))).toEqual([2, 3]);
   });
 });
@@ -82,14 +93,14 @@ describe('JSONL traces', () => {
 describe('arrival generation', () => {
   const fn = { id: 'f', trigger: 'http', counts: [120, 0, 60] };
 
-  it('spaces a minute\'s count evenly (Apparate)', () => {
+  it("spaces a minute's count evenly (Apparate)", () => {
     const arrivals = expandCounts([fn], { distribution: 'uniform', seed: 1 });
     expect(arrivals).toHaveLength(180);
     expect(arrivals[0]!.timeMs).toBeCloseTo(250, 6);
     expect(arrivals.filter((a) => a.timeMs >= 60_000 && a.timeMs < 120_000)).toHaveLength(0);
   });
 
-  it('draws Poisson and gamma arrivals reproducibly under a seed, at the minute\'s rate', () => {
+  it("draws Poisson and gamma arrivals reproducibly under a seed, at the minute's rate", () => {
     const many = { id: 'g', trigger: 'http', counts: Array(30).fill(600) };
     const a = expandCounts([many], { distribution: 'poisson', seed: 7 });
     const b = expandCounts([many], { distribution: 'poisson', seed: 7 });
@@ -122,7 +133,11 @@ describe('arrival generation', () => {
   });
 
   it('maps functions to model copies by volume (Clockwork) or splits one stream by Zipf', () => {
-    const fns = [{ id: 'small', trigger: 'x', counts: [1] }, { id: 'big', trigger: 'x', counts: [5] }, { id: 'mid', trigger: 'x', counts: [3] }];
+    const fns = [
+      { id: 'small', trigger: 'x', counts: [1] },
+      { id: 'big', trigger: 'x', counts: [5] },
+      { id: 'mid', trigger: 'x', counts: [3] },
+    ];
     const mapped = mapSourcesToModels(expandCounts(fns, { distribution: 'uniform', seed: 1 }), ['m0', 'm1']);
     expect(new Set(mapped.filter((a) => a.source === 'big').map((a) => a.model))).toEqual(new Set(['m0']));
     expect(new Set(mapped.filter((a) => a.source === 'mid').map((a) => a.model))).toEqual(new Set(['m1']));
@@ -131,7 +146,12 @@ describe('arrival generation', () => {
     const [named, anonymous] = mapSourcesToModels([{ timeMs: 0, source: 'big', model: 'x' }, { timeMs: 1 }], ['m0']);
     expect(named!.model).toBe('x');
     expect(anonymous!.model).toBeUndefined();
-    const split = zipfSplit(Array.from({ length: 10_000 }, (_, i) => ({ timeMs: i })), ['a', 'b', 'c'], 1, 3);
+    const split = zipfSplit(
+      Array.from({ length: 10_000 }, (_, i) => ({ timeMs: i })),
+      ['a', 'b', 'c'],
+      1,
+      3,
+    );
     const share = (m: string) => split.filter((a) => a.model === m).length / 10_000;
     expect(share('a')).toBeCloseTo(1 / (1 + 1 / 2 + 1 / 3), 1);
     expect(share('a')).toBeGreaterThan(share('b'));

@@ -30,23 +30,35 @@ function rig(memoryBudgetBytes = 2 ** 30) {
   const timers: { atNs: number; fn: () => void }[] = [];
   const ran: string[] = [];
   const outcomes: DeviceOutcome[] = [];
-  const loop = new DeviceLoop(fakeExecutor(ran), {
-    modelDir: 'models',
-    memoryBudgetBytes,
-    nowNs: () => nowNs,
-    startAt: (atNs, fn) => {
-      const timer = { atNs, fn };
-      timers.push(timer);
-      return { cancel: () => void timers.splice(timers.indexOf(timer), 1) };
+  const loop = new DeviceLoop(
+    fakeExecutor(ran),
+    {
+      modelDir: 'models',
+      memoryBudgetBytes,
+      nowNs: () => nowNs,
+      startAt: (atNs, fn) => {
+        const timer = { atNs, fn };
+        timers.push(timer);
+        return { cancel: () => void timers.splice(timers.indexOf(timer), 1) };
+      },
     },
-  }, { outcome: (o) => outcomes.push(o), exit: () => undefined });
+    { outcome: (o) => outcomes.push(o), exit: () => undefined },
+  );
   const settle = () => new Promise((r) => setTimeout(r, 5));
   return {
-    loop, ran, outcomes, settle,
-    get nowNs() { return nowNs; },
+    loop,
+    ran,
+    outcomes,
+    settle,
+    get nowNs() {
+      return nowNs;
+    },
     async advance(ms: number) {
       nowNs += ms * MS;
-      for (const t of timers.filter((x) => x.atNs <= nowNs)) { timers.splice(timers.indexOf(t), 1); t.fn(); }
+      for (const t of timers.filter((x) => x.atNs <= nowNs)) {
+        timers.splice(timers.indexOf(t), 1);
+        t.fn();
+      }
       await settle();
     },
     submit(action: Action, earliestNs: number, latestNs: number) {
@@ -56,8 +68,25 @@ function rig(memoryBudgetBytes = 2 ** 30) {
 }
 
 let nextId = 1;
-const load = (modelName = 'mnist-cnn'): Action => ({ type: 'load', actionId: nextId++, earliestNs: 0, latestNs: 0, expectedDurationNs: 0, expectedStartNs: 0, modelName, batchSizes: [1, 2] });
-const unload = (modelName = 'mnist-cnn'): Action => ({ type: 'unload', actionId: nextId++, earliestNs: 0, latestNs: 0, expectedDurationNs: 0, expectedStartNs: 0, modelName });
+const load = (modelName = 'mnist-cnn'): Action => ({
+  type: 'load',
+  actionId: nextId++,
+  earliestNs: 0,
+  latestNs: 0,
+  expectedDurationNs: 0,
+  expectedStartNs: 0,
+  modelName,
+  batchSizes: [1, 2],
+});
+const unload = (modelName = 'mnist-cnn'): Action => ({
+  type: 'unload',
+  actionId: nextId++,
+  earliestNs: 0,
+  latestNs: 0,
+  expectedDurationNs: 0,
+  expectedStartNs: 0,
+  modelName,
+});
 
 describe('DeviceLoop', () => {
   it('runs jobs in order of earliest start, never before it', async () => {
@@ -86,7 +115,18 @@ describe('DeviceLoop', () => {
   it('refuses a LOAD beyond its memory budget, and an INFER of a model it does not hold', async () => {
     const r = rig(10);
     r.submit(load(), 0, Number.MAX_SAFE_INTEGER);
-    const infer: Action = { type: 'infer', actionId: nextId++, earliestNs: 0, latestNs: 0, expectedDurationNs: 0, expectedStartNs: 0, modelName: 'mnist-cnn', batchSize: 1, numRequests: 1, inputs: [] };
+    const infer: Action = {
+      type: 'infer',
+      actionId: nextId++,
+      earliestNs: 0,
+      latestNs: 0,
+      expectedDurationNs: 0,
+      expectedStartNs: 0,
+      modelName: 'mnist-cnn',
+      batchSize: 1,
+      numRequests: 1,
+      inputs: [],
+    };
     r.submit(infer, 0, Number.MAX_SAFE_INTEGER);
     await r.settle();
     expect(r.outcomes.map((o) => o.code)).toEqual([ErrorCode.LOAD_INSUFFICIENT_MEMORY, ErrorCode.INFER_NOT_LOADED]);

@@ -4,7 +4,10 @@ import { cliEntryPath } from '../../cluster/local-cluster.js';
 
 function startWorker(device: string) {
   // The controller address is never reached: the device check comes first.
-  return spawnSync(process.execPath, [cliEntryPath(), 'worker', '--controller', 'tcp://127.0.0.1:9', '--device', device], { encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [cliEntryPath(), 'worker', '--controller', 'tcp://127.0.0.1:9', '--device', device], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 describe('worker device selection', () => {

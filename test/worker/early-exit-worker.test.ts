@@ -19,7 +19,18 @@ let nextActionId = 1;
 
 function infer(batchSize: number, numRequests: number, earlyExit?: EarlyExitPlan): InferAction {
   const now = monotonicNowNs();
-  const action: InferAction = { type: 'infer', actionId: nextActionId++, earliestNs: now, latestNs: now + 10_000 * MS, expectedDurationNs: MS, expectedStartNs: now, modelName: MODEL, batchSize, numRequests, inputs: [{ name: 'pixels', dtype: 'float32', shape: [batchSize, 1, 28, 28] }] };
+  const action: InferAction = {
+    type: 'infer',
+    actionId: nextActionId++,
+    earliestNs: now,
+    latestNs: now + 10_000 * MS,
+    expectedDurationNs: MS,
+    expectedStartNs: now,
+    modelName: MODEL,
+    batchSize,
+    numRequests,
+    inputs: [{ name: 'pixels', dtype: 'float32', shape: [batchSize, 1, 28, 28] }],
+  };
   if (earlyExit) action.earlyExit = earlyExit;
   return action;
 }
@@ -47,7 +58,16 @@ describe('a worker running an early-exit package', () => {
     await controller.start();
     await controller.startWorker([]);
     const now = monotonicNowNs();
-    await controller.send({ type: 'load', actionId: 0, earliestNs: now, latestNs: now + 60_000 * MS, expectedDurationNs: MS, expectedStartNs: now, modelName: MODEL, batchSizes: [1, 16] });
+    await controller.send({
+      type: 'load',
+      actionId: 0,
+      earliestNs: now,
+      latestNs: now + 60_000 * MS,
+      expectedDurationNs: MS,
+      expectedStartNs: now,
+      modelName: MODEL,
+      batchSizes: [1, 16],
+    });
     expect((await controller.result(0)).msg.code).toBe(0);
   });
   afterAll(() => controller.close());
@@ -84,9 +104,19 @@ describe('a worker running an early-exit package', () => {
     expect(msg.feedback!.siteIds).toEqual(ee.chosenRamps);
   });
 
-  it('release on the fused model (a RAMPS with fused first): nobody answered early, outputs equal the plain model, feedback equals the chain\'s', async () => {
+  it("release on the fused model (a RAMPS with fused first): nobody answered early, outputs equal the plain model, feedback equals the chain's", async () => {
     const now = monotonicNowNs();
-    const rampsAction = { type: 'ramps' as const, actionId: nextActionId++, earliestNs: now, latestNs: now + 60_000 * MS, expectedDurationNs: MS, expectedStartNs: now, modelName: MODEL, siteIds: ee.chosenRamps, fused: true };
+    const rampsAction = {
+      type: 'ramps' as const,
+      actionId: nextActionId++,
+      earliestNs: now,
+      latestNs: now + 60_000 * MS,
+      expectedDurationNs: MS,
+      expectedStartNs: now,
+      modelName: MODEL,
+      siteIds: ee.chosenRamps,
+      fused: true,
+    };
     await controller.send(rampsAction);
     expect((await controller.result(rampsAction.actionId)).msg.code).toBe(0);
     const plain = await vanilla(16, 13);
@@ -131,7 +161,7 @@ describe('a worker running an early-exit package', () => {
     for (let r = 0; r < 16; r++) expect(finals[r]).toBe(rows.includes(r) ? argmaxRows(plain, ee.numClasses)[r] : -1);
   });
 
-  it('runs a ramp set other than the package\'s by cutting its own chain', async () => {
+  it("runs a ramp set other than the package's by cutting its own chain", async () => {
     const other = [ee.sites[2]!.id, ee.sites.at(-1)!.id].map((siteId) => ({ siteId, threshold: 1.01 })); // never exit
     const plain = await vanilla(16, 4);
     const action = infer(16, 4, { mode: 'release', ramps: other, keepRows: [] });

@@ -27,14 +27,18 @@ describe('the fused model of a text package', () => {
   const executor = new OrtExecutor({ device: 'cpu', intraOpNumThreads: 1 });
   afterAll(() => executor.close());
 
-  it('returns the chain\'s feedback and final answers in one run, nobody answered early', async () => {
+  it("returns the chain's feedback and final answers in one run, nobody answered early", async () => {
     expect(entry.manifest.inputs.every((s) => s.dtype === 'int64')).toBe(true);
     await executor.load(entry, [1, 2, 4]);
     await executor.prepareRamps(MODEL, ee.chosenRamps, true);
     const plan = { mode: 'release' as const, ramps: ee.chosenRamps.map((siteId) => ({ siteId, threshold: 0.9 })), keepRows: [] };
     const exits: unknown[] = [];
     const chain = await executor.infer(MODEL, 4, tokenInputs(), { numRequests: 3, earlyExit: plan, onExit: (e) => exits.push(e) });
-    const fused = await executor.infer(MODEL, 4, tokenInputs(), { numRequests: 3, earlyExit: { ...plan, fused: true }, onExit: () => exits.push('fused exit') });
+    const fused = await executor.infer(MODEL, 4, tokenInputs(), {
+      numRequests: 3,
+      earlyExit: { ...plan, fused: true },
+      onExit: () => exits.push('fused exit'),
+    });
     expect(exits).not.toContain('fused exit');
     expect(fused.stages.map((s) => s.name)).toEqual(['fused']);
     expect(fused.feedback!.siteIds).toEqual(ee.chosenRamps);

@@ -22,7 +22,14 @@ function load(modelName: string): LoadAction {
 }
 
 function infer(batchSize: number, earliestNs: number, latestNs: number): InferAction {
-  return { type: 'infer', ...window(earliestNs, latestNs), modelName: 'mnist-cnn', batchSize, numRequests: batchSize, inputs: [{ name: 'Input3', dtype: 'float32', shape: [batchSize, 1, 28, 28] }] };
+  return {
+    type: 'infer',
+    ...window(earliestNs, latestNs),
+    modelName: 'mnist-cnn',
+    batchSize,
+    numRequests: batchSize,
+    inputs: [{ name: 'Input3', dtype: 'float32', shape: [batchSize, 1, 28, 28] }],
+  };
 }
 
 const zeros = (batchSize: number) => new Uint8Array(batchSize * 784 * 4);
@@ -35,7 +42,7 @@ describe.each([
   beforeAll(async () => {
     await controller.start();
     await controller.startWorker(args);
-    const loaded = await controller.result((await sendAndId(load('mnist-cnn'))));
+    const loaded = await controller.result(await sendAndId(load('mnist-cnn')));
     expect(loaded.msg.code).toBe(0);
     expect(loaded.msg.profile!.map((p) => p.batchSize)).toEqual([1, 2, 4]);
   });
@@ -145,7 +152,14 @@ describe('a worker given a broken model package', () => {
   beforeAll(async () => {
     // a copy of mnist-cnn whose ONNX file is cut in half
     mkdirSync(join(dir, 'mnist-cnn'));
-    for (const f of ['manifest.json', 'model.onnx', 'model.opt.onnx', 'segment_0.opt.onnx', ...[0, 1, 2, 3].flatMap((i) => [`ramp_${i}.onnx`, `ramp_${i}.opt.onnx`])]) copyFileSync(join('models/mnist-cnn', f), join(dir, 'mnist-cnn', f));
+    for (const f of [
+      'manifest.json',
+      'model.onnx',
+      'model.opt.onnx',
+      'segment_0.opt.onnx',
+      ...[0, 1, 2, 3].flatMap((i) => [`ramp_${i}.onnx`, `ramp_${i}.opt.onnx`]),
+    ])
+      copyFileSync(join('models/mnist-cnn', f), join(dir, 'mnist-cnn', f));
     const bytes = readFileSync(join(dir, 'mnist-cnn', 'model.onnx'));
     writeFileSync(join(dir, 'mnist-cnn', 'model.onnx'), bytes.subarray(0, bytes.length >> 1));
     await controller.start();
