@@ -15,7 +15,7 @@ import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError
 import { sameSecret } from '../shared/secret-compare.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
-import type { ExitMonitor } from './exit-monitor.js';
+import { ExitControl } from './exit-control.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { AuthorizedKeys, KeyPair } from '../shared/curve-keys.js';
 import { verifyHelloProof } from '../shared/key-proof.js';
@@ -40,7 +40,7 @@ import { sequenceBucket } from '../shared/sequence-buckets.js';
 import type { AdmissionPrediction, QueuedRequest } from './request-queue.js';
 import { Scheduler, type ActionRecord, type PlannedAction, type RequestOutcome } from './scheduler.js';
 import type { SchedulerConfig } from './scheduler-config.js';
-import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
+import { modelSpecFromEntry } from './model-spec.js';
 import { TelemetryLog } from './telemetry-log.js';
 import { PredictionErrors } from './prediction-errors.js';
 
@@ -152,8 +152,8 @@ export class ControllerServer {
   private readonly zap: ZapAuthenticator | undefined;
   /** Predicted against actual per model and stage, for status. */
   private readonly predictionErrors = new PredictionErrors();
-  /** Per early-exit model served with ramps: its accuracy monitor and threshold tuner. */
-  private readonly exitMonitors = new Map<string, ExitMonitor>();
+  /** Early-exit decisions: per model its accuracy monitor and threshold tuner (exit-control.ts). */
+  private readonly exits: ExitControl;
   private readonly startNs = monotonicNowNs();
   private wakeTimer: NodeJS.Timeout | undefined;
   /** The event loop's responsiveness under load (reported in status and /metrics). */
@@ -161,32 +161,23 @@ export class ControllerServer {
   private planScheduled = false;
   private nextRequestId = 1;
   private nextLocalId = 1;
-  /** Models taken out of service through the repository API. */
-  private readonly unloadedModels = new Set<string>();
   private closed = false;
-  /** How exit thresholds are kept: tuned online, or the packages' own (`configure` changes it). */
-  private thresholds: 'online' | 'static';
-  private exitMode: ExitMode | 'off';
-  /** Whether the ramp adjuster may change ramp sets (`configure` changes it). */
-  private adjustRamps: boolean;
   readonly counters = { submitted: 0, answered: 0, byStatus: {} as Record<string, number>, malformed: 0, handlerErrors: 0 };
   /** Refusals and handler failures: logged, but never more than a few lines a second per kind. */
   private readonly refusals: RateLimitedLog;
 
   constructor(private readonly options: ControllerOptions) {
-    this.thresholds = options.thresholds ?? 'online';
-    this.exitMode = options.exitMode;
-    this.adjustRamps = options.adjustRamps;
     this.core = new Scheduler(
       [...options.models.values()].map((e) => modelSpecFromEntry(e, options.exitMode, options.exactBatches ?? true)),
       options.scheduler,
     );
     for (const name of options.preloadModels) this.core.pin(name);
-    for (const entry of options.models.values()) {
-      const spec = this.core.modelSpec(entry.manifest.name)!;
-      if (spec.earlyExit && entry.manifest.earlyExit)
-        this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
-    }
+    this.exits = new ExitControl(this.core, options.models, {
+      exitMode: options.exitMode,
+      thresholds: options.thresholds ?? 'online',
+      adjustRamps: options.adjustRamps,
+      exactBatches: options.exactBatches ?? true,
+    });
     this.refusals = new RateLimitedLog(options.log);
     const routerOptions = {
       mandatory: true,
@@ -387,34 +378,16 @@ export class ControllerServer {
     if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
     // An early-exit model's batch run whole (release off the chain, or before a ramp set is ready): full answers all.
     else if (msg.actionType === 'infer' && msg.code === ErrorCode.OK)
-      this.exitMonitors.get(msg.modelName)?.countFullAnswers(fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
+      this.exits.countFullAnswers(msg.modelName, fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
     if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer')
       this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
     this.deliver(fold.outcomes, tensors);
     this.planSoon();
   }
 
-  /** Feeds accuracy monitoring; applies and logs re-tuned thresholds. */
+  /** Feeds accuracy monitoring (exit-control.ts decides); logs what changed. */
   private monitorExits(model: string, plan: EarlyExitPlan, feedback: ExitFeedback): void {
-    const monitor = this.exitMonitors.get(model);
-    const config = this.core.modelSpec(model)?.earlyExit;
-    if (!monitor || !config) return;
-    const change = monitor.observe(plan, feedback);
-    // NOTE: each change of the ramp set makes every worker holding the model spend a planned RAMPS
-    // action (~100–300 ms of its executor) building the new chain; the monitor changes the set at
-    // most once per `adjustEvery` (512) samples, with a cool-down for sites it dropped.
-    const rampChange = this.adjustRamps ? monitor.maybeAdjust() : undefined;
-    // The monitor's ramps and thresholds are the model's from now on; its exit rates feed the
-    // compact-mode timeline prediction.
-    const thresholds = monitor.currentThresholds;
-    const monitorFraction = config.mode === 'compact' && monitor.numSamples < COLD_START_SAMPLES ? 1 : MONITOR_FRACTION;
-    this.core.setExitConfig(model, {
-      ...config,
-      ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: thresholds[i]! })),
-      exitRates: monitor.exitRates(),
-      exitRatesBasis: monitor.numSamples,
-      monitorFraction,
-    });
+    const { thresholds: change, ramps: rampChange } = this.exits.observe(model, plan, feedback);
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
       this.options.log(
@@ -609,7 +582,7 @@ export class ControllerServer {
     if (typeof deadlineNs === 'string') return this.reject(origin, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
     const spec = this.core.modelSpec(msg.model);
     if (!spec) return this.reject(origin, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
-    if (this.unloadedModels.has(msg.model))
+    if (this.core.isOutOfService(msg.model))
       return this.reject(
         origin,
         msg.requestId,
@@ -756,26 +729,24 @@ export class ControllerServer {
   }
 
   modelReady(name: string): boolean {
-    return !this.unloadedModels.has(name) && this.core.modelState(name) === 'ready';
+    return !this.core.isOutOfService(name) && this.core.modelState(name) === 'ready';
   }
 
   repositoryIndex(): { name: string; version: string; state: string; reason: string }[] {
     return this.modelNames().map((name) => {
-      const state = this.unloadedModels.has(name)
+      const state = this.core.isOutOfService(name)
         ? 'UNAVAILABLE'
         : { ready: 'READY', loading: 'LOADING', unavailable: 'UNAVAILABLE' }[this.core.modelState(name)];
-      return { name, version: '1', state, reason: this.unloadedModels.has(name) ? 'unloaded' : '' };
+      return { name, version: '1', state, reason: this.core.isOutOfService(name) ? 'unloaded' : '' };
     });
   }
 
   loadModel(name: string): void {
-    this.unloadedModels.delete(name);
     this.core.requestLoad(name);
     this.planSoon();
   }
 
   unloadModel(name: string): void {
-    this.unloadedModels.add(name);
     this.core.requestUnload(name);
     this.planSoon();
   }
@@ -815,40 +786,17 @@ export class ControllerServer {
         msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches,
       );
     }
-    if (msg.thresholds !== undefined) this.thresholds = msg.thresholds;
     // A new exit mode, or new tuning, starts every early-exit model over from its package.
     if (msg.exitMode !== undefined || msg.thresholds !== undefined) {
-      const exitMode = msg.exitMode ?? this.exitMode;
-      this.exitMode = exitMode;
-      for (const entry of this.options.models.values()) {
-        const spec = modelSpecFromEntry(entry, exitMode, this.options.exactBatches ?? true);
-        if (spec.earlyExit && entry.manifest.earlyExit) {
-          this.core.modelSpec(spec.name)!.exitTimeline = spec.exitTimeline!;
-          this.core.modelSpec(spec.name)!.loadedRampSet = spec.loadedRampSet!;
-        }
-        this.core.setExitConfig(spec.name, spec.earlyExit);
-        if (spec.earlyExit && entry.manifest.earlyExit) {
-          this.exitMonitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.thresholds));
-        } else {
-          this.exitMonitors.delete(spec.name);
-        }
-      }
-    }
-    if (msg.adjustRamps !== undefined) this.adjustRamps = msg.adjustRamps;
-    if (msg.fixedThresholds !== undefined) {
-      const { model, thresholds } = msg.fixedThresholds;
-      const monitor = this.exitMonitors.get(model);
-      const config = this.core.modelSpec(model)?.earlyExit;
-      if (!monitor || !config) return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' serves no ramps (an early-exit package, with exits on)`);
-      if (thresholds.length !== config.ramps.length)
-        return reply(ErrorCode.INVALID_INPUT, `fixedThresholds: '${model}' has ${config.ramps.length} active ramps, not ${thresholds.length}`);
-      const change = monitor.fix(thresholds);
-      this.core.setExitConfig(model, {
-        ...config,
-        ramps: config.ramps.map((r, i) => ({ siteId: r.siteId, threshold: thresholds[i]! })),
-        exitRates: monitor.exitRates(),
-        exitRatesBasis: monitor.numSamples,
+      this.exits.reset({
+        ...(msg.exitMode !== undefined ? { exitMode: msg.exitMode } : {}),
+        ...(msg.thresholds !== undefined ? { thresholds: msg.thresholds } : {}),
       });
+    }
+    if (msg.adjustRamps !== undefined) this.exits.adjustRamps = msg.adjustRamps;
+    if (msg.fixedThresholds !== undefined) {
+      const change = this.exits.fix(msg.fixedThresholds.model, msg.fixedThresholds.thresholds);
+      if (typeof change === 'string') return reply(ErrorCode.INVALID_INPUT, change);
       this.telemetry?.thresholds(change, monotonicNowNs());
     }
     this.options.log(
@@ -864,9 +812,9 @@ export class ControllerServer {
       eventLoopDelayMs: { p50: this.loopDelay.percentile(50) / 1e6, p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
       memoryRssBytes: process.memoryUsage().rss,
       counters: this.counters,
-      adjustRamps: this.adjustRamps,
+      adjustRamps: this.exits.adjustRamps,
       ...(this.telemetry ? { telemetry: { stoppedBecause: this.telemetry.stoppedBecause ?? null, droppedRows: this.telemetry.droppedRows } } : {}),
-      exits: [...this.exitMonitors.values()].map((m) => m.stats()),
+      exits: this.exits.stats(),
       /** Predicted against actual INFER durations, per model and stage (recent INFERs). */
       predictions: this.predictionErrors.summary(),
       ...this.core.snapshot(nowNs),

@@ -149,8 +149,10 @@ export class Scheduler {
   private readonly modelsWithDemand = new Set<string>();
   /** Models kept loaded on every worker with room, demand or not (`--preload`). */
   private readonly pinnedModels = new Set<string>();
-  /** Models taken out of service (repository unload): unloaded once idle. */
+  /** Models taken out of service (repository unload) and not yet unloaded everywhere. */
   private readonly unloadRequested = new Set<string>();
+  /** Models out of service until a repository load: requests for them are refused. */
+  private readonly outOfService = new Set<string>();
   /** Models whose INFERs use ramps: their workers need chains for the current ramp set. */
   private readonly exitModels = new Set<string>();
   private numQueued = 0;
@@ -213,12 +215,19 @@ export class Scheduler {
     if (!this.models.has(modelName)) throw new Error(`unknown model '${modelName}'`);
     this.pinnedModels.delete(modelName);
     this.unloadRequested.add(modelName);
+    this.outOfService.add(modelName);
   }
 
   /** Undoes requestUnload and keeps the model loaded on every worker with room (repository load). */
   requestLoad(modelName: string): void {
     this.unloadRequested.delete(modelName);
+    this.outOfService.delete(modelName);
     this.pin(modelName);
+  }
+
+  /** Whether a repository unload took the model out of service (until a repository load). */
+  isOutOfService(modelName: string): boolean {
+    return this.outOfService.has(modelName);
   }
 
   /** Where a model is: 'ready' (loaded somewhere), 'loading', or 'unavailable'. */

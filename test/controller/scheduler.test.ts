@@ -45,6 +45,20 @@ describe('Scheduler admission', () => {
     expect(cluster.outcomeOf(id)).toMatchObject({ status: 'REJECTED', code: ErrorCode.NO_WORKERS });
   });
 
+  it('keeps a model out of service after a repository unload, even once it is unloaded everywhere, until a repository load', () => {
+    const cluster = warmCluster([modelSpec('a')]);
+    expect(cluster.scheduler.modelState('a')).toBe('ready');
+    cluster.scheduler.requestUnload('a');
+    expect(cluster.scheduler.isOutOfService('a')).toBe(true);
+    cluster.runForMs(50);
+    expect(cluster.scheduler.modelState('a')).toBe('unavailable');
+    expect(cluster.scheduler.isOutOfService('a')).toBe(true);
+    cluster.scheduler.requestLoad('a');
+    expect(cluster.scheduler.isOutOfService('a')).toBe(false);
+    cluster.runForMs(50);
+    expect(cluster.scheduler.modelState('a')).toBe('ready');
+  });
+
   it('bounds the queue: arrivals beyond maxQueuedRequests get QUEUE_FULL', () => {
     const cluster = warmCluster([modelSpec('a')], 1, { maxQueuedRequests: 3 });
     const ids = Array.from({ length: 4 }, () => cluster.submit('a', 10_000));

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { ExitControl, monitoringFraction } from '../../controller/exit-control.js';
+import { COLD_START_SAMPLES, MONITOR_FRACTION, modelSpecFromEntry } from '../../controller/model-spec.js';
+import { Scheduler } from '../../controller/scheduler.js';
+import { loadModelEntry } from '../../shared/model-manifest.js';
+import type { EarlyExitPlan, ExitFeedback } from '../../shared/protocol.js';
+
+const MODEL = 'fmnist-resnet';
+const entry = loadModelEntry('models', MODEL);
+const models = new Map([[MODEL, entry]]);
+
+function setUp(exitMode: 'compact' | 'release' | 'off', thresholds: 'online' | 'static' = 'online') {
+  const core = new Scheduler([modelSpecFromEntry(entry, exitMode)]);
+  const control = new ExitControl(core, models, { exitMode, thresholds, adjustRamps: true, exactBatches: true });
+  return { core, control };
+}
+
+/** A batch's feedback: every ramp confident and agreeing with the full model on every row. */
+function agreeingBatch(plan: EarlyExitPlan, numRows: number): ExitFeedback {
+  const finals = Array.from({ length: numRows }, (_, row) => row % 10);
+  return {
+    siteIds: plan.ramps.map((r) => r.siteId),
+    confidences: plan.ramps.map(() => finals.map(() => 0.999)),
+    predictions: plan.ramps.map(() => [...finals]),
+    finalPredictions: finals,
+  };
+}
+
+const planOf = (core: Scheduler): EarlyExitPlan => {
+  const config = core.modelSpec(MODEL)!.earlyExit!;
+  return { mode: config.mode, ramps: config.ramps, keepRows: [] };
+};
+
+describe("the controller's early-exit decisions (exit-control.ts)", () => {
+  it("runs every exited row to the end until the monitor's window is full, then the 10 % sample", () => {
+    const { core, control } = setUp('compact');
+    expect(monitoringFraction('compact', 0)).toBe(1);
+    expect(monitoringFraction('release', 0)).toBe(MONITOR_FRACTION);
+    control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
+    expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(1);
+    for (let seen = 16; seen < COLD_START_SAMPLES; seen += 16) control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
+    expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(MONITOR_FRACTION);
+    const stats = control.stats();
+    expect(stats).toHaveLength(1);
+    expect(stats[0]!.numSamples).toBeGreaterThanOrEqual(COLD_START_SAMPLES);
+  });
+
+  it('applies what the tuner decides to the planner and returns it for the log', () => {
+    const { core, control } = setUp('release');
+    const before = core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold);
+    let changed;
+    for (let i = 0; i < 80 && !changed; i++) changed = control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16)).thresholds;
+    expect(changed).toBeDefined();
+    // the tuner re-tuned, and the planner plans with what it chose
+    expect(changed!.after).not.toEqual(before);
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(changed!.after);
+    expect(core.modelSpec(MODEL)!.earlyExit!.exitRatesBasis).toBeGreaterThan(0);
+  });
+
+  it("keeps the package's thresholds with static tuning", () => {
+    const { core, control } = setUp('release', 'static');
+    const before = core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold);
+    for (let i = 0; i < 80; i++) expect(control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16)).thresholds).toBeUndefined();
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(before);
+  });
+
+  it('fixes thresholds only for a model served with ramps and with one per active ramp', () => {
+    const { core, control } = setUp('release');
+    const n = core.modelSpec(MODEL)!.earlyExit!.ramps.length;
+    expect(control.fix(MODEL, [0.5])).toMatch(new RegExp(`has ${n} active ramps, not 1`));
+    const change = control.fix(
+      MODEL,
+      Array.from({ length: n }, () => 0.97),
+    );
+    expect(typeof change).toBe('object');
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.every((r) => r.threshold === 0.97)).toBe(true);
+    expect(setUp('off').control.fix(MODEL, [0.9])).toMatch(/serves no ramps/);
+  });
+
+  it('starts every model over from its package on a new exit mode, and stops monitoring with exits off', () => {
+    const { core, control } = setUp('release');
+    control.fix(
+      MODEL,
+      core.modelSpec(MODEL)!.earlyExit!.ramps.map(() => 0.5),
+    );
+    control.reset({ exitMode: 'compact' });
+    expect(control.exitMode).toBe('compact');
+    expect(core.modelSpec(MODEL)!.earlyExit!.mode).toBe('compact');
+    const ee = entry.manifest.earlyExit!;
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(ee.chosenRamps.map((s) => ee.initialThresholds[s]));
+    expect(control.stats()[0]!.numSamples).toBe(0);
+    control.reset({ exitMode: 'off' });
+    expect(core.modelSpec(MODEL)!.earlyExit).toBeUndefined();
+    expect(control.stats()).toEqual([]);
+  });
+});
