@@ -1,6 +1,6 @@
 /**
  * `npm run bench:adapt`: does online threshold tuning pay under drift (issue #18)? For each drift
- * workload (class-mix, noise, shift; client/drift.ts), one `escapement compare` run on
+ * workload (class-mix, noise, shift; loadgen/drift.ts), one `escapement compare` run on
  * fmnist-resnet (compact ramps, the bundled trace, ADAPT_SECONDS per variant after a 3 s warm-up)
  * with five variants side by side: no ramps; ramps tuned online (ramp adjustment on, the
  * default); tuned online with the package's ramp set fixed; static thresholds (the package's,
@@ -14,10 +14,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderPlot } from '../client/latency-plots.js';
-import { formatTable } from '../client/latency-summary.js';
+import { renderPlot } from '../loadgen/latency-plots.js';
+import { formatTable } from '../loadgen/latency-summary.js';
 import { cliEntryPath } from '../cluster/local-cluster.js';
-import { NAMED_DRIFTS } from '../client/drift.js';
+import { NAMED_DRIFTS } from '../loadgen/drift.js';
 
 const SECONDS = Number(process.env.ADAPT_SECONDS ?? 8);
 const OUT_DIR = 'runs/bench-adapt';

@@ -25,8 +25,8 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
-import { formatTable } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
+import { formatTable } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { ErrorCode } from '../shared/error-codes.js';

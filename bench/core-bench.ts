@@ -24,9 +24,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
-import { formatTable, percentilesMs, summarize } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
-import { waitUntilNs } from '../client/send-pacing.js';
+import { formatTable, percentilesMs, summarize } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
+import { waitUntilNs } from '../loadgen/send-pacing.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { monotonicNowNs } from '../shared/clock.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
@@ -68,7 +68,7 @@ async function rawRunP50Ms(numRuns: number): Promise<number> {
 
 /**
  * The load generator's own cost: CPU time over wall time while pacing 100 sends 1.2 ms apart
- * (client/send-pacing.ts sleeps until just before each send; the polling loop it replaced used
+ * (loadgen/send-pacing.ts sleeps until just before each send; the polling loop it replaced used
  * ~80 % of the wall time, CPU the workers need on a shared machine).
  */
 async function pacingCpuShare(): Promise<number> {

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
-import { summarize } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
+import { summarize } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { profiledCapacityRps } from '../client/profiled-capacity.js';
-import { sloFor } from '../client/slo-rule.js';
+import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
+import { sloFor } from '../loadgen/slo-rule.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 
 export function readActionLog(path: string): Record<string, string>[] {

@@ -28,10 +28,10 @@ import { seededRandom } from '../shared/seeded-random.js';
 import { sessionOptions } from '../onnx/session-options.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EscapementClient } from '../client/escapement-client.js';
-import { formatTable, percentilesMs } from '../client/latency-summary.js';
+import { formatTable, percentilesMs } from '../loadgen/latency-summary.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { sloFor } from '../client/slo-rule.js';
+import { sloFor } from '../loadgen/slo-rule.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { BERT_BASE, bertShapedEncoder, parameterCount } from './bert-shaped-encoder.js';
 

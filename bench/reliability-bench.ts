@@ -13,11 +13,11 @@ import { ErrorCode } from '../shared/error-codes.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
-import { formatTable } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
+import { formatTable } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
-import { fuzzController } from './fuzzer.js';
+import { fuzzController } from '../test/support/fuzzer.js';
 
 const MODEL = 'mnist-cnn';
 const manifest = loadModelEntry('models', MODEL).manifest;

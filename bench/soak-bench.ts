@@ -24,9 +24,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EscapementClient } from '../client/escapement-client.js';
-import { renderPlot } from '../client/latency-plots.js';
-import { formatTable } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
+import { renderPlot } from '../loadgen/latency-plots.js';
+import { formatTable } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { ErrorCode } from '../shared/error-codes.js';

@@ -2,8 +2,8 @@
 import { EscapementClient } from '../client/escapement-client.js';
 import { inputsFromFile, randomInputs } from '../client/input-tensors.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
-import { formatTable, summarize } from '../client/latency-summary.js';
-import { runOpenLoop } from '../client/open-loop.js';
+import { formatTable, summarize } from '../loadgen/latency-summary.js';
+import { runOpenLoop } from '../loadgen/open-loop.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32 } from '../shared/tensor.js';
 import { readPeerKeys } from '../shared/curve-keys.js';

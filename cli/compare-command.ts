@@ -7,17 +7,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EscapementClient } from '../client/escapement-client.js';
-import { formatTable } from '../client/latency-summary.js';
-import { replayTrace } from '../client/replay.js';
-import { writeComparisonPlots, type PlotSeries } from '../client/latency-plots.js';
-import { NUM_WINDOWS, windowOfArrival, windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
-import { rampConfidences } from '../client/ramp-confidences.js';
+import { formatTable } from '../loadgen/latency-summary.js';
+import { replayTrace } from '../loadgen/replay.js';
+import { writeComparisonPlots, type PlotSeries } from '../loadgen/latency-plots.js';
+import { NUM_WINDOWS, windowOfArrival, windowTable, writeReplayReport, type ReplaySummary } from '../loadgen/replay-report.js';
+import { rampConfidences } from '../loadgen/ramp-confidences.js';
 import type { Tensor } from '../shared/tensor.js';
 import { oracleSchedule, tunerRampsOf } from './oracle-schedule.js';
 import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { sloFor } from '../client/slo-rule.js';
+import { sloFor } from '../loadgen/slo-rule.js';
 import { datasetFeeder, traceFor, warmupInputs, progressPrinter, summaryRow, type ReplayArgs } from './replay-command.js';
 
 export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {

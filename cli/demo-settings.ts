@@ -4,7 +4,7 @@
  * capacity, with inputs from the dataset its ramps were made from. Capacity comes from the
  * package's profile: two workers running the largest batch back to back.
  */
-import { profiledCapacityRps } from '../client/profiled-capacity.js';
+import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 
 const REFERENCE_MODEL = 'fmnist-resnet';

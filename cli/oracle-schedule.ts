@@ -2,13 +2,13 @@
  * The oracle baseline of `compare --oracle`: per window of the run, the thresholds that, in
  * hindsight, save the most time while the window's own answers keep agreement with the full model
  * within the budget (1 %). It knows every ramp's confidence on every request of the window
- * (client/ramp-confidences.ts), so it bounds what online tuning, which learns from the past
+ * (loadgen/ramp-confidences.ts), so it bounds what online tuning, which learns from the past
  * window, can reach. The search is the controller's (controller/threshold-tuner.ts) with the
  * observed rate in place of its upper bound (z = 0) and every observed confidence a candidate.
  */
 import { tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
-import type { RampConfidences } from '../client/ramp-confidences.js';
+import type { RampConfidences } from '../loadgen/ramp-confidences.js';
 
 /** The tuner's view of a package's ramps, as the controller builds it (controller/model-spec.ts). */
 export function tunerRampsOf(ee: EarlyExitSection, siteIds: readonly number[]): { ramps: TunerRamp[]; wholeMs: number } {

@@ -1,5 +1,5 @@
 /** `escapement prepare`: ONNX classifier + dataset -> early-exit model package, with a summary. */
-import { formatTable } from '../client/latency-summary.js';
+import { formatTable } from '../loadgen/latency-summary.js';
 import { DEFAULT_PREPARE_OPTIONS, preparePackage, type PrepareReport } from '../prepare/prepare-package.js';
 import { makeProgress } from './progress-bar.js';
 

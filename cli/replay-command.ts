@@ -2,11 +2,11 @@
 import * as ort from 'onnxruntime-node';
 import { EscapementClient } from '../client/escapement-client.js';
 import { randomInputs } from '../client/input-tensors.js';
-import { formatTable } from '../client/latency-summary.js';
-import { replayTrace, type ReplayProgress } from '../client/replay.js';
-import { summarizeReplay, windowTable, writeReplayReport, type ReplaySummary } from '../client/replay-report.js';
+import { formatTable } from '../loadgen/latency-summary.js';
+import { replayTrace, type ReplayProgress } from '../loadgen/replay.js';
+import { summarizeReplay, windowTable, writeReplayReport, type ReplaySummary } from '../loadgen/replay-report.js';
 import { loadDataset, type Dataset } from '../prepare/dataset.js';
-import { addNoise, DriftError, parseDrift, planDrift } from '../client/drift.js';
+import { addNoise, DriftError, parseDrift, planDrift } from '../loadgen/drift.js';
 import { datasetFeeds } from '../prepare/dataset-feeds.js';
 import { fitSamples } from '../prepare/sample-layout.js';
 import { packageTokenizer, textInputs } from '../client/text-inputs.js';
@@ -18,8 +18,8 @@ import type { MappingOverrides } from '../traces/field-mapping.js';
 import { readTrace, type TraceFormat } from '../traces/trace-loader.js';
 import { formatTraceSummary, summarizeTrace, timeScaleForTargetLoad } from '../traces/trace-summary.js';
 import type { Arrival } from '../traces/trace.js';
-import { profiledCapacityRps } from '../client/profiled-capacity.js';
-import { sloFor } from '../client/slo-rule.js';
+import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
+import { sloFor } from '../loadgen/slo-rule.js';
 
 export interface ReplayArgs {
   trace: string;
@@ -28,7 +28,7 @@ export interface ReplayArgs {
   fields?: MappingOverrides;
   /** Instead of `timeScale`: the speed-up that puts the busiest replay second at this share of the model's profiled capacity. */
   targetLoad?: number;
-  /** Drifting inputs (client/drift.ts): a name or a JSON description; needs `dataset`. */
+  /** Drifting inputs (loadgen/drift.ts): a name or a JSON description; needs `dataset`. */
   drift?: string;
   controller: string;
   model: string;
@@ -198,7 +198,7 @@ export async function datasetFeeder(entry: ModelEntry | undefined, datasetPath: 
   };
 }
 
-/** The run's inputs under a drift (client/drift.ts), from the serving part of an image dataset. */
+/** The run's inputs under a drift (loadgen/drift.ts), from the serving part of an image dataset. */
 function driftedInputs(dataset: Dataset, drift: string, numClasses: number | undefined, start: number, count: number, size: number, numRequests: number) {
   if (dataset.text || !(dataset.inputs instanceof Float32Array)) throw new DriftError('--drift applies to image datasets (float inputs) for now');
   const values = dataset.inputs;

@@ -15,7 +15,7 @@ export function withTraceOptions<T>(y: Argv<T>) {
     .option('slo-field', { type: 'string', describe: "jsonl/csv: the field holding each request's SLO in ms" })
     .option('drift', {
       type: 'string',
-      describe: 'serve drifting inputs: class-mix, noise, shift, or a JSON description (see client/drift.ts); the report then shows each window of the run',
+      describe: 'serve drifting inputs: class-mix, noise, shift, or a JSON description (see loadgen/drift.ts); the report then shows each window of the run',
     })
     .option('target-load', {
       type: 'number',

@@ -1,6 +1,6 @@
 /** The demo on another bundled model offers it the same share of capacity as 100x gives fmnist-resnet. */
 import { describe, expect, it } from 'vitest';
-import { profiledCapacityRps } from '../../client/profiled-capacity.js';
+import { profiledCapacityRps } from '../../loadgen/profiled-capacity.js';
 import { demoSettings } from '../../cli/demo-settings.js';
 
 describe('demo settings', () => {

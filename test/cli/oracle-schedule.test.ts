@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { oracleSchedule, tunerRampsOf } from '../../cli/oracle-schedule.js';
-import type { RampConfidences } from '../../client/ramp-confidences.js';
+import type { RampConfidences } from '../../loadgen/ramp-confidences.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 

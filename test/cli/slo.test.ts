@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sloFor } from '../../client/slo-rule.js';
+import { sloFor } from '../../loadgen/slo-rule.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 
 describe('the SLO of a replay', () => {

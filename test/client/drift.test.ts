@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { addNoise, parseDrift, planDrift } from '../../client/drift.js';
-import { windowsOf } from '../../client/replay-report.js';
-import type { ReplayRecord } from '../../client/replay.js';
+import { addNoise, parseDrift, planDrift } from '../../loadgen/drift.js';
+import { windowsOf } from '../../loadgen/replay-report.js';
+import type { ReplayRecord } from '../../loadgen/replay.js';
 
 const labels = Int32Array.from({ length: 1000 }, (_, k) => k % 10); // classes in turn
 

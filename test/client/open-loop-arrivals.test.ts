@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { arrivalOffsetsNs } from '../../client/open-loop.js';
+import { arrivalOffsetsNs } from '../../loadgen/open-loop.js';
 
 function gapStats(offsets: number[]) {
   const gaps = offsets.slice(1).map((t, i) => t - offsets[i]!);

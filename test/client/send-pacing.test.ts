@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { waitUntilNs } from '../../client/send-pacing.js';
+import { waitUntilNs } from '../../loadgen/send-pacing.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 
 // (its CPU share while pacing sends 1.2 ms apart is a benchmark output: bench:core, `sendPacingCpuShare`)

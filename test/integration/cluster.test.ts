@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
-import { runOpenLoop } from '../../client/open-loop.js';
+import { runOpenLoop } from '../../loadgen/open-loop.js';
 import { LocalCluster } from '../../cluster/local-cluster.js';
 import { decodeMessage, encodeMessage } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/error-codes.js';

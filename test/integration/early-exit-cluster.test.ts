@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
-import { runOpenLoop } from '../../client/open-loop.js';
+import { runOpenLoop } from '../../loadgen/open-loop.js';
 import { LocalCluster } from '../../cluster/local-cluster.js';
 import { loadDataset } from '../../prepare/dataset.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';

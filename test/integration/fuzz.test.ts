@@ -1,7 +1,7 @@
 /** Hostile inputs on every door of a real controller: no crash, a clear answer, nothing else affected. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
-import { fuzzController } from '../../bench/fuzzer.js';
+import { fuzzController } from '../support/fuzzer.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
 import { LocalCluster } from '../../cluster/local-cluster.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient } from '../../client/escapement-client.js';
 import { randomInputs } from '../../client/input-tensors.js';
-import { runOpenLoop } from '../../client/open-loop.js';
+import { runOpenLoop } from '../../loadgen/open-loop.js';
 import { LocalCluster } from '../../cluster/local-cluster.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLeaks } from '../support/leak-check.js';
 import { EscapementClient, type InferResponse } from '../../client/escapement-client.js';
-import { runOpenLoop } from '../../client/open-loop.js';
+import { runOpenLoop } from '../../loadgen/open-loop.js';
 import { packageTokenizer, textInputs } from '../../client/text-inputs.js';
 import { cliEntryPath, LocalCluster } from '../../cluster/local-cluster.js';
 import { ErrorCode } from '../../shared/error-codes.js';

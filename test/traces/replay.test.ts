@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EscapementClient, InferResponse, SubmitOptions } from '../../client/escapement-client.js';
-import { replayTrace } from '../../client/replay.js';
-import { writeReplayReport } from '../../client/replay-report.js';
+import { replayTrace } from '../../loadgen/replay.js';
+import { writeReplayReport } from '../../loadgen/replay-report.js';
 import { monotonicNowNs } from '../../shared/clock.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'escapement-replay-'));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { profiledCapacityRps } from '../../client/profiled-capacity.js';
+import { profiledCapacityRps } from '../../loadgen/profiled-capacity.js';
 import { traceFor } from '../../cli/replay-command.js';
 import { readCsvTrace, splitCsvLine } from '../../traces/csv-reader.js';
 import { TraceMappingError } from '../../traces/field-mapping.js';

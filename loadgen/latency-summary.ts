@@ -1,6 +1,6 @@
 /** Latency percentiles and status counts over a set of answered requests. */
 import * as hdr from 'hdr-histogram-js';
-import type { InferResponse } from './escapement-client.js';
+import type { InferResponse } from '../client/escapement-client.js';
 
 export interface LatencySummary {
   numRequests: number;

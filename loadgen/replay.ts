@@ -6,7 +6,7 @@
 import { monotonicNowNs } from '../shared/clock.js';
 import { asFloat32, type Tensor } from '../shared/tensor.js';
 import type { Arrival } from '../traces/trace.js';
-import type { EscapementClient, InferResponse } from './escapement-client.js';
+import type { EscapementClient, InferResponse } from '../client/escapement-client.js';
 import { waitUntilNs } from './send-pacing.js';
 
 export interface ReplayOptions {

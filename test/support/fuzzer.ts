@@ -7,7 +7,7 @@
  */
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
-import { seededRandom } from '../traces/arrival-process.js';
+import { seededRandom } from '../../traces/arrival-process.js';
 
 export interface FuzzReport {
   numClientInputs: number;

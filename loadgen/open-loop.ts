@@ -8,7 +8,7 @@ import { seededRandom } from '../shared/seeded-random.js';
 import { gammaSample } from '../traces/arrival-process.js';
 import { waitUntilNs } from './send-pacing.js';
 import type { Tensor } from '../shared/tensor.js';
-import type { EscapementClient, InferResponse } from './escapement-client.js';
+import type { EscapementClient, InferResponse } from '../client/escapement-client.js';
 
 export interface OpenLoopOptions {
   model: string;
