@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorName } from '../shared/error-codes.js';
 import type { RequestStatus } from '../shared/protocol.js';
-import type { ActionRecord } from './scheduler.js';
+import type { ActionRecord } from './result-folding.js';
 
 const PREFIX = 'escapement_';
 const LATENCY_BUCKETS_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];

@@ -9,7 +9,7 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { ActionRecord } from './scheduler.js';
+import type { ActionRecord } from './result-folding.js';
 import type { ThresholdChange } from './exit-monitor.js';
 import type { StageTiming } from '../shared/protocol.js';
 
