@@ -12,9 +12,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
 import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError, MAX_HEADER_BYTES, unpackHeaderUnchecked } from '../shared/codec.js';
-import { sameSecret } from '../shared/secret-compare.js';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
+import { applyConfigure, configureRefusal } from './configure.js';
 import { ExitControl } from './exit-control.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { AuthorizedKeys, KeyPair } from '../shared/curve-keys.js';
@@ -122,8 +122,6 @@ interface PendingRequest {
   admission?: AdmissionPrediction;
 }
 
-/** Longest batch timeout `configure` accepts (a minute; TF-Serving's are microseconds to milliseconds). */
-const MAX_BATCH_TIMEOUT_MS = 60_000;
 /** Longest delay a Node timer keeps (2^31 - 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A worker's report may run this far ahead of the controller's clock (clock-sync error) before it is refused. */
@@ -760,46 +758,14 @@ export class ControllerServer {
       code,
       ...(message ? { message } : {}),
     });
-    if (this.options.adminLocked && this.options.adminToken === undefined) {
-      this.refusals.write('configure-refusal', 'refused a configure: keys are on and no admin token is set');
-      return reply(
-        ErrorCode.ADMIN_TOKEN_REQUIRED,
-        'this controller runs with --keys and no admin token, so configure is refused: restart it with --admin-token (or ESCAPEMENT_ADMIN_TOKEN, or --admin-token-file)',
-      );
+    const refusal = configureRefusal(msg, this.options);
+    if (refusal) {
+      if (refusal.logLine) this.refusals.write('configure-refusal', refusal.logLine);
+      return reply(refusal.code, refusal.message);
     }
-    if (this.options.adminToken !== undefined && !sameSecret(msg.adminToken, this.options.adminToken)) {
-      this.refusals.write('configure-refusal', 'refused a configure without the admin token');
-      return reply(ErrorCode.ADMIN_TOKEN_REQUIRED, "configure needs the controller's admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)");
-    }
-    if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return reply(ErrorCode.INVALID_INPUT, `unknown policy '${msg.policy}'`);
-    if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode))
-      return reply(ErrorCode.INVALID_INPUT, `unknown exit mode '${msg.exitMode}'`);
-    if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static')
-      return reply(ErrorCode.INVALID_INPUT, `unknown thresholds '${msg.thresholds}' (online or static)`);
-    if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS))
-      return reply(ErrorCode.INVALID_INPUT, `batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
-    if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0))
-      return reply(ErrorCode.INVALID_INPUT, 'maxEnqueuedBatches must be an integer ≥ 0');
-    if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
-      this.core.setPolicy(
-        msg.policy ?? this.core.config.policy,
-        msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : this.core.config.batchTimeoutNs,
-        msg.maxEnqueuedBatches ?? this.core.config.maxEnqueuedBatches,
-      );
-    }
-    // A new exit mode, or new tuning, starts every early-exit model over from its package.
-    if (msg.exitMode !== undefined || msg.thresholds !== undefined) {
-      this.exits.reset({
-        ...(msg.exitMode !== undefined ? { exitMode: msg.exitMode } : {}),
-        ...(msg.thresholds !== undefined ? { thresholds: msg.thresholds } : {}),
-      });
-    }
-    if (msg.adjustRamps !== undefined) this.exits.adjustRamps = msg.adjustRamps;
-    if (msg.fixedThresholds !== undefined) {
-      const change = this.exits.fix(msg.fixedThresholds.model, msg.fixedThresholds.thresholds);
-      if (typeof change === 'string') return reply(ErrorCode.INVALID_INPUT, change);
-      this.telemetry?.thresholds(change, monotonicNowNs());
-    }
+    const applied = applyConfigure(msg, this.core, this.exits);
+    if (applied.refusal) return reply(ErrorCode.INVALID_INPUT, applied.refusal);
+    if (applied.fixed) this.telemetry?.thresholds(applied.fixed, monotonicNowNs());
     this.options.log(
       `configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.adjustRamps !== undefined ? `, ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`,
     );

@@ -1,0 +1,85 @@
+/**
+ * What a `configure` message may change and how it is applied: who may send one (the admin token
+ * when the controller has one; nobody when keys are on without one), which values are valid, and
+ * the changes to the planner (batching policy) and the early-exit control (exit mode, threshold
+ * tuning, ramp adjustment, fixed thresholds). Pure: the adapter answers, logs and records.
+ */
+import { ErrorCode } from '../shared/error-codes.js';
+import type { ConfigureMsg } from '../shared/protocol.js';
+import { sameSecret } from '../shared/secret-compare.js';
+import type { ExitControl } from './exit-control.js';
+import type { ThresholdChange } from './exit-monitor.js';
+import type { SchedulerConfig } from './scheduler-config.js';
+
+/** Longest batch timeout a configure accepts (ms): a minute; TF-Serving's are microseconds to milliseconds. */
+export const MAX_BATCH_TIMEOUT_MS = 60_000;
+
+export interface ConfigureAuth {
+  /** Keys are on and no admin token was given: nobody may reconfigure. */
+  adminLocked?: boolean;
+  adminToken?: string;
+}
+
+export interface ConfigureRefusal {
+  code: number;
+  message: string;
+  /** Refusals by authority are also worth a log line (rate-limited by the adapter). */
+  logLine?: string;
+}
+
+/** Why a configure is refused (its sender, or a value), or undefined when it may be applied. */
+export function configureRefusal(msg: ConfigureMsg, auth: ConfigureAuth): ConfigureRefusal | undefined {
+  if (auth.adminLocked && auth.adminToken === undefined) {
+    return {
+      code: ErrorCode.ADMIN_TOKEN_REQUIRED,
+      message:
+        'this controller runs with --keys and no admin token, so configure is refused: restart it with --admin-token (or ESCAPEMENT_ADMIN_TOKEN, or --admin-token-file)',
+      logLine: 'refused a configure: keys are on and no admin token is set',
+    };
+  }
+  if (auth.adminToken !== undefined && !sameSecret(msg.adminToken, auth.adminToken)) {
+    return {
+      code: ErrorCode.ADMIN_TOKEN_REQUIRED,
+      message: "configure needs the controller's admin token (give it with --admin-token, or ESCAPEMENT_ADMIN_TOKEN)",
+      logLine: 'refused a configure without the admin token',
+    };
+  }
+  const invalid = (message: string): ConfigureRefusal => ({ code: ErrorCode.INVALID_INPUT, message });
+  if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return invalid(`unknown policy '${msg.policy}'`);
+  if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return invalid(`unknown exit mode '${msg.exitMode}'`);
+  if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static')
+    return invalid(`unknown thresholds '${msg.thresholds}' (online or static)`);
+  if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS))
+    return invalid(`batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
+  if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0))
+    return invalid('maxEnqueuedBatches must be an integer ≥ 0');
+  return undefined;
+}
+
+/** What applying a configure needs of the planner. */
+export interface ConfigurablePlanner {
+  readonly config: Pick<SchedulerConfig, 'policy' | 'batchTimeoutNs' | 'maxEnqueuedBatches'>;
+  setPolicy(policy: SchedulerConfig['policy'], batchTimeoutNs: number, maxEnqueuedBatches: number): void;
+}
+
+/**
+ * Applies a configure that `configureRefusal` let through, in order: batching policy, exit mode
+ * and threshold tuning (every early-exit model starts over from its package), ramp adjustment,
+ * then fixed thresholds. Returns the fixed-threshold change to record, or why those were refused.
+ */
+export function applyConfigure(msg: ConfigureMsg, planner: ConfigurablePlanner, exits: ExitControl): { fixed?: ThresholdChange; refusal?: string } {
+  if (msg.policy !== undefined || msg.batchTimeoutMs !== undefined || msg.maxEnqueuedBatches !== undefined) {
+    planner.setPolicy(
+      msg.policy ?? planner.config.policy,
+      msg.batchTimeoutMs !== undefined ? msg.batchTimeoutMs * 1e6 : planner.config.batchTimeoutNs,
+      msg.maxEnqueuedBatches ?? planner.config.maxEnqueuedBatches,
+    );
+  }
+  if (msg.exitMode !== undefined || msg.thresholds !== undefined) {
+    exits.reset({ ...(msg.exitMode !== undefined ? { exitMode: msg.exitMode } : {}), ...(msg.thresholds !== undefined ? { thresholds: msg.thresholds } : {}) });
+  }
+  if (msg.adjustRamps !== undefined) exits.adjustRamps = msg.adjustRamps;
+  if (msg.fixedThresholds === undefined) return {};
+  const change = exits.fix(msg.fixedThresholds.model, msg.fixedThresholds.thresholds);
+  return typeof change === 'string' ? { refusal: change } : { fixed: change };
+}
