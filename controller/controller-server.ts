@@ -15,6 +15,7 @@ import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import { applyConfigure, configureRefusal } from './configure.js';
+import { DEFAULT_MAX_PENDING_PER_CLIENT, takeIn } from './request-intake.js';
 import { ExitControl } from './exit-control.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
 import type { AuthorizedKeys, KeyPair } from '../shared/curve-keys.js';
@@ -35,8 +36,7 @@ import {
 } from '../shared/protocol.js';
 import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import { SerialSender } from '../shared/serial-sender.js';
-import { byteLength, validateRequestInputs, type Tensor } from '../shared/tensor.js';
-import { sequenceBucket } from '../shared/sequence-buckets.js';
+import { byteLength, type Tensor } from '../shared/tensor.js';
 import type { AdmissionPrediction, QueuedRequest } from './request-queue.js';
 import type { ActionRecord } from './result-folding.js';
 import { Scheduler, type PlannedAction, type RequestOutcome } from './scheduler.js';
@@ -103,12 +103,6 @@ export interface RequestOrigin {
   clientKey: string;
   send(response: ResponseMsg, frames: Uint8Array[]): void;
 }
-
-/**
- * Most requests one client may have pending at once: a quarter of the planner's queue bound, so one
- * client with hour-long SLOs cannot crowd every other client out.
- */
-const DEFAULT_MAX_PENDING_PER_CLIENT = 25_000;
 
 interface PendingRequest {
   id: number;
@@ -563,38 +557,15 @@ export class ControllerServer {
   /** Checks a submit and hands it to the core; every path ends in exactly one `origin.send`. */
   private accept(origin: RequestOrigin, msg: SubmitMsg, tensors: Tensor[], nowNs: number): void {
     this.counters.submitted++;
-    if (this.clientKeys.has(origin.dedupeKey)) {
-      return this.reject(origin, msg.requestId, ErrorCode.DUPLICATE_REQUEST_ID, `request id '${msg.requestId}' is already in flight`, nowNs);
-    }
-    const maxPerClient = this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
-    const clientPending = this.pendingPerClient.get(origin.clientKey) ?? 0;
-    if (clientPending >= maxPerClient) {
-      return this.reject(
-        origin,
-        msg.requestId,
-        ErrorCode.QUEUE_FULL,
-        `this client already has ${clientPending} requests pending (limit ${maxPerClient} per client)`,
-        nowNs,
-      );
-    }
-    const deadlineNs = resolveDeadline(msg, nowNs);
-    if (typeof deadlineNs === 'string') return this.reject(origin, msg.requestId, ErrorCode.INVALID_DEADLINE, deadlineNs, nowNs);
-    const spec = this.core.modelSpec(msg.model);
-    if (!spec) return this.reject(origin, msg.requestId, ErrorCode.UNKNOWN_MODEL, `unknown model '${msg.model}'`, nowNs);
-    if (this.core.isOutOfService(msg.model))
-      return this.reject(
-        origin,
-        msg.requestId,
-        ErrorCode.MODEL_UNAVAILABLE,
-        `model '${msg.model}' was unloaded; load it through the repository API first`,
-        nowNs,
-      );
-    let seqLength: number;
-    try {
-      seqLength = validateRequestInputs(spec.inputs, tensors, spec.sequenceBuckets?.at(-1) ?? 0);
-    } catch (err) {
-      return this.reject(origin, msg.requestId, ErrorCode.INVALID_INPUT, (err as Error).message, nowNs);
-    }
+    const numPending = this.pendingPerClient.get(origin.clientKey) ?? 0;
+    const client = {
+      duplicate: this.clientKeys.has(origin.dedupeKey),
+      numPending,
+      maxPending: this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT,
+    };
+    const intake = takeIn(msg, tensors, nowNs, client, this.core);
+    if ('refusal' in intake) return this.reject(origin, msg.requestId, intake.refusal.code, intake.refusal.message, nowNs);
+    const { deadlineNs } = intake;
     const request: PendingRequest = {
       id: this.nextRequestId++,
       origin,
@@ -606,10 +577,14 @@ export class ControllerServer {
     };
     this.pending.set(request.id, request);
     this.clientKeys.add(origin.dedupeKey);
-    this.pendingPerClient.set(origin.clientKey, clientPending + 1);
-    const queued: QueuedRequest = { id: request.id, model: msg.model, arrivalNs: nowNs, deadlineNs };
-    // Text models: the request is batched at the smallest bucket that holds its tokens.
-    if (seqLength > 0) queued.seqLength = sequenceBucket(spec.sequenceBuckets!, seqLength)!;
+    this.pendingPerClient.set(origin.clientKey, numPending + 1);
+    const queued: QueuedRequest = {
+      id: request.id,
+      model: msg.model,
+      arrivalNs: nowNs,
+      deadlineNs,
+      ...(intake.seqBucket ? { seqLength: intake.seqBucket } : {}),
+    };
     const outcome = this.core.onArrival(queued, nowNs);
     if (queued.admission) request.admission = queued.admission;
     if (outcome) this.deliver([outcome]);
@@ -802,19 +777,6 @@ function resultTimesRefusal(msg: ActionResultMsg, nowNs: number): string | undef
 }
 
 /** The absolute deadline of a submit, or a message saying what is wrong with it. */
-function resolveDeadline(msg: SubmitMsg, nowNs: number): number | string {
-  const hasSlo = msg.sloMs !== undefined;
-  const hasDeadline = msg.deadlineNs !== undefined;
-  if (hasSlo === hasDeadline) return 'give exactly one of sloMs or deadlineNs';
-  if (hasSlo) {
-    if (!(msg.sloMs! > 0) || msg.sloMs! > 3_600_000) return `sloMs must be in (0, 3600000], got ${msg.sloMs}`;
-    return nowNs + Math.round(msg.sloMs! * 1e6);
-  }
-  if (msg.deadlineNs! <= nowNs) return 'deadlineNs is already in the past';
-  if (msg.deadlineNs! - nowNs > 3_600_000_000_000) return 'deadlineNs is more than an hour away';
-  return msg.deadlineNs!;
-}
-
 /**
  * Best effort, so the client can match the error: the requestId of an undecodable submit, or the
  * queryId of an undecodable configure.
