@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The one `escapement` binary: every subcommand of the system. */
+import { errorName, isCodedError } from '../shared/error-codes.js';
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -600,7 +601,9 @@ await yargs(hideBin(process.argv))
     // A bad command line gets the help; a command that fails gets one line (its stack with --debug).
     if (err) {
       const debug = process.argv.includes('--debug') || ['1', 'true'].includes(process.env.ESCAPEMENT_DEBUG ?? '');
-      process.stderr.write(`escapement: ${debug ? (err.stack ?? err.message) : err.message}\n`);
+      // A tool's own error says its catalog code too (EscapementError messages already start with it).
+      const coded = isCodedError(err) ? `${errorName(err.code)} (${err.code}): ` : '';
+      process.stderr.write(`escapement: ${coded}${debug ? (err.stack ?? err.message) : err.message}\n`);
       process.exit(1);
     }
     y.showHelp();

@@ -88,24 +88,9 @@ export class ResultFolding {
       const request = inflight.requests[row];
       if (!request || answered.has(row)) return;
       answered.add(row);
-      this.host.admission.settle(request, nowNs);
-      const met = nowNs <= request.deadlineNs;
-      const outcome: RequestOutcome = {
-        requestId: request.id,
-        status: met ? 'OK' : 'DEADLINE_MISSED',
-        code: met ? ErrorCode.OK : ErrorCode.DEADLINE_MISSED,
-        completeNs: nowNs,
-        workerId,
-        actionId: msg.actionId,
-        batchSize: (inflight.action as InferAction).batchSize,
-        batchIndex: index,
-        early: true,
-        exitRamp: msg.siteId,
-        confidence: msg.confidences[index]!,
-        prediction: msg.predictions[index]!,
-      };
-      if (!met) outcome.message = `answered at ramp ${msg.siteId} ${((nowNs - request.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
-      outcomes.push(outcome);
+      const where = { workerId, actionId: msg.actionId, batchSize: (inflight.action as InferAction).batchSize, batchIndex: index };
+      const outcome = this.answer(request, nowNs, where, `answered at ramp ${msg.siteId}`);
+      outcomes.push({ ...outcome, early: true, exitRamp: msg.siteId, confidence: msg.confidences[index]!, prediction: msg.predictions[index]! });
     });
     return outcomes;
   }
@@ -179,19 +164,7 @@ export class ResultFolding {
         if (batchIndex < 0) {
           return [this.host.fail(r, 'ERROR', ErrorCode.INFER_RUNTIME_ERROR, 'the worker returned no output for this row', nowNs, worker.id)];
         }
-        this.host.admission.settle(r, nowNs);
-        const met = nowNs <= r.deadlineNs;
-        const outcome: RequestOutcome = {
-          requestId: r.id,
-          status: met ? 'OK' : 'DEADLINE_MISSED',
-          code: met ? ErrorCode.OK : ErrorCode.DEADLINE_MISSED,
-          completeNs: nowNs,
-          workerId: worker.id,
-          actionId: action.actionId,
-          batchSize: action.batchSize,
-          batchIndex,
-        };
-        if (!met) outcome.message = `finished ${((nowNs - r.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
+        const outcome = this.answer(r, nowNs, { workerId: worker.id, actionId: action.actionId, batchSize: action.batchSize, batchIndex }, 'finished');
         if (action.earlyExit) outcome.early = false;
         return [outcome];
       });
@@ -202,6 +175,26 @@ export class ResultFolding {
       return [];
     }
     return inflight.requests.map((r) => this.host.fail(r, 'ERROR', msg.code, msg.message ?? describeError(msg.code), nowNs, worker.id));
+  }
+
+  /** A request's answer from a run: OK by its deadline, else DEADLINE_MISSED saying by how much; admission learns its error. */
+  private answer(
+    request: QueuedRequest,
+    nowNs: number,
+    where: Required<Pick<RequestOutcome, 'workerId' | 'actionId' | 'batchSize' | 'batchIndex'>>,
+    how: string,
+  ): RequestOutcome {
+    this.host.admission.settle(request, nowNs);
+    const met = nowNs <= request.deadlineNs;
+    const outcome: RequestOutcome = {
+      requestId: request.id,
+      status: met ? 'OK' : 'DEADLINE_MISSED',
+      code: met ? ErrorCode.OK : ErrorCode.DEADLINE_MISSED,
+      completeNs: nowNs,
+      ...where,
+    };
+    if (!met) outcome.message = `${how} ${((nowNs - request.deadlineNs) / 1e6).toFixed(2)} ms after its deadline`;
+    return outcome;
   }
 
   /** What a finished early-exit INFER teaches its model's timeline, and its factor against the whole model (exit-folding.ts). */

@@ -14,6 +14,7 @@
  * `{"kind":"class-mix","phases":[{"untilFraction":0.3,"classes":[1,7]},{"untilFraction":1,"classes":[0,6]}]}`,
  * `{"kind":"noise","fromSigma":0,"toSigma":0.6}`, `{"kind":"shift","atFraction":0.25,"sigma":0.5}`.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { seededRandom } from '../shared/seeded-random.js';
 
@@ -24,8 +25,13 @@ export type DriftSpec =
 
 export const NAMED_DRIFTS = ['class-mix', 'noise', 'shift'] as const;
 
-export class DriftError extends Error {
+export class DriftError extends CodedError {
   override readonly name = 'DriftError';
+  readonly code = ErrorCode.DRIFT_INVALID;
+}
+
+export function isDriftError(err: unknown): err is DriftError {
+  return err instanceof DriftError;
 }
 
 /** A named drift, or a JSON description given inline or as a file. */

@@ -7,6 +7,7 @@
  * (session-options.ts); when onnxruntime refuses, the model is placed again with the fallback
  * allowed, run once with profiling on, and the refusal names the nodes that ran on the CPU.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,9 @@ import { providerName, sessionOptions, type SessionSettings } from './session-op
 /** The words onnxruntime uses when a node would need the CPU provider and the fallback is off. */
 const FALLBACK_REFUSAL = /fallback to CPU EP has been explicitly disabled/i;
 
-export class CpuFallbackError extends Error {
+export class CpuFallbackError extends CodedError {
   override readonly name = 'CpuFallbackError';
+  readonly code = ErrorCode.DEVICE_PLACEMENT_REFUSED;
   constructor(
     readonly device: string,
     readonly cpuNodes: string[],
@@ -28,6 +30,10 @@ export class CpuFallbackError extends Error {
         'Export the model with operators the device supports, or serve it on a worker with --device cpu',
     );
   }
+}
+
+export function isCpuFallbackError(err: unknown): err is CpuFallbackError {
+  return err instanceof CpuFallbackError;
 }
 
 /** Creates a session on the settings' device; on an accelerator, refuses nodes left to the CPU. */

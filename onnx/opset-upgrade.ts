@@ -8,6 +8,7 @@
  * here. It runs in Python: `apt-get install python3-onnx` or `pip install onnx`; the interpreter is
  * `$ESCAPEMENT_PYTHON`, else the first of `python3` and `/usr/bin/python3` that imports onnx.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,8 +20,13 @@ export const MIN_RUNTIME_OPSET = 7;
 /** Where an older model is converted to: the ramp heads' opset (prepare/ramp-heads.ts). */
 export const UPGRADE_TARGET_OPSET = 13;
 
-export class OpsetUpgradeError extends Error {
+export class OpsetUpgradeError extends CodedError {
   override readonly name = 'OpsetUpgradeError';
+  readonly code = ErrorCode.OPSET_UPGRADE_FAILED;
+}
+
+export function isOpsetUpgradeError(err: unknown): err is OpsetUpgradeError {
+  return err instanceof OpsetUpgradeError;
 }
 
 export interface OpsetUpgrade {

@@ -15,6 +15,7 @@
  *   to its `maxTokens`, with the attention mask as a side input.
  * Image inputs are returned as float32 in the model's raw units (pixels stay 0–255).
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -41,8 +42,13 @@ export interface Dataset {
   };
 }
 
-export class DatasetError extends Error {
+export class DatasetError extends CodedError {
   override readonly name = 'DatasetError';
+  readonly code = ErrorCode.DATASET_INVALID;
+}
+
+export function isDatasetError(err: unknown): err is DatasetError {
+  return err instanceof DatasetError;
 }
 
 function readMaybeGzip(path: string): Buffer {

@@ -11,6 +11,7 @@
  * Order: files are read in sorted order and then shuffled with a fixed seed, because prepare
  * trains ramps on the first 10 % of a dataset: in class order that would be one class only.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -24,8 +25,13 @@ const CHANNELS = new Set([1, 3, 4]);
 /** Largest image accepted (pixels), so one hostile file cannot exhaust memory. */
 const MAX_PIXELS = 64 * 2 ** 20;
 
-export class ImageFolderError extends Error {
+export class ImageFolderError extends CodedError {
   override readonly name = 'ImageFolderError';
+  readonly code = ErrorCode.DATASET_INVALID;
+}
+
+export function isImageFolderError(err: unknown): err is ImageFolderError {
+  return err instanceof ImageFolderError;
 }
 
 /** How samples are laid out for a model input's per-sample shape. */

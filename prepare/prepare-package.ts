@@ -11,6 +11,7 @@
  * 7. write the segments for the chosen ramps and every head, plus onnxruntime-optimised copies;
  * 8. write manifest.json (schemaVersion 2) and check the package loads.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
@@ -123,8 +124,13 @@ function peakRss(): { peakRssMb?: number } {
   return bytes === undefined ? {} : { peakRssMb: Math.round(bytes / 2 ** 20) };
 }
 
-export class PrepareError extends Error {
+export class PrepareError extends CodedError {
   override readonly name = 'PrepareError';
+  readonly code = ErrorCode.PREPARE_REFUSED;
+}
+
+export function isPrepareError(err: unknown): err is PrepareError {
+  return err instanceof PrepareError;
 }
 
 /** Optimisation levels a chain is measured at (the worker's default for whole models is 'all'). */

@@ -5,6 +5,7 @@
  *
  * Every ramp answers with the rule `max softmax ≥ threshold`; a threshold above 1 disables it.
  */
+import { CodedError, ErrorCode } from './error-codes.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -109,8 +110,13 @@ export interface EarlyExitSection {
   verification: { maxAbsDiff: number; predictionAgreement: number; numSamples: number };
 }
 
-export class EarlyExitManifestError extends Error {
+export class EarlyExitManifestError extends CodedError {
   override readonly name = 'EarlyExitManifestError';
+  readonly code = ErrorCode.MANIFEST_INVALID;
+}
+
+export function isEarlyExitManifestError(err: unknown): err is EarlyExitManifestError {
+  return err instanceof EarlyExitManifestError;
 }
 
 function fail(where: string, message: string): never {

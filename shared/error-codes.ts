@@ -1,7 +1,8 @@
 /**
  * Every error that crosses a process boundary, with a stable numeric code grouped by phase (as
  * Clockwork's worker_api.h): 10s protocol, 20s admission, 30s request fate, 50s LOAD, 60s
- * UNLOAD, 80s INFER. Codes never change meaning; new ones get new numbers.
+ * UNLOAD, 70s RAMPS, 80s INFER, 90s the offline tools. Codes never change meaning; new ones get
+ * new numbers.
  *
  * `httpStatus` is what the HTTP front door maps each code to.
  */
@@ -57,6 +58,16 @@ export const ErrorCode = {
   INFER_INVALID_INPUT: 83,
   INFER_INVALID_BATCH_SIZE: 84,
   INFER_RUNTIME_ERROR: 85,
+
+  // 90s: the offline tools (prepare, inspect, ingest, replay and compare's inputs)
+  PREPARE_REFUSED: 90,
+  DATASET_INVALID: 91,
+  MANIFEST_INVALID: 92,
+  TRACE_INVALID: 93,
+  TOKENIZER_INVALID: 94,
+  OPSET_UPGRADE_FAILED: 95,
+  DRIFT_INVALID: 96,
+  DEVICE_PLACEMENT_REFUSED: 97,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -111,6 +122,18 @@ describe('INFER_NOT_LOADED', 503, 'the model is not loaded on this worker');
 describe('INFER_INVALID_INPUT', 400, "the worker rejected the batch's input tensors");
 describe('INFER_INVALID_BATCH_SIZE', 400, 'the batch size is not one the model was profiled at');
 describe('INFER_RUNTIME_ERROR', 500, 'the runtime failed while executing the model');
+describe('PREPARE_REFUSED', 422, 'prepare cannot make an early-exit package of this model; the message names the node or input and what to do');
+describe('DATASET_INVALID', 400, 'the dataset (IDX, .npy, dataset.json, an image folder or a text corpus) cannot be read as the model needs it');
+describe('MANIFEST_INVALID', 400, "a package's manifest.json (or its early-exit section) is malformed; re-run prepare");
+describe('TRACE_INVALID', 400, 'the trace cannot be read: bad rows (with line numbers) or no field that holds the time; see --time-field and --format');
+describe('TOKENIZER_INVALID', 400, "the text model's tokenizer file is malformed, or a text does not fit it");
+describe('OPSET_UPGRADE_FAILED', 422, "the model's opset is below onnxruntime's floor of 7 and the ONNX library's converter is missing or failed");
+describe('DRIFT_INVALID', 400, 'the drift description (--drift) is malformed');
+describe(
+  'DEVICE_PLACEMENT_REFUSED',
+  422,
+  'on this device onnxruntime would run some nodes on the CPU; the message names them (worker --cpu-fallback allows it)',
+);
 
 export function errorName(code: number): string {
   return CATALOG[code]?.name ?? `UNKNOWN_ERROR_${code}`;
@@ -138,4 +161,17 @@ export class EscapementError extends Error {
 
 export function isEscapementError(err: unknown): err is EscapementError {
   return err instanceof EscapementError;
+}
+
+/**
+ * An error of one of the offline tools or of a file they read (a package, a dataset, a trace), with
+ * its catalog code. Unlike EscapementError its message is its own, unprefixed: these are read by
+ * people at a command line, and the CLI prints the code's name beside it.
+ */
+export abstract class CodedError extends Error {
+  abstract readonly code: ErrorCodeValue;
+}
+
+export function isCodedError(err: unknown): err is CodedError {
+  return err instanceof CodedError;
 }

@@ -3,6 +3,7 @@
  * file it names. The controller reads manifests to validate requests and plan batches; workers
  * read them to create sessions. Loading checks every field and says precisely what is wrong.
  */
+import { CodedError, ErrorCode } from './error-codes.js';
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MAX_TENSOR_BYTES } from './codec.js';
@@ -59,8 +60,13 @@ export interface ModelEntry {
   fileBytes: number;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends CodedError {
   override readonly name = 'ManifestError';
+  readonly code = ErrorCode.MANIFEST_INVALID;
+}
+
+export function isManifestError(err: unknown): err is ManifestError {
+  return err instanceof ManifestError;
 }
 
 function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {

@@ -2,6 +2,7 @@
  * Labelled text corpora as gzipped (or plain) JSON lines: one `{"label": int, "text": string}`
  * per line (other fields are kept but unused), e.g. datasets/spam-assassin/messages.jsonl.gz.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
@@ -10,8 +11,13 @@ export interface TextCorpus {
   labels: Int32Array;
 }
 
-export class CorpusError extends Error {
+export class CorpusError extends CodedError {
   override readonly name = 'CorpusError';
+  readonly code = ErrorCode.DATASET_INVALID;
+}
+
+export function isCorpusError(err: unknown): err is CorpusError {
+  return err instanceof CorpusError;
 }
 
 export function readTextCorpus(path: string): TextCorpus {

@@ -9,6 +9,7 @@
  * Output per text: `input_ids` and `attention_mask` (1 for real tokens), int64, of the text's own
  * length (at most `maxTokens`); padding to a batch's length happens in the serving path.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 export const PAD_ID = 0;
@@ -34,8 +35,13 @@ export interface Encoded {
   truncated: boolean;
 }
 
-export class TokenizerError extends Error {
+export class TokenizerError extends CodedError {
   override readonly name = 'TokenizerError';
+  readonly code = ErrorCode.TOKENIZER_INVALID;
+}
+
+export function isTokenizerError(err: unknown): err is TokenizerError {
+  return err instanceof TokenizerError;
 }
 
 /** The words of a text as the tokenizer sees them (lower-cased, NFKC-normalised). */

@@ -6,6 +6,7 @@
  * itself when it is a date; a bare number in an unknown layout is never guessed: the user says
  * its unit (`--time-unit`). Anything given on the command line overrides what was detected.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 import { parseAzureTimestamp } from './azure-llm-reader.js';
 import { TraceFormatError, type Arrival, type BadRow } from './trace.js';
 
@@ -76,8 +77,13 @@ export const HEADERLESS_LAYOUTS: readonly { name: string; columns: readonly stri
 const TIME_FIELD_NAMES = ['timestamp', 'time', 'arrival_time', 'arrival', 'submit_time', 'start_time', 'created', 'date'];
 const UNIT_SUFFIX = /(?:^|[_-])(ms|s|sec|us|ns)$/i;
 
-export class TraceMappingError extends Error {
+export class TraceMappingError extends CodedError {
   override readonly name = 'TraceMappingError';
+  readonly code = ErrorCode.TRACE_INVALID;
+}
+
+export function isTraceMappingError(err: unknown): err is TraceMappingError {
+  return err instanceof TraceMappingError;
 }
 
 function unitFromName(field: string): TimeUnit | undefined {

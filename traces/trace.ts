@@ -2,6 +2,7 @@
  * A trace is a list of request arrivals, in time order, relative to the trace's start. Readers
  * report every bad row with its line number (`TraceFormatError`) instead of skipping it silently.
  */
+import { CodedError, ErrorCode } from '../shared/error-codes.js';
 export interface Arrival {
   /** Milliseconds since the first arrival of the trace (after scaling). */
   timeMs: number;
@@ -17,8 +18,9 @@ export interface BadRow {
   message: string;
 }
 
-export class TraceFormatError extends Error {
+export class TraceFormatError extends CodedError {
   override readonly name = 'TraceFormatError';
+  readonly code = ErrorCode.TRACE_INVALID;
 
   constructor(
     readonly path: string,
@@ -30,6 +32,10 @@ export class TraceFormatError extends Error {
       .join('\n');
     super(`${path}: ${badRows.length} bad row(s)\n${shown}${badRows.length > 10 ? `\n  … and ${badRows.length - 10} more` : ''}`);
   }
+}
+
+export function isTraceFormatError(err: unknown): err is TraceFormatError {
+  return err instanceof TraceFormatError;
 }
 
 /** Splits text into non-empty lines with their 1-based line numbers. */

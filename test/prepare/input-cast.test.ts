@@ -6,7 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { castUint8Inputs } from '../../prepare/input-cast.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../onnx/onnx-proto.js';
-import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../../prepare/prepare-package.js';
+import { preparePackage } from '../../prepare/prepare-package.js';
+import { testPrepareOptions } from '../support/prepare-options.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import { kerasStyleExport } from '../../examples/stand-ins.js';
 
@@ -43,15 +44,7 @@ describe('uint8 inputs', () => {
   it('prepare accepts an NHWC uint8 export with an IDX dataset and names what it did', async () => {
     const path = join(scratch, 'mnist-uint8-nhwc.onnx');
     writeFileSync(path, encodeModel(uint8NhwcMnist()));
-    const report = await preparePackage({
-      ...DEFAULT_PREPARE_OPTIONS,
-      modelPath: path,
-      datasetPath: 'datasets/mnist-digits',
-      outDir: join(scratch, 'mnist-uint8'),
-      name: 'mnist-uint8',
-      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
-      onProgress: () => undefined,
-    });
+    const report = await preparePackage(testPrepareOptions(path, scratch, 'mnist-uint8'));
     expect(report.castInputs).toEqual(['image']);
     expect(report.manifest.inputs).toEqual([{ name: 'image', dtype: 'float32', shape: [-1, 28, 28, 1] }]);
     expect(report.verification.predictionAgreement).toBe(1);
@@ -66,15 +59,7 @@ describe('uint8 inputs', () => {
   it('prepare accepts tf2onnx\'s naming: ":0" tensor names, Identity outputs, an unk__ batch dimension', async () => {
     const path = join(scratch, 'mnist-tf2onnx.onnx');
     writeFileSync(path, encodeModel(kerasStyleExport('zoo/mnist-cnn/original.onnx', { probabilities: true, tf2onnxNames: true })));
-    const report = await preparePackage({
-      ...DEFAULT_PREPARE_OPTIONS,
-      modelPath: path,
-      datasetPath: 'datasets/mnist-digits',
-      outDir: join(scratch, 'mnist-tf2onnx'),
-      name: 'mnist-tf2onnx',
-      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
-      onProgress: () => undefined,
-    });
+    const report = await preparePackage(testPrepareOptions(path, scratch, 'mnist-tf2onnx'));
     expect(report.outputChoice).toMatch(/'Identity:0'.*dropped 'Identity_1:0'/);
     expect(report.manifest.inputs).toEqual([{ name: 'serving_default_image:0', dtype: 'float32', shape: [-1, 28, 28, 1] }]);
     expect(report.manifest.outputs.map((o) => o.name)).toEqual(['Identity:0']);

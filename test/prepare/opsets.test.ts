@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel } from '../../onnx/onnx-proto.js';
 import { defaultDomainOpset, findPythonWithOnnx, needsOpsetUpgrade, OpsetUpgradeError, upgradeOpset } from '../../onnx/opset-upgrade.js';
 import { inspectModel } from '../../prepare/model-inspection.js';
-import { DEFAULT_PREPARE_OPTIONS, preparePackage } from '../../prepare/prepare-package.js';
+import { preparePackage } from '../../prepare/prepare-package.js';
+import { testPrepareOptions } from '../support/prepare-options.js';
 
 const OPSET7 = 'zoo/mnist-cnn/original.onnx';
 const OPSET6 = 'test/fixtures/onnx-opsets/mnist-cnn-opset6.onnx';
@@ -34,18 +35,6 @@ async function logits(path: string): Promise<number[]> {
   return out;
 }
 
-function prepareOptions(modelPath: string, name: string) {
-  return {
-    ...DEFAULT_PREPARE_OPTIONS,
-    modelPath,
-    datasetPath: 'datasets/mnist-digits',
-    outDir: join(scratch, name),
-    name,
-    profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
-    onProgress: () => undefined,
-  };
-}
-
 describe('opsets', () => {
   it("reads the default domain opset and upgrades only below onnxruntime's floor of 7", () => {
     expect(defaultDomainOpset(decodeModel(readFileSync(OPSET6)))).toBe(6);
@@ -54,7 +43,7 @@ describe('opsets', () => {
   });
 
   it.each([9, 21])('prepares an opset-%i model as it is, keeping its opset', async (opset) => {
-    const report = await preparePackage(prepareOptions(stamped(opset), `opset${opset}`));
+    const report = await preparePackage(testPrepareOptions(stamped(opset), scratch, `opset${opset}`));
     const packaged = join(scratch, `opset${opset}`, 'model.onnx');
     expect(defaultDomainOpset(decodeModel(readFileSync(packaged)))).toBe(opset);
     expect(report.inputNotes.some((n) => /upgraded/.test(n))).toBe(false);
@@ -65,7 +54,7 @@ describe('opsets', () => {
     // onnxruntime has no kernel for Add-6: the model cannot be served as it is.
     await expect(ort.InferenceSession.create(OPSET6, { logSeverityLevel: 4 })).rejects.toThrow(/Add\(6\)/);
     expect(findPythonWithOnnx(), 'needs Python with the onnx package (apt-get install python3-onnx; .ci/run installs it)').toBeDefined();
-    const report = await preparePackage(prepareOptions(OPSET6, 'opset6'));
+    const report = await preparePackage(testPrepareOptions(OPSET6, scratch, 'opset6'));
     expect(report.inputNotes[0]).toMatch(/^opset 6 upgraded to 13 with onnx \d+\.\d+\.\d+ version_converter/);
     const packaged = join(scratch, 'opset6', 'model.onnx');
     expect(defaultDomainOpset(decodeModel(readFileSync(packaged)))).toBe(13);

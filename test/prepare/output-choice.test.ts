@@ -5,7 +5,8 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseOutput, pruneToOutput } from '../../prepare/output-choice.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../../onnx/onnx-proto.js';
-import { DEFAULT_PREPARE_OPTIONS, preparePackage, PrepareError } from '../../prepare/prepare-package.js';
+import { preparePackage, PrepareError } from '../../prepare/prepare-package.js';
+import { testPrepareOptions } from '../support/prepare-options.js';
 
 const LOGITS = 'Plus214_Output_0';
 const FEATURES = 'Pooling160_Output_0_reshape0'; // [N, 256], what the classifier layer reads
@@ -77,15 +78,7 @@ describe('choosing the answer among several outputs', () => {
   it('prepares a package from a two-output export, naming what it chose', async () => {
     const path = join(scratch, 'two-outputs.onnx');
     writeFileSync(path, encodeModel(mnistWith({ probs: true })));
-    const options = {
-      ...DEFAULT_PREPARE_OPTIONS,
-      modelPath: path,
-      datasetPath: 'datasets/mnist-digits',
-      outDir: join(scratch, 'two'),
-      name: 'two',
-      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
-      onProgress: () => undefined,
-    };
+    const options = testPrepareOptions(path, scratch, 'two');
     const report = await preparePackage(options);
     expect(report.outputChoice).toMatch(/answer: output 'Plus214_Output_0'.*dropped 'probs'/);
     expect(report.manifest.outputs.map((o) => o.name)).toEqual([LOGITS]);
@@ -95,15 +88,7 @@ describe('choosing the answer among several outputs', () => {
 
   it('prepares a two-output PyTorch export (logits and features, batch fixed at 1), answering as the export does', async () => {
     const exported = 'test/fixtures/pytorch/mnist-two-outputs.onnx';
-    const report = await preparePackage({
-      ...DEFAULT_PREPARE_OPTIONS,
-      modelPath: exported,
-      datasetPath: 'datasets/mnist-digits',
-      outDir: join(scratch, 'pytorch'),
-      name: 'pytorch',
-      profile: { ...DEFAULT_PREPARE_OPTIONS.profile, numRuns: 3, numWarmup: 1, maxMsPerSize: 30 },
-      onProgress: () => undefined,
-    });
+    const report = await preparePackage(testPrepareOptions(exported, scratch, 'pytorch'));
     expect(report.outputChoice).toMatch(/answer: output 'logits'.*dropped 'features'/);
     expect(report.manifest.outputs.map((o) => o.name)).toEqual(['logits']);
     expect(report.manifest.inputs[0]!.shape).toEqual([-1, 1, 28, 28]);
