@@ -199,7 +199,8 @@ async function main(): Promise<void> {
     });
   }
   process.stdout.write(
-    `\n${MODEL}: bursty arrivals (gamma, CV ${CV}) at ${ratePerSec} req/s (${LOAD_FRACTION} x ${Math.round(capacityRps)} req/s measured), SLO ${SLO_MS} ms, ${NUM_SEEDS} x ${SECONDS} s (goal: missed after admission <= 0.5 %)\n`,
+    `\n${MODEL}: bursty arrivals (gamma, CV ${CV}) at ${ratePerSec} req/s (${LOAD_FRACTION} x ${Math.round(capacityRps)} ` +
+      `req/s measured), SLO ${SLO_MS} ms, ${NUM_SEEDS} x ${SECONDS} s (goal: missed after admission <= 0.5 %)\n`,
   );
   process.stdout.write(`${formatTable(rows)}\n`);
   mkdirSync('bench/results', { recursive: true });

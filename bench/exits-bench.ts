@@ -422,15 +422,19 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   if (chainCost) {
     const ceilings = results.ceilings as { release: number; compact: number };
     process.stdout.write(
-      `chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`,
+      `chain cost at batch ${CEILING_BATCH}, in process: whole ${chainCost.wholeMs.toFixed(2)} ms, chain ${chainCost.chainMs.toFixed(2)} ms (${chainCost.ratio.toFixed(2)}x); ` +
+        `compute-bound ceilings from it and the exits seen: release ${ceilings.release.toFixed(2)}x, compact ${ceilings.compact.toFixed(2)}x\n`,
     );
     const one = results.oneWorker as Record<string, number>;
     process.stdout.write(
-      `one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ${one.releaseRatio!.toFixed(2)}x (through the chain alone ${one.releaseChainRatio!.toFixed(2)}x), compact ${one.compactRatio!.toFixed(2)}x\n`,
+      `one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ` +
+        `${one.releaseRatio!.toFixed(2)}x (through the chain alone ${one.releaseChainRatio!.toFixed(2)}x), compact ${one.compactRatio!.toFixed(2)}x\n`,
     );
   }
   process.stdout.write(
-    `median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x (goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x (goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`,
+    `median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x ` +
+      `(goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x ` +
+      `(goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`,
   );
   return results;
 }

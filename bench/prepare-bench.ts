@@ -352,26 +352,52 @@ async function main(): Promise<void> {
       `\n${m.name}: ${m.numSites} sites, prepared in ${m.prepareSeconds.toFixed(1)} s, chosen ramps [${m.chosenRamps.join(', ')}], predicted saving ${m.predictedSavingPct.toFixed(1)} %\n`,
     );
     process.stdout.write(
-      `${formatTable(m.ramps.map((r) => ({ site: r.siteId, at: r.at, 'acc %': r.accuracy === undefined ? '-' : (100 * r.accuracy).toFixed(1), 'τ@99': r.thresholdAt99 > 1 ? 'off' : r.thresholdAt99.toFixed(3), 'agree@99 %': (100 * r.agreementAt99).toFixed(2), 'exit@99 %': (100 * r.exitFractionAt99).toFixed(1), 'cost ms': r.costMs.toFixed(3), chosen: r.chosen ? 'yes' : '' })))}\n`,
+      formatTable(
+        m.ramps.map((r) => ({
+          site: r.siteId,
+          at: r.at,
+          'acc %': r.accuracy === undefined ? '-' : (100 * r.accuracy).toFixed(1),
+          'τ@99': r.thresholdAt99 > 1 ? 'off' : r.thresholdAt99.toFixed(3),
+          'agree@99 %': (100 * r.agreementAt99).toFixed(2),
+          'exit@99 %': (100 * r.exitFractionAt99).toFixed(1),
+          'cost ms': r.costMs.toFixed(3),
+          chosen: r.chosen ? 'yes' : '',
+        })),
+      ) + '\n',
     );
     process.stdout.write(
-      `segmenting overhead (chain at '${m.chainOptimizationLevel}' vs whole, interleaved): chosen ramps (${m.numSegmentsChosen} segments) ${m.chainOverheadPctBatch1.toFixed(1)} % at batch 1, ${m.chainOverheadPctBatch16.toFixed(1)} % at batch 16; every site (${m.numSegmentsAll} segments) ${m.allSitesChainOverheadPctBatch1.toFixed(1)} % / ${m.allSitesChainOverheadPctBatch16.toFixed(1)} %\n`,
+      `segmenting overhead (chain at '${m.chainOptimizationLevel}' vs whole, interleaved): chosen ramps (${m.numSegmentsChosen} segments) ${m.chainOverheadPctBatch1.toFixed(1)} % at batch 1, ` +
+        `${m.chainOverheadPctBatch16.toFixed(1)} % at batch 16; every site (${m.numSegmentsAll} segments) ` +
+        `${m.allSitesChainOverheadPctBatch1.toFixed(1)} % / ${m.allSitesChainOverheadPctBatch16.toFixed(1)} %\n`,
     );
   }
   const bert = FOREIGN_SAMPLES > 0 && wanted(BERT_NAME) ? await bertRun() : undefined;
   const foreignModels = FOREIGN_SAMPLES > 0 ? [...foreignModelRuns(), ...(bert ? [bert] : [])] : [];
   if (foreignModels.length > 0) {
     process.stdout.write(
-      `\nforeign models (ImageNet-shaped on ${FOREIGN_SAMPLES} random 224x224 samples, BERT-base-shaped on ${FOREIGN_SAMPLES} e-mails at sequence 128; --bootstrap-fraction 1, each prepared by its own process; goal: <= 600 s, <= 4,096 MB):\n`,
+      `\nforeign models (ImageNet-shaped on ${FOREIGN_SAMPLES} random 224x224 samples, BERT-base-shaped on ${FOREIGN_SAMPLES} ` +
+        `e-mails at sequence 128; --bootstrap-fraction 1, each prepared by its own process; goal: <= 600 s, <= 4,096 MB):\n`,
     );
     process.stdout.write(
-      `${formatTable(foreignModels.map((m) => ({ model: m.name, accepted: m.accepted ? 'yes' : 'no', seconds: m.seconds.toFixed(1), 'peak RSS MB': m.peakRssMb ?? '-', sites: m.sites ?? '-', 'chain == model': m.chainEqualsModel ? 'yes' : 'no' })))}\n`,
+      formatTable(
+        foreignModels.map((m) => ({
+          model: m.name,
+          accepted: m.accepted ? 'yes' : 'no',
+          seconds: m.seconds.toFixed(1),
+          'peak RSS MB': m.peakRssMb ?? '-',
+          sites: m.sites ?? '-',
+          'chain == model': m.chainEqualsModel ? 'yes' : 'no',
+        })),
+      ) + '\n',
     );
   }
   if (bert?.served) {
     const served = bert.served;
     process.stdout.write(
-      `${bert.name} served (a controller with --exit-mode compact, one worker, one request every two batch-1 runs, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`,
+      `${bert.name} served (a controller with --exit-mode compact, one worker, one request every two ` +
+        `batch-1 runs, SLO ${served.sloMs} ms = 10x its batch-1 run of ${served.runMsBatch1.toFixed(1)} ms): ` +
+        `${served.ok}/${served.requests} OK, p50 ${served.p50Ms.toFixed(1)} ms, p99 ${served.p99Ms.toFixed(1)} ms, ` +
+        `exits ${(100 * served.exitFraction).toFixed(0)} %, serving ${served.readySeconds.toFixed(1)} s after start\n`,
     );
   }
   mkdirSync('bench/results', { recursive: true });

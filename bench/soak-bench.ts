@@ -408,14 +408,45 @@ async function main(): Promise<void> {
   const { soakSeconds, faultKinds, requestsDuplicated, overloadGoodputRatio10x } = results;
   writeFileSync(
     RELIABILITY_FILE,
-    `${JSON.stringify({ ...previous, soakSeconds, rssGrowthPct, faultKinds, requestsDuplicated, overloadGoodputRatio10x, soak: { submitted, answered: submitted - lost, requestsLost: lost, sloOutsideFaults, eventLoopDelayMs, overloadGoodputRatio3x: results.overloadGoodputRatio3x } }, null, 2)}\n`,
+    JSON.stringify(
+      {
+        ...previous,
+        soakSeconds,
+        rssGrowthPct,
+        faultKinds,
+        requestsDuplicated,
+        overloadGoodputRatio10x,
+        soak: {
+          submitted,
+          answered: submitted - lost,
+          requestsLost: lost,
+          sloOutsideFaults,
+          eventLoopDelayMs,
+          overloadGoodputRatio3x: results.overloadGoodputRatio3x,
+        },
+      },
+      null,
+      2,
+    ) + '\n',
   );
 
   process.stdout.write(
     `\n${MODEL}, compact ramps, ${SOAK_SECONDS} s at ${ratePerSec} req/s (${Math.round(100 * SOAK_LOAD)} % of ${capacityRps.toFixed(0)} req/s measured), SLO ${SLO_MS} ms:\n`,
   );
   process.stdout.write(
-    `${formatTable(perFault.map((f) => ({ fault: f.kind, 'at s': (f.startMs / 1000).toFixed(0), 'lasted s': f.seconds.toFixed(1), sent: f.sent, ok: f.ok, missed: f.missed, rejected: f.rejected, lost: f.lost, note: f.note ?? '' })))}\n`,
+    formatTable(
+      perFault.map((f) => ({
+        fault: f.kind,
+        'at s': (f.startMs / 1000).toFixed(0),
+        'lasted s': f.seconds.toFixed(1),
+        sent: f.sent,
+        ok: f.ok,
+        missed: f.missed,
+        rejected: f.rejected,
+        lost: f.lost,
+        note: f.note ?? '',
+      })),
+    ) + '\n',
   );
   process.stdout.write(
     `${formatTable([

@@ -51,7 +51,18 @@ export async function runSubmit(args: SubmitArgs): Promise<number> {
     } else {
       if (args.count === 1) process.stdout.write(`${JSON.stringify(describe(result.responses[0]!), null, 2)}\n`);
       process.stdout.write(
-        `${formatTable([{ requests: summary.numRequests, ok: summary.byStatus.OK ?? 0, rejected: summary.byStatus.REJECTED ?? 0, missed: summary.byStatus.DEADLINE_MISSED ?? 0, errors: summary.byStatus.ERROR ?? 0, p50Ms: summary.p50Ms, p99Ms: summary.p99Ms, maxMs: summary.maxMs }])}\n`,
+        formatTable([
+          {
+            requests: summary.numRequests,
+            ok: summary.byStatus.OK ?? 0,
+            rejected: summary.byStatus.REJECTED ?? 0,
+            missed: summary.byStatus.DEADLINE_MISSED ?? 0,
+            errors: summary.byStatus.ERROR ?? 0,
+            p50Ms: summary.p50Ms,
+            p99Ms: summary.p99Ms,
+            maxMs: summary.maxMs,
+          },
+        ]) + '\n',
       );
     }
     return (summary.byStatus.ERROR ?? 0) > 0 ? 1 : 0;

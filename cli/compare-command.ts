@@ -256,7 +256,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
   };
   if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;
   process.stdout.write(
-    `\nmedian with ramps / without: ${(withRamps.p50Ms / without.p50Ms).toFixed(2)}x; p99 ${withRamps.p99Ms.toFixed(2)} vs ${without.p99Ms.toFixed(2)} ms${summaries.baseline ? `; planner goodput / fifo: ${(json.goodputVsBaseline as number).toFixed(2)}x` : ''}\n`,
+    `\nmedian with ramps / without: ${(withRamps.p50Ms / without.p50Ms).toFixed(2)}x; p99 ${withRamps.p99Ms.toFixed(2)} vs ` +
+      `${without.p99Ms.toFixed(2)} ms${summaries.baseline ? `; planner goodput / fifo: ${(json.goodputVsBaseline as number).toFixed(2)}x` : ''}\n`,
   );
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, 'compare.json'), `${JSON.stringify(json, null, 2)}\n`);

@@ -51,7 +51,8 @@ await yargs(hideBin(process.argv))
           type: 'boolean',
           default: false,
           describe:
-            "serve without --keys (any process or peer that reaches the ports can register a worker or submit): only on a machine or private network you trust, such as the local demo's or the compose file's",
+            'serve without --keys (any process or peer that reaches the ports can register a worker or submit): ' +
+            "only on a machine or private network you trust, such as the local demo's or the compose file's",
         })
         .option('admin-token-file', { type: 'string', describe: 'read the admin token from this file (instead of --admin-token or ESCAPEMENT_ADMIN_TOKEN)' })
         .option('http-token-file', { type: 'string', describe: 'read the HTTP bearer token from this file (instead of --http-token or ESCAPEMENT_HTTP_TOKEN)' })
@@ -88,7 +89,8 @@ await yargs(hideBin(process.argv))
           type: 'boolean',
           default: true,
           describe:
-            "let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package's ramps",
+            'let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change ' +
+            "costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package's ramps",
         })
         .option('tail-pool-runs', {
           type: 'number',
@@ -111,19 +113,22 @@ await yargs(hideBin(process.argv))
           type: 'boolean',
           default: true,
           describe:
-            "release mode: run a batch on the whole model with the ramps fused in (no early answers, about the whole model's cost) when more requests wait than the batch takes; --no-fused-release runs every release batch as the chain",
+            "release mode: run a batch on the whole model with the ramps fused in (no early answers, about the whole model's " +
+            'cost) when more requests wait than the batch takes; --no-fused-release runs every release batch as the chain',
         })
         .option('admission-margin-quantile', {
           type: 'number',
           default: 0,
           describe:
-            "admit a request only if its predicted completion plus this quantile of admission's recent prediction errors (per queue depth) meets its deadline, e.g. 0.9 (0: off): under bursts almost nothing admitted misses, more is rejected at arrival",
+            "admit a request only if its predicted completion plus this quantile of admission's recent prediction errors (per queue " +
+            'depth) meets its deadline, e.g. 0.9 (0: off): under bursts almost nothing admitted misses, more is rejected at arrival',
         })
         .option('nice', {
           type: 'number',
           default: -10,
           describe:
-            'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)',
+            'niceness of every controller thread (Linux): on a host shared with workers, results and requests are read as they arrive instead ' +
+            'of after a raised inference run (needs CAP_SYS_NICE; without it the controller says so and runs at the default; 0: leave it)',
         })
         .example('$0 controller --port 5555 --client-port 5556 --preload mnist-cnn', ''),
     async (a) => {
@@ -178,7 +183,8 @@ await yargs(hideBin(process.argv))
           type: 'number',
           default: -10,
           describe:
-            'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)',
+            'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared ' +
+            'host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)',
         })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })

@@ -48,8 +48,11 @@ export function summaryTable(report: PrepareReport): string {
     formatTable(rows),
     '',
     `sites found: ${report.numSites}; ramps trained: ${report.ramps.length}; chosen: [${s.chosen.join(', ')}]`,
-    `segment chain == model: max |diff| ${report.verification.maxAbsDiff.toExponential(2)}, prediction agreement ${(100 * report.verification.predictionAgreement).toFixed(2)} % on ${report.verification.numSamples} samples`,
-    `predicted saving at batch ${report.manifest.earlyExit!.profile.referenceBatchSize}: ${s.savingMs.toFixed(3)} ms of ${report.wholeMsAtReference.toFixed(3)} ms (${((100 * s.savingMs) / report.wholeMsAtReference).toFixed(1)} %), ramp overhead ${s.overheadMs.toFixed(3)} ms (${((100 * s.overheadMs) / report.wholeMsAtReference).toFixed(1)} %), agreement ${(100 * s.agreement).toFixed(2)} %`,
+    `segment chain == model: max |diff| ${report.verification.maxAbsDiff.toExponential(2)}, prediction agreement ` +
+      `${(100 * report.verification.predictionAgreement).toFixed(2)} % on ${report.verification.numSamples} samples`,
+    `predicted saving at batch ${report.manifest.earlyExit!.profile.referenceBatchSize}: ${s.savingMs.toFixed(3)} ms ` +
+      `of ${report.wholeMsAtReference.toFixed(3)} ms (${((100 * s.savingMs) / report.wholeMsAtReference).toFixed(1)} ` +
+      `%), ramp overhead ${s.overheadMs.toFixed(3)} ms (${((100 * s.overheadMs) / report.wholeMsAtReference).toFixed(1)} %), agreement ${(100 * s.agreement).toFixed(2)} %`,
     `prepared in ${report.seconds.toFixed(1)} s${report.peakRssMb !== undefined ? `, peak resident memory ${report.peakRssMb} MB` : ''}`,
   ].join('\n');
 }

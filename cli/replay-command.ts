@@ -112,7 +112,8 @@ export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: num
     const part = raw.filter((a) => a.timeMs >= args.startOffsetS * 1000);
     timeScale = timeScaleForTargetLoad(part, capacityRps / args.rateScale, args.targetLoad);
     notes.push(
-      `time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} % of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`,
+      `time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} ` +
+        `% of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`,
     );
   }
   const arrivals = scaleArrivals(raw, {

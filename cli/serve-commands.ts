@@ -88,7 +88,8 @@ export async function runController(args: ControllerArgs): Promise<void> {
     // draw every request and its inputs to itself, or take over a worker's id.
     const who = isLoopback(args.host) ? 'any process on this machine' : 'any peer that reaches the ports';
     throw new Error(
-      `listening on ${args.host} without --keys would let ${who} register a worker or submit requests: give --keys DIR (from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`,
+      `listening on ${args.host} without --keys would let ${who} register a worker or submit requests: give --keys DIR ` +
+        `(from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`,
     );
   }
   const q = args.admissionMarginQuantile ?? 0;

@@ -384,7 +384,8 @@ export class ControllerServer {
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
       this.options.log(
-        `${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`,
+        `${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, ` +
+          `disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`,
       );
       this.telemetry?.thresholds(change, monotonicNowNs());
     }
@@ -741,9 +742,19 @@ export class ControllerServer {
     const applied = applyConfigure(msg, this.core, this.exits);
     if (applied.refusal) return reply(ErrorCode.INVALID_INPUT, applied.refusal);
     if (applied.fixed) this.telemetry?.thresholds(applied.fixed, monotonicNowNs());
-    this.options.log(
-      `configured: policy ${this.core.config.policy}, batch timeout ${(this.core.config.batchTimeoutNs / 1e6).toFixed(1)} ms, fifo queue bound ${this.core.config.maxEnqueuedBatches} batches${msg.exitMode ? `, exit mode ${msg.exitMode}` : ''}${msg.thresholds ? `, thresholds ${msg.thresholds}` : ''}${msg.adjustRamps !== undefined ? `, ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}` : ''}${msg.fixedThresholds ? `, ${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]` : ''}`,
-    );
+    const config = this.core.config;
+    const parts = [
+      `policy ${config.policy}`,
+      `batch timeout ${(config.batchTimeoutNs / 1e6).toFixed(1)} ms`,
+      `fifo queue bound ${config.maxEnqueuedBatches} batches`,
+      ...(msg.exitMode ? [`exit mode ${msg.exitMode}`] : []),
+      ...(msg.thresholds ? [`thresholds ${msg.thresholds}`] : []),
+      ...(msg.adjustRamps !== undefined ? [`ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}`] : []),
+      ...(msg.fixedThresholds
+        ? [`${msg.fixedThresholds.model} thresholds fixed at [${msg.fixedThresholds.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]`]
+        : []),
+    ];
+    this.options.log(`configured: ${parts.join(', ')}`);
     return reply(ErrorCode.OK);
   }
 

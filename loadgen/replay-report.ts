@@ -201,7 +201,8 @@ function requestRow(r: ReplayRecord): string {
 }
 
 const LOCUST_HEADER =
-  'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%';
+  'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max ' +
+  'Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%';
 
 export function writeReplayReport(outDir: string, result: ReplayResult, name: string): ReplaySummary {
   mkdirSync(outDir, { recursive: true });
@@ -232,7 +233,8 @@ export function writeReplayReport(outDir: string, result: ReplayResult, name: st
   const us = (ms: number) => Math.round(ms * 1000);
   writeFileSync(
     join(outDir, 'perf_analyzer.csv'),
-    'Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency\n' +
+    'Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server ' +
+      'Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency\n' +
       // Open-loop replays have no fixed concurrency, and the per-stage split is not measured on the client: 0.
       `0,${summary.throughputRps.toFixed(2)},0,0,0,0,0,0,0,${us(summary.p50Ms)},${us(summary.p90Ms)},${us(summary.p95Ms)},${us(summary.p99Ms)}\n`,
   );

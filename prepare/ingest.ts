@@ -42,7 +42,8 @@ function tensorSpec(v: ValueInfoProto): TensorSpec {
     const value = d.dimValue === null || d.dimValue === undefined ? NaN : Number(d.dimValue.toString());
     if (!(value > 0))
       throw new Error(
-        `tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch may vary (a text model with a sequence axis is packaged by \`escapement prepare --tokenizer\`)`,
+        `tensor '${v.name}' has a dynamic non-batch dimension ${i} (${d.dimParam ?? '?'}); only the batch ` +
+          `may vary (a text model with a sequence axis is packaged by \`escapement prepare --tokenizer\`)`,
       );
     return value;
   });

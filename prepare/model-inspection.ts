@@ -166,7 +166,8 @@ export async function inspectModel(path: string, bytes: Uint8Array, output?: str
 export function formatInspection(i: ModelInspection): string {
   const tensor = (t: TensorInfo) => `  ${t.name}: ${t.dtype} [${t.dims.join(', ')}]`;
   const lines = [
-    `${i.path}: ${i.numNodes} nodes, ${(i.weightsBytes / 2 ** 20).toFixed(1)} MiB of weights, IR ${i.irVersion}, opsets ${i.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}, made by ${i.producer}`,
+    `${i.path}: ${i.numNodes} nodes, ${(i.weightsBytes / 2 ** 20).toFixed(1)} MiB of weights, IR ` +
+      `${i.irVersion}, opsets ${i.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}, made by ${i.producer}`,
     'inputs:',
     ...i.inputs.map(tensor),
     'outputs:',

@@ -328,7 +328,8 @@ export async function verifySegmenting(
   const toleranceAbs = Math.max(1e-3, 1e-5 * maxAbsOutput);
   if (maxAbsDiff > toleranceAbs || result.predictionAgreement < 1) {
     throw new PrepareError(
-      `the segment chain does not reproduce the model: max |diff| ${maxAbsDiff} (tolerance ${toleranceAbs.toPrecision(3)} at outputs up to ${maxAbsOutput.toPrecision(4)}), prediction agreement ${result.predictionAgreement}`,
+      `the segment chain does not reproduce the model: max |diff| ${maxAbsDiff} (tolerance ${toleranceAbs.toPrecision(3)} ` +
+        `at outputs up to ${maxAbsOutput.toPrecision(4)}), prediction agreement ${result.predictionAgreement}`,
     );
   }
   return result;
