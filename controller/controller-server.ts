@@ -15,6 +15,7 @@ import { DEFAULT_MAX_TENSOR_BYTES, decodeMessage, encodeMessage, isProtocolError
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import { applyConfigure, configureRefusal } from './configure.js';
+import { PlanningLoop } from './planning-loop.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, takeIn } from './request-intake.js';
 import { ExitControl } from './exit-control.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
@@ -116,8 +117,6 @@ interface PendingRequest {
   admission?: AdmissionPrediction;
 }
 
-/** Longest delay a Node timer keeps (2^31 - 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A worker's report may run this far ahead of the controller's clock (clock-sync error) before it is refused. */
 const MAX_FUTURE_SKEW_NS = 1e9;
 /** Largest frame either router accepts: a batch of tensors (64 MiB) or a header. ZeroMQ drops the peer beyond it. */
@@ -148,10 +147,10 @@ export class ControllerServer {
   /** Early-exit decisions: per model its accuracy monitor and threshold tuner (exit-control.ts). */
   private readonly exits: ExitControl;
   private readonly startNs = monotonicNowNs();
-  private wakeTimer: NodeJS.Timeout | undefined;
+  /** When to plan: soon after a change, and at the core's next wake-up (planning-loop.ts). */
+  private readonly planning: PlanningLoop;
   /** The event loop's responsiveness under load (reported in status and /metrics). */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  private planScheduled = false;
   private nextRequestId = 1;
   private nextLocalId = 1;
   private closed = false;
@@ -172,6 +171,12 @@ export class ControllerServer {
       exactBatches: options.exactBatches ?? true,
     });
     this.refusals = new RateLimitedLog(options.log);
+    this.planning = new PlanningLoop({
+      plan: (nowNs) => this.runPlan(nowNs),
+      nextWakeupNs: (nowNs) => this.core.nextWakeupNs(nowNs),
+      nowNs: monotonicNowNs,
+      guarded: (what, handler) => this.guarded(what, handler),
+    });
     const routerOptions = {
       mandatory: true,
       sendTimeout: 0,
@@ -214,7 +219,7 @@ export class ControllerServer {
     await new Promise((r) => setTimeout(r, 50)); // let the last answers leave
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.planning.close();
     this.workerSender.close();
     this.clientSender.close();
     this.workerRouter.close();
@@ -454,32 +459,14 @@ export class ControllerServer {
   // Planning
 
   private planSoon(): void {
-    if (this.planScheduled || this.closed) return;
-    this.planScheduled = true;
-    setImmediate(() => {
-      this.planScheduled = false;
-      this.guarded('plan', () => this.runPlan());
-    });
+    if (!this.closed) this.planning.soon();
   }
 
-  private runPlan(): void {
-    if (this.closed) return;
-    const nowNs = monotonicNowNs();
+  /** Plans at `nowNs` and carries the plan out: answers to deliver, actions to send. */
+  private runPlan(nowNs: number): void {
     const { actions, outcomes } = this.core.plan(nowNs);
     this.deliver(outcomes);
     for (const planned of actions) this.sendAction(planned);
-    this.armWakeTimer(nowNs);
-  }
-
-  private armWakeTimer(nowNs: number): void {
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    const wakeNs = this.core.nextWakeupNs(nowNs);
-    if (wakeNs === undefined) return;
-    // NOTE: Node timers take whole ms; waking early is harmless (the plan is re-evaluated).
-    // Node turns a delay beyond 2^31 - 1 ms into 1 ms: a far wake-up would become a busy loop.
-    const delayMs = Math.min(MAX_TIMER_MS, Math.max(1, Math.floor((wakeNs - nowNs) / 1e6)));
-    this.wakeTimer = setTimeout(() => this.guarded('plan', () => this.runPlan()), delayMs);
   }
 
   // -------------------------------------------------------------------------------------------
