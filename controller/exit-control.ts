@@ -19,11 +19,14 @@ import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.j
 import type { ExitMonitor, ExitStats, RampSetChange, ThresholdChange } from './exit-monitor.js';
 import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
+import type { ExitTimeline } from './exit-timeline.js';
 
 /** What ExitControl needs of the planner: read and set a model's exit configuration. */
 export interface ExitPlanner {
   modelSpec(modelName: string): ModelSpec | undefined;
   setExitConfig(modelName: string, config: ExitConfig | undefined): void;
+  /** Starts a model's exit timeline over (its package's, with the ramp set its workers load first). */
+  resetExitTimeline(modelName: string, timeline: ExitTimeline, loadedRampSet: string): void;
 }
 
 export interface ExitControlOptions {
@@ -103,11 +106,7 @@ export class ExitControl {
     if (changes.thresholds !== undefined) this.options.thresholds = changes.thresholds;
     for (const entry of this.models.values()) {
       const fresh = modelSpecFromEntry(entry, this.options.exitMode, this.options.exactBatches);
-      const spec = this.planner.modelSpec(fresh.name)!;
-      if (fresh.earlyExit && entry.manifest.earlyExit) {
-        spec.exitTimeline = fresh.exitTimeline!;
-        spec.loadedRampSet = fresh.loadedRampSet!;
-      }
+      if (fresh.earlyExit && entry.manifest.earlyExit) this.planner.resetExitTimeline(fresh.name, fresh.exitTimeline!, fresh.loadedRampSet!);
       this.planner.setExitConfig(fresh.name, fresh.earlyExit);
       this.monitors.delete(fresh.name);
       this.watch(entry);

@@ -31,6 +31,7 @@ import { Placement, type PlacementActions } from './placement.js';
 import { DeadlineDispatch } from './deadline-dispatch.js';
 import { FifoDispatch } from './fifo-dispatch.js';
 import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
+import type { ExitTimeline } from './exit-timeline.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
 import { RAMPS_ESTIMATE_KEY, ResultFolding, type ResultFold } from './result-folding.js';
@@ -196,6 +197,14 @@ export class Scheduler {
     this.config.policy = policy;
     this.config.batchTimeoutNs = batchTimeoutNs;
     this.config.maxEnqueuedBatches = maxEnqueuedBatches;
+  }
+
+  /** Starts a model's exit timeline over, as its package has it (a new exit mode or tuning). */
+  resetExitTimeline(modelName: string, timeline: ExitTimeline, loadedRampSet: string): void {
+    const model = this.models.get(modelName);
+    if (!model) throw new Error(`unknown model '${modelName}'`);
+    model.spec.exitTimeline = timeline;
+    model.spec.loadedRampSet = loadedRampSet;
   }
 
   /** Sets (or clears) a model's early-exit configuration for the INFERs planned from now on. */
