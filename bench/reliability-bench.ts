@@ -28,7 +28,7 @@ function progress(line: string): void {
 }
 
 async function workerIds(client: EscapementClient): Promise<string[]> {
-  const status = (await client.status()) as { workers: { id: string; models: { state: string }[] }[] };
+  const status = await client.status();
   return status.workers
     .filter((w) => w.models.some((m) => m.state === 'loaded'))
     .map((w) => w.id)
@@ -125,7 +125,7 @@ async function overload() {
       inputsFor: () => inputs,
     });
     const goodputRps = result.responses.filter((r) => r.status === 'OK').length / result.durationSec;
-    const status = (await client.status()) as { eventLoopDelayMs: { p99: number; max: number }; memoryRssBytes: number };
+    const status = await client.status();
     return {
       capacityRps,
       goodputRps,

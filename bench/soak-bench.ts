@@ -190,7 +190,7 @@ class SteadyLoad {
 }
 
 async function servingWorkers(client: EscapementClient): Promise<number> {
-  const status = (await client.status()) as { workers: { models: { name: string; state: string }[] }[] };
+  const status = await client.status();
   return status.workers.filter((w) => w.models.some((m) => m.name === MODEL && m.state === 'loaded')).length;
 }
 
@@ -323,7 +323,7 @@ async function main(): Promise<void> {
     clearInterval(diskTimer);
     sampleRss();
     await load.stop();
-    eventLoopDelayMs = ((await client.status()) as { eventLoopDelayMs: { p50: number; p99: number; max: number } }).eventLoopDelayMs;
+    eventLoopDelayMs = (await client.status()).eventLoopDelayMs;
     duplicated = client.answerCounts.duplicate;
     unknown = client.answerCounts.unknown;
   } finally {

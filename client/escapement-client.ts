@@ -16,6 +16,7 @@ import type { AnyMessage, ConfigureMsg, RequestStatus, ResponseMsg } from '../sh
 import { SerialSender } from '../shared/serial-sender.js';
 import type { PeerKeys } from '../shared/curve-keys.js';
 import type { Tensor } from '../shared/tensor.js';
+import type { ControllerStatus } from '../shared/status-schema.js';
 
 export interface SubmitOptions {
   /** Relative deadline in ms (from the controller's arrival time). */
@@ -68,7 +69,7 @@ export class EscapementClient {
    * controller broke exactly-once), `unknown` for one this client never sent or gave up on.
    */
   readonly answerCounts = { duplicate: 0, unknown: 0 };
-  private readonly statusQueries = new Map<string, (status: unknown) => void>();
+  private readonly statusQueries = new Map<string, (status: ControllerStatus) => void>();
   private readonly configureQueries = new Map<string, (code: number, message?: string) => void>();
   private readonly clockSync: ClockSyncSession;
   private offsetNs = 0;
@@ -150,7 +151,7 @@ export class EscapementClient {
   }
 
   /** The controller's status snapshot (workers, queues, estimates, counters). */
-  status(timeoutMs = 2000): Promise<unknown> {
+  status(timeoutMs = 2000): Promise<ControllerStatus> {
     const queryId = randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -157,7 +157,7 @@ export class LocalCluster {
   async waitUntilServing(client: EscapementClient, models: string[], numWorkers = this.options.numWorkers, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const status = (await client.status()) as { workers: { models: { name: string; state: string }[] }[] };
+      const status = await client.status();
       const serving = status.workers.filter((w) => models.every((m) => w.models.some((x) => x.name === m && x.state === 'loaded')));
       if (serving.length >= numWorkers) return;
       if (Date.now() > deadline)

@@ -45,10 +45,7 @@ export function configureRefusal(msg: ConfigureMsg, auth: ConfigureAuth): Config
     };
   }
   const invalid = (message: string): ConfigureRefusal => ({ code: ErrorCode.INVALID_INPUT, message });
-  if (msg.policy !== undefined && msg.policy !== 'deadline' && msg.policy !== 'fifo') return invalid(`unknown policy '${msg.policy}'`);
-  if (msg.exitMode !== undefined && !['off', 'release', 'compact'].includes(msg.exitMode)) return invalid(`unknown exit mode '${msg.exitMode}'`);
-  if (msg.thresholds !== undefined && msg.thresholds !== 'online' && msg.thresholds !== 'static')
-    return invalid(`unknown thresholds '${msg.thresholds}' (online or static)`);
+  // policy, exitMode and thresholds are one of their names already: the message's schema says so (protocol.ts).
   if (msg.batchTimeoutMs !== undefined && !(msg.batchTimeoutMs >= 0 && msg.batchTimeoutMs <= MAX_BATCH_TIMEOUT_MS))
     return invalid(`batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
   if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0))

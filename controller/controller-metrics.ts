@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorName } from '../shared/error-codes.js';
 import type { RequestStatus } from '../shared/protocol.js';
+import type { ControllerStatus } from '../shared/status-schema.js';
 import type { ActionRecord } from './result-folding.js';
 
 const PREFIX = 'escapement_';
@@ -14,11 +15,7 @@ const LATENCY_BUCKETS_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
 
 export interface MetricsSource {
   /** A status snapshot (see ControllerServer.status). */
-  status(): {
-    numPending: number;
-    exits: { model: string; siteIds: number[]; thresholds: number[]; exitsPerRamp: number[]; windowAgreement: number }[];
-    workers: { id: string; usedBytes: number; memoryBudgetBytes: number }[];
-  };
+  status(): Pick<ControllerStatus, 'numPending' | 'exits' | 'workers'>;
 }
 
 export class ControllerMetrics {

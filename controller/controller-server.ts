@@ -8,6 +8,7 @@
  * core.onResult -> response to the client. Every admitted request is remembered here until the
  * core answers it, so each client request gets exactly one response.
  */
+import type { ControllerStatus } from '../shared/status-schema.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { monotonicNowNs } from '../shared/clock.js';
@@ -745,7 +746,7 @@ export class ControllerServer {
     return reply(ErrorCode.OK);
   }
 
-  status(nowNs = monotonicNowNs()) {
+  status(nowNs = monotonicNowNs()): ControllerStatus {
     return {
       uptimeMs: (nowNs - this.startNs) / 1e6,
       numPending: this.pending.size,

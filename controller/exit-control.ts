@@ -16,7 +16,8 @@
  */
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.js';
-import type { ExitMonitor, ExitStats, RampSetChange, ThresholdChange } from './exit-monitor.js';
+import type { ExitStats } from '../shared/status-schema.js';
+import type { ExitMonitor, RampSetChange, ThresholdChange } from './exit-monitor.js';
 import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
 import type { ExitTimeline } from './exit-timeline.js';

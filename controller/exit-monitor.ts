@@ -78,34 +78,11 @@ export interface ThresholdChange {
   numSamples: number;
 }
 
-/** One change of a model's thresholds or ramps, as `escapement status` lists them. */
-export interface ExitChangeRecord {
-  /** Samples the monitor had seen when it happened. */
-  atSample: number;
-  kind: 'thresholds' | 'ramps';
-  reason: string;
-  /** Thresholds (kind thresholds) or active sites (kind ramps), before and after. */
-  before: number[];
-  after: number[];
-}
+/** A change of thresholds or ramps, and a monitor's statistics, are defined where `escapement status` is. */
+import type { ExitChangeRecord, ExitStats } from '../shared/status-schema.js';
 
 /** Changes `stats()` keeps (the most recent); thresholds.csv keeps them all. */
 const MAX_CHANGE_RECORDS = 32;
-
-export interface ExitStats {
-  model: string;
-  siteIds: number[];
-  thresholds: number[];
-  /** Weighted answers per ramp, and answers by the full model. */
-  exitsPerRamp: number[];
-  fullAnswers: number;
-  /** Agreement of the answers given with the full model, over the window. */
-  windowAgreement: number;
-  numSamples: number;
-  numRetunes: number;
-  /** The latest threshold and ramp changes with their reasons, oldest first. */
-  recentChanges: ExitChangeRecord[];
-}
 
 export class ExitMonitor {
   private options: ExitMonitorOptions;

@@ -16,17 +16,8 @@ import type { StageTiming } from '../shared/protocol.js';
 /** The last this many INFERs per model and stage. */
 const WINDOW = 2048;
 
-export interface StageError {
-  model: string;
-  stage: string;
-  numSamples: number;
-  /** |actual − predicted| / predicted, % (for `start` and `hop`: ms). */
-  p50: number;
-  p99: number;
-  /** Median of actual − predicted (signed; % or ms as above): a bias shows here. */
-  bias: number;
-  unit: '%' | 'ms';
-}
+/** Predicted against actual per model and stage is defined where `escapement status` is. */
+import type { StageError } from '../shared/status-schema.js';
 
 export interface PredictionSample {
   model: string;

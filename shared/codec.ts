@@ -9,7 +9,8 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, EscapementError, type ErrorCodeValue } from './error-codes.js';
-import { MESSAGE_SCHEMAS, plainValue, SchemaError } from './message-schema.js';
+import { MESSAGE_VALIDATORS } from './message-schema.js';
+import { plainValue, SchemaError } from './schema.js';
 import type { AnyMessage } from './protocol.js';
 import { byteLength, type Tensor, type TensorMeta } from './tensor.js';
 
@@ -80,12 +81,13 @@ export function decodeMessage(frames: readonly Buffer[], maxTensorBytes = DEFAUL
   }
   const header = raw as Record<string, unknown>;
   const type = header.type;
-  if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_SCHEMAS, type)) {
+  if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_VALIDATORS, type)) {
     fail(ErrorCode.UNKNOWN_MESSAGE_TYPE, `unknown message type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : `(a ${typeof type})`}`);
   }
   try {
-    plainValue(header, type, 16);
-    MESSAGE_SCHEMAS[type as AnyMessage['type']](header, type);
+    // Null fields count as absent (other encoders write nil for them), except in a status reply's measurements.
+    plainValue(header, type, 16, type !== 'status_reply');
+    MESSAGE_VALIDATORS[type as AnyMessage['type']](raw, type);
   } catch (err) {
     if (err instanceof SchemaError) fail(ErrorCode.MALFORMED_MESSAGE, `malformed '${type}' message: ${err.message}`);
     throw err;

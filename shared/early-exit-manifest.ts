@@ -5,110 +5,133 @@
  *
  * Every ramp answers with the rule `max softmax ≥ threshold`; a threshold above 1 disables it.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import { CodedError, ErrorCode } from './error-codes.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { int, list, num, SchemaError, str, validator } from './schema.js';
 
-export interface SiteEntry {
-  id: number;
+const ms = num(0);
+const fraction = num(0, 1);
+const msByBatchSize = Type.Record(Type.String(), ms);
+const dims = list(int(-1), 8);
+/** A file of the package, relative to its folder (checked to stay inside it). */
+const file = str(1024);
+const optimizedFile = Type.Optional(file);
+
+export const SiteEntry = Type.Object({
+  id: int(0),
   /** The activation tensor the site cuts at. */
-  tensor: string;
+  tensor: str(),
   /** Side tensors (attention masks, ...) that cross the cut with it. */
-  sideTensors: string[];
+  sideTensors: list(str()),
   /** Element type and shape (-1: dynamic) of each side tensor, so segments can declare them. */
-  sideTensorTypes?: Record<string, { elemType: number; shape: number[] }>;
-  kind: 'feature-map' | 'sequence';
+  sideTensorTypes: Type.Optional(Type.Record(Type.String(), Type.Object({ elemType: int(0), shape: dims }))),
+  kind: Type.Union([Type.Literal('feature-map'), Type.Literal('sequence')]),
   /** With -1 for the batch dimension (and for a sequence length, in text models). */
-  shape: number[];
-  elemType: number;
+  shape: dims,
+  elemType: int(0),
   /** The node producing the tensor (for people reading the manifest). */
-  producer: string;
-}
+  producer: str(),
+});
+export type SiteEntry = Static<typeof SiteEntry>;
 
-export interface RampEntry {
-  siteId: number;
+export const RampEntry = Type.Object({
+  siteId: int(0),
   /** Head ONNX (input: the site's tensor; output: `outputName`, probabilities). */
-  file: string;
+  file,
   /** The same head after onnxruntime's offline graph optimisation, if compiled. */
-  optimizedFile?: string;
-  outputName: string;
-  numClasses: number;
-  trainAccuracy: number;
+  optimizedFile,
+  outputName: str(),
+  numClasses: int(1),
+  trainAccuracy: fraction,
   /** How the head was trained: distilled from the model's logits, or on the labels alone. */
-  training?: 'distilled' | 'labels';
+  training: Type.Optional(Type.Union([Type.Literal('distilled'), Type.Literal('labels')])),
   /** Validation exit fraction at the budget of each training candidate (the larger was kept). */
-  candidateExitFractions?: { distilled: number; labels: number };
-  validation: {
-    numSamples: number;
-    agreement: number;
-    accuracy?: number;
-    threshold: number;
-    exitFraction: number;
-    agreementAtThreshold: number;
-    histogram: { binWidth: number; counts: number[]; agreeCounts: number[] };
-  };
+  candidateExitFractions: Type.Optional(Type.Object({ distilled: fraction, labels: fraction })),
+  validation: Type.Object({
+    numSamples: int(0),
+    agreement: fraction,
+    accuracy: Type.Optional(fraction),
+    threshold: num(0),
+    exitFraction: fraction,
+    agreementAtThreshold: fraction,
+    histogram: Type.Object({ binWidth: num(0), counts: list(int(0)), agreeCounts: list(int(0)) }),
+  }),
   /** Head latency per batch size (ms, median). */
-  costMs: Record<string, number>;
-}
+  costMs: msByBatchSize,
+});
+export type RampEntry = Static<typeof RampEntry>;
 
-export interface SegmentEntry {
-  file: string;
-  optimizedFile?: string;
-  inputs: string[];
-  outputs: string[];
+export const SegmentEntry = Type.Object({
+  file,
+  optimizedFile,
+  inputs: list(str()),
+  outputs: list(str()),
   /** The site this segment ends at, or null for the last segment (it ends at the model output). */
-  endsAtSite: number | null;
-}
+  endsAtSite: Type.Union([int(0), Type.Null()]),
+});
+export type SegmentEntry = Static<typeof SegmentEntry>;
 
-export interface EarlyExitSection {
+const range = Type.Object({ start: int(0), end: int(0) });
+
+export const EarlyExitSection = Type.Object({
   /** The primary input activations flow from. */
-  primaryInput: string;
+  primaryInput: str(),
   /** The model output ramps stand in for (logits). */
-  finalOutput: string;
-  numClasses: number;
-  sites: SiteEntry[];
-  ramps: RampEntry[];
+  finalOutput: str(),
+  numClasses: int(1),
+  sites: list(SiteEntry),
+  ramps: list(RampEntry),
   /** Site ids of the initially active ramps, in depth order. */
-  chosenRamps: number[];
+  chosenRamps: list(int(0), 64),
   /** Initial thresholds of the chosen ramps, by site id. */
-  initialThresholds: Record<string, number>;
+  initialThresholds: Type.Record(Type.String(), num(0)),
   /** Segments for the chosen ramps (the model = their chain). */
-  segments: SegmentEntry[];
-  profile: {
-    batchSizes: number[];
+  segments: list(SegmentEntry, 65),
+  profile: Type.Object({
+    batchSizes: list(int(1), 64),
     /** Whole model, ms per batch size. */
-    wholeMs: Record<string, number>;
+    wholeMs: msByBatchSize,
     /** Backbone time from the input to each site, ms per batch size (keys: site id, then batch size). */
-    siteUpToMs: Record<string, Record<string, number>>;
+    siteUpToMs: Type.Record(Type.String(), msByBatchSize),
     /** The chosen segment chain without ramps, ms per batch size. */
-    chainMs: Record<string, number>;
+    chainMs: msByBatchSize,
     /** Reference batch size for the ramp choice. */
-    referenceBatchSize: number;
-  };
-  selection: { maxRamps: number; overheadBudget: number; accuracyBudget: number; savingMs: number; agreement: number; exitFractions: number[] };
-  dataset: {
-    name: string;
-    numSamples: number;
-    bootstrapFraction: number;
-    trainVal: [number, number];
-    train: { start: number; end: number };
-    validation: { start: number; end: number };
+    referenceBatchSize: int(1),
+  }),
+  selection: Type.Object({
+    maxRamps: int(0),
+    overheadBudget: num(0),
+    accuracyBudget: fraction,
+    savingMs: num(),
+    agreement: fraction,
+    exitFractions: list(fraction, 64),
+  }),
+  dataset: Type.Object({
+    name: str(),
+    numSamples: int(0),
+    bootstrapFraction: fraction,
+    trainVal: Type.Tuple([num(0), num(0)]),
+    train: range,
+    validation: range,
     /** First sample not used for bootstrapping: serve and evaluate from here on. */
-    serveStart: number;
-    labels: 'truth' | 'model';
-  };
-  seed: number;
-  compile: {
-    optimizationLevel: string;
+    serveStart: int(0),
+    labels: Type.Union([Type.Literal('truth'), Type.Literal('model')]),
+  }),
+  seed: int(),
+  compile: Type.Object({
+    optimizationLevel: str(64),
     /** onnxruntime graph optimisation level the segment chain runs at (measured faster); default 'all'. */
-    chainOptimizationLevel?: 'basic' | 'extended' | 'all';
+    chainOptimizationLevel: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('extended'), Type.Literal('all')])),
     /** The chain's profile (ms per batch size) at each level measured. */
-    chainMsByLevel?: Record<string, Record<string, number>>;
-    onnxruntime: string;
-    device: string;
-  };
-  verification: { maxAbsDiff: number; predictionAgreement: number; numSamples: number };
-}
+    chainMsByLevel: Type.Optional(Type.Record(Type.String(), msByBatchSize)),
+    onnxruntime: str(64),
+    device: str(64),
+  }),
+  verification: Type.Object({ maxAbsDiff: num(0), predictionAgreement: fraction, numSamples: int(0) }),
+});
+export type EarlyExitSection = Static<typeof EarlyExitSection>;
 
 export class EarlyExitManifestError extends CodedError {
   override readonly name = 'EarlyExitManifestError';
@@ -123,37 +146,38 @@ function fail(where: string, message: string): never {
   throw new EarlyExitManifestError(`${where}: ${message}`);
 }
 
-/** Checks the early-exit section's structure and cross-references; returns it typed. */
+const checkSection = validator(EarlyExitSection);
+
+/** Checks the early-exit section against its schema, then its cross-references; returns it typed. */
 export function parseEarlyExit(value: unknown, where: string, batchSizes: number[]): EarlyExitSection {
-  if (typeof value !== 'object' || value === null) fail(where, 'earlyExit must be an object');
-  const ee = value as EarlyExitSection;
-  if (!Array.isArray(ee.sites) || !Array.isArray(ee.ramps) || !Array.isArray(ee.segments) || !Array.isArray(ee.chosenRamps)) {
-    fail(where, 'earlyExit needs arrays sites, ramps, segments and chosenRamps');
+  let ee: EarlyExitSection;
+  try {
+    ee = checkSection(value, 'earlyExit');
+  } catch (err) {
+    if (err instanceof SchemaError) fail(where, err.message);
+    throw err;
   }
-  if (typeof ee.primaryInput !== 'string' || typeof ee.finalOutput !== 'string') fail(where, 'earlyExit needs primaryInput and finalOutput names');
   const siteIds = new Set(ee.sites.map((s) => s.id));
-  ee.sites.forEach((s, i) => {
-    if (!Number.isInteger(s.id) || typeof s.tensor !== 'string' || !Array.isArray(s.shape))
-      fail(where, `sites[${i}] needs an integer id, a tensor name and a shape`);
-  });
   const rampSites = new Set<number>();
   ee.ramps.forEach((r, i) => {
     if (!siteIds.has(r.siteId)) fail(where, `ramps[${i}] refers to site ${r.siteId}, which is not among the sites`);
-    if (typeof r.file !== 'string' || r.file.includes('..')) fail(where, `ramps[${i}].file must be a relative path inside the package`);
-    if (!(r.validation?.threshold >= 0)) fail(where, `ramps[${i}].validation.threshold is missing`);
-    for (const b of batchSizes) if (!(r.costMs?.[b] !== undefined)) fail(where, `ramps[${i}].costMs has no entry for batch size ${b}`);
+    for (const f of [r.file, r.optimizedFile]) if (f?.includes('..')) fail(where, `ramps[${i}].file must be a relative path inside the package`);
+    for (const b of batchSizes) if (r.costMs[b] === undefined) fail(where, `ramps[${i}].costMs has no entry for batch size ${b}`);
     rampSites.add(r.siteId);
+  });
+  ee.segments.forEach((s, i) => {
+    for (const f of [s.file, s.optimizedFile]) if (f?.includes('..')) fail(where, `segments[${i}].file must be a relative path inside the package`);
   });
   for (const id of ee.chosenRamps) {
     if (!rampSites.has(id)) fail(where, `chosenRamps names site ${id}, which has no trained ramp`);
-    if (typeof ee.initialThresholds?.[id] !== 'number') fail(where, `initialThresholds has no value for chosen ramp ${id}`);
+    if (ee.initialThresholds[id] === undefined) fail(where, `initialThresholds has no value for chosen ramp ${id}`);
   }
   const expectedEnds = [...ee.chosenRamps, null];
   if (ee.segments.length !== expectedEnds.length || ee.segments.some((s, i) => s.endsAtSite !== expectedEnds[i])) {
     fail(where, `segments must end at the chosen sites [${ee.chosenRamps.join(', ')}] and then at the output`);
   }
   for (const b of batchSizes) {
-    if (ee.profile?.wholeMs?.[b] === undefined) fail(where, `profile.wholeMs has no entry for batch size ${b}`);
+    if (ee.profile.wholeMs[b] === undefined) fail(where, `profile.wholeMs has no entry for batch size ${b}`);
   }
   return ee;
 }

@@ -3,54 +3,64 @@
  * file it names. The controller reads manifests to validate requests and plan batches; workers
  * read them to create sessions. Loading checks every field and says precisely what is wrong.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import { CodedError, ErrorCode } from './error-codes.js';
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MAX_TENSOR_BYTES } from './codec.js';
-import { DTYPE_BYTES, isDType, type TensorSpec } from './tensor.js';
-import { checkEarlyExitFiles, parseEarlyExit, type EarlyExitSection } from './early-exit-manifest.js';
+import { DTYPE_BYTES, type TensorSpec } from './tensor.js';
+import { checkEarlyExitFiles, EarlyExitSection, parseEarlyExit } from './early-exit-manifest.js';
+import { dtype, int, list, num, SchemaError, str, validator } from './schema.js';
 
 /** 1: a plain model. 2: adds `earlyExit` (a package from `escapement prepare`). Both load. */
 export const MANIFEST_SCHEMA_VERSION = 2;
 const SUPPORTED_SCHEMA_VERSIONS = [1, 2];
 
-export interface SimulatedLatency {
+/** Positive integers, -1 for the batch dimension (and a sequence length). */
+const specDimension = Type.Union([Type.Literal(-1), int(1)], { description: 'a positive integer or -1 (dynamic)' });
+const TensorSpecSchema = Type.Object({ name: str(256), dtype, shape: list(specDimension, 8) });
+const ascending = list(int(1), 1024);
+
+export const SimulatedLatency = Type.Object({
   /** Fixed cost of one INFER, in µs. */
-  baseUs: number;
+  baseUs: num(0),
   /** Added per batch item, in µs. */
-  perItemUs: number;
-}
+  perItemUs: num(0),
+});
+export type SimulatedLatency = Static<typeof SimulatedLatency>;
 
 /** Text models: inputs with a -1 after the batch dimension take the request's token count. */
-export interface SequenceSpec {
+export const SequenceSpec = Type.Object({
   /** Ascending lengths a request's tokens are padded up to; the last is the longest accepted. */
-  buckets: number[];
+  buckets: ascending,
   /** tokenizer.json inside the package (text/word-tokenizer.ts), for clients to tokenize with. */
-  tokenizer?: string;
-}
+  tokenizer: Type.Optional(str(1024)),
+});
+export type SequenceSpec = Static<typeof SequenceSpec>;
 
-export interface ModelManifest {
-  schemaVersion: number;
-  name: string;
+export const ModelManifest = Type.Object({
+  schemaVersion: int(1),
+  name: str(256),
   /** ONNX file, relative to the manifest's folder. */
-  file: string;
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
+  file: str(1024),
+  inputs: list(TensorSpecSchema, 64),
+  outputs: list(TensorSpecSchema, 64),
   /**
    * Batch sizes the package is profiled at, ascending. A controller pads batches up to one of
    * these, or (exact batches, the default) runs any size up to the largest when the batch
    * dimension is dynamic; see `runnableBatchSizes`.
    */
-  batchSizes: number[];
+  batchSizes: ascending,
   /** What the simulated worker sleeps when it "runs" this model. */
-  simulated?: SimulatedLatency;
+  simulated: Type.Optional(SimulatedLatency),
   /** Variable-length (token) inputs; absent: every non-batch dimension is fixed. */
-  sequence?: SequenceSpec;
+  sequence: Type.Optional(SequenceSpec),
   /** Free-form provenance: where the ONNX came from, its licence, how it was ingested. */
-  source?: Record<string, unknown>;
+  source: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   /** Ramps, segments and profiles of an early-exit package (schemaVersion 2). */
-  earlyExit?: EarlyExitSection;
-}
+  earlyExit: Type.Optional(EarlyExitSection),
+});
+export type ModelManifest = Static<typeof ModelManifest>;
 
 export interface ModelEntry {
   manifest: ModelManifest;
@@ -69,28 +79,23 @@ export function isManifestError(err: unknown): err is ManifestError {
   return err instanceof ManifestError;
 }
 
-function checkTensorSpecs(where: string, value: unknown): TensorSpec[] {
-  if (!Array.isArray(value) || value.length === 0) throw new ManifestError(`${where} must be a non-empty array`);
-  return value.map((v, i) => {
-    if (typeof v !== 'object' || v === null) throw new ManifestError(`${where}[${i}] must be an object with name, dtype and shape`);
-    const t = v as Record<string, unknown>;
-    if (typeof t.name !== 'string') throw new ManifestError(`${where}[${i}].name must be a string`);
-    if (!isDType(t.dtype)) throw new ManifestError(`${where}[${i}].dtype ${JSON.stringify(t.dtype)} is not a supported dtype`);
-    const shape = t.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d > 0 || d === -1))) {
-      throw new ManifestError(`${where}[${i}].shape must be positive integers, with -1 for the batch (and sequence) dimension`);
-    }
-    if (shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
+/** What the schema cannot say about a tensor: the batch dimension comes first, and one row fits in a message. */
+function checkTensorSpecs(where: string, specs: TensorSpec[]): void {
+  if (specs.length === 0) throw new ManifestError(`${where} must be a non-empty array`);
+  specs.forEach((spec, i) => {
+    if (spec.shape[0] !== -1) throw new ManifestError(`${where}[${i}].shape must start with -1 (the batch dimension)`);
     // One row (a dynamic sequence axis counted as 1) must fit in a message: a package declaring
     // more would make the controller and workers allocate it for every padded row.
-    const rowBytes = (shape as number[]).slice(1).reduce((n, d) => n * (d > 0 ? d : 1), DTYPE_BYTES[t.dtype]);
+    const rowBytes = spec.shape.slice(1).reduce((n, d) => n * (d > 0 ? d : 1), DTYPE_BYTES[spec.dtype]);
     if (!(rowBytes <= DEFAULT_MAX_TENSOR_BYTES))
       throw new ManifestError(
         `${where}[${i}] declares ${rowBytes.toExponential(2)} bytes a row, more than a message may carry (${DEFAULT_MAX_TENSOR_BYTES} bytes)`,
       );
-    return { name: t.name, dtype: t.dtype, shape: shape as number[] };
   });
 }
+
+const isAscending = (values: number[]) => values.every((v, i) => i === 0 || v > values[i - 1]!);
+const insidePackage = (path: string) => !path.includes('..');
 
 /**
  * Every batch size a worker accepts for this model: any size up to the largest declared one when
@@ -102,6 +107,9 @@ export function runnableBatchSizes(manifest: Pick<ModelManifest, 'batchSizes' | 
   return Array.from({ length: manifest.batchSizes.at(-1)! }, (_, i) => i + 1);
 }
 
+const checkManifest = validator(Type.Omit(ModelManifest, ['earlyExit']));
+
+/** Checks a manifest against its schema, then what the schema cannot say; the early-exit section has its own checks. */
 export function parseManifest(json: unknown, where = 'manifest'): ModelManifest {
   if (typeof json !== 'object' || json === null) throw new ManifestError(`${where} is not a JSON object`);
   const m = json as Record<string, unknown>;
@@ -110,54 +118,30 @@ export function parseManifest(json: unknown, where = 'manifest'): ModelManifest 
       `${where}: schemaVersion ${String(m.schemaVersion)} is not supported (this build reads ${SUPPORTED_SCHEMA_VERSIONS.join(' and ')})`,
     );
   }
-  if (typeof m.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.name)) {
-    throw new ManifestError(`${where}: name must be letters, digits, '.', '_' or '-'`);
+  let manifest: ModelManifest;
+  try {
+    manifest = checkManifest(json, where);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new ManifestError(err.message);
+    throw err;
   }
-  if (typeof m.file !== 'string' || m.file.includes('..')) throw new ManifestError(`${where}: file must be a relative path inside the package`);
-  const batchSizes = m.batchSizes;
-  if (
-    !Array.isArray(batchSizes) ||
-    batchSizes.length === 0 ||
-    !batchSizes.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (batchSizes[i - 1] as number)))
-  ) {
+  if (!/^[A-Za-z0-9._-]+$/.test(manifest.name)) throw new ManifestError(`${where}: name must be letters, digits, '.', '_' or '-'`);
+  if (!insidePackage(manifest.file)) throw new ManifestError(`${where}: file must be a relative path inside the package`);
+  if (manifest.batchSizes.length === 0 || !isAscending(manifest.batchSizes))
     throw new ManifestError(`${where}: batchSizes must be ascending positive integers`);
-  }
-  const manifest: ModelManifest = {
-    schemaVersion: m.schemaVersion as number,
-    name: m.name,
-    file: m.file,
-    inputs: checkTensorSpecs(`${where}: inputs`, m.inputs),
-    outputs: checkTensorSpecs(`${where}: outputs`, m.outputs),
-    batchSizes: batchSizes as number[],
-  };
-  if (m.sequence !== undefined) {
-    if (typeof m.sequence !== 'object' || m.sequence === null) throw new ManifestError(`${where}: sequence must be an object`);
-    const seq = m.sequence as Record<string, unknown>;
-    const buckets = seq.buckets;
-    if (
-      !Array.isArray(buckets) ||
-      buckets.length === 0 ||
-      !buckets.every((b, i) => Number.isInteger(b) && b > 0 && (i === 0 || b > (buckets[i - 1] as number)))
-    ) {
+  checkTensorSpecs(`${where}: inputs`, manifest.inputs);
+  checkTensorSpecs(`${where}: outputs`, manifest.outputs);
+  const sequence = manifest.sequence;
+  if (sequence) {
+    if (sequence.buckets.length === 0 || !isAscending(sequence.buckets))
       throw new ManifestError(`${where}: sequence.buckets must be ascending positive integers`);
-    }
-    if (seq.tokenizer !== undefined && (typeof seq.tokenizer !== 'string' || seq.tokenizer.includes('..')))
+    if (sequence.tokenizer !== undefined && !insidePackage(sequence.tokenizer))
       throw new ManifestError(`${where}: sequence.tokenizer must be a relative path inside the package`);
-    manifest.sequence = { buckets: buckets as number[], ...(seq.tokenizer !== undefined ? { tokenizer: seq.tokenizer as string } : {}) };
   }
   for (const spec of manifest.inputs) {
-    if (spec.shape.slice(1).includes(-1) && !manifest.sequence)
+    if (spec.shape.slice(1).includes(-1) && !sequence)
       throw new ManifestError(`${where}: input '${spec.name}' has a dynamic dimension after the batch; that needs a "sequence" section`);
   }
-  const sim = m.simulated as Record<string, unknown> | undefined;
-  if (sim !== undefined) {
-    if (typeof sim !== 'object' || sim === null) throw new ManifestError(`${where}: simulated must be an object`);
-    if (typeof sim.baseUs !== 'number' || typeof sim.perItemUs !== 'number' || sim.baseUs < 0 || sim.perItemUs < 0) {
-      throw new ManifestError(`${where}: simulated needs non-negative baseUs and perItemUs`);
-    }
-    manifest.simulated = { baseUs: sim.baseUs, perItemUs: sim.perItemUs };
-  }
-  if (typeof m.source === 'object' && m.source !== null) manifest.source = m.source as Record<string, unknown>;
   if (m.earlyExit !== undefined) {
     if (manifest.schemaVersion < 2) throw new ManifestError(`${where}: earlyExit needs schemaVersion 2`);
     try {

@@ -3,6 +3,7 @@ import { applyConfigure, configureRefusal, MAX_BATCH_TIMEOUT_MS } from '../../co
 import { ExitControl } from '../../controller/exit-control.js';
 import { modelSpecFromEntry } from '../../controller/model-spec.js';
 import { Scheduler } from '../../controller/scheduler.js';
+import { decodeMessage, encodeMessage } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { ConfigureMsg } from '../../shared/protocol.js';
@@ -19,9 +20,15 @@ describe('configure (configure.ts)', () => {
   });
 
   it.each([
-    [{ policy: 'lifo' }, /unknown policy 'lifo'/],
-    [{ exitMode: 'eager' }, /unknown exit mode 'eager'/],
-    [{ thresholds: 'learned' }, /unknown thresholds 'learned'/],
+    [{ policy: 'lifo' }, /configure\.policy: 'deadline' or 'fifo', got "lifo"/],
+    [{ exitMode: 'eager' }, /configure\.exitMode: 'off', 'release' or 'compact', got "eager"/],
+    [{ thresholds: 'learned' }, /configure\.thresholds: 'online' or 'static', got "learned"/],
+  ])('a configure naming %j is refused by the message schema (MALFORMED_MESSAGE), before the controller sees it', (fields, message) => {
+    const frames = encodeMessage(msg(fields as Partial<ConfigureMsg>)).map((f) => Buffer.from(f));
+    expect(() => decodeMessage(frames)).toThrow(message);
+  });
+
+  it.each([
     [{ batchTimeoutMs: -1 }, /batchTimeoutMs must be in/],
     [{ batchTimeoutMs: MAX_BATCH_TIMEOUT_MS + 1 }, /batchTimeoutMs must be in/],
     [{ maxEnqueuedBatches: 1.5 }, /maxEnqueuedBatches must be an integer/],

@@ -172,7 +172,7 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     const late = result.responses.slice(-100);
     expect(late.every((r) => (r.status === 'OK' ? r.workerId === 'worker-0' : true))).toBe(true);
     expect(late.filter((r) => r.status === 'OK').length).toBeGreaterThan(80);
-    const status = (await client.status()) as { workers: { id: string }[] };
+    const status = await client.status();
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
   });
 });

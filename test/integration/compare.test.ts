@@ -208,7 +208,7 @@ describe('escapement compare --controller (a cluster someone else runs)', () => 
     // the cluster outlives the comparison, still serving
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
-      const status = (await client.status()) as { workers: unknown[] };
+      const status = await client.status();
       expect(status.workers).toHaveLength(2);
     } finally {
       await client.close();

@@ -81,17 +81,7 @@ describe.each(VARIANTS)('exit mode $name', ({ mode, args, answersEarly }) => {
   });
 
   it('monitors exits and agreement, visible in the controller status', async () => {
-    const status = (await client.status()) as {
-      exits: {
-        model: string;
-        siteIds: number[];
-        thresholds: number[];
-        exitsPerRamp: number[];
-        fullAnswers: number;
-        windowAgreement: number;
-        numSamples: number;
-      }[];
-    };
+    const status = await client.status();
     const stats = status.exits.find((e) => e.model === MODEL)!;
     expect(stats.siteIds).toEqual(ee.chosenRamps);
     expect(stats.exitsPerRamp.reduce((a, b) => a + b, 0) + stats.fullAnswers).toBe(NUM);
@@ -100,7 +90,7 @@ describe.each(VARIANTS)('exit mode $name', ({ mode, args, answersEarly }) => {
   });
 
   it('reports predicted against actual per chain stage in the status', async () => {
-    const status = (await client.status()) as { predictions: { model: string; stage: string; numSamples: number; p50: number; unit: string }[] };
+    const status = await client.status();
     const mine = status.predictions.filter((p) => p.model === MODEL);
     const stages = new Set(mine.map((p) => p.stage));
     // The planner's release runs the fused model until its exit evidence is informed.

@@ -136,7 +136,7 @@ describe('a registered rogue worker', () => {
     ).toBe(true);
     expect(numInfers(), 'the rogue did not reach the INFER handlers with every forgery').toBeGreaterThanOrEqual(forgedInfers.length);
     expect(responses.filter((r) => r.code === ErrorCode.INTERNAL_ERROR).map((r) => r.message)).toEqual([]);
-    const status = (await client.status()) as { counters: { malformed: number; handlerErrors: number }; workers: { id: string }[] };
+    const status = await client.status();
     expect(status.counters.malformed).toBeGreaterThanOrEqual(forgedInfers.length);
     expect(status.counters.handlerErrors).toBe(0);
     expect(status.workers.map((w) => w.id)).toContain('worker-0');
@@ -144,7 +144,7 @@ describe('a registered rogue worker', () => {
     // overdue (only keys keep it out). Once it is gone, the controller serves everything again.
     await rogue.close();
     for (let i = 0; i < 50; i++) {
-      const workers = ((await client.status()) as { workers: { id: string }[] }).workers.map((w) => w.id);
+      const workers = (await client.status()).workers.map((w) => w.id);
       if (!workers.includes('rogue')) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -79,7 +79,7 @@ describe('model copies', () => {
   });
 
   it('loads every copy as a model of its own', async () => {
-    const status = (await client.status()) as { models: { name: string }[]; workers: { models: { name: string; state: string }[] }[] };
+    const status = await client.status();
     expect(
       status.models
         .map((m) => m.name)

@@ -38,7 +38,7 @@ describe('at 3x overload', () => {
     const numRequests = Math.round(3 * CAPACITY_RPS * 2);
     let maxQueued = 0;
     const probe = setInterval(async () => {
-      const status = (await client.status()) as { numQueued: number };
+      const status = await client.status();
       maxQueued = Math.max(maxQueued, status.numQueued);
     }, 200);
     const result = await runOpenLoop(client, { model: MODEL, numRequests, ratePerSec: 3 * CAPACITY_RPS, sloMs: 100, seed: 9, inputsFor: () => inputs });
@@ -54,7 +54,7 @@ describe('at 3x overload', () => {
     // bounded: the queue never holds more than ~an SLO's worth of work
     expect(maxQueued).toBeLessThan(CAPACITY_RPS * 0.2);
     // (the controller's event-loop delay under overload is a benchmark output: bench:reliability, bench:soak)
-    const status = (await client.status()) as { memoryRssBytes: number };
+    const status = await client.status();
     expect(status.memoryRssBytes).toBeLessThan(1024 * 2 ** 20);
   });
 });

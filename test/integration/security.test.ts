@@ -87,7 +87,7 @@ describe('CURVE and bearer-token security', () => {
     intruder.kill('SIGKILL');
     expect(stdout).not.toContain('"event":"ready"');
     const client = await EscapementClient.connect(cluster.clientUrl, { curve: readPeerKeys(join(keys, 'client.key.json')) });
-    const status = (await client.status()) as { workers: { id: string }[] };
+    const status = await client.status();
     await client.close();
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
   });
@@ -117,7 +117,7 @@ describe('CURVE and bearer-token security', () => {
     impostor.kill('SIGKILL');
     expect(stdout).not.toContain('"event":"ready"');
     const client = await EscapementClient.connect(cluster.clientUrl, { curve: readPeerKeys(join(keys, 'client.key.json')) });
-    const status = (await client.status()) as { workers: { id: string }[] };
+    const status = await client.status();
     await client.close();
     expect(status.workers.map((w) => w.id)).toEqual(['worker-0']);
     expect(cluster.logTail()).toMatch(/refused hello from 'worker-9': no key is bound to worker id 'worker-9'/);

@@ -57,6 +57,13 @@ describe('ingesting the bundled MNIST CNN', () => {
   });
 });
 
+/** The bundled early-exit package's manifest, changed by `edit`. */
+function earlyExitManifest(edit: (earlyExit: Record<string, unknown>) => void): Record<string, unknown> {
+  const json = JSON.parse(readFileSync('models/fmnist-resnet/manifest.json', 'utf8')) as { earlyExit: Record<string, unknown> };
+  edit(json.earlyExit);
+  return json;
+}
+
 describe('model manifests', () => {
   const good = {
     schemaVersion: 1,
@@ -71,8 +78,18 @@ describe('model manifests', () => {
     ['early-exit data in a version-1 manifest', { ...good, earlyExit: {} }, /earlyExit needs schemaVersion 2/],
     ['a path escaping the package', { ...good, file: '../x.onnx' }, /relative path/],
     ['descending batch sizes', { ...good, batchSizes: [4, 2] }, /ascending/],
-    ['an unknown dtype', { ...good, inputs: [{ name: 'x', dtype: 'float16', shape: [-1, 4] }] }, /dtype "float16"/],
+    ['an unknown dtype', { ...good, inputs: [{ name: 'x', dtype: 'float16', shape: [-1, 4] }] }, /inputs\[0\]\.dtype: a dtype, got "float16"/],
     ['a fixed batch dimension', { ...good, inputs: [{ name: 'x', dtype: 'float32', shape: [1, 4] }] }, /start with -1/],
+    [
+      'an early-exit ramp whose threshold is a string',
+      earlyExitManifest((ee) => ((ee.ramps as { validation: Record<string, unknown> }[])[0]!.validation.threshold = 'high')),
+      /earlyExit\.ramps\[0\]\.validation\.threshold: .*got "high"/,
+    ],
+    [
+      'an early-exit segment file escaping the package',
+      earlyExitManifest((ee) => ((ee.segments as { file: string }[])[0]!.file = '../../etc/passwd')),
+      /segments\[0\]\.file must be a relative path inside the package/,
+    ],
   ])('says precisely what is wrong with %s', (_name, json, message) => {
     expect(() => parseManifest(json)).toThrow(ManifestError);
     expect(() => parseManifest(json)).toThrow(message);

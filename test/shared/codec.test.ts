@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, isProtocolError } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { AnyMessage } from '../../shared/protocol.js';
+import type { ControllerStatus } from '../../shared/status-schema.js';
 import { bytesOf } from '../../shared/tensor.js';
 
 const window = { actionId: 7, earliestNs: 1e12, latestNs: 1e12 + 5e6, expectedDurationNs: 3e5, expectedStartNs: 1e12 + 1e5 };
@@ -61,8 +62,48 @@ const cases: { name: string; msg: AnyMessage; tensors?: Uint8Array[] }[] = [
     tensors: [new Uint8Array(8)],
   },
   { name: 'status_query', msg: { type: 'status_query', queryId: 'q' } },
-  { name: 'status_reply', msg: { type: 'status_reply', queryId: 'q', status: { workers: [] } } },
+  { name: 'status_reply', msg: { type: 'status_reply', queryId: 'q', status: sampleStatus() } },
 ];
+
+/** A status as a controller with one worker and an early-exit model reports it (NaN: no estimate yet). */
+function sampleStatus(): ControllerStatus {
+  return {
+    uptimeMs: 1234.5,
+    numPending: 2,
+    eventLoopDelayMs: { p50: 0.1, p99: 2.5, max: 7 },
+    memoryRssBytes: 123e6,
+    counters: { submitted: 10, answered: 8, byStatus: { OK: 7, REJECTED: 1 }, malformed: 0, handlerErrors: 0 },
+    adjustRamps: true,
+    telemetry: { stoppedBecause: null, droppedRows: 0 },
+    exits: [
+      {
+        model: 'm',
+        siteIds: [2, 5],
+        thresholds: [0.9, 1.01],
+        exitsPerRamp: [3, 1],
+        fullAnswers: 4,
+        windowAgreement: Number.NaN,
+        numSamples: 8,
+        numRetunes: 1,
+        recentChanges: [{ atSample: 8, kind: 'thresholds', reason: 'retune', before: [0.95, 1.01], after: [0.9, 1.01] }],
+      },
+    ],
+    predictions: [{ model: 'm', stage: 'infer', numSamples: 5, p50: 3.2, p99: 9.1, bias: -0.4, unit: '%' }],
+    numQueued: 2,
+    models: [{ name: 'm', numQueued: 2 }],
+    workers: [
+      {
+        id: 'w0',
+        memoryBudgetBytes: 1e9,
+        usedBytes: 1e6,
+        freeInMs: 0.5,
+        numInflight: 1,
+        models: [{ name: 'm', state: 'loaded' }],
+        estimatesMs: { m: { 1: 0.4, 8: Number.NaN }, text: { T16: { 1: 0.7 } } },
+      },
+    ],
+  };
+}
 
 function roundTrip(msg: AnyMessage, tensors: Uint8Array[] = []) {
   // Copy frames as the wire would (fresh buffers at offset 0).
@@ -177,6 +218,15 @@ describe('nested fields are checked deeply (a registered worker is still a peer)
     },
     { name: 'nesting 20 levels deep', header: { type: 'status_query', queryId: 'q', extra: JSON.parse('['.repeat(20) + ']'.repeat(20)) as unknown } },
     { name: 'a BigInt message type', header: { type: 5n } },
+    {
+      name: 'a status reply whose worker estimate is a string',
+      header: {
+        type: 'status_reply',
+        queryId: 'q',
+        status: { ...sampleStatus(), workers: [{ ...sampleStatus().workers[0]!, estimatesMs: { m: { 1: 'fast' } } }] },
+      },
+    },
+    { name: 'a status reply without its counters', header: { type: 'status_reply', queryId: 'q', status: { ...sampleStatus(), counters: undefined } } },
   ];
 
   it.each(refused)('refuses $name with MALFORMED_MESSAGE or UNKNOWN_MESSAGE_TYPE, never another exception', ({ header }) => {
