@@ -1,22 +1,36 @@
 /**
- * The HTTP front door: the Open Inference Protocol (KServe v2) REST API on `node:http`, with
- * Triton's schedule-policy (`parameters.timeout`, µs), model-repository, statistics and binary
- * tensor data extensions, plus `/metrics`. A thin adapter: it translates HTTP to `submitLocal` and
- * back, so every request still gets exactly one answer from the planner.
+ * The HTTP front door: the Open Inference Protocol (KServe v2) REST API on fastify, with Triton's
+ * schedule-policy (`parameters.timeout`, µs), model-repository, statistics and binary tensor data
+ * extensions, plus `/metrics`. A thin adapter: it translates HTTP to `submitLocal` and back, so
+ * every request still gets exactly one answer from the planner. Bodies are checked against the
+ * OIP schemas (`oip-schema.ts`); replies are serialized through them.
  *
  * Deadlines: `parameters.slo_ms` (ours), `parameters.deadline_unix_ms` (ours, wall clock), or
  * Triton's `parameters.timeout` in microseconds; the default SLO applies otherwise. Responses
  * carry `parameters.early_exit`, `exit_ramp`, `exit_confidence`, `deadline_met`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { monotonicNowNs } from '../shared/clock.js';
-import { sameSecret } from '../shared/secret-compare.js';
 import { httpStatusFor } from '../shared/error-codes.js';
 import type { ResponseMsg, SubmitMsg } from '../shared/protocol.js';
-import { byteLength, type DType, type Tensor } from '../shared/tensor.js';
+import { SchemaError, validator } from '../shared/schema.js';
+import { sameSecret } from '../shared/secret-compare.js';
+import type { Tensor, TensorSpec } from '../shared/tensor.js';
 import type { ControllerServer } from './controller-server.js';
+import {
+  ErrorBody,
+  InferenceRequest,
+  InferenceResponse,
+  Liveness,
+  ModelMetadata,
+  ModelStatistics,
+  Readiness,
+  RepositoryIndex,
+  ServerMetadata,
+  type InferenceResponse as InferenceResponseBody,
+} from './oip-schema.js';
+import { HttpError, OIP_TYPES, oipValues, tensorFromOip } from './oip-tensors.js';
 
 export interface HttpFrontOptions {
   host: string;
@@ -40,273 +54,213 @@ export interface HttpFrontOptions {
 
 /** With the 16 MiB body cap, at most ~1 GiB of request bodies is buffered at once. */
 const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
-
-const OIP_TYPES: Record<DType, string> = { float32: 'FP32', float64: 'FP64', int64: 'INT64', int32: 'INT32', uint8: 'UINT8', int8: 'INT8', bool: 'BOOL' };
-const FROM_OIP: Record<string, DType> = Object.fromEntries(Object.entries(OIP_TYPES).map(([k, v]) => [v, k as DType]));
 const VERSION = '0.1.0';
+const checkInferenceRequest = validator(InferenceRequest);
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Every path of a model (`/v2/models/m`, `/v2/models/m/versions/1/infer`, ...): known paths with another method are a 405. */
+const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/stats)?\/*$/;
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new HttpError(413, `request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** Typed values of a JSON tensor, flattened (nested or flat `data` are both accepted). */
-function tensorFromJson(input: Record<string, unknown>, binary: Buffer | undefined): Tensor {
-  const name = input.name;
-  const datatype = input.datatype;
-  const shape = input.shape;
-  if (typeof name !== 'string') throw new HttpError(400, 'every input needs a "name"');
-  if (typeof datatype !== 'string' || !FROM_OIP[datatype])
-    throw new HttpError(400, `input '${name}': unsupported datatype ${JSON.stringify(datatype)} (use ${Object.values(OIP_TYPES).join(', ')})`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw new HttpError(400, `input '${name}': "shape" must be non-negative integers`);
-  const dtype = FROM_OIP[datatype]!;
-  const numBytes = byteLength({ dtype, shape: shape as number[] });
-  if (binary) {
-    if (binary.length !== numBytes)
-      throw new HttpError(400, `input '${name}': binary_data_size ${binary.length} does not match shape and datatype (${numBytes} bytes)`);
-    return { name, dtype, shape: shape as number[], data: new Uint8Array(binary) };
-  }
-  const flat = Array.isArray(input.data) ? (input.data as unknown[]).flat(16) : undefined;
-  if (!flat) throw new HttpError(400, `input '${name}': "data" must be an array`);
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (flat.length !== count) throw new HttpError(400, `input '${name}': ${flat.length} values for shape [${(shape as number[]).join(',')}] (${count})`);
-  if (!flat.every((v) => typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))))
-    throw new HttpError(400, `input '${name}': "data" must hold finite numbers (JSON numbers beyond ±1.8e308, such as 1e400, are infinite)`);
-  const values = flat as number[];
-  const range = INTEGER_RANGES[dtype];
-  if (range && !values.every((v) => typeof v === 'boolean' || (Number.isInteger(v) && v >= range[0] && v <= range[1])))
-    throw new HttpError(400, `input '${name}': ${datatype} data must be integers in [${range[0]}, ${range[1]}]`);
-  const array =
-    dtype === 'float32'
-      ? Float32Array.from(values)
-      : dtype === 'float64'
-        ? Float64Array.from(values)
-        : dtype === 'int32'
-          ? Int32Array.from(values)
-          : dtype === 'int64'
-            ? BigInt64Array.from(values.map((v) => BigInt(Math.trunc(Number(v)))))
-            : dtype === 'int8'
-              ? Int8Array.from(values)
-              : Uint8Array.from(values.map(Number));
-  return { name, dtype, shape: shape as number[], data: new Uint8Array(array.buffer) };
-}
-
-/** The integers each integer dtype takes from JSON (INT64: the integers a JSON number holds exactly). */
-const INTEGER_RANGES: Partial<Record<DType, [number, number]>> = {
-  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-  int8: [-128, 127],
-  uint8: [0, 255],
-  bool: [0, 1],
-};
-
-function jsonValues(t: Tensor): number[] {
-  const b = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
-  switch (t.dtype) {
-    case 'float32':
-      return Array.from(new Float32Array(b));
-    case 'float64':
-      return Array.from(new Float64Array(b));
-    case 'int32':
-      return Array.from(new Int32Array(b));
-    case 'int64':
-      return Array.from(new BigInt64Array(b), Number);
-    case 'int8':
-      return Array.from(new Int8Array(b));
-    default:
-      return Array.from(new Uint8Array(b));
-  }
+interface ModelParams {
+  name: string;
+  version?: string;
 }
 
 export class HttpFront {
-  private readonly server: Server;
+  private readonly app: FastifyInstance;
+  private inFlight = 0;
 
   constructor(
     private readonly controller: ControllerServer,
     private readonly options: HttpFrontOptions,
   ) {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.requestTimeout = 30_000;
-    this.server.headersTimeout = 10_000;
+    this.app = Fastify({
+      bodyLimit: options.maxBodyBytes,
+      requestTimeout: 30_000,
+      logger: false,
+      routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    });
+    this.app.server.headersTimeout = 10_000;
+    // Every body arrives as bytes: an infer body is a JSON header, with the binary extension followed by raw tensors.
+    this.app.removeAllContentTypeParsers();
+    this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    this.app.addHook('onRequest', (request, reply, done) => this.admit(request, reply, done));
+    this.app.setErrorHandler((err, _request, reply) => this.refuse(err as Error & { statusCode?: number; code?: string }, reply));
+    this.app.setNotFoundHandler((request, reply) => this.noRoute(request, reply));
+    this.routes();
   }
 
   async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(this.options.port, this.options.host, resolve));
-    const address = this.server.address() as AddressInfo;
-    return `http://${this.options.host}:${address.port}`;
+    await this.app.listen({ port: this.options.port, host: this.options.host });
+    const address = this.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.options.port;
+    return `http://${this.options.host}:${port}`;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.app.server.closeAllConnections();
+    await this.app.close();
   }
 
-  private inFlight = 0;
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The concurrency cap (503 before the body is read), then the bearer token. */
+  private admit(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
     const limit = this.options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
     if (this.inFlight >= limit) {
-      res.setHeader('retry-after', '1');
-      send(res, 503, { error: `the server is handling ${limit} requests already; retry later` });
-      req.resume(); // discard the body
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: `the server is handling ${limit} requests already; retry later` });
       return;
     }
     this.inFlight++;
-    try {
-      await this.route(req, res);
-    } catch (err) {
-      const status = err instanceof HttpError ? err.status : 500;
-      if (!res.headersSent) send(res, status, { error: (err as Error).message });
-      else res.end();
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.replace(/\/+$/, '');
-    const method = req.method ?? 'GET';
-    const c = this.controller;
-    const header = req.headers.authorization ?? '';
-    const bearer = header.startsWith('Bearer ') ? header.slice(7) : undefined;
-    const isAdmin = this.options.adminToken !== undefined && sameSecret(bearer, this.options.adminToken);
-    if (this.options.token !== undefined && !path.startsWith('/v2/health/') && !isAdmin && !sameSecret(bearer, this.options.token)) {
-      res.setHeader('www-authenticate', 'Bearer');
-      throw new HttpError(401, 'missing or wrong bearer token');
-    }
-    if (method === 'GET' && path === '/metrics') {
-      const text = await this.options.metrics();
-      res.writeHead(200, { 'content-type': this.options.metricsContentType });
-      res.end(text);
+    // 'close' comes once the reply is sent or the connection is gone, whichever is first.
+    reply.raw.once('close', () => this.inFlight--);
+    const path = request.url.split('?')[0]!;
+    if (this.options.token !== undefined && !path.startsWith('/v2/health/') && !this.isAdmin(request) && !sameSecret(bearerOf(request), this.options.token)) {
+      void reply.header('www-authenticate', 'Bearer');
+      done(new HttpError(401, 'missing or wrong bearer token'));
       return;
     }
-    if (method === 'GET' && path === '/v2/health/live') return send(res, 200, { live: true });
-    if (method === 'GET' && path === '/v2/health/ready') return send(res, c.isReady() ? 200 : 503, { ready: c.isReady() });
-    if (method === 'GET' && path === '/v2')
-      return send(res, 200, { name: 'escapement', version: VERSION, extensions: ['schedule_policy', 'model_repository', 'statistics', 'binary_tensor_data'] });
-    if (method === 'POST' && path === '/v2/repository/index') return send(res, 200, c.repositoryIndex());
-    let m = /^\/v2\/repository\/models\/([^/]+)\/(load|unload)$/.exec(path);
-    if (method === 'POST' && m) {
-      const name = decodeURIComponent(m[1]!);
-      if (this.options.adminLocked && this.options.adminToken === undefined)
-        throw new HttpError(403, `this controller runs with --keys and no admin token, so ${m[2]}ing models is refused: restart it with --admin-token`);
-      if (this.options.adminToken !== undefined && !isAdmin)
-        throw new HttpError(403, `${m[2]}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
-      if (!c.modelEntry(name)) throw new HttpError(404, `unknown model '${name}'`);
-      if (m[2] === 'load') c.loadModel(name);
-      else c.unloadModel(name);
-      return send(res, 200, {});
-    }
-    m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/stats)?$/.exec(path);
-    if (!m) throw new HttpError(404, `no route for ${method} ${path}`);
-    const name = decodeURIComponent(m[1]!);
-    const version = m[2];
-    const entry = c.modelEntry(name);
-    if (!entry || (version !== undefined && version !== '1')) throw new HttpError(404, `unknown model '${name}'${version ? ` version ${version}` : ''}`);
-    const action = m[3] ?? '';
-    if (method === 'GET' && action === '') {
-      const tensor = (t: { name: string; dtype: DType; shape: number[] }) => ({ name: t.name, datatype: OIP_TYPES[t.dtype], shape: t.shape });
-      return send(res, 200, {
-        name,
-        versions: ['1'],
-        platform: 'onnxruntime_onnx',
-        inputs: entry.manifest.inputs.map(tensor),
-        outputs: entry.manifest.outputs.map(tensor),
-      });
-    }
-    if (method === 'GET' && action === '/ready') return send(res, c.modelReady(name) ? 200 : 400, { name, ready: c.modelReady(name) });
-    if (method === 'GET' && action === '/stats') {
-      const s = c.modelStats(name);
-      return send(res, 200, {
-        model_stats: [
-          {
-            name,
-            version: '1',
-            inference_count: s.success,
-            inference_stats: { success: { count: s.success, ns: s.successNs }, fail: { count: s.failure, ns: 0 } },
-            early_exit_count: s.early,
-          },
-        ],
-      });
-    }
-    if (method === 'POST' && action === '/infer') return this.infer(req, res, name);
-    throw new HttpError(405, `${method} is not allowed on ${path}`);
+    done();
   }
 
-  private async infer(req: IncomingMessage, res: ServerResponse, model: string): Promise<void> {
-    const body = await readBody(req, this.options.maxBodyBytes);
+  private isAdmin(request: FastifyRequest): boolean {
+    return this.options.adminToken !== undefined && sameSecret(bearerOf(request), this.options.adminToken);
+  }
+
+  private refuse(err: Error & { statusCode?: number; code?: string }, reply: FastifyReply): FastifyReply {
+    if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `request body exceeds ${this.options.maxBodyBytes} bytes` });
+    // fastify's own refusals (a bad Content-Length, an aborted body, ...) are the client's: 4xx with their message.
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    return reply.code(status).send({ error: err.message });
+  }
+
+  private noRoute(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const path = request.url.split('?')[0]!;
+    const m = MODEL_PATH.exec(path);
+    if (m) {
+      this.modelEntry(decodeURIComponent(m[1]!), m[2]);
+      throw new HttpError(405, `${request.method} is not allowed on ${path.replace(/\/+$/, '')}`);
+    }
+    return reply.code(404).send({ error: `no route for ${request.method} ${path}` });
+  }
+
+  /** The model a path names, or a 404. */
+  private modelEntry(name: string, version: string | undefined) {
+    const entry = this.controller.modelEntry(name);
+    if (!entry || (version !== undefined && version !== '1')) throw new HttpError(404, `unknown model '${name}'${version ? ` version ${version}` : ''}`);
+    return entry;
+  }
+
+  private routes(): void {
+    const app = this.app;
+    const c = this.controller;
+    const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+    app.get('/metrics', async (_request, reply) => reply.header('content-type', this.options.metricsContentType).send(await this.options.metrics()));
+    app.get('/v2/health/live', { schema: { response: { 200: Liveness } } }, () => ({ live: true }));
+    app.get('/v2/health/ready', { schema: { response: { 200: Readiness, 503: Readiness } } }, (_request, reply) =>
+      reply.code(c.isReady() ? 200 : 503).send({ ready: c.isReady() }),
+    );
+    app.get('/v2', { schema: { response: { 200: ServerMetadata } } }, () => ({
+      name: 'escapement',
+      version: VERSION,
+      extensions: ['schedule_policy', 'model_repository', 'statistics', 'binary_tensor_data'],
+    }));
+    app.post('/v2/repository/index', { schema: { response: { 200: RepositoryIndex, ...errors } } }, () => c.repositoryIndex());
+    app.post<{ Params: { name: string; action: string } }>('/v2/repository/models/:name/:action', (request) => {
+      const { name, action } = request.params;
+      if (action !== 'load' && action !== 'unload') throw new HttpError(404, `no route for POST ${request.url}`);
+      if (this.options.adminLocked && this.options.adminToken === undefined)
+        throw new HttpError(403, `this controller runs with --keys and no admin token, so ${action}ing models is refused: restart it with --admin-token`);
+      if (this.options.adminToken !== undefined && !this.isAdmin(request))
+        throw new HttpError(403, `${action}ing a model needs the controller's admin token (Authorization: Bearer <admin token>)`);
+      if (!c.modelEntry(name)) throw new HttpError(404, `unknown model '${name}'`);
+      if (action === 'load') c.loadModel(name);
+      else c.unloadModel(name);
+      return {};
+    });
+    for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+      app.get<{ Params: ModelParams }>(base, { schema: { response: { 200: ModelMetadata, ...errors } } }, (request) => {
+        const { name, version } = request.params;
+        const entry = this.modelEntry(name, version);
+        const tensor = (t: TensorSpec) => ({ name: t.name, datatype: OIP_TYPES[t.dtype], shape: t.shape });
+        return { name, versions: ['1'], platform: 'onnxruntime_onnx', inputs: entry.manifest.inputs.map(tensor), outputs: entry.manifest.outputs.map(tensor) };
+      });
+      app.get<{ Params: ModelParams }>(`${base}/ready`, { schema: { response: { 200: Readiness, 400: Readiness, ...errors } } }, (request, reply) => {
+        const { name, version } = request.params;
+        this.modelEntry(name, version);
+        return reply.code(c.modelReady(name) ? 200 : 400).send({ name, ready: c.modelReady(name) });
+      });
+      app.get<{ Params: ModelParams }>(`${base}/stats`, { schema: { response: { 200: ModelStatistics, ...errors } } }, (request) => {
+        const { name, version } = request.params;
+        this.modelEntry(name, version);
+        const s = c.modelStats(name);
+        const stats = { success: { count: s.success, ns: s.successNs }, fail: { count: s.failure, ns: 0 } };
+        return { model_stats: [{ name, version: '1', inference_count: s.success, inference_stats: stats, early_exit_count: s.early }] };
+      });
+      app.post<{ Params: ModelParams; Body: Buffer | undefined }>(
+        `${base}/infer`,
+        { schema: { response: { 200: InferenceResponse, ...errors } } },
+        (request, reply) => this.infer(request, reply),
+      );
+    }
+  }
+
+  private async infer(request: FastifyRequest<{ Params: ModelParams; Body: Buffer | undefined }>, reply: FastifyReply): Promise<FastifyReply> {
+    const { name: model, version } = request.params;
+    this.modelEntry(model, version);
+    const body = request.body ?? Buffer.alloc(0);
     // 1. the JSON header, and with the binary extension the raw tensors after it
-    const headerLength = req.headers['inference-header-content-length'];
+    const headerLength = request.headers['inference-header-content-length'];
     const jsonBytes = headerLength === undefined ? body.length : Number(headerLength);
     if (!Number.isSafeInteger(jsonBytes) || jsonBytes < 0 || jsonBytes > body.length)
       throw new HttpError(400, 'Inference-Header-Content-Length does not fit the body');
-    let request: Record<string, unknown>;
+    let json: unknown;
     try {
-      request = JSON.parse(body.subarray(0, jsonBytes).toString('utf8')) as Record<string, unknown>;
+      json = JSON.parse(body.subarray(0, jsonBytes).toString('utf8'));
     } catch {
       throw new HttpError(400, 'the request body is not valid JSON');
     }
-    if (typeof request !== 'object' || request === null || !Array.isArray(request.inputs)) throw new HttpError(400, 'the request needs an "inputs" array');
+    let oip: InferenceRequest;
+    try {
+      oip = checkInferenceRequest(json, 'request');
+    } catch (err) {
+      if (err instanceof SchemaError) throw new HttpError(400, err.message);
+      throw err;
+    }
     let offset = jsonBytes;
-    const tensors = (request.inputs as Record<string, unknown>[]).map((input) => {
-      const size = (input.parameters as Record<string, unknown> | undefined)?.binary_data_size;
-      if (size === undefined) return tensorFromJson(input, undefined);
-      if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > body.length)
-        throw new HttpError(400, `input '${String(input.name)}': binary_data_size does not fit the body`);
-      const binary = body.subarray(offset, offset + (size as number));
-      offset += size as number;
-      return tensorFromJson(input, binary);
+    const tensors = oip.inputs.map((input) => {
+      const size = input.parameters?.binary_data_size;
+      if (size === undefined) return tensorFromOip(input, undefined);
+      if (offset + size > body.length) throw new HttpError(400, `input '${input.name}': binary_data_size does not fit the body`);
+      const binary = body.subarray(offset, offset + size);
+      offset += size;
+      return tensorFromOip(input, binary);
     });
     // 2. the deadline
-    const params = (request.parameters ?? {}) as Record<string, unknown>;
-    const id = typeof request.id === 'string' ? request.id : randomUUID();
+    const params = oip.parameters ?? {};
+    const id = oip.id ?? randomUUID();
     const submit: SubmitMsg = { type: 'submit', requestId: id, model, inputs: tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })) };
     if (typeof params.slo_ms === 'number') submit.sloMs = params.slo_ms;
     else if (typeof params.timeout === 'number') submit.sloMs = params.timeout / 1000;
     else if (typeof params.deadline_unix_ms === 'number') submit.deadlineNs = monotonicNowNs() + (params.deadline_unix_ms - Date.now()) * 1e6;
     else submit.sloMs = this.options.defaultSloMs;
     // 3. the one answer
-    const { response, outputs } = await this.controller.submitLocal(submit, tensors, `http/${req.socket.remoteAddress ?? ''}`);
+    const { response, outputs } = await this.controller.submitLocal(submit, tensors, `http/${request.socket.remoteAddress ?? ''}`);
     if (response.status !== 'OK') {
       const status = response.status === 'DEADLINE_MISSED' ? 504 : httpStatusFor(response.code);
-      return send(res, status === 200 ? 500 : status, {
+      return reply.code(status === 200 ? 500 : status).send({
         error: `${response.status}: ${response.message ?? ''}`,
         code: response.code,
         ...(response.status === 'REJECTED' ? { reason: response.message } : {}),
       });
     }
-    this.reply(res, model, id, request, response, outputs);
+    const wantBinary = params.binary_data_output === true || (oip.outputs ?? []).some((o) => o.parameters?.binary_data === true);
+    return this.reply(reply, model, id, response, outputs, wantBinary);
   }
 
-  private reply(res: ServerResponse, model: string, id: string, request: Record<string, unknown>, response: ResponseMsg, outputs: Tensor[]): void {
-    const wantBinary =
-      (request.parameters as Record<string, unknown> | undefined)?.binary_data_output === true ||
-      (Array.isArray(request.outputs) &&
-        (request.outputs as Record<string, unknown>[]).some((o) => (o.parameters as Record<string, unknown> | undefined)?.binary_data === true));
-    const parameters: Record<string, string | number | boolean> = {
+  private reply(reply: FastifyReply, model: string, id: string, response: ResponseMsg, outputs: Tensor[], wantBinary: boolean): FastifyReply {
+    const parameters: InferenceResponseBody['parameters'] = {
       early_exit: response.early === true,
       deadline_met: response.completeNs <= response.deadlineNs,
     };
@@ -315,7 +269,7 @@ export class HttpFront {
     if (response.prediction !== undefined) parameters.prediction = response.prediction;
     // An early answer is the ramp's probabilities, not the model's logits: say so by name.
     const named = outputs.map((t) => (response.early ? { ...t, name: 'probabilities' } : t));
-    const header = {
+    const header: InferenceResponseBody = {
       model_name: model,
       model_version: '1',
       id,
@@ -323,13 +277,17 @@ export class HttpFront {
       outputs: named.map((t) =>
         wantBinary
           ? { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], parameters: { binary_data_size: t.data.byteLength } }
-          : { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], data: jsonValues(t) },
+          : { name: t.name, shape: t.shape, datatype: OIP_TYPES[t.dtype], data: oipValues(t) },
       ),
     };
-    if (!wantBinary) return send(res, 200, header);
+    if (!wantBinary) return reply.send(header);
     const json = Buffer.from(JSON.stringify(header));
     const body = Buffer.concat([json, ...named.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': json.length, 'content-length': body.length });
-    res.end(body);
+    return reply.header('content-type', 'application/octet-stream').header('inference-header-content-length', json.length).send(body);
   }
+}
+
+function bearerOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization ?? '';
+  return header.startsWith('Bearer ') ? header.slice(7) : undefined;
 }

@@ -90,6 +90,33 @@ describe('the HTTP front door', () => {
     expect((await get('/v2/models/fmnist-resnet/versions/7')).status).toBe(404);
   });
 
+  it('answers a known path with the wrong method 405 and an unknown path 404, with or without a trailing slash', async () => {
+    const call = async (method: string, path: string) => {
+      const res = await fetch(`${base}${path}`, { method });
+      return { status: res.status, body: (await res.json()) as { error: string } };
+    };
+    expect(await call('DELETE', '/v2/models/mnist-cnn/infer')).toEqual({ status: 405, body: { error: 'DELETE is not allowed on /v2/models/mnist-cnn/infer' } });
+    expect((await call('POST', '/v2/models/mnist-cnn')).status).toBe(405);
+    expect((await call('DELETE', '/v2/models/nope/infer')).status).toBe(404); // an unknown model before the method
+    expect((await call('GET', '/v2/nothing-here')).body.error).toMatch(/no route for GET \/v2\/nothing-here/);
+    expect((await call('GET', '/v2/models/mnist-cnn/')).status).toBe(200);
+    expect((await call('GET', '/v2/health/live/')).status).toBe(200);
+  });
+
+  it('checks an infer body against the OIP request schema and names the bad field', async () => {
+    const bad = async (body: unknown, message: RegExp) => {
+      const res = await infer('mnist-cnn', body);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(message);
+    };
+    await bad({ inputs: [{ name: 'Input3', shape: '1x784', datatype: 'FP32', data: [] }] }, /request\.inputs\[0\]\.shape/);
+    await bad({ inputs: [{ name: 'Input3', shape: [1, -784], datatype: 'FP32', data: [] }] }, /request\.inputs\[0\]\.shape\[1\]/);
+    await bad({ inputs: [{ name: 7, shape: [1], datatype: 'FP32', data: [0] }] }, /request\.inputs\[0\]\.name/);
+    await bad({ id: 12, inputs: [] }, /request\.id/);
+    await bad({ inputs: [{ name: 'Input3', shape: [1], datatype: 'FP32', parameters: { binary_data_size: -1 } }] }, /binary_data_size/);
+    await bad([1, 2, 3], /request: /);
+  });
+
   it('infers with nested or flat JSON data and returns the right numbers', async () => {
     const nested = Array.from({ length: 28 }, (_, r) => golden.slice(r * 28, r * 28 + 28));
     for (const data of [[[nested]], golden]) {
