@@ -80,3 +80,17 @@ export function applyConfigure(msg: ConfigureMsg, planner: ConfigurablePlanner, 
   const change = exits.fix(msg.fixedThresholds.model, msg.fixedThresholds.thresholds);
   return typeof change === 'string' ? { refusal: change } : { fixed: change };
 }
+
+/** The log line of an applied configure: the batching policy in force, and what else the message changed. */
+export function describeConfiguration(msg: ConfigureMsg, config: Pick<SchedulerConfig, 'policy' | 'batchTimeoutNs' | 'maxEnqueuedBatches'>): string {
+  const fixed = msg.fixedThresholds;
+  return [
+    `policy ${config.policy}`,
+    `batch timeout ${(config.batchTimeoutNs / 1e6).toFixed(1)} ms`,
+    `fifo queue bound ${config.maxEnqueuedBatches} batches`,
+    ...(msg.exitMode ? [`exit mode ${msg.exitMode}`] : []),
+    ...(msg.thresholds ? [`thresholds ${msg.thresholds}`] : []),
+    ...(msg.adjustRamps !== undefined ? [`ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}`] : []),
+    ...(fixed ? [`${fixed.model} thresholds fixed at [${fixed.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]`] : []),
+  ].join(', ');
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyConfigure, configureRefusal, MAX_BATCH_TIMEOUT_MS } from '../../controller/configure.js';
+import { applyConfigure, configureRefusal, describeConfiguration, MAX_BATCH_TIMEOUT_MS } from '../../controller/configure.js';
 import { ExitControl } from '../../controller/exit-control.js';
 import { modelSpecFromEntry } from '../../controller/model-spec.js';
 import { Scheduler } from '../../controller/scheduler.js';
@@ -53,5 +53,13 @@ describe('configure (configure.ts)', () => {
     expect(core.modelSpec('fmnist-resnet')!.earlyExit!.ramps.every((r) => r.threshold === 0.9)).toBe(true);
     expect(exits.adjustRamps).toBe(false);
     expect(applyConfigure(msg({ fixedThresholds: { model: 'fmnist-resnet', thresholds: [0.9] } }), core, exits).refusal).toMatch(/active ramps, not 1/);
+  });
+
+  it('describes an applied configure in one log line: the policy in force and what the message changed', () => {
+    const config = { policy: 'fifo' as const, batchTimeoutNs: 2.5e6, maxEnqueuedBatches: 4 };
+    expect(describeConfiguration(msg({ policy: 'fifo' }), config)).toBe('policy fifo, batch timeout 2.5 ms, fifo queue bound 4 batches');
+    expect(describeConfiguration(msg({ exitMode: 'compact', adjustRamps: false, fixedThresholds: { model: 'm', thresholds: [0.9, 1.5] } }), config)).toBe(
+      'policy fifo, batch timeout 2.5 ms, fifo queue bound 4 batches, exit mode compact, ramp adjustment off, m thresholds fixed at [0.900 off]',
+    );
   });
 });
