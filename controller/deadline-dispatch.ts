@@ -125,7 +125,12 @@ export class DeadlineDispatch implements DispatchPolicy {
       const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
       const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
       result.actions.push(
-        this.host.planInfer(worker, model, requests, choice.batchSize, choice.seqLength, choice.durationNs, startNs, nowNs, { latestDeltaNs, fused }),
+        this.host.planInfer(
+          worker,
+          model,
+          { requests, batchSize: choice.batchSize, seqLength: choice.seqLength, durationNs: choice.durationNs, startNs, latestDeltaNs, fused },
+          nowNs,
+        ),
       );
     }
   }

@@ -4,6 +4,7 @@
  * `fifo-dispatch.ts`, the TF-Serving/Triton-style baseline).
  */
 import type { ModelState, WorkerState } from './cluster-state.js';
+import type { InferPlan } from './infer-planning.js';
 import type { QueuedRequest } from './request-queue.js';
 import type { PlanResult, PlannedAction, RequestOutcome } from './scheduler.js';
 import type { RequestStatus } from '../shared/protocol.js';
@@ -29,17 +30,7 @@ export interface DispatchHost {
   /** Takes `count` requests from the model's queue, starting at `from`. */
   dequeue(model: ModelState, count: number, from?: number): QueuedRequest[];
   /** Plans an INFER of `requests` (rows in order) on the worker and commits it to its timeline. */
-  planInfer(
-    worker: WorkerState,
-    model: ModelState,
-    requests: QueuedRequest[],
-    batchSize: number,
-    seqLength: number,
-    durationNs: number,
-    startNs: number,
-    nowNs: number,
-    options: { latestDeltaNs?: number; fused: boolean },
-  ): PlannedAction;
+  planInfer(worker: WorkerState, model: ModelState, plan: InferPlan, nowNs: number): PlannedAction;
   /** The answer to a queued request no worker can start in time. */
   dropped(request: QueuedRequest, nowNs: number): RequestOutcome;
   fail(request: QueuedRequest, status: RequestStatus, code: number, message: string, nowNs: number): RequestOutcome;

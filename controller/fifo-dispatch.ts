@@ -74,7 +74,12 @@ export class FifoDispatch implements DispatchPolicy {
       const startNs = worker.timeline.freeAtNs(nowNs);
       const fused = this.estimates.runsFused(worker, chosen, numRequests, batchSize, nowNs);
       result.actions.push(
-        this.host.planInfer(worker, chosen, this.host.dequeue(chosen, numRequests), batchSize, seqLength, timing.expectedNs, startNs, nowNs, { fused }),
+        this.host.planInfer(
+          worker,
+          chosen,
+          { requests: this.host.dequeue(chosen, numRequests), batchSize, seqLength, durationNs: timing.expectedNs, startNs, fused },
+          nowNs,
+        ),
       );
     }
   }

@@ -23,8 +23,8 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, ExitMsg, InferAction, LoadAction, RampsAction, RequestStatus, StageTiming, UnloadAction } from '../shared/protocol.js';
-import { rampSetKey, newModelState, newWorkerState, type ExitConfig, type ModelSpec, type ModelState, type WorkerState } from './cluster-state.js';
+import type { Action, ActionResultMsg, ExitMsg, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import { newModelState, newWorkerState, type ExitConfig, type ModelSpec, type ModelState, type WorkerState } from './cluster-state.js';
 import { Admission } from './admission.js';
 import { BatchEstimates } from './batch-estimates.js';
 import { Placement, type PlacementActions } from './placement.js';
@@ -33,8 +33,10 @@ import { FifoDispatch } from './fifo-dispatch.js';
 import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
 import type { ExitTimeline } from './exit-timeline.js';
 import { LatencyEstimator } from './latency-estimator.js';
-import { profileKey } from './profile-key.js';
-import { RAMPS_ESTIMATE_KEY, ResultFolding, type ResultFold } from './result-folding.js';
+import { ResultFolding, type ResultFold } from './result-folding.js';
+import { ActionBook } from './action-book.js';
+import { InferPlanning } from './infer-planning.js';
+import { snapshotOf, type SchedulerSnapshot } from './scheduler-snapshot.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
 
@@ -69,9 +71,6 @@ export interface PlanResult {
   outcomes: RequestOutcome[];
 }
 
-/** Abandoned LOADs remembered per worker (their late results are adopted); older ones are forgotten. */
-const MAX_ABANDONED_LOADS = 64;
-
 /** What the exit rates depend on: the mode, the active ramps and their thresholds. */
 const exitConfigKey = (config: ExitConfig): string => `${config.mode}|${config.ramps.map((r) => `${r.siteId}:${r.threshold}`).join(',')}`;
 
@@ -101,9 +100,10 @@ export class Scheduler {
   /** Models whose INFERs use ramps: their workers need chains for the current ramp set. */
   private readonly exitModels = new Set<string>();
   private numQueued = 0;
-  private nextActionId = 1;
-  /** No in-flight action can be overdue before this time (a lower bound; see expireOverdueActions). */
-  private nextOverdueCheckNs = Number.POSITIVE_INFINITY;
+  /** Action ids, start windows, what is in flight and when it is overdue (action-book.ts). */
+  private readonly book: ActionBook;
+  /** Batches into INFER actions, ramp sets into RAMPS actions (infer-planning.ts). */
+  private readonly inferPlanning: InferPlanning;
 
   constructor(models: readonly ModelSpec[], config: Partial<SchedulerConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
@@ -111,10 +111,12 @@ export class Scheduler {
     this.estimates = new BatchEstimates(this.workers, this.estimator, this.config);
     this.admission = new Admission(this.estimates, this.config);
     this.placement = new Placement(this.workers, this.modelsWithDemand, this.estimates, this.estimator, this.config);
+    this.book = new ActionBook(this.config);
+    this.inferPlanning = new InferPlanning(this.book, this.estimates, this.estimator, this.config);
     const host: DispatchHost = {
       model: (name) => this.models.get(name)!,
       dequeue: (model, count, from) => this.dequeue(model, count, from),
-      planInfer: (...args) => this.planInfer(...args),
+      planInfer: (worker, model, plan, nowNs) => this.inferPlanning.planInfer(worker, model, plan, nowNs),
       dropped: (request, nowNs) => this.dropped(request, nowNs),
       fail: (request, status, code, message, nowNs) => this.fail(request, status, code, message, nowNs),
     };
@@ -221,32 +223,6 @@ export class Scheduler {
       model.spec.exitTimeline.configure(exitConfigKey(config), config.ramps.length, config.exitRates, config.exitRatesBasis ?? 0);
   }
 
-  /** Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set. */
-  private prepareRampSets(model: ModelState, nowNs: number, result: PlanResult): void {
-    const ramps = model.spec.earlyExit?.ramps ?? [];
-    if (ramps.length === 0) return;
-    // Release mode also needs the fused model, for batches with a queue behind them (batch-estimates.ts).
-    const fused = this.estimates.needsFused(model);
-    const siteIds = ramps.map((r) => r.siteId);
-    const key = rampSetKey(siteIds, fused);
-    for (const worker of model.holders.values()) {
-      const instance = worker.instances.get(model.spec.name)!;
-      if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;
-      instance.pendingRampSets.add(key);
-      const startNs = worker.timeline.freeAtNs(nowNs);
-      const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, RAMPS_ESTIMATE_KEY) ?? this.config.defaultRampsNs;
-      const action: RampsAction = {
-        type: 'ramps',
-        ...this.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs),
-        modelName: model.spec.name,
-        siteIds,
-        ...(fused ? { fused: true } : {}),
-      };
-      this.commit(worker, action, [], nowNs);
-      result.actions.push({ workerId: worker.id, action, requests: [] });
-    }
-  }
-
   hasWorker(workerId: string): boolean {
     return this.workers.has(workerId);
   }
@@ -307,14 +283,17 @@ export class Scheduler {
   plan(nowNs: number): PlanResult {
     const result: PlanResult = { actions: [], outcomes: [] };
     // 0. give up on actions whose result never came
-    if (nowNs >= this.nextOverdueCheckNs) this.expireOverdueActions(nowNs);
+    this.book.expireOverdue(this.workers.values(), nowNs, {
+      forgetInstance: (worker, model) => this.forgetInstance(worker, model),
+      requeue: (r) => this.enqueue(this.models.get(r.model)!, r), // expiry answers the hopeless
+    });
     // 1. place models with demand (LOAD, UNLOAD to make room)
     const placementActions = this.placementActions(nowNs, result);
     for (const name of this.modelsWithDemand) {
       if (!this.unloadRequested.has(name)) this.placement.placeDemanded(this.models.get(name)!, nowNs, placementActions);
     }
     for (const name of this.pinnedModels) this.placement.placePinned(this.models.get(name)!, nowNs, placementActions);
-    for (const name of this.exitModels) this.prepareRampSets(this.models.get(name)!, nowNs, result);
+    for (const name of this.exitModels) this.inferPlanning.prepareRampSets(this.models.get(name)!, nowNs, result.actions);
     for (const name of [...this.unloadRequested]) {
       if (this.placement.unloadEverywhere(this.models.get(name)!, placementActions)) this.unloadRequested.delete(name);
     }
@@ -363,71 +342,16 @@ export class Scheduler {
         }
       }
     }
-    wakeNs = Math.min(wakeNs, this.nextOverdueCheckNs + 1);
+    wakeNs = Math.min(wakeNs, this.book.nextCheckNs + 1);
     return Number.isFinite(wakeNs) ? Math.max(wakeNs, nowNs) : undefined;
-  }
-
-  private planInfer(
-    worker: WorkerState,
-    model: ModelState,
-    requests: QueuedRequest[],
-    batchSize: number,
-    seqLength: number,
-    durationNs: number,
-    startNs: number,
-    nowNs: number,
-    options: { latestDeltaNs?: number; fused: boolean },
-  ): PlannedAction {
-    const latestDeltaNs = options.latestDeltaNs ?? this.config.latestDeltaNs;
-    const action: InferAction = {
-      type: 'infer',
-      ...this.window(startNs, durationNs, latestDeltaNs, nowNs),
-      modelName: model.spec.name,
-      batchSize,
-      numRequests: requests.length,
-      // A -1 after the batch dimension is the sequence axis: the batch's padded length.
-      inputs: model.spec.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: [batchSize, ...s.shape.slice(1).map((d) => (d < 0 ? seqLength : d))] })),
-    };
-    if (seqLength > 0) action.sequenceLength = seqLength;
-    const exits = model.spec.earlyExit;
-    // Until the worker has built the chain for the current ramp set, it runs the model whole.
-    // NOTE: monitoring samples are chosen by request id (compact) or action id (release batches
-    // off the chain), so they are spread evenly and reproducible.
-    const every = exits && exits.monitorFraction > 0 ? Math.max(1, Math.round(1 / exits.monitorFraction)) : Number.POSITIVE_INFINITY;
-    // A release batch off the chain runs the plain whole model, except a monitoring sample of
-    // batches that run the fused model (its heads' outputs feed the tuner): the heads and their
-    // feedback cost 3-5 % of a batch in serving, which under sustained load is throughput. Until
-    // the exit evidence is informed, every such batch runs fused, to gather it.
-    const informed = model.spec.exitTimeline?.currentEvidence?.informed ?? false;
-    const plainWhole = options.fused && informed && action.actionId % every !== 0;
-    if (exits && exits.ramps.length > 0 && this.estimates.rampsReady(worker, model) && !plainWhole) {
-      const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
-      action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows, ...(options.fused ? { fused: true } : {}) };
-    }
-    this.commit(worker, action, requests, nowNs);
-    worker.inflight.get(action.actionId)!.expectedStages = this.expectedStages(model, action);
-    worker.instances.get(model.spec.name)!.lastUsedNs = nowNs;
-    return { workerId: worker.id, action, requests };
-  }
-
-  /** The stages the worker will report for an INFER, with the share of its expected duration each is predicted to take. */
-  private expectedStages(model: ModelState, action: InferAction): StageTiming[] {
-    const plan = action.earlyExit;
-    const timeline = model.spec.exitTimeline;
-    if (!plan || plan.ramps.length === 0 || !timeline) return [{ name: 'model', durationNs: action.expectedDurationNs, numRows: action.batchSize }];
-    if (plan.fused) return [{ name: 'fused', durationNs: action.expectedDurationNs, numRows: action.batchSize }];
-    const siteIds = plan.ramps.map((r) => r.siteId);
-    const keepShare = plan.mode === 'compact' ? plan.keepRows.length / Math.max(1, action.numRequests) : 0;
-    const survivors = timeline.timing(plan.mode, siteIds, action.numRequests, action.batchSize, keepShare).survivors.expected;
-    return timeline.expectedStages(siteIds, survivors, action.expectedDurationNs);
   }
 
   /** How placement (placement.ts) plans LOADs and UNLOADs and answers requests in this plan. */
   private placementActions(nowNs: number, result: PlanResult): PlacementActions {
     return {
       plan: (worker, body, durationNs, latestDeltaNs) => {
-        const action = { ...body, ...this.window(worker.timeline.freeAtNs(nowNs), durationNs, latestDeltaNs, nowNs) } as LoadAction | UnloadAction;
-        this.commit(worker, action, [], nowNs);
+        const action = { ...body, ...this.book.window(worker.timeline.freeAtNs(nowNs), durationNs, latestDeltaNs, nowNs) } as LoadAction | UnloadAction;
+        this.book.commit(worker, action, [], nowNs);
         result.actions.push({ workerId: worker.id, action, requests: [] });
       },
       forget: (worker, model) => this.forgetInstance(worker, model),
@@ -437,50 +361,8 @@ export class Scheduler {
     };
   }
 
-  private window(startNs: number, durationNs: number, latestDeltaNs: number, nowNs: number) {
-    return {
-      actionId: this.nextActionId++,
-      earliestNs: nowNs,
-      latestNs: Math.max(nowNs + this.config.timeline.futureNs + latestDeltaNs, startNs + latestDeltaNs),
-      expectedDurationNs: Math.round(durationNs),
-      expectedStartNs: Math.round(startNs),
-    };
-  }
-
-  private commit(worker: WorkerState, action: Action, requests: QueuedRequest[], nowNs: number): void {
-    worker.timeline.add(action.actionId, action.expectedDurationNs, nowNs);
-    this.nextOverdueCheckNs = Math.min(this.nextOverdueCheckNs, this.overdueAtNs(action));
-    worker.inflight.set(action.actionId, { action, workerId: worker.id, requests });
-  }
-
   // -------------------------------------------------------------------------------------------
   // Results
-
-  private overdueAtNs(action: Action): number {
-    return action.latestNs + action.expectedDurationNs + this.config.overdueGraceNs;
-  }
-
-  private expireOverdueActions(nowNs: number): void {
-    this.nextOverdueCheckNs = Number.POSITIVE_INFINITY;
-    for (const worker of this.workers.values()) {
-      for (const [actionId, inflight] of worker.inflight) {
-        const a = inflight.action;
-        if (nowNs <= this.overdueAtNs(a)) {
-          this.nextOverdueCheckNs = Math.min(this.nextOverdueCheckNs, this.overdueAtNs(a));
-          continue;
-        }
-        worker.inflight.delete(actionId);
-        worker.timeline.complete(actionId, nowNs);
-        if (a.type === 'load') {
-          this.forgetInstance(worker, a.modelName);
-          worker.abandonedLoads.set(actionId, a);
-          // NOTE: bounded: only the most recent abandoned LOADs can still report
-          if (worker.abandonedLoads.size > MAX_ABANDONED_LOADS) worker.abandonedLoads.delete(worker.abandonedLoads.keys().next().value!);
-        }
-        for (const r of inflight.requests) this.enqueue(this.models.get(r.model)!, r); // expiry answers the hopeless
-      }
-    }
-  }
 
   /**
    * Every request the core still owns (queued, or in an action in flight). The adapter answers any
@@ -551,27 +433,7 @@ export class Scheduler {
   // -------------------------------------------------------------------------------------------
   // Introspection
 
-  snapshot(nowNs: number) {
-    return {
-      numQueued: this.numQueued,
-      models: [...this.models.values()].map((m) => ({ name: m.spec.name, numQueued: m.queue.length })),
-      workers: [...this.workers.values()].map((w) => ({
-        id: w.id,
-        memoryBudgetBytes: w.memoryBudgetBytes,
-        usedBytes: w.usedBytes,
-        freeInMs: (w.timeline.freeAtNs(nowNs) - nowNs) / 1e6,
-        numInflight: w.inflight.size,
-        models: [...w.instances.values()].map((i) => ({ name: i.model, state: i.state })),
-        // Per batch size; text models: per sequence bucket, then batch size.
-        estimatesMs: Object.fromEntries(
-          [...w.instances.values()].map((i) => {
-            const spec = this.models.get(i.model)!.spec;
-            const bySize = (seqLength: number) =>
-              Object.fromEntries(spec.batchSizes.map((b) => [b, (this.estimator.estimateNs(i.model, w.id, profileKey(b, seqLength)) ?? NaN) / 1e6]));
-            return [i.model, spec.sequenceBuckets ? Object.fromEntries(spec.sequenceBuckets.map((t) => [`T${t}`, bySize(t)])) : bySize(0)];
-          }),
-        ),
-      })),
-    };
+  snapshot(nowNs: number): SchedulerSnapshot {
+    return snapshotOf(this.models, this.workers, this.estimator, this.numQueued, nowNs);
   }
 }

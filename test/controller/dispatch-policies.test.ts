@@ -26,7 +26,7 @@ function setUp(overrides: Parameters<typeof schedulerConfig>[0] = {}) {
   const host: DispatchHost = {
     model: () => model,
     dequeue: (m, count, from = 0) => m.queue.take(count, from),
-    planInfer: (w, _m, requests, batchSize, _seq, durationNs, _start, nowNs) => {
+    planInfer: (w, _m, { requests, batchSize, durationNs }, nowNs) => {
       planned.push({ numRequests: requests.length, batchSize });
       w.timeline.add(planned.length, durationNs, nowNs);
       return { workerId: w.id, action: {} as never, requests };
