@@ -6,7 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ModelSpec } from '../controller/cluster-state.js';
-import { Scheduler, type PlannedAction } from '../controller/scheduler.js';
+import { Scheduler } from '../controller/scheduler.js';
+import type { PlannedAction } from '../controller/core-outputs.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import type { ActionResultMsg } from '../shared/protocol.js';
 

@@ -15,16 +15,7 @@ import { monotonicNowNs } from '../shared/clock.js';
 import { DEFAULT_MAX_TENSOR_BYTES, MAX_HEADER_BYTES } from '../shared/codec.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
-import type {
-  ActionResultMsg,
-  ConfigureMsg,
-  ConfigureReplyMsg,
-  EarlyExitPlan,
-  ExitFeedback,
-  RequestStatus,
-  ResponseMsg,
-  SubmitMsg,
-} from '../shared/protocol.js';
+import type { ActionResultMsg, ConfigureMsg, ConfigureReplyMsg, RequestStatus, ResponseMsg, SubmitMsg } from '../shared/protocol.js';
 import { RateLimitedLog } from '../shared/rate-limited-log.js';
 import type { ControllerStatus } from '../shared/status-schema.js';
 import { byteLength, type Tensor } from '../shared/tensor.js';
@@ -37,9 +28,11 @@ import { answerFor, PendingRequests, type PendingRequest } from './pending-reque
 import type { ControllerOptions } from './controller-options.js';
 import { NODE_TIMERS, PlanningLoop, type LoopTimers } from './planning-loop.js';
 import { PredictionErrors } from './prediction-errors.js';
+import { ResultFeedback } from './result-feedback.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, takeIn } from './request-intake.js';
 import type { QueuedRequest } from './request-queue.js';
-import { Scheduler, type PlannedAction, type RequestOutcome } from './scheduler.js';
+import { Scheduler } from './scheduler.js';
+import type { PlannedAction, RequestOutcome } from './core-outputs.js';
 import { TelemetryLog } from './telemetry-log.js';
 import { WorkerLinks } from './worker-link.js';
 import { ZapAuthenticator } from './zap-authenticator.js';
@@ -57,6 +50,8 @@ export class ControllerServer {
   private readonly zap: ZapAuthenticator | undefined;
   /** Predicted against actual per model and stage, for status. */
   private readonly predictionErrors = new PredictionErrors();
+  /** What results feed besides the answers: logs, metrics, prediction errors, exit monitors (result-feedback.ts). */
+  private readonly feedback: ResultFeedback;
   /** Early-exit decisions: per model its accuracy monitor and threshold tuner (exit-control.ts). */
   private readonly exits: ExitControl;
   private readonly nowNs: () => number;
@@ -151,6 +146,14 @@ export class ControllerServer {
       options.log,
     );
     if (options.logDir) this.telemetry = new TelemetryLog(options.logDir, this.startNs, (message) => this.options.log(message));
+    this.feedback = new ResultFeedback({
+      exits: this.exits,
+      predictionErrors: this.predictionErrors,
+      ...(this.telemetry ? { telemetry: this.telemetry } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      nowNs: this.nowNs,
+      log: options.log,
+    });
   }
 
   async start(): Promise<{ workerUrl: string; clientUrl: string }> {
@@ -236,49 +239,9 @@ export class ControllerServer {
 
   private onResult(workerId: string, msg: ActionResultMsg, tensors: Tensor[], nowNs: number): void {
     const fold = this.core.onResult(workerId, msg, nowNs);
-    if (fold.record) {
-      this.telemetry?.action(fold.record, nowNs);
-      this.options.metrics?.observeAction(fold.record);
-      const r = fold.record;
-      if (r.actionType === 'infer' && r.code === ErrorCode.OK) {
-        this.predictionErrors.observe({
-          model: r.model,
-          expectedDurationNs: r.expectedDurationNs,
-          actualDurationNs: r.actualDurationNs,
-          startLatenessNs: r.actualStartNs - r.expectedStartNs,
-          expectedStages: r.expectedStages,
-          stages: r.stages,
-        });
-      }
-    }
-    if (fold.exitPlan && msg.feedback) this.monitorExits(msg.modelName, fold.exitPlan, msg.feedback);
-    // An early-exit model's batch run whole (release off the chain, or before a ramp set is ready): full answers all.
-    else if (msg.actionType === 'infer' && msg.code === ErrorCode.OK)
-      this.exits.countFullAnswers(msg.modelName, fold.outcomes.filter((o) => o.batchIndex !== undefined).length);
-    if (msg.code !== ErrorCode.OK && msg.actionType !== 'infer')
-      this.options.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
+    this.feedback.fold(workerId, msg, fold, nowNs);
     this.deliver(fold.outcomes, tensors);
     this.planSoon();
-  }
-
-  /** Feeds accuracy monitoring (exit-control.ts decides); logs what changed. */
-  private monitorExits(model: string, plan: EarlyExitPlan, feedback: ExitFeedback): void {
-    const { thresholds: change, ramps: rampChange } = this.exits.observe(model, plan, feedback);
-    const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
-    if (change) {
-      this.options.log(
-        `${model}: thresholds [${fmt(change.before)}] -> [${fmt(change.after)}] (${change.reason}; ${change.numSamples} samples, ` +
-          `disagreement bound ${(100 * change.disagreementUpperBound).toFixed(2)} %, expected saving ${change.expectedSavingMs.toFixed(3)} ms)`,
-      );
-      this.telemetry?.thresholds(change, this.nowNs());
-    }
-    if (rampChange) {
-      this.options.log(
-        `${model}: ramps [${rampChange.before.join(' ')}] -> [${rampChange.after.join(' ')}] (${rampChange.reason}); thresholds [${fmt(rampChange.thresholds)}]`,
-      );
-      const record = { model, reason: `ramps: ${rampChange.reason}`, before: rampChange.before, after: rampChange.after };
-      this.telemetry?.thresholds({ ...record, expectedSavingMs: 0, disagreementUpperBound: 0, numSamples: 0 }, this.nowNs());
-    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
 import type { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
 import type { QueuedRequest } from './request-queue.js';
-import type { PlanResult } from './scheduler.js';
+import type { PlanResult } from './core-outputs.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 
 export class DeadlineDispatch implements DispatchPolicy {

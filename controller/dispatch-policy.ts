@@ -6,7 +6,7 @@
 import type { ModelState, WorkerState } from './cluster-state.js';
 import type { InferPlan } from './infer-planning.js';
 import type { QueuedRequest } from './request-queue.js';
-import type { PlanResult, PlannedAction, RequestOutcome } from './scheduler.js';
+import type { PlanResult, PlannedAction, RequestOutcome } from './core-outputs.js';
 import type { RequestStatus } from '../shared/protocol.js';
 
 export interface DispatchPolicy {

@@ -10,7 +10,7 @@ import type { BatchEstimates } from './batch-estimates.js';
 import type { ModelState, WorkerState } from './cluster-state.js';
 import type { DispatchHost, DispatchPolicy } from './dispatch-policy.js';
 import type { QueuedRequest } from './request-queue.js';
-import type { PlanResult } from './scheduler.js';
+import type { PlanResult } from './core-outputs.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 
 export class FifoDispatch implements DispatchPolicy {

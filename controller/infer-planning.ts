@@ -11,7 +11,7 @@ import { rampSetKey, type ModelState, type WorkerState } from './cluster-state.j
 import type { LatencyEstimator } from './latency-estimator.js';
 import type { QueuedRequest } from './request-queue.js';
 import { RAMPS_ESTIMATE_KEY } from './result-folding.js';
-import type { PlannedAction } from './scheduler.js';
+import type { PlannedAction } from './core-outputs.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 
 export interface InferPlan {

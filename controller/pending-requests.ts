@@ -7,7 +7,7 @@ import type { ResponseMsg, SubmitMsg } from '../shared/protocol.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { RequestOrigin } from './client-gateway.js';
 import type { AdmissionPrediction } from './request-queue.js';
-import type { RequestOutcome } from './scheduler.js';
+import type { RequestOutcome } from './core-outputs.js';
 
 export interface PendingRequest {
   id: number;

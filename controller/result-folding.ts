@@ -18,7 +18,7 @@ import type { LatencyEstimator } from './latency-estimator.js';
 import type { Placement } from './placement.js';
 import { profileKey } from './profile-key.js';
 import type { QueuedRequest } from './request-queue.js';
-import type { RequestOutcome } from './scheduler.js';
+import type { RequestOutcome } from './core-outputs.js';
 
 /** Predicted against actual, for the action log. */
 export interface ActionRecord {

@@ -23,7 +23,7 @@
  * requests are re-queued when their deadline still allows, else answered with WORKER_LOST.
  */
 import { ErrorCode } from '../shared/error-codes.js';
-import type { Action, ActionResultMsg, ExitMsg, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
+import type { ActionResultMsg, ExitMsg, LoadAction, RequestStatus, UnloadAction } from '../shared/protocol.js';
 import { newModelState, newWorkerState, type ExitConfig, type ModelSpec, type ModelState, type WorkerState } from './cluster-state.js';
 import { Admission } from './admission.js';
 import { BatchEstimates } from './batch-estimates.js';
@@ -35,41 +35,12 @@ import type { ExitTimeline } from './exit-timeline.js';
 import { LatencyEstimator } from './latency-estimator.js';
 import { ResultFolding, type ResultFold } from './result-folding.js';
 import { ActionBook } from './action-book.js';
+import { ModelService } from './model-service.js';
 import { InferPlanning } from './infer-planning.js';
 import { snapshotOf, type SchedulerSnapshot } from './scheduler-snapshot.js';
 import type { QueuedRequest } from './request-queue.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from './scheduler-config.js';
-
-/** The one final answer to a request, as decided by the core. */
-export interface RequestOutcome {
-  requestId: number;
-  status: RequestStatus;
-  code: number;
-  message?: string;
-  completeNs: number;
-  workerId?: string;
-  actionId?: number;
-  batchSize?: number;
-  /** Row of the request in its INFER's outputs (or in its exit message's probabilities). */
-  batchIndex?: number;
-  /** Early-exit models: answered at a ramp (true) or by the full model (false). */
-  early?: boolean;
-  exitRamp?: number;
-  confidence?: number;
-  prediction?: number;
-}
-
-export interface PlannedAction {
-  workerId: string;
-  action: Action;
-  /** For an INFER: the requests of rows 0..n-1, in order. */
-  requests: QueuedRequest[];
-}
-
-export interface PlanResult {
-  actions: PlannedAction[];
-  outcomes: RequestOutcome[];
-}
+import type { PlanResult, RequestOutcome } from './core-outputs.js';
 
 /** What the exit rates depend on: the mode, the active ramps and their thresholds. */
 const exitConfigKey = (config: ExitConfig): string => `${config.mode}|${config.ramps.map((r) => `${r.siteId}:${r.threshold}`).join(',')}`;
@@ -91,12 +62,8 @@ export class Scheduler {
   private readonly folding: ResultFolding;
   /** Models with queued requests: placement and expiry only look at these. */
   private readonly modelsWithDemand = new Set<string>();
-  /** Models kept loaded on every worker with room, demand or not (`--preload`). */
-  private readonly pinnedModels = new Set<string>();
-  /** Models taken out of service (repository unload) and not yet unloaded everywhere. */
-  private readonly unloadRequested = new Set<string>();
-  /** Models out of service until a repository load: requests for them are refused. */
-  private readonly outOfService = new Set<string>();
+  /** Which models are pinned, taken out of service, or still to unload (model-service.ts). */
+  private readonly service = new ModelService();
   /** Models whose INFERs use ramps: their workers need chains for the current ramp set. */
   private readonly exitModels = new Set<string>();
   private numQueued = 0;
@@ -155,7 +122,7 @@ export class Scheduler {
   /** Keeps a model loaded on every worker whose memory allows, without waiting for demand. */
   pin(modelName: string): void {
     if (!this.models.has(modelName)) throw new Error(`cannot preload unknown model '${modelName}'`);
-    this.pinnedModels.add(modelName);
+    this.service.pin(modelName);
   }
 
   hasModel(modelName: string): boolean {
@@ -169,21 +136,18 @@ export class Scheduler {
   /** Stops keeping a model loaded and unloads it from every worker once it has no demand. */
   requestUnload(modelName: string): void {
     if (!this.models.has(modelName)) throw new Error(`unknown model '${modelName}'`);
-    this.pinnedModels.delete(modelName);
-    this.unloadRequested.add(modelName);
-    this.outOfService.add(modelName);
+    this.service.takeOut(modelName);
   }
 
   /** Undoes requestUnload and keeps the model loaded on every worker with room (repository load). */
   requestLoad(modelName: string): void {
-    this.unloadRequested.delete(modelName);
-    this.outOfService.delete(modelName);
-    this.pin(modelName);
+    if (!this.models.has(modelName)) throw new Error(`cannot load unknown model '${modelName}'`);
+    this.service.putBack(modelName);
   }
 
   /** Whether a repository unload took the model out of service (until a repository load). */
   isOutOfService(modelName: string): boolean {
-    return this.outOfService.has(modelName);
+    return this.service.isOut(modelName);
   }
 
   /** Where a model is: 'ready' (loaded somewhere), 'loading', or 'unavailable'. */
@@ -290,12 +254,12 @@ export class Scheduler {
     // 1. place models with demand (LOAD, UNLOAD to make room)
     const placementActions = this.placementActions(nowNs, result);
     for (const name of this.modelsWithDemand) {
-      if (!this.unloadRequested.has(name)) this.placement.placeDemanded(this.models.get(name)!, nowNs, placementActions);
+      if (!this.service.isUnloading(name)) this.placement.placeDemanded(this.models.get(name)!, nowNs, placementActions);
     }
-    for (const name of this.pinnedModels) this.placement.placePinned(this.models.get(name)!, nowNs, placementActions);
+    for (const name of this.service.pinned) this.placement.placePinned(this.models.get(name)!, nowNs, placementActions);
     for (const name of this.exitModels) this.inferPlanning.prepareRampSets(this.models.get(name)!, nowNs, result.actions);
-    for (const name of [...this.unloadRequested]) {
-      if (this.placement.unloadEverywhere(this.models.get(name)!, placementActions)) this.unloadRequested.delete(name);
+    for (const name of this.service.unloading()) {
+      if (this.placement.unloadEverywhere(this.models.get(name)!, placementActions)) this.service.unloaded(name);
     }
     // 2. drop queued requests that can no longer be served in time (each policy has its rule),
     //    and collect the workers holding a model with demand that are free within the horizon

@@ -6,7 +6,7 @@ import { DeadlineDispatch } from '../../controller/deadline-dispatch.js';
 import type { DispatchHost } from '../../controller/dispatch-policy.js';
 import { FifoDispatch } from '../../controller/fifo-dispatch.js';
 import { LatencyEstimator } from '../../controller/latency-estimator.js';
-import type { RequestOutcome } from '../../controller/scheduler.js';
+import type { RequestOutcome } from '../../controller/core-outputs.js';
 import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { MS, modelSpec } from '../support/fake-cluster.js';

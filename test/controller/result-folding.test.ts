@@ -7,7 +7,7 @@ import { Placement } from '../../controller/placement.js';
 import { profileKey } from '../../controller/profile-key.js';
 import type { QueuedRequest } from '../../controller/request-queue.js';
 import { ResultFolding } from '../../controller/result-folding.js';
-import type { RequestOutcome } from '../../controller/scheduler.js';
+import type { RequestOutcome } from '../../controller/core-outputs.js';
 import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { ActionResultMsg, InferAction, LoadAction } from '../../shared/protocol.js';

@@ -7,7 +7,8 @@ import { VirtualClock } from '../../shared/clock.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { ActionResultMsg, ExitMsg, InferAction } from '../../shared/protocol.js';
 import type { ModelSpec } from '../../controller/cluster-state.js';
-import { Scheduler, type PlannedAction, type RequestOutcome } from '../../controller/scheduler.js';
+import { Scheduler } from '../../controller/scheduler.js';
+import type { PlannedAction, RequestOutcome } from '../../controller/core-outputs.js';
 import type { SchedulerConfig } from '../../controller/scheduler-config.js';
 
 export const MS = 1_000_000;
