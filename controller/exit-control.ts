@@ -12,7 +12,8 @@
  * accuracy monitoring (MONITOR_FRACTION), but until the monitor's window holds COLD_START_SAMPLES
  * every exited row does, so that the first re-tunes see every answer labelled. With the 10 %
  * sample from the start, the first re-tunes saw few exits, each weighted 10x, and switched every
- * ramp off for about 4 s of each cold start.
+ * ramp off for about 4 s of each cold start. Every exit is labelled again while the monitor
+ * suspects a drift (its confidences moved): a 10 % sample is too thin to see a shift in time.
  */
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.js';
@@ -91,7 +92,7 @@ export class ExitControl {
       ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: current[i]! })),
       exitRates: monitor.exitRates(),
       exitRatesBasis: monitor.numSamples,
-      monitorFraction: monitoringFraction(config.mode, monitor.numSamples),
+      monitorFraction: monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift),
     });
     return { ...(thresholds ? { thresholds } : {}), ...(ramps ? { ramps } : {}) };
   }
@@ -146,7 +147,7 @@ export class ExitControl {
   }
 }
 
-/** The share of exited rows that run to the end in compact mode: all of them until the monitor's window is full. */
-export function monitoringFraction(mode: ExitMode, numSamples: number): number {
-  return mode === 'compact' && numSamples < COLD_START_SAMPLES ? 1 : MONITOR_FRACTION;
+/** The share of exited rows that run to the end in compact mode: all of them until the monitor's window is full, and while it suspects a drift. */
+export function monitoringFraction(mode: ExitMode, numSamples: number, suspectsDrift = false): number {
+  return mode === 'compact' && (numSamples < COLD_START_SAMPLES || suspectsDrift) ? 1 : MONITOR_FRACTION;
 }

@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
+import { tuneThresholds, wilsonLowerBoundOfRate, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
 
 export interface ExitMonitorOptions {
   /**
@@ -46,6 +46,28 @@ export interface ExitMonitorOptions {
    * is compared against. Default `online`.
    */
   tuning: 'online' | 'static';
+  /**
+   * Drift detection: the most recent this many samples are tested against the budget after every
+   * `driftCheckEvery` new ones. When the answers they gave disagree with the full model more than
+   * the budget allows, beyond reasonable doubt (the one-sided lower bound at `driftZ`), the window
+   * is cut to them and the thresholds re-tuned on them alone: a window of thousands of older
+   * samples would otherwise outvote a shift for as long as it takes to replace them. Default 256,
+   * 32, 1.645.
+   */
+  driftSegment: number;
+  driftCheckEvery: number;
+  driftZ: number;
+  /**
+   * Compact mode labels only a 10 % sample of its exits, too few to see a shift for thousands of
+   * requests. But every row, labelled or not, shows whether it exited, and the window says what
+   * share should exit under the thresholds served: when the recent share (over ~128 rows) leaves
+   * the window's by more than this many standard errors, the inputs no longer look like the
+   * window's (whatever the thresholds did, they did to both): the monitor asks for every exit to be
+   * labelled for the next 2 x `driftSegment` rows (`suspectsDrift`), and once `driftSegment` samples
+   * came after the change, it re-tunes on them alone (the samples from before describe inputs that
+   * are gone). Default 4.
+   */
+  suspicionZ: number;
 }
 
 export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
@@ -58,7 +80,14 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   maxRamps: 3,
   overheadBudget: 0.05,
   tuning: 'online',
+  driftSegment: 256,
+  driftCheckEvery: 32,
+  driftZ: 1.645,
+  suspicionZ: 4,
 };
+
+/** Rows the recent exit share follows (an EWMA span). */
+const RECENT_ROWS = 128;
 
 export interface RampSetChange {
   model: string;
@@ -70,7 +99,7 @@ export interface RampSetChange {
 
 export interface ThresholdChange {
   model: string;
-  reason: 'periodic' | 'violation' | 'initial' | 'fixed';
+  reason: 'periodic' | 'violation' | 'drift' | 'initial' | 'fixed';
   before: number[];
   after: number[];
   expectedSavingMs: number;
@@ -89,9 +118,16 @@ export class ExitMonitor {
   private window: (TunerSample & { answeredBy: number })[] = [];
   private sinceRetune = 0;
   private sinceAdjust = 0;
+  private sinceDriftCheck = 0;
   /** Sites deactivated recently, with the sample count at which they may come back. */
   private readonly cooldown = new Map<number, number>();
   private samplesSeen = 0;
+  /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
+  private rowsSeen = 0;
+  private exitWatch = { recent: 0, rows: 0, spread: 0, thresholds: '', expected: Number.NaN, expectedAtRow: 0 };
+  private suspectUntilRow = 0;
+  /** Samples seen when the exit share last moved (a change point), until the window is cut there. */
+  private changeAtSample: number | undefined;
   private numRetunes = 0;
   private exitsPerRamp: number[];
   private fullAnswers = 0;
@@ -153,6 +189,7 @@ export class ExitMonitor {
     }
     this.window = [];
     this.sinceRetune = 0;
+    this.changeAtSample = undefined;
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
     this.remember('ramps', decision.reason, before, this.activeSiteIds);
@@ -174,6 +211,7 @@ export class ExitMonitor {
     const siteOrder = this.ramps.map((r) => feedback.siteIds.indexOf(r.siteId));
     if (siteOrder.some((i) => i < 0)) return undefined; // feedback for another ramp set
     const planThresholds = this.ramps.map((r) => plan.ramps.find((p) => p.siteId === r.siteId)?.threshold ?? Number.POSITIVE_INFINITY);
+    const planKey = `${this.activeSiteIds.join(' ')}|${planThresholds.join(' ')}`;
     // A compact batch that kept every row to the end (full monitoring at a cold start) labels
     // each exit for itself; otherwise a monitored exit stands for `monitorWeight` requests.
     const reported = feedback.finalPredictions.reduce((n, p) => n + (p >= 0 ? 1 : 0), 0);
@@ -182,6 +220,7 @@ export class ExitMonitor {
       const confidences = siteOrder.map((i) => feedback.confidences[i]![row]!);
       const predictions = siteOrder.map((i) => feedback.predictions[i]![row]!);
       const answeredBy = confidences.findIndex((c, r) => c >= planThresholds[r]!);
+      this.watchExits(answeredBy >= 0 ? 1 : 0, planThresholds, planKey);
       // Count every answer; only rows that ran to the end can teach the tuner.
       if (answeredBy >= 0) this.exitsPerRamp[answeredBy]! += 1;
       else this.fullAnswers += 1;
@@ -190,10 +229,30 @@ export class ExitMonitor {
       this.window.push({ confidences, predictions, finalPrediction, weight, answeredBy });
       this.sinceRetune++;
       this.sinceAdjust++;
+      this.sinceDriftCheck++;
       this.samplesSeen++;
     });
     this.trimWindow();
-    if (this.options.tuning === 'static' || this.window.length < this.options.minSamples) return undefined;
+    if (this.options.tuning === 'static') return undefined;
+    if (this.changeAtSample !== undefined && this.samplesSeen - this.changeAtSample >= this.options.driftSegment) {
+      // Enough samples since the inputs changed: judge by them alone.
+      this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
+      this.changeAtSample = undefined;
+      this.sinceDriftCheck = 0;
+      return this.retune('drift');
+    }
+    if (this.sinceDriftCheck >= this.options.driftCheckEvery) {
+      this.sinceDriftCheck = 0;
+      if (this.recentDisagreementLowerBound() > this.options.budget) {
+        // The recent answers break the budget: judge by them alone. Fewer samples than the tuner
+        // needs to certify a ramp leave it off; compact mode then monitors every exit again (a
+        // cold start, exit-control.ts), so the evidence for new thresholds comes back quickly.
+        this.window = this.window.slice(-this.options.driftSegment);
+        this.changeAtSample = undefined;
+        return this.retune('drift');
+      }
+    }
+    if (this.window.length < this.options.minSamples) return undefined;
     if (this.windowAgreement() < 1 - this.options.budget) return this.retune('violation');
     // A re-tune costs time proportional to the window (5 ms at 2,048 samples, on the controller's
     // event loop), so a longer window (compact mode) re-tunes less often: a constant CPU share.
@@ -222,6 +281,74 @@ export class ExitMonitor {
       if (r >= 0) counts[r]! += w;
     }
     return counts.map((c) => (total === 0 ? 0 : c / total));
+  }
+
+  /** Whether the recent exit share moved enough to label every exit for a while (compact mode; see `suspicionZ`). */
+  get suspectsDrift(): boolean {
+    return this.rowsSeen < this.suspectUntilRow;
+  }
+
+  /** Follows the exit share of every row under the thresholds it was served with (a new set starts over). */
+  private watchExits(exited: number, thresholds: readonly number[], key: string): void {
+    this.rowsSeen++;
+    const w = this.exitWatch;
+    if (w.thresholds !== key) Object.assign(w, { recent: 0, rows: 0, spread: 0, thresholds: key, expected: Number.NaN });
+    w.rows++;
+    // A plain mean until the span is full, so that it does not start biased towards its first rows.
+    const a = 1 / Math.min(w.rows, RECENT_ROWS);
+    w.recent += (exited - w.recent) * a;
+    // Σ (each row's weight in `recent`)²: its variance is p(1 - p) times this (1/n for a plain mean).
+    w.spread = (1 - a) ** 2 * w.spread + a * a;
+    if (this.options.tuning === 'static' || w.rows < RECENT_ROWS || this.window.length < this.options.minSamples) return;
+    // What the window says the share should be under these thresholds (refreshed as the window moves).
+    if (Number.isNaN(w.expected) || this.rowsSeen - w.expectedAtRow >= RECENT_ROWS) {
+      w.expected = this.exitShareUnder(thresholds);
+      w.expectedAtRow = this.rowsSeen;
+    }
+    const p = Math.min(Math.max(w.expected, 0.02), 0.98);
+    const standardError = Math.sqrt(p * (1 - p) * w.spread);
+    if (Math.abs(w.recent - w.expected) > this.options.suspicionZ * standardError) {
+      this.suspectUntilRow = this.rowsSeen + 2 * this.options.driftSegment;
+      this.changeAtSample ??= this.samplesSeen;
+    }
+  }
+
+  /** Weighted share of the window's requests that would exit under `thresholds`. */
+  private exitShareUnder(thresholds: readonly number[]): number {
+    let total = 0;
+    let exited = 0;
+    for (const s of this.window) {
+      const w = s.weight ?? 1;
+      total += w;
+      if (s.confidences.some((c, i) => c >= thresholds[i]!)) exited += w;
+    }
+    return total === 0 ? 0 : exited / total;
+  }
+
+  /**
+   * Lower confidence bound (one-sided, `driftZ`) on the disagreement of the answers the most recent
+   * `driftSegment` samples got under the thresholds in force; 0 with fewer samples. Disagreements
+   * happen only among exits: their rate is bounded with Kish's effective sample size (a monitored
+   * compact exit stands for several requests but is one observation) and scaled by the exit share.
+   */
+  recentDisagreementLowerBound(): number {
+    const { driftSegment, driftZ } = this.options;
+    if (this.window.length < driftSegment) return 0;
+    let total = 0;
+    let exited = 0;
+    let exitedSq = 0;
+    let disagree = 0;
+    for (let i = this.window.length - driftSegment; i < this.window.length; i++) {
+      const s = this.window[i]!;
+      const w = s.weight ?? 1;
+      total += w;
+      if (s.answeredBy < 0) continue;
+      exited += w;
+      exitedSq += w * w;
+      if (s.predictions[s.answeredBy] !== s.finalPrediction) disagree += w;
+    }
+    if (exited <= 0) return 0;
+    return wilsonLowerBoundOfRate(disagree / exited, (exited * exited) / exitedSq, driftZ) * (exited / total);
   }
 
   /** Agreement of the answers actually given (weighted) over the window. */
@@ -262,17 +389,22 @@ export class ExitMonitor {
     this.sinceRetune = 0;
     const result = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget });
     const before = this.thresholds;
-    this.thresholds = result.thresholds;
+    // After a drift the window is a few hundred samples: the tuner, searching many thresholds on
+    // so few, finds some too good to be true (bench:adapt's class-mix: tenths at 97-98 % after such
+    // re-tunes). So a drift only ever raises thresholds; the periodic re-tunes lower them again as
+    // the evidence grows.
+    const after = reason === 'drift' ? result.thresholds.map((t, i) => Math.max(t, before[i]!)) : result.thresholds;
+    this.thresholds = after;
     this.numRetunes++;
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    if (before.every((t, i) => t === result.thresholds[i])) return undefined;
-    this.remember('thresholds', reason, before, result.thresholds);
+    if (before.every((t, i) => t === after[i])) return undefined;
+    this.remember('thresholds', reason, before, after);
     return {
       model: this.model,
       reason,
       before,
-      after: result.thresholds,
+      after: [...after],
       expectedSavingMs: result.expectedSavingMs,
       disagreementUpperBound: result.disagreementUpperBound,
       numSamples: this.window.length,
@@ -290,6 +422,7 @@ export class ExitMonitor {
       numSamples: this.window.length,
       numRetunes: this.numRetunes,
       recentChanges: this.changes.map((c) => ({ ...c, before: [...c.before], after: [...c.after] })),
+      suspectsDrift: this.suspectsDrift,
     };
   }
 }

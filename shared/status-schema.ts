@@ -35,6 +35,8 @@ export const ExitStats = Type.Object({
   numRetunes: count,
   /** The latest threshold and ramp changes with their reasons, oldest first. */
   recentChanges: list(ExitChangeRecord, 256),
+  /** Fewer or more rows exit than the window predicts: every exit is labelled until the monitor knows (compact mode). */
+  suspectsDrift: Type.Boolean(),
 });
 export type ExitStats = Static<typeof ExitStats>;
 

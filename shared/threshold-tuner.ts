@@ -82,6 +82,15 @@ export function wilsonUpperBoundOfRate(p: number, n: number, z: number): number 
   return Math.min(1, (centre + margin) / (1 + z2 / n));
 }
 
+/** Wilson score lower bound of an observed rate `p` over `n` (possibly effective, non-integer) trials. */
+export function wilsonLowerBoundOfRate(p: number, n: number, z: number): number {
+  if (n <= 0) return 0;
+  const z2 = z * z;
+  const centre = p + z2 / (2 * n);
+  const margin = z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return Math.max(0, (centre - margin) / (1 + z2 / n));
+}
+
 interface Evaluation {
   savingMs: number;
   disagreeWeight: number;

@@ -36,6 +36,8 @@ describe("the controller's early-exit decisions (exit-control.ts)", () => {
     const { core, control } = setUp('compact');
     expect(monitoringFraction('compact', 0)).toBe(1);
     expect(monitoringFraction('release', 0)).toBe(MONITOR_FRACTION);
+    expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, true)).toBe(1); // a suspected drift: label every exit again
+    expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, false)).toBe(MONITOR_FRACTION);
     control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
     expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(1);
     for (let seen = 16; seen < COLD_START_SAMPLES; seen += 16) control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));

@@ -47,12 +47,87 @@ describe('ExitMonitor', () => {
   });
 
   it('re-tunes at once when recent answers violate the budget, and answers fewer early', () => {
-    const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10_000, minSamples: 300 });
+    // drift detection off: the window-wide rule alone (a stream this bad from the start trips both)
+    const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10_000, minSamples: 300, driftSegment: 100_000 });
     const random = seededRandom(2);
     let change;
     for (let i = 0; i < 40 && !change; i++) change = monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.2));
     expect(change?.reason).toBe('violation');
     expect(Math.min(...change!.after)).toBeGreaterThan(0.9);
+  });
+
+  it('cuts its window to the recent answers when they break the budget beyond doubt, long before the window-wide agreement does', () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { windowSize: 4096 });
+    const random = seededRandom(5);
+    const changes: { reason: string; before: number[]; after: number[] }[] = [];
+    const observe = (wrong: number) => {
+      const change = monitor.observe(plan(monitor.currentThresholds), batch(random, 16, wrong));
+      if (change) changes.push(change);
+    };
+    // 4,000 requests that agree (stationary): no drift is declared
+    for (let i = 0; i < 250; i++) observe(0);
+    expect(changes.filter((c) => c.reason === 'drift')).toEqual([]);
+    const exitingBefore = monitor.exitRates().reduce((a, b) => a + b, 0);
+    expect(exitingBefore).toBeGreaterThan(0.2);
+    // then a shift: a fifth of the confident answers disagree
+    let batches = 0;
+    while (!changes.some((c) => c.reason === 'drift') && batches < 60) {
+      observe(0.2);
+      batches++;
+    }
+    const drift = changes.find((c) => c.reason === 'drift')!;
+    expect(drift).toBeDefined();
+    expect(batches * 16).toBeLessThanOrEqual(256); // within one drift segment of the shift
+    expect(monitor.windowAgreement()).toBeGreaterThanOrEqual(0.99); // the window-wide rule had not seen it yet
+    expect(monitor.numSamples).toBe(256);
+    // judged on the recent samples alone (too few to certify much): far fewer answers early until the evidence is back
+    expect(monitor.exitRates().reduce((a, b) => a + b, 0)).toBeLessThan(exitingBefore / 3);
+    expect(drift.after.every((t, i) => t > drift.before[i]!)).toBe(true);
+  });
+
+  it('suspects a drift when fewer rows exit than its window predicts, labels every exit, and re-tunes on what follows', () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10);
+    const random = seededRandom(6);
+    /**
+     * A compact batch with confidences squeezed into [0.3, top] (a shift makes the ramps less
+     * sure): every row labelled (a cold start, a suspected drift) or, as compact mode keeps them,
+     * the rows that did not exit and one exit in ten (each standing for ten).
+     */
+    let served = 0;
+    const serve = (top: number) => {
+      const b = batch(random, 16, 0);
+      b.confidences = b.confidences.map((cs) => cs.map((c) => 0.3 + (c - 0.3) * ((top - 0.3) / 0.7)));
+      const thresholds = monitor.currentThresholds;
+      const all = monitor.suspectsDrift || monitor.numSamples < 512;
+      const keepRows = b.finalPredictions.flatMap((_, row) => (all || (served + row) % 10 === 0 ? [row] : []));
+      const exited = (row: number) => b.confidences.some((cs, r) => cs[row]! >= thresholds[r]!);
+      const finalPredictions = b.finalPredictions.map((f, row) => (exited(row) && !keepRows.includes(row) ? -1 : f));
+      served += 16;
+      const change = monitor.observe({ ...plan(thresholds, 'compact'), keepRows }, { ...b, finalPredictions });
+      return change?.reason;
+    };
+    let suspectedAt = -1;
+    for (let row = 0; row < 20_000; row += 16) {
+      serve(1);
+      if (monitor.suspectsDrift && suspectedAt < 0) suspectedAt = row;
+    }
+    expect(suspectedAt).toBe(-1); // 20,000 rows like the window's, through every periodic re-tune: never
+    const exitingBefore = monitor.exitRates().reduce((a, b) => a + b, 0);
+    for (let row = 0; row < 2_000 && suspectedAt < 0; row += 16) {
+      serve(0.95);
+      if (monitor.suspectsDrift) suspectedAt = row;
+    }
+    expect(suspectedAt).toBeGreaterThanOrEqual(0);
+    expect(suspectedAt).toBeLessThan(500);
+    // every exit is labelled now; once 256 samples came after the change, they alone are kept (and
+    // tuned on: here they agree, so no threshold needs to rise)
+    let smallest = monitor.numSamples;
+    for (let row = 0; row < 1_000; row += 16) {
+      serve(0.95);
+      smallest = Math.min(smallest, monitor.numSamples);
+    }
+    expect(smallest).toBeLessThanOrEqual(256 + 16);
+    expect(monitor.exitRates().reduce((a, b) => a + b, 0)).toBeLessThan(exitingBefore);
   });
 
   it("with static tuning, observes the same violation and keeps the package's thresholds and ramps", () => {

@@ -86,6 +86,7 @@ function sampleStatus(): ControllerStatus {
         numSamples: 8,
         numRetunes: 1,
         recentChanges: [{ atSample: 8, kind: 'thresholds', reason: 'retune', before: [0.95, 1.01], after: [0.9, 1.01] }],
+        suspectsDrift: false,
       },
     ],
     predictions: [{ model: 'm', stage: 'infer', numSamples: 5, p50: 3.2, p99: 9.1, bias: -0.4, unit: '%' }],
