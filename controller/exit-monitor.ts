@@ -12,7 +12,8 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { tuneThresholds, wilsonLowerBoundOfRate, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
+import { tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
+import { exitShareUnder, ExitShareWatch, recentDisagreementLowerBound } from './drift-watch.js';
 
 export interface ExitMonitorOptions {
   /**
@@ -52,7 +53,8 @@ export interface ExitMonitorOptions {
    * the budget allows, beyond reasonable doubt (the one-sided lower bound at `driftZ`), the window
    * is cut to them and the thresholds re-tuned on them alone: a window of thousands of older
    * samples would otherwise outvote a shift for as long as it takes to replace them. Default 256,
-   * 32, 1.645.
+   * 32, 3: the tuner runs close to the budget and this test is repeated every 32 samples, so at
+   * 1.645 it took the demo's stationary stream for a drift every 2-3 s (each costing a cold start).
    */
   driftSegment: number;
   driftCheckEvery: number;
@@ -82,7 +84,7 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   tuning: 'online',
   driftSegment: 256,
   driftCheckEvery: 32,
-  driftZ: 1.645,
+  driftZ: 3,
   suspicionZ: 4,
 };
 
@@ -99,7 +101,8 @@ export interface RampSetChange {
 
 export interface ThresholdChange {
   model: string;
-  reason: 'periodic' | 'violation' | 'drift' | 'initial' | 'fixed';
+  /** `shift`: the exit share left the window's prediction; `drift`: the recent answers broke the budget. */
+  reason: 'periodic' | 'violation' | 'shift' | 'drift' | 'initial' | 'fixed';
   before: number[];
   after: number[];
   expectedSavingMs: number;
@@ -124,7 +127,7 @@ export class ExitMonitor {
   private samplesSeen = 0;
   /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
   private rowsSeen = 0;
-  private exitWatch = { recent: 0, rows: 0, spread: 0, thresholds: '', expected: Number.NaN, expectedAtRow: 0 };
+  private readonly exitShare: ExitShareWatch;
   private suspectUntilRow = 0;
   /** Samples seen when the exit share last moved (a change point), until the window is cut there. */
   private changeAtSample: number | undefined;
@@ -143,6 +146,7 @@ export class ExitMonitor {
     private readonly candidates: CandidateSite[] = [],
   ) {
     this.options = { ...DEFAULT_EXIT_MONITOR_OPTIONS, ...options };
+    this.exitShare = new ExitShareWatch(RECENT_ROWS, this.options.suspicionZ);
     this.exitsPerRamp = ramps.map(() => 0);
   }
 
@@ -212,15 +216,26 @@ export class ExitMonitor {
     if (siteOrder.some((i) => i < 0)) return undefined; // feedback for another ramp set
     const planThresholds = this.ramps.map((r) => plan.ramps.find((p) => p.siteId === r.siteId)?.threshold ?? Number.POSITIVE_INFINITY);
     const planKey = `${this.activeSiteIds.join(' ')}|${planThresholds.join(' ')}`;
-    // A compact batch that kept every row to the end (full monitoring at a cold start) labels
-    // each exit for itself; otherwise a monitored exit stands for `monitorWeight` requests.
-    const reported = feedback.finalPredictions.reduce((n, p) => n + (p >= 0 ? 1 : 0), 0);
-    const exitWeight = plan.mode === 'compact' && plan.keepRows.length < reported ? this.options.monitorWeight : 1;
+    // A compact batch labels its kept exits; each stands for the exits its sample was drawn from:
+    // 1 / the plan's monitoring fraction (1 at a cold start or a suspected drift, when every row is
+    // kept). Without the fraction (an older controller's plan), a batch that kept every row is full
+    // monitoring and any other stands for `monitorWeight`.
+    // NOTE: judging by the rows that reported a final answer (as this once did) weighed a kept exit
+    // as 1 whenever the batch's other exits left, so small batches under-counted exits and their
+    // disagreements (the window predicted 82 % exits where 91 % were served).
+    const exitWeight =
+      plan.mode !== 'compact'
+        ? 1
+        : plan.monitorFraction !== undefined && plan.monitorFraction > 0
+          ? Math.round(1 / plan.monitorFraction)
+          : plan.keepRows.length < feedback.finalPredictions.length
+            ? this.options.monitorWeight
+            : 1;
     feedback.finalPredictions.forEach((finalPrediction, row) => {
       const confidences = siteOrder.map((i) => feedback.confidences[i]![row]!);
       const predictions = siteOrder.map((i) => feedback.predictions[i]![row]!);
       const answeredBy = confidences.findIndex((c, r) => c >= planThresholds[r]!);
-      this.watchExits(answeredBy >= 0 ? 1 : 0, planThresholds, planKey);
+      this.watchExits(answeredBy >= 0, planThresholds, planKey);
       // Count every answer; only rows that ran to the end can teach the tuner.
       if (answeredBy >= 0) this.exitsPerRamp[answeredBy]! += 1;
       else this.fullAnswers += 1;
@@ -239,7 +254,7 @@ export class ExitMonitor {
       this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
       this.changeAtSample = undefined;
       this.sinceDriftCheck = 0;
-      return this.retune('drift');
+      return this.retune('shift');
     }
     if (this.sinceDriftCheck >= this.options.driftCheckEvery) {
       this.sinceDriftCheck = 0;
@@ -288,67 +303,19 @@ export class ExitMonitor {
     return this.rowsSeen < this.suspectUntilRow;
   }
 
-  /** Follows the exit share of every row under the thresholds it was served with (a new set starts over). */
-  private watchExits(exited: number, thresholds: readonly number[], key: string): void {
+  /** Folds one row into the exit-share watch; suspects a drift when the window no longer predicts it (see `suspicionZ`). */
+  private watchExits(exited: boolean, thresholds: readonly number[], key: string): void {
     this.rowsSeen++;
-    const w = this.exitWatch;
-    if (w.thresholds !== key) Object.assign(w, { recent: 0, rows: 0, spread: 0, thresholds: key, expected: Number.NaN });
-    w.rows++;
-    // A plain mean until the span is full, so that it does not start biased towards its first rows.
-    const a = 1 / Math.min(w.rows, RECENT_ROWS);
-    w.recent += (exited - w.recent) * a;
-    // Σ (each row's weight in `recent`)²: its variance is p(1 - p) times this (1/n for a plain mean).
-    w.spread = (1 - a) ** 2 * w.spread + a * a;
-    if (this.options.tuning === 'static' || w.rows < RECENT_ROWS || this.window.length < this.options.minSamples) return;
-    // What the window says the share should be under these thresholds (refreshed as the window moves).
-    if (Number.isNaN(w.expected) || this.rowsSeen - w.expectedAtRow >= RECENT_ROWS) {
-      w.expected = this.exitShareUnder(thresholds);
-      w.expectedAtRow = this.rowsSeen;
-    }
-    const p = Math.min(Math.max(w.expected, 0.02), 0.98);
-    const standardError = Math.sqrt(p * (1 - p) * w.spread);
-    if (Math.abs(w.recent - w.expected) > this.options.suspicionZ * standardError) {
+    const armed = this.options.tuning !== 'static' && this.window.length >= this.options.minSamples;
+    if (this.exitShare.observe(exited, key, () => exitShareUnder(this.window, thresholds), armed)) {
       this.suspectUntilRow = this.rowsSeen + 2 * this.options.driftSegment;
       this.changeAtSample ??= this.samplesSeen;
     }
   }
 
-  /** Weighted share of the window's requests that would exit under `thresholds`. */
-  private exitShareUnder(thresholds: readonly number[]): number {
-    let total = 0;
-    let exited = 0;
-    for (const s of this.window) {
-      const w = s.weight ?? 1;
-      total += w;
-      if (s.confidences.some((c, i) => c >= thresholds[i]!)) exited += w;
-    }
-    return total === 0 ? 0 : exited / total;
-  }
-
-  /**
-   * Lower confidence bound (one-sided, `driftZ`) on the disagreement of the answers the most recent
-   * `driftSegment` samples got under the thresholds in force; 0 with fewer samples. Disagreements
-   * happen only among exits: their rate is bounded with Kish's effective sample size (a monitored
-   * compact exit stands for several requests but is one observation) and scaled by the exit share.
-   */
+  /** See `recentDisagreementLowerBound` (drift-watch.ts): over the last `driftSegment` samples, at `driftZ`. */
   recentDisagreementLowerBound(): number {
-    const { driftSegment, driftZ } = this.options;
-    if (this.window.length < driftSegment) return 0;
-    let total = 0;
-    let exited = 0;
-    let exitedSq = 0;
-    let disagree = 0;
-    for (let i = this.window.length - driftSegment; i < this.window.length; i++) {
-      const s = this.window[i]!;
-      const w = s.weight ?? 1;
-      total += w;
-      if (s.answeredBy < 0) continue;
-      exited += w;
-      exitedSq += w * w;
-      if (s.predictions[s.answeredBy] !== s.finalPrediction) disagree += w;
-    }
-    if (exited <= 0) return 0;
-    return wilsonLowerBoundOfRate(disagree / exited, (exited * exited) / exitedSq, driftZ) * (exited / total);
+    return recentDisagreementLowerBound(this.window, this.options.driftSegment, this.options.driftZ);
   }
 
   /** Agreement of the answers actually given (weighted) over the window. */
@@ -393,7 +360,7 @@ export class ExitMonitor {
     // so few, finds some too good to be true (bench:adapt's class-mix: tenths at 97-98 % after such
     // re-tunes). So a drift only ever raises thresholds; the periodic re-tunes lower them again as
     // the evidence grows.
-    const after = reason === 'drift' ? result.thresholds.map((t, i) => Math.max(t, before[i]!)) : result.thresholds;
+    const after = reason === 'drift' || reason === 'shift' ? result.thresholds.map((t, i) => Math.max(t, before[i]!)) : result.thresholds;
     this.thresholds = after;
     this.numRetunes++;
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.

@@ -60,7 +60,13 @@ export class InferPlanning {
     const plainWhole = plan.fused && informed && action.actionId % every !== 0;
     if (exits && exits.ramps.length > 0 && this.estimates.rampsReady(worker, model) && !plainWhole) {
       const keepRows = exits.mode === 'compact' ? requests.flatMap((r, row) => (r.id % every === 0 ? [row] : [])) : [];
-      action.earlyExit = { mode: exits.mode, ramps: exits.ramps, keepRows, ...(plan.fused ? { fused: true } : {}) };
+      action.earlyExit = {
+        mode: exits.mode,
+        ramps: exits.ramps,
+        keepRows,
+        ...(exits.mode === 'compact' ? { monitorFraction: 1 / every } : {}),
+        ...(plan.fused ? { fused: true } : {}),
+      };
     }
     this.book.commit(worker, action, requests, nowNs);
     worker.inflight.get(action.actionId)!.expectedStages = expectedStages(model, action);

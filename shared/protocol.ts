@@ -141,6 +141,11 @@ export const EarlyExitPlan = Type.Object({
   /** Compact mode: rows that run to the end even if they exit (accuracy monitoring sample). */
   keepRows: list(row, MAX_ROWS),
   /**
+   * Compact mode: the share of requests `keepRows` was drawn from (1: every row kept), so that the
+   * controller weighs each kept exit as the 1 / fraction exits it stands for. The worker ignores it.
+   */
+  monitorFraction: Type.Optional(num(0, 1)),
+  /**
    * Release mode only: run the whole model with the active ramps' heads as extra outputs (one
    * session, built by a RAMPS action with `fused`) instead of the chain. Nobody is answered early
    * (every row gets the full model's answer), every row's ramp confidences still come back as

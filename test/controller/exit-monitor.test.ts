@@ -188,4 +188,35 @@ describe('ExitMonitor', () => {
     expect(stats.exitsPerRamp[0]! + stats.exitsPerRamp[1]! + stats.fullAnswers).toBe(16); // every answer counted
     expect(stats.numSamples).toBeLessThanOrEqual(16);
   });
+
+  it('weighs a kept exit for the exits that left, also when every row that reported was kept', () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
+    const confident = {
+      siteIds: [4, 7],
+      predictions: [
+        [1, 1],
+        [1, 1],
+      ],
+      finalPredictions: [1, 1],
+    };
+    // a batch of two rows that both exited at the first ramp: row 0 kept for monitoring, row 1 left
+    monitor.observe(
+      { ...plan([0.95, 0.95], 'compact'), keepRows: [0] },
+      {
+        ...confident,
+        confidences: [
+          [0.99, 0.99],
+          [0.5, Number.NaN],
+        ],
+        finalPredictions: [1, -1],
+      },
+    );
+    // a batch of one row that ran to the end without exiting
+    monitor.observe(
+      { ...plan([0.95, 0.95], 'compact'), keepRows: [] },
+      { siteIds: [4, 7], confidences: [[0.2], [0.3]], predictions: [[1], [1]], finalPredictions: [1] },
+    );
+    // the kept exit stands for 10 requests (it once counted as 1: the batch's only reported row was kept)
+    expect(monitor.exitRates()[0]).toBeCloseTo(10 / 11);
+  });
 });
