@@ -11,14 +11,12 @@
  *    deactivate the lowest-utility ramp;
  * 3. else, if a ramp slot and budget are free, activate the inactive site whose prior utility is
  *    best. The prior comes from the package's validation statistics (its exit fraction at the
- *    accuracy budget), since inactive ramps are not observed online. A new ramp starts disabled
- *    (it reports its confidences but answers nobody) and the tuner sets its threshold once the
- *    window has served inputs for it: its validation threshold was chosen on the package's clean
- *    split, and after a drift (which is when slots free up) it broke the budget (bench:adapt's
- *    noise and shift runs: the tenth after a ramp came back at its prior threshold agreed 94-96 %).
+ *    accuracy budget), since inactive ramps are not observed online. A new ramp starts at its
+ *    validation threshold; the tuner adjusts it once the window has data for it. (The exit
+ *    monitor starts it disabled instead in compact mode: see ExitMonitor.maybeAdjust.)
  * Every decision is returned with its reason.
  */
-import { DISABLED_THRESHOLD, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
+import type { TunerRamp, TunerSample } from '../shared/threshold-tuner.js';
 
 export interface CandidateSite {
   siteId: number;
@@ -126,7 +124,7 @@ export function adjustRamps(
       return {
         action: 'activate',
         siteId: best.siteId,
-        threshold: DISABLED_THRESHOLD,
+        threshold: best.priorThreshold,
         reason: `free ramp slot; prior utility ${priorUtilityMs(best, wholeMs).toFixed(4)} ms per request`,
         utilitiesMs,
       };

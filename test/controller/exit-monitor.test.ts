@@ -60,8 +60,10 @@ describe('ExitMonitor', () => {
     const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { windowSize: 4096 });
     const random = seededRandom(5);
     const changes: { reason: string; before: number[]; after: number[] }[] = [];
+    const everyRow = Array.from({ length: 16 }, (_, row) => row);
     const observe = (wrong: number) => {
-      const change = monitor.observe(plan(monitor.currentThresholds), batch(random, 16, wrong));
+      // compact mode labelling every row (drift detection watches compact mode)
+      const change = monitor.observe({ ...plan(monitor.currentThresholds, 'compact'), keepRows: everyRow, monitorFraction: 1 }, batch(random, 16, wrong));
       if (change) changes.push(change);
     };
     // 4,000 requests that agree (stationary): no drift is declared

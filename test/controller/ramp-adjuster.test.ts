@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitMonitor } from '../../controller/exit-monitor.js';
 import { adjustRamps, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
-import { DISABLED_THRESHOLD, type TunerSample } from '../../shared/threshold-tuner.js';
+import type { TunerSample } from '../../shared/threshold-tuner.js';
 
 const WHOLE_MS = 10;
 const useful = { siteId: 3, upToMs: 3, costMs: 0.05 };
@@ -51,7 +51,7 @@ describe('ramp adjustment', () => {
   it('activates the best inactive site by its prior when a slot and budget are free, skipping excluded ones', () => {
     const window = samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] }));
     const decision = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
-    expect(decision).toMatchObject({ action: 'activate', siteId: 8, threshold: DISABLED_THRESHOLD }); // 0.8 × 2 ms beats the rest; it answers once tuned on served inputs
+    expect(decision).toMatchObject({ action: 'activate', siteId: 8, threshold: 0.9 }); // 0.8 × 2 ms beats the rest
     const next = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 }, new Set([8]));
     expect(next).toMatchObject({ action: 'activate', siteId: 6 }); // 0.1 × 4 ms − 0.2 ms beats site 1's 0.01 × 9 − 0.05
   });
@@ -166,7 +166,14 @@ describe('ExitMonitor ramp adjustment under drift (monitor, tuner and adjuster t
           agree = 0;
         }
       }
-      const plan = { mode: 'release' as const, ramps: active.map((siteId, k) => ({ siteId, threshold: thresholds[k]! })), keepRows: [] };
+      // compact mode labelling every row: the same evidence as release, and drift detection on
+      const everyRow = Array.from({ length: 16 }, (_, row) => row);
+      const plan = {
+        mode: 'compact' as const,
+        ramps: active.map((siteId, k) => ({ siteId, threshold: thresholds[k]! })),
+        keepRows: everyRow,
+        monitorFraction: 1,
+      };
       const retune = monitor.observe(plan, { siteIds: active, confidences, predictions, finalPredictions: Array(16).fill(1) });
       if (retune) retunes.push(retune.reason);
       const change = monitor.maybeAdjust();
