@@ -7,7 +7,9 @@
  * loop with a generous SLO), then p50/p90/p99 latency at one offered load for all variants
  * (EXITS_LOAD × vanilla's maximum, default 0.6), agreement with the full model, ground-truth
  * accuracy, and the exit fraction per ramp. Prints a table per workload and writes
- * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them.
+ * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them; EXITS_LOG_DIR=DIR has
+ * each variant's controller write its logs (requests.csv, actions.csv, thresholds.csv) under
+ * DIR/<model>-<variant>/ for a look at what happened in a phase.
  *
  * Ramp thresholds start at the package's initial ones (chosen on the validation split for ≥ 99 %
  * agreement) and are tuned online as in service.
@@ -45,8 +47,11 @@ import { exitCeilings } from './exit-ceiling.js';
 const VARIANTS = ['off', 'release', 'compact', 'release-chain'] as const;
 type Variant = (typeof VARIANTS)[number];
 const NAMES: Record<Variant, string> = { off: 'vanilla', release: 'release', compact: 'compact', 'release-chain': 'releaseChain' };
-const controllerArgsOf = (variant: Variant): string[] =>
-  variant === 'release-chain' ? ['--exit-mode', 'release', '--no-fused-release'] : ['--exit-mode', variant];
+const LOG_DIR = process.env.EXITS_LOG_DIR;
+const controllerArgsOf = (variant: Variant, model: string): string[] => [
+  ...(variant === 'release-chain' ? ['--exit-mode', 'release', '--no-fused-release'] : ['--exit-mode', variant]),
+  ...(LOG_DIR ? ['--log-dir', `${LOG_DIR}/${model}-${NAMES[variant]}`] : []),
+];
 /** Offered load of the latency phase as a fraction of vanilla's measured maximum throughput. */
 const LOAD_FRACTION = Number(process.env.EXITS_LOAD ?? 0.6);
 const LATENCY_SECONDS = Number(process.env.EXITS_SECONDS ?? 6);
@@ -207,7 +212,12 @@ async function oneWorkerThroughput(model: string, inputsFor: (i: number) => Tens
   for (const variant of VARIANTS) {
     const label = `${NAMES[variant]}, one worker`;
     progress(`${label}: starting a controller and 1 worker ...`);
-    const cluster = await LocalCluster.start({ numWorkers: 1, modelDir: 'models', preload: [model], controllerArgs: controllerArgsOf(variant) });
+    const cluster = await LocalCluster.start({
+      numWorkers: 1,
+      modelDir: 'models',
+      preload: [model],
+      controllerArgs: controllerArgsOf(variant, `${model}-one-worker`),
+    });
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
       await cluster.waitUntilServing(client, [model], undefined, SERVING_TIMEOUT_MS);
@@ -287,7 +297,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   let vanillaRps = 0;
   for (const variant of VARIANTS) {
     progress(`${NAMES[variant]}: starting a controller and 2 workers ...`);
-    const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: controllerArgsOf(variant) });
+    const cluster = await LocalCluster.start({ numWorkers: 2, modelDir: 'models', preload: [model], controllerArgs: controllerArgsOf(variant, model) });
     const client = await EscapementClient.connect(cluster.clientUrl);
     try {
       await cluster.waitUntilServing(client, [model], undefined, SERVING_TIMEOUT_MS);

@@ -73,6 +73,8 @@ export interface ModelInstance {
   readyRampSets: Set<string>;
   /** Ramp sets with a RAMPS action in flight, or that failed (never retried here). */
   pendingRampSets: Set<string>;
+  /** An INFER has been planned on it: a RAMPS from then on is a ramp change during service. */
+  served: boolean;
 }
 
 export interface InflightAction {

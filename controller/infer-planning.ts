@@ -10,7 +10,7 @@ import type { BatchEstimates } from './batch-estimates.js';
 import { rampSetKey, type ModelState, type WorkerState } from './cluster-state.js';
 import type { LatencyEstimator } from './latency-estimator.js';
 import type { QueuedRequest } from './request-queue.js';
-import { RAMPS_ESTIMATE_KEY } from './result-folding.js';
+import { rampsEstimateKey } from './result-folding.js';
 import type { PlannedAction } from './core-outputs.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 
@@ -32,7 +32,7 @@ export class InferPlanning {
     private readonly book: ActionBook,
     private readonly estimates: BatchEstimates,
     private readonly estimator: LatencyEstimator,
-    private readonly config: Pick<SchedulerConfig, 'latestDeltaNs' | 'defaultRampsNs'>,
+    private readonly config: Pick<SchedulerConfig, 'latestDeltaNs' | 'defaultRampsNs' | 'defaultSmokeRampsNs'>,
   ) {}
 
   planInfer(worker: WorkerState, model: ModelState, plan: InferPlan, nowNs: number): PlannedAction {
@@ -70,11 +70,17 @@ export class InferPlanning {
     }
     this.book.commit(worker, action, requests, nowNs);
     worker.inflight.get(action.actionId)!.expectedStages = expectedStages(model, action);
-    worker.instances.get(model.spec.name)!.lastUsedNs = nowNs;
+    const instance = worker.instances.get(model.spec.name)!;
+    instance.lastUsedNs = nowNs;
+    instance.served = true;
     return { workerId: worker.id, action, requests };
   }
 
-  /** Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set. */
+  /**
+   * Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set.
+   * Before a holder serves, it builds with a full warm-up, all holders at once; during service (a
+   * ramp change) with a smoke run, one holder at a time, so the others keep serving meanwhile.
+   */
   prepareRampSets(model: ModelState, nowNs: number, actions: PlannedAction[]): void {
     const ramps = model.spec.earlyExit?.ramps ?? [];
     if (ramps.length === 0) return;
@@ -82,18 +88,26 @@ export class InferPlanning {
     const fused = this.estimates.needsFused(model);
     const siteIds = ramps.map((r) => r.siteId);
     const key = rampSetKey(siteIds, fused);
+    const building = (w: WorkerState) => [...w.inflight.values()].some((f) => f.action.type === 'ramps' && f.action.modelName === model.spec.name);
+    let anyBuilding = [...model.holders.values()].some(building);
     for (const worker of model.holders.values()) {
       const instance = worker.instances.get(model.spec.name)!;
       if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;
+      const warmup = instance.served ? 'smoke' : 'full';
+      if (warmup === 'smoke' && anyBuilding) continue;
+      anyBuilding = true;
       instance.pendingRampSets.add(key);
       const startNs = worker.timeline.freeAtNs(nowNs);
-      const durationNs = this.estimator.estimateNs(model.spec.name, worker.id, RAMPS_ESTIMATE_KEY) ?? this.config.defaultRampsNs;
+      const durationNs =
+        this.estimator.estimateNs(model.spec.name, worker.id, rampsEstimateKey(warmup)) ??
+        (warmup === 'smoke' ? this.config.defaultSmokeRampsNs : this.config.defaultRampsNs);
       const action: RampsAction = {
         type: 'ramps',
         ...this.book.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs),
         modelName: model.spec.name,
         siteIds,
         ...(fused ? { fused: true } : {}),
+        warmup,
       };
       this.book.commit(worker, action, [], nowNs);
       actions.push({ workerId: worker.id, action, requests: [] });

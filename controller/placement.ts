@@ -134,6 +134,7 @@ export class Placement {
       weightsBytes: needBytes,
       lastUsedNs: nowNs,
       readyRampSets: new Set(),
+      served: false,
       pendingRampSets: new Set(),
     });
     model.holders.set(worker.id, worker);

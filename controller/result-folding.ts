@@ -10,7 +10,7 @@
  * folds into and passes it in as a FoldingHost.
  */
 import { ErrorCode, describeError } from '../shared/error-codes.js';
-import type { ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RequestStatus, StageTiming, Action } from '../shared/protocol.js';
+import type { ActionResultMsg, EarlyExitPlan, ExitMsg, InferAction, LoadAction, RampsWarmup, RequestStatus, StageTiming, Action } from '../shared/protocol.js';
 import type { Admission } from './admission.js';
 import { rampSetKey, type InflightAction, type ModelState, type WorkerState } from './cluster-state.js';
 import { foldExitRun } from './exit-folding.js';
@@ -56,8 +56,10 @@ export interface ResultFold {
 const RETRYABLE_INFER_CODES = new Set<number>([ErrorCode.INFER_TOO_LATE, ErrorCode.INFER_NOT_LOADED]);
 /** LOAD codes that mean the model can never load on that worker. */
 const PERMANENT_LOAD_CODES = new Set<number>([ErrorCode.LOAD_UNKNOWN_MODEL, ErrorCode.LOAD_FAILED]);
-/** Estimator key (in place of a batch size) for RAMPS durations; LOADs use 0. */
+/** Estimator keys (in place of a batch size) for RAMPS durations, by warm-up; LOADs use 0. */
 export const RAMPS_ESTIMATE_KEY = -1;
+export const SMOKE_RAMPS_ESTIMATE_KEY = -2;
+export const rampsEstimateKey = (warmup: RampsWarmup | undefined): number => (warmup === 'smoke' ? SMOKE_RAMPS_ESTIMATE_KEY : RAMPS_ESTIMATE_KEY);
 
 /** What folding reads and changes of the scheduler's state. */
 export interface FoldingHost {
@@ -138,7 +140,7 @@ export class ResultFolding {
         if (instance && msg.code === ErrorCode.OK) {
           instance.readyRampSets.add(key);
           instance.pendingRampSets.delete(key);
-          this.host.estimator.record(inflight.action.modelName, worker.id, RAMPS_ESTIMATE_KEY, msg.timing.durationNs);
+          this.host.estimator.record(inflight.action.modelName, worker.id, rampsEstimateKey(inflight.action.warmup), msg.timing.durationNs);
         }
         // NOTE: a failed set stays in pendingRampSets, so it is not retried on this worker.
         return { outcomes: [], record };
@@ -225,6 +227,7 @@ export class ResultFolding {
         weightsBytes: this.host.placement.weightsBytes(model),
         lastUsedNs: nowNs,
         readyRampSets: new Set(),
+        served: false,
         pendingRampSets: new Set(),
       });
       worker.usedBytes += this.host.placement.weightsBytes(model);

@@ -206,6 +206,9 @@ export type ExitFeedback = Static<typeof ExitFeedback>;
  * Prepare the chain of segments for a set of active ramps on a loaded early-exit package, so the
  * INFERs that use it never pay for building it. Planned on the worker's timeline like a LOAD.
  */
+export const RampsWarmup = Type.Union([Type.Literal('full'), Type.Literal('smoke')], { description: 'a warm-up (full, smoke)' });
+export type RampsWarmup = Static<typeof RampsWarmup>;
+
 export const RampsAction = Type.Object({
   type: Type.Literal('ramps'),
   ...actionWindow,
@@ -214,6 +217,13 @@ export const RampsAction = Type.Object({
   siteIds: list(siteId, 64),
   /** Also build the whole model with these ramps' heads fused in (release mode's `fused` INFERs). */
   fused: Type.Optional(Type.Boolean()),
+  /**
+   * How the new sessions run before the action ends: `full` (default) at every batch size, twice,
+   * for a model that has not served yet (cold onnxruntime shapes and thread); `smoke`, one run at
+   * batch 1, for a ramp change during service, where a full warm-up would hold the worker away
+   * from its queue for hundreds of ms (worker/ort-executor.ts, warmChain).
+   */
+  warmup: Type.Optional(RampsWarmup),
 });
 export type RampsAction = Static<typeof RampsAction>;
 

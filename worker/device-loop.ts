@@ -213,7 +213,7 @@ export class DeviceLoop {
           return await this.runInfer(job, action);
         case 'ramps':
           if (!this.loaded.has(action.modelName)) return new Refusal(ErrorCode.RAMPS_NOT_LOADED, `${action.modelName} is not loaded`);
-          await this.executor.prepareRamps(action.modelName, action.siteIds, action.fused ?? false);
+          await this.executor.prepareRamps(action.modelName, action.siteIds, action.fused ?? false, action.warmup ?? 'full');
           return {};
       }
     } catch (err) {

@@ -3,7 +3,7 @@
  * (windows, memory budget, validation); an executor only creates sessions, runs them one at a
  * time, and measures.
  */
-import type { BatchProfileEntry, EarlyExitPlan, ExitFeedback, StageTiming } from '../shared/protocol.js';
+import type { BatchProfileEntry, EarlyExitPlan, ExitFeedback, RampsWarmup, StageTiming } from '../shared/protocol.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 
@@ -51,7 +51,7 @@ export interface Executor {
    * Builds (and keeps) the segment chain for a set of active ramps of a loaded package; with
    * `fused`, also the whole model with those ramps' heads as extra outputs.
    */
-  prepareRamps(modelName: string, siteIds: number[], fused?: boolean): Promise<void>;
+  prepareRamps(modelName: string, siteIds: number[], fused?: boolean, warmup?: RampsWarmup): Promise<void>;
   /** Runs a batch; with `options.earlyExit` and an early-exit package, as a chain with ramps. */
   infer(modelName: string, batchSize: number, inputs: Tensor[], options?: InferOptions): Promise<InferOutcome>;
   close(): Promise<void>;

@@ -28,7 +28,7 @@ async function handle(req: ThreadRequest): Promise<void> {
       await executor.unload(req.modelName);
       return post({ id: req.id, ok: true, kind: 'done' });
     case 'ramps':
-      await executor.prepareRamps(req.modelName, req.siteIds, req.fused);
+      await executor.prepareRamps(req.modelName, req.siteIds, req.fused, req.warmup);
       return post({ id: req.id, ok: true, kind: 'done' });
     case 'probe':
       await executor.probe(req.onnxBytes);

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
-import type { BatchProfileEntry, EarlyExitPlan } from '../shared/protocol.js';
+import type { BatchProfileEntry, EarlyExitPlan, RampsWarmup } from '../shared/protocol.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 import { segmentModel } from '../onnx/segmenter.js';
 import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
@@ -86,7 +86,7 @@ async function loadEarlyExit(
     heads.set(ramp.siteId, { session, input: site.tensor, output: ramp.outputName });
   }
   const state: EarlyExitState = { settings, section, folder, heads, chains: new Map(), fused: new Map(), inputs, maxBatchSize, seqLength };
-  await chainFor(state, section.chosenRamps);
+  await chainFor(state, section.chosenRamps, 'full');
   return state;
 }
 
@@ -94,7 +94,7 @@ async function loadEarlyExit(
  * The segment chain ending at the given sites: the package's own segments for its chosen ramps
  * (when compiled by this runtime), otherwise cut from model.onnx here.
  */
-async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<ChainStep[]> {
+async function chainFor(state: EarlyExitState, siteIds: number[], warmup: RampsWarmup): Promise<ChainStep[]> {
   const key = siteIds.join(',');
   const cached = state.chains.get(key);
   if (cached) return cached;
@@ -124,7 +124,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
     });
     steps.push({ session, inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite, ...(ramp ? { headOutput: ramp.outputName } : {}) });
   }
-  await warmChain(steps, state);
+  await warmChain(steps, state, warmup);
   state.chains.set(key, steps);
   return steps;
 }
@@ -133,7 +133,7 @@ async function chainFor(state: EarlyExitState, siteIds: number[]): Promise<Chain
  * The whole model with the given sites' ramp heads appended as extra outputs (one session; see
  * fused-runner.ts), cut from model.onnx and warmed like a chain.
  */
-async function fusedFor(state: EarlyExitState, siteIds: number[]): Promise<FusedModel> {
+async function fusedFor(state: EarlyExitState, siteIds: number[], warmup: RampsWarmup): Promise<FusedModel> {
   const key = siteIds.join(',');
   const cached = state.fused.get(key);
   if (cached) return cached;
@@ -148,7 +148,7 @@ async function fusedFor(state: EarlyExitState, siteIds: number[]): Promise<Fused
   }
   const session = await createDeviceSession(encodeModel(model), state.settings);
   const fused = { session, heads };
-  await warmChain([{ session, inputs: state.inputs.map((s) => s.name), outputs: [], endsAtSite: null }], state);
+  await warmChain([{ session, inputs: state.inputs.map((s) => s.name), outputs: [], endsAtSite: null }], state, warmup);
   state.fused.set(key, fused);
   return fused;
 }
@@ -157,22 +157,32 @@ async function fusedFor(state: EarlyExitState, siteIds: number[]): Promise<Fused
 const NUM_CHAIN_WARMUP_RUNS = 2;
 
 /**
- * Runs a new chain at every batch size up to the largest profiled one before it serves. Without
- * it the first few hundred INFERs on a chain ran up to 1.7x slower than later ones (onnxruntime's
- * first runs per shape and the thread's cold code), and a planner trusting the warmed whole-model
- * profile missed deadlines for the first seconds of service.
+ * Runs a new chain before it serves, as its RAMPS (or LOAD) says. `full`, for a model that has not
+ * served yet: every batch size up to the largest profiled one, twice; without it the first few
+ * hundred INFERs on a chain ran up to 1.7x slower than later ones (onnxruntime's first runs per
+ * shape and the thread's cold code), and a planner trusting the warmed whole-model profile missed
+ * deadlines for the first seconds of service. `smoke`, for a ramp change during service: one run
+ * at batch 1, so that a chain that cannot run fails its RAMPS rather than an INFER. The thread is
+ * warm by then, and what stays cold costs a new shape's first run 0.5-1.5 ms once (fmnist-resnet
+ * on the development VM), where the full warm-up took the worker 300 ms (600 ms with release's
+ * fused model too), in which its share of the load queued or was rejected: on two workers at
+ * 70 % load, each ramp change cost ~500 rejected requests (bench:exits, the ramp adjuster's changes).
  */
-async function warmChain(steps: readonly ChainStep[], state: EarlyExitState): Promise<void> {
-  for (let batchSize = 1; batchSize <= state.maxBatchSize; batchSize++) {
-    for (let run = 0; run < NUM_CHAIN_WARMUP_RUNS; run++) {
-      const env: Record<string, ort.Tensor> = zeroInputs(state.inputs, batchSize, state.seqLength);
-      for (const step of steps) {
-        const feeds: Record<string, ort.Tensor> = {};
-        for (const name of step.inputs) feeds[name] = env[name]!;
-        Object.assign(env, await step.session.run(feeds));
-      }
+async function warmChain(steps: readonly ChainStep[], state: EarlyExitState, warmup: RampsWarmup): Promise<void> {
+  for (const batchSize of chainWarmupBatchSizes(warmup, state.maxBatchSize)) {
+    const env: Record<string, ort.Tensor> = zeroInputs(state.inputs, batchSize, state.seqLength);
+    for (const step of steps) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of step.inputs) feeds[name] = env[name]!;
+      Object.assign(env, await step.session.run(feeds));
     }
   }
+}
+
+/** The batch sizes a new chain runs at before it serves, in order (warmChain). */
+export function chainWarmupBatchSizes(warmup: RampsWarmup, maxBatchSize: number): number[] {
+  if (warmup === 'smoke') return [1];
+  return Array.from({ length: maxBatchSize }, (_, i) => i + 1).flatMap((b) => new Array<number>(NUM_CHAIN_WARMUP_RUNS).fill(b));
 }
 
 /** Appends a ramp head's nodes and weights to a segment graph and exposes its output. */
@@ -200,9 +210,11 @@ function argmaxRows(data: Float32Array, numRows: number): number[] {
 /** A release-mode INFER on the fused model: every row's full answer, the ramps' view as feedback. */
 async function inferFused(entry: LoadedModel, feeds: Record<string, ort.Tensor>, numRequests: number, plan: EarlyExitPlan): Promise<InferOutcome> {
   const state = entry.earlyExit!;
+  // Built by its RAMPS beforehand; a chain an INFER has to build serves at once (a smoke run).
   const fused = await fusedFor(
     state,
     plan.ramps.map((r) => r.siteId),
+    'smoke',
   );
   const result = await runFused(fused, feeds, state.section.finalOutput, numRequests, monotonicNowNs);
   const spec = entry.outputs[0]!;
@@ -226,6 +238,7 @@ async function inferWithExits(
   const chain = await chainFor(
     state,
     plan.ramps.map((r) => r.siteId),
+    'smoke',
   );
   const config = { mode: plan.mode, thresholds: new Map(plan.ramps.map((r) => [r.siteId, r.threshold])), keepRows: new Set(plan.keepRows), numRequests };
   const result = await runChainWithExits(
@@ -420,12 +433,12 @@ export class OrtExecutor implements Executor {
     if (entry.earlyExit) await releaseEarlyExit(entry.earlyExit);
   }
 
-  async prepareRamps(modelName: string, siteIds: number[], fused = false): Promise<void> {
+  async prepareRamps(modelName: string, siteIds: number[], fused = false, warmup: RampsWarmup = 'full'): Promise<void> {
     const entry = this.sessions.get(modelName);
     if (!entry?.earlyExit) throw new EscapementError(ErrorCode.RAMPS_NOT_LOADED, `${modelName} is not loaded with an early-exit package`);
     try {
-      await chainFor(entry.earlyExit, siteIds);
-      if (fused) await fusedFor(entry.earlyExit, siteIds);
+      await chainFor(entry.earlyExit, siteIds, warmup);
+      if (fused) await fusedFor(entry.earlyExit, siteIds, warmup);
     } catch (err) {
       throw new EscapementError(ErrorCode.RAMPS_FAILED, (err as Error).message);
     }

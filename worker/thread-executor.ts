@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { EscapementError, type ErrorCodeValue } from '../shared/error-codes.js';
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { Tensor } from '../shared/tensor.js';
+import type { RampsWarmup } from '../shared/protocol.js';
 import type { Executor, InferOptions, InferOutcome, LoadOutcome } from './executor.js';
 import { identityModelBytes } from './device-probe.js';
 import { CUDA_INSTALL_HINT, type SessionSettings } from '../onnx/session-options.js';
@@ -89,8 +90,8 @@ export class ThreadExecutor implements Executor {
     return { profile: reply.profile, weightsBytes: reply.weightsBytes };
   }
 
-  async prepareRamps(modelName: string, siteIds: number[], fused = false): Promise<void> {
-    await this.call({ kind: 'ramps', modelName, siteIds, fused });
+  async prepareRamps(modelName: string, siteIds: number[], fused = false, warmup: RampsWarmup = 'full'): Promise<void> {
+    await this.call({ kind: 'ramps', modelName, siteIds, fused, warmup });
   }
 
   async unload(modelName: string): Promise<void> {

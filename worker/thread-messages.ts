@@ -1,6 +1,6 @@
 /** Messages between the worker's main thread and its inference thread (an executor behind messages). */
 import type { ModelEntry } from '../shared/model-manifest.js';
-import type { BatchProfileEntry, EarlyExitPlan, ExitFeedback, StageTiming } from '../shared/protocol.js';
+import type { BatchProfileEntry, EarlyExitPlan, ExitFeedback, RampsWarmup, StageTiming } from '../shared/protocol.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { SessionSettings } from '../onnx/session-options.js';
 
@@ -16,7 +16,7 @@ export interface WireTensor {
 export type ThreadRequest =
   | { id: number; kind: 'load'; entry: ModelEntry; batchSizes: number[] }
   | { id: number; kind: 'unload'; modelName: string }
-  | { id: number; kind: 'ramps'; modelName: string; siteIds: number[]; fused: boolean }
+  | { id: number; kind: 'ramps'; modelName: string; siteIds: number[]; fused: boolean; warmup: RampsWarmup }
   | { id: number; kind: 'infer'; modelName: string; batchSize: number; inputs: WireTensor[]; numRequests: number; earlyExit?: EarlyExitPlan }
   | { id: number; kind: 'probe'; onnxBytes: Uint8Array };
 

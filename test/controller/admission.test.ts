@@ -14,7 +14,15 @@ function setUp() {
   const estimator = new LatencyEstimator(config.estimator);
   const model = newModelState(modelSpec('a'));
   const worker = newWorkerState('w0', 10_000, config.timeline);
-  worker.instances.set('a', { model: 'a', state: 'loaded', weightsBytes: 100, lastUsedNs: 0, readyRampSets: new Set(), pendingRampSets: new Set() });
+  worker.instances.set('a', {
+    model: 'a',
+    state: 'loaded',
+    weightsBytes: 100,
+    lastUsedNs: 0,
+    readyRampSets: new Set(),
+    pendingRampSets: new Set(),
+    served: false,
+  });
   workers.set('w0', worker);
   model.holders.set('w0', worker);
   for (const b of [1, 2, 4, 8, 16]) for (let i = 0; i < 20; i++) estimator.record('a', 'w0', b, 2 * MS);

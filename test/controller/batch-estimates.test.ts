@@ -18,7 +18,15 @@ function setUp(maxBatchSize = 16) {
 
 /** The worker holds the model, loaded. */
 function load(worker: WorkerState, model: ReturnType<typeof newModelState>) {
-  worker.instances.set('a', { model: 'a', state: 'loaded', weightsBytes: 100, lastUsedNs: 0, readyRampSets: new Set(), pendingRampSets: new Set() } as never);
+  worker.instances.set('a', {
+    model: 'a',
+    state: 'loaded',
+    weightsBytes: 100,
+    lastUsedNs: 0,
+    readyRampSets: new Set(),
+    pendingRampSets: new Set(),
+    served: false,
+  } as never);
   model.holders.set(worker.id, worker);
 }
 

@@ -20,7 +20,15 @@ function setUp(overrides: Parameters<typeof schedulerConfig>[0] = {}) {
   const estimates = new BatchEstimates(workers, estimator, config);
   const model: ModelState = newModelState(modelSpec('a', { batchSizes: [1, 2, 4] }));
   const worker = workers.get('w0')!;
-  worker.instances.set('a', { model: 'a', state: 'loaded', weightsBytes: 100, lastUsedNs: 0, readyRampSets: new Set(), pendingRampSets: new Set() });
+  worker.instances.set('a', {
+    model: 'a',
+    state: 'loaded',
+    weightsBytes: 100,
+    lastUsedNs: 0,
+    readyRampSets: new Set(),
+    pendingRampSets: new Set(),
+    served: false,
+  });
   model.holders.set('w0', worker);
   const planned: { numRequests: number; batchSize: number }[] = [];
   const host: DispatchHost = {

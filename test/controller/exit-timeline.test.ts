@@ -320,7 +320,7 @@ describe('preparing chains for a new ramp set', () => {
     spec.loadedRampSet = '1,2';
     spec.earlyExit = { mode: 'compact', ramps: RAMPS, monitorFraction: 0.1 };
     // a 1 ms RAMPS estimate lets an INFER be planned right behind it, before its result is known
-    const c = new FakeCluster([spec], { defaultRampsNs: 1 * MS });
+    const c = new FakeCluster([spec], { defaultRampsNs: 1 * MS, defaultSmokeRampsNs: 1 * MS });
     c.addWorker('w0', 10_000, { inferNs: (_m, b) => b * MS });
     c.scheduler.pin('ee');
     c.runForMs(100);
@@ -343,5 +343,29 @@ describe('preparing chains for a new ramp set', () => {
     c.runForMs(100);
     expect(withRamps()?.ramps.map((r) => r.siteId)).toEqual([2]);
     expect(c.plan().some((a) => a.action.type === 'ramps')).toBe(false); // prepared once
+  });
+
+  it('builds with a full warm-up on every holder before service, and one holder at a time with a smoke run during service', () => {
+    const spec = modelSpec('ee');
+    spec.exitTimeline = new ExitTimeline(profile, costs);
+    spec.earlyExit = { mode: 'compact', ramps: RAMPS, monitorFraction: 0.1 };
+    const c = new FakeCluster([spec]);
+    for (const id of ['w0', 'w1']) c.addWorker(id, 10_000, { inferNs: (_m, b) => b * MS });
+    c.scheduler.pin('ee'); // loaded on both
+    c.runForMs(100);
+    const rampsOf = (id: string) => c.workers.get(id)!.executed.flatMap((p) => (p.action.type === 'ramps' ? [p.action] : []));
+    const holders = ['w0', 'w1'];
+    for (const id of holders) expect(rampsOf(id).map((a) => a.warmup)).toEqual(['full']);
+    steadyLoad(c, 100, 1, 1_000); // every holder serves
+    const served = holders.filter((id) => c.workers.get(id)!.executed.some((p) => p.action.type === 'infer'));
+    expect(served).toEqual(holders);
+    // A ramp change: the holders build in turn, each with a smoke run.
+    c.scheduler.setExitConfig('ee', { ...spec.earlyExit, ramps: [{ siteId: 2, threshold: 0.9 }] });
+    c.submit('ee', 10_000);
+    const first = c.plan().filter((a) => a.action.type === 'ramps');
+    expect(first.length).toBe(1);
+    expect(first[0]!.action.type === 'ramps' && first[0]!.action.warmup).toBe('smoke');
+    c.runForMs(100);
+    for (const id of holders) expect(rampsOf(id).at(-1)).toMatchObject({ siteIds: [2], warmup: 'smoke' });
   });
 });

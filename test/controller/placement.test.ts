@@ -43,6 +43,7 @@ function holds(worker: WorkerState, model: ModelState, lastUsedNs = 0): void {
     lastUsedNs,
     readyRampSets: new Set(),
     pendingRampSets: new Set(),
+    served: false,
   });
   worker.usedBytes += model.spec.weightsBytes;
   model.holders.set(worker.id, worker);
