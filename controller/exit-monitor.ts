@@ -127,8 +127,6 @@ export class ExitMonitor {
   /** Sites deactivated recently, with the sample count at which they may come back. */
   private readonly cooldown = new Map<number, number>();
   private samplesSeen = 0;
-  /** The mode of the latest plan observed (a new ramp starts differently in compact mode; see maybeAdjust). */
-  private lastMode: EarlyExitPlan['mode'] | undefined;
   /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
   private rowsSeen = 0;
   private readonly exitShare: ExitShareWatch;
@@ -193,13 +191,14 @@ export class ExitMonitor {
       const at = this.ramps.findIndex((r) => r.upToMs > site.upToMs);
       const index = at < 0 ? this.ramps.length : at;
       this.ramps.splice(index, 0, { siteId: site.siteId, upToMs: site.upToMs, costMs: site.costMs });
-      // Compact mode: a new ramp answers nobody until tuned on served inputs. Its validation
-      // threshold was chosen on the package's clean split, and after a drift (which is when slots
-      // free up) it broke the budget (bench:adapt's noise and shift: 94-96 % in the next tenth).
-      // NOTE: not in release mode, where a disabled ramp made the planner run the chain for some
-      // batches and release's 60 % phase of bench:exits fell to 81-82 % SLO (p99 88-95 ms, two
-      // runs; 100 % with the validation threshold). Why was not found.
-      this.thresholds.splice(index, 0, this.lastMode === 'compact' ? DISABLED_THRESHOLD : decision.threshold);
+      // A new ramp answers nobody until tuned on served inputs. Its validation threshold was
+      // chosen on the package's clean split, and after a drift (which is when slots free up) it
+      // broke the budget (bench:adapt's noise and shift: 94-96 % in the next tenth). In release
+      // mode this start was seen to make the planner run the chain for some batches (60 % phase
+      // of bench:exits at 81-82 % SLO, two runs); the likely cause, a new ramp set's chain priced
+      // at its bare profile until seen, is fixed (ExitTimeline.releaseChainFactor borrows what
+      // serving showed for other sets), and a release run with a ramp added after it ran no chain.
+      this.thresholds.splice(index, 0, DISABLED_THRESHOLD);
     }
     this.window = [];
     this.sinceRetune = 0;
@@ -226,7 +225,6 @@ export class ExitMonitor {
     if (siteOrder.some((i) => i < 0)) return undefined; // feedback for another ramp set
     const planThresholds = this.ramps.map((r) => plan.ramps.find((p) => p.siteId === r.siteId)?.threshold ?? Number.POSITIVE_INFINITY);
     const planKey = `${this.activeSiteIds.join(' ')}|${planThresholds.join(' ')}`;
-    this.lastMode = plan.mode;
     // A compact batch labels its kept exits; each stands for the exits its sample was drawn from:
     // 1 / the plan's monitoring fraction (1 at a cold start or a suspected drift, when every row is
     // kept). Without the fraction (an older controller's plan), a batch that kept every row is full

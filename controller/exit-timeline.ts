@@ -146,17 +146,35 @@ export class ExitTimeline {
 
   /**
    * A release chain run's duration against the whole model's: learned at this batch size once
-   * seen; else the profile's no-exit factor, scaled as the nearest learned batch size's was.
+   * seen; else the profile's no-exit factor, scaled as the nearest learned batch size's was. A
+   * ramp set not run yet borrows that scale from the sets that have: what serving adds to the
+   * profile (contention for the cores, the exit messages) belongs to the host, not the ramps, and
+   * with the profile's bare 1.07x a new set looked cheap enough to run the chain until it had
+   * learned its own cost at each batch size.
    */
   releaseChainFactor(siteIds: readonly number[], batchSize: number): number {
     const profiled = this.noExitFactor(siteIds, batchSize);
+    const key = siteIds.join(',');
+    const own = this.nearestLearnedChain(key, batchSize);
+    if (own?.size === batchSize) return own.factor;
+    let nearest = own;
+    if (!nearest) {
+      for (const other of this.releaseChain.keys()) {
+        const found = other === key ? undefined : this.nearestLearnedChain(other, batchSize);
+        if (found && (!nearest || Math.abs(Math.log(found.size / batchSize)) < Math.abs(Math.log(nearest.size / batchSize)))) nearest = found;
+      }
+    }
+    return nearest ? (profiled * nearest.factor) / this.noExitFactor(nearest.siteIds, nearest.size) : profiled;
+  }
+
+  /** A ramp set's learned chain factor at the batch size nearest `batchSize` (enough samples only). */
+  private nearestLearnedChain(key: string, batchSize: number): { siteIds: number[]; size: number; factor: number } | undefined {
     let nearest: { size: number; factor: number } | undefined;
-    for (const [size, seen] of this.releaseChain.get(siteIds.join(',')) ?? []) {
+    for (const [size, seen] of this.releaseChain.get(key) ?? []) {
       if (seen.samples < MIN_CHAIN_SAMPLES) continue;
-      if (size === batchSize) return seen.factor;
       if (!nearest || Math.abs(Math.log(size / batchSize)) < Math.abs(Math.log(nearest.size / batchSize))) nearest = { size, factor: seen.factor };
     }
-    return nearest ? (profiled * nearest.factor) / this.noExitFactor(siteIds, nearest.size) : profiled;
+    return nearest && { siteIds: key === '' ? [] : key.split(',').map(Number), ...nearest };
   }
 
   /**

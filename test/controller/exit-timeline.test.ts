@@ -59,6 +59,20 @@ describe('ExitTimeline', () => {
     expect(t.releaseChainGain([1, 2], 16, 16, 200)).toBeLessThan(0);
   });
 
+  it('prices a release chain at the cost serving showed: learned per batch size, and borrowed by a ramp set that has not run', () => {
+    const t = timeline();
+    expect(t.releaseChainFactor([1, 2], 16)).toBeCloseTo(t.noExitFactor([1, 2], 16), 9); // the profile, until seen
+    for (let i = 0; i < 5; i++) t.observeReleaseChain([1, 2], 16, 1.4);
+    expect(t.releaseChainFactor([1, 2], 16)).toBeCloseTo(1.4, 9);
+    // A batch size not seen: the profile, scaled as batch 16's was.
+    expect(t.releaseChainFactor([1, 2], 8)).toBeCloseTo((t.noExitFactor([1, 2], 8) * 1.4) / t.noExitFactor([1, 2], 16), 9);
+    // A new ramp set (the adjuster dropped ramp 1): the host's scale, not the bare profile.
+    expect(t.releaseChainFactor([2], 16)).toBeCloseTo((t.noExitFactor([2], 16) * 1.4) / t.noExitFactor([1, 2], 16), 9);
+    // Once the new set has learned its own cost, that counts.
+    for (let i = 0; i < 5; i++) t.observeReleaseChain([2], 16, 1.1);
+    expect(t.releaseChainFactor([2], 16)).toBeCloseTo(1.1, 9);
+  });
+
   it('release mode never shrinks a batch, whatever the exits', () => {
     const t = timeline();
     teach(t, [8, 4]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitMonitor } from '../../controller/exit-monitor.js';
 import { adjustRamps, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
-import type { TunerSample } from '../../shared/threshold-tuner.js';
+import { DISABLED_THRESHOLD, type TunerSample } from '../../shared/threshold-tuner.js';
 
 const WHOLE_MS = 10;
 const useful = { siteId: 3, upToMs: 3, costMs: 0.05 };
@@ -97,6 +97,35 @@ describe('ExitMonitor ramp adjustment', () => {
     expect(monitor.activeSiteIds).toEqual([3]);
     expect(monitor.stats().recentChanges.at(-1)).toMatchObject({ kind: 'ramps', reason: change!.reason, before: [3, 6], after: [3] });
     expect(monitor.stats().numSamples).toBe(0);
+  });
+
+  it.each(['release', 'compact'] as const)('starts a ramp it adds disabled until the tuner has seen it answer (%s mode)', (mode) => {
+    const monitor = new ExitMonitor('m', [useful], [0.9], WHOLE_MS, { adjustEvery: 320, minSamples: 300, maxRamps: 2, retuneEvery: 100_000 }, [
+      candidates[0]!,
+      candidates[2]!,
+    ]);
+    const rows = 16;
+    const feedback = {
+      siteIds: [3],
+      confidences: [samples.slice(0, rows).map((s) => s.confidences[0]!)],
+      predictions: [Array(rows).fill(1)],
+      finalPredictions: Array(rows).fill(1),
+      ...(mode === 'compact' ? { answeredBy: samples.slice(0, rows).map((s) => (s.confidences[0]! >= 0.9 ? 0 : -1)) } : {}),
+    };
+    const plan = {
+      mode,
+      ramps: [{ siteId: 3, threshold: 0.9 }],
+      keepRows: mode === 'compact' ? Array.from({ length: rows }, (_, i) => i) : [],
+      monitorFraction: 1,
+    };
+    let change;
+    for (let i = 0; i < 40 && !change; i++) {
+      monitor.observe(plan, feedback);
+      change = monitor.maybeAdjust();
+    }
+    expect(change).toMatchObject({ before: [3], after: [3, 8] });
+    expect(change!.reason).toMatch(/free ramp slot/);
+    expect(monitor.currentThresholds).toEqual([0.9, DISABLED_THRESHOLD]); // not site 8's validation 0.9
   });
 
   it('keeps a ramp that could answer within the budget even while the bound keeps it off', () => {
