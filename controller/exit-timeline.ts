@@ -45,6 +45,12 @@ function curveOf(byBatch: Record<string, number>): Curve {
     .sort((a, b) => a[0] - b[0]);
 }
 
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** What a planned batch will do, relative to the whole model at its batch size. */
 export interface BatchExitTiming {
   /** Duration factor at the planning quantile of the survivors (deadline checks). */
@@ -87,6 +93,15 @@ export class ExitTimeline {
   private evidenceKey = '';
   /** Release chain runs against the whole model, learned per ramp set and batch size. */
   private readonly releaseChain = new Map<string, Map<number, { factor: number; samples: number }>>();
+  /**
+   * timing()'s answers (by rows and batch size) since what they read last changed: admission
+   * asks for the same few batches on every arrival, and recomputing them was ~15 % of what the
+   * controller allocated at 1,100 requests/s (its GC pauses are where a busy host's misses came
+   * from). Cleared by every method that changes the timeline, and when the ramp set asked about
+   * changes. The answers are shared: callers must not change them.
+   */
+  private readonly timingMemo = new Map<number, { mode: ExitMode; keepShare: number; timing: BatchExitTiming }>();
+  private memoSiteIds: readonly number[] = [];
 
   constructor(
     private readonly profile: EarlyExitSection['profile'],
@@ -132,6 +147,7 @@ export class ExitTimeline {
    * the chain and the fused model must see that cost.
    */
   observeReleaseChain(siteIds: readonly number[], batchSize: number, factor: number): void {
+    this.timingMemo.clear();
     const key = siteIds.join(',');
     let bySize = this.releaseChain.get(key);
     if (!bySize) this.releaseChain.set(key, (bySize = new Map()));
@@ -232,6 +248,7 @@ export class ExitTimeline {
    */
   configure(key: string, numRamps: number, seedShares?: readonly number[], basisRows = 0): void {
     if (key === this.evidenceKey && this.evidence) return;
+    this.timingMemo.clear();
     this.evidenceKey = key;
     this.evidence = new ExitEvidence(numRamps, this.evidenceOptions);
     this.evidence.reset(seedShares, basisRows);
@@ -247,6 +264,19 @@ export class ExitTimeline {
    * duration factors against the whole model at `batchSize`.
    */
   timing(mode: ExitMode, siteIds: readonly number[], numRequests: number, batchSize: number, keepShare: number): BatchExitTiming {
+    if (!sameIds(siteIds, this.memoSiteIds)) {
+      this.timingMemo.clear();
+      this.memoSiteIds = [...siteIds];
+    }
+    const key = numRequests * 65_536 + batchSize;
+    const seen = this.timingMemo.get(key);
+    if (seen && seen.mode === mode && seen.keepShare === keepShare) return seen.timing;
+    const timing = this.computeTiming(mode, siteIds, numRequests, batchSize, keepShare);
+    this.timingMemo.set(key, { mode, keepShare, timing });
+    return timing;
+  }
+
+  private computeTiming(mode: ExitMode, siteIds: readonly number[], numRequests: number, batchSize: number, keepShare: number): BatchExitTiming {
     const noExit = this.noExitFactor(siteIds, batchSize);
     const everyone = new Array<number>(siteIds.length + 1).fill(mode === 'release' ? batchSize : numRequests);
     if (mode === 'release' || siteIds.length === 0 || !this.evidence) {
@@ -285,6 +315,7 @@ export class ExitTimeline {
 
   /** Folds in a finished chain run: exits for the evidence, stage timings for the segment lines. */
   observe(siteIds: readonly number[], exits: BatchExits | undefined, runs: readonly SegmentRun[], nowNs: number): void {
+    this.timingMemo.clear();
     const costs = this.costsFor(siteIds);
     // Stages of one segment (a segment and its unfused head) add up.
     const bySegment = new Map<number, SegmentRun>();

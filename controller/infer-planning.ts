@@ -88,8 +88,9 @@ export class InferPlanning {
     const fused = this.estimates.needsFused(model);
     const siteIds = ramps.map((r) => r.siteId);
     const key = rampSetKey(siteIds, fused);
-    const building = (w: WorkerState) => [...w.inflight.values()].some((f) => f.action.type === 'ramps' && f.action.modelName === model.spec.name);
-    let anyBuilding = [...model.holders.values()].some(building);
+    let anyBuilding = false;
+    for (const worker of model.holders.values())
+      for (const f of worker.inflight.values()) anyBuilding ||= f.action.type === 'ramps' && f.action.modelName === model.spec.name;
     for (const worker of model.holders.values()) {
       const instance = worker.instances.get(model.spec.name)!;
       if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;

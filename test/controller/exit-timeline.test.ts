@@ -39,6 +39,18 @@ describe('ExitTimeline', () => {
     expect(compact.survivors.informed).toBe(false);
   });
 
+  it('answers timing again from what it learned since, not from an earlier answer', () => {
+    const t = timeline();
+    teach(t, [8, 4]);
+    const before = t.timing('compact', [1, 2], 16, 16, 0.1);
+    expect(t.timing('compact', [1, 2], 16, 16, 0.1)).toBe(before); // unchanged state: the same answer
+    expect(t.timing('compact', [1, 2], 16, 16, 0.5).expectedFactor).toBeGreaterThan(before.expectedFactor); // more kept rows
+    for (let i = 0; i < 40; i++) t.observe([1, 2], { reached: [16, 16], answered: [0, 0] }, [], (1 + i * 0.01) * S);
+    expect(t.timing('compact', [1, 2], 16, 16, 0.1).expectedFactor).toBeGreaterThan(before.expectedFactor); // exits fell
+    const other = t.timing('compact', [2], 16, 16, 0.1); // another ramp set: its own answer
+    expect(other.boundFactor).not.toBeCloseTo(t.timing('compact', [1, 2], 16, 16, 0.1).boundFactor, 6);
+  });
+
   it('costs a fused release batch (whole model plus heads) the heads only, below the chain', () => {
     expect(timeline().fusedFactor([1, 2], 16)).toBeCloseTo(1 + 0.02, 9);
     expect(timeline().fusedFactor([1, 2], 16)).toBeLessThan(timeline().noExitFactor([1, 2], 16));
