@@ -86,14 +86,21 @@ export class ResultFolding {
     if (!inflight || inflight.action.type !== 'infer') return [];
     const answered = (inflight.answeredRows ??= new Set());
     const outcomes: RequestOutcome[] = [];
-    msg.rows.forEach((row, index) => {
+    const how = `answered at ramp ${msg.siteId}`;
+    // NOTE: one outcome object per row, fields set in place: the exits of every compact batch
+    // pass here, and the controller's allocation per request is what its GC pauses cost.
+    for (let index = 0; index < msg.rows.length; index++) {
+      const row = msg.rows[index]!;
       const request = inflight.requests[row];
-      if (!request || answered.has(row)) return;
+      if (!request || answered.has(row)) continue;
       answered.add(row);
-      const where = { workerId, actionId: msg.actionId, batchSize: (inflight.action as InferAction).batchSize, batchIndex: index };
-      const outcome = this.answer(request, nowNs, where, `answered at ramp ${msg.siteId}`);
-      outcomes.push({ ...outcome, early: true, exitRamp: msg.siteId, confidence: msg.confidences[index]!, prediction: msg.predictions[index]! });
-    });
+      const outcome = this.answer(request, nowNs, { workerId, actionId: msg.actionId, batchSize: inflight.action.batchSize, batchIndex: index }, how);
+      outcome.early = true;
+      outcome.exitRamp = msg.siteId;
+      outcome.confidence = msg.confidences[index]!;
+      outcome.prediction = msg.predictions[index]!;
+      outcomes.push(outcome);
+    }
     return outcomes;
   }
 
