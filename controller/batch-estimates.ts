@@ -12,6 +12,14 @@ import { profileKey } from './profile-key.js';
 import { drainCompletionNs, type DrainLane } from './queue-drain.js';
 import type { SchedulerConfig } from './scheduler-config.js';
 
+/** The site ids of a ramp list, once per list (exit configs are replaced whole, never changed in place). */
+const SITE_IDS = new WeakMap<readonly { siteId: number }[], readonly number[]>();
+function siteIdsOf(ramps: readonly { siteId: number }[]): readonly number[] {
+  let ids = SITE_IDS.get(ramps);
+  if (!ids) SITE_IDS.set(ramps, (ids = ramps.map((r) => r.siteId)));
+  return ids;
+}
+
 export class BatchEstimates {
   constructor(
     private readonly workers: ReadonlyMap<string, WorkerState>,
@@ -37,10 +45,7 @@ export class BatchEstimates {
   rampsReady(worker: WorkerState, model: ModelState): boolean {
     const exits = model.spec.earlyExit;
     if (!exits || exits.ramps.length === 0) return false;
-    const key = rampSetKey(
-      exits.ramps.map((r) => r.siteId),
-      this.needsFused(model),
-    );
+    const key = rampSetKey(siteIdsOf(exits.ramps), this.needsFused(model));
     return worker.instances.get(model.spec.name)?.readyRampSets.has(key) ?? false;
   }
 
@@ -62,7 +67,7 @@ export class BatchEstimates {
     const exits = model.spec.earlyExit;
     const timeline = model.spec.exitTimeline;
     if (!this.config.fusedRelease || exits?.mode !== 'release' || !timeline || !this.rampsReady(worker, model)) return false;
-    const siteIds = exits.ramps.map((r) => r.siteId);
+    const siteIds = siteIdsOf(exits.ramps);
     const wholeNs =
       this.estimator.expectedNs(model.spec.name, worker.id, profileKey(batchSize, model.queue.peek()?.seqLength ?? 0)) ??
       model.spec.nominalBatch1Ns * batchSize;
@@ -155,20 +160,11 @@ export class BatchEstimates {
     const timeline = model.spec.exitTimeline;
     if (!exits || exits.ramps.length === 0 || !timeline || !this.rampsReady(worker, model)) return { boundNs: boundWholeNs, expectedNs: typicalWholeNs };
     if (this.runsFused(worker, model, numRequests, batchSize, nowNs)) {
-      const factor = timeline.fusedFactor(
-        exits.ramps.map((r) => r.siteId),
-        batchSize,
-      );
+      const factor = timeline.fusedFactor(siteIdsOf(exits.ramps), batchSize);
       return { boundNs: boundWholeNs * factor, expectedNs: typicalWholeNs * factor };
     }
     const keepShare = exits.mode === 'compact' ? exits.monitorFraction : 0;
-    const t = timeline.timing(
-      exits.mode,
-      exits.ramps.map((r) => r.siteId),
-      numRequests,
-      batchSize,
-      keepShare,
-    );
+    const t = timeline.timing(exits.mode, siteIdsOf(exits.ramps), numRequests, batchSize, keepShare);
     return { boundNs: boundWholeNs * t.boundFactor, expectedNs: typicalWholeNs * t.expectedFactor };
   }
 }

@@ -87,13 +87,23 @@ export class ExitControl {
     const thresholds = monitor.observe(plan, feedback);
     const ramps = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
     const current = monitor.currentThresholds;
-    this.planner.setExitConfig(model, {
-      ...config,
-      ramps: monitor.activeSiteIds.map((siteId, i) => ({ siteId, threshold: current[i]! })),
-      exitRates: monitor.exitRates(),
-      exitRatesBasis: monitor.numSamples,
-      monitorFraction: monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift),
-    });
+    const active = monitor.activeSiteIds;
+    const monitorFraction = monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift);
+    // Most results change nothing the planner reads (ramps, thresholds, monitoring fraction): the
+    // config is left as it is then (the exit rates it carries only seed a new configuration's
+    // evidence), which spares a new config, its key and a scan of the window per result.
+    const same =
+      monitorFraction === config.monitorFraction &&
+      config.ramps.length === active.length &&
+      config.ramps.every((r, i) => r.siteId === active[i] && r.threshold === current[i]);
+    if (!same)
+      this.planner.setExitConfig(model, {
+        ...config,
+        ramps: active.map((siteId, i) => ({ siteId, threshold: current[i]! })),
+        exitRates: monitor.exitRates(),
+        exitRatesBasis: monitor.numSamples,
+        monitorFraction,
+      });
     return { ...(thresholds ? { thresholds } : {}), ...(ramps ? { ramps } : {}) };
   }
 

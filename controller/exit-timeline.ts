@@ -25,18 +25,20 @@ type Curve = [batchSize: number, ms: number][];
 
 /** Linear interpolation over profiled batch sizes; proportional below the smallest and beyond the largest. */
 function at(curve: Curve, batchSize: number): number {
+  // NOTE: indexed, not destructured: admission calls this on every arrival, and array
+  // destructuring allocated an iterator each time.
   if (batchSize <= 0) return 0;
-  const [b0, v0] = curve[0]!;
-  if (batchSize <= b0) return (v0 * batchSize) / b0;
+  const first = curve[0]!;
+  if (batchSize <= first[0]) return (first[1] * batchSize) / first[0];
   for (let i = 1; i < curve.length; i++) {
-    const [b1, v1] = curve[i]!;
-    if (batchSize <= b1) {
-      const [ba, va] = curve[i - 1]!;
-      return va + ((v1 - va) * (batchSize - ba)) / (b1 - ba);
+    const hi = curve[i]!;
+    if (batchSize <= hi[0]) {
+      const lo = curve[i - 1]!;
+      return lo[1] + ((hi[1] - lo[1]) * (batchSize - lo[0])) / (hi[0] - lo[0]);
     }
   }
-  const [bl, vl] = curve.at(-1)!;
-  return (vl * batchSize) / bl;
+  const last = curve[curve.length - 1]!;
+  return (last[1] * batchSize) / last[0];
 }
 
 function curveOf(byBatch: Record<string, number>): Curve {
@@ -102,6 +104,7 @@ export class ExitTimeline {
    */
   private readonly timingMemo = new Map<number, { mode: ExitMode; keepShare: number; timing: BatchExitTiming }>();
   private memoSiteIds: readonly number[] = [];
+  private lastCosts: { siteIds: readonly number[]; costs: SegmentCosts } | undefined;
 
   constructor(
     private readonly profile: EarlyExitSection['profile'],
@@ -223,6 +226,14 @@ export class ExitTimeline {
 
   /** The segments' cost lines for a ramp set (segment s ends at siteIds[s]; the last at the output). */
   costsFor(siteIds: readonly number[]): SegmentCosts {
+    // The same ramp set is asked about many times per arrival: skip building its key.
+    if (this.lastCosts && sameIds(siteIds, this.lastCosts.siteIds)) return this.lastCosts.costs;
+    const costs = this.costsForKey(siteIds);
+    this.lastCosts = { siteIds: [...siteIds], costs };
+    return costs;
+  }
+
+  private costsForKey(siteIds: readonly number[]): SegmentCosts {
     const key = siteIds.join(',');
     let costs = this.segmentCosts.get(key);
     if (!costs) {
@@ -278,8 +289,8 @@ export class ExitTimeline {
 
   private computeTiming(mode: ExitMode, siteIds: readonly number[], numRequests: number, batchSize: number, keepShare: number): BatchExitTiming {
     const noExit = this.noExitFactor(siteIds, batchSize);
-    const everyone = new Array<number>(siteIds.length + 1).fill(mode === 'release' ? batchSize : numRequests);
     if (mode === 'release' || siteIds.length === 0 || !this.evidence) {
+      const everyone = new Array<number>(siteIds.length + 1).fill(mode === 'release' ? batchSize : numRequests);
       const survivors = { bound: everyone, expected: [...everyone], informed: false };
       const factor = mode === 'release' ? this.releaseChainFactor(siteIds, batchSize) : this.factorOf(siteIds, everyone, batchSize, noExit);
       return { boundFactor: factor, expectedFactor: factor, survivors };
@@ -295,7 +306,7 @@ export class ExitTimeline {
   /** The factor of a chain run in which segment s ran `rows[s]` rows. */
   factorOf(siteIds: readonly number[], rows: readonly number[], batchSize: number, noExit = this.noExitFactor(siteIds, batchSize)): number {
     const costs = this.costsFor(siteIds);
-    const fullNs = costs.chainNs(new Array<number>(siteIds.length + 1).fill(batchSize));
+    const fullNs = costs.uniformChainNs(batchSize);
     return fullNs > 0 ? (noExit * costs.chainNs(rows)) / fullNs : noExit;
   }
 

@@ -108,6 +108,13 @@ export class SegmentCosts {
     return line.fixedNs + line.perRowNs * rows;
   }
 
+  /** Predicted duration of the chain when every segment runs `rows` rows (ns). */
+  uniformChainNs(rows: number): number {
+    let total = 0;
+    for (let s = 0; s < this.fits.length; s++) total += this.segmentNs(s, rows);
+    return total;
+  }
+
   /** Predicted duration of the chain when segment s runs `rows[s]` rows (ns). */
   chainNs(rows: readonly number[]): number {
     let total = 0;
