@@ -6,6 +6,7 @@ import { LatencyEstimator } from '../../controller/latency-estimator.js';
 import type { QueuedRequest } from '../../controller/request-queue.js';
 import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { MS, modelSpec } from '../support/fake-cluster.js';
+import { loadedInstance } from '../support/model-instance.js';
 
 /** One idle worker holding model 'a', whose every batch size runs 2 ms; admission with a margin. */
 function setUp() {
@@ -14,15 +15,7 @@ function setUp() {
   const estimator = new LatencyEstimator(config.estimator);
   const model = newModelState(modelSpec('a'));
   const worker = newWorkerState('w0', 10_000, config.timeline);
-  worker.instances.set('a', {
-    model: 'a',
-    state: 'loaded',
-    weightsBytes: 100,
-    lastUsedNs: 0,
-    readyRampSets: new Set(),
-    pendingRampSets: new Set(),
-    served: false,
-  });
+  worker.instances.set('a', loadedInstance('a'));
   workers.set('w0', worker);
   model.holders.set('w0', worker);
   for (const b of [1, 2, 4, 8, 16]) for (let i = 0; i < 20; i++) estimator.record('a', 'w0', b, 2 * MS);

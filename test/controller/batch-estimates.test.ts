@@ -4,6 +4,7 @@ import { newModelState, newWorkerState, type WorkerState } from '../../controlle
 import { LatencyEstimator } from '../../controller/latency-estimator.js';
 import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { MS, modelSpec } from '../support/fake-cluster.js';
+import { loadedInstance } from '../support/model-instance.js';
 
 function setUp(maxBatchSize = 16) {
   const config = schedulerConfig({ maxBatchSize });
@@ -18,15 +19,7 @@ function setUp(maxBatchSize = 16) {
 
 /** The worker holds the model, loaded. */
 function load(worker: WorkerState, model: ReturnType<typeof newModelState>) {
-  worker.instances.set('a', {
-    model: 'a',
-    state: 'loaded',
-    weightsBytes: 100,
-    lastUsedNs: 0,
-    readyRampSets: new Set(),
-    pendingRampSets: new Set(),
-    served: false,
-  } as never);
+  worker.instances.set('a', loadedInstance('a'));
   model.holders.set(worker.id, worker);
 }
 

@@ -10,6 +10,7 @@ import type { RequestOutcome } from '../../controller/core-outputs.js';
 import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import { MS, modelSpec } from '../support/fake-cluster.js';
+import { loadedInstance } from '../support/model-instance.js';
 
 /** One model on one idle worker that runs batch 1 in 2 ms, and a host that records what the policy does. */
 function setUp(overrides: Parameters<typeof schedulerConfig>[0] = {}) {
@@ -20,15 +21,7 @@ function setUp(overrides: Parameters<typeof schedulerConfig>[0] = {}) {
   const estimates = new BatchEstimates(workers, estimator, config);
   const model: ModelState = newModelState(modelSpec('a', { batchSizes: [1, 2, 4] }));
   const worker = workers.get('w0')!;
-  worker.instances.set('a', {
-    model: 'a',
-    state: 'loaded',
-    weightsBytes: 100,
-    lastUsedNs: 0,
-    readyRampSets: new Set(),
-    pendingRampSets: new Set(),
-    served: false,
-  });
+  worker.instances.set('a', loadedInstance('a'));
   model.holders.set('w0', worker);
   const planned: { numRequests: number; batchSize: number }[] = [];
   const host: DispatchHost = {

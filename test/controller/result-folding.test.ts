@@ -12,6 +12,7 @@ import { schedulerConfig } from '../../controller/scheduler-config.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { ActionResultMsg, InferAction, LoadAction } from '../../shared/protocol.js';
 import { MS, modelSpec } from '../support/fake-cluster.js';
+import { loadedInstance } from '../support/model-instance.js';
 
 function setUp() {
   const config = schedulerConfig();
@@ -37,15 +38,7 @@ function setUp() {
     }),
   });
   const worker = workers.get('w0')!;
-  worker.instances.set('a', {
-    model: 'a',
-    state: 'loaded',
-    weightsBytes: 100,
-    lastUsedNs: 0,
-    readyRampSets: new Set(),
-    pendingRampSets: new Set(),
-    served: false,
-  });
+  worker.instances.set('a', loadedInstance('a'));
   worker.usedBytes = 100;
   models.get('a')!.holders.set('w0', worker);
   return { folding, worker, models, estimator, requeued };
@@ -134,15 +127,7 @@ describe('folding results back into the planner (result-folding.ts)', () => {
     expect(models.get('a')!.holders.has('w0')).toBe(true);
     // a LOAD that fails for good marks the model as never to be placed on this worker
     folding.forgetInstance(worker, 'a');
-    worker.instances.set('a', {
-      model: 'a',
-      state: 'loading',
-      weightsBytes: 100,
-      lastUsedNs: 0,
-      readyRampSets: new Set(),
-      pendingRampSets: new Set(),
-      served: false,
-    });
+    worker.instances.set('a', loadedInstance('a', { state: 'loading' }));
     worker.timeline.add(8, 2 * MS, 0);
     worker.inflight.set(8, { action: { ...load, ...window(8) }, workerId: 'w0', requests: [] });
     folding.onResult('w0', result(8, 'load', ErrorCode.LOAD_FAILED), 5 * MS);
