@@ -7,7 +7,7 @@
  * loop with a generous SLO), then p50/p90/p99 latency at one offered load for all variants
  * (EXITS_LOAD × vanilla's maximum, default 0.6), agreement with the full model, ground-truth
  * accuracy, and the exit fraction per ramp. Prints a table per workload and writes
- * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them; EXITS_LOG_DIR=DIR has
+ * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them; EXITS_LOAD_NICENESS (below); EXITS_LOG_DIR=DIR has
  * each variant's controller write its logs (requests.csv, actions.csv, thresholds.csv) under
  * DIR/<model>-<variant>/ for a look at what happened in a phase.
  *
@@ -48,6 +48,15 @@ const VARIANTS = ['off', 'release', 'compact', 'release-chain'] as const;
 type Variant = (typeof VARIANTS)[number];
 const NAMES: Record<Variant, string> = { off: 'vanilla', release: 'release', compact: 'compact', 'release-chain': 'releaseChain' };
 const LOG_DIR = process.env.EXITS_LOG_DIR;
+/**
+ * EXITS_LOAD_NICENESS=N: the load generator sends with its threads at niceness N
+ * (loadgen/open-loop.ts), e.g. -10, the serving processes' default. At the default niceness it
+ * falls behind its schedule under load (send lag p99 ~10 ms at 70 %) and sends what it owes as
+ * bursts; at -10 it keeps the schedule (p99 3.4-5.6 ms) but takes its CPU from the serving
+ * processes on a 2-core host. Off by default so runs stay comparable with the earlier ones. Each
+ * 70 % run reports its send lag p99 (`scheduleLagP99Ms`).
+ */
+const LOAD_GENERATOR_NICENESS = process.env.EXITS_LOAD_NICENESS === undefined ? undefined : Number(process.env.EXITS_LOAD_NICENESS);
 const controllerArgsOf = (variant: Variant, model: string): string[] => [
   ...(variant === 'release-chain' ? ['--exit-mode', 'release', '--no-fused-release'] : ['--exit-mode', variant]),
   ...(LOG_DIR ? ['--log-dir', `${LOG_DIR}/${model}-${NAMES[variant]}`] : []),
@@ -194,11 +203,33 @@ async function steadyThroughputRps(
   saturation: WorkloadPlan['saturation'],
 ): Promise<number> {
   const warmRate = Math.min(200, saturation.ratePerSec / 6);
-  await runOpenLoop(client, { model, numRequests: Math.round(warmRate), ratePerSec: warmRate, sloMs: 10_000, seed: 99, inputsFor });
+  await runOpenLoop(client, {
+    model,
+    numRequests: Math.round(warmRate),
+    ratePerSec: warmRate,
+    sloMs: 10_000,
+    seed: 99,
+    inputsFor,
+    ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
+  });
   progress(`${label}: settling (one unmeasured saturating run) ...`);
-  await runOpenLoop(client, { model, ...saturation, sloMs: 10_000, seed: 3, inputsFor });
+  await runOpenLoop(client, {
+    model,
+    ...saturation,
+    sloMs: 10_000,
+    seed: 3,
+    inputsFor,
+    ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
+  });
   progress(`${label}: saturating throughput ...`);
-  const saturate = await runOpenLoop(client, { model, ...saturation, sloMs: 10_000, seed: 2, inputsFor });
+  const saturate = await runOpenLoop(client, {
+    model,
+    ...saturation,
+    sloMs: 10_000,
+    seed: 2,
+    inputsFor,
+    ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
+  });
   return saturate.responses.filter((r) => r.status === 'OK').length / saturate.durationSec;
 }
 
@@ -315,6 +346,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
         sloMs: plan.sloMs,
         seed: 1,
         inputsFor,
+        ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
       });
       const summary = { ...summarizePhase(work, latency.responses, ee.chosenRamps), throughputRps };
       // The chain-only release is measured for its throughput and latency, not the SLO phases.
@@ -326,8 +358,16 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
           progress(
             `${NAMES[variant]}: ${Math.round(100 * phases.loadFraction)} % of vanilla capacity (${rate} req/s), SLO ${phases.sloMs} ms, run ${k + 1} of ${phases.runs} ...`,
           );
-          const run = await runOpenLoop(client, { model, numRequests: rate * phases.seconds, ratePerSec: rate, sloMs: phases.sloMs, seed: 11 + k, inputsFor });
-          runs.push(summarizePhase(work, run.responses, ee.chosenRamps));
+          const run = await runOpenLoop(client, {
+            model,
+            numRequests: rate * phases.seconds,
+            ratePerSec: rate,
+            sloMs: phases.sloMs,
+            seed: 11 + k,
+            inputsFor,
+            ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
+          });
+          runs.push({ ...summarizePhase(work, run.responses, ee.chosenRamps), scheduleLagP99Ms: percentilesMs(run.scheduleLagMs).p99Ms });
         }
         const burstyRate = Math.round(phases.burstyLoad * vanillaRps);
         progress(`${NAMES[variant]}: bursty arrivals (gamma, CV ${phases.burstyCv}) at ${burstyRate} req/s, SLO ${phases.sloMs} ms ...`);
@@ -338,6 +378,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
           sloMs: phases.sloMs,
           seed: 21,
           inputsFor,
+          ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
           arrivals: 'gamma',
           cv: phases.burstyCv,
         });

@@ -3,10 +3,12 @@
  * earlier ones (no coordinated omission), with Poisson (seeded), evenly spaced or bursty gaps
  * (gamma-distributed with a given coefficient of variation: CV 1 is Poisson, CV 10 bursts).
  */
+import { getPriority } from 'node:os';
 import { monotonicNowNs } from '../shared/clock.js';
 import { seededRandom } from '../shared/seeded-random.js';
 import { gammaSample } from '../traces/arrival-process.js';
 import { waitUntilNs } from './send-pacing.js';
+import { setProcessNiceness } from '../shared/thread-priority.js';
 import type { Tensor } from '../shared/tensor.js';
 import type { EscapementClient, InferResponse } from '../client/escapement-client.js';
 
@@ -24,6 +26,15 @@ export interface OpenLoopOptions {
   /** Inputs of request i. */
   inputsFor: (i: number) => Tensor[];
   onProgress?: (numSent: number, numAnswered: number) => void;
+  /**
+   * Run the loop with every thread of this process at this niceness (Linux; the previous one is
+   * restored after). On a host that also runs the serving processes at a raised priority (they
+   * default to -10), a load generator at the default one fell behind its schedule by 8-23 ms
+   * about five times a second at 1,150 requests/s on two cores (56 such pauses in 12 s; 1 at
+   * -10), and each pause's requests then arrived as one burst: the benchmark no longer offered
+   * the arrival process it meant to.
+   */
+  niceness?: number;
 }
 
 export interface OpenLoopResult {
@@ -31,6 +42,8 @@ export interface OpenLoopResult {
   /** How late each send was against its schedule (ms). */
   scheduleLagMs: number[];
   durationSec: number;
+  /** Why `niceness` could not be applied (undefined when it was, or none was asked). */
+  nicenessRefused?: string;
 }
 
 export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arrivals: 'poisson' | 'uniform' | 'gamma', seed: number, cv = 1): number[] {
@@ -61,6 +74,17 @@ export function arrivalOffsetsNs(numRequests: number, ratePerSec: number, arriva
 }
 
 export async function runOpenLoop(client: EscapementClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
+  if (options.niceness === undefined) return await sendOnSchedule(client, options);
+  const previous = getPriority();
+  const refused = setProcessNiceness(options.niceness);
+  try {
+    return { ...(await sendOnSchedule(client, options)), ...(refused ? { nicenessRefused: refused } : {}) };
+  } finally {
+    if (!refused) setProcessNiceness(previous);
+  }
+}
+
+async function sendOnSchedule(client: EscapementClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
   const offsets = arrivalOffsetsNs(options.numRequests, options.ratePerSec, options.arrivals ?? 'poisson', options.seed ?? 1, options.cv ?? 1);
   const responses: InferResponse[] = [];
   const scheduleLagMs: number[] = [];
