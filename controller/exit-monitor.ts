@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { DISABLED_THRESHOLD, tuneThresholds, type TunerRamp, type TunerSample } from '../shared/threshold-tuner.js';
+import { DISABLED_THRESHOLD, tuneThresholds, type TunerRamp, type TunerResult, type TunerSample } from '../shared/threshold-tuner.js';
 import { exitShareUnder, ExitShareWatch, recentDisagreementLowerBound } from './drift-watch.js';
 
 export interface ExitMonitorOptions {
@@ -41,6 +41,12 @@ export interface ExitMonitorOptions {
   maxRamps: number;
   /** Active ramps may cost at most this fraction of the model. Default 0.05. */
   overheadBudget: number;
+  /**
+   * What one change of the ramp set costs (ms), to be paid back over the 4 × `adjustEvery`
+   * requests it is held for at least (ramp-adjuster.ts). Default 60: each of two holders builds
+   * the new chain in service, measured 15-45 ms per build on fmnist-resnet.
+   */
+  switchCostMs: number;
   /**
    * `static`: observe and report, never re-tune or change ramps: the thresholds stay those the
    * package chose on its validation split (BranchyNet/DeeBERT-style), the baseline online tuning
@@ -83,6 +89,7 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   adjustEvery: 512,
   maxRamps: 3,
   overheadBudget: 0.05,
+  switchCostMs: 60,
   tuning: 'online',
   driftSegment: 256,
   driftCheckEvery: 32,
@@ -167,25 +174,35 @@ export class ExitMonitor {
 
   /**
    * Every `adjustEvery` samples: at most one ramp activated or deactivated (ramp-adjuster.ts).
-   * The window restarts, since its samples lack the new ramp set's confidences.
+   * The window is kept: a removed ramp's column is dropped (what the other ramps saw stays true),
+   * and an added ramp's is unknown in the samples from before it (NaN: they never exit there).
+   * NOTE: restarting the window instead cost every change its ramps' thresholds: a tuner that
+   * starts over on a few hundred samples cannot certify the budget and turns the ramps off until
+   * thousands came in (bench:adapt's class-mix: exits fell to 8 % of a tenth after a change).
    */
   maybeAdjust(): RampSetChange | undefined {
     if (this.options.tuning === 'static') return undefined;
-    if (this.sinceAdjust < this.options.adjustEvery || this.window.length < this.options.minSamples) return undefined;
+    // Judge the set on the samples that saw every active ramp.
+    const known = this.knownSamples();
+    if (this.sinceAdjust < this.options.adjustEvery || known.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
     for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
     // Judge each ramp by what it could save at thresholds the window's point estimate allows, not
     // by the bound-limited ones in force: a ramp kept off for lack of evidence is not useless (in
     // compact mode every new ramp set starts that way, and judging it so made the set thrash).
-    const potential = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
-    const decision = adjustRamps(this.window, this.ramps, potential, this.candidates, this.wholeMs, this.options, new Set(this.cooldown.keys()));
+    const potential = tuneThresholds(known, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
+    const heldRequests = 4 * this.options.adjustEvery;
+    const adjuster = { ...this.options, minGainMsPerRequest: this.options.switchCostMs / heldRequests };
+    const decision = adjustRamps(known, this.ramps, potential, this.candidates, this.wholeMs, adjuster, new Set(this.cooldown.keys()));
     if (decision.action === 'keep') return undefined;
     const before = this.activeSiteIds;
     if (decision.action === 'deactivate') {
       const i = this.ramps.findIndex((r) => r.siteId === decision.siteId);
-      this.ramps = this.ramps.filter((_, k) => k !== i);
-      this.thresholds = this.thresholds.filter((_, k) => k !== i);
-      this.cooldown.set(decision.siteId, this.samplesSeen + 4 * this.options.adjustEvery);
+      const drop = <T>(values: T[]) => values.filter((_, k) => k !== i);
+      this.ramps = drop(this.ramps);
+      this.thresholds = drop(this.thresholds);
+      for (const s of this.window) Object.assign(s, { confidences: drop(s.confidences), predictions: drop(s.predictions) });
+      this.cooldown.set(decision.siteId, this.samplesSeen + heldRequests);
     } else {
       const site = this.candidates.find((c) => c.siteId === decision.siteId)!;
       const at = this.ramps.findIndex((r) => r.upToMs > site.upToMs);
@@ -199,14 +216,21 @@ export class ExitMonitor {
       // at its bare profile until seen, is fixed (ExitTimeline.releaseChainFactor borrows what
       // serving showed for other sets), and a release run with a ramp added after it ran no chain.
       this.thresholds.splice(index, 0, DISABLED_THRESHOLD);
+      for (const s of this.window) {
+        s.confidences.splice(index, 0, Number.NaN);
+        s.predictions.splice(index, 0, -1);
+      }
     }
-    this.window = [];
-    this.sinceRetune = 0;
-    this.changeAtSample = undefined;
+    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
     this.remember('ramps', decision.reason, before, this.activeSiteIds);
     return { model: this.model, reason: decision.reason, before, after: this.activeSiteIds, thresholds: this.currentThresholds };
+  }
+
+  /** The window's samples that saw every active ramp (all of them, but after a ramp was added). */
+  private knownSamples(): (TunerSample & { answeredBy: number })[] {
+    return this.window.filter((s) => s.confidences.every((c) => !Number.isNaN(c)));
   }
 
   private remember(kind: ExitChangeRecord['kind'], reason: string, before: number[], after: number[]): void {
@@ -363,7 +387,7 @@ export class ExitMonitor {
 
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
     this.sinceRetune = 0;
-    const result = tuneThresholds(this.window, this.ramps, this.wholeMs, { budget: this.options.budget });
+    const result = this.tune();
     const before = this.thresholds;
     // After a drift the window is a few hundred samples: the tuner, searching many thresholds on
     // so few, finds some too good to be true (bench:adapt's class-mix: tenths at 97-98 % after such
@@ -385,6 +409,34 @@ export class ExitMonitor {
       disagreementUpperBound: result.disagreementUpperBound,
       numSamples: this.window.length,
     };
+  }
+
+  /**
+   * The best thresholds the window certifies. After a ramp was added, two candidates: the whole
+   * window with the new ramp kept off (its evidence for the other ramps stays valid), and the
+   * samples since it came (every ramp seen), once they are enough to tune on; the one expected to
+   * save more wins. NOTE: tuning the new ramp on the mixed window would be wrong: the samples from
+   * before it never exit there, so its share of the disagreements would be diluted by them.
+   */
+  private tune(): TunerResult {
+    const tuneOn = (samples: readonly TunerSample[], ramps: readonly TunerRamp[]) =>
+      tuneThresholds(samples, ramps, this.wholeMs, { budget: this.options.budget });
+    const partial = this.ramps.map((_, r) => this.window.some((s) => Number.isNaN(s.confidences[r]!)));
+    if (!partial.includes(true)) return tuneOn(this.window, this.ramps);
+    const seen = (values: number[]) => values.filter((_, r) => !partial[r]);
+    const old = tuneOn(
+      this.window.map((s) => ({ ...s, confidences: seen(s.confidences), predictions: seen(s.predictions) })),
+      this.ramps.filter((_, r) => !partial[r]),
+    );
+    const spread = (values: number[], off: number) => {
+      let k = 0;
+      return partial.map((p) => (p ? off : values[k++]!));
+    };
+    const withOld = { ...old, thresholds: spread(old.thresholds, DISABLED_THRESHOLD), exitFractions: spread(old.exitFractions, 0) };
+    const known = this.knownSamples();
+    if (known.length < this.options.minSamples) return withOld;
+    const recent = tuneOn(known, this.ramps);
+    return recent.expectedSavingMs > withOld.expectedSavingMs ? recent : withOld;
   }
 
   stats(): ExitStats {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitMonitor } from '../../controller/exit-monitor.js';
-import { adjustRamps, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
+import { adjustRamps, cumulativeExitShares, marginalPriorUtilityMs, rampUtilities, type CandidateSite } from '../../controller/ramp-adjuster.js';
 import { DISABLED_THRESHOLD, type TunerSample } from '../../shared/threshold-tuner.js';
 
 const WHOLE_MS = 10;
@@ -48,12 +48,54 @@ describe('ramp adjustment', () => {
     expect(decision.action === 'deactivate' && decision.reason).toMatch(/exceeds 5.0 %/);
   });
 
-  it('activates the best inactive site by its prior when a slot and budget are free, skipping excluded ones', () => {
+  it('activates the best inactive site by its prior in the cascade when a slot and budget are free, skipping excluded ones', () => {
     const window = samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] }));
     const decision = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 });
-    expect(decision).toMatchObject({ action: 'activate', siteId: 8, threshold: 0.9 }); // 0.8 × 2 ms beats the rest
+    // ramp 3 answers half; site 8's 80 % adds the 30 % between, each 2 ms earlier than the end
+    expect(decision).toMatchObject({ action: 'activate', siteId: 8, threshold: 0.9 });
+    expect(decision.action === 'activate' && decision.reason).toMatch(/prior marginal utility 0\.5750 ms/);
+    // Alone, site 6 would save 0.1 × 4 ms − 0.2 ms; behind ramp 3, its 10 % are already answered,
+    // and site 1's 1 % would answer 2 ms sooner than at ramp 3 for a head every request pays.
     const next = adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05 }, new Set([8]));
-    expect(next).toMatchObject({ action: 'activate', siteId: 6 }); // 0.1 × 4 ms − 0.2 ms beats site 1's 0.01 × 9 − 0.05
+    expect(next).toMatchObject({ action: 'keep' });
+  });
+
+  it('prices a candidate by the exits the ramps before it leave and the time to where they answer today', () => {
+    const site = (siteId: number, upToMs: number, priorExitFraction: number): CandidateSite => ({
+      siteId,
+      upToMs,
+      costMs: 0.1,
+      priorExitFraction,
+      priorThreshold: 0.9,
+    });
+    const active = [
+      { siteId: 2, upToMs: 2, costMs: 0.1 },
+      { siteId: 6, upToMs: 6, costMs: 0.1 },
+    ];
+    const shares = [0.3, 0.7]; // 30 % answered at site 2, 40 % more at site 6
+    // site 4, 60 %: the 30 % after site 2's answer 2 ms sooner (at 4, not 6); every 70 % passing pays the head
+    expect(marginalPriorUtilityMs(site(4, 4, 0.6), active, shares, WHOLE_MS)).toBeCloseTo(0.3 * 2 - 0.1 * 0.7, 9);
+    // site 4, 90 %: also the 20 % that answer at the end today, 6 ms sooner
+    expect(marginalPriorUtilityMs(site(4, 4, 0.9), active, shares, WHOLE_MS)).toBeCloseTo(0.4 * 2 + 0.2 * 6 - 0.07, 9);
+    // site 1 before every ramp: its 20 % answer 1 ms sooner than at site 2; everybody pays
+    expect(marginalPriorUtilityMs(site(1, 1, 0.2), active, shares, WHOLE_MS)).toBeCloseTo(0.2 * 1 - 0.1, 9);
+    // site 8 after the last: only the share beyond 70 %
+    expect(marginalPriorUtilityMs(site(8, 8, 0.5), active, shares, WHOLE_MS)).toBeCloseTo(-0.1 * 0.3, 9);
+    expect(cumulativeExitShares(samples, [0.9, 0.9])).toEqual([0.5, 0.5]);
+  });
+
+  it('makes no change that gains less than the switching margin', () => {
+    // ramp 6 costs 0.2 ms for the half that pass it: dropped at a 0.05 ms margin, kept at 0.2 ms
+    const dropAt = (minGainMsPerRequest: number) =>
+      adjustRamps(samples, [useful, useless], [0.9, 0.9], candidates.slice(0, 2), WHOLE_MS, { maxRamps: 2, overheadBudget: 0.05, minGainMsPerRequest });
+    expect(dropAt(0.05)).toMatchObject({ action: 'deactivate', siteId: 6 });
+    expect(dropAt(0.2)).toMatchObject({ action: 'keep' });
+    // and site 8's 0.575 ms is added at a 0.5 ms margin, not at 0.6 ms
+    const window = samples.map((s) => ({ ...s, confidences: [s.confidences[0]!], predictions: [1] }));
+    const addAt = (minGainMsPerRequest: number) =>
+      adjustRamps(window, [useful], [0.9], candidates, WHOLE_MS, { maxRamps: 3, overheadBudget: 0.05, minGainMsPerRequest });
+    expect(addAt(0.5)).toMatchObject({ action: 'activate', siteId: 8 });
+    expect(addAt(0.6)).toMatchObject({ action: 'keep' });
   });
 
   it('keeps the set at the ramp budget', () => {
@@ -63,7 +105,7 @@ describe('ramp adjustment', () => {
 });
 
 describe('ExitMonitor ramp adjustment', () => {
-  it('drops a useless ramp after a period, then restarts its window', () => {
+  it('drops a useless ramp after a period, keeping what the window saw of the others', () => {
     const monitor = new ExitMonitor(
       'm',
       [useful, useless],
@@ -96,7 +138,13 @@ describe('ExitMonitor ramp adjustment', () => {
     expect(change).toMatchObject({ before: [3, 6], after: [3] });
     expect(monitor.activeSiteIds).toEqual([3]);
     expect(monitor.stats().recentChanges.at(-1)).toMatchObject({ kind: 'ramps', reason: change!.reason, before: [3, 6], after: [3] });
-    expect(monitor.stats().numSamples).toBe(0);
+    const kept = monitor.stats().numSamples;
+    expect(kept).toBeGreaterThanOrEqual(320);
+    // the window's samples now hold ramp 3's column only, so the tuner can go on with them
+    const retune = monitor.retune('periodic');
+    expect(retune?.numSamples ?? kept).toBe(kept);
+    expect(monitor.currentThresholds).toHaveLength(1);
+    expect(monitor.currentThresholds[0]!).toBeLessThanOrEqual(0.99);
   });
 
   it.each(['release', 'compact'] as const)('starts a ramp it adds disabled until the tuner has seen it answer (%s mode)', (mode) => {
@@ -108,7 +156,7 @@ describe('ExitMonitor ramp adjustment', () => {
     const feedback = {
       siteIds: [3],
       confidences: [samples.slice(0, rows).map((s) => s.confidences[0]!)],
-      predictions: [Array(rows).fill(1)],
+      predictions: [samples.slice(0, rows).map((s) => (s.confidences[0]! >= 0.9 ? 1 : 2))], // unconfident rows guess wrong
       finalPredictions: Array(rows).fill(1),
       ...(mode === 'compact' ? { answeredBy: samples.slice(0, rows).map((s) => (s.confidences[0]! >= 0.9 ? 0 : -1)) } : {}),
     };
@@ -126,6 +174,51 @@ describe('ExitMonitor ramp adjustment', () => {
     expect(change).toMatchObject({ before: [3], after: [3, 8] });
     expect(change!.reason).toMatch(/free ramp slot/);
     expect(monitor.currentThresholds).toEqual([0.9, DISABLED_THRESHOLD]); // not site 8's validation 0.9
+  });
+
+  it("keeps the other ramps' thresholds through an addition, and enables the new ramp on the samples that saw it", () => {
+    // Ramp 3 answers the half that is confident there; site 8, once active, is confident (and
+    // right) for 80 %. The window keeps its evidence for ramp 3 through the change.
+    const monitor = new ExitMonitor('m', [useful], [0.99], WHOLE_MS, { adjustEvery: 320, minSamples: 300, maxRamps: 2, retuneEvery: 128, windowSize: 2048 }, [
+      candidates[0]!,
+      candidates[2]!,
+    ]);
+    const rows = 16;
+    const conf3 = Array.from({ length: rows }, (_, i) => (i % 2 === 0 ? 0.99 : 0.4));
+    const guess3 = conf3.map((c) => (c >= 0.9 ? 1 : 2));
+    const conf8 = Array.from({ length: rows }, (_, i) => (i < 13 ? 0.97 : 0.3));
+    const guess8 = conf8.map((c) => (c >= 0.9 ? 1 : 2));
+    const serve = (active: number[], thresholds: number[]) =>
+      monitor.observe(
+        { mode: 'release', ramps: active.map((siteId, k) => ({ siteId, threshold: thresholds[k]! })), keepRows: [] },
+        {
+          siteIds: active,
+          confidences: active.map((site) => (site === 3 ? conf3 : conf8)),
+          predictions: active.map((site) => (site === 3 ? guess3 : guess8)),
+          finalPredictions: Array(rows).fill(1),
+        },
+      );
+    let change;
+    for (let i = 0; i < 40 && !change; i++) {
+      serve(monitor.activeSiteIds, monitor.currentThresholds);
+      change = monitor.maybeAdjust();
+    }
+    expect(change).toMatchObject({ before: [3], after: [3, 8] });
+    const before = monitor.numSamples;
+    expect(monitor.currentThresholds).toEqual([0.99, DISABLED_THRESHOLD]);
+    // Re-tuned on the mixed window, ramp 3 keeps answering and site 8 stays off: the samples from
+    // before it cannot say how often it would disagree.
+    for (let served = 0; served < 288; served += rows) {
+      serve(monitor.activeSiteIds, monitor.currentThresholds);
+      expect(monitor.currentThresholds[0]!).toBeLessThanOrEqual(0.99);
+      expect(monitor.currentThresholds[1]!).toBe(DISABLED_THRESHOLD);
+    }
+    expect(monitor.numSamples).toBe(before + 288);
+    // Once 300 samples saw site 8, it is tuned on them and answers.
+    for (let served = 0; served < 256; served += rows) serve(monitor.activeSiteIds, monitor.currentThresholds);
+    expect(monitor.currentThresholds[0]!).toBeLessThanOrEqual(0.99);
+    expect(monitor.currentThresholds[1]!).toBeLessThanOrEqual(0.97);
+    expect(monitor.exitRates()[1]!).toBeGreaterThan(0);
   });
 
   it('keeps a ramp that could answer within the budget even while the bound keeps it off', () => {
