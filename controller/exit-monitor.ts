@@ -274,7 +274,7 @@ export class ExitMonitor {
       else this.fullAnswers += 1;
       if (finalPrediction < 0 || confidences.some((c) => !Number.isFinite(c))) return;
       const weight = answeredBy >= 0 ? exitWeight : 1;
-      this.window.push({ confidences, predictions, finalPrediction, weight, stratum: exitWeight, answeredBy });
+      this.window.push({ confidences, predictions, finalPrediction, weight, answeredBy });
       this.sinceRetune++;
       this.sinceAdjust++;
       this.sinceDriftCheck++;

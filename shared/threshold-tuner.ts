@@ -29,12 +29,6 @@ export interface TunerSample {
   finalPrediction: number;
   /** How many requests this sample stands for (1 / sampling rate). Default 1. */
   weight?: number;
-  /**
-   * The labelling it was collected under (compact mode: the weight of its batch's kept exits, 1 at
-   * a cold start, 10 after). Default 0. The disagreement bound pools strata by their precision:
-   * see `disagreementBound`.
-   */
-  stratum?: number;
 }
 
 export interface TunerRamp {
@@ -101,60 +95,31 @@ interface Evaluation {
   savingMs: number;
   disagreeWeight: number;
   exitWeights: number[];
-  /** Per stratum: Σ w, Σ w² and Σ w of the disagreeing, over the samples that exit. */
-  exitedWeight: number[];
-  exitedWeightSq: number[];
-  disagreeByStratum: number[];
+  /** Σ w and Σ w² over the samples that exit (for the effective sample size). */
+  exitedWeight: number;
+  exitedWeightSq: number;
 }
 
 /**
  * Upper bound on the overall disagreement rate: disagreements happen only among exits, so bound
  * the rate among exits and scale by the (known) exit share. Samples carry weights (compact mode
- * keeps a 10 % sample of its exits, each standing for 10), so within a stratum the bound uses
- * Kish's effective sample size (Σw)²/Σw² of the exits, not Σw: ten copies of one observation are
- * one observation. Strata (samples labelled at different rates) are pooled by precision: each
- * stratum's rate counts by its effective size and the sizes add up. Whatever the labelling, a
- * stratum's exits under the thresholds tried are draws from the same inputs, so this estimates the
- * same rate as weighting by requests, with less noise.
- * NOTE: weighting the strata by requests instead made compact mode's window collapse at the end
- * of every cold start: 512 samples labelled at weight 1 and a few at weight 10 have a Kish size of
- * about a hundred, and the tuner switched its ramps off for seconds (bench:adapt's class-mix:
- * expected saving 1.09 -> 0.33 ms at 570 samples, back at 1,352).
+ * keeps a 10 % sample of its exits, each standing for 10), so the bound uses Kish's effective
+ * sample size (Σw)²/Σw² of the exits, not Σw: ten copies of one observation are one observation.
  */
 function disagreementBound(e: Evaluation, totalWeight: number, z: number): number {
-  let exited = 0;
-  let effectiveExits = 0;
-  let rateTimesSize = 0;
-  for (let h = 0; h < e.exitedWeight.length; h++) {
-    const w = e.exitedWeight[h]!;
-    if (w <= 0) continue;
-    const size = (w * w) / e.exitedWeightSq[h]!;
-    exited += w;
-    effectiveExits += size;
-    rateTimesSize += (e.disagreeByStratum[h]! / w) * size;
-  }
-  if (exited <= 0) return 0;
-  return wilsonUpperBoundOfRate(rateTimesSize / effectiveExits, effectiveExits, z) * (exited / Math.max(totalWeight, 1e-9));
+  if (e.exitedWeight <= 0) return 0;
+  const effectiveExits = (e.exitedWeight * e.exitedWeight) / e.exitedWeightSq;
+  return wilsonUpperBoundOfRate(e.disagreeWeight / e.exitedWeight, effectiveExits, z) * (e.exitedWeight / Math.max(totalWeight, 1e-9));
 }
 
-function evaluate(
-  samples: readonly TunerSample[],
-  strata: readonly number[],
-  numStrata: number,
-  ramps: readonly TunerRamp[],
-  wholeMs: number,
-  thresholds: readonly number[],
-): Evaluation {
+function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, thresholds: readonly number[]): Evaluation {
   const exitWeights = new Array<number>(ramps.length).fill(0);
-  const exitedWeight = new Array<number>(numStrata).fill(0);
-  const exitedWeightSq = new Array<number>(numStrata).fill(0);
-  const disagreeByStratum = new Array<number>(numStrata).fill(0);
   let totalMs = 0;
   let totalWeight = 0;
   let disagreeWeight = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i]!;
-    const h = strata[i]!;
+  let exitedWeight = 0;
+  let exitedWeightSq = 0;
+  for (const s of samples) {
     const w = s.weight ?? 1;
     totalWeight += w;
     let paidMs = 0;
@@ -164,12 +129,9 @@ function evaluate(
       if (s.confidences[r]! >= thresholds[r]!) {
         totalMs += w * (ramps[r]!.upToMs + paidMs);
         exitWeights[r]! += w;
-        exitedWeight[h]! += w;
-        exitedWeightSq[h]! += w * w;
-        if (s.predictions[r] !== s.finalPrediction) {
-          disagreeWeight += w;
-          disagreeByStratum[h]! += w;
-        }
+        exitedWeight += w;
+        exitedWeightSq += w * w;
+        if (s.predictions[r] !== s.finalPrediction) disagreeWeight += w;
         exited = true;
         break;
       }
@@ -177,7 +139,7 @@ function evaluate(
     if (!exited) totalMs += w * (wholeMs + paidMs);
   }
   const n = Math.max(totalWeight, 1e-9);
-  return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq, disagreeByStratum };
+  return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
 }
 
 export function tuneThresholds(
@@ -194,11 +156,9 @@ export function tuneThresholds(
     const stride = Math.ceil(distinct.length / options.maxCandidates);
     return distinct.filter((_, i) => i % stride === 0 || i === distinct.length - 1);
   });
-  const strataIds = [...new Set(samples.map((s) => s.stratum ?? 0))];
-  const strata = samples.map((s) => strataIds.indexOf(s.stratum ?? 0));
   const position = ramps.map(() => -1); // -1: off
   const thresholdsAt = (pos: readonly number[]) => pos.map((p, r) => (p < 0 ? DISABLED_THRESHOLD : candidates[r]![p]!));
-  let current = evaluate(samples, strata, strataIds.length, ramps, wholeMs, thresholdsAt(position));
+  let current = evaluate(samples, ramps, wholeMs, thresholdsAt(position));
   const feasible = (e: Evaluation) => disagreementBound(e, totalWeight, options.z) <= options.budget;
 
   for (let step = 0; step < 100_000; step++) {
@@ -207,7 +167,7 @@ export function tuneThresholds(
       if (position[r]! + 1 >= candidates[r]!.length) continue;
       const trial = [...position];
       trial[r]!++;
-      const evaluation = evaluate(samples, strata, strataIds.length, ramps, wholeMs, thresholdsAt(trial));
+      const evaluation = evaluate(samples, ramps, wholeMs, thresholdsAt(trial));
       if (!feasible(evaluation)) continue;
       const gainMs = evaluation.savingMs - current.savingMs;
       const addedDisagreement = evaluation.disagreeWeight - current.disagreeWeight;

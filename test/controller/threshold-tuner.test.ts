@@ -61,28 +61,6 @@ describe('weighted samples (compact mode keeps 1 in 10 exits, each standing for 
     const weighted = tuneThresholds([...stay(200), ...agreeingExits(50, 10)], one, 10);
     expect(weighted.thresholds[0]).toBe(DISABLED_THRESHOLD);
   });
-
-  it('pools samples labelled at different rates by their precision, not by the requests they stand for', () => {
-    // A cold start labelled 500 exits one by one; then 50 samples of the 10 % labelling came in.
-    // Every exit is confident at one value (a saturated softmax): the ramp answers all or none.
-    const saturated = (samples: TunerSample[], stratum: number) =>
-      samples.map((s) => ({ ...s, confidences: s.confidences[0]! > 0.5 ? [0.95] : [0.3], stratum }));
-    const cold = saturated([...stay(100), ...agreeingExits(500, 1)], 1);
-    const sampled = saturated([...stay(100), ...agreeingExits(50, 10)], 10);
-    const pooled = tuneThresholds([...cold, ...sampled], one, 10);
-    expect(pooled.thresholds[0]).toBeLessThan(1);
-    expect(pooled.disagreementUpperBound).toBeLessThanOrEqual(0.01);
-    // As one stratum, the 50 weighted samples dominate (Kish size ~190 of 550): the ramp goes off.
-    const unstratified = tuneThresholds(
-      [...cold, ...sampled].map(({ stratum: _, ...s }) => s),
-      one,
-      10,
-    );
-    expect(unstratified.thresholds[0]).toBe(DISABLED_THRESHOLD);
-    // and a stratum's disagreements still count: the sampled exits disagreeing one in five is no good
-    const wrong = sampled.map((s, i) => (s.weight === 10 && i % 5 === 0 ? { ...s, finalPrediction: 4 } : s));
-    expect(tuneThresholds([...cold, ...wrong], one, 10).thresholds[0]).toBe(DISABLED_THRESHOLD);
-  });
 });
 
 describe('wilsonUpperBound', () => {
