@@ -134,6 +134,9 @@ export class ExitMonitor {
   /** Sites deactivated recently, with the sample count at which they may come back. */
   private readonly cooldown = new Map<number, number>();
   private samplesSeen = 0;
+  /** Samples the window holds from its last start over (construction, or a cut at a drift). */
+  private restartedAtSample = 0;
+  private samplesAtRestart = 0;
   /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
   private rowsSeen = 0;
   private readonly exitShare: ExitShareWatch;
@@ -162,6 +165,17 @@ export class ExitMonitor {
   /** Samples in the window. */
   get numSamples(): number {
     return this.window.length;
+  }
+
+  /** Samples since the window last started over (with those it kept then): how labelled it is yet (exit-control.ts). */
+  get samplesSinceRestart(): number {
+    return this.samplesAtRestart + this.samplesSeen - this.restartedAtSample;
+  }
+
+  private cutWindow(keep: number): void {
+    this.window = this.window.slice(-keep);
+    this.samplesAtRestart = this.window.length;
+    this.restartedAtSample = this.samplesSeen;
   }
 
   get currentThresholds(): number[] {
@@ -284,7 +298,7 @@ export class ExitMonitor {
     if (this.options.tuning === 'static') return undefined;
     if (this.changeAtSample !== undefined && this.samplesSeen - this.changeAtSample >= this.options.driftSegment) {
       // Enough samples since the inputs changed: judge by them alone.
-      this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
+      this.cutWindow(this.samplesSeen - this.changeAtSample);
       this.changeAtSample = undefined;
       this.sinceDriftCheck = 0;
       return this.retune('shift');
@@ -295,7 +309,7 @@ export class ExitMonitor {
         // The recent answers break the budget: judge by them alone. Fewer samples than the tuner
         // needs to certify a ramp leave it off; compact mode then monitors every exit again (a
         // cold start, exit-control.ts), so the evidence for new thresholds comes back quickly.
-        this.window = this.window.slice(-this.options.driftSegment);
+        this.cutWindow(this.options.driftSegment);
         this.changeAtSample = undefined;
         return this.retune('drift');
       }
