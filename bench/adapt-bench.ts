@@ -5,7 +5,8 @@
  * with five variants side by side: no ramps; ramps tuned online (ramp adjustment on, the
  * default); tuned online with the package's ramp set fixed; static thresholds (the package's,
  * never re-tuned); the oracle (per window, the best thresholds in hindsight that keep the window's
- * agreement >= 99 %). Per drift and variant: agreement over the run and in its worst tenth, how
+ * agreement >= 99 %); the same oracle at SAFE_ORACLE_BUDGET (what a tuner can reach at best that
+ * keeps 95 % of the tenths within the 1 % budget: see there). Per drift and variant: agreement over the run and in its worst tenth, how
  * many tenths fell below 99 %, exits, p50 and its ratio to no ramps; then the issue's goals.
  * Prints a table, writes bench/results/adapt.json and plots agreement and exits per tenth
  * (runs/bench-adapt/adapt.svg and .png; each run's compare.json, reports and plots are kept there
@@ -27,7 +28,15 @@ const VARIANTS = [
   { key: 'withFixedRamps', name: 'online, fixed ramps' },
   { key: 'withStaticRamps', name: 'static' },
   { key: 'withOracleRamps', name: 'oracle' },
+  { key: 'withSafeOracleRamps', name: 'safe oracle' },
 ] as const;
+/**
+ * A tenth of the run (~390 requests) falls below 99 % agreement with 4 disagreements; at a true
+ * disagreement rate of 0.35 % that happens to 5 % of tenths (binomial), so a tuner that keeps 95 %
+ * of them must run at about 0.35 %, and the oracle at that budget per tenth bounds what it can
+ * reach (any tuner pays at least this for the first goal; the second compares with the 1 % oracle).
+ */
+const SAFE_ORACLE_BUDGET = 0.0035;
 /** Goals of issue #18. */
 const WINDOW_AGREEMENT = 0.99;
 const WINDOWS_OK_GOAL = 0.95;
@@ -65,6 +74,8 @@ function runDrift(drift: string) {
     drift,
     '--static',
     '--oracle',
+    '--safe-oracle-budget',
+    String(SAFE_ORACLE_BUDGET),
     '--fixed-ramps',
     '--baseline',
     'false',
@@ -142,7 +153,7 @@ async function plotWindows(perWindow: { drift: string; variant: string; tenth: n
   });
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `fmnist-resnet under drift: online (with and without ramp adjustment), static and oracle thresholds (compact ramps, ${SECONDS} s per variant)`,
+    title: `fmnist-resnet under drift: online (with and without ramp adjustment), static and oracle thresholds (1 % and safe) (compact ramps, ${SECONDS} s per variant)`,
     data: { values: perWindow },
     vconcat: [
       { facet: { column: { field: 'drift', type: 'nominal' as const, title: null } }, spec: row('agreementPct', 'agreement with the full model (%)', true) },
@@ -183,13 +194,21 @@ async function main(): Promise<void> {
     staticBreaksBudgetOnSomeDrift: byDrift.some((r) => r.variants.static.windowsWithinBudgetPct / 100 < WINDOWS_OK_GOAL),
     onlineP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.p50Ms / r.variants.oracle.p50Ms])),
     onlineP50WithinTenPctOfOracle: byDrift.every((r) => r.variants.online.p50Ms / r.variants.oracle.p50Ms <= P50_VS_ORACLE_GOAL),
+    /** What keeping the tenths costs even with hindsight: the safe oracle's p50 and exits against the oracle's. */
+    safeOracleP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants['safe oracle'].p50Ms / r.variants.oracle.p50Ms])),
+    safeOracleExitsVsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants['safe oracle'].exitFraction / r.variants.oracle.exitFraction])),
   };
   process.stdout.write(
     `goals: online within the budget in >= 95 % of tenths: ${byDrift.map((r) => `${r.drift} ${goals.onlineWithinBudgetInAtLeast95PctOfWindows[r.drift] ? 'yes' : 'no'}`).join(', ')}; ` +
       `static breaks it on some drift: ${goals.staticBreaksBudgetOnSomeDrift ? 'yes' : 'no'}; ` +
-      `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n`,
+      `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n` +
+      `with hindsight at ${(100 * SAFE_ORACLE_BUDGET).toFixed(2)} % per tenth, p50 / exits against the 1 % oracle: ` +
+      `${byDrift.map((r) => `${r.drift} ${goals.safeOracleP50VsOracle[r.drift]!.toFixed(2)} / ${goals.safeOracleExitsVsOracle[r.drift]!.toFixed(2)}`).join(', ')}\n`,
   );
-  writeFileSync(RESULTS_FILE, `${JSON.stringify({ model: 'fmnist-resnet', exitMode: 'compact', secondsPerVariant: SECONDS, drifts: runs, goals }, null, 2)}\n`);
+  writeFileSync(
+    RESULTS_FILE,
+    `${JSON.stringify({ model: 'fmnist-resnet', exitMode: 'compact', secondsPerVariant: SECONDS, safeOracleBudget: SAFE_ORACLE_BUDGET, drifts: runs, goals }, null, 2)}\n`,
+  );
   const plot = await plotWindows(
     runs.flatMap((r) =>
       VARIANTS.flatMap(({ name }) =>

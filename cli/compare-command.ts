@@ -29,6 +29,11 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   staticThresholds?: boolean;
   /** Include the planner with ramps at the oracle's per-window thresholds (cli/oracle-schedule.ts). */
   oracle?: boolean;
+  /**
+   * Include the oracle at this smaller budget per window too (for example 0.0035): at best what a
+   * tuner reaches that keeps nearly every window within the package's budget (docs/traces-and-replay.md).
+   */
+  safeOracleBudget?: number;
   /** Include the planner with ramps tuned online but the package's ramp set fixed (no ramp adjustment). */
   fixedRamps?: boolean;
   batchTimeoutMs: number;
@@ -45,18 +50,20 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
 }
 
 interface Variant {
-  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'withFixedRamps' | 'baseline' | 'baselineWithRamps';
+  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'withSafeOracleRamps' | 'withFixedRamps' | 'baseline' | 'baselineWithRamps';
   label: string;
   policy: 'deadline' | 'fifo';
   exitMode: ExitMode | 'off';
   /** Exit thresholds: tuned online (the default), the package's, or the oracle's schedule (which starts from the package's). */
   thresholds?: 'static' | 'oracle';
+  /** The oracle's budget per window, where not the package's accuracy budget. */
+  oracleBudget?: number;
   /** With `--fixed-ramps`: ramp adjustment off for this variant (on for the others). */
   fixedRamps?: boolean;
 }
 
-/** The oracle's thresholds per window of the run, from every chosen ramp's confidence on every request. */
-async function oracleFor(entry: ModelEntry, inputsFor: (i: number) => Tensor[], arrivals: readonly { timeMs: number }[]) {
+/** The oracle's thresholds per window of the run, per budget, from every chosen ramp's confidence on every request. */
+async function oracleFor(entry: ModelEntry, inputsFor: (i: number) => Tensor[], arrivals: readonly { timeMs: number }[], extraBudgets: readonly number[]) {
   const ee = entry.manifest.earlyExit;
   if (!ee) throw new Error(`--oracle needs an early-exit package; ${entry.manifest.name} has no ramps`);
   process.stderr.write(`compare: every ramp's confidence on the run's ${arrivals.length} requests, for the oracle ...\n`);
@@ -64,8 +71,9 @@ async function oracleFor(entry: ModelEntry, inputsFor: (i: number) => Tensor[], 
   const lastMs = arrivals.at(-1)?.timeMs ?? 0;
   const windowOf = (i: number) => windowOfArrival(arrivals[i]!.timeMs * 1e6, lastMs * 1e6);
   const { ramps, wholeMs } = tunerRampsOf(ee, ee.chosenRamps);
-  const schedule = oracleSchedule(confidences, windowOf, NUM_WINDOWS, ramps, wholeMs, ee.selection.accuracyBudget);
-  return { schedule, windowOf, siteIds: ee.chosenRamps };
+  const scheduleAt = (budget: number) => oracleSchedule(confidences, windowOf, NUM_WINDOWS, ramps, wholeMs, budget);
+  const schedules = new Map([ee.selection.accuracyBudget, ...extraBudgets].map((budget) => [budget, scheduleAt(budget)]));
+  return { schedules, budget: ee.selection.accuracyBudget, windowOf, siteIds: ee.chosenRamps };
 }
 
 /** Agreement a window must keep (the accuracy budget, 1 %). */
@@ -115,6 +123,18 @@ export async function runCompare(args: CompareArgs): Promise<number> {
           },
         ]
       : []),
+    ...(args.safeOracleBudget !== undefined
+      ? [
+          {
+            key: 'withSafeOracleRamps' as const,
+            label: `planner, ramps (${args.exitMode}), oracle thresholds at ${(100 * args.safeOracleBudget).toFixed(2)} %`,
+            policy: 'deadline' as const,
+            exitMode: args.exitMode,
+            thresholds: 'oracle' as const,
+            oracleBudget: args.safeOracleBudget,
+          },
+        ]
+      : []),
     ...(args.baseline
       ? [
           { key: 'baseline' as const, label: 'fifo, no ramps', policy: 'fifo' as const, exitMode: 'off' as const },
@@ -123,7 +143,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       : []),
   ];
 
-  const oracle = args.oracle ? await oracleFor(entry, feeder.inputsFor, arrivals) : undefined;
+  const safeBudgets = args.safeOracleBudget !== undefined ? [args.safeOracleBudget] : [];
+  const oracle = args.oracle || args.safeOracleBudget !== undefined ? await oracleFor(entry, feeder.inputsFor, arrivals, safeBudgets) : undefined;
 
   if (args.controller && args.logDir) throw new Error('--log-dir applies to the local cluster only; give the running controller its own --log-dir');
   const controllerArgs = args.logDir ? ['--log-dir', args.logDir] : [];
@@ -164,7 +185,8 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       // The oracle's thresholds change at each window's first request (configure goes ahead of it on the same socket).
       let beforeSend: ((i: number) => void) | undefined;
       if (variant.thresholds === 'oracle') {
-        const fix = (k: number) => client.configure({ fixedThresholds: { model: args.model, thresholds: oracle!.schedule[k]! }, ...admin });
+        const schedule = oracle!.schedules.get(variant.oracleBudget ?? oracle!.budget)!;
+        const fix = (k: number) => client.configure({ fixedThresholds: { model: args.model, thresholds: schedule[k]! }, ...admin });
         await fix(0);
         let current = 0;
         beforeSend = (i) => {
@@ -213,6 +235,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       ...(summaries.withFixedRamps ? [{ label: 'fixed ramps', summary: summaries.withFixedRamps }] : []),
       ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []),
       ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : []),
+      ...(summaries.withSafeOracleRamps ? [{ label: 'safe oracle', summary: summaries.withSafeOracleRamps }] : []),
     ];
     process.stdout.write(`\nby window (drift ${args.drift}; planner):\n${windowTable(columns)}\n`);
   }
@@ -251,7 +274,15 @@ export async function runCompare(args: CompareArgs): Promise<number> {
     ...summaries,
     medianRatio: withRamps.p50Ms / without.p50Ms,
     budgetViolations: violations,
-    ...(oracle ? { oracleThresholds: { siteIds: oracle.siteIds, perWindow: oracle.schedule } } : {}),
+    ...(oracle
+      ? {
+          oracleThresholds: {
+            siteIds: oracle.siteIds,
+            perWindow: oracle.schedules.get(oracle.budget),
+            ...(args.safeOracleBudget !== undefined ? { safeBudget: args.safeOracleBudget, safePerWindow: oracle.schedules.get(args.safeOracleBudget) } : {}),
+          },
+        }
+      : {}),
     scheduleLagP99Ms: Math.max(...Object.values(summaries).map((s) => s.scheduleLagP99Ms)),
   };
   if (summaries.baseline) json.goodputVsBaseline = without.goodputRps / summaries.baseline.goodputRps;

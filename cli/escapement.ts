@@ -462,6 +462,16 @@ await yargs(hideBin(process.argv))
           describe:
             "also run the planner with ramps at the oracle's thresholds: per window, the best in hindsight that keep the window's agreement >= 99 % (what online tuning can reach at best)",
         })
+        .option('safe-oracle-budget', {
+          type: 'number',
+          describe:
+            'also run the oracle at this smaller disagreement budget per window (a fraction, e.g. 0.0035): at best what a tuner reaches that keeps nearly every window within the package budget',
+        })
+        .check((a) => {
+          const b = a['safe-oracle-budget'];
+          if (b !== undefined && !(b > 0 && b < 1)) throw new Error(`--safe-oracle-budget must be a fraction in (0, 1), not ${b}`);
+          return true;
+        })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
         .option('max-enqueued-batches', {
           type: 'number',
@@ -505,6 +515,7 @@ await yargs(hideBin(process.argv))
         baseline: a.baseline,
         staticThresholds: a.static,
         oracle: a.oracle,
+        ...(a['safe-oracle-budget'] !== undefined ? { safeOracleBudget: a['safe-oracle-budget'] } : {}),
         fixedRamps: a['fixed-ramps'],
         batchTimeoutMs: a['batch-timeout-ms'],
         maxEnqueuedBatches: a['max-enqueued-batches'],

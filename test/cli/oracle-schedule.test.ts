@@ -45,6 +45,17 @@ function outcome(c: RampConfidences, windowOf: (i: number) => number, window: nu
 }
 
 describe("the oracle's thresholds", () => {
+  it('at a smaller budget (compare --safe-oracle-budget), answers no more early and disagrees no more in any window', () => {
+    const { confidences, windowOf } = run();
+    const full = oracleSchedule(confidences, windowOf, 2, RAMPS, 10);
+    const safe = oracleSchedule(confidences, windowOf, 2, RAMPS, 10, 0.002);
+    for (const w of [0, 1]) {
+      // 0.2 % of a window's 100 requests allows no disagreement at all
+      expect(outcome(confidences, windowOf, w, safe[w]!).agreement).toBe(1);
+      expect(outcome(confidences, windowOf, w, safe[w]!).exitFraction).toBeLessThanOrEqual(outcome(confidences, windowOf, w, full[w]!).exitFraction);
+    }
+  });
+
   it("per window, exit as much as the window's own answers allow within the 1 % budget", () => {
     const { confidences, windowOf } = run();
     const schedule = oracleSchedule(confidences, windowOf, 2, RAMPS, 10);
