@@ -2,8 +2,9 @@
  * `npm run bench:adapt`: does online threshold tuning pay under drift (issue #18)? For each drift
  * workload (class-mix, noise, shift; loadgen/drift.ts), one `escapement compare` run on
  * fmnist-resnet (compact ramps, the bundled trace, ADAPT_SECONDS per variant after a 3 s warm-up)
- * with five variants side by side: no ramps; ramps tuned online (ramp adjustment on, the
- * default); tuned online with the package's ramp set fixed; static thresholds (the package's,
+ * with seven variants side by side: no ramps; ramps tuned online (ramp adjustment on, the
+ * default); tuned online with the package's ramp set fixed; tuned online spending half the budget
+ * (HALF_BUDGET); static thresholds (the package's,
  * never re-tuned); the oracle (per window, the best thresholds in hindsight that keep the window's
  * agreement >= 99 %); the same oracle at SAFE_ORACLE_BUDGET (what a tuner can reach at best that
  * keeps 95 % of the tenths within the 1 % budget: see there). Per drift and variant: agreement over the run and in its worst tenth, how
@@ -26,6 +27,7 @@ const RESULTS_FILE = 'bench/results/adapt.json';
 const VARIANTS = [
   { key: 'withRamps', name: 'online' },
   { key: 'withFixedRamps', name: 'online, fixed ramps' },
+  { key: 'withSharedBudgetRamps', name: 'online, half budget' },
   { key: 'withStaticRamps', name: 'static' },
   { key: 'withOracleRamps', name: 'oracle' },
   { key: 'withSafeOracleRamps', name: 'safe oracle' },
@@ -37,6 +39,8 @@ const VARIANTS = [
  * reach (any tuner pays at least this for the first goal; the second compares with the 1 % oracle).
  */
 const SAFE_ORACLE_BUDGET = 0.0035;
+/** The online tuner also runs spending half the budget (`--tuning-budget-share`): what keeping the tenths costs online. */
+const HALF_BUDGET = 0.5;
 /** Goals of issue #18. */
 const WINDOW_AGREEMENT = 0.99;
 const WINDOWS_OK_GOAL = 0.95;
@@ -76,6 +80,8 @@ function runDrift(drift: string) {
     '--oracle',
     '--safe-oracle-budget',
     String(SAFE_ORACLE_BUDGET),
+    '--tuning-budget-share',
+    String(HALF_BUDGET),
     '--fixed-ramps',
     '--baseline',
     'false',
@@ -194,6 +200,11 @@ async function main(): Promise<void> {
     staticBreaksBudgetOnSomeDrift: byDrift.some((r) => r.variants.static.windowsWithinBudgetPct / 100 < WINDOWS_OK_GOAL),
     onlineP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants.online.p50Ms / r.variants.oracle.p50Ms])),
     onlineP50WithinTenPctOfOracle: byDrift.every((r) => r.variants.online.p50Ms / r.variants.oracle.p50Ms <= P50_VS_ORACLE_GOAL),
+    /** The same two goals for the tuner at half the budget. */
+    halfBudgetWithinBudgetInAtLeast95PctOfWindows: Object.fromEntries(
+      byDrift.map((r) => [r.drift, r.variants['online, half budget'].windowsWithinBudgetPct / 100 >= WINDOWS_OK_GOAL]),
+    ),
+    halfBudgetP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants['online, half budget'].p50Ms / r.variants.oracle.p50Ms])),
     /** What keeping the tenths costs even with hindsight: the safe oracle's p50 and exits against the oracle's. */
     safeOracleP50VsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants['safe oracle'].p50Ms / r.variants.oracle.p50Ms])),
     safeOracleExitsVsOracle: Object.fromEntries(byDrift.map((r) => [r.drift, r.variants['safe oracle'].exitFraction / r.variants.oracle.exitFraction])),
@@ -202,6 +213,8 @@ async function main(): Promise<void> {
     `goals: online within the budget in >= 95 % of tenths: ${byDrift.map((r) => `${r.drift} ${goals.onlineWithinBudgetInAtLeast95PctOfWindows[r.drift] ? 'yes' : 'no'}`).join(', ')}; ` +
       `static breaks it on some drift: ${goals.staticBreaksBudgetOnSomeDrift ? 'yes' : 'no'}; ` +
       `online p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.onlineP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')} (goal <= ${P50_VS_ORACLE_GOAL})\n` +
+      `at half the budget: within it in >= 95 % of tenths: ${byDrift.map((r) => `${r.drift} ${goals.halfBudgetWithinBudgetInAtLeast95PctOfWindows[r.drift] ? 'yes' : 'no'}`).join(', ')}; ` +
+      `p50 / oracle: ${byDrift.map((r) => `${r.drift} ${goals.halfBudgetP50VsOracle[r.drift]!.toFixed(2)}`).join(', ')}\n` +
       `with hindsight at ${(100 * SAFE_ORACLE_BUDGET).toFixed(2)} % per tenth, p50 / exits against the 1 % oracle: ` +
       `${byDrift.map((r) => `${r.drift} ${goals.safeOracleP50VsOracle[r.drift]!.toFixed(2)} / ${goals.safeOracleExitsVsOracle[r.drift]!.toFixed(2)}`).join(', ')}\n`,
   );

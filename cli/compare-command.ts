@@ -36,6 +36,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   safeOracleBudget?: number;
   /** Include the planner with ramps tuned online but the package's ramp set fixed (no ramp adjustment). */
   fixedRamps?: boolean;
+  /** Include the online tuner spending only this share of the accuracy budget (ExitMonitorOptions.budgetShare). */
+  tuningBudgetShare?: number;
   batchTimeoutMs: number;
   /** fifo baseline: queue bound in full batches per model (0: unbounded). */
   maxEnqueuedBatches?: number;
@@ -50,7 +52,16 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
 }
 
 interface Variant {
-  key: 'withoutRamps' | 'withRamps' | 'withStaticRamps' | 'withOracleRamps' | 'withSafeOracleRamps' | 'withFixedRamps' | 'baseline' | 'baselineWithRamps';
+  key:
+    | 'withoutRamps'
+    | 'withRamps'
+    | 'withStaticRamps'
+    | 'withOracleRamps'
+    | 'withSafeOracleRamps'
+    | 'withFixedRamps'
+    | 'withSharedBudgetRamps'
+    | 'baseline'
+    | 'baselineWithRamps';
   label: string;
   policy: 'deadline' | 'fifo';
   exitMode: ExitMode | 'off';
@@ -60,6 +71,8 @@ interface Variant {
   oracleBudget?: number;
   /** With `--fixed-ramps`: ramp adjustment off for this variant (on for the others). */
   fixedRamps?: boolean;
+  /** With `--tuning-budget-share`: the tuner's share of the budget for this variant (the whole budget for the others). */
+  budgetShare?: number;
 }
 
 /** The oracle's thresholds per window of the run, per budget, from every chosen ramp's confidence on every request. */
@@ -123,6 +136,17 @@ export async function runCompare(args: CompareArgs): Promise<number> {
           },
         ]
       : []),
+    ...(args.tuningBudgetShare !== undefined
+      ? [
+          {
+            key: 'withSharedBudgetRamps' as const,
+            label: `planner, ramps (${args.exitMode}), tuner at ${(100 * args.tuningBudgetShare).toFixed(0)} % of the budget`,
+            policy: 'deadline' as const,
+            exitMode: args.exitMode,
+            budgetShare: args.tuningBudgetShare,
+          },
+        ]
+      : []),
     ...(args.safeOracleBudget !== undefined
       ? [
           {
@@ -173,6 +197,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
         exitMode: variant.exitMode,
         thresholds: variant.thresholds === undefined ? 'online' : 'static',
         ...(args.fixedRamps ? { adjustRamps: !variant.fixedRamps } : {}),
+        ...(args.tuningBudgetShare !== undefined ? { tuningBudgetShare: variant.budgetShare ?? 1 } : {}),
         ...admin,
       });
       // Each variant is measured in its steady state: the slice's first seconds are replayed
@@ -233,6 +258,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       { label: 'plain', summary: summaries.withoutRamps },
       { label: 'ramps', summary: summaries.withRamps },
       ...(summaries.withFixedRamps ? [{ label: 'fixed ramps', summary: summaries.withFixedRamps }] : []),
+      ...(summaries.withSharedBudgetRamps ? [{ label: 'tuner share', summary: summaries.withSharedBudgetRamps }] : []),
       ...(summaries.withStaticRamps ? [{ label: 'static', summary: summaries.withStaticRamps }] : []),
       ...(summaries.withOracleRamps ? [{ label: 'oracle', summary: summaries.withOracleRamps }] : []),
       ...(summaries.withSafeOracleRamps ? [{ label: 'safe oracle', summary: summaries.withSafeOracleRamps }] : []),

@@ -109,6 +109,16 @@ await yargs(hideBin(process.argv))
           describe:
             "early-exit thresholds: tuned online to the accuracy budget, or static (the package's validation-split thresholds, never re-tuned: a baseline)",
         })
+        .option('tuning-budget-share', {
+          type: 'number',
+          describe:
+            "the share of each package's accuracy budget the online tuner may spend, in (0, 1] (default 1: it holds over the tuner's window; 0.5 keeps short windows within it too, for fewer exits)",
+        })
+        .check((a) => {
+          const share = a['tuning-budget-share'];
+          if (share !== undefined && !(share > 0 && share <= 1)) throw new Error(`--tuning-budget-share must be in (0, 1], not ${share}`);
+          return true;
+        })
         .option('fused-release', {
           type: 'boolean',
           default: true,
@@ -160,6 +170,7 @@ await yargs(hideBin(process.argv))
         admissionMarginQuantile: a['admission-margin-quantile'],
         fusedRelease: a['fused-release'],
         thresholds: a.thresholds,
+        ...(a['tuning-budget-share'] !== undefined ? { tuningBudgetShare: a['tuning-budget-share'] } : {}),
       });
     },
   )
@@ -462,6 +473,10 @@ await yargs(hideBin(process.argv))
           describe:
             "also run the planner with ramps at the oracle's thresholds: per window, the best in hindsight that keep the window's agreement >= 99 % (what online tuning can reach at best)",
         })
+        .option('tuning-budget-share', {
+          type: 'number',
+          describe: 'also run the online tuner spending only this share of the accuracy budget, in (0, 1] (the other variants spend all of it)',
+        })
         .option('safe-oracle-budget', {
           type: 'number',
           describe:
@@ -470,6 +485,8 @@ await yargs(hideBin(process.argv))
         .check((a) => {
           const b = a['safe-oracle-budget'];
           if (b !== undefined && !(b > 0 && b < 1)) throw new Error(`--safe-oracle-budget must be a fraction in (0, 1), not ${b}`);
+          const share = a['tuning-budget-share'];
+          if (share !== undefined && !(share > 0 && share <= 1)) throw new Error(`--tuning-budget-share must be in (0, 1], not ${share}`);
           return true;
         })
         .option('batch-timeout-ms', { type: 'number', default: 5 })
@@ -516,6 +533,7 @@ await yargs(hideBin(process.argv))
         staticThresholds: a.static,
         oracle: a.oracle,
         ...(a['safe-oracle-budget'] !== undefined ? { safeOracleBudget: a['safe-oracle-budget'] } : {}),
+        ...(a['tuning-budget-share'] !== undefined ? { tuningBudgetShare: a['tuning-budget-share'] } : {}),
         fixedRamps: a['fixed-ramps'],
         batchTimeoutMs: a['batch-timeout-ms'],
         maxEnqueuedBatches: a['max-enqueued-batches'],

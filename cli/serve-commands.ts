@@ -41,6 +41,8 @@ export interface ControllerArgs {
   tailPoolRuns?: number;
   /** Early-exit thresholds tuned online (default) or static (a baseline). */
   thresholds?: 'online' | 'static';
+  /** The share of the accuracy budget the online tuner may spend (default 1). */
+  tuningBudgetShare?: number;
   /** Admission's learned margin: this quantile of its past errors (0 or absent: off; see admission-margin.ts). */
   admissionMarginQuantile?: number;
   /** Release mode on the fused model when requests queue behind a batch (default true). */
@@ -133,6 +135,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
     exactBatches: args.exactBatches ?? true,
     adjustRamps: args.adjustRamps,
     ...(args.thresholds ? { thresholds: args.thresholds } : {}),
+    ...(args.tuningBudgetShare !== undefined ? { tuningBudgetShare: args.tuningBudgetShare } : {}),
     ...(args.adminToken ? { adminToken: args.adminToken } : {}),
     // With keys the controller is secured: without an admin token nobody may reconfigure it.
     ...(args.keys && !args.adminToken ? { adminLocked: true } : {}),

@@ -50,6 +50,7 @@ export function configureRefusal(msg: ConfigureMsg, auth: ConfigureAuth): Config
     return invalid(`batchTimeoutMs must be in [0, ${MAX_BATCH_TIMEOUT_MS}]`);
   if (msg.maxEnqueuedBatches !== undefined && !(Number.isInteger(msg.maxEnqueuedBatches) && msg.maxEnqueuedBatches >= 0))
     return invalid('maxEnqueuedBatches must be an integer ≥ 0');
+  if (msg.tuningBudgetShare !== undefined && !(msg.tuningBudgetShare > 0 && msg.tuningBudgetShare <= 1)) return invalid('tuningBudgetShare must be in (0, 1]');
   return undefined;
 }
 
@@ -60,8 +61,8 @@ export interface ConfigurablePlanner {
 }
 
 /**
- * Applies a configure that `configureRefusal` let through, in order: batching policy, exit mode
- * and threshold tuning (every early-exit model starts over from its package), ramp adjustment,
+ * Applies a configure that `configureRefusal` let through, in order: batching policy, exit mode,
+ * threshold tuning and its budget share (every early-exit model starts over from its package), ramp adjustment,
  * then fixed thresholds. Returns the fixed-threshold change to record, or why those were refused.
  */
 export function applyConfigure(msg: ConfigureMsg, planner: ConfigurablePlanner, exits: ExitControl): { fixed?: ThresholdChange; refusal?: string } {
@@ -72,8 +73,12 @@ export function applyConfigure(msg: ConfigureMsg, planner: ConfigurablePlanner, 
       msg.maxEnqueuedBatches ?? planner.config.maxEnqueuedBatches,
     );
   }
-  if (msg.exitMode !== undefined || msg.thresholds !== undefined) {
-    exits.reset({ ...(msg.exitMode !== undefined ? { exitMode: msg.exitMode } : {}), ...(msg.thresholds !== undefined ? { thresholds: msg.thresholds } : {}) });
+  if (msg.exitMode !== undefined || msg.thresholds !== undefined || msg.tuningBudgetShare !== undefined) {
+    exits.reset({
+      ...(msg.exitMode !== undefined ? { exitMode: msg.exitMode } : {}),
+      ...(msg.thresholds !== undefined ? { thresholds: msg.thresholds } : {}),
+      ...(msg.tuningBudgetShare !== undefined ? { budgetShare: msg.tuningBudgetShare } : {}),
+    });
   }
   if (msg.adjustRamps !== undefined) exits.adjustRamps = msg.adjustRamps;
   if (msg.fixedThresholds === undefined) return {};
@@ -90,6 +95,7 @@ export function describeConfiguration(msg: ConfigureMsg, config: Pick<SchedulerC
     `fifo queue bound ${config.maxEnqueuedBatches} batches`,
     ...(msg.exitMode ? [`exit mode ${msg.exitMode}`] : []),
     ...(msg.thresholds ? [`thresholds ${msg.thresholds}`] : []),
+    ...(msg.tuningBudgetShare !== undefined ? [`tuner spends ${(100 * msg.tuningBudgetShare).toFixed(0)} % of the accuracy budget`] : []),
     ...(msg.adjustRamps !== undefined ? [`ramp adjustment ${msg.adjustRamps ? 'on' : 'off'}`] : []),
     ...(fixed ? [`${fixed.model} thresholds fixed at [${fixed.thresholds.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ')}]`] : []),
   ].join(', ');

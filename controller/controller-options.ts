@@ -40,6 +40,8 @@ export interface ControllerOptions {
   adjustRamps: boolean;
   /** `static`: keep the packages' validation thresholds, never re-tune (a baseline). Default online. */
   thresholds?: 'online' | 'static';
+  /** The share of each package's accuracy budget the online tuner may spend (ExitMonitorOptions.budgetShare; default 1). */
+  tuningBudgetShare?: number;
   /** When set, `configure` needs this token (clients send it as `adminToken`). */
   adminToken?: string;
   /**

@@ -82,6 +82,7 @@ export class ControllerServer {
       thresholds: options.thresholds ?? 'online',
       adjustRamps: options.adjustRamps,
       exactBatches: options.exactBatches ?? true,
+      ...(options.tuningBudgetShare !== undefined ? { budgetShare: options.tuningBudgetShare } : {}),
     });
     this.repository = new ModelRepository(options.models, this.core);
     this.refusals = new RateLimitedLog(options.log);

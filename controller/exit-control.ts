@@ -38,6 +38,8 @@ export interface ExitControlOptions {
   thresholds: 'online' | 'static';
   /** Whether the monitor may change which ramps are active. */
   adjustRamps: boolean;
+  /** The share of the accuracy budget the tuner may spend (ExitMonitorOptions.budgetShare); absent: its default. */
+  budgetShare?: number;
   exactBatches: boolean;
 }
 
@@ -113,10 +115,11 @@ export class ExitControl {
     this.monitors.get(model)?.countFullAnswers(numAnswers);
   }
 
-  /** A new exit mode or threshold tuning: every early-exit model starts over from its package. */
-  reset(changes: { exitMode?: ExitMode | 'off'; thresholds?: 'online' | 'static' }): void {
+  /** A new exit mode, threshold tuning or budget share: every early-exit model starts over from its package. */
+  reset(changes: { exitMode?: ExitMode | 'off'; thresholds?: 'online' | 'static'; budgetShare?: number }): void {
     if (changes.exitMode !== undefined) this.options.exitMode = changes.exitMode;
     if (changes.thresholds !== undefined) this.options.thresholds = changes.thresholds;
+    if (changes.budgetShare !== undefined) this.options.budgetShare = changes.budgetShare;
     for (const entry of this.models.values()) {
       const fresh = modelSpecFromEntry(entry, this.options.exitMode, this.options.exactBatches);
       if (fresh.earlyExit && entry.manifest.earlyExit) this.planner.resetExitTimeline(fresh.name, fresh.exitTimeline!, fresh.loadedRampSet!);
@@ -153,7 +156,10 @@ export class ExitControl {
   private watch(entry: ModelEntry): void {
     const spec = this.planner.modelSpec(entry.manifest.name);
     if (spec?.earlyExit && entry.manifest.earlyExit) {
-      this.monitors.set(spec.name, exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.options.thresholds));
+      this.monitors.set(
+        spec.name,
+        exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.options.thresholds, this.options.budgetShare),
+      );
     }
   }
 }

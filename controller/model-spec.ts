@@ -79,6 +79,8 @@ export function exitMonitorFor(
   model: string,
   ramps: { siteId: number; threshold: number }[],
   tuning: 'online' | 'static' = 'online',
+  /** See ExitMonitorOptions.budgetShare; absent: its default. */
+  budgetShare?: number,
 ): ExitMonitor {
   const ref = String(ee.profile.referenceBatchSize);
   const tunerRamps = ramps.map((r) => ({
@@ -93,7 +95,13 @@ export function exitMonitorFor(
     priorExitFraction: r.validation.exitFraction,
     priorThreshold: r.validation.threshold,
   }));
-  const options = { maxRamps: ee.selection.maxRamps, overheadBudget: ee.selection.overheadBudget, budget: ee.selection.accuracyBudget, tuning };
+  const options = {
+    maxRamps: ee.selection.maxRamps,
+    overheadBudget: ee.selection.overheadBudget,
+    budget: ee.selection.accuracyBudget,
+    tuning,
+    ...(budgetShare !== undefined ? { budgetShare } : {}),
+  };
   return new ExitMonitor(
     model,
     tunerRamps,

@@ -364,6 +364,8 @@ export const ConfigureMsg = Type.Object({
   fixedThresholds: Type.Optional(Type.Object({ model: str(256), thresholds: list(num(0, 2), 64) })),
   /** Let the controller activate and deactivate ramps by utility (its `--adjust-ramps`). */
   adjustRamps: Type.Optional(Type.Boolean()),
+  /** The share of each package's accuracy budget the online tuner may spend, in (0, 1] (its `--tuning-budget-share`); every early-exit model starts over. */
+  tuningBudgetShare: Type.Optional(num()),
   /** The controller's admin token, when it was started with one (`--admin-token`). */
   adminToken: Type.Optional(str(256)),
 });

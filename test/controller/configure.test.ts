@@ -32,6 +32,8 @@ describe('configure (configure.ts)', () => {
     [{ batchTimeoutMs: -1 }, /batchTimeoutMs must be in/],
     [{ batchTimeoutMs: MAX_BATCH_TIMEOUT_MS + 1 }, /batchTimeoutMs must be in/],
     [{ maxEnqueuedBatches: 1.5 }, /maxEnqueuedBatches must be an integer/],
+    [{ tuningBudgetShare: 0 }, /tuningBudgetShare must be in \(0, 1\]/],
+    [{ tuningBudgetShare: 1.5 }, /tuningBudgetShare must be in \(0, 1\]/],
   ])('refuses %j with INVALID_INPUT naming the field', (fields, message) => {
     expect(configureRefusal(msg(fields as Partial<ConfigureMsg>), {})).toMatchObject({ code: ErrorCode.INVALID_INPUT, message });
   });
@@ -53,6 +55,12 @@ describe('configure (configure.ts)', () => {
     expect(core.modelSpec('fmnist-resnet')!.earlyExit!.ramps.every((r) => r.threshold === 0.9)).toBe(true);
     expect(exits.adjustRamps).toBe(false);
     expect(applyConfigure(msg({ fixedThresholds: { model: 'fmnist-resnet', thresholds: [0.9] } }), core, exits).refusal).toMatch(/active ramps, not 1/);
+    // a budget share starts the models over (the fixed thresholds go) with a tuner that spends that share
+    expect(configureRefusal(msg({ tuningBudgetShare: 0.5 }), {})).toBeUndefined();
+    expect(applyConfigure(msg({ tuningBudgetShare: 0.5 }), core, exits)).toEqual({});
+    expect(core.modelSpec('fmnist-resnet')!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(
+      entry.manifest.earlyExit!.chosenRamps.map((site) => entry.manifest.earlyExit!.initialThresholds[String(site)]),
+    );
   });
 
   it('describes an applied configure in one log line: the policy in force and what the message changed', () => {
@@ -60,6 +68,9 @@ describe('configure (configure.ts)', () => {
     expect(describeConfiguration(msg({ policy: 'fifo' }), config)).toBe('policy fifo, batch timeout 2.5 ms, fifo queue bound 4 batches');
     expect(describeConfiguration(msg({ exitMode: 'compact', adjustRamps: false, fixedThresholds: { model: 'm', thresholds: [0.9, 1.5] } }), config)).toBe(
       'policy fifo, batch timeout 2.5 ms, fifo queue bound 4 batches, exit mode compact, ramp adjustment off, m thresholds fixed at [0.900 off]',
+    );
+    expect(describeConfiguration(msg({ tuningBudgetShare: 0.5 }), config)).toBe(
+      'policy fifo, batch timeout 2.5 ms, fifo queue bound 4 batches, tuner spends 50 % of the accuracy budget',
     );
   });
 });

@@ -46,6 +46,27 @@ describe('ExitMonitor', () => {
     expect(stats.exitsPerRamp[0]! + stats.exitsPerRamp[1]!).toBeGreaterThan(0);
   });
 
+  it('spends only its share of the budget when told to (budgetShare), and the whole budget by default', () => {
+    const tuned = (budgetShare?: number) => {
+      const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, {
+        retuneEvery: 128,
+        minSamples: 300,
+        windowSize: 2048,
+        ...(budgetShare ? { budgetShare } : {}),
+      });
+      const random = seededRandom(9);
+      let last;
+      for (let i = 0; i < 128; i++) last = monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0.01)) ?? last;
+      return { bound: last!.disagreementUpperBound, exits: monitor.exitRates().reduce((a, b) => a + b, 0) };
+    };
+    const whole = tuned();
+    const half = tuned(0.5);
+    expect(whole.bound).toBeGreaterThan(0.005);
+    expect(whole.bound).toBeLessThanOrEqual(0.01);
+    expect(half.bound).toBeLessThanOrEqual(0.005);
+    expect(half.exits).toBeLessThan(whole.exits);
+  });
+
   it('re-tunes at once when recent answers violate the budget, and answers fewer early', () => {
     // drift detection off: the window-wide rule alone (a stream this bad from the start trips both)
     const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { retuneEvery: 10_000, minSamples: 300, driftSegment: 100_000 });

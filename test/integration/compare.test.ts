@@ -91,6 +91,8 @@ describe('escapement compare', () => {
       '--oracle',
       '--safe-oracle-budget',
       '0.002',
+      '--tuning-budget-share',
+      '0.5',
       '--fixed-ramps',
       '--drift',
       'shift',
@@ -106,6 +108,7 @@ describe('escapement compare', () => {
     expect(run.stdout).toContain('planner, ramps (compact), oracle thresholds');
     expect(run.stdout).toContain('planner, ramps (compact), no ramp adjustment');
     expect(run.stdout).toContain('planner, ramps (compact), oracle thresholds at 0.20 %');
+    expect(run.stdout).toContain('planner, ramps (compact), tuner at 50 % of the budget');
     expect(run.stderr).not.toMatch(/were refused/);
     const result = JSON.parse(readFileSync(jsonFile, 'utf8'));
     const ee = JSON.parse(readFileSync('models/fmnist-resnet/manifest.json', 'utf8')).earlyExit;
@@ -129,6 +132,8 @@ describe('escapement compare', () => {
     expect(result.oracleThresholds.safePerWindow).toHaveLength(10);
     expect(result.withSafeOracleRamps.numRequests).toBe(result.numRequests);
     expect(result.withSafeOracleRamps.numErrors).toBe(0);
+    expect(result.withSharedBudgetRamps.numRequests).toBe(result.numRequests);
+    expect(result.withSharedBudgetRamps.numErrors).toBe(0);
     expect(result.withSafeOracleRamps.exitFraction).toBeLessThanOrEqual(result.withOracleRamps.exitFraction);
     expect(result.withSafeOracleRamps.agreement).toBeGreaterThanOrEqual(result.withOracleRamps.agreement);
     // the controller logged each switch as a fixed threshold change, the first to window 0's thresholds
