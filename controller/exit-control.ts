@@ -10,8 +10,7 @@
  *
  * The monitoring fraction: in compact mode a 10 % sample of exited rows runs to the end for
  * accuracy monitoring (MONITOR_FRACTION), but until the monitor's window holds COLD_START_SAMPLES
- * every exited row does, so that the first re-tunes see every answer labelled, and the share then
- * halves in steps (model-spec.ts, STEP_DOWN_FRACTIONS). With the 10 %
+ * every exited row does, so that the first re-tunes see every answer labelled. With the 10 %
  * sample from the start, the first re-tunes saw few exits, each weighted 10x, and switched every
  * ramp off for about 4 s of each cold start. Every exit is labelled again while the monitor
  * suspects a drift (its confidences moved): a 10 % sample is too thin to see a shift in time.
@@ -20,7 +19,7 @@ import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.js';
 import type { ExitStats } from '../shared/status-schema.js';
 import type { ExitMonitor, RampSetChange, ThresholdChange } from './exit-monitor.js';
-import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION, STEP_DOWN_FRACTIONS, STEP_DOWN_SAMPLES } from './model-spec.js';
+import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
 import type { ExitTimeline } from './exit-timeline.js';
 
@@ -91,7 +90,7 @@ export class ExitControl {
     const ramps = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
     const current = monitor.currentThresholds;
     const active = monitor.activeSiteIds;
-    const monitorFraction = monitoringFraction(config.mode, monitor.samplesSinceRestart, monitor.suspectsDrift);
+    const monitorFraction = monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift);
     // Most results change nothing the planner reads (ramps, thresholds, monitoring fraction): the
     // config is left as it is then (the exit rates it carries only seed a new configuration's
     // evidence), which spares a new config, its key and a scan of the window per result.
@@ -164,14 +163,7 @@ export class ExitControl {
   }
 }
 
-/**
- * The share of exited rows that run to the end in compact mode: all of them until the monitor's
- * window, since it last started over, holds COLD_START_SAMPLES, and while it suspects a drift; then
- * halving steps (STEP_DOWN_FRACTIONS) down to MONITOR_FRACTION.
- */
-export function monitoringFraction(mode: ExitMode, samplesSinceRestart: number, suspectsDrift = false): number {
-  if (mode !== 'compact') return MONITOR_FRACTION;
-  if (suspectsDrift || samplesSinceRestart < COLD_START_SAMPLES) return 1;
-  const step = Math.floor((samplesSinceRestart - COLD_START_SAMPLES) / STEP_DOWN_SAMPLES);
-  return STEP_DOWN_FRACTIONS[step] ?? MONITOR_FRACTION;
+/** The share of exited rows that run to the end in compact mode: all of them until the monitor's window is full, and while it suspects a drift. */
+export function monitoringFraction(mode: ExitMode, numSamples: number, suspectsDrift = false): number {
+  return mode === 'compact' && (numSamples < COLD_START_SAMPLES || suspectsDrift) ? 1 : MONITOR_FRACTION;
 }

@@ -33,8 +33,10 @@ export interface ExitMonitorOptions {
    * window. Short windows (bench:adapt judges tenths of a run, ~400 requests) then fall below it
    * by chance and while the window lags a drift: 1-5 of 10 tenths per drift in four runs. At 0.5
    * none did (both online variants of one run), for fewer exits (class-mix 70 % instead of 85 %,
-   * noise 24 % instead of 48 %). Not the default: release mode's window of 512 labelled samples
-   * cannot certify half the budget, and its ramps would answer nobody.
+   * noise 24 % instead of 48 %). (Measured with compact mode's labelling stepped down after a cold
+   * start, since reverted: the share's cost in exits is higher without.) Not the default: release
+   * mode's window of 512 labelled samples cannot certify half the budget, and its ramps would
+   * answer nobody.
    */
   budgetShare: number;
   /** Compact mode sampling: each monitored exited row stands for this many. Default 10. */
@@ -145,9 +147,6 @@ export class ExitMonitor {
   /** Sites deactivated recently, with the sample count at which they may come back. */
   private readonly cooldown = new Map<number, number>();
   private samplesSeen = 0;
-  /** Samples the window holds from its last start over (construction, or a cut at a drift). */
-  private restartedAtSample = 0;
-  private samplesAtRestart = 0;
   /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
   private rowsSeen = 0;
   private readonly exitShare: ExitShareWatch;
@@ -176,17 +175,6 @@ export class ExitMonitor {
   /** Samples in the window. */
   get numSamples(): number {
     return this.window.length;
-  }
-
-  /** Samples since the window last started over (with those it kept then): how labelled it is yet (exit-control.ts). */
-  get samplesSinceRestart(): number {
-    return this.samplesAtRestart + this.samplesSeen - this.restartedAtSample;
-  }
-
-  private cutWindow(keep: number): void {
-    this.window = this.window.slice(-keep);
-    this.samplesAtRestart = this.window.length;
-    this.restartedAtSample = this.samplesSeen;
   }
 
   get currentThresholds(): number[] {
@@ -314,7 +302,7 @@ export class ExitMonitor {
     if (this.options.tuning === 'static') return undefined;
     if (this.changeAtSample !== undefined && this.samplesSeen - this.changeAtSample >= this.options.driftSegment) {
       // Enough samples since the inputs changed: judge by them alone.
-      this.cutWindow(this.samplesSeen - this.changeAtSample);
+      this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
       this.changeAtSample = undefined;
       this.sinceDriftCheck = 0;
       return this.retune('shift');
@@ -325,7 +313,7 @@ export class ExitMonitor {
         // The recent answers break the budget: judge by them alone. Fewer samples than the tuner
         // needs to certify a ramp leave it off; compact mode then monitors every exit again (a
         // cold start, exit-control.ts), so the evidence for new thresholds comes back quickly.
-        this.cutWindow(this.options.driftSegment);
+        this.window = this.window.slice(-this.options.driftSegment);
         this.changeAtSample = undefined;
         return this.retune('drift');
       }

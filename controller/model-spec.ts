@@ -33,18 +33,6 @@ export const MONITOR_FRACTION = 0.1;
  * batches run as long as release ones (exits are still answered at their ramp).
  */
 export const COLD_START_SAMPLES = DEFAULT_EXIT_MONITOR_OPTIONS.windowSize;
-/**
- * After the cold start, the labelled share steps down through these fractions, each held for
- * STEP_DOWN_SAMPLES samples, before MONITOR_FRACTION. NOTE: dropping from 1 to 0.1 at once mixed
- * 512 exits of weight 1 with a few dozen of weight 10, whose Kish size (the tuner's bound counts a
- * weighted sample once) fell to ~170 and took ~4,500 requests to come back: the tuner switched
- * its ramps nearly off for seconds after every cold start and drift cut (bench:adapt's class-mix:
- * expected saving 1.09 ms at 500 samples, 0.33 at 570, 1.33 at 1,352). Halving at each step keeps
- * neighbouring weights within 2x; simulated with 90 % exits, the Kish size stays above ~450. It
- * costs ~270 more labelled exits per restart.
- */
-export const STEP_DOWN_FRACTIONS = [0.5, 0.25];
-export const STEP_DOWN_SAMPLES = 256;
 
 export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off' = 'off', exactBatches = true): ModelSpec {
   const sim = entry.manifest.simulated;

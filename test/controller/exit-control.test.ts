@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitControl, monitoringFraction } from '../../controller/exit-control.js';
-import { COLD_START_SAMPLES, MONITOR_FRACTION, modelSpecFromEntry, STEP_DOWN_SAMPLES } from '../../controller/model-spec.js';
+import { COLD_START_SAMPLES, MONITOR_FRACTION, modelSpecFromEntry } from '../../controller/model-spec.js';
 import { Scheduler } from '../../controller/scheduler.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback } from '../../shared/protocol.js';
@@ -32,24 +32,16 @@ const planOf = (core: Scheduler): EarlyExitPlan => {
 };
 
 describe("the controller's early-exit decisions (exit-control.ts)", () => {
-  it("runs every exited row to the end until the monitor's window is full, then halves the share in steps down to the 10 % sample", () => {
+  it("runs every exited row to the end until the monitor's window is full, then the 10 % sample", () => {
     const { core, control } = setUp('compact');
     expect(monitoringFraction('compact', 0)).toBe(1);
     expect(monitoringFraction('release', 0)).toBe(MONITOR_FRACTION);
-    expect(monitoringFraction('compact', COLD_START_SAMPLES)).toBe(0.5);
-    expect(monitoringFraction('compact', COLD_START_SAMPLES + STEP_DOWN_SAMPLES)).toBe(0.25);
-    expect(monitoringFraction('compact', COLD_START_SAMPLES + 2 * STEP_DOWN_SAMPLES)).toBe(MONITOR_FRACTION);
     expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, true)).toBe(1); // a suspected drift: label every exit again
     expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, false)).toBe(MONITOR_FRACTION);
-    const fraction = () => core.modelSpec(MODEL)!.earlyExit!.monitorFraction;
     control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
-    expect(fraction()).toBe(1);
-    const served: number[] = [];
-    for (let seen = 16; seen < COLD_START_SAMPLES + 3 * STEP_DOWN_SAMPLES; seen += 16) {
-      control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
-      if (served.at(-1) !== fraction()) served.push(fraction());
-    }
-    expect(served).toEqual([1, 0.5, 0.25, MONITOR_FRACTION]);
+    expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(1);
+    for (let seen = 16; seen < COLD_START_SAMPLES; seen += 16) control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
+    expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(MONITOR_FRACTION);
     const stats = control.stats();
     expect(stats).toHaveLength(1);
     expect(stats[0]!.numSamples).toBeGreaterThanOrEqual(COLD_START_SAMPLES);
