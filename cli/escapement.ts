@@ -18,6 +18,13 @@ import { formatInspection, inspectModel } from '../prepare/model-inspection.js';
 const DEFAULT_MODEL_DIR = 'models';
 
 /** A secret given inline (flag or environment) or in a file (first line; never both). */
+/** Checks an optional fraction flag: in (0, 1], or (0, 1) when `inclusive` is false. */
+function checkFraction(value: number | undefined, flag: string, inclusive = true): true {
+  if (value !== undefined && !(value > 0 && (inclusive ? value <= 1 : value < 1)))
+    throw new Error(`--${flag} must be in (0, 1${inclusive ? ']' : ')'}, not ${value}`);
+  return true;
+}
+
 function tokenOption(inline: string | undefined, file: string | undefined, name: string): string | undefined {
   if (inline !== undefined && file !== undefined) throw new Error(`give --${name} or --${name}-file, not both`);
   if (file === undefined) return inline;
@@ -114,11 +121,7 @@ await yargs(hideBin(process.argv))
           describe:
             "the share of each package's accuracy budget the online tuner may spend, in (0, 1] (default 1: it holds over the tuner's window; 0.5 keeps short windows within it too, for fewer exits)",
         })
-        .check((a) => {
-          const share = a['tuning-budget-share'];
-          if (share !== undefined && !(share > 0 && share <= 1)) throw new Error(`--tuning-budget-share must be in (0, 1], not ${share}`);
-          return true;
-        })
+        .check((a) => checkFraction(a['tuning-budget-share'], 'tuning-budget-share'))
         .option('fused-release', {
           type: 'boolean',
           default: true,
@@ -482,13 +485,7 @@ await yargs(hideBin(process.argv))
           describe:
             'also run the oracle at this smaller disagreement budget per window (a fraction, e.g. 0.0035): at best what a tuner reaches that keeps nearly every window within the package budget',
         })
-        .check((a) => {
-          const b = a['safe-oracle-budget'];
-          if (b !== undefined && !(b > 0 && b < 1)) throw new Error(`--safe-oracle-budget must be a fraction in (0, 1), not ${b}`);
-          const share = a['tuning-budget-share'];
-          if (share !== undefined && !(share > 0 && share <= 1)) throw new Error(`--tuning-budget-share must be in (0, 1], not ${share}`);
-          return true;
-        })
+        .check((a) => checkFraction(a['safe-oracle-budget'], 'safe-oracle-budget', false) && checkFraction(a['tuning-budget-share'], 'tuning-budget-share'))
         .option('batch-timeout-ms', { type: 'number', default: 5 })
         .option('max-enqueued-batches', {
           type: 'number',

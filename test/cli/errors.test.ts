@@ -73,4 +73,16 @@ describe('escapement CLI errors', () => {
       expect(result.stderr).toMatch(/mutually exclusive/);
     }
   });
+
+  it('refuses a budget share or a safe oracle budget outside its range', () => {
+    // (checked before the command runs: a bad value never starts a controller or a replay)
+    const share = run(['controller', '--tuning-budget-share', '1.5', '--insecure']);
+    expect(share.status).toBe(1);
+    expect(share.stderr).toMatch(/--tuning-budget-share must be in \(0, 1\], not 1.5/);
+    const compare = ['compare', '--trace', 'traces/azure-llm-2023-conv.csv', '--out', '/tmp/escapement-never'];
+    const oracle = run([...compare, '--safe-oracle-budget', '1']);
+    expect(oracle.status).toBe(1);
+    expect(oracle.stderr).toMatch(/--safe-oracle-budget must be in \(0, 1\), not 1/);
+    expect(run([...compare, '--tuning-budget-share', '0']).stderr).toMatch(/--tuning-budget-share must be in \(0, 1\], not 0/);
+  });
 });
