@@ -17,13 +17,19 @@ import { formatInspection, inspectModel } from '../prepare/model-inspection.js';
 
 const DEFAULT_MODEL_DIR = 'models';
 
-/** A secret given inline (flag or environment) or in a file (first line; never both). */
-/** Checks an optional fraction flag: in (0, 1], or (0, 1) when `inclusive` is false. */
-function checkFraction(value: number | undefined, flag: string, inclusive = true): true {
-  if (value !== undefined && !(value > 0 && (inclusive ? value <= 1 : value < 1)))
-    throw new Error(`--${flag} must be in (0, 1${inclusive ? ']' : ')'}, not ${value}`);
-  return true;
+/**
+ * A fraction flag's coercion: in (0, 1], or (0, 1) when `inclusive` is false. NOTE: a coercion,
+ * not a `.check`: coercions run while parsing, so `--check-args` refuses a bad value too (the
+ * global middleware that answers it runs before the commands' checks).
+ */
+function fractionFlag(flag: string, inclusive = true): (value: number) => number {
+  return (value) => {
+    if (!(value > 0 && (inclusive ? value <= 1 : value < 1))) throw new Error(`--${flag} must be in (0, 1${inclusive ? ']' : ')'}, not ${value}`);
+    return value;
+  };
 }
+
+/** A secret given inline (flag or environment) or in a file (first line; never both). */
 
 function tokenOption(inline: string | undefined, file: string | undefined, name: string): string | undefined {
   if (inline !== undefined && file !== undefined) throw new Error(`give --${name} or --${name}-file, not both`);
@@ -120,8 +126,8 @@ await yargs(hideBin(process.argv))
           type: 'number',
           describe:
             "the share of each package's accuracy budget the online tuner may spend, in (0, 1] (default 1: it holds over the tuner's window; 0.5 keeps short windows within it too, for fewer exits)",
+          coerce: fractionFlag('tuning-budget-share'),
         })
-        .check((a) => checkFraction(a['tuning-budget-share'], 'tuning-budget-share'))
         .option('fused-release', {
           type: 'boolean',
           default: true,
@@ -479,13 +485,14 @@ await yargs(hideBin(process.argv))
         .option('tuning-budget-share', {
           type: 'number',
           describe: 'also run the online tuner spending only this share of the accuracy budget, in (0, 1] (the other variants spend all of it)',
+          coerce: fractionFlag('tuning-budget-share'),
         })
         .option('safe-oracle-budget', {
           type: 'number',
           describe:
             'also run the oracle at this smaller disagreement budget per window (a fraction, e.g. 0.0035): at best what a tuner reaches that keeps nearly every window within the package budget',
+          coerce: fractionFlag('safe-oracle-budget', false),
         })
-        .check((a) => checkFraction(a['safe-oracle-budget'], 'safe-oracle-budget', false) && checkFraction(a['tuning-budget-share'], 'tuning-budget-share'))
         .option('batch-timeout-ms', { type: 'number', default: 5 })
         .option('max-enqueued-batches', {
           type: 'number',

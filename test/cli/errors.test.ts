@@ -75,14 +75,15 @@ describe('escapement CLI errors', () => {
   });
 
   it('refuses a budget share or a safe oracle budget outside its range', () => {
-    // (checked before the command runs: a bad value never starts a controller or a replay)
-    const share = run(['controller', '--tuning-budget-share', '1.5', '--insecure']);
+    // refused while parsing, so --check-args refuses them too, and a command never starts
+    const share = run(['controller', '--tuning-budget-share', '1.5', '--insecure', '--check-args']);
     expect(share.status).toBe(1);
     expect(share.stderr).toMatch(/--tuning-budget-share must be in \(0, 1\], not 1.5/);
-    const compare = ['compare', '--trace', 'traces/azure-llm-2023-conv.csv', '--out', '/tmp/escapement-never'];
+    const compare = ['compare', '--trace', 'traces/azure-llm-2023-conv.csv', '--out', '/tmp/escapement-never', '--check-args'];
     const oracle = run([...compare, '--safe-oracle-budget', '1']);
     expect(oracle.status).toBe(1);
     expect(oracle.stderr).toMatch(/--safe-oracle-budget must be in \(0, 1\), not 1/);
     expect(run([...compare, '--tuning-budget-share', '0']).stderr).toMatch(/--tuning-budget-share must be in \(0, 1\], not 0/);
+    expect(run([...compare, '--tuning-budget-share', '0.5', '--safe-oracle-budget', '0.0035']).stdout).toMatch(/arguments ok/);
   });
 });
