@@ -17,6 +17,8 @@ export class ExitShareWatch {
   /** Σ (each row's weight in `recent`)²: the recent share's variance is p(1 - p) times this (1/n for a plain mean). */
   private spread = 0;
   private predicted = Number.NaN;
+  /** The prediction's own variance factor (see `exitShareUnder`). */
+  private predictedSpread = 0;
   private predictedAtRow = 0;
 
   constructor(
@@ -29,9 +31,13 @@ export class ExitShareWatch {
   /**
    * Folds in one row served under the thresholds `key` names (a new set starts over). Returns true
    * when, `armed`, the recent share is more than `z` standard errors from `predict()` (the window's
-   * share under those thresholds, re-read every `spanRows` rows as the window moves).
+   * share under those thresholds, re-read every `spanRows` rows as the window moves). The standard
+   * error counts both estimates: the recent share's and the prediction's, which a window of weighted
+   * samples (compact mode labels a tenth of its exits) makes as uncertain as the recent rows'.
+   * NOTE: counting the recent share's alone made a stationary stream look drifted now and then
+   * (exit-monitor.test.ts: 0.30 served against 0.20 predicted where 0.23 was true).
    */
-  observe(exited: boolean, key: string, predict: () => number, armed: boolean): boolean {
+  observe(exited: boolean, key: string, predict: () => ExitSharePrediction, armed: boolean): boolean {
     if (key !== this.key) Object.assign(this, { key, recent: 0, rows: 0, spread: 0, predicted: Number.NaN });
     this.rows++;
     // A plain mean until the span is full, so that it does not start biased towards its first rows.
@@ -40,24 +46,35 @@ export class ExitShareWatch {
     this.spread = (1 - a) ** 2 * this.spread + a * a;
     if (!armed || this.rows < this.spanRows) return false;
     if (Number.isNaN(this.predicted) || this.rows - this.predictedAtRow >= this.spanRows) {
-      this.predicted = predict();
+      const prediction = predict();
+      this.predicted = prediction.share;
+      this.predictedSpread = prediction.spread;
       this.predictedAtRow = this.rows;
     }
     const p = Math.min(Math.max(this.predicted, 0.02), 0.98);
-    return Math.abs(this.recent - this.predicted) > this.z * Math.sqrt(p * (1 - p) * this.spread);
+    return Math.abs(this.recent - this.predicted) > this.z * Math.sqrt(p * (1 - p) * (this.spread + this.predictedSpread));
   }
 }
 
-/** Weighted share of the samples' requests that would exit under `thresholds`. */
-export function exitShareUnder(samples: readonly TunerSample[], thresholds: readonly number[]): number {
+export interface ExitSharePrediction {
+  /** Weighted share of the requests that would exit. */
+  share: number;
+  /** Σw² / (Σw)²: the share's variance is p(1 - p) times this (1/n for n samples of weight 1). */
+  spread: number;
+}
+
+/** Weighted share of the samples' requests that would exit under `thresholds`, and how certain it is. */
+export function exitShareUnder(samples: readonly TunerSample[], thresholds: readonly number[]): ExitSharePrediction {
   let total = 0;
+  let totalSq = 0;
   let exited = 0;
   for (const s of samples) {
     const w = s.weight ?? 1;
     total += w;
+    totalSq += w * w;
     if (s.confidences.some((c, i) => c >= thresholds[i]!)) exited += w;
   }
-  return total === 0 ? 0 : exited / total;
+  return total === 0 ? { share: 0, spread: 0 } : { share: exited / total, spread: totalSq / (total * total) };
 }
 
 /**

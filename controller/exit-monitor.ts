@@ -39,6 +39,8 @@ export interface ExitMonitorOptions {
    * answer nobody.
    */
   budgetShare: number;
+  /** z of the tuner's one-sided bound on the disagreement rate. Default 1.645 (95 %). */
+  boundZ: number;
   /** Compact mode sampling: each monitored exited row stands for this many. Default 10. */
   monitorWeight: number;
   /**
@@ -97,6 +99,7 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   retuneEvery: 128,
   budget: 0.01,
   budgetShare: 1,
+  boundZ: 1.645,
   monitorWeight: 10,
   minSamples: 300,
   adjustEvery: 512,
@@ -438,7 +441,7 @@ export class ExitMonitor {
    */
   private tune(): TunerResult {
     const tuneOn = (samples: readonly TunerSample[], ramps: readonly TunerRamp[]) =>
-      tuneThresholds(samples, ramps, this.wholeMs, { budget: this.tuningBudget });
+      tuneThresholds(samples, ramps, this.wholeMs, { budget: this.tuningBudget, z: this.options.boundZ });
     const partial = this.ramps.map((_, r) => this.window.some((s) => Number.isNaN(s.confidences[r]!)));
     if (!partial.includes(true)) return tuneOn(this.window, this.ramps);
     const seen = (values: number[]) => values.filter((_, r) => !partial[r]);

@@ -8,7 +8,7 @@ import { runnableBatchSizes, type ModelEntry } from '../shared/model-manifest.js
 import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import type { ModelSpec } from './cluster-state.js';
-import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor } from './exit-monitor.js';
+import { DEFAULT_EXIT_MONITOR_OPTIONS, ExitMonitor, type ExitMonitorOptions } from './exit-monitor.js';
 import { ExitTimeline } from './exit-timeline.js';
 
 /**
@@ -69,6 +69,8 @@ export function exitMonitorFor(
   tuning: 'online' | 'static' = 'online',
   /** See ExitMonitorOptions.budgetShare; absent: its default. */
   budgetShare?: number,
+  /** Any other monitor options (bench/tuner-replay.ts compares tuner settings offline). */
+  overrides: Partial<ExitMonitorOptions> = {},
 ): ExitMonitor {
   const ref = String(ee.profile.referenceBatchSize);
   const tunerRamps = ramps.map((r) => ({
@@ -89,6 +91,7 @@ export function exitMonitorFor(
     budget: ee.selection.accuracyBudget,
     tuning,
     ...(budgetShare !== undefined ? { budgetShare } : {}),
+    ...overrides,
   };
   return new ExitMonitor(
     model,

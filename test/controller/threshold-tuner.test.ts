@@ -107,6 +107,44 @@ describe('threshold tuning on a synthetic stream', () => {
     expect(agreementOn(hard, retuned.thresholds).exits).toBeLessThan(agreementOn(hard, easy.thresholds).exits);
   });
 
+  it("passes over a later ramp's candidates whose samples exit earlier, rather than spend the budget on an early disagreement", () => {
+    // Ramp A answers 50 inputs safely, then one wrongly (at 0.98); ramp B's most confident inputs
+    // are A's 50 (idle candidates: they exit at A), then 200 safe ones at 0.9. Taking A's
+    // disagreement first leaves too little budget for B's 200 (the bound with 1 disagreement in
+    // 251 exits is just above 1 % of 430); B's safe exits first is the better answer, and feasible.
+    const wrong = 1;
+    const sample = (a: [number, number], b: [number, number]): TunerSample => ({ confidences: [a[0], b[0]], predictions: [a[1], b[1]], finalPrediction: 0 });
+    const samples = [
+      ...Array.from({ length: 50 }, () => sample([0.99, 0], [0.999, 0])),
+      sample([0.98, wrong], [0.1, wrong]),
+      ...Array.from({ length: 200 }, () => sample([0.1, wrong], [0.9, 0])),
+      ...Array.from({ length: 179 }, () => sample([0.1, wrong], [0.1, wrong])),
+    ];
+    const ramps: TunerRamp[] = [
+      { siteId: 1, upToMs: 1, costMs: 0 },
+      { siteId: 2, upToMs: 2, costMs: 0 },
+    ];
+    const result = tuneThresholds(samples, ramps, 4);
+    expect(result.thresholds).toEqual([0.99, 0.9]);
+    expect(result.disagreementRate).toBe(0);
+    expect(result.expectedSavingMs).toBeCloseTo((50 * 3 + 200 * 2) / 430, 9);
+  });
+
+  it('never sets a threshold below the lowest confidence that exits at its ramp in the window', () => {
+    // Every sample ramp B is confident on exits at A first: B has no evidence of its own and stays off.
+    const samples: TunerSample[] = Array.from({ length: 600 }, (_, i) => ({
+      confidences: i < 400 ? [0.95, 0.99] : [0.2, 0.3],
+      predictions: i < 400 ? [0, 0] : [1, 1],
+      finalPrediction: 0,
+    }));
+    const ramps: TunerRamp[] = [
+      { siteId: 1, upToMs: 1, costMs: 0 },
+      { siteId: 2, upToMs: 2, costMs: 0 },
+    ];
+    const result = tuneThresholds(samples, ramps, 4);
+    expect(result.thresholds).toEqual([0.95, DISABLED_THRESHOLD]);
+  });
+
   it('counts sampled requests by their weight', () => {
     const samples = stream(600, 7);
     const weighted = samples.map((s, i) => ({ ...s, weight: i % 2 === 0 ? 10 : 1 }));
