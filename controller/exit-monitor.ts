@@ -197,10 +197,11 @@ export class ExitMonitor {
    * thousands came in (bench:adapt's class-mix: exits fell to 8 % of a tenth after a change).
    */
   maybeAdjust(): RampSetChange | undefined {
-    if (this.options.tuning === 'static') return undefined;
-    // Judge the set on the samples that saw every active ramp.
+    if (this.options.tuning === 'static' || this.sinceAdjust < this.options.adjustEvery) return undefined;
+    // Judge the set on the samples that saw every active ramp. NOTE: this copy of the window, made
+    // before the cheap test above (on every result), was 30 % of a compact controller's allocation.
     const known = this.knownSamples();
-    if (this.sinceAdjust < this.options.adjustEvery || known.length < this.options.minSamples) return undefined;
+    if (known.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
     for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
     // Judge each ramp by what it could save at thresholds the window's point estimate allows, not

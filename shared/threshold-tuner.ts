@@ -113,34 +113,91 @@ function disagreementBound(e: Evaluation, totalWeight: number, z: number): numbe
   return wilsonUpperBoundOfRate(e.disagreeWeight / e.exitedWeight, effectiveExits, z) * (e.exitedWeight / Math.max(totalWeight, 1e-9));
 }
 
-function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, thresholds: readonly number[]): Evaluation {
-  const exitWeights = new Array<number>(ramps.length).fill(0);
+/**
+ * The window laid out for the search: one row per sample, one column per ramp, in typed arrays.
+ * NOTE: the search evaluates the window hundreds of times per re-tune on the controller's event
+ * loop; over the sample objects it deoptimised on their varying shapes and, unoptimised, boxed
+ * every number and allocated an iterator result per sample: a third of a compact controller's
+ * allocation (and its GC pauses) came from re-tuning.
+ */
+interface Columns {
+  numSamples: number;
+  numRamps: number;
+  /** [sample * numRamps + ramp]; NaN where the ramp never saw the sample. */
+  confidences: Float64Array;
+  /** 1 where the ramp's prediction differs from the full model's. */
+  disagrees: Uint8Array;
+  weights: Float64Array;
+}
+
+function columnsOf(samples: readonly TunerSample[], numRamps: number): Columns {
+  const n = samples.length;
+  const columns = {
+    numSamples: n,
+    numRamps,
+    confidences: new Float64Array(n * numRamps),
+    disagrees: new Uint8Array(n * numRamps),
+    weights: new Float64Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const s = samples[i]!;
+    columns.weights[i] = s.weight ?? 1;
+    for (let r = 0; r < numRamps; r++) {
+      columns.confidences[i * numRamps + r] = s.confidences[r]!;
+      columns.disagrees[i * numRamps + r] = s.predictions[r] !== s.finalPrediction ? 1 : 0;
+    }
+  }
+  return columns;
+}
+
+/** What answering at each ramp costs (`answerMs[r]`: the backbone to it and the heads up to it) and not answering early. */
+interface Costs {
+  answerMs: Float64Array;
+  wholeMs: number;
+  /** The whole model and every head on the way. */
+  fullMs: number;
+}
+
+function costsOf(ramps: readonly TunerRamp[], wholeMs: number): Costs {
+  const answerMs = new Float64Array(ramps.length);
+  let paidMs = 0;
+  ramps.forEach((ramp, r) => {
+    paidMs += ramp.costMs;
+    answerMs[r] = ramp.upToMs + paidMs;
+  });
+  return { answerMs, wholeMs, fullMs: wholeMs + paidMs };
+}
+
+/** The first ramp sample `i` exits at under `thresholds`, or -1. */
+function exitRampOf(columns: Columns, i: number, thresholds: readonly number[]): number {
+  const base = i * columns.numRamps;
+  for (let r = 0; r < columns.numRamps; r++) if (columns.confidences[base + r]! >= thresholds[r]!) return r;
+  return -1;
+}
+
+function evaluate(columns: Columns, costs: Costs, thresholds: readonly number[]): Evaluation {
+  const exitWeights = new Array<number>(columns.numRamps).fill(0);
   let totalMs = 0;
   let totalWeight = 0;
   let disagreeWeight = 0;
   let exitedWeight = 0;
   let exitedWeightSq = 0;
-  for (const s of samples) {
-    const w = s.weight ?? 1;
+  for (let i = 0; i < columns.numSamples; i++) {
+    const w = columns.weights[i]!;
     totalWeight += w;
-    let paidMs = 0;
-    let exited = false;
-    for (let r = 0; r < ramps.length; r++) {
-      paidMs += ramps[r]!.costMs;
-      if (s.confidences[r]! >= thresholds[r]!) {
-        totalMs += w * (ramps[r]!.upToMs + paidMs);
-        exitWeights[r]! += w;
-        exitedWeight += w;
-        exitedWeightSq += w * w;
-        if (s.predictions[r] !== s.finalPrediction) disagreeWeight += w;
-        exited = true;
-        break;
-      }
+    const r = exitRampOf(columns, i, thresholds);
+    if (r < 0) {
+      totalMs += w * costs.fullMs;
+      continue;
     }
-    if (!exited) totalMs += w * (wholeMs + paidMs);
+    totalMs += w * costs.answerMs[r]!;
+    exitWeights[r]! += w;
+    exitedWeight += w;
+    exitedWeightSq += w * w;
+    if (columns.disagrees[i * columns.numRamps + r] === 1) disagreeWeight += w;
   }
   const n = Math.max(totalWeight, 1e-9);
-  return { savingMs: wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
+  return { savingMs: costs.wholeMs - totalMs / n, disagreeWeight, exitWeights: exitWeights.map((x) => x / n), exitedWeight, exitedWeightSq };
 }
 
 /**
@@ -149,13 +206,28 @@ function evaluate(samples: readonly TunerSample[], ramps: readonly TunerRamp[], 
  * where the window showed inputs like it do. Without this, a search that passed over candidates
  * whose samples exit earlier (or ended on such a move) left a ramp's threshold below any evidence.
  */
-function tightened(samples: readonly TunerSample[], thresholds: readonly number[]): number[] {
+function tightened(columns: Columns, thresholds: readonly number[]): number[] {
   const lowest = thresholds.map(() => Number.POSITIVE_INFINITY);
-  for (const s of samples) {
-    const r = s.confidences.findIndex((c, k) => c >= thresholds[k]!);
-    if (r >= 0) lowest[r] = Math.min(lowest[r]!, s.confidences[r]!);
+  for (let i = 0; i < columns.numSamples; i++) {
+    const r = exitRampOf(columns, i, thresholds);
+    if (r >= 0) lowest[r] = Math.min(lowest[r]!, columns.confidences[i * columns.numRamps + r]!);
   }
   return thresholds.map((t, r) => (Number.isFinite(lowest[r]!) ? Math.max(t, lowest[r]!) : DISABLED_THRESHOLD));
+}
+
+/** A ramp's distinct finite confidences, highest first, thinned to at most `max` (evenly by rank, keeping the highest and lowest). */
+function candidatesOf(columns: Columns, r: number, max: number): number[] {
+  const values = new Float64Array(columns.numSamples);
+  let count = 0;
+  for (let i = 0; i < columns.numSamples; i++) {
+    const c = columns.confidences[i * columns.numRamps + r]!;
+    if (Number.isFinite(c)) values[count++] = c;
+  }
+  const sorted = values.subarray(0, count).sort();
+  const distinct: number[] = [];
+  for (let i = count - 1; i >= 0; i--) if (distinct.length === 0 || sorted[i]! !== distinct.at(-1)) distinct.push(sorted[i]!);
+  const stride = Math.ceil(distinct.length / max);
+  return distinct.filter((_, i) => i % stride === 0 || i === distinct.length - 1);
 }
 
 export function tuneThresholds(
@@ -165,16 +237,13 @@ export function tuneThresholds(
   overrides: Partial<TunerOptions> = {},
 ): TunerResult {
   const options = { ...DEFAULT_TUNER_OPTIONS, ...overrides };
-  const totalWeight = samples.reduce((s, x) => s + (x.weight ?? 1), 0);
-  // Candidates per ramp: its distinct confidences, highest first.
-  const candidates = ramps.map((_, r) => {
-    const distinct = [...new Set(samples.map((s) => s.confidences[r]!).filter((c) => Number.isFinite(c)))].sort((a, b) => b - a);
-    const stride = Math.ceil(distinct.length / options.maxCandidates);
-    return distinct.filter((_, i) => i % stride === 0 || i === distinct.length - 1);
-  });
+  const columns = columnsOf(samples, ramps.length);
+  const costs = costsOf(ramps, wholeMs);
+  const totalWeight = columns.weights.reduce((sum, w) => sum + w, 0);
+  const candidates = ramps.map((_, r) => candidatesOf(columns, r, options.maxCandidates));
   const position = ramps.map(() => -1); // -1: off
   const thresholdsAt = (pos: readonly number[]) => pos.map((p, r) => (p < 0 ? DISABLED_THRESHOLD : candidates[r]![p]!));
-  let current = evaluate(samples, ramps, wholeMs, thresholdsAt(position));
+  let current = evaluate(columns, costs, thresholdsAt(position));
   const feasible = (e: Evaluation) => disagreementBound(e, totalWeight, options.z) <= options.budget;
   // A ramp's next candidates may change nothing: every sample at or above them already exits at an
   // earlier ramp, and will, since thresholds only fall. Such a move gains nothing, so it scored below
@@ -187,7 +256,7 @@ export function tuneThresholds(
     while (position[r]! + 1 < candidates[r]!.length) {
       const trial = [...position];
       trial[r]!++;
-      const evaluation = evaluate(samples, ramps, wholeMs, thresholdsAt(trial));
+      const evaluation = evaluate(columns, costs, thresholdsAt(trial));
       if (evaluation.savingMs !== current.savingMs || evaluation.disagreeWeight !== current.disagreeWeight) return evaluation;
       position[r] = trial[r]!;
     }
@@ -209,7 +278,7 @@ export function tuneThresholds(
     current = best.evaluation;
   }
   return {
-    thresholds: tightened(samples, thresholdsAt(position)),
+    thresholds: tightened(columns, thresholdsAt(position)),
     expectedSavingMs: current.savingMs,
     exitFractions: current.exitWeights,
     disagreementRate: current.disagreeWeight / Math.max(totalWeight, 1e-9),
