@@ -21,8 +21,8 @@ const NUM_TENTHS = 10;
 export interface TunerVariant {
   name: string;
   overrides: Partial<ExitMonitorOptions>;
-  /** The share of exits labelled, from the monitor's state; default: compact mode's (exit-control.ts). */
-  labelling?: (numSamples: number, suspectsDrift: boolean) => number;
+  /** The share of exits labelled, from the monitor's state (window size, drift suspected, effective exits); default: compact mode's (exit-control.ts). */
+  labelling?: (numSamples: number, suspectsDrift: boolean, effectiveExits: number) => number;
 }
 
 export interface Stream {
@@ -38,6 +38,8 @@ export interface StreamResult {
   worstTenth: number;
   tenthsBelow99: number;
   exitFraction: number;
+  /** Of the measured exits, the share that ran on to the end to be labelled (compute the exits did not save). */
+  labelledExitShare: number;
   savingMs: number;
 }
 
@@ -63,6 +65,7 @@ export function replayMonitor(ee: EarlyExitSection, stream: Stream, variant: Tun
   const tenth = (i: number) => Math.min(NUM_TENTHS - 1, Math.floor(((i - stream.numWarmup) / measured) * NUM_TENTHS));
   const tenths = Array.from({ length: NUM_TENTHS }, () => ({ answers: 0, agree: 0 }));
   let exits = 0;
+  let labelledExits = 0;
   let savedMs = 0;
   // Request ids as the controller numbers them (the monitoring sample is every k-th id).
   const idOffset = Math.floor(random() * 1000);
@@ -70,10 +73,9 @@ export function replayMonitor(ee: EarlyExitSection, stream: Stream, variant: Tun
     const size = Math.min(n - start, 1 + Math.floor(random() * options.maxBatch));
     const siteIds = monitor.activeSiteIds;
     const thresholds = monitor.currentThresholds;
-    const fraction = (variant.labelling ?? ((samples, suspects) => monitoringFraction('compact', samples, suspects)))(
-      monitor.numSamples,
-      monitor.suspectsDrift,
-    );
+    const labelling =
+      variant.labelling ?? ((samples: number, suspects: boolean, effective: number) => monitoringFraction('compact', samples, suspects, effective));
+    const fraction = labelling(monitor.numSamples, monitor.suspectsDrift, monitor.effectiveExitSamples);
     const every = Math.max(1, Math.round(1 / fraction));
     const rows = Array.from({ length: size }, (_, r) => start + r);
     const keepRows = rows.flatMap((i, r) => ((i + idOffset) % every === 0 ? [r] : []));
@@ -101,6 +103,7 @@ export function replayMonitor(ee: EarlyExitSection, stream: Stream, variant: Tun
       if (answer === final) t.agree++;
       if (exitAt >= 0) {
         exits++;
+        if (runsToEnd) labelledExits++;
         const headsMs = siteIds.slice(0, exitAt + 1).reduce((sum, id) => sum + siteOf.get(id)!.costMs, 0);
         savedMs += wholeMs - (siteOf.get(siteIds[exitAt]!)!.upToMs + headsMs);
       } else {
@@ -119,6 +122,7 @@ export function replayMonitor(ee: EarlyExitSection, stream: Stream, variant: Tun
     worstTenth: Math.min(...agreements),
     tenthsBelow99: agreements.filter((a) => a < 0.99).length,
     exitFraction: exits / measured,
+    labelledExitShare: labelledExits / Math.max(1, exits),
     savingMs: savedMs / measured,
   };
 }

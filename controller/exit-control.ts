@@ -13,13 +13,15 @@
  * every exited row does, so that the first re-tunes see every answer labelled. With the 10 %
  * sample from the start, the first re-tunes saw few exits, each weighted 10x, and switched every
  * ramp off for about 4 s of each cold start. Every exit is labelled again while the monitor
- * suspects a drift (its confidences moved): a 10 % sample is too thin to see a shift in time.
+ * suspects a drift (its confidences moved): a 10 % sample is too thin to see a shift in time; and
+ * while the window's exits are too few effective observations to certify the budget
+ * (model-spec.ts, MIN_EFFECTIVE_EXITS).
  */
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.js';
 import type { ExitStats } from '../shared/status-schema.js';
 import type { ExitMonitor, RampSetChange, ThresholdChange } from './exit-monitor.js';
-import { COLD_START_SAMPLES, exitMonitorFor, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
+import { COLD_START_SAMPLES, exitMonitorFor, MIN_EFFECTIVE_EXITS, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
 import type { ExitTimeline } from './exit-timeline.js';
 
@@ -90,7 +92,7 @@ export class ExitControl {
     const ramps = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
     const current = monitor.currentThresholds;
     const active = monitor.activeSiteIds;
-    const monitorFraction = monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift);
+    const monitorFraction = monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift, monitor.effectiveExitSamples);
     // Most results change nothing the planner reads (ramps, thresholds, monitoring fraction): the
     // config is left as it is then (the exit rates it carries only seed a new configuration's
     // evidence), which spares a new config, its key and a scan of the window per result.
@@ -163,7 +165,12 @@ export class ExitControl {
   }
 }
 
-/** The share of exited rows that run to the end in compact mode: all of them until the monitor's window is full, and while it suspects a drift. */
-export function monitoringFraction(mode: ExitMode, numSamples: number, suspectsDrift = false): number {
-  return mode === 'compact' && (numSamples < COLD_START_SAMPLES || suspectsDrift) ? 1 : MONITOR_FRACTION;
+/**
+ * The share of exited rows that run to the end in compact mode: all of them until the monitor's
+ * window is full, while it suspects a drift, and while its exits are too few effective
+ * observations to certify the budget (MIN_EFFECTIVE_EXITS); MONITOR_FRACTION otherwise.
+ */
+export function monitoringFraction(mode: ExitMode, numSamples: number, suspectsDrift = false, effectiveExits = Number.POSITIVE_INFINITY): number {
+  const thin = numSamples < COLD_START_SAMPLES || suspectsDrift || effectiveExits < MIN_EFFECTIVE_EXITS;
+  return mode === 'compact' && thin ? 1 : MONITOR_FRACTION;
 }

@@ -33,6 +33,19 @@ export const MONITOR_FRACTION = 0.1;
  * batches run as long as release ones (exits are still answered at their ramp).
  */
 export const COLD_START_SAMPLES = DEFAULT_EXIT_MONITOR_OPTIONS.windowSize;
+/**
+ * After the cold start too, compact mode labels every exit while the monitor's window holds fewer
+ * than this many effective exit observations (Kish's size: ten exits of weight 10 are ten, not a
+ * hundred): below ~300, even no disagreement at all cannot bound the rate within a 1 % budget at
+ * the exit shares served (Wilson, 95 %), so the tuner switches ramps off for want of evidence.
+ * NOTE: the 10 % sample alone left the window thin for thousands of requests after each cold start
+ * (512 exits of weight 1 joined by a few dozen of weight 10: Kish's size fell to ~170) and under
+ * a drift that makes exits rare (bench:tuner's noise drift: 30 % of exits labelled, 40 % answered
+ * early, a worst replay at 99.00 % and a tenth at 96.9 %; labelling until 300: 82 % labelled, 50 %
+ * answered early, 99.49 % and 99.0 %). Labelling a half or a quarter instead, or stepping down from
+ * the cold start, mixed weights and left the budget in some replays (98.75-99.15 %).
+ */
+export const MIN_EFFECTIVE_EXITS = 300;
 
 export function modelSpecFromEntry(entry: ModelEntry, exitMode: ExitMode | 'off' = 'off', exactBatches = true): ModelSpec {
   const sim = entry.manifest.simulated;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitControl, monitoringFraction } from '../../controller/exit-control.js';
-import { COLD_START_SAMPLES, MONITOR_FRACTION, modelSpecFromEntry } from '../../controller/model-spec.js';
+import { COLD_START_SAMPLES, MIN_EFFECTIVE_EXITS, MONITOR_FRACTION, modelSpecFromEntry } from '../../controller/model-spec.js';
 import { Scheduler } from '../../controller/scheduler.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback } from '../../shared/protocol.js';
@@ -38,6 +38,10 @@ describe("the controller's early-exit decisions (exit-control.ts)", () => {
     expect(monitoringFraction('release', 0)).toBe(MONITOR_FRACTION);
     expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, true)).toBe(1); // a suspected drift: label every exit again
     expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, false)).toBe(MONITOR_FRACTION);
+    // too few effective exit observations to certify the budget: every exit is labelled until there are
+    expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, false, MIN_EFFECTIVE_EXITS - 1)).toBe(1);
+    expect(monitoringFraction('compact', 10 * COLD_START_SAMPLES, false, MIN_EFFECTIVE_EXITS)).toBe(MONITOR_FRACTION);
+    expect(monitoringFraction('release', 10 * COLD_START_SAMPLES, false, 0)).toBe(MONITOR_FRACTION);
     control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
     expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(1);
     for (let seen = 16; seen < COLD_START_SAMPLES; seen += 16) control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));

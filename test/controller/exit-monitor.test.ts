@@ -135,7 +135,6 @@ describe('ExitMonitor', () => {
       if (monitor.suspectsDrift && suspectedAt < 0) suspectedAt = row;
     }
     expect(suspectedAt).toBe(-1); // 20,000 rows like the window's, through every periodic re-tune: never
-    const exitingBefore = monitor.exitRates().reduce((a, b) => a + b, 0);
     for (let row = 0; row < 2_000 && suspectedAt < 0; row += 16) {
       serve(0.95);
       if (monitor.suspectsDrift) suspectedAt = row;
@@ -150,7 +149,17 @@ describe('ExitMonitor', () => {
       smallest = Math.min(smallest, monitor.numSamples);
     }
     expect(smallest).toBeLessThanOrEqual(256 + 16);
-    expect(monitor.exitRates().reduce((a, b) => a + b, 0)).toBeLessThan(exitingBefore);
+    // The window describes the new inputs: the share it predicts under the thresholds in force is
+    // the share fresh inputs like them exit at.
+    const probe = seededRandom(99);
+    const thresholds = monitor.currentThresholds;
+    let exits = 0;
+    for (let k = 0; k < 400; k++) {
+      const b = batch(probe, 16, 0);
+      for (let row = 0; row < 16; row++) if (b.confidences.some((cs, r) => 0.3 + (cs[row]! - 0.3) * (0.65 / 0.7) >= thresholds[r]!)) exits++;
+    }
+    const predicted = monitor.exitRates().reduce((a, b) => a + b, 0);
+    expect(Math.abs(predicted - exits / 6400)).toBeLessThan(0.04); // ~0.12 apart with the old inputs in the window
   });
 
   it("with static tuning, observes the same violation and keeps the package's thresholds and ramps", () => {
@@ -176,6 +185,48 @@ describe('ExitMonitor', () => {
     expect(monitor.currentThresholds).toEqual([0.99, 1.0001]);
     expect(() => monitor.fix([0.5])).toThrow(/2 active ramps, not 1/);
     expect(monitor.stats().recentChanges.at(-1)).toMatchObject({ kind: 'thresholds', reason: 'fixed', after: [0.99, 1.0001] });
+  });
+
+  it("counts the window's exits as Kish's effective observations: a weighted exit is one", () => {
+    const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
+    // 4 rows, all exiting at the first ramp
+    const feedback: ExitFeedback = {
+      siteIds: RAMPS.map((r) => r.siteId),
+      confidences: [
+        [0.99, 0.99, 0.99, 0.99],
+        [0.5, 0.5, 0.5, 0.5],
+      ],
+      predictions: [
+        [1, 1, 1, 1],
+        [1, 1, 1, 1],
+      ],
+      finalPredictions: [1, 1, 1, 1],
+    };
+    for (let i = 0; i < 5; i++) monitor.observe({ ...plan([0.95, 0.95], 'compact'), keepRows: [0, 1, 2, 3], monitorFraction: 1 }, feedback);
+    expect(monitor.effectiveExitSamples).toBeCloseTo(20); // 20 exits of weight 1
+    const sampled = { ...feedback, finalPredictions: [1, -1, -1, -1] };
+    for (let i = 0; i < 5; i++) monitor.observe({ ...plan([0.95, 0.95], 'compact'), keepRows: [0], monitorFraction: 0.1 }, sampled);
+    expect(monitor.effectiveExitSamples).toBeCloseTo((20 + 50) ** 2 / (20 + 500)); // and 5 of weight 10: ~9.4, not 70
+  });
+
+  it('keeps windowSize samples of weight 1, twice as many at half the budget, and more once samples are weighted', () => {
+    const fill = (budgetShare: number, keepEvery: number) => {
+      const monitor = new ExitMonitor('m', RAMPS, [0.9, 0.9], 10, { windowSize: 64, minSamples: 10_000, budgetShare });
+      const random = seededRandom(8);
+      let served = 0;
+      for (let i = 0; i < 80; i++) {
+        const b = batch(random, 16, 0);
+        const exited = (row: number) => b.confidences.some((cs) => cs[row]! >= 0.9);
+        const keepRows = b.finalPredictions.flatMap((_, row) => ((served + row) % keepEvery === 0 ? [row] : []));
+        const finalPredictions = b.finalPredictions.map((f, row) => (exited(row) && !keepRows.includes(row) ? -1 : f));
+        served += 16;
+        monitor.observe({ ...plan([0.9, 0.9], 'compact'), keepRows, monitorFraction: 1 / keepEvery }, { ...b, finalPredictions });
+      }
+      return monitor.numSamples;
+    };
+    expect(fill(1, 1)).toBe(64); // every exit labelled: each sample is one request
+    expect(fill(0.5, 1)).toBe(128); // half the budget needs twice the evidence
+    expect(fill(1, 10)).toBeGreaterThan(64); // a tenth labelled: the window spans up to 640 requests
   });
 
   it('weighs a compact exit as itself when the batch kept every row (full monitoring at a cold start)', () => {
