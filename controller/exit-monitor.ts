@@ -31,12 +31,13 @@ export interface ExitMonitorOptions {
    * The share of the budget the tuner's bound may use (the violation and drift checks and the
    * adjuster's judgement of a ramp hold the whole budget). Default 1: the budget holds over the
    * window. Short windows (bench:adapt judges tenths of a run, ~400 requests) then fall below it
-   * by chance and while the window lags a drift: 1-5 of 10 tenths per drift in four runs. At 0.5
-   * none did (both online variants of one run), for fewer exits (class-mix 70 % instead of 85 %,
-   * noise 24 % instead of 48 %). (Measured with compact mode's labelling stepped down after a cold
-   * start, since reverted: the share's cost in exits is higher without.) Not the default: release
-   * mode's window of 512 labelled samples cannot certify half the budget, and its ramps would
-   * answer nobody.
+   * by chance and while the window lags a drift (bench:adapt, one run: 2 / 0 / 2 of 10 tenths in
+   * class-mix / noise / shift). At 0.5 none did (0 / 0 / 0; the demo 0 of 10 against 1), for fewer
+   * exits (79 / 43 / 54 % instead of 91 / 49 / 67 %; the demo 82 % instead of 88 %, 14 % instead of
+   * 28 % at its first ramp). Not the default: on the demo's stream those exits are compact mode's
+   * capacity (bench:exits: compute-bound ceiling 1.08x vanilla's instead of 1.27x, throughput 0.94x
+   * instead of 1.05-1.07x, 70 % SLO 99.30-99.72 % instead of 99.77-99.97 %). A window of unweighted
+   * samples holds windowSize / share of them, so release mode can certify the smaller budget.
    */
   budgetShare: number;
   /** z of the tuner's one-sided bound on the disagreement rate. Default 1.645 (95 %). */
