@@ -151,7 +151,10 @@ export class ExitMonitor {
   /** Sites deactivated recently, with the sample count at which they may come back. */
   private readonly cooldown = new Map<number, number>();
   private samplesSeen = 0;
-  /** Σw and Σw² of the window's samples answered early (see `effectiveExitSamples`). */
+  /** Running sums over the window (`tally`): Σw, samples of weight > 1, Σw of the answers that agreed, Σw and Σw² of the exits. */
+  private windowWeight = 0;
+  private weightedSamples = 0;
+  private agreeWeight = 0;
   private exitWeight = 0;
   private exitWeightSq = 0;
   /** Every row observed, labelled or not, and the exit shares that watch them under one set of thresholds (see `suspicionZ`). */
@@ -193,18 +196,30 @@ export class ExitMonitor {
     return this.exitWeightSq === 0 ? 0 : (this.exitWeight * this.exitWeight) / this.exitWeightSq;
   }
 
-  /** Adds (sign 1) or removes (-1) a sample's part in `effectiveExitSamples`. */
-  private countExit(s: { answeredBy: number; weight?: number }, sign: 1 | -1): void {
-    if (s.answeredBy < 0) return;
+  /**
+   * Adds (sign 1) or removes (-1) a sample's part in the window's running sums: its requests, its
+   * agreement, its exits (`effectiveExitSamples`). NOTE: recomputing them over the window on every
+   * result (up to 2,048 samples, ~400 results a second in compact mode) was most of what the
+   * monitor cost the controller between re-tunes.
+   */
+  private tally(s: { answeredBy: number; weight?: number; predictions: readonly number[]; finalPrediction: number }, sign: 1 | -1): void {
     const w = s.weight ?? 1;
+    this.windowWeight += sign * w;
+    if (w > 1) this.weightedSamples += sign;
+    if (s.answeredBy < 0 || s.predictions[s.answeredBy] === s.finalPrediction) this.agreeWeight += sign * w;
+    if (s.answeredBy < 0) return;
     this.exitWeight += sign * w;
     this.exitWeightSq += sign * w * w;
   }
 
-  private recountExits(): void {
+  /** The running sums over the whole window, after a change to many samples (a cut, new thresholds or ramps). */
+  private retally(): void {
+    this.windowWeight = 0;
+    this.weightedSamples = 0;
+    this.agreeWeight = 0;
     this.exitWeight = 0;
     this.exitWeightSq = 0;
-    for (const s of this.window) this.countExit(s, 1);
+    for (const s of this.window) this.tally(s, 1);
   }
 
   get currentThresholds(): number[] {
@@ -266,7 +281,7 @@ export class ExitMonitor {
       }
     }
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.recountExits();
+    this.retally();
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
     this.remember('ramps', decision.reason, before, this.activeSiteIds);
@@ -326,7 +341,7 @@ export class ExitMonitor {
       const weight = answeredBy >= 0 ? exitWeight : 1;
       const sample = { confidences, predictions, finalPrediction, weight, answeredBy };
       this.window.push(sample);
-      this.countExit(sample, 1);
+      this.tally(sample, 1);
       this.sinceRetune++;
       this.sinceAdjust++;
       this.sinceDriftCheck++;
@@ -337,7 +352,7 @@ export class ExitMonitor {
     if (this.changeAtSample !== undefined && this.samplesSeen - this.changeAtSample >= this.options.driftSegment) {
       // Enough samples since the inputs changed: judge by them alone.
       this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
-      this.recountExits();
+      this.retally();
       this.changeAtSample = undefined;
       this.sinceDriftCheck = 0;
       return this.retune('shift');
@@ -349,7 +364,7 @@ export class ExitMonitor {
         // needs to certify a ramp leave it off; compact mode then monitors every exit again (a
         // cold start, exit-control.ts), so the evidence for new thresholds comes back quickly.
         this.window = this.window.slice(-this.options.driftSegment);
-        this.recountExits();
+        this.retally();
         this.changeAtSample = undefined;
         return this.retune('drift');
       }
@@ -372,13 +387,10 @@ export class ExitMonitor {
    */
   private trimWindow(): void {
     const { windowSize, monitorWeight } = this.options;
-    const weighted = this.window.some((s) => (s.weight ?? 1) > 1);
-    const maxSamples = weighted ? 4 * windowSize : Math.round(windowSize / this.options.budgetShare);
-    let requests = this.window.reduce((sum, s) => sum + (s.weight ?? 1), 0);
-    while (this.window.length > windowSize && (this.window.length > maxSamples || requests > windowSize * monitorWeight)) {
-      const oldest = this.window.shift()!;
-      this.countExit(oldest, -1);
-      requests -= oldest.weight ?? 1;
+    while (this.window.length > windowSize) {
+      const maxSamples = this.weightedSamples > 0 ? 4 * windowSize : Math.round(windowSize / this.options.budgetShare);
+      if (this.window.length <= maxSamples && this.windowWeight <= windowSize * monitorWeight) break;
+      this.tally(this.window.shift()!, -1);
     }
   }
 
@@ -417,14 +429,7 @@ export class ExitMonitor {
 
   /** Agreement of the answers actually given (weighted) over the window. */
   windowAgreement(): number {
-    let total = 0;
-    let agree = 0;
-    for (const s of this.window) {
-      const w = s.weight ?? 1;
-      total += w;
-      if (s.answeredBy < 0 || s.predictions[s.answeredBy] === s.finalPrediction) agree += w;
-    }
-    return total === 0 ? 1 : agree / total;
+    return this.windowWeight === 0 ? 1 : this.agreeWeight / this.windowWeight;
   }
 
   /**
@@ -437,7 +442,7 @@ export class ExitMonitor {
     const before = this.thresholds;
     this.thresholds = [...thresholds];
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.recountExits();
+    this.retally();
     this.remember('thresholds', 'fixed', before, this.thresholds);
     return {
       model: this.model,
@@ -463,7 +468,7 @@ export class ExitMonitor {
     this.numRetunes++;
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
     for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.recountExits();
+    this.retally();
     if (before.every((t, i) => t === after[i])) return undefined;
     this.remember('thresholds', reason, before, after);
     return {
