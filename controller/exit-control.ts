@@ -150,7 +150,10 @@ export class ExitControl {
   }
 
   stats(): ExitStats[] {
-    return [...this.monitors.values()].map((m) => m.stats());
+    return [...this.monitors.values()].map((m) => {
+      const config = this.planner.modelSpec(m.model)?.earlyExit;
+      return { ...m.stats(), ...(config?.mode === 'compact' ? { labelledShare: config.monitorFraction } : {}) };
+    });
   }
 
   /** Starts monitoring a model if it is served with ramps under the current mode. */

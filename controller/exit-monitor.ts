@@ -522,6 +522,7 @@ export class ExitMonitor {
       numRetunes: this.numRetunes,
       recentChanges: this.changes.map((c) => ({ ...c, before: [...c.before], after: [...c.after] })),
       suspectsDrift: this.suspectsDrift,
+      effectiveExits: this.effectiveExitSamples,
     };
   }
 }

@@ -37,6 +37,10 @@ export const ExitStats = Type.Object({
   recentChanges: list(ExitChangeRecord, 256),
   /** Fewer or more rows exit than the window predicts: every exit is labelled until the monitor knows (compact mode). */
   suspectsDrift: Type.Boolean(),
+  /** The window's exits as effective observations (Kish's size): what the tuner's bound rests on. */
+  effectiveExits: Type.Optional(anyNumber()),
+  /** Compact mode: the share of exits run on to the end to be labelled now (1 while the evidence is thin, a drift is suspected or the window fills). */
+  labelledShare: Type.Optional(anyNumber()),
 });
 export type ExitStats = Static<typeof ExitStats>;
 

@@ -44,11 +44,14 @@ describe("the controller's early-exit decisions (exit-control.ts)", () => {
     expect(monitoringFraction('release', 10 * COLD_START_SAMPLES, false, 0)).toBe(MONITOR_FRACTION);
     control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
     expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(1);
+    expect(control.stats()[0]!.labelledShare).toBe(1);
     for (let seen = 16; seen < COLD_START_SAMPLES; seen += 16) control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
     expect(core.modelSpec(MODEL)!.earlyExit!.monitorFraction).toBe(MONITOR_FRACTION);
     const stats = control.stats();
     expect(stats).toHaveLength(1);
     expect(stats[0]!.numSamples).toBeGreaterThanOrEqual(COLD_START_SAMPLES);
+    expect(stats[0]!.labelledShare).toBe(MONITOR_FRACTION); // what `escapement status` shows
+    expect(stats[0]!.effectiveExits).toBeGreaterThan(0);
   });
 
   it('applies what the tuner decides to the planner and returns it for the log', () => {
