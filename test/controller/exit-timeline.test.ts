@@ -30,6 +30,25 @@ describe('ExitTimeline', () => {
     expect(timeline().noExitFactor([], 16)).toBeCloseTo(1.05, 9);
   });
 
+  it('answers repeated questions from a memo it refreshes every 32 rows, and at once when the exits collapse', () => {
+    const t = timeline();
+    teach(t, [8, 4]);
+    const before = t.timing('compact', [1, 2], 16, 16, 0.1);
+    expect(t.timing('compact', [1, 2], 16, 16, 0.1)).toBe(before); // the same answer, not recomputed
+    // 16 rows in which everybody leaves early: the memo holds until 32 rows came in
+    t.observe([1, 2], { reached: [16, 0], answered: [16, 0] }, [], 41 * 0.01 * S);
+    expect(t.timing('compact', [1, 2], 16, 16, 0.1)).toBe(before);
+    t.observe([1, 2], { reached: [16, 0], answered: [16, 0] }, [], 42 * 0.01 * S);
+    const refreshed = t.timing('compact', [1, 2], 16, 16, 0.1);
+    expect(refreshed).not.toBe(before);
+    expect(refreshed.expectedFactor).toBeLessThan(before.expectedFactor);
+    // nobody leaves a batch of 16 where ~12 were expected to: the evidence restarts, and the planner sees it now
+    t.observe([1, 2], { reached: [16, 16], answered: [0, 0] }, [], 43 * 0.01 * S);
+    const collapsed = t.timing('compact', [1, 2], 16, 16, 0.1);
+    expect(collapsed).not.toBe(refreshed);
+    expect(collapsed.boundFactor).toBeGreaterThan(refreshed.boundFactor);
+  });
+
   it('assumes nobody leaves until exits have been seen, in either mode', () => {
     const t = timeline();
     t.configure('compact|1:0.9,2:0.9', 2);
