@@ -189,18 +189,13 @@ describe('ExitMonitor', () => {
 
   it("counts the window's exits as Kish's effective observations: a weighted exit is one", () => {
     const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { minSamples: 10_000 });
-    // 4 rows, all exiting at the first ramp
+    // 4 rows, all exiting at the first ramp and agreeing
+    const rows = (value: number) => new Array<number>(4).fill(value);
     const feedback: ExitFeedback = {
       siteIds: RAMPS.map((r) => r.siteId),
-      confidences: [
-        [0.99, 0.99, 0.99, 0.99],
-        [0.5, 0.5, 0.5, 0.5],
-      ],
-      predictions: [
-        [1, 1, 1, 1],
-        [1, 1, 1, 1],
-      ],
-      finalPredictions: [1, 1, 1, 1],
+      confidences: [rows(0.99), rows(0.5)],
+      predictions: [rows(1), rows(1)],
+      finalPredictions: rows(1),
     };
     for (let i = 0; i < 5; i++) monitor.observe({ ...plan([0.95, 0.95], 'compact'), keepRows: [0, 1, 2, 3], monitorFraction: 1 }, feedback);
     expect(monitor.effectiveExitSamples).toBeCloseTo(20); // 20 exits of weight 1
