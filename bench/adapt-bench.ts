@@ -9,6 +9,9 @@
  * agreement >= 99 %); the same oracle at SAFE_ORACLE_BUDGET (what a tuner can reach at best that
  * keeps 95 % of the tenths within the 1 % budget: see there). Per drift and variant: agreement over the run and in its worst tenth, how
  * many tenths fell below 99 %, exits, p50 and its ratio to no ramps; then the issue's goals.
+ * Each drift runs twice (ADAPT_PASSES), the variants in one order and then the other, and the
+ * figures are averaged (tenths below 99 % counted over both), so that a ratio of two variants'
+ * p50s does not carry how the host's speed drifted between them.
  * Prints a table, writes bench/results/adapt.json and plots agreement and exits per tenth
  * (runs/bench-adapt/adapt.svg and .png; each run's compare.json, reports and plots are kept there
  * too).
@@ -20,8 +23,11 @@ import { renderPlot } from '../loadgen/latency-plots.js';
 import { formatTable } from '../loadgen/latency-summary.js';
 import { cliEntryPath } from '../cluster/local-cluster.js';
 import { NAMED_DRIFTS } from '../loadgen/drift.js';
+import { combinePasses, type VariantResult } from './adapt-passes.js';
 
 const SECONDS = Number(process.env.ADAPT_SECONDS ?? 8);
+/** Passes per drift, alternating the order of the variants (ADAPT_PASSES=1: one pass, as before). */
+const PASSES = Math.max(1, Number(process.env.ADAPT_PASSES ?? 2));
 const OUT_DIR = 'runs/bench-adapt';
 const RESULTS_FILE = 'bench/results/adapt.json';
 const VARIANTS = [
@@ -32,6 +38,7 @@ const VARIANTS = [
   { key: 'withOracleRamps', name: 'oracle' },
   { key: 'withSafeOracleRamps', name: 'safe oracle' },
 ] as const;
+const VARIANT_NAMES = VARIANTS.map((v) => v.name);
 /**
  * A tenth of the run (~390 requests) falls below 99 % agreement with 4 disagreements; at a true
  * disagreement rate of 0.35 % that happens to 5 % of tenths (binomial), so a tuner that keeps 95 %
@@ -46,20 +53,6 @@ const WINDOW_AGREEMENT = 0.99;
 const WINDOWS_OK_GOAL = 0.95;
 const P50_VS_ORACLE_GOAL = 1.1;
 
-interface VariantResult {
-  agreement: number;
-  worstWindowAgreement: number;
-  windowsBelow99: number;
-  numWindows: number;
-  windowsWithinBudgetPct: number;
-  exitFraction: number;
-  p50Ms: number;
-  p50RatioVsNoRamps: number;
-  sloAttainment: number;
-  /** Per tenth of the run (windows without an answer to judge left out). */
-  windows: { agreement: number; exitFraction: number }[];
-}
-
 interface Summary {
   p50Ms: number;
   agreement: number;
@@ -68,8 +61,8 @@ interface Summary {
   windows: { agreement?: number; exitFraction: number }[];
 }
 
-function runDrift(drift: string) {
-  const out = join(OUT_DIR, drift);
+function runDrift(drift: string, reverse: boolean) {
+  const out = join(OUT_DIR, reverse ? `${drift}-reversed` : drift);
   const jsonFile = join(out, 'compare.json');
   const logDir = join(out, 'controller-logs');
   const args = [
@@ -94,6 +87,7 @@ function runDrift(drift: string) {
     '--log-dir',
     logDir,
   ];
+  if (reverse) args.push('--reverse-variants');
   process.stderr.write(`[bench:adapt] ${drift}: escapement ${args.join(' ')}\n`);
   const run = spawnSync(process.execPath, [cliEntryPath(), ...args], { encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'inherit'] });
   if (run.status !== 0) throw new Error(`compare --drift ${drift} failed (${run.status ?? run.signal})`);
@@ -171,7 +165,15 @@ async function plotWindows(perWindow: { drift: string; variant: string; tenth: n
 
 async function main(): Promise<void> {
   mkdirSync(OUT_DIR, { recursive: true });
-  const runs = NAMED_DRIFTS.map(runDrift);
+  // Each drift twice, the variants in one order then the other: the p50 of one variant against
+  // another otherwise carries how the host's speed drifted over the minutes between them (the
+  // same code measured 9-34 % apart in one pass).
+  const runs = NAMED_DRIFTS.map((drift) =>
+    combinePasses(
+      Array.from({ length: PASSES }, (_, k) => runDrift(drift, k % 2 === 1)),
+      VARIANT_NAMES,
+    ),
+  );
   const rows = runs.flatMap((r) =>
     VARIANTS.map(({ name }) => {
       const v = r.variants[name];
@@ -187,7 +189,9 @@ async function main(): Promise<void> {
       };
     }),
   );
-  process.stdout.write(`\nfmnist-resnet, compact ramps, ${SECONDS} s per variant (after a 3 s warm-up), per drift workload:\n${formatTable(rows)}\n`);
+  process.stdout.write(
+    `\nfmnist-resnet, compact ramps, ${SECONDS} s per variant (after a 3 s warm-up), ${PASSES} pass(es) per drift workload (tenths counted over all):\n${formatTable(rows)}\n`,
+  );
   for (const r of runs)
     process.stdout.write(
       `${r.drift}: the online variant changed its ramp set ${r.onlineRampChanges.length} times${r.onlineRampChanges.map((c) => `\n  ${c}`).join('')}\n`,

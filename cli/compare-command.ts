@@ -38,6 +38,8 @@ export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   fixedRamps?: boolean;
   /** Include the online tuner spending only this share of the accuracy budget (ExitMonitorOptions.budgetShare). */
   tuningBudgetShare?: number;
+  /** Run the variants last to first (bench:adapt runs each drift both ways: the host's drift over a run cancels). */
+  reverseVariants?: boolean;
   batchTimeoutMs: number;
   /** fifo baseline: queue bound in full batches per model (0: unbounded). */
   maxEnqueuedBatches?: number;
@@ -167,6 +169,7 @@ export async function runCompare(args: CompareArgs): Promise<number> {
       : []),
   ];
 
+  if (args.reverseVariants) variants.reverse();
   const safeBudgets = args.safeOracleBudget !== undefined ? [args.safeOracleBudget] : [];
   const oracle = args.oracle || args.safeOracleBudget !== undefined ? await oracleFor(entry, feeder.inputsFor, arrivals, safeBudgets) : undefined;
 

@@ -476,6 +476,11 @@ await yargs(hideBin(process.argv))
           default: false,
           describe: "also run the planner with ramps tuned online but the package's ramp set fixed (ramp adjustment off for that variant, on for the others)",
         })
+        .option('reverse-variants', {
+          type: 'boolean',
+          default: false,
+          describe: 'run the variants in the reverse order (a second run the other way round cancels a host that speeds up or slows down over the run)',
+        })
         .option('oracle', {
           type: 'boolean',
           default: false,
@@ -539,6 +544,7 @@ await yargs(hideBin(process.argv))
         ...(a['safe-oracle-budget'] !== undefined ? { safeOracleBudget: a['safe-oracle-budget'] } : {}),
         ...(a['tuning-budget-share'] !== undefined ? { tuningBudgetShare: a['tuning-budget-share'] } : {}),
         fixedRamps: a['fixed-ramps'],
+        reverseVariants: a['reverse-variants'],
         batchTimeoutMs: a['batch-timeout-ms'],
         maxEnqueuedBatches: a['max-enqueued-batches'],
         jsonFile: a.json,

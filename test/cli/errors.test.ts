@@ -85,5 +85,6 @@ describe('escapement CLI errors', () => {
     expect(oracle.stderr).toMatch(/--safe-oracle-budget must be in \(0, 1\), not 1/);
     expect(run([...compare, '--tuning-budget-share', '0']).stderr).toMatch(/--tuning-budget-share must be in \(0, 1\], not 0/);
     expect(run([...compare, '--tuning-budget-share', '0.5', '--safe-oracle-budget', '0.0035']).stdout).toMatch(/arguments ok/);
+    expect(run([...compare, '--reverse-variants']).stdout).toMatch(/arguments ok/);
   });
 });
