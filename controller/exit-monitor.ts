@@ -212,6 +212,12 @@ export class ExitMonitor {
     this.exitWeightSq += sign * w * w;
   }
 
+  /** Which ramp would answer each sample under the thresholds in force, and the window's sums, after new thresholds or ramps. */
+  private rejudgeWindow(): void {
+    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
+    this.retally();
+  }
+
   /** The running sums over the whole window, after a change to many samples (a cut, new thresholds or ramps). */
   private retally(): void {
     this.windowWeight = 0;
@@ -280,8 +286,7 @@ export class ExitMonitor {
         s.predictions.splice(index, 0, -1);
       }
     }
-    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.retally();
+    this.rejudgeWindow();
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
     this.remember('ramps', decision.reason, before, this.activeSiteIds);
@@ -441,8 +446,7 @@ export class ExitMonitor {
     this.options = { ...this.options, tuning: 'static' };
     const before = this.thresholds;
     this.thresholds = [...thresholds];
-    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.retally();
+    this.rejudgeWindow();
     this.remember('thresholds', 'fixed', before, this.thresholds);
     return {
       model: this.model,
@@ -467,8 +471,7 @@ export class ExitMonitor {
     this.thresholds = after;
     this.numRetunes++;
     // Judge the window by the new thresholds from now on, so one violation triggers one re-tune.
-    for (const s of this.window) s.answeredBy = s.confidences.findIndex((c, r) => c >= this.thresholds[r]!);
-    this.retally();
+    this.rejudgeWindow();
     if (before.every((t, i) => t === after[i])) return undefined;
     this.remember('thresholds', reason, before, after);
     return {

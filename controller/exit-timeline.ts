@@ -106,8 +106,9 @@ export class ExitTimeline {
    * timing()'s answers (by rows and batch size) since what they read last changed: admission
    * asks for the same few batches on every arrival, and recomputing them was ~15 % of what the
    * controller allocated at 1,100 requests/s (its GC pauses are where a busy host's misses came
-   * from). Cleared by every method that changes the timeline, and when the ramp set asked about
-   * changes. The answers are shared: callers must not change them.
+   * from). Cleared by every method that changes the timeline (by `observe` only every
+   * MEMO_REFRESH_ROWS rows, or on a collapse), and when the ramp set asked about changes. The
+   * answers are shared: callers must not change them.
    */
   private readonly timingMemo = new Map<number, { mode: ExitMode; keepShare: number; timing: BatchExitTiming }>();
   private memoSiteIds: readonly number[] = [];
