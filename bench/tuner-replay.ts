@@ -10,7 +10,8 @@
  *
  * Streams (fmnist-resnet, compact mode): the demo's clean inputs, and bench:adapt's three drift
  * workloads (loadgen/drift.ts) at its length, each after a clean warm-up as `compare` replays one.
- * Prints a table, writes bench/results/tuner.json. TUNER_SEEDS (default 8) replays per stream.
+ * Prints a table, writes bench/results/tuner.json. TUNER_SEEDS (default 8) replays per stream;
+ * TUNER_TRY adds variants to try, as JSON (`[{"name": "z 1", "overrides": {"boundZ": 1}}]`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -49,6 +50,7 @@ const VARIANTS: TunerVariant[] = [
   { name: 'stepped labelling', overrides: {}, labelling: (n, suspects) => (suspects || n < 512 ? 1 : n < 768 ? 0.5 : n < 1024 ? 0.25 : 0.1) },
   { name: 'all labelled', overrides: {}, labelling: () => 1 },
   { name: 'point estimate', overrides: { boundZ: 0 } },
+  ...(process.env.TUNER_TRY ? (JSON.parse(process.env.TUNER_TRY) as TunerVariant[]) : []),
 ];
 
 /** Every ramp's confidence on a stream: the warm-up's clean inputs first, then the measured ones. */
