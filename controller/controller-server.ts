@@ -22,6 +22,7 @@ import { byteLength, type Tensor } from '../shared/tensor.js';
 import { ClientGateway, type RequestOrigin } from './client-gateway.js';
 import { applyConfigure, configureRefusal, describeConfiguration } from './configure.js';
 import { ExitControl } from './exit-control.js';
+import { TunerThread } from './tuner-thread.js';
 import { ModelRepository, type ModelStats } from './model-repository.js';
 import { modelSpecFromEntry } from './model-spec.js';
 import { answerFor, PendingRequests, type PendingRequest } from './pending-requests.js';
@@ -54,6 +55,8 @@ export class ControllerServer {
   private readonly feedback: ResultFeedback;
   /** Early-exit decisions: per model its accuracy monitor and threshold tuner (exit-control.ts). */
   private readonly exits: ExitControl;
+  /** Where the monitors' threshold search runs: a thread of its own (tuner-thread.ts). */
+  private readonly tunerThread = new TunerThread();
   private readonly nowNs: () => number;
   private readonly timers: LoopTimers;
   private readonly startNs: number;
@@ -83,7 +86,9 @@ export class ControllerServer {
       adjustRamps: options.adjustRamps,
       exactBatches: options.exactBatches ?? true,
       ...(options.tuningBudgetShare !== undefined ? { budgetShare: options.tuningBudgetShare } : {}),
+      thresholdSearch: this.tunerThread.search,
     });
+    if (this.tunerThread.inProcessBecause) options.log(`threshold search runs in-process: ${this.tunerThread.inProcessBecause}`);
     this.repository = new ModelRepository(options.models, this.core);
     this.refusals = new RateLimitedLog(options.log);
     this.planning = new PlanningLoop({
@@ -190,6 +195,7 @@ export class ControllerServer {
     this.clients.close();
     this.zap?.close();
     this.loopDelay.disable();
+    await this.tunerThread.close();
     await this.telemetry?.close();
   }
 

@@ -22,6 +22,7 @@ import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.j
 import type { ExitStats } from '../shared/status-schema.js';
 import type { ExitMonitor, RampSetChange, ThresholdChange } from './exit-monitor.js';
 import { COLD_START_SAMPLES, exitMonitorFor, MIN_EFFECTIVE_EXITS, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
+import type { ThresholdSearch } from '../shared/threshold-tuner.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
 import type { ExitTimeline } from './exit-timeline.js';
 
@@ -42,6 +43,8 @@ export interface ExitControlOptions {
   /** The share of the accuracy budget the tuner may spend (ExitMonitorOptions.budgetShare); absent: its default. */
   budgetShare?: number;
   exactBatches: boolean;
+  /** What runs the monitors' threshold search (ExitMonitorOptions.search); absent: in-process. */
+  thresholdSearch?: ThresholdSearch;
 }
 
 /** What one batch's feedback changed, for the adapter to log. */
@@ -162,7 +165,14 @@ export class ExitControl {
     if (spec?.earlyExit && entry.manifest.earlyExit) {
       this.monitors.set(
         spec.name,
-        exitMonitorFor(entry.manifest.earlyExit, spec.name, spec.earlyExit.ramps, this.options.thresholds, this.options.budgetShare),
+        exitMonitorFor(
+          entry.manifest.earlyExit,
+          spec.name,
+          spec.earlyExit.ramps,
+          this.options.thresholds,
+          this.options.budgetShare,
+          this.options.thresholdSearch ? { search: this.options.thresholdSearch } : {},
+        ),
       );
     }
   }

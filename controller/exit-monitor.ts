@@ -12,7 +12,7 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { DISABLED_THRESHOLD, tuneThresholds, type TunerRamp, type TunerResult, type TunerSample } from '../shared/threshold-tuner.js';
+import { DISABLED_THRESHOLD, tuneThresholds, type ThresholdSearch, type TunerRamp, type TunerResult, type TunerSample } from '../shared/threshold-tuner.js';
 import { exitShareUnder, ExitShareWatch, recentDisagreementLowerBound } from './drift-watch.js';
 
 export interface ExitMonitorOptions {
@@ -93,6 +93,12 @@ export interface ExitMonitorOptions {
    * are gone). Default 4.
    */
   suspicionZ: number;
+  /**
+   * What runs the threshold search: `tuneThresholds` in-process by default; the controller gives
+   * the same search on a thread of its own (tuner-thread.ts: on the controller's heap the search
+   * made its garbage collector copy and promote ten to a hundred times more).
+   */
+  search: ThresholdSearch;
 }
 
 export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
@@ -112,6 +118,7 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   driftCheckEvery: 32,
   driftZ: 3,
   suspicionZ: 4,
+  search: tuneThresholds,
 };
 
 /** Rows the recent exit share follows (an EWMA span). */
@@ -255,7 +262,7 @@ export class ExitMonitor {
     // Judge each ramp by what it could save at thresholds the window's point estimate allows, not
     // by the bound-limited ones in force: a ramp kept off for lack of evidence is not useless (in
     // compact mode every new ramp set starts that way, and judging it so made the set thrash).
-    const potential = tuneThresholds(known, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
+    const potential = this.options.search(known, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
     const heldRequests = 4 * this.options.adjustEvery;
     const adjuster = { ...this.options, minGainMsPerRequest: this.options.switchCostMs / heldRequests };
     const decision = adjustRamps(known, this.ramps, potential, this.candidates, this.wholeMs, adjuster, new Set(this.cooldown.keys()));
@@ -494,7 +501,7 @@ export class ExitMonitor {
    */
   private tune(): TunerResult {
     const tuneOn = (samples: readonly TunerSample[], ramps: readonly TunerRamp[]) =>
-      tuneThresholds(samples, ramps, this.wholeMs, { budget: this.tuningBudget, z: this.options.boundZ });
+      this.options.search(samples, ramps, this.wholeMs, { budget: this.tuningBudget, z: this.options.boundZ });
     const partial = this.ramps.map((_, r) => this.window.some((s) => Number.isNaN(s.confidences[r]!)));
     if (!partial.includes(true)) return tuneOn(this.window, this.ramps);
     const seen = (values: number[]) => values.filter((_, r) => !partial[r]);

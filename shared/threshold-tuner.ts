@@ -65,6 +65,9 @@ export interface TunerOptions {
   maxCandidates: number;
 }
 
+/** `tuneThresholds`' shape: the exit monitor may be given another runner of the same search (controller/tuner-thread.ts). */
+export type ThresholdSearch = (samples: readonly TunerSample[], ramps: readonly TunerRamp[], wholeMs: number, overrides?: Partial<TunerOptions>) => TunerResult;
+
 export const DEFAULT_TUNER_OPTIONS: TunerOptions = { budget: 0.01, z: 1.645, maxCandidates: 64 };
 
 export const DISABLED_THRESHOLD = 1.0001;
