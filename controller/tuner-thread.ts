@@ -6,7 +6,7 @@
  * every ~4 s; the 70 % phases of bench:exits lost their requests in those pauses. With the search
  * on this thread (the same search, the controller blocked on it as before) a compact controller
  * collected like vanilla's (0.08 MB per scavenge, no full collection). Why the search does this
- * on the controller's heap and not in a bare process is not known (docs/benchmarks.md, runs P-AI);
+ * on the controller's heap and not in a bare process is not known (docs/benchmarks.md, runs P-AJ);
  * the thread sidesteps it. The window goes over by structured clone, the result comes back as
  * JSON in a shared buffer.
  *
