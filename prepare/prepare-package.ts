@@ -26,6 +26,7 @@ import { WordTokenizer } from '../text/word-tokenizer.js';
 import { runtimeRefusal, validateGraph } from './ingest.js';
 import { defaultDomainOpset, MIN_RUNTIME_OPSET, needsOpsetUpgrade, upgradeOpset } from '../onnx/opset-upgrade.js';
 import { decodeModel, encodeModel, type ModelProto } from '../onnx/onnx-proto.js';
+import { hostSpecificNodes } from '../onnx/portable-graph.js';
 import { openSession, profileModel, timeBatches, DEFAULT_PROFILE_OPTIONS, type ProfileOptions } from './profiler.js';
 import { gridPooling, headModelBytes, headOutputName } from './ramp-heads.js';
 import { boundedSelection, selectRamps, type RampCandidate, type SelectionResult } from './ramp-selection.js';
@@ -335,15 +336,22 @@ export async function verifySegmenting(
   return result;
 }
 
+/**
+ * Saves onnxruntime's offline optimisation of a graph at `level`, but never beyond 'extended':
+ * 'all' adds layout changes for this CPU's vector width that compute garbage on a CPU of another
+ * (onnx/portable-graph.ts). A chain measured fastest at 'all' is saved at 'extended' and the
+ * worker applies 'all' when it loads it (`compile.chainOptimizationLevel`), on its own CPU.
+ */
 async function compile(bytes: Uint8Array, optimizedPath: string, level: ChainOptimizationLevel = 'extended'): Promise<void> {
-  // 'extended', not 'all': 'all' adds hardware-specific layout changes that do not travel.
   const session = await ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: level,
+    graphOptimizationLevel: level === 'all' ? 'extended' : level,
     optimizedModelFilePath: optimizedPath,
     logSeverityLevel: 3,
     intraOpNumThreads: 1,
   });
   await session.release();
+  const found = hostSpecificNodes(decodeModel(readFileSync(optimizedPath)));
+  if (found > 0) throw new PrepareError(`${basename(optimizedPath)}: onnxruntime saved ${found} CPU-specific layout nodes; the copy would not travel`);
 }
 
 export async function preparePackage(options: PrepareOptions): Promise<PrepareReport> {

@@ -15,6 +15,7 @@ import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { BatchProfileEntry, EarlyExitPlan, RampsWarmup } from '../shared/protocol.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 import { segmentModel } from '../onnx/segmenter.js';
+import { hostSpecificNodes } from '../onnx/portable-graph.js';
 import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { runFused, type FusedModel } from './fused-runner.js';
 import {
@@ -99,13 +100,16 @@ async function chainFor(state: EarlyExitState, siteIds: number[], warmup: RampsW
   const cached = state.chains.get(key);
   if (cached) return cached;
   const { section } = state;
-  const usePackaged = key === section.chosenRamps.join(',') && compiledCopiesFit(section, state.settings.device);
   const steps: ChainStep[] = [];
   const segments: { model: ModelProto; inputs: string[]; outputs: string[]; endsAtSite: number | null }[] = [];
-  if (usePackaged) {
+  if (key === section.chosenRamps.join(',') && compiledCopiesFit(section, state.settings.device)) {
     for (const seg of section.segments)
       segments.push({ model: decodeModel(readFileSync(join(state.folder, seg.file))), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
-  } else {
+    // Packages prepared before the fix below saved their segments at 'all', with the preparing
+    // CPU's layout baked in: cut from model.onnx here instead.
+    if (segments.some((seg) => hostSpecificNodes(seg.model) > 0)) segments.length = 0;
+  }
+  if (segments.length === 0) {
     const model = decodeModel(readFileSync(join(state.folder, 'model.onnx')));
     const sites = siteIds.map((id) => section.sites.find((s) => s.id === id)!);
     const types = new Map(section.sites.map((s) => [s.tensor, { elemType: s.elemType, dims: s.shape }]));

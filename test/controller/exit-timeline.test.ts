@@ -90,6 +90,21 @@ describe('ExitTimeline', () => {
     expect(t.releaseChainGain([1, 2], 16, 16, 200)).toBeLessThan(0);
   });
 
+  it('re-prices a release chain once serving shows its cost (the memo follows what it read)', () => {
+    const t = timeline();
+    teach(t, [8, 4]);
+    const before = t.releaseChainGain([1, 2], 16, 16, 0);
+    expect(t.releaseChainGain([1, 2], 16, 16, 0)).toBe(before);
+    for (let i = 0; i < 5; i++) t.observeReleaseChain([1, 2], 16, 1.6);
+    // The chain now ends at 1.6 against the fused model's 1.02: its early answers no longer pay.
+    const after = t.releaseChainGain([1, 2], 16, 16, 0);
+    expect(after).toBeLessThan(before);
+    expect(after).toBeLessThan(0);
+    // Another ramp set asked in between gets its own answer, and the first one's stays right.
+    expect(t.releaseChainGain([2], 16, 16, 0)).not.toBe(after);
+    expect(t.releaseChainGain([1, 2], 16, 16, 0)).toBe(after);
+  });
+
   it('prices a release chain at the cost serving showed: learned per batch size, and borrowed by a ramp set that has not run', () => {
     const t = timeline();
     expect(t.releaseChainFactor([1, 2], 16)).toBeCloseTo(t.noExitFactor([1, 2], 16), 9); // the profile, until seen
