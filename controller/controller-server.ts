@@ -89,6 +89,7 @@ export class ControllerServer {
       thresholdSearch: this.tunerThread.search,
     });
     if (this.tunerThread.inProcessBecause) options.log(`threshold search runs in-process: ${this.tunerThread.inProcessBecause}`);
+    this.tunerThread.onFallback = (reason) => options.log(`threshold search moves in-process: ${reason}`);
     this.repository = new ModelRepository(options.models, this.core);
     this.refusals = new RateLimitedLog(options.log);
     this.planning = new PlanningLoop({

@@ -40,6 +40,8 @@ export class TunerThread {
   private readonly decoder = new TextDecoder();
   /** Why the thread is not used (undefined while it is). */
   private fallbackReason: string | undefined;
+  /** Told once when searches move in-process during service (the thread failed or stalled). */
+  onFallback: ((reason: string) => void) | undefined;
 
   constructor(workerPath = tunerWorkerPath()) {
     const shared = new SharedArrayBuffer(8 + RESULT_BYTES);
@@ -92,6 +94,7 @@ export class TunerThread {
 
   private fallBack(reason: string): void {
     this.fallbackReason = reason;
+    this.onFallback?.(reason);
     const worker = this.worker;
     this.worker = undefined;
     void worker?.terminate();

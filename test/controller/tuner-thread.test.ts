@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TunerThread } from '../../controller/tuner-thread.js';
 import { tuneThresholds, type TunerRamp, type TunerSample } from '../../shared/threshold-tuner.js';
@@ -52,5 +55,21 @@ describe('TunerThread', () => {
     expect(closing.inProcessBecause).toBe('closed');
     const samples = windowOf(300, 9);
     expect(closing.search(samples, RAMPS, 3.2, { z: 0 })).toEqual(tuneThresholds(samples, RAMPS, 3.2, { z: 0 }));
+  });
+
+  it('moves the search in-process when its thread stalls, says so once, and answers the same', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'escapement-tuner-'));
+    const stalled = join(folder, 'stalled-worker.mjs');
+    writeFileSync(stalled, 'setInterval(() => {}, 1000);\n'); // takes requests, never answers
+    const stalling = new TunerThread(stalled);
+    const told: string[] = [];
+    stalling.onFallback = (reason) => told.push(reason);
+    const samples = windowOf(500, 13);
+    expect(stalling.search(samples, RAMPS, 3.2)).toEqual(tuneThresholds(samples, RAMPS, 3.2)); // after the 2 s wait
+    expect(stalling.search(samples, RAMPS, 3.2)).toEqual(tuneThresholds(samples, RAMPS, 3.2)); // at once
+    expect(told).toEqual(['no answer within 2000 ms']);
+    expect(stalling.inProcessBecause).toBe('no answer within 2000 ms');
+    await stalling.close();
+    rmSync(folder, { recursive: true, force: true });
   });
 });
