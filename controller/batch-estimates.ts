@@ -11,6 +11,8 @@ import type { LatencyEstimator } from './latency-estimator.js';
 import { profileKey } from './profile-key.js';
 import { drainCompletionNs, type DrainLane } from './queue-drain.js';
 import type { SchedulerConfig } from './scheduler-config.js';
+import { chainWarmupBatchSizes } from '../shared/chain-warmup.js';
+import type { RampsWarmup } from '../shared/protocol.js';
 
 /** The site ids of a ramp list, once per list (exit configs are replaced whole, never changed in place). */
 const SITE_IDS = new WeakMap<readonly { siteId: number }[], readonly number[]>();
@@ -75,6 +77,41 @@ export class BatchEstimates {
     const arriving = (model.arrivals.perNs(nowNs) * runNs) / Math.max(1, model.holders.size);
     const waitingBehind = Math.max(0, model.queue.length - numRequests) + arriving;
     return timeline.releaseChainGain(siteIds, numRequests, batchSize, waitingBehind) <= 0;
+  }
+
+  /**
+   * A RAMPS action's duration before one has been measured on this worker: the configured default,
+   * or, for a full warm-up, what its runs cost at this worker's own whole-model estimates if that
+   * is more (the chain at every batch size up to the largest, twice, at the chain's cost; release's
+   * fused model as well). NOTE: the flat 300 ms default held on the development VM; on a host
+   * running fmnist-resnet 2.5x slower a fused build took 830 ms on both workers at once, the
+   * planner planned INFERs after 300 ms, and a third of a 400 req/s start was refused or late.
+   */
+  rampsPriorNs(worker: WorkerState, model: ModelState, warmup: RampsWarmup, fused: boolean): number {
+    if (warmup === 'smoke') return this.config.defaultSmokeRampsNs;
+    const exits = model.spec.earlyExit;
+    const timeline = model.spec.exitTimeline;
+    const sizes = model.spec.batchSizes;
+    const largest = sizes.at(-1)!;
+    if (!exits || !timeline) return this.config.defaultRampsNs;
+    const siteIds = siteIdsOf(exits.ramps);
+    const factor = timeline.noExitFactor(siteIds, largest) + (fused ? timeline.fusedFactor(siteIds, largest) : 0);
+    const runsNs = chainWarmupBatchSizes('full', largest).reduce((sum, b) => sum + this.wholeAtNs(worker, model, b), 0);
+    return Math.max(this.config.defaultRampsNs, runsNs * factor);
+  }
+
+  /** The worker's typical whole-model run at any row count, interpolated between its estimated batch sizes. */
+  private wholeAtNs(worker: WorkerState, model: ModelState, rows: number): number {
+    const known = (b: number) => this.estimator.expectedNs(model.spec.name, worker.id, profileKey(b));
+    const sizes = model.spec.batchSizes;
+    const upper = sizes.find((b) => b >= rows);
+    const lower = [...sizes].reverse().find((b) => b <= rows);
+    const hiNs = upper === undefined ? undefined : known(upper);
+    const loNs = lower === undefined ? undefined : known(lower);
+    if (hiNs !== undefined && loNs !== undefined && upper !== lower) return loNs + ((hiNs - loNs) * (rows - lower!)) / (upper! - lower!);
+    const near = loNs ?? hiNs;
+    const nearSize = loNs !== undefined ? lower! : upper;
+    return near !== undefined && nearSize ? (near * rows) / nearSize : model.spec.nominalBatch1Ns * rows;
   }
 
   /**

@@ -32,7 +32,7 @@ export class InferPlanning {
     private readonly book: ActionBook,
     private readonly estimates: BatchEstimates,
     private readonly estimator: LatencyEstimator,
-    private readonly config: Pick<SchedulerConfig, 'latestDeltaNs' | 'defaultRampsNs' | 'defaultSmokeRampsNs'>,
+    private readonly config: Pick<SchedulerConfig, 'latestDeltaNs'>,
   ) {}
 
   planInfer(worker: WorkerState, model: ModelState, plan: InferPlan, nowNs: number): PlannedAction {
@@ -77,9 +77,11 @@ export class InferPlanning {
   }
 
   /**
-   * Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set.
-   * Before a holder serves, it builds with a full warm-up, all holders at once; during service (a
-   * ramp change) with a smoke run, one holder at a time, so the others keep serving meanwhile.
+   * Plans a RAMPS action on every holder that lacks the chain for the model's current ramp set,
+   * one holder at a time, so the others keep serving (the whole model) meanwhile: before a holder
+   * serves, with a full warm-up; during service (a ramp change), with a smoke run. NOTE: first
+   * builds used to go on every holder at once; on a host where a fused build took 830 ms, traffic
+   * that came right after the LOAD found no worker for that long.
    */
   prepareRampSets(model: ModelState, nowNs: number, actions: PlannedAction[]): void {
     const ramps = model.spec.earlyExit?.ramps ?? [];
@@ -95,13 +97,12 @@ export class InferPlanning {
       const instance = worker.instances.get(model.spec.name)!;
       if (instance.state !== 'loaded' || instance.readyRampSets.has(key) || instance.pendingRampSets.has(key)) continue;
       const warmup = instance.served ? 'smoke' : 'full';
-      if (warmup === 'smoke' && anyBuilding) continue;
+      if (anyBuilding) continue;
       anyBuilding = true;
       instance.pendingRampSets.add(key);
       const startNs = worker.timeline.freeAtNs(nowNs);
       const durationNs =
-        this.estimator.estimateNs(model.spec.name, worker.id, rampsEstimateKey(warmup)) ??
-        (warmup === 'smoke' ? this.config.defaultSmokeRampsNs : this.config.defaultRampsNs);
+        this.estimator.estimateNs(model.spec.name, worker.id, rampsEstimateKey(warmup)) ?? this.estimates.rampsPriorNs(worker, model, warmup, fused);
       const action: RampsAction = {
         type: 'ramps',
         ...this.book.window(startNs, durationNs, Math.max(this.config.latestDeltaNs, durationNs), nowNs),

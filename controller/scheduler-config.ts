@@ -40,8 +40,9 @@ export interface SchedulerConfig {
   defaultUnloadNs: number;
   /**
    * RAMPS (building a chain for a ramp set) duration assumed before one is measured: before the
-   * model serves on that worker (a full warm-up), default 300 ms; during service (a smoke run),
-   * default 50 ms (fmnist-resnet measured 15-45 ms on the development VM).
+   * model serves on that worker (a full warm-up), default 300 ms, or more where the worker's own
+   * run times price the warm-up higher (BatchEstimates.rampsPriorNs); during service (a smoke
+   * run), default 50 ms (fmnist-resnet measured 15-45 ms on the development VM).
    */
   defaultRampsNs: number;
   defaultSmokeRampsNs: number;

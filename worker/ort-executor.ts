@@ -15,6 +15,7 @@ import type { EarlyExitSection } from '../shared/early-exit-manifest.js';
 import type { BatchProfileEntry, EarlyExitPlan, RampsWarmup } from '../shared/protocol.js';
 import { decodeModel, encodeModel, onnx, type ModelProto } from '../onnx/onnx-proto.js';
 import { segmentModel } from '../onnx/segmenter.js';
+import { chainWarmupBatchSizes } from '../shared/chain-warmup.js';
 import { hostSpecificNodes } from '../onnx/portable-graph.js';
 import { bestClass, runChainWithExits, type ChainStep, type RampHead } from './exit-runner.js';
 import { runFused, type FusedModel } from './fused-runner.js';
@@ -157,9 +158,6 @@ async function fusedFor(state: EarlyExitState, siteIds: number[], warmup: RampsW
   return fused;
 }
 
-/** Warm-up runs of a new chain at every row count (compact mode shrinks batches to any size). */
-const NUM_CHAIN_WARMUP_RUNS = 2;
-
 /**
  * Runs a new chain before it serves, as its RAMPS (or LOAD) says. `full`, for a model that has not
  * served yet: every batch size up to the largest profiled one, twice; without it the first few
@@ -181,12 +179,6 @@ async function warmChain(steps: readonly ChainStep[], state: EarlyExitState, war
       Object.assign(env, await step.session.run(feeds));
     }
   }
-}
-
-/** The batch sizes a new chain runs at before it serves, in order (warmChain). */
-export function chainWarmupBatchSizes(warmup: RampsWarmup, maxBatchSize: number): number[] {
-  if (warmup === 'smoke') return [1];
-  return Array.from({ length: maxBatchSize }, (_, i) => i + 1).flatMap((b) => new Array<number>(NUM_CHAIN_WARMUP_RUNS).fill(b));
 }
 
 /** Appends a ramp head's nodes and weights to a segment graph and exposes its output. */

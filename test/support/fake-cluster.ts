@@ -70,6 +70,8 @@ export class FakeWorker {
   private running: Running | undefined;
   private freeAtNs = 0;
   readonly executed: PlannedAction[] = [];
+  /** When each executed action ran, in the same order. */
+  readonly spans: { startNs: number; endNs: number }[] = [];
   /** Exit messages of the INFER completed last (delivered before its result). */
   exits: ExitMsg[] = [];
   private exitDraw = 0;
@@ -144,6 +146,7 @@ export class FakeWorker {
     this.running = undefined;
     this.freeAtNs = r.endNs;
     this.executed.push(r.planned);
+    this.spans.push({ startNs: r.startNs, endNs: r.endNs });
     const a = r.planned.action;
     const timing = { receivedNs: r.startNs, startNs: r.startNs, endNs: r.endNs, durationNs: r.endNs - r.startNs, sentNs: r.endNs };
     const msg: ActionResultMsg = { type: 'result', actionId: a.actionId, actionType: a.type, modelName: a.modelName, code: ErrorCode.OK, timing };

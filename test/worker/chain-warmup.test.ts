@@ -4,7 +4,7 @@
  * from its queue for a full warm-up).
  */
 import { describe, expect, it } from 'vitest';
-import { chainWarmupBatchSizes } from '../../worker/ort-executor.js';
+import { chainWarmupBatchSizes } from '../../shared/chain-warmup.js';
 
 describe('chainWarmupBatchSizes', () => {
   it('warms every batch size up to the largest, twice each, before service', () => {
