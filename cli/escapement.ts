@@ -10,6 +10,7 @@ import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
 import { runKeys } from './keys-command.js';
 import { demoSettings } from './demo-settings.js';
+import { measureHostSpeed } from '../loadgen/host-speed.js';
 import { traceArgsOf, withTraceOptions } from './trace-options.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
@@ -588,12 +589,22 @@ await yargs(hideBin(process.argv))
           default: 'fmnist-resnet',
           describe: 'a bundled early-exit package (fmnist-resnet-112: the real-size one, ~20 ms an image)',
         })
-        .option('time-scale', { type: 'number', describe: 'trace speed-up (default: 100 on fmnist-resnet, and the same share of capacity on another model)' })
+        .option('time-scale', {
+          type: 'number',
+          describe:
+            'trace speed-up (default: 100 on fmnist-resnet, and the same share of capacity on another model; lower on a host slower than the package profile)',
+        })
         .option('max-seconds', { type: 'number', default: 12, describe: 'length of each replay' })
         .option('log-dir', { type: 'string', describe: 'the controller writes requests.csv and actions.csv here, all variants in turn' })
         .option('verbose', { type: 'boolean', default: false }),
     async (a) => {
-      const settings = demoSettings(DEFAULT_MODEL_DIR, a.model);
+      const hostSpeed = a['time-scale'] === undefined ? await measureHostSpeed(DEFAULT_MODEL_DIR, a.model) : undefined;
+      const settings = demoSettings(DEFAULT_MODEL_DIR, a.model, hostSpeed);
+      if (hostSpeed && hostSpeed.ratio < 1)
+        process.stderr.write(
+          `this host runs ${a.model}'s batch of ${hostSpeed.batchSize} in ${hostSpeed.measuredMs.toFixed(1)} ms, its package profile in ` +
+            `${hostSpeed.profiledMs.toFixed(1)} ms: the trace plays at ${settings.timeScale}x, the same share of this host's capacity\n`,
+        );
       process.exitCode = await runCompare({
         controller: undefined,
         trace: 'traces/azure-llm-2023-conv.csv',

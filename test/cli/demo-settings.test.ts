@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { profiledCapacityRps } from '../../loadgen/profiled-capacity.js';
 import { demoSettings } from '../../cli/demo-settings.js';
+import { measureHostSpeed } from '../../loadgen/host-speed.js';
 
 describe('demo settings', () => {
   it('replays the reference model at 100x on its own dataset', () => {
@@ -14,6 +15,22 @@ describe('demo settings', () => {
     const settings = demoSettings('models', 'fmnist-resnet-112');
     expect(settings.dataset).toBe('datasets/fashion-mnist-test');
     expect(settings.timeScale).toBeCloseTo(100 * ratio, 0);
+  });
+
+  it('plays the trace slower on a host slower than the package profile, never faster on a faster one', () => {
+    const speed = (ratio: number) => ({ ratio, batchSize: 16, profiledMs: 16, measuredMs: 16 / ratio });
+    expect(demoSettings('models', 'fmnist-resnet', speed(0.4)).timeScale).toBe(40);
+    expect(demoSettings('models', 'fmnist-resnet', speed(1.7)).timeScale).toBe(100);
+    const real = demoSettings('models', 'fmnist-resnet-112').timeScale;
+    expect(demoSettings('models', 'fmnist-resnet-112', speed(0.5)).timeScale).toBeCloseTo(real / 2, 0);
+  });
+
+  it("measures this host's speed on the package's largest profiled batch (images only)", async () => {
+    const speed = (await measureHostSpeed('models', 'fmnist-resnet'))!;
+    expect(speed.batchSize).toBe(16);
+    expect(speed.measuredMs).toBeGreaterThan(0);
+    expect(speed.ratio).toBeCloseTo(speed.profiledMs / speed.measuredMs, 9);
+    expect(await measureHostSpeed('models', 'spam-transformer')).toBeUndefined(); // token inputs
   });
 
   it('refuses a package without ramps, naming what to do', () => {

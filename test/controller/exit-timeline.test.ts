@@ -438,7 +438,7 @@ describe('preparing chains for a new ramp set', () => {
     const rampsMs = (perRowMs: number): number => {
       const spec = modelSpec('ee');
       spec.exitTimeline = new ExitTimeline(profile, costs);
-      spec.earlyExit = { mode: 'release', ramps: RAMPS };
+      spec.earlyExit = { mode: 'release', ramps: RAMPS, monitorFraction: 0.1 };
       const c = new FakeCluster([spec], { fusedRelease: true });
       c.addWorker('w0', 10_000, { inferNs: (_m, b) => b * perRowMs * MS });
       c.scheduler.pin('ee');
