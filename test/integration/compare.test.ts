@@ -80,10 +80,15 @@ describe('escapement compare', () => {
   it("--oracle adds ramps at the oracle's per-window thresholds, switched at each window's first request (--safe-oracle-budget: also at a smaller budget); --fixed-ramps no ramp adjustment", () => {
     const jsonFile = join(scratch, 'compare-oracle.json');
     const logDir = join(scratch, 'oracle-logs');
+    // At 40x the trace is ~40 % of a slow host's capacity: the exit shares compared below are of
+    // the answered requests, and under overload (100x on an AVX2 VM: SLO 59-77 %) which requests
+    // got answered differed more between the variants than their thresholds did.
     const args = [
       'compare',
       '--max-seconds',
       '2',
+      '--time-scale',
+      '40',
       '--warmup-s',
       '0',
       '--baseline',
@@ -134,7 +139,10 @@ describe('escapement compare', () => {
     expect(result.withSafeOracleRamps.numErrors).toBe(0);
     expect(result.withSharedBudgetRamps.numRequests).toBe(result.numRequests);
     expect(result.withSharedBudgetRamps.numErrors).toBe(0);
-    expect(result.withSafeOracleRamps.exitFraction).toBeLessThanOrEqual(result.withOracleRamps.exitFraction);
+    // A tighter budget bounds the oracle's saving, not its exit count, and which rows a compact
+    // batch keeps for monitoring depends on timing: the two exit shares came within 0.3 points of
+    // each other either way on an AVX2 VM. Exiting clearly more under the smaller budget is wrong.
+    expect(result.withSafeOracleRamps.exitFraction).toBeLessThanOrEqual(result.withOracleRamps.exitFraction + 0.02);
     expect(result.withSafeOracleRamps.agreement).toBeGreaterThanOrEqual(result.withOracleRamps.agreement);
     // the controller logged each switch as a fixed threshold change, the first to window 0's thresholds
     const fixed = readFileSync(join(logDir, 'thresholds.csv'), 'utf8')
