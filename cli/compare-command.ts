@@ -18,7 +18,7 @@ import { loadModelEntry, type ModelEntry } from '../shared/model-manifest.js';
 import type { ExitMode } from '../shared/protocol.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { sloFor } from '../loadgen/slo-rule.js';
-import { datasetFeeder, traceFor, warmupInputs, progressPrinter, summaryRow, type ReplayArgs } from './replay-command.js';
+import { datasetFeeder, hostSpeedFor, traceFor, warmupInputs, progressPrinter, summaryRow, type ReplayArgs } from './replay-command.js';
 
 export interface CompareArgs extends Omit<ReplayArgs, 'controller' | 'json'> {
   controller: string | undefined;
@@ -96,7 +96,7 @@ const WINDOW_AGREEMENT = 0.99;
 
 export async function runCompare(args: CompareArgs): Promise<number> {
   const entry = loadModelEntry(args.modelDir, args.model);
-  const trace = traceFor(args);
+  const trace = traceFor({ ...args, ...(await hostSpeedFor(args)) });
   for (const note of trace.notes) process.stderr.write(`${note}\n`);
   const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor, 40);

@@ -6,7 +6,7 @@
  * model slower than its profile says (`hostSpeed`, measured by the caller), the trace plays
  * slower by as much, so the load stays that share of this host's capacity; never faster.
  */
-import type { HostSpeed } from '../loadgen/host-speed.js';
+import { profileRateFactor, type HostSpeed } from '../loadgen/host-speed.js';
 import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
 
@@ -17,6 +17,6 @@ export function demoSettings(modelDir: string, model: string, hostSpeed?: HostSp
   const entry = loadModelEntry(modelDir, model);
   const dataset = `datasets/${entry.manifest.earlyExit?.dataset.name ?? ''}`;
   const share = model === REFERENCE_MODEL ? 1 : profiledCapacityRps(modelDir, model) / profiledCapacityRps(modelDir, REFERENCE_MODEL);
-  const slower = Math.min(1, hostSpeed?.ratio ?? 1);
+  const slower = profileRateFactor(hostSpeed);
   return { timeScale: Math.max(1, Math.round(REFERENCE_TIME_SCALE * share * slower * 10) / 10), dataset };
 }

@@ -10,7 +10,7 @@ import { runReplay } from './replay-command.js';
 import { runCompare } from './compare-command.js';
 import { runKeys } from './keys-command.js';
 import { demoSettings } from './demo-settings.js';
-import { measureHostSpeed } from '../loadgen/host-speed.js';
+import { measureHostSpeed, profileRateFactor } from '../loadgen/host-speed.js';
 import { traceArgsOf, withTraceOptions } from './trace-options.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
@@ -600,7 +600,7 @@ await yargs(hideBin(process.argv))
     async (a) => {
       const hostSpeed = a['time-scale'] === undefined ? await measureHostSpeed(DEFAULT_MODEL_DIR, a.model) : undefined;
       const settings = demoSettings(DEFAULT_MODEL_DIR, a.model, hostSpeed);
-      if (hostSpeed && hostSpeed.ratio < 1)
+      if (hostSpeed && profileRateFactor(hostSpeed) < 1)
         process.stderr.write(
           `this host runs ${a.model}'s batch of ${hostSpeed.batchSize} in ${hostSpeed.measuredMs.toFixed(1)} ms, its package profile in ` +
             `${hostSpeed.profiledMs.toFixed(1)} ms: the trace plays at ${settings.timeScale}x, the same share of this host's capacity\n`,

@@ -19,6 +19,7 @@ import { readTrace, type TraceFormat } from '../traces/trace-loader.js';
 import { formatTraceSummary, summarizeTrace, timeScaleForTargetLoad } from '../traces/trace-summary.js';
 import type { Arrival } from '../traces/trace.js';
 import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
+import { measureHostSpeed, profileRateFactor, type HostSpeed } from '../loadgen/host-speed.js';
 import { sloFor } from '../loadgen/slo-rule.js';
 
 export interface ReplayArgs {
@@ -28,6 +29,8 @@ export interface ReplayArgs {
   fields?: MappingOverrides;
   /** Instead of `timeScale`: the speed-up that puts the busiest replay second at this share of the model's profiled capacity. */
   targetLoad?: number;
+  /** With `targetLoad`: this host's speed on the model against its profile (measureHostSpeed); a slower host gets a slower replay. */
+  hostSpeed?: HostSpeed;
   /** Drifting inputs (loadgen/drift.ts): a name or a JSON description; needs `dataset`. */
   drift?: string;
   controller: string;
@@ -64,6 +67,7 @@ type TraceArgs = Pick<
   | 'format'
   | 'fields'
   | 'targetLoad'
+  | 'hostSpeed'
   | 'distribution'
   | 'cv'
   | 'seed'
@@ -83,6 +87,17 @@ type TraceArgs = Pick<
  * the arrivals are first spread over the copies of `model`, so a function keeps its copy whatever
  * slice is cut.
  */
+/** With `targetLoad`, this host's speed on the model (an in-process timing, ~1 s), for traceFor. */
+export async function hostSpeedFor(args: Pick<TraceArgs, 'targetLoad' | 'model' | 'modelDir'>): Promise<{ hostSpeed?: HostSpeed }> {
+  if (args.targetLoad === undefined || args.model === undefined || args.modelDir === undefined) return {};
+  try {
+    const hostSpeed = await measureHostSpeed(args.modelDir, args.model);
+    return hostSpeed ? { hostSpeed } : {};
+  } catch {
+    return {}; // no package here to time (the controller may know models this machine does not)
+  }
+}
+
 export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: number; notes: string[] } {
   const loaded = readTrace(args.trace, {
     seed: args.seed,
@@ -107,13 +122,17 @@ export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: num
   let timeScale = args.timeScale;
   if (args.targetLoad !== undefined) {
     if (args.model === undefined || args.modelDir === undefined) throw new Error('--target-load needs --model and its package');
-    const capacityRps = profiledCapacityRps(args.modelDir, args.model);
+    const slower = profileRateFactor(args.hostSpeed);
+    const capacityRps = profiledCapacityRps(args.modelDir, args.model) * slower;
     // the busiest second of the part that will be replayed, at the rate scale asked for
     const part = raw.filter((a) => a.timeMs >= args.startOffsetS * 1000);
     timeScale = timeScaleForTargetLoad(part, capacityRps / args.rateScale, args.targetLoad);
     notes.push(
       `time scale ${timeScale.toFixed(3)}: the busiest replay second offers ${(100 * args.targetLoad).toFixed(0)} ` +
-        `% of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers)`,
+        `% of ${args.model}'s profiled capacity (${capacityRps.toFixed(0)} req/s on 2 workers` +
+        (slower < 1
+          ? `, scaled by ${slower.toFixed(2)}: this host runs its largest batch in ${args.hostSpeed!.measuredMs.toFixed(1)} ms, the profile in ${args.hostSpeed!.profiledMs.toFixed(1)})`
+          : ')'),
     );
   }
   const arrivals = scaleArrivals(raw, {
@@ -284,7 +303,7 @@ export async function runReplay(args: ReplayArgs): Promise<number> {
   } catch {
     entry = undefined; // the controller may know models this machine does not
   }
-  const trace = traceFor(args);
+  const trace = traceFor({ ...args, ...(await hostSpeedFor(args)) });
   for (const note of trace.notes) process.stderr.write(`${note}\n`);
   const arrivals = trace.arrivals;
   const sloMs = sloFor(entry, args.sloMs, args.sloFactor);

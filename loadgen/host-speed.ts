@@ -43,3 +43,13 @@ export async function measureHostSpeed(modelDir: string, model: string): Promise
     await session.release();
   }
 }
+
+/**
+ * The factor a rate sized from the package profile is scaled by on this host: its measured
+ * slowdown, or 1 when it is not clearly slower (a package timed on this host reads within ~15 %
+ * of its own profile) or was not measured. Never above 1.
+ */
+export function profileRateFactor(speed: HostSpeed | undefined): number {
+  return speed && speed.ratio < SAME_HOST_RATIO ? speed.ratio : 1;
+}
+const SAME_HOST_RATIO = 0.85;

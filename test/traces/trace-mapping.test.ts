@@ -150,5 +150,14 @@ describe('the trace summary', () => {
     expect(summarizeTrace(scaled.arrivals).peakRps).toBeLessThanOrEqual(allowed);
     // and only just: 1 % faster would put more in its busiest second
     expect(summarizeTrace(traceFor({ ...args, timeScale: scaled.timeScale * 1.01 }).arrivals).peakRps).toBeGreaterThan(allowed);
+    // A host that runs the model at 60 % of its profile's speed gets the same share of its own
+    // capacity: a slower replay. One within the profile's own noise gets the profile's.
+    const speed = (ratio: number) => ({ ratio, batchSize: 16, profiledMs: 16, measuredMs: 16 / ratio });
+    const slow = traceFor({ ...args, targetLoad, hostSpeed: speed(0.6) });
+    const profiled = traceFor({ ...args, targetLoad });
+    expect(slow.timeScale).toBeLessThan(profiled.timeScale);
+    expect(summarizeTrace(slow.arrivals).peakRps).toBeLessThanOrEqual(Math.floor(targetLoad * 0.6 * profiledCapacityRps('models', 'fmnist-resnet')));
+    expect(slow.notes.at(-1)).toMatch(/scaled by 0\.60/);
+    expect(traceFor({ ...args, targetLoad, hostSpeed: speed(0.95) }).timeScale).toBe(profiled.timeScale);
   });
 });
