@@ -23,6 +23,7 @@
  * is the co-location of two inference threads with the controller, the client and the messages.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { formatTable, percentilesMs } from '../loadgen/latency-summary.js';
@@ -481,6 +482,16 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
       `one worker (a core to itself, the controller and client on the other): vanilla ${Math.round(one.vanillaRps!)} req/s, release ` +
         `${one.releaseRatio!.toFixed(2)}x (through the chain alone ${one.releaseChainRatio!.toFixed(2)}x), compact ${one.compactRatio!.toFixed(2)}x\n`,
     );
+    if (plan.sloPhases) {
+      // How saturated the host is at the 70 % rate: cores kept busy by inference alone, at the
+      // largest batch's efficiency (a lower bound; batches that fit the SLO cost more a row).
+      const rate = Math.round(plan.sloPhases.loadFraction * vanillaRps);
+      results.inferenceCoresAt70Pct = rate / one.vanillaRps!;
+      process.stdout.write(
+        `at ${rate} req/s (70 %), inference alone keeps at least ${(rate / one.vanillaRps!).toFixed(2)} of this host's ${availableParallelism()} cores busy ` +
+          `(the rate over one worker's saturating throughput); the controller, the client and the load generator share the rest\n`,
+      );
+    }
   }
   process.stdout.write(
     `median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x ` +
