@@ -81,12 +81,6 @@ type TraceArgs = Pick<
   | 'zipfExponent'
 > & { model?: string; modelDir?: string };
 
-/**
- * The scaled arrivals of a trace, as `replay` and `compare` use them, with what a user should see
- * before the replay: how the file was read, its summary, and the time scale used. With `copies` > 1
- * the arrivals are first spread over the copies of `model`, so a function keeps its copy whatever
- * slice is cut.
- */
 /** With `targetLoad`, this host's speed on the model (an in-process timing, ~1 s), for traceFor. */
 export async function hostSpeedFor(args: Pick<TraceArgs, 'targetLoad' | 'model' | 'modelDir'>): Promise<{ hostSpeed?: HostSpeed }> {
   if (args.targetLoad === undefined || args.model === undefined || args.modelDir === undefined) return {};
@@ -98,6 +92,12 @@ export async function hostSpeedFor(args: Pick<TraceArgs, 'targetLoad' | 'model' 
   }
 }
 
+/**
+ * The scaled arrivals of a trace, as `replay` and `compare` use them, with what a user should see
+ * before the replay: how the file was read, its summary, and the time scale used. With `copies` > 1
+ * the arrivals are first spread over the copies of `model`, so a function keeps its copy whatever
+ * slice is cut.
+ */
 export function traceFor(args: TraceArgs): { arrivals: Arrival[]; timeScale: number; notes: string[] } {
   const loaded = readTrace(args.trace, {
     seed: args.seed,

@@ -91,8 +91,7 @@ export class BatchEstimates {
     if (warmup === 'smoke') return this.config.defaultSmokeRampsNs;
     const exits = model.spec.earlyExit;
     const timeline = model.spec.exitTimeline;
-    const sizes = model.spec.batchSizes;
-    const largest = sizes.at(-1)!;
+    const largest = model.spec.batchSizes.at(-1)!;
     if (!exits || !timeline) return this.config.defaultRampsNs;
     const siteIds = siteIdsOf(exits.ramps);
     const factor = timeline.noExitFactor(siteIds, largest) + (fused ? timeline.fusedFactor(siteIds, largest) : 0);

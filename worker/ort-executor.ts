@@ -94,7 +94,7 @@ async function loadEarlyExit(
 
 /**
  * The segment chain ending at the given sites: the package's own segments for its chosen ramps
- * (when compiled by this runtime), otherwise cut from model.onnx here.
+ * (when compiled by this runtime and free of CPU-specific layout), otherwise cut from model.onnx here.
  */
 async function chainFor(state: EarlyExitState, siteIds: number[], warmup: RampsWarmup): Promise<ChainStep[]> {
   const key = siteIds.join(',');
@@ -106,8 +106,8 @@ async function chainFor(state: EarlyExitState, siteIds: number[], warmup: RampsW
   if (key === section.chosenRamps.join(',') && compiledCopiesFit(section, state.settings.device)) {
     for (const seg of section.segments)
       segments.push({ model: decodeModel(readFileSync(join(state.folder, seg.file))), inputs: seg.inputs, outputs: seg.outputs, endsAtSite: seg.endsAtSite });
-    // Packages prepared before the fix below saved their segments at 'all', with the preparing
-    // CPU's layout baked in: cut from model.onnx here instead.
+    // Packages prepared before `prepare` capped its saved copies at 'extended' may carry the
+    // preparing CPU's blocked layout in their segments (onnx/portable-graph.ts): cut from model.onnx.
     if (segments.some((seg) => hostSpecificNodes(seg.model) > 0)) segments.length = 0;
   }
   if (segments.length === 0) {
