@@ -14,6 +14,12 @@ import type { SchedulerConfig } from './scheduler-config.js';
 import { chainWarmupBatchSizes } from '../shared/chain-warmup.js';
 import type { RampsWarmup } from '../shared/protocol.js';
 
+/**
+ * Building one chain or fused model, besides its warm-up runs: graph surgery and session creation
+ * (a fused fmnist-resnet build took 786-848 ms where its runs come to ~780 ms).
+ */
+const RAMPS_SETUP_NS = 100_000_000;
+
 /** The site ids of a ramp list, once per list (exit configs are replaced whole, never changed in place). */
 const SITE_IDS = new WeakMap<readonly { siteId: number }[], readonly number[]>();
 function siteIdsOf(ramps: readonly { siteId: number }[]): readonly number[] {
@@ -82,8 +88,8 @@ export class BatchEstimates {
   /**
    * A RAMPS action's duration before one has been measured on this worker: the configured default,
    * or, for a full warm-up, what its runs cost at this worker's own whole-model estimates if that
-   * is more (the chain at every batch size up to the largest, twice, at the chain's cost; release's
-   * fused model as well). NOTE: the flat 300 ms default held on the development VM; on a host
+   * is more (the chain at every batch size up to the largest, twice, at the chain's cost, unless
+   * the worker has it already; release's fused model as well). NOTE: the flat 300 ms default held on the development VM; on a host
    * running fmnist-resnet 2.5x slower a fused build took 830 ms on both workers at once, the
    * planner planned INFERs after 300 ms, and a third of a 400 req/s start was refused or late.
    */
@@ -94,9 +100,12 @@ export class BatchEstimates {
     const largest = model.spec.batchSizes.at(-1)!;
     if (!exits || !timeline) return this.config.defaultRampsNs;
     const siteIds = siteIdsOf(exits.ramps);
-    const factor = timeline.noExitFactor(siteIds, largest) + (fused ? timeline.fusedFactor(siteIds, largest) : 0);
+    // The package's own chain is built with the LOAD: a release RAMPS for it builds the fused model only.
+    const chainBuilt = worker.instances.get(model.spec.name)?.readyRampSets.has(rampSetKey(siteIds)) ?? false;
+    const factor = (chainBuilt ? 0 : timeline.noExitFactor(siteIds, largest)) + (fused ? timeline.fusedFactor(siteIds, largest) : 0);
+    const numBuilt = (chainBuilt ? 0 : 1) + (fused ? 1 : 0);
     const runsNs = chainWarmupBatchSizes('full', largest).reduce((sum, b) => sum + this.wholeAtNs(worker, model, b), 0);
-    return Math.max(this.config.defaultRampsNs, runsNs * factor);
+    return Math.max(this.config.defaultRampsNs, runsNs * factor + numBuilt * RAMPS_SETUP_NS);
   }
 
   /** The worker's typical whole-model run at any row count, interpolated between its estimated batch sizes. */

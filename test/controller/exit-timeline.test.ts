@@ -435,10 +435,11 @@ describe('preparing chains for a new ramp set', () => {
   });
 
   it("prices a first build by the worker's own run times: its warm-up runs every batch size twice", () => {
-    const rampsMs = (perRowMs: number): number => {
+    const rampsMs = (perRowMs: number, loadedRampSet?: string): number => {
       const spec = modelSpec('ee');
       spec.exitTimeline = new ExitTimeline(profile, costs);
       spec.earlyExit = { mode: 'release', ramps: RAMPS, monitorFraction: 0.1 };
+      if (loadedRampSet !== undefined) spec.loadedRampSet = loadedRampSet;
       const c = new FakeCluster([spec], { fusedRelease: true });
       c.addWorker('w0', 10_000, { inferNs: (_m, b) => b * perRowMs * MS });
       c.scheduler.pin('ee');
@@ -447,11 +448,14 @@ describe('preparing chains for a new ramp set', () => {
       return ramps.action.expectedDurationNs / MS;
     };
     // 1 ms a row: two runs at each of batches 1..16 (272 ms), at the chain's and the fused model's
-    // cost (1.07 + 1.02): 568 ms. 10 ms a row: ten times that. A tiny model keeps the 300 ms floor.
+    // cost (1.07 + 1.02), plus 100 ms to set up each: 768 ms. 10 ms a row: ten times the runs. A
+    // tiny model keeps the 300 ms floor.
     const timelineOf = new ExitTimeline(profile, costs);
     const factor = timelineOf.noExitFactor([1, 2], 16) + timelineOf.fusedFactor([1, 2], 16);
-    expect(rampsMs(1)).toBeCloseTo(272 * factor, 0);
-    expect(rampsMs(10)).toBeCloseTo(2720 * factor, -1);
-    expect(rampsMs(0.1)).toBe(300);
+    expect(rampsMs(1)).toBeCloseTo(272 * factor + 200, 0);
+    expect(rampsMs(10)).toBeCloseTo(2720 * factor + 200, -1);
+    expect(rampsMs(0.05)).toBe(300);
+    // The package's chain came with the LOAD: only the fused model is built.
+    expect(rampsMs(10, '1,2')).toBeCloseTo(2720 * timelineOf.fusedFactor([1, 2], 16) + 100, -1);
   });
 });
