@@ -7,7 +7,7 @@
  * loop with a generous SLO), then p50/p90/p99 latency at one offered load for all variants
  * (EXITS_LOAD × vanilla's maximum, default 0.6), agreement with the full model, ground-truth
  * accuracy, and the exit fraction per ramp. Prints a table per workload and writes
- * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them; EXITS_LOAD_NICENESS (below); EXITS_LOG_DIR=DIR has
+ * bench/results/exits.json. EXITS_WORKLOADS=cnn or =text runs one of them; EXITS_LOAD_NICENESS and EXITS_SLO_PHASE_MS (below); EXITS_LOG_DIR=DIR has
  * each variant's controller write its logs (requests.csv, actions.csv, thresholds.csv) under
  * DIR/<model>-<variant>/ for a look at what happened in a phase.
  *
@@ -36,10 +36,12 @@ import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
 import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
 import { sloFor } from '../loadgen/slo-rule.js';
+import { measureHostSpeed, profileRateFactor } from '../loadgen/host-speed.js';
 import { ThreadExecutor } from '../worker/thread-executor.js';
 import { Device } from '../worker/device.js';
 import { inferOnDevice, loadOnDevice, measureChainCost } from './chain-cost.js';
 import { exitCeilings } from './exit-ceiling.js';
+import { startCpuMeter, type CpuCores } from './process-cpu.js';
 
 /**
  * `release` runs a batch on the fused model when requests queue behind it (the default);
@@ -99,10 +101,32 @@ const SMALL_MODEL_PLAN: WorkloadPlan = {
   saturation: { numRequests: 4000, ratePerSec: 4000 },
   chainCostRuns: 30,
 };
-const FMNIST_PLAN: WorkloadPlan = {
-  ...SMALL_MODEL_PLAN,
-  sloPhases: { sloMs: 40, loadFraction: 0.7, seconds: Number(process.env.EXITS_SLO_SECONDS ?? 8), runs: 3, burstyLoad: 0.5, burstyCv: 10 },
-};
+/** Issue #16's SLO for the 70 % and bursty phases of fmnist-resnet. */
+const SLO_PHASE_MS = 40;
+/**
+ * EXITS_SLO_PHASE_MS: the SLO of those phases, in ms, or `host` for issue #16's 40 ms stretched by
+ * as much as this host runs fmnist-resnet slower than its package profile (loadgen/host-speed.ts),
+ * rounded up to 10 ms. On a host 2.6x slower a batch of 16 takes 43 ms and cannot meet 40 ms at
+ * all, so the 70 % phases measure a different planner problem from the one the goal was set on;
+ * `host` keeps the SLO's headroom over a run the same. Default 40 ms, the issue's.
+ */
+async function sloPhaseMs(): Promise<number> {
+  const setting = process.env.EXITS_SLO_PHASE_MS;
+  if (setting === undefined) return SLO_PHASE_MS;
+  if (setting !== 'host') return Number(setting);
+  const factor = profileRateFactor(await measureHostSpeed('models', 'fmnist-resnet'));
+  return Math.ceil(SLO_PHASE_MS / factor / 10) * 10;
+}
+
+async function fmnistPlan(): Promise<WorkloadPlan> {
+  const sloMs = await sloPhaseMs();
+  if (sloMs !== SLO_PHASE_MS)
+    progress(`fmnist-resnet: the 70 % and bursty phases run at SLO ${sloMs} ms (EXITS_SLO_PHASE_MS), not the issue's ${SLO_PHASE_MS} ms`);
+  return {
+    ...SMALL_MODEL_PLAN,
+    sloPhases: { sloMs, loadFraction: 0.7, seconds: Number(process.env.EXITS_SLO_SECONDS ?? 8), runs: 3, burstyLoad: 0.5, burstyCv: 10 },
+  };
+}
 
 /**
  * Two workers' capacity from the package's profile (prepare measured it): the largest batch, back
@@ -359,6 +383,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
           progress(
             `${NAMES[variant]}: ${Math.round(100 * phases.loadFraction)} % of vanilla capacity (${rate} req/s), SLO ${phases.sloMs} ms, run ${k + 1} of ${phases.runs} ...`,
           );
+          const cpu = startCpuMeter(cluster.processes());
           const run = await runOpenLoop(client, {
             model,
             numRequests: rate * phases.seconds,
@@ -368,7 +393,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
             inputsFor,
             ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
           });
-          runs.push({ ...summarizePhase(work, run.responses, ee.chosenRamps), scheduleLagP99Ms: percentilesMs(run.scheduleLagMs).p99Ms });
+          runs.push({ ...summarizePhase(work, run.responses, ee.chosenRamps), scheduleLagP99Ms: percentilesMs(run.scheduleLagMs).p99Ms, cpuCores: cpu.stop() });
         }
         const burstyRate = Math.round(phases.burstyLoad * vanillaRps);
         progress(`${NAMES[variant]}: bursty arrivals (gamma, CV ${phases.burstyCv}) at ${burstyRate} req/s, SLO ${phases.sloMs} ms ...`);
@@ -414,10 +439,11 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
   }
   if (plan.sloPhases) {
     type Phased = {
-      at70Pct: { runs: { sloAttainment: number; p50Ms: number; agreement: number }[] };
+      at70Pct: { runs: { sloAttainment: number; p50Ms: number; agreement: number; cpuCores: CpuCores }[] };
       bursty: { missedAfterAdmissionPct: number; agreement: number; sloAttainment: number; rejected: number; missed: number; numRequests: number };
     };
     const [off, rel, com] = (['vanilla', 'release', 'compact'] as const).map((n) => results[n] as Phased);
+    results.sloMsAt70Pct = plan.sloPhases.sloMs;
     results.sloWithoutRampsAt70Pct = off!.at70Pct.runs.map((r) => r.sloAttainment);
     results.sloWithRampsAt70Pct = com!.at70Pct.runs.map((r) => r.sloAttainment);
     results.sloReleaseAt70Pct = rel!.at70Pct.runs.map((r) => r.sloAttainment);
@@ -446,6 +472,7 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
             'slo % per run': pct(v.at70Pct.runs.map((r) => r.sloAttainment)),
             'p50 ms per run': v.at70Pct.runs.map((r) => r.p50Ms.toFixed(1)).join(' / '),
             'agree %': pct(v.at70Pct.runs.map((r) => r.agreement)),
+            'host cores busy (workers)': v.at70Pct.runs.map((r) => cpuSummary(r.cpuCores)).join(' / '),
             'bursty slo %': (100 * v.bursty.sloAttainment).toFixed(2),
             'bursty rejected': v.bursty.rejected,
             'bursty missed after admission %': v.bursty.missedAfterAdmissionPct.toFixed(2),
@@ -453,6 +480,9 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
           };
         }),
       )}\n`,
+    );
+    process.stdout.write(
+      `compact's median over vanilla's at 70 %, per run: ${(results.compactP50RatioAt70Pct as number[]).map((r) => `${r.toFixed(2)}x`).join(' / ')} (goal <= 0.6x, agreement >= 99 %)\n`,
     );
   }
   if (chainCost) {
@@ -494,11 +524,19 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
     }
   }
   process.stdout.write(
-    `median vs vanilla: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x ` +
+    `median vs vanilla at ${Math.round(100 * plan.loadFraction)} %: release ${(results.releaseP50Ratio as number).toFixed(2)}x, compact ${(results.compactP50Ratio as number).toFixed(2)}x ` +
       `(goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x ` +
       `(goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`,
   );
   return results;
+}
+
+/** "1.82 (1.50)": cores the host kept busy over a phase, and those of the workers among them. */
+function cpuSummary(cores: CpuCores): string {
+  const workers = Object.entries(cores.byProcess)
+    .filter(([name]) => name !== 'controller')
+    .reduce((sum, [, c]) => sum + c, 0);
+  return `${cores.host === undefined ? '?' : cores.host.toFixed(2)} (${workers.toFixed(2)})`;
 }
 
 /** The sections a run leaves alone (EXITS_WORKLOADS names a subset) keep their last figures. */
@@ -515,7 +553,7 @@ async function main(): Promise<void> {
   if (WORKLOADS.includes('cnn')) {
     const { realSize, text } = results;
     results = {
-      ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'), FMNIST_PLAN)),
+      ...(await runWorkload(await loadWorkload('fmnist-resnet', 'datasets/fashion-mnist-test'), await fmnistPlan())),
       ...(realSize ? { realSize } : {}),
       ...(text ? { text } : {}),
     };

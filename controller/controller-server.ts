@@ -86,7 +86,7 @@ export class ControllerServer {
       adjustRamps: options.adjustRamps,
       exactBatches: options.exactBatches ?? true,
       ...(options.tuningBudgetShare !== undefined ? { budgetShare: options.tuningBudgetShare } : {}),
-      thresholdSearch: this.tunerThread.search,
+      deferSearch: true,
     });
     if (this.tunerThread.inProcessBecause) options.log(`threshold search runs in-process: ${this.tunerThread.inProcessBecause}`);
     this.tunerThread.onFallback = (reason) => options.log(`threshold search moves in-process: ${reason}`);
@@ -160,6 +160,9 @@ export class ControllerServer {
       ...(options.metrics ? { metrics: options.metrics } : {}),
       nowNs: this.nowNs,
       log: options.log,
+      runSearch: (jobs, done) => this.tunerThread.run(jobs, done),
+      guarded: (what, handler) => this.guarded(what, handler),
+      planSoon: () => this.planSoon(),
     });
   }
 

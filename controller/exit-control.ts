@@ -20,9 +20,9 @@
 import type { ModelEntry } from '../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback, ExitMode } from '../shared/protocol.js';
 import type { ExitStats } from '../shared/status-schema.js';
-import type { ExitMonitor, RampSetChange, ThresholdChange } from './exit-monitor.js';
+import type { ExitMonitor, RampSetChange, SearchRequest, ThresholdChange } from './exit-monitor.js';
 import { COLD_START_SAMPLES, exitMonitorFor, MIN_EFFECTIVE_EXITS, modelSpecFromEntry, MONITOR_FRACTION } from './model-spec.js';
-import type { ThresholdSearch } from '../shared/threshold-tuner.js';
+import type { TunerResult } from '../shared/threshold-tuner.js';
 import type { ExitConfig, ModelSpec } from './cluster-state.js';
 import type { ExitTimeline } from './exit-timeline.js';
 
@@ -43,14 +43,18 @@ export interface ExitControlOptions {
   /** The share of the accuracy budget the tuner may spend (ExitMonitorOptions.budgetShare); absent: its default. */
   budgetShare?: number;
   exactBatches: boolean;
-  /** What runs the monitors' threshold search (ExitMonitorOptions.search); absent: in-process. */
-  thresholdSearch?: ThresholdSearch;
+  /**
+   * The monitors ask for their searches instead of running them (ExitMonitorOptions.deferSearch):
+   * the adapter runs each `ExitChanges.search` and hands the results back (`completeSearch`).
+   */
+  deferSearch?: boolean;
 }
 
-/** What one batch's feedback changed, for the adapter to log. */
+/** What one batch's feedback (or a search's results) changed, for the adapter to log; and a search to run, when deferred. */
 export interface ExitChanges {
   thresholds?: ThresholdChange;
   ramps?: RampSetChange;
+  search?: SearchRequest;
 }
 
 export class ExitControl {
@@ -93,6 +97,27 @@ export class ExitControl {
     if (!monitor || !config) return {};
     const thresholds = monitor.observe(plan, feedback);
     const ramps = this.options.adjustRamps ? monitor.maybeAdjust() : undefined;
+    return this.applied(monitor, { ...(thresholds ? { thresholds } : {}), ...(ramps ? { ramps } : {}) });
+  }
+
+  /**
+   * The results of a deferred search (`ExitChanges.search`), in the order of its jobs, or
+   * undefined when it failed: applied as `observe` applies what it decides. A search of a monitor
+   * that `reset` replaced meanwhile changes nothing.
+   */
+  completeSearch(model: string, id: number, results: TunerResult[] | undefined): ExitChanges {
+    const monitor = this.monitors.get(model);
+    if (!monitor) return {};
+    return this.applied(monitor, monitor.completeSearch(id, results));
+  }
+
+  /** Carries a monitor's decisions into the planner's exit configuration; returns them with the search it asks for, if any. */
+  private applied(monitor: ExitMonitor, changes: ExitChanges): ExitChanges {
+    const model = monitor.model;
+    const config = this.planner.modelSpec(model)?.earlyExit;
+    const search = monitor.takeSearchRequest();
+    const result = search ? { ...changes, search } : changes;
+    if (!config) return result;
     const current = monitor.currentThresholds;
     const active = monitor.activeSiteIds;
     const monitorFraction = monitoringFraction(config.mode, monitor.numSamples, monitor.suspectsDrift, monitor.effectiveExitSamples);
@@ -111,7 +136,7 @@ export class ExitControl {
         exitRatesBasis: monitor.numSamples,
         monitorFraction,
       });
-    return { ...(thresholds ? { thresholds } : {}), ...(ramps ? { ramps } : {}) };
+    return result;
   }
 
   /** A batch of an early-exit model that ran whole (release off the chain, or before a ramp set was ready): every answer is full. */
@@ -171,7 +196,7 @@ export class ExitControl {
           spec.earlyExit.ramps,
           this.options.thresholds,
           this.options.budgetShare,
-          this.options.thresholdSearch ? { search: this.options.thresholdSearch } : {},
+          this.options.deferSearch ? { deferSearch: true } : {},
         ),
       );
     }

@@ -12,7 +12,15 @@
  */
 import type { EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import { adjustRamps, type CandidateSite } from './ramp-adjuster.js';
-import { DISABLED_THRESHOLD, tuneThresholds, type ThresholdSearch, type TunerRamp, type TunerResult, type TunerSample } from '../shared/threshold-tuner.js';
+import {
+  DISABLED_THRESHOLD,
+  tuneThresholds,
+  type ThresholdSearch,
+  type TunerOptions,
+  type TunerRamp,
+  type TunerResult,
+  type TunerSample,
+} from '../shared/threshold-tuner.js';
 import { exitShareUnder, ExitShareWatch, recentDisagreementLowerBound } from './drift-watch.js';
 
 export interface ExitMonitorOptions {
@@ -99,6 +107,17 @@ export interface ExitMonitorOptions {
    * made its garbage collector copy and promote ten to a hundred times more).
    */
   search: ThresholdSearch;
+  /**
+   * Deferred searches: the monitor does not call `search` itself but asks for its searches
+   * (`takeSearchRequest`) and applies their results when the caller hands them back
+   * (`completeSearch`), so that the controller serves on while a thread searches. At most one
+   * search is out at a time; a re-tune that falls due meanwhile is asked for when it is back, and a
+   * result computed on a window cut or a ramp set changed since is dropped. Default false (the
+   * search runs inside `observe` and `maybeAdjust`, as offline replays and tests use it).
+   * NOTE: the controller once waited for its search thread (`Atomics.wait`); on a 2-core host at
+   * ~90 % CPU a search took 11-29 ms there (window 1,000-1,600 samples) and froze planning as long.
+   */
+  deferSearch: boolean;
 }
 
 export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
@@ -119,6 +138,7 @@ export const DEFAULT_EXIT_MONITOR_OPTIONS: ExitMonitorOptions = {
   driftZ: 3,
   suspicionZ: 4,
   search: tuneThresholds,
+  deferSearch: false,
 };
 
 /** Rows the recent exit share follows (an EWMA span). */
@@ -142,6 +162,32 @@ export interface ThresholdChange {
   disagreementUpperBound: number;
   numSamples: number;
 }
+
+/** One threshold search: what `ExitMonitorOptions.search` is called with. */
+export interface SearchJob {
+  samples: TunerSample[];
+  ramps: TunerRamp[];
+  wholeMs: number;
+  overrides: Partial<TunerOptions>;
+}
+
+/** The searches a monitor in deferred mode waits on; their results go back, in order, to `completeSearch`. */
+export interface SearchRequest {
+  id: number;
+  jobs: SearchJob[];
+}
+
+/** What a completed search changed. */
+export interface SearchOutcome {
+  thresholds?: ThresholdChange;
+  ramps?: RampSetChange;
+}
+
+/** Search ids, unique in the process: a result for a monitor that was replaced meanwhile matches nothing. */
+let lastSearchId = 0;
+
+/** Re-tune reasons, least urgent first: a due re-tune keeps the most urgent. */
+const RETUNE_URGENCY: ThresholdChange['reason'][] = ['periodic', 'initial', 'fixed', 'violation', 'shift', 'drift'];
 
 /** A change of thresholds or ramps, and a monitor's statistics, are defined where `escapement status` is. */
 import type { ExitChangeRecord, ExitStats } from '../shared/status-schema.js';
@@ -174,6 +220,14 @@ export class ExitMonitor {
   private exitsPerRamp: number[];
   private fullAnswers = 0;
   private readonly changes: ExitChangeRecord[] = [];
+  /** Bumped when the window is cut or the ramp set changes: a search over the window before is stale. */
+  private generation = 0;
+  /** Deferred mode: the search out, and what to do with its results. */
+  private awaiting: { id: number; generation: number; finish: (results: TunerResult[]) => SearchOutcome } | undefined;
+  /** Deferred mode: the search asked for and not yet taken. */
+  private outbox: SearchRequest | undefined;
+  /** Deferred mode: a re-tune that fell due while a search was out. */
+  private dueRetune: ThresholdChange['reason'] | undefined;
 
   constructor(
     readonly model: string,
@@ -255,14 +309,22 @@ export class ExitMonitor {
     if (this.options.tuning === 'static' || this.sinceAdjust < this.options.adjustEvery) return undefined;
     // Judge the set on the samples that saw every active ramp. NOTE: this copy of the window, made
     // before the cheap test above (on every result), was 30 % of a compact controller's allocation.
+    if (this.awaiting) return undefined; // deferred: asked again on the next result
     const known = this.knownSamples();
     if (known.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
-    for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
     // Judge each ramp by what it could save at thresholds the window's point estimate allows, not
     // by the bound-limited ones in force: a ramp kept off for lack of evidence is not useless (in
     // compact mode every new ramp set starts that way, and judging it so made the set thrash).
-    const potential = this.options.search(known, this.ramps, this.wholeMs, { budget: this.options.budget, z: 0 }).thresholds;
+    const job = { samples: known, ramps: [...this.ramps], wholeMs: this.wholeMs, overrides: { budget: this.options.budget, z: 0 } };
+    if (!this.options.deferSearch) return this.adjustBy(known, runJob(this.options.search, job).thresholds);
+    this.defer([job], ([potential]) => ({ ramps: this.adjustBy(this.knownSamples(), potential!.thresholds) }));
+    return undefined;
+  }
+
+  /** The ramp-set decision, given each active ramp's potential threshold (see `maybeAdjust`). */
+  private adjustBy(known: (TunerSample & { answeredBy: number })[], potential: number[]): RampSetChange | undefined {
+    for (const [site, until] of this.cooldown) if (until <= this.samplesSeen) this.cooldown.delete(site);
     const heldRequests = 4 * this.options.adjustEvery;
     const adjuster = { ...this.options, minGainMsPerRequest: this.options.switchCostMs / heldRequests };
     const decision = adjustRamps(known, this.ramps, potential, this.candidates, this.wholeMs, adjuster, new Set(this.cooldown.keys()));
@@ -293,6 +355,7 @@ export class ExitMonitor {
         s.predictions.splice(index, 0, -1);
       }
     }
+    this.generation++;
     this.rejudgeWindow();
     this.exitsPerRamp = this.ramps.map(() => 0);
     this.fullAnswers = 0;
@@ -364,6 +427,7 @@ export class ExitMonitor {
     if (this.changeAtSample !== undefined && this.samplesSeen - this.changeAtSample >= this.options.driftSegment) {
       // Enough samples since the inputs changed: judge by them alone.
       this.window = this.window.slice(-(this.samplesSeen - this.changeAtSample));
+      this.generation++;
       this.retally();
       this.changeAtSample = undefined;
       this.sinceDriftCheck = 0;
@@ -376,6 +440,7 @@ export class ExitMonitor {
         // needs to certify a ramp leave it off; compact mode then monitors every exit again (a
         // cold start, exit-control.ts), so the evidence for new thresholds comes back quickly.
         this.window = this.window.slice(-this.options.driftSegment);
+        this.generation++;
         this.retally();
         this.changeAtSample = undefined;
         return this.retune('drift');
@@ -451,6 +516,8 @@ export class ExitMonitor {
   fix(thresholds: readonly number[]): ThresholdChange {
     if (thresholds.length !== this.ramps.length) throw new RangeError(`${this.model} has ${this.ramps.length} active ramps, not ${thresholds.length}`);
     this.options = { ...this.options, tuning: 'static' };
+    this.generation++;
+    this.dueRetune = undefined;
     const before = this.thresholds;
     this.thresholds = [...thresholds];
     this.rejudgeWindow();
@@ -466,9 +533,54 @@ export class ExitMonitor {
     };
   }
 
+  /** Re-tunes now (or, deferred, asks for the search and applies it when it is back). */
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
     this.sinceRetune = 0;
-    const result = this.tune();
+    const { jobs, choose } = this.tuneJobs();
+    if (!this.options.deferSearch) return this.applyTune(reason, choose(jobs.map((job) => runJob(this.options.search, job))));
+    if (this.awaiting) {
+      if (this.dueRetune === undefined || RETUNE_URGENCY.indexOf(reason) > RETUNE_URGENCY.indexOf(this.dueRetune)) this.dueRetune = reason;
+      return undefined;
+    }
+    this.defer(jobs, (results) => ({ thresholds: this.applyTune(reason, choose(results)) }));
+    return undefined;
+  }
+
+  /** Deferred mode: the search this monitor asks for, once (the caller runs it and calls `completeSearch`). */
+  takeSearchRequest(): SearchRequest | undefined {
+    const request = this.outbox;
+    this.outbox = undefined;
+    return request;
+  }
+
+  /**
+   * Deferred mode: the results of search `id`, in the order of its jobs (undefined: it failed).
+   * Applies them unless the window was cut or the ramp set changed since it was asked for, then
+   * asks for a re-tune that fell due meanwhile (`takeSearchRequest`).
+   */
+  completeSearch(id: number, results: TunerResult[] | undefined): SearchOutcome {
+    const awaiting = this.awaiting;
+    if (!awaiting || awaiting.id !== id) return {};
+    this.awaiting = undefined;
+    const outcome = results && awaiting.generation === this.generation ? awaiting.finish(results) : {};
+    const due = this.dueRetune;
+    this.dueRetune = undefined;
+    if (due !== undefined && results && this.options.tuning !== 'static') this.retune(due);
+    return outcome;
+  }
+
+  /** Whether a deferred search is out. */
+  get searching(): boolean {
+    return this.awaiting !== undefined;
+  }
+
+  private defer(jobs: SearchJob[], finish: (results: TunerResult[]) => SearchOutcome): void {
+    const id = ++lastSearchId;
+    this.awaiting = { id, generation: this.generation, finish };
+    this.outbox = { id, jobs };
+  }
+
+  private applyTune(reason: ThresholdChange['reason'], result: TunerResult): ThresholdChange | undefined {
     const before = this.thresholds;
     // After a drift the window is a few hundred samples: the tuner, searching many thresholds on
     // so few, finds some too good to be true (bench:adapt's class-mix: tenths at 97-98 % after such
@@ -499,25 +611,33 @@ export class ExitMonitor {
    * save more wins. NOTE: tuning the new ramp on the mixed window would be wrong: the samples from
    * before it never exit there, so its share of the disagreements would be diluted by them.
    */
-  private tune(): TunerResult {
-    const tuneOn = (samples: readonly TunerSample[], ramps: readonly TunerRamp[]) =>
-      this.options.search(samples, ramps, this.wholeMs, { budget: this.tuningBudget, z: this.options.boundZ });
+  private tuneJobs(): { jobs: SearchJob[]; choose: (results: TunerResult[]) => TunerResult } {
+    const jobOn = (samples: TunerSample[], ramps: TunerRamp[]): SearchJob => ({
+      samples,
+      ramps,
+      wholeMs: this.wholeMs,
+      overrides: { budget: this.tuningBudget, z: this.options.boundZ },
+    });
     const partial = this.ramps.map((_, r) => this.window.some((s) => Number.isNaN(s.confidences[r]!)));
-    if (!partial.includes(true)) return tuneOn(this.window, this.ramps);
+    if (!partial.includes(true)) return { jobs: [jobOn([...this.window], [...this.ramps])], choose: ([whole]) => whole! };
     const seen = (values: number[]) => values.filter((_, r) => !partial[r]);
-    const old = tuneOn(
-      this.window.map((s) => ({ ...s, confidences: seen(s.confidences), predictions: seen(s.predictions) })),
-      this.ramps.filter((_, r) => !partial[r]),
-    );
+    const jobs = [
+      jobOn(
+        this.window.map((s) => ({ ...s, confidences: seen(s.confidences), predictions: seen(s.predictions) })),
+        this.ramps.filter((_, r) => !partial[r]),
+      ),
+    ];
+    const known = this.knownSamples();
+    if (known.length >= this.options.minSamples) jobs.push(jobOn(known, [...this.ramps]));
     const spread = (values: number[], off: number) => {
       let k = 0;
       return partial.map((p) => (p ? off : values[k++]!));
     };
-    const withOld = { ...old, thresholds: spread(old.thresholds, DISABLED_THRESHOLD), exitFractions: spread(old.exitFractions, 0) };
-    const known = this.knownSamples();
-    if (known.length < this.options.minSamples) return withOld;
-    const recent = tuneOn(known, this.ramps);
-    return recent.expectedSavingMs > withOld.expectedSavingMs ? recent : withOld;
+    const choose = ([old, recent]: TunerResult[]): TunerResult => {
+      const withOld = { ...old!, thresholds: spread(old!.thresholds, DISABLED_THRESHOLD), exitFractions: spread(old!.exitFractions, 0) };
+      return recent && recent.expectedSavingMs > withOld.expectedSavingMs ? recent : withOld;
+    };
+    return { jobs, choose };
   }
 
   stats(): ExitStats {
@@ -535,4 +655,8 @@ export class ExitMonitor {
       effectiveExits: this.effectiveExitSamples,
     };
   }
+}
+
+function runJob(search: ThresholdSearch, job: SearchJob): TunerResult {
+  return search(job.samples, job.ramps, job.wholeMs, job.overrides);
 }

@@ -6,13 +6,21 @@
 import { ErrorCode } from '../shared/error-codes.js';
 import type { ActionResultMsg, EarlyExitPlan, ExitFeedback } from '../shared/protocol.js';
 import type { ControllerOptions } from './controller-options.js';
-import type { ExitControl } from './exit-control.js';
+import type { ExitChanges, ExitControl } from './exit-control.js';
+import type { SearchJob } from './exit-monitor.js';
+import type { TunerResult } from '../shared/threshold-tuner.js';
 import type { PredictionErrors } from './prediction-errors.js';
 import type { ResultFold } from './result-folding.js';
 import type { TelemetryLog } from './telemetry-log.js';
 
 export interface ResultFeedbackDeps {
   exits: ExitControl;
+  /** Runs a threshold search the exit monitors ask for (tuner-thread.ts); calls `done` with its results, now or later. */
+  runSearch(jobs: SearchJob[], done: (results: TunerResult[] | undefined) => void): void;
+  /** Runs a handler that must not throw out of an event (a search's results): the controller's `guarded`. */
+  guarded(what: string, handler: () => void): void;
+  /** Plans again soon (new thresholds or ramps change what the planner does). */
+  planSoon(): void;
   predictionErrors: PredictionErrors;
   telemetry?: TelemetryLog;
   metrics?: NonNullable<ControllerOptions['metrics']>;
@@ -48,9 +56,24 @@ export class ResultFeedback {
       this.deps.log(`${msg.actionType} of ${msg.modelName} on ${workerId} failed: ${msg.message ?? msg.code}`);
   }
 
-  /** Feeds accuracy monitoring (exit-control.ts decides); logs what changed. */
+  /** Feeds accuracy monitoring (exit-control.ts decides). */
   private monitorExits(model: string, plan: EarlyExitPlan, feedback: ExitFeedback): void {
-    const { thresholds: change, ramps: rampChange } = this.deps.exits.observe(model, plan, feedback);
+    this.exitChanges(model, this.deps.exits.observe(model, plan, feedback));
+  }
+
+  /**
+   * Logs what the exit monitors changed, and runs the threshold search they ask for: the
+   * controller serves on meanwhile, and the search's results come back here when it is done.
+   */
+  private exitChanges(model: string, changes: ExitChanges): void {
+    const { thresholds: change, ramps: rampChange, search } = changes;
+    if (search)
+      this.deps.runSearch(search.jobs, (results) =>
+        this.deps.guarded('threshold search result', () => {
+          this.exitChanges(model, this.deps.exits.completeSearch(model, search.id, results));
+          this.deps.planSoon();
+        }),
+      );
     const fmt = (ts: number[]) => ts.map((t) => (t > 1 ? 'off' : t.toFixed(3))).join(' ');
     if (change) {
       this.deps.log(

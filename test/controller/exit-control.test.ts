@@ -4,6 +4,7 @@ import { COLD_START_SAMPLES, MIN_EFFECTIVE_EXITS, MONITOR_FRACTION, modelSpecFro
 import { Scheduler } from '../../controller/scheduler.js';
 import { loadModelEntry } from '../../shared/model-manifest.js';
 import type { EarlyExitPlan, ExitFeedback } from '../../shared/protocol.js';
+import { tuneThresholds } from '../../shared/threshold-tuner.js';
 
 const MODEL = 'fmnist-resnet';
 const entry = loadModelEntry('models', MODEL);
@@ -101,5 +102,24 @@ describe("the controller's early-exit decisions (exit-control.ts)", () => {
     control.reset({ exitMode: 'off' });
     expect(core.modelSpec(MODEL)!.earlyExit).toBeUndefined();
     expect(control.stats()).toEqual([]);
+  });
+
+  it('with deferred searches, returns the search to run and applies its results when they come back', () => {
+    const core = new Scheduler([modelSpecFromEntry(entry, 'release')]);
+    const control = new ExitControl(core, models, { exitMode: 'release', thresholds: 'online', adjustRamps: true, exactBatches: true, deferSearch: true });
+    const before = core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold);
+    let changes: ReturnType<ExitControl['observe']> = {};
+    for (let i = 0; i < 80 && !changes.search; i++) changes = control.observe(MODEL, planOf(core), agreeingBatch(planOf(core), 16));
+    const search = changes.search!;
+    expect(search).toBeDefined();
+    expect(changes.thresholds).toBeUndefined(); // nothing applied before the search is back
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(before);
+    const results = search.jobs.map((j) => tuneThresholds(j.samples, j.ramps, j.wholeMs, j.overrides));
+    // a reset monitor no longer waits on it: its results change nothing
+    const { control: other } = setUp('release');
+    expect(other.completeSearch(MODEL, search.id, results)).toEqual({});
+    const done = control.completeSearch(MODEL, search.id, results);
+    expect(done.thresholds!.after).not.toEqual(before);
+    expect(core.modelSpec(MODEL)!.earlyExit!.ramps.map((r) => r.threshold)).toEqual(done.thresholds!.after);
   });
 });

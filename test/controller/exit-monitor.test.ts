@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ExitMonitor } from '../../controller/exit-monitor.js';
+import { ExitMonitor, type SearchRequest } from '../../controller/exit-monitor.js';
+import { tuneThresholds } from '../../shared/threshold-tuner.js';
 import { seededRandom } from '../../prepare/ramp-trainer.js';
 import type { EarlyExitPlan, ExitFeedback } from '../../shared/protocol.js';
 
@@ -287,5 +288,96 @@ describe('ExitMonitor', () => {
     );
     // the kept exit stands for 10 requests (it once counted as 1: the batch's only reported row was kept)
     expect(monitor.exitRates()[0]).toBeCloseTo(10 / 11);
+  });
+
+  describe('with deferred searches (the controller serves on while a thread searches)', () => {
+    const runJobs = (request: SearchRequest) => request.jobs.map((j) => tuneThresholds(j.samples, j.ramps, j.wholeMs, j.overrides));
+
+    it('asks for the search it would have run, and applies its results as the in-process monitor does', () => {
+      const options = { retuneEvery: 128, minSamples: 300 };
+      const inline = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, options);
+      const deferred = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { ...options, deferSearch: true });
+      const [a, b] = [seededRandom(3), seededRandom(3)];
+      const inlineChanges = [];
+      const deferredChanges = [];
+      let requests = 0;
+      for (let i = 0; i < 60; i++) {
+        const c1 = inline.observe(plan(inline.currentThresholds), batch(a, 16, 0.005));
+        if (c1) inlineChanges.push(c1);
+        expect(deferred.observe(plan(deferred.currentThresholds), batch(b, 16, 0.005))).toBeUndefined();
+        const request = deferred.takeSearchRequest();
+        if (request) {
+          requests++;
+          expect(deferred.takeSearchRequest()).toBeUndefined(); // asked once
+          const { thresholds } = deferred.completeSearch(request.id, runJobs(request));
+          if (thresholds) deferredChanges.push(thresholds);
+        }
+        expect(deferred.currentThresholds).toEqual(inline.currentThresholds);
+      }
+      expect(requests).toBeGreaterThanOrEqual(2);
+      expect(deferredChanges.length).toBeGreaterThan(0);
+      expect(deferredChanges).toEqual(inlineChanges);
+    });
+
+    it('serves on while its search is out, asks for no other, then re-tunes once more for what fell due meanwhile', () => {
+      const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { retuneEvery: 64, minSamples: 300, deferSearch: true });
+      const random = seededRandom(4);
+      let request: SearchRequest | undefined;
+      for (let i = 0; i < 40 && !request; i++) {
+        monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0));
+        request = monitor.takeSearchRequest();
+      }
+      expect(request).toBeDefined();
+      expect(monitor.searching).toBe(true);
+      const before = monitor.currentThresholds;
+      // 160 more samples, over two re-tune periods: the thresholds stay, no second search is asked for
+      for (let i = 0; i < 10; i++) {
+        monitor.observe(plan(monitor.currentThresholds), batch(random, 16, 0));
+        expect(monitor.takeSearchRequest()).toBeUndefined();
+      }
+      expect(monitor.currentThresholds).toEqual(before);
+      const outcome = monitor.completeSearch(request!.id, runJobs(request!));
+      expect(outcome.thresholds?.reason).toBe('periodic');
+      expect(monitor.currentThresholds).toEqual(outcome.thresholds!.after);
+      // the re-tune that fell due while it was out is asked for now, over the window as it is now
+      const next = monitor.takeSearchRequest();
+      expect(next).toBeDefined();
+      expect(next!.jobs[0]!.samples.length).toBe(monitor.numSamples);
+      expect(next!.jobs[0]!.samples.length).toBeGreaterThan(request!.jobs[0]!.samples.length);
+      // a stale or foreign id changes nothing
+      expect(monitor.completeSearch(request!.id, runJobs(request!))).toEqual({});
+      expect(monitor.searching).toBe(true);
+    });
+
+    it('drops a result computed on a window cut since (a drift), and re-tunes on the cut window instead', () => {
+      const monitor = new ExitMonitor('m', RAMPS, [0.95, 0.95], 10, { windowSize: 4096, deferSearch: true });
+      const random = seededRandom(5);
+      const everyRow = Array.from({ length: 16 }, (_, row) => row);
+      const observe = (wrong: number) =>
+        monitor.observe({ ...plan(monitor.currentThresholds, 'compact'), keepRows: everyRow, monitorFraction: 1 }, batch(random, 16, wrong));
+      let held: SearchRequest | undefined;
+      for (let i = 0; i < 250; i++) {
+        observe(0);
+        const request = monitor.takeSearchRequest();
+        if (request) {
+          // answer every search but the last one asked for before the shift
+          if (held) monitor.completeSearch(held.id, runJobs(held));
+          held = request;
+        }
+      }
+      expect(held).toBeDefined();
+      const thresholdsBefore = monitor.currentThresholds;
+      // the shift: the window is cut to the recent samples (a drift) while `held` is still out
+      for (let i = 0; i < 60 && monitor.numSamples > 256; i++) observe(0.2);
+      expect(monitor.numSamples).toBeLessThanOrEqual(256 + 16);
+      expect(monitor.completeSearch(held!.id, runJobs(held!))).toEqual({}); // stale: not applied
+      expect(monitor.currentThresholds).toEqual(thresholdsBefore);
+      const drift = monitor.takeSearchRequest();
+      expect(drift).toBeDefined();
+      expect(drift!.jobs[0]!.samples.length).toBe(monitor.numSamples);
+      const { thresholds } = monitor.completeSearch(drift!.id, runJobs(drift!));
+      expect(thresholds?.reason).toBe('drift');
+      expect(thresholds!.after.every((t, i) => t > thresholdsBefore[i]!)).toBe(true);
+    });
   });
 });
