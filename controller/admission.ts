@@ -33,10 +33,11 @@ export class Admission {
   admit(model: ModelState, request: QueuedRequest, nowNs: number): { refusal?: string } {
     model.arrivals.record(nowNs);
     const numAhead = model.queue.countAhead(request.deadlineNs);
-    const finishNs = this.estimates.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0);
     const fullBatchesAhead = Math.floor(numAhead / this.estimates.largestBatch(model));
     const marginNs = this.margin.marginNs(fullBatchesAhead);
-    if (finishNs + marginNs > request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs)) {
+    const latestFinishNs = request.deadlineNs - (numAhead === 0 ? 0 : this.config.bufferNs) - marginNs;
+    const finishNs = this.estimates.earliestCompletionNs(model, nowNs, numAhead, request.seqLength ?? 0, latestFinishNs);
+    if (finishNs > latestFinishNs) {
       const slackMs = ((request.deadlineNs - nowNs) / 1e6).toFixed(2);
       const needMs = ((finishNs - nowNs) / 1e6).toFixed(2);
       const margin = marginNs > 0 ? ` (+ ${(marginNs / 1e6).toFixed(2)} ms learned margin)` : '';

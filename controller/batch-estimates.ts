@@ -162,9 +162,10 @@ export class BatchEstimates {
    * model queued, by draining the queue as the planner will: the requests ahead leave in full
    * batches of the largest size, each to the worker that frees up first (at their typical,
    * exit-aware durations), and the request's own batch holds the rest of them and itself (at
-   * its bound). A worker without the model pays a LOAD first.
+   * its bound), and what arrives behind it, as long as the batch still ends by `latestFinishNs`
+   * (queue-drain.ts). A worker without the model pays a LOAD first.
    */
-  earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0): number {
+  earliestCompletionNs(model: ModelState, nowNs: number, numAhead: number, seqLength = 0, latestFinishNs?: number): number {
     const name = model.spec.name;
     const sizes = this.usableBatchSizes(model);
     const largest = sizes.at(-1)!;
@@ -188,6 +189,7 @@ export class BatchEstimates {
       arrivalsPerNs: model.arrivals.perNs(nowNs),
       planAheadNs: this.config.scheduleAheadNs,
       nowNs,
+      ...(latestFinishNs === undefined ? {} : { latestFinishNs }),
     });
   }
 

@@ -102,9 +102,10 @@ export interface ExitMonitorOptions {
    */
   suspicionZ: number;
   /**
-   * What runs the threshold search: `tuneThresholds` in-process by default; the controller gives
-   * the same search on a thread of its own (tuner-thread.ts: on the controller's heap the search
-   * made its garbage collector copy and promote ten to a hundred times more).
+   * What runs the threshold search when it is not deferred: `tuneThresholds` in-process by default
+   * (offline replays and benches may give another). The controller defers its searches to a thread
+   * of its own (tuner-thread.ts: on the controller's heap the search made its garbage collector copy
+   * and promote ten to a hundred times more).
    */
   search: ThresholdSearch;
   /**

@@ -211,7 +211,10 @@ export class Scheduler {
       for (const request of inflight.requests) {
         const model = this.models.get(request.model)!;
         const ahead = model.queue.countAhead(request.deadlineNs);
-        if (this.workers.size > 0 && this.estimates.earliestCompletionNs(model, nowNs, ahead) <= request.deadlineNs) {
+        if (
+          this.workers.size > 0 &&
+          this.estimates.earliestCompletionNs(model, nowNs, ahead, request.seqLength ?? 0, request.deadlineNs) <= request.deadlineNs
+        ) {
           this.enqueue(model, request);
         } else {
           outcomes.push(this.fail(request, 'ERROR', ErrorCode.WORKER_LOST, `worker ${workerId} was lost while running it`, nowNs));

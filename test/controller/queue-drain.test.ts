@@ -43,6 +43,23 @@ describe('drainCompletionNs', () => {
     expect((done - T0) / MS).toBeCloseTo(20 + 16, 3);
   });
 
+  it('below a full batch, cuts a filled batch to the largest that ends in time, as the planner will, never below the rows it has', () => {
+    // 3 ms a row; arrivals fill the batch to 10 rows (30 ms) by the time it is planned
+    const filling = { lanes: [lane(20, 48, 3)], ownRows: 2, arrivalsPerNs: 0.5 / MS };
+    expect((drainCompletionNs(query(filling)) - T0) / MS).toBeCloseTo(20 + 30, 3); // without a deadline: the filled batch
+    expect((drainCompletionNs(query({ ...filling, latestFinishNs: T0 + 44 * MS })) - T0) / MS).toBeCloseTo(20 + 24, 3); // 8 rows end at 44 ms
+    expect((drainCompletionNs(query({ ...filling, latestFinishNs: T0 + 60 * MS })) - T0) / MS).toBeCloseTo(20 + 30, 3); // it ends in time: kept
+    // even the rows it has cannot end in time: their batch, not a smaller one (the request is late anyway)
+    expect((drainCompletionNs(query({ ...filling, ownRows: 4, latestFinishNs: T0 + 25 * MS })) - T0) / MS).toBeCloseTo(20 + 12, 3);
+  });
+
+  it('with a full batch waiting (overload), keeps the full batch the planner runs for the requests that can make it', () => {
+    const full = { lanes: [lane(20, 48, 3)], ownRows: 2, arrivalsPerNs: 2 / MS, latestFinishNs: T0 + 40 * MS };
+    expect((drainCompletionNs(query(full)) - T0) / MS).toBeCloseTo(20 + 48, 3); // late: rejected at arrival
+    const behind = drainCompletionNs(query({ ...full, lanes: [lane(0, 48, 3)], numFullAhead: 2, latestFinishNs: T0 + 120 * MS }));
+    expect((behind - T0) / MS).toBeCloseTo(96 + 48, 3);
+  });
+
   it('has no answer without a worker', () => {
     expect(drainCompletionNs(query({}))).toBe(Number.POSITIVE_INFINITY);
   });

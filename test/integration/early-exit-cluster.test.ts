@@ -68,7 +68,8 @@ describe.each(VARIANTS)('exit mode $name', ({ mode, args, answersEarly }) => {
   it('answers every request exactly once, some of them early at a chosen ramp', () => {
     expect(responses.filter((r) => r !== undefined)).toHaveLength(NUM);
     expect(new Set(responses.map((r) => r.requestId)).size).toBe(NUM);
-    expect(responses.every((r) => r.status === 'OK')).toBe(true);
+    // every one answered in time (a failure lists what the others got and why)
+    expect(responses.filter((r) => r.status !== 'OK').map((r) => `${r.status}: ${r.message ?? ''}`)).toEqual([]);
     const early = responses.filter((r) => r.early === true);
     if (answersEarly) expect(early.length).toBeGreaterThan(NUM * 0.2);
     expect(responses.filter((r) => r.early !== true).length).toBeGreaterThan(0);
