@@ -308,9 +308,9 @@ export class ExitMonitor {
    */
   maybeAdjust(): RampSetChange | undefined {
     if (this.options.tuning === 'static' || this.sinceAdjust < this.options.adjustEvery) return undefined;
+    if (this.awaiting) return undefined; // deferred: asked again on the next result
     // Judge the set on the samples that saw every active ramp. NOTE: this copy of the window, made
     // before the cheap test above (on every result), was 30 % of a compact controller's allocation.
-    if (this.awaiting) return undefined; // deferred: asked again on the next result
     const known = this.knownSamples();
     if (known.length < this.options.minSamples) return undefined;
     this.sinceAdjust = 0;
@@ -537,12 +537,13 @@ export class ExitMonitor {
   /** Re-tunes now (or, deferred, asks for the search and applies it when it is back). */
   retune(reason: ThresholdChange['reason']): ThresholdChange | undefined {
     this.sinceRetune = 0;
-    const { jobs, choose } = this.tuneJobs();
-    if (!this.options.deferSearch) return this.applyTune(reason, choose(jobs.map((job) => runJob(this.options.search, job))));
     if (this.awaiting) {
+      // Deferred, a search out: this re-tune follows it (a violation asks on every result till then).
       if (this.dueRetune === undefined || RETUNE_URGENCY.indexOf(reason) > RETUNE_URGENCY.indexOf(this.dueRetune)) this.dueRetune = reason;
       return undefined;
     }
+    const { jobs, choose } = this.tuneJobs();
+    if (!this.options.deferSearch) return this.applyTune(reason, choose(jobs.map((job) => runJob(this.options.search, job))));
     this.defer(jobs, (results) => ({ thresholds: this.applyTune(reason, choose(results)) }));
     return undefined;
   }
@@ -606,7 +607,7 @@ export class ExitMonitor {
   }
 
   /**
-   * The best thresholds the window certifies. After a ramp was added, two candidates: the whole
+   * The searches for the best thresholds the window certifies, and how their results choose. After a ramp was added, two candidates: the whole
    * window with the new ramp kept off (its evidence for the other ramps stays valid), and the
    * samples since it came (every ramp seen), once they are enough to tune on; the one expected to
    * save more wins. NOTE: tuning the new ramp on the mixed window would be wrong: the samples from
