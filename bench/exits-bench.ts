@@ -36,7 +36,7 @@ import { loadModelEntry } from '../shared/model-manifest.js';
 import { asFloat32, bytesOf, type Tensor } from '../shared/tensor.js';
 import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
 import { sloFor } from '../loadgen/slo-rule.js';
-import { measureHostSpeed, profileRateFactor } from '../loadgen/host-speed.js';
+import { sloForHost } from '../loadgen/host-speed.js';
 import { ThreadExecutor } from '../worker/thread-executor.js';
 import { Device } from '../worker/device.js';
 import { inferOnDevice, loadOnDevice, measureChainCost } from './chain-cost.js';
@@ -111,11 +111,7 @@ const SLO_PHASE_MS = 40;
  * `host` keeps the SLO's headroom over a run the same. Default 40 ms, the issue's.
  */
 async function sloPhaseMs(): Promise<number> {
-  const setting = process.env.EXITS_SLO_PHASE_MS;
-  if (setting === undefined) return SLO_PHASE_MS;
-  if (setting !== 'host') return Number(setting);
-  const factor = profileRateFactor(await measureHostSpeed('models', 'fmnist-resnet'));
-  return Math.ceil(SLO_PHASE_MS / factor / 10) * 10;
+  return sloForHost(SLO_PHASE_MS, process.env.EXITS_SLO_PHASE_MS, 'models', 'fmnist-resnet');
 }
 
 async function fmnistPlan(): Promise<WorkloadPlan> {

@@ -6,11 +6,24 @@
  *    finishes `bufferNs` before its deadline. Queues are deadline-ordered, so checking the head
  *    checks every member.
  * 2. Overload (more than a full batch waiting): a bigger full batch of requests that can all still
- *    make it, skipping urgent heads that cannot. Those heads are left for the caller to drop.
+ *    make it, skipping urgent heads that cannot make that batch, where batching pays: the full
+ *    batch must serve at least `MIN_BATCHING_GAIN` times the rows per ms of the heads' own batch.
+ *    The skipped heads are left for the caller to drop.
  * 3. Otherwise batch 1, if it still beats the head's deadline (without the buffer).
  * Nothing fits: `undefined`, and the head cannot finish on this worker.
  */
 import type { RequestQueue } from './request-queue.js';
+
+/**
+ * How many times the rows per ms of the heads' own batch a full batch must serve before the
+ * planner passes over admitted heads to run it (step 2).
+ * NOTE: on a device where batching pays (5 ms + 1 ms a row) a batch of 16 serves 2.7x the rows per
+ * ms of a batch of 2, and passing over heads kept goodput from collapsing at 3x overload. On a
+ * CPU where a row costs the same at every batch size (fmnist-resnet on an AVX2 host: 2.8 ms a row
+ * at 16, 3.0-3.5 at 2-6) it gained nothing and dropped admitted heads: under bursty arrivals
+ * (bench:bursty) 74 of 76 requests dropped after admission had been passed over this way.
+ */
+export const MIN_BATCHING_GAIN = 2;
 
 export interface BatchTiming {
   /** The duration deadline checks rely on (high percentile; early exits at the planning quantile). */
@@ -79,6 +92,8 @@ export function chooseBatch(input: BatchChoiceInput): BatchChoice | undefined {
     const longest = input.sequenceBuckets?.at(-1) ?? 0;
     const t = timing(batchSize, batchSize, longest);
     if (!t) continue;
+    // the heads can be served now: pass them over only for a batch that serves far more per ms
+    if (chosen && t.expectedNs / batchSize > chosen.durationNs / chosen.numRequests / MIN_BATCHING_GAIN) continue;
     const skip = queue.firstWithDeadlineAtLeast(startNs + t.boundNs + bufferNs);
     if (skip > 0 && numWaiting - skip >= batchSize) {
       const seqLength = seqOf(skip, batchSize);

@@ -54,8 +54,16 @@ const DRIFT_ALPHA = 0.2;
 /** Drift ratios are clamped to this range so one absurd sample cannot poison every estimate. */
 const MIN_DRIFT = 0.25;
 const MAX_DRIFT = 20;
-/** Bounds of the shift tracker (see `PairState.shift`). */
-const MIN_SHIFT = 0.5;
+/**
+ * Bounds of the shift tracker (see `PairState.shift`). It never goes below 1: it only carries a
+ * slowdown. NOTE: with a floor of 0.5, bursty arrivals (gamma, CV 10) taught it the wrong thing.
+ * Between bursts a worker ran batches of 1 faster than their windows remembered (those windows
+ * held burst-time runs), and 20 such runs took the shift to ~0.7. That factor then applied to the
+ * batches of 16 that only bursts run: predicted at 33 ms where they took 43-50 ms. Admission
+ * admitted on that prediction, the runs overran, and the planner passed over the admitted heads
+ * (batch-choice.ts, overload). A run faster than its window's median now lowers only its own window.
+ */
+const MIN_SHIFT = 1;
 const MAX_SHIFT = 2;
 
 /**
@@ -125,7 +133,8 @@ interface PairState {
    * steady state; above 1 while the worker runs slower than its windows remember. Why: a
    * worker's speed changes faster than a 100-sample window follows (in a trace burst the
    * controller and clients compete for the same cores and every batch size slows at once); the
-   * shift carries the change to every batch size within tens of runs.
+   * shift carries the change to every batch size within tens of runs. Never below 1: a speed-up
+   * seen at one batch size says little about the others (see MIN_SHIFT).
    */
   shift: number;
 }

@@ -53,3 +53,25 @@ export function profileRateFactor(speed: HostSpeed | undefined): number {
   return speed && speed.ratio < SAME_HOST_RATIO ? speed.ratio : 1;
 }
 const SAME_HOST_RATIO = 0.85;
+
+/**
+ * An SLO set for the profiling host, stretched by as much as this host is slower (`speed`, as
+ * `profileRateFactor` reads it) and rounded up to 10 ms, so that a batch keeps the headroom under
+ * the SLO it had there. Never tighter than `sloMs`.
+ */
+export function stretchedSloMs(sloMs: number, speed: HostSpeed | undefined): number {
+  const factor = profileRateFactor(speed);
+  return factor === 1 ? sloMs : Math.ceil(sloMs / factor / 10) * 10;
+}
+
+/**
+ * The SLO a benchmark runs at, from its environment `setting`: unset, `sloMs`; a number of ms;
+ * or `host`, `sloMs` stretched for this host against `model`'s package profile (`stretchedSloMs`).
+ */
+export async function sloForHost(sloMs: number, setting: string | undefined, modelDir: string, model: string): Promise<number> {
+  if (setting === undefined || setting === '') return sloMs;
+  if (setting === 'host') return stretchedSloMs(sloMs, await measureHostSpeed(modelDir, model));
+  const value = Number(setting);
+  if (!(value > 0)) throw new Error(`an SLO setting is a number of ms or 'host', not '${setting}'`);
+  return value;
+}

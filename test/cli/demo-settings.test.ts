@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { profiledCapacityRps } from '../../loadgen/profiled-capacity.js';
 import { demoSettings } from '../../cli/demo-settings.js';
-import { measureHostSpeed } from '../../loadgen/host-speed.js';
+import { measureHostSpeed, sloForHost, stretchedSloMs } from '../../loadgen/host-speed.js';
 
 describe('demo settings', () => {
   it('replays the reference model at 100x on its own dataset', () => {
@@ -31,6 +31,19 @@ describe('demo settings', () => {
     expect(speed.measuredMs).toBeGreaterThan(0);
     expect(speed.ratio).toBeCloseTo(speed.profiledMs / speed.measuredMs, 9);
     expect(await measureHostSpeed('models', 'spam-transformer')).toBeUndefined(); // token inputs
+  });
+
+  it("stretches a benchmark's SLO by the host's slowdown, rounded up to 10 ms, never tightening it", async () => {
+    const speed = (ratio: number) => ({ ratio, batchSize: 16, profiledMs: 16, measuredMs: 16 / ratio });
+    expect(stretchedSloMs(40, speed(0.38))).toBe(110); // 105.3 ms, rounded up
+    expect(stretchedSloMs(40, speed(0.5))).toBe(80);
+    expect(stretchedSloMs(40, speed(0.9))).toBe(40); // within the profile's own spread: the same host
+    expect(stretchedSloMs(40, speed(1.7))).toBe(40);
+    expect(stretchedSloMs(40, undefined)).toBe(40);
+    expect(await sloForHost(40, undefined, 'models', 'fmnist-resnet')).toBe(40);
+    expect(await sloForHost(40, '75', 'models', 'fmnist-resnet')).toBe(75);
+    await expect(sloForHost(40, 'fast', 'models', 'fmnist-resnet')).rejects.toThrow(/number of ms or 'host'/);
+    await expect(sloForHost(40, '-5', 'models', 'fmnist-resnet')).rejects.toThrow(/number of ms or 'host'/);
   });
 
   it('refuses a package without ramps, naming what to do', () => {

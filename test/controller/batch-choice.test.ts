@@ -34,6 +34,21 @@ describe('chooseBatch', () => {
     expect(choice).toMatchObject({ numRequests: 8, batchSize: 8, skip: 1 });
   });
 
+  it('passes over heads it could serve now only where a full batch serves far more rows per ms', () => {
+    // three heads due at 9 ms and eight later requests: more than a full batch waiting
+    const deadlines = [9, 9, 9, 40, 40, 40, 40, 40, 40, 40, 40];
+    // where batching pays (5 ms + 1 ms a row): batch 8 serves 2.2x the rows per ms of the heads'
+    // batch of 2, so the heads are passed over for a full batch of the later requests
+    const pays = (_n: number, b: number) => ({ boundNs: (5 + b) * MS, expectedNs: (5 + b) * MS });
+    expect(chooseBatch(input(deadlines, { timing: pays }))).toMatchObject({ numRequests: 8, batchSize: 8, skip: 3 });
+    // where a row costs the same at every size (3 ms), a full batch gains nothing: the heads that
+    // fit (two, by 6 ms) go first, and the later requests still get their turn
+    const flat = (_n: number, b: number) => ({ boundNs: 3 * b * MS, expectedNs: 3 * b * MS });
+    expect(chooseBatch(input(deadlines, { timing: flat }))).toMatchObject({ numRequests: 2, batchSize: 2, skip: 0 });
+    // heads that cannot make even batch 1 with the buffer are still passed over (they are lost anyway)
+    expect(chooseBatch(input([4, ...deadlines.slice(3), 40], { timing: flat }))).toMatchObject({ numRequests: 8, skip: 1 });
+  });
+
   it('falls back to batch 1 without the buffer, and gives up when even that is too late', () => {
     expect(chooseBatch(input([2.5]))).toMatchObject({ numRequests: 1, batchSize: 1, skip: 0 });
     expect(chooseBatch(input([1.5]))).toBeUndefined();

@@ -312,15 +312,17 @@ describe('release on the fused model when requests queue behind a batch', () => 
     const chain = nextInfer(c);
     expect(chain.earlyExit?.fused).toBeUndefined(); // 6 of 8 answered at 30-70 % of the run
     c.runForMs(30);
-    // 184 more waiting behind a batch of 16: the chain's 5 % would cost them more than 12 exits gain
-    const ids = Array.from({ length: 200 }, () => c.submit('ee', 10_000));
+    // 384 more waiting behind a batch of 16: the chain's 5 % would cost them more than 12 exits gain
+    // (enough batches off the chain, before the queue is short enough for it again, that the
+    // tuner's one-in-ten sample falls among them whatever the estimates' last digits)
+    const ids = Array.from({ length: 400 }, () => c.submit('ee', 10_000));
     const fused = nextInfer(c);
     expect(offChain(fused)).toBe(true);
     expect(fused.numRequests).toBe(16);
     // Planned at the fused model's cost: the whole model (16 ms) plus the heads, below the chain's.
     expect(fused.expectedDurationNs).toBeGreaterThan(0.95 * 16 * MS * 1.02);
     expect(fused.expectedDurationNs).toBeLessThan(16 * MS * timeline().noExitFactor([1, 2], 16) * 0.98);
-    c.runForMs(400);
+    c.runForMs(800);
     // Every request answered once, by the full model in fused batches.
     const outcomes = ids.map((id) => c.outcomeOf(id)); // (throws on a second answer)
     expect(outcomes.every((o) => o?.status === 'OK')).toBe(true);

@@ -75,6 +75,21 @@ describe('LatencyEstimator', () => {
     expect(windowOnly.expectedNs('m', 'w', 8)).toBe(8000);
   });
 
+  it("does not carry one batch size's speed-up to the others (quiet time between bursts)", () => {
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0.03 });
+    for (const b of [1, 16]) est.seed('m', 'w', b, b * 1000, b * 1200);
+    // A burst: batches of 16 and of 1 alike run 2.9x their profile.
+    for (let i = 0; i < 40; i++) est.record('m', 'w', i % 4 === 0 ? 16 : 1, i % 4 === 0 ? 46_000 : 4300);
+    const burstNs = est.expectedNs('m', 'w', 16)!;
+    expect(burstNs).toBeGreaterThanOrEqual(46_000);
+    // Between bursts only batches of 1 run, faster than their window (which holds the burst) remembers.
+    for (let i = 0; i < 30; i++) est.record('m', 'w', 1, 3400);
+    expect(est.expectedNs('m', 'w', 1)!).toBeLessThan(4300); // batch 1's own window follows it
+    // batch 16 has not run since: its estimate stays what its runs said (a shift below 1 took it to ~0.6x)
+    expect(est.expectedNs('m', 'w', 16)!).toBeGreaterThanOrEqual(46_000);
+    expect(est.estimateNs('m', 'w', 16)!).toBeGreaterThanOrEqual(46_000);
+  });
+
   it('reads percentiles of exactly the last window of samples, in any arrival order', () => {
     const est = new LatencyEstimator({ windowSize: 50, percentile: 1, expectedPercentile: 0, shiftStep: 0 });
     // A shuffled stream of 0..999 (multiplier coprime with 1000): the window's min and max are
