@@ -92,12 +92,12 @@ export function chooseBatch(input: BatchChoiceInput): BatchChoice | undefined {
     const longest = input.sequenceBuckets?.at(-1) ?? 0;
     const t = timing(batchSize, batchSize, longest);
     if (!t) continue;
-    // the heads can be served now: pass them over only for a batch that serves far more per ms
-    if (chosen && t.expectedNs / batchSize > chosen.durationNs / chosen.numRequests / MIN_BATCHING_GAIN) continue;
     const skip = queue.firstWithDeadlineAtLeast(startNs + t.boundNs + bufferNs);
     if (skip > 0 && numWaiting - skip >= batchSize) {
       const seqLength = seqOf(skip, batchSize);
       const own = seqLength === longest ? t : (timing(batchSize, batchSize, seqLength) ?? t);
+      // the heads can be served now: pass them over only for a batch that serves far more per ms
+      if (chosen && own.expectedNs / batchSize > chosen.durationNs / chosen.numRequests / MIN_BATCHING_GAIN) continue;
       return { numRequests: batchSize, batchSize, seqLength, durationNs: own.expectedNs, boundNs: own.boundNs, skip };
     }
   }
