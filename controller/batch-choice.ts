@@ -23,7 +23,7 @@ import type { RequestQueue } from './request-queue.js';
  * at 16, 3.0-3.5 at 2-6) it gained nothing and dropped admitted heads: under bursty arrivals
  * (bench:bursty) 74 of 76 requests dropped after admission had been passed over this way.
  */
-export const MIN_BATCHING_GAIN = 2;
+const MIN_BATCHING_GAIN = 2;
 
 export interface BatchTiming {
   /** The duration deadline checks rely on (high percentile; early exits at the planning quantile). */
