@@ -15,6 +15,13 @@
  * - `spareCore`: one worker, so that a core stays free of runs for the controller, the client and
  *   the host (bench:core shows runs slowed 3-17x beyond their own jitter when every core runs
  *   one); at half of one worker's own measured throughput.
+ * - `isolated`: as spareCore, with the worker pinned to the last CPU and the controller and this
+ *   process (the client) to the others (Linux, `taskset`; skipped where it cannot pin).
+ *
+ * What slows runs down in a burst, measured in the same run: the CPU the controller and the
+ * client spend per arrival (a phase of requests all rejected at arrival, SLO 1 ms, and the
+ * saturating run's served requests), and per configuration each INFER's measured / predicted
+ * duration by the arrivals per ms while it ran (bench/run-slowdown.ts).
  *
  * Per configuration and seed: SLO attainment, rejected at arrival, admitted and then missed (% of
  * admitted; the goal is <= 0.5 %), split into finished late and dropped before running; and from
@@ -28,7 +35,7 @@
  * (`requests.csv`, `actions.csv`) under DIR/<config>/.
  */
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EscapementClient, type InferResponse } from '../client/escapement-client.js';
 import { sloForHost } from '../loadgen/host-speed.js';
@@ -36,6 +43,9 @@ import { renderPlot } from '../loadgen/latency-plots.js';
 import { formatTable } from '../loadgen/latency-summary.js';
 import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
+import { pinProcess } from './cpu-affinity.js';
+import { processCpuSeconds } from './process-cpu.js';
+import { slowdownByArrivals, type SlowdownBand } from './run-slowdown.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
@@ -52,7 +62,7 @@ const RESULTS_FILE = 'bench/results/bursty.json';
 const PLOT_DIR = 'runs/bench-bursty';
 const KEEP_LOG_DIR = process.env.BURSTY_LOG_DIR;
 
-const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; numWorkers?: number }[] = [
+const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; numWorkers?: number; isolateWorker?: boolean }[] = [
   { name: 'default', controllerArgs: [], workerArgs: [] },
   { name: 'margin', controllerArgs: ['--admission-margin-quantile', '0.9'], workerArgs: [] },
   { name: 'margin75', controllerArgs: ['--admission-margin-quantile', '0.75'], workerArgs: [] },
@@ -60,6 +70,7 @@ const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; n
   { name: 'controllerNice0', controllerArgs: ['--nice', '0'], workerArgs: [] },
   { name: 'allNice0', controllerArgs: ['--nice', '0'], workerArgs: ['--nice', '0'] },
   { name: 'spareCore', controllerArgs: [], workerArgs: [], numWorkers: 1 },
+  { name: 'isolated', controllerArgs: [], workerArgs: [], numWorkers: 1, isolateWorker: true },
 ].filter((c) => !process.env.BURSTY_CONFIGS || process.env.BURSTY_CONFIGS.split(',').includes(c.name));
 
 function progress(line: string): void {
@@ -101,25 +112,86 @@ function summarize(responses: InferResponse[]) {
   };
 }
 
-/** From actions.csv: result hop (worker sent -> controller read) and run/predicted-median ratios. */
-function actionStats(logDir: string) {
-  const lines = readFileSync(join(logDir, 'actions.csv'), 'utf8').trim().split('\n');
+function readCsv(path: string): Record<string, string>[] {
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
   const header = lines[0]!.split(',');
-  const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
-  const infers = rows.filter((r) => r.action_type === 'infer' && r.actual_start_ms && r.worker_sent_ms);
-  const hops = infers.map((r) => Number(r.t_ms) - Number(r.worker_sent_ms));
-  const ratios = infers.map((r) => Number(r.actual_duration_ms) / Number(r.expected_duration_ms));
-  return { resultHopP50Ms: quantile(hops, 0.5), resultHopP99Ms: quantile(hops, 0.99), runRatioP99: quantile(ratios, 0.99) };
+  return lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
 }
 
-async function saturatedRps(inputsFor: (i: number) => Tensor[], numWorkers: number): Promise<number> {
+/**
+ * From the controller's logs: result hop (worker sent -> controller read), run/predicted-median
+ * ratios, and those ratios by the arrivals per ms during the run.
+ */
+function actionStats(logDir: string): { resultHopP50Ms: number; resultHopP99Ms: number; runRatioP99: number; runSlowdown: SlowdownBand[] } {
+  const infers = readCsv(join(logDir, 'actions.csv')).filter((r) => r.action_type === 'infer' && r.actual_start_ms && r.worker_sent_ms);
+  const hops = infers.map((r) => Number(r.t_ms) - Number(r.worker_sent_ms));
+  const ratios = infers.map((r) => Number(r.actual_duration_ms) / Number(r.expected_duration_ms));
+  const arrivalsMs = readCsv(join(logDir, 'requests.csv')).map((r) => Number(r.arrival_ms));
+  const runs = infers.map((r) => ({
+    startMs: Number(r.actual_start_ms),
+    durationMs: Number(r.actual_duration_ms),
+    expectedDurationMs: Number(r.expected_duration_ms),
+  }));
+  return {
+    resultHopP50Ms: quantile(hops, 0.5),
+    resultHopP99Ms: quantile(hops, 0.99),
+    runRatioP99: quantile(ratios, 0.99),
+    runSlowdown: slowdownByArrivals(runs, arrivalsMs),
+  };
+}
+
+/** `isolated`: the worker alone on the last CPU, the controller and this process on the others. */
+function isolateTheWorker(cluster: LocalCluster): void {
+  const numCpus = availableParallelism();
+  const others = numCpus > 2 ? `0-${numCpus - 2}` : '0';
+  for (const p of cluster.processes()) {
+    const problem = pinProcess(p.pid, p.name === 'controller' ? others : String(numCpus - 1));
+    if (problem) throw new Error(problem);
+  }
+  const problem = pinProcess(process.pid, others);
+  if (problem) throw new Error(problem);
+}
+
+/** Undoes `isolateTheWorker` for this process. */
+function unpinThisProcess(): void {
+  pinProcess(process.pid, `0-${availableParallelism() - 1}`);
+}
+
+/** What serving one request costs the controller and the client, in CPU ms. */
+interface ArrivalCost {
+  /** Controller CPU per request in the saturating run (served, every step). */
+  controllerMsPerServed: number;
+  /** Controller CPU per request rejected at arrival (read, admission, answer). */
+  controllerMsPerRejected: number;
+  /** This process's CPU per request rejected at arrival (the load generator and its client). */
+  clientMsPerRejected: number;
+  rejectedPerSec: number;
+}
+
+const REJECTED_PER_SEC = 1_000;
+
+async function saturatedRps(inputsFor: (i: number) => Tensor[], numWorkers: number): Promise<{ rps: number; cost: ArrivalCost }> {
   const cluster = await LocalCluster.start({ numWorkers, modelDir: 'models', preload: [MODEL] });
   const client = await EscapementClient.connect(cluster.clientUrl);
+  const controllerPid = cluster.processes().find((p) => p.name === 'controller')!.pid;
+  const cpuMs = () => ({ controller: 1e3 * (processCpuSeconds(controllerPid) ?? Number.NaN), self: process.cpuUsage() });
   try {
     await cluster.waitUntilServing(client, [MODEL], undefined, 240_000);
     await runOpenLoop(client, { model: MODEL, numRequests: 2_000, ratePerSec: 3_000, sloMs: 10_000, seed: 3, inputsFor });
+    let before = cpuMs();
     const run = await runOpenLoop(client, { model: MODEL, numRequests: 6_000, ratePerSec: 3_000, sloMs: 10_000, seed: 2, inputsFor });
-    return run.responses.filter((r) => r.status === 'OK').length / run.durationSec;
+    const controllerMsPerServed = (cpuMs().controller - before.controller) / run.responses.length;
+    // every request of this phase is refused at arrival: its deadline is inside one run
+    before = cpuMs();
+    const refused = await runOpenLoop(client, { model: MODEL, numRequests: 3 * REJECTED_PER_SEC, ratePerSec: REJECTED_PER_SEC, sloMs: 1, seed: 4, inputsFor });
+    const self = process.cpuUsage(before.self);
+    const cost = {
+      controllerMsPerServed,
+      controllerMsPerRejected: (cpuMs().controller - before.controller) / refused.responses.length,
+      clientMsPerRejected: (self.user + self.system) / 1e3 / refused.responses.length,
+      rejectedPerSec: REJECTED_PER_SEC,
+    };
+    return { rps: run.responses.filter((r) => r.status === 'OK').length / run.durationSec, cost };
   } finally {
     await client.close();
     await cluster.stop();
@@ -159,15 +231,17 @@ async function main(): Promise<void> {
   const sloMs = await sloForHost(ISSUE_SLO_MS, process.env.BURSTY_SLO_MS, 'models', MODEL);
   if (sloMs !== ISSUE_SLO_MS) progress(`SLO ${sloMs} ms (BURSTY_SLO_MS), not the issue's ${ISSUE_SLO_MS} ms`);
   const inputsFor = servingInputs();
-  const capacities = new Map<number, number>();
-  const capacityOf = async (numWorkers: number) => {
+  const capacities = new Map<number, { rps: number; cost: ArrivalCost }>();
+  const saturate = async (numWorkers: number) => {
     if (!capacities.has(numWorkers)) {
-      progress(`${MODEL}: saturating throughput (${numWorkers} worker(s), generous SLO) ...`);
+      progress(`${MODEL}: saturating throughput (${numWorkers} worker(s), generous SLO), then ${REJECTED_PER_SEC} req/s refused at arrival ...`);
       capacities.set(numWorkers, await saturatedRps(inputsFor, numWorkers));
     }
     return capacities.get(numWorkers)!;
   };
+  const capacityOf = async (numWorkers: number) => (await saturate(numWorkers)).rps;
   const capacityRps = await capacityOf(2);
+  const arrivalCost = (await saturate(2)).cost;
   const ratePerSec = Math.round(LOAD_FRACTION * capacityRps);
   const results: Record<string, unknown> = {
     model: MODEL,
@@ -177,6 +251,7 @@ async function main(): Promise<void> {
     capacityRps,
     ratePerSec,
     seconds: SECONDS,
+    arrivalCost,
     configs: {},
   };
   const rows: Record<string, string | number>[] = [];
@@ -195,6 +270,17 @@ async function main(): Promise<void> {
       workerArgs: config.workerArgs,
     });
     const client = await EscapementClient.connect(cluster.clientUrl);
+    if (config.isolateWorker) {
+      try {
+        isolateTheWorker(cluster);
+      } catch (err) {
+        progress(`${config.name}: skipped (${(err as Error).message})`);
+        unpinThisProcess();
+        await client.close();
+        await cluster.stop();
+        continue;
+      }
+    }
     const runs = [];
     try {
       await cluster.waitUntilServing(client, [MODEL], undefined, 240_000);
@@ -214,6 +300,7 @@ async function main(): Promise<void> {
         runs.push(summarize(run.responses));
       }
     } finally {
+      if (config.isolateWorker) unpinThisProcess();
       await client.close();
       await cluster.stop();
     }
@@ -243,6 +330,7 @@ async function main(): Promise<void> {
       'late/dropped': `${runs.reduce((a, r) => a + r.finishedLate, 0)}/${runs.reduce((a, r) => a + r.droppedBeforeRunning, 0)}`,
       'result hop p50/p99 ms': `${actions.resultHopP50Ms.toFixed(2)}/${actions.resultHopP99Ms.toFixed(2)}`,
       'run/median p99': actions.runRatioP99.toFixed(2),
+      'run/pred p90 by arrivals/ms (<0.2, 0.2-1, 1-2, >=2)': actions.runSlowdown.map((b) => b.ratioP90.toFixed(2)).join(' / '),
     });
   }
   process.stdout.write(
@@ -250,6 +338,10 @@ async function main(): Promise<void> {
       `req/s measured), SLO ${sloMs} ms, ${NUM_SEEDS} x ${SECONDS} s (goal: missed after admission <= 0.5 %)\n`,
   );
   process.stdout.write(`${formatTable(rows)}\n`);
+  process.stdout.write(
+    `CPU per request: the controller ${arrivalCost.controllerMsPerRejected.toFixed(3)} ms and the client ${arrivalCost.clientMsPerRejected.toFixed(3)} ms ` +
+      `per request refused at arrival (${arrivalCost.rejectedPerSec} req/s); the controller ${arrivalCost.controllerMsPerServed.toFixed(3)} ms per request served at saturation\n`,
+  );
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   const plot = await plotTradeOff(points, `${MODEL}, gamma CV ${CV} at ${ratePerSec} req/s, SLO ${sloMs} ms: one point per seed`);

@@ -43,7 +43,7 @@ export class Admission {
       const margin = marginNs > 0 ? ` (+ ${(marginNs / 1e6).toFixed(2)} ms learned margin)` : '';
       return { refusal: `earliest predicted completion is ${needMs} ms away${margin}, deadline in ${slackMs} ms` };
     }
-    request.admission = { predictedCompleteNs: finishNs, fullBatchesAhead, settled: false };
+    request.admission = { predictedCompleteNs: finishNs, fullBatchesAhead, rowsAhead: numAhead, settled: false };
     return {};
   }
 

@@ -363,7 +363,7 @@ export class ControllerServer {
       arrivalNs: request.arrivalNs,
       deadlineNs: request.deadlineNs,
       completeNs: outcome.completeNs,
-      ...(request.admission ? { predictedCompleteNs: request.admission.predictedCompleteNs } : {}),
+      ...(request.admission ? { predictedCompleteNs: request.admission.predictedCompleteNs, rowsAhead: request.admission.rowsAhead } : {}),
       ...(outcome.workerId ? { workerId: outcome.workerId } : {}),
       ...(outcome.batchSize ? { batchSize: outcome.batchSize } : {}),
       ...(outcome.actionId !== undefined ? { actionId: outcome.actionId } : {}),

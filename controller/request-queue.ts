@@ -18,6 +18,8 @@ export interface QueuedRequest {
 export interface AdmissionPrediction {
   predictedCompleteNs: number;
   fullBatchesAhead: number;
+  /** Queued requests ahead of it (in deadline order) at its arrival. */
+  rowsAhead: number;
   /** Its outcome has been folded into the learned margin. */
   settled: boolean;
 }

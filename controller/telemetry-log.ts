@@ -29,6 +29,8 @@ export const REQUEST_LOG_COLUMNS = [
   'batch_size',
   'action_id',
   'predicted_complete_ms',
+  // admitted requests: queued requests ahead of it at arrival (the queue admission drained)
+  'rows_ahead',
 ] as const;
 export const ACTION_LOG_COLUMNS = [
   't_ms',
@@ -73,6 +75,8 @@ export interface RequestLogRow {
   actionId?: number;
   /** Admitted requests: the completion admission predicted at its arrival. */
   predictedCompleteNs?: number;
+  /** Admitted requests: queued requests ahead of it at its arrival. */
+  rowsAhead?: number;
 }
 
 const stageList = (stages: readonly StageTiming[]): string => stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';');
@@ -148,6 +152,7 @@ export class TelemetryLog {
         row.batchSize ?? '',
         row.actionId ?? '',
         row.predictedCompleteNs !== undefined ? this.ms(row.predictedCompleteNs) : '',
+        row.rowsAhead ?? '',
       ].join(',') + '\n',
     );
   }

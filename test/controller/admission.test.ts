@@ -30,10 +30,22 @@ describe('deadline admission', () => {
     const nowNs = 1_000 * MS;
     const ok = request(1, nowNs, 10);
     expect(admission.admit(model, ok, nowNs)).toEqual({});
-    expect(ok.admission).toEqual({ predictedCompleteNs: nowNs + config.timeline.futureNs + 2 * MS, fullBatchesAhead: 0, settled: false });
+    expect(ok.admission).toEqual({ predictedCompleteNs: nowNs + config.timeline.futureNs + 2 * MS, fullBatchesAhead: 0, rowsAhead: 0, settled: false });
     const tight = request(2, nowNs, 1);
     expect(admission.admit(model, tight, nowNs).refusal).toMatch(/^earliest predicted completion is 2\.50 ms away, deadline in 1\.00 ms$/);
     expect(tight.admission).toBeUndefined();
+  });
+
+  it('records how many queued requests were ahead of an admitted one (requests.csv rows_ahead)', () => {
+    const { admission, model } = setUp();
+    const nowNs = 1_000 * MS;
+    for (let i = 0; i < 3; i++) model.queue.insert(request(i, nowNs, 20 + i));
+    const behind = request(10, nowNs, 40);
+    expect(admission.admit(model, behind, nowNs)).toEqual({});
+    expect(behind.admission!.rowsAhead).toBe(3);
+    const first = request(11, nowNs, 21.5);
+    expect(admission.admit(model, first, nowNs)).toEqual({});
+    expect(first.admission!.rowsAhead).toBe(2);
   });
 
   it('learns a margin from late outcomes and names it in refusals; each request counts once', () => {

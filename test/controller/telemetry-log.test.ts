@@ -20,10 +20,14 @@ describe('TelemetryLog', () => {
     const dir = scratch();
     const log = new TelemetryLog(dir, 0);
     log.request(row(7));
+    log.request({ ...row(8), predictedCompleteNs: 4e6, rowsAhead: 3 });
     await log.close();
     const lines = readFileSync(join(dir, 'requests.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe(REQUEST_LOG_COLUMNS.join(','));
     expect(lines[1]!.split(',')[1]).toBe('7');
+    const admitted = Object.fromEntries(lines[2]!.split(',').map((v, i) => [REQUEST_LOG_COLUMNS[i], v]));
+    expect(admitted.predicted_complete_ms).toBe('4.0000');
+    expect(admitted.rows_ahead).toBe('3');
     expect(log.stoppedBecause).toBeUndefined();
   });
 

@@ -105,6 +105,8 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
       .filter((r) => r.status === 'OK');
     expect(answered.length).toBeGreaterThan(100);
     for (const r of answered) expect(Number(r.predicted_complete_ms)).toBeGreaterThan(Number(r.arrival_ms));
+    // and how many queued requests were ahead of it
+    for (const r of answered) expect(r.rows_ahead).toMatch(/^\d+$/);
   });
 
   it('rejects bad input with a clear code and keeps serving', async () => {
