@@ -21,6 +21,10 @@
  * It then repeats the saturation with one worker (`oneWorker` in the JSON): on two cores, that
  * worker's inference thread has a core to itself, which shows how much of the gap to the ceiling
  * is the co-location of two inference threads with the controller, the client and the messages.
+ * Last, it measures the two-worker throughput ratios again with vanilla, release and compact
+ * alternated in rounds (`alternated` in the JSON, and `throughputRatioAlternated` per mode), so
+ * that the host's drift between minutes-apart runs does not move them; EXITS_ALTERNATED_ROUNDS
+ * (default 3, 0 skips it).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -38,6 +42,7 @@ import { profiledCapacityRps } from '../loadgen/profiled-capacity.js';
 import { sloFor } from '../loadgen/slo-rule.js';
 import { sloForHost } from '../loadgen/host-speed.js';
 import { ThreadExecutor } from '../worker/thread-executor.js';
+import { alternatedRatios, type AlternatedRatio, type Round } from './alternated-ratios.js';
 import { Device } from '../worker/device.js';
 import { inferOnDevice, loadOnDevice, measureChainCost } from './chain-cost.js';
 import { exitCeilings } from './exit-ceiling.js';
@@ -290,6 +295,63 @@ async function oneWorkerThroughput(model: string, inputsFor: (i: number) => Tens
   };
 }
 
+/** Rounds of the alternated saturation (EXITS_ALTERNATED_ROUNDS; 0 skips it). */
+const ALTERNATED_ROUNDS = Number(process.env.EXITS_ALTERNATED_ROUNDS ?? 3);
+const ALTERNATED_VARIANTS = ['off', 'release', 'compact'] as const;
+
+/**
+ * Two workers' throughput ratios with the variants alternated. The sequential saturations above
+ * run minutes apart, and the host's speed drifts in between: release over vanilla read 0.91-1.06x
+ * over four runs of one session. Here the three clusters are up at once (the idle ones only
+ * heartbeat), each settles with one unmeasured saturating run, and then every round runs one
+ * saturating run per variant (half the usual requests), vanilla, release, compact. Each ratio is
+ * read within its round (bench/alternated-ratios.ts).
+ */
+async function alternatedThroughput(model: string, inputsFor: (i: number) => Tensor[], plan: WorkloadPlan) {
+  const clusters: { variant: (typeof ALTERNATED_VARIANTS)[number]; cluster: LocalCluster; client: EscapementClient }[] = [];
+  const short = { numRequests: Math.round(plan.saturation.numRequests / 2), ratePerSec: plan.saturation.ratePerSec };
+  try {
+    for (const variant of ALTERNATED_VARIANTS) {
+      const label = `${NAMES[variant]}, alternated`;
+      progress(`${label}: starting a controller and 2 workers ...`);
+      const cluster = await LocalCluster.start({
+        numWorkers: 2,
+        modelDir: 'models',
+        preload: [model],
+        controllerArgs: controllerArgsOf(variant, `${model}-alternated`),
+      });
+      const client = await EscapementClient.connect(cluster.clientUrl);
+      clusters.push({ variant, cluster, client });
+      await cluster.waitUntilServing(client, [model], undefined, SERVING_TIMEOUT_MS);
+      await steadyThroughputRps(client, model, inputsFor, label, plan.saturation);
+    }
+    const rounds: Round[] = [];
+    for (let k = 0; k < ALTERNATED_ROUNDS; k++) {
+      const round: Round = {};
+      for (const { variant, client } of clusters) {
+        progress(`alternated saturation, round ${k + 1} of ${ALTERNATED_ROUNDS}: ${NAMES[variant]} ...`);
+        const run = await runOpenLoop(client, {
+          model,
+          ...short,
+          sloMs: 10_000,
+          seed: 31 + k,
+          inputsFor,
+          ...(LOAD_GENERATOR_NICENESS === undefined ? {} : { niceness: LOAD_GENERATOR_NICENESS }),
+        });
+        round[NAMES[variant]] = run.responses.filter((r) => r.status === 'OK').length / run.durationSec;
+      }
+      rounds.push(round);
+    }
+    const ratios = alternatedRatios(rounds, NAMES.off);
+    return { rounds, release: ratios.release!, compact: ratios.compact! };
+  } finally {
+    for (const { cluster, client } of clusters) {
+      await client.close();
+      await cluster.stop();
+    }
+  }
+}
+
 /** One open-loop phase's answers against the full model's predictions and the labels. */
 function summarizePhase(work: Workload, answered: InferResponse[], chosenRamps: number[]) {
   const ok = answered.filter((r): r is InferResponse => r?.status === 'OK');
@@ -496,6 +558,11 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
     });
   }
   if (chainCost) results.oneWorker = await oneWorkerThroughput(model, inputsFor, plan);
+  if (ALTERNATED_ROUNDS > 0) {
+    const alternated = await alternatedThroughput(model, inputsFor, plan);
+    results.alternated = alternated;
+    for (const name of ['release', 'compact'] as const) (results[name] as Record<string, unknown>).throughputRatioAlternated = alternated[name].median;
+  }
   process.stdout.write(`\n${model}\n${formatTable(rows)}\n`);
   if (chainCost) {
     const ceilings = results.ceilings as { release: number; compact: number };
@@ -524,6 +591,14 @@ async function runWorkload(work: Workload, plan: WorkloadPlan = SMALL_MODEL_PLAN
       `(goal <= 0.5x); throughput vs vanilla: release ${(results.releaseThroughputRatio as number).toFixed(2)}x ` +
       `(goal >= 0.97x; through the chain alone ${(results.releaseChainThroughputRatio as number).toFixed(2)}x), compact ${(results.compactThroughputRatio as number).toFixed(2)}x (goal >= 1.3x)\n`,
   );
+  if (results.alternated) {
+    const alternated = results.alternated as { release: AlternatedRatio; compact: AlternatedRatio };
+    const perRound = (r: AlternatedRatio) => r.perRound.map((x) => `${x.toFixed(2)}x`).join(' / ');
+    process.stdout.write(
+      `throughput vs vanilla, alternated (${ALTERNATED_ROUNDS} rounds, median): release ${alternated.release.median.toFixed(2)}x (${perRound(alternated.release)}), ` +
+        `compact ${alternated.compact.median.toFixed(2)}x (${perRound(alternated.compact)})\n`,
+    );
+  }
   return results;
 }
 
