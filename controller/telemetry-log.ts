@@ -81,6 +81,21 @@ export interface RequestLogRow {
 
 const stageList = (stages: readonly StageTiming[]): string => stages.map((s) => `${s.name}:${(s.durationNs / 1e6).toFixed(3)}`).join(';');
 
+/**
+ * `name:actual/expected` rows per stage of a chain run. A stage the batch never reached (every
+ * row had exited before it) is not in the worker's report; it ran 0 rows against its prediction,
+ * and is listed so, or every per-stage comparison would count only the batches that reached it.
+ */
+function stageRows(reported: readonly StageTiming[], expected: readonly StageTiming[]): string[] {
+  const ran = new Map(reported.filter((s) => s.numRows !== undefined).map((s) => [s.name, s.numRows!]));
+  if (ran.size === 0) return [];
+  const expectedRows = new Map(expected.map((s) => [s.name, s.numRows]));
+  const names = [...ran.keys()];
+  // only for the run's own stages (a run the worker took whole reports `model`, not the chain's)
+  if (expected.some((e) => ran.has(e.name))) for (const s of expected) if (!ran.has(s.name) && s.numRows !== undefined) names.push(s.name);
+  return names.map((name) => `${name}:${ran.get(name) ?? 0}/${(expectedRows.get(name) ?? Number.NaN).toFixed(1)}`);
+}
+
 export class TelemetryLog {
   private readonly requests: WriteStream;
   private readonly actions: WriteStream;
@@ -160,8 +175,7 @@ export class TelemetryLog {
   action(r: ActionRecord, nowNs: number): void {
     const started = r.actualStartNs > 0;
     const stages = r.stages;
-    const expectedRows = new Map(r.expectedStages.map((s) => [s.name, s.numRows]));
-    const rows = stages.filter((s) => s.numRows !== undefined).map((s) => `${s.name}:${s.numRows}/${(expectedRows.get(s.name) ?? Number.NaN).toFixed(1)}`);
+    const rows = stageRows(stages, r.expectedStages);
     this.write(
       this.actions,
       [

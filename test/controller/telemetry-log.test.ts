@@ -31,6 +31,42 @@ describe('TelemetryLog', () => {
     expect(log.stoppedBecause).toBeUndefined();
   });
 
+  it('lists every stage of a chain run, a stage no row reached with 0 rows against its prediction', async () => {
+    const dir = scratch();
+    const log = new TelemetryLog(dir, 0);
+    const stage = (name: string, ms: number, numRows: number) => ({ name, durationNs: ms * 1e6, numRows });
+    const record = {
+      actionId: 9,
+      actionType: 'infer' as const,
+      workerId: 'w0',
+      model: 'm',
+      code: 0,
+      batchSize: 1,
+      numRequests: 1,
+      expectedStartNs: 1e6,
+      expectedDurationNs: 4e6,
+      actualStartNs: 1e6,
+      actualDurationNs: 1e6,
+      expectedCompleteNs: 5e6,
+      actualCompleteNs: 2e6,
+      receivedNs: 1e6,
+      sentNs: 2e6,
+      plannedNs: 1e6,
+      latestNs: 6e6,
+      expectedStages: [stage('segment->2', 1, 1), stage('segment->5', 1.5, 0.8), stage('final', 1.5, 0.6)],
+      // the one row exited at the first ramp: the worker reports the stage it ran
+      stages: [stage('segment->2', 1, 1)],
+    };
+    log.action(record, 3e6);
+    // a run the worker took whole reports the model, not the chain's stages: nothing is added
+    log.action({ ...record, actionId: 10, stages: [stage('model', 3, 1)], expectedStages: [stage('model', 4, 1)] }, 3e6);
+    await log.close();
+    const [header, chain, whole] = readFileSync(join(dir, 'actions.csv'), 'utf8').trim().split('\n');
+    const column = header!.split(',').indexOf('stage_rows');
+    expect(chain!.split(',')[column]).toBe('segment->2:1/1.0;segment->5:0/0.8;final:0/0.6');
+    expect(whole!.split(',')[column]).toBe('model:1/1.0');
+  });
+
   it('stops every log once on a full disk, says so once, and counts what it drops, without throwing', async () => {
     const dir = scratch();
     // /dev/full answers every write with ENOSPC, as a full disk does
