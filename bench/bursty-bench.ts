@@ -3,7 +3,9 @@
  * item 5). fmnist-resnet on 2 real workers, no ramps; arrivals with gamma gaps (CV 10) at half of
  * the throughput measured by a saturating run, SLO 40 ms, several seeds per configuration:
  *
- * - `default`: the serving processes as shipped (controller and workers at niceness -10);
+ * - `default`: the serving processes as shipped (controller and workers at niceness -10, each
+ *   worker's inference thread pinned to a CPU of its own);
+ * - `unpinned`: as default, the inference threads left to float (LocalCluster's `pinInference`);
  * - `margin`: plus admission's learned margin (`--admission-margin-quantile 0.9`); `margin75` and
  *   `margin50` at the 0.75 and 0.5 quantiles, for the price of the goal in goodput at each;
  * - `controllerNice0`: the controller at the default niceness (`controller --nice 0`) beside
@@ -43,7 +45,7 @@ import { renderPlot } from '../loadgen/latency-plots.js';
 import { formatTable } from '../loadgen/latency-summary.js';
 import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { pinProcess } from './cpu-affinity.js';
+import { pinProcess } from '../shared/cpu-affinity.js';
 import { processCpuSeconds } from './process-cpu.js';
 import { slowdownByArrivals, type SlowdownBand } from './run-slowdown.js';
 import { loadDataset } from '../prepare/dataset.js';
@@ -62,8 +64,9 @@ const RESULTS_FILE = 'bench/results/bursty.json';
 const PLOT_DIR = 'runs/bench-bursty';
 const KEEP_LOG_DIR = process.env.BURSTY_LOG_DIR;
 
-const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; numWorkers?: number; isolateWorker?: boolean }[] = [
+const CONFIGS: { name: string; controllerArgs: string[]; workerArgs: string[]; numWorkers?: number; isolateWorker?: boolean; unpinned?: boolean }[] = [
   { name: 'default', controllerArgs: [], workerArgs: [] },
+  { name: 'unpinned', controllerArgs: [], workerArgs: [], unpinned: true },
   { name: 'margin', controllerArgs: ['--admission-margin-quantile', '0.9'], workerArgs: [] },
   { name: 'margin75', controllerArgs: ['--admission-margin-quantile', '0.75'], workerArgs: [] },
   { name: 'margin50', controllerArgs: ['--admission-margin-quantile', '0.5'], workerArgs: [] },
@@ -268,6 +271,7 @@ async function main(): Promise<void> {
       preload: [MODEL],
       controllerArgs: ['--log-dir', logDir, ...config.controllerArgs],
       workerArgs: config.workerArgs,
+      ...(config.unpinned ? { pinInference: false } : {}),
     });
     const client = await EscapementClient.connect(cluster.clientUrl);
     if (config.isolateWorker) {

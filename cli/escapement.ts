@@ -207,6 +207,12 @@ await yargs(hideBin(process.argv))
             'niceness of every worker thread (Linux): negative runs inference, and the messages around it, ahead of other work on a shared ' +
             'host, so runs take what was predicted (needs CAP_SYS_NICE; without it the worker says so and runs at the default; 0: leave it)',
         })
+        .option('inference-cpus', {
+          type: 'string',
+          describe:
+            'pin the inference thread (and onnxruntime threads) to these CPUs, a taskset list such as 1 or 2-3 (Linux): ' +
+            'workers sharing a host then never stack their runs on one core while another idles',
+        })
         .option('simulate', { type: 'boolean', default: false, describe: 'sleep the modelled duration instead of running models' })
         .option('noise', { type: 'number', default: 0, describe: 'simulated duration noise (fraction)' })
         .option('seed', { type: 'number', default: 1 })
@@ -224,6 +230,7 @@ await yargs(hideBin(process.argv))
         threads: a.threads,
         cpuFallback: a['cpu-fallback'],
         nice: a.nice,
+        inferenceCpus: a['inference-cpus'],
         simulate: a.simulate,
         noise: a.noise,
         seed: a.seed,

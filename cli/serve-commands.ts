@@ -189,6 +189,8 @@ export interface WorkerArgs {
   cpuFallback?: boolean;
   /** Niceness of the inference thread (negative: higher priority; needs CAP_SYS_NICE). */
   nice: number;
+  /** Pin the inference thread to these CPUs (a taskset list, Linux). */
+  inferenceCpus?: string | undefined;
   simulate: boolean;
   noise: number;
   seed: number;
@@ -226,6 +228,10 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
       log((err as Error).message);
       await onnx.close();
       process.exit(2);
+    }
+    if (args.inferenceCpus !== undefined) {
+      const pinProblem = await onnx.pinInferenceThread(args.inferenceCpus);
+      log(pinProblem ? `note: the inference thread is not pinned: ${pinProblem}` : `inference thread pinned to CPUs ${args.inferenceCpus}`);
     }
     executor = onnx;
   }

@@ -6,8 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { EscapementClient } from '../client/escapement-client.js';
-import { SERVING_NODE_FLAGS } from './node-flags.js';
+import { SERVING_NODE_FLAGS, WORKER_NODE_FLAGS } from './node-flags.js';
 
 /** The compiled CLI, also when this module runs from TypeScript sources (tests). */
 export function cliEntryPath(): string {
@@ -27,6 +28,13 @@ export interface LocalClusterOptions {
   workerArgs?: string[];
   /** Forward the processes' logs to this process's stderr. Default false (kept for errors). */
   verbose?: boolean;
+  /**
+   * Pin each worker's inference thread to a CPU of its own, worker i on CPU i mod the host's CPUs
+   * (`worker --inference-cpus`). Default true. Unpinned, Linux often stacked two workers' runs on
+   * one core while the other idled (each then took twice its prediction), and did not move one
+   * for milliseconds. Everything else (main threads, the controller, clients) still floats.
+   */
+  pinInference?: boolean;
 }
 
 interface Spawned {
@@ -36,7 +44,8 @@ interface Spawned {
 }
 
 function spawnCli(args: string[], verbose: boolean): Spawned {
-  const child = spawn(process.execPath, [...SERVING_NODE_FLAGS, cliEntryPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const roleFlags = args[0] === 'worker' ? WORKER_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...SERVING_NODE_FLAGS, ...roleFlags, cliEntryPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logTail: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
     if (verbose) process.stderr.write(`${line}\n`);
@@ -65,6 +74,7 @@ function trustFlag(options: LocalClusterOptions): string[] {
 
 export class LocalCluster {
   readonly workers = new Map<string, Spawned>();
+  private readonly inferenceCpus = new Map<string, number>();
 
   private constructor(
     private readonly options: LocalClusterOptions,
@@ -104,6 +114,13 @@ export class LocalCluster {
     return cluster;
   }
 
+  /** A worker's CPU for its inference thread: its own, in the order workers first started (a restart keeps it). */
+  private inferenceCpu(workerId: string): number {
+    let cpu = this.inferenceCpus.get(workerId);
+    if (cpu === undefined) this.inferenceCpus.set(workerId, (cpu = this.inferenceCpus.size % availableParallelism()));
+    return cpu;
+  }
+
   async startWorker(workerId: string, extraArgs: string[] = []): Promise<void> {
     const args = [
       'worker',
@@ -114,6 +131,7 @@ export class LocalCluster {
       '--model-dir',
       this.options.modelDir,
       ...(this.options.workerArgs ?? []),
+      ...(this.options.pinInference !== false ? ['--inference-cpus', String(this.inferenceCpu(workerId))] : []),
       ...extraArgs,
     ];
     if (this.options.simulate) args.push('--simulate');

@@ -11,6 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode, isEscapementError } from '../shared/error-codes.js';
+import { pinThisThread } from '../shared/cpu-affinity.js';
 import { OrtExecutor } from './ort-executor.js';
 import { fromWire, toWire, type ThreadReply, type ThreadRequest, type ThreadSettings } from './thread-messages.js';
 
@@ -33,6 +34,11 @@ async function handle(req: ThreadRequest): Promise<void> {
     case 'probe':
       await executor.probe(req.onnxBytes);
       return post({ id: req.id, ok: true, kind: 'done' });
+    case 'pin': {
+      const problem = pinThisThread(req.cpus);
+      if (problem) throw new Error(problem);
+      return post({ id: req.id, ok: true, kind: 'done' });
+    }
     case 'infer': {
       const outcome = await executor.infer(req.modelName, req.batchSize, req.inputs.map(fromWire), {
         numRequests: req.numRequests,

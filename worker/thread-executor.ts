@@ -84,6 +84,19 @@ export class ThreadExecutor implements Executor {
     }
   }
 
+  /**
+   * Pins the inference thread to `cpus` (a taskset list); onnxruntime's own threads, started with
+   * each session, inherit the set. Returns why not, or undefined.
+   */
+  async pinInferenceThread(cpus: string): Promise<string | undefined> {
+    try {
+      await this.call({ kind: 'pin', cpus });
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
   async load(entry: ModelEntry, batchSizes: number[]): Promise<LoadOutcome> {
     const reply = await this.call({ kind: 'load', entry, batchSizes });
     if (!reply.ok || reply.kind !== 'load') throw new Error('inference thread answered out of turn');

@@ -18,7 +18,9 @@ export type ThreadRequest =
   | { id: number; kind: 'unload'; modelName: string }
   | { id: number; kind: 'ramps'; modelName: string; siteIds: number[]; fused: boolean; warmup: RampsWarmup }
   | { id: number; kind: 'infer'; modelName: string; batchSize: number; inputs: WireTensor[]; numRequests: number; earlyExit?: EarlyExitPlan }
-  | { id: number; kind: 'probe'; onnxBytes: Uint8Array };
+  | { id: number; kind: 'probe'; onnxBytes: Uint8Array }
+  /** Pin the inference thread (and the onnxruntime threads it starts later) to these CPUs. */
+  | { id: number; kind: 'pin'; cpus: string };
 
 export type ThreadReply =
   | { id: number; ok: false; code: number; message: string }

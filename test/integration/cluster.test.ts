@@ -2,8 +2,8 @@
  * The real thing: a controller process, two worker processes running onnxruntime, and the client
  * library, over zeromq on loopback with ports chosen at run time.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
@@ -46,6 +46,18 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
     await cluster?.stop();
     for (const w of cluster?.workers.values() ?? []) expect(w.child.exitCode !== null || w.child.signalCode !== null).toBe(true);
     rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it.runIf(process.platform === 'linux' && availableParallelism() > 1)("pins each worker's inference thread alone, each to a CPU of its own", () => {
+    const cpusOfThreads = (pid: number) =>
+      readdirSync(`/proc/${pid}/task`).map((tid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]!);
+    const all = cpusOfThreads(process.pid)[0]; // this process was not pinned
+    const pinned = cluster
+      .processes()
+      .filter((p) => p.name !== 'controller')
+      .map((p) => cpusOfThreads(p.pid).filter((cpus) => cpus !== all));
+    expect(pinned.map((p) => p.length)).toEqual([1, 1]);
+    expect(pinned[0]![0]).not.toBe(pinned[1]![0]);
   });
 
   it('answers 500 requests with deadlines exactly once each, correctly', async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pinProcess } from '../../bench/cpu-affinity.js';
+import { pinProcess } from '../../shared/cpu-affinity.js';
 
 const onLinux = process.platform === 'linux';
 /** A CPU other than the first, so that a pin that did nothing shows. */
