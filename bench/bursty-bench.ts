@@ -23,7 +23,8 @@
  * What slows runs down in a burst, measured in the same run: the CPU the controller and the
  * client spend per arrival (a phase of requests all rejected at arrival, SLO 1 ms, and the
  * saturating run's served requests), and per configuration each INFER's measured / predicted
- * duration by the arrivals per ms while it ran (bench/run-slowdown.ts).
+ * duration by the arrivals per ms while it ran, and by how much of it the other worker ran too
+ * (bench/run-slowdown.ts).
  *
  * Per configuration and seed: SLO attainment, rejected at arrival, admitted and then missed (% of
  * admitted; the goal is <= 0.5 %), split into finished late and dropped before running; and from
@@ -47,7 +48,7 @@ import { runOpenLoop } from '../loadgen/open-loop.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { pinProcess } from '../shared/cpu-affinity.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { slowdownByArrivals, type SlowdownBand } from './run-slowdown.js';
+import { slowdownByArrivals, slowdownByOverlap, type OverlapBand, type SlowdownBand } from './run-slowdown.js';
 import { loadDataset } from '../prepare/dataset.js';
 import { ErrorCode } from '../shared/error-codes.js';
 import { loadModelEntry } from '../shared/model-manifest.js';
@@ -125,7 +126,13 @@ function readCsv(path: string): Record<string, string>[] {
  * From the controller's logs: result hop (worker sent -> controller read), run/predicted-median
  * ratios, and those ratios by the arrivals per ms during the run.
  */
-function actionStats(logDir: string): { resultHopP50Ms: number; resultHopP99Ms: number; runRatioP99: number; runSlowdown: SlowdownBand[] } {
+function actionStats(logDir: string): {
+  resultHopP50Ms: number;
+  resultHopP99Ms: number;
+  runRatioP99: number;
+  runSlowdown: SlowdownBand[];
+  runSlowdownByOverlap: OverlapBand[];
+} {
   const infers = readCsv(join(logDir, 'actions.csv')).filter((r) => r.action_type === 'infer' && r.actual_start_ms && r.worker_sent_ms);
   const hops = infers.map((r) => Number(r.t_ms) - Number(r.worker_sent_ms));
   const ratios = infers.map((r) => Number(r.actual_duration_ms) / Number(r.expected_duration_ms));
@@ -134,12 +141,14 @@ function actionStats(logDir: string): { resultHopP50Ms: number; resultHopP99Ms: 
     startMs: Number(r.actual_start_ms),
     durationMs: Number(r.actual_duration_ms),
     expectedDurationMs: Number(r.expected_duration_ms),
+    worker: r.worker!,
   }));
   return {
     resultHopP50Ms: quantile(hops, 0.5),
     resultHopP99Ms: quantile(hops, 0.99),
     runRatioP99: quantile(ratios, 0.99),
     runSlowdown: slowdownByArrivals(runs, arrivalsMs),
+    runSlowdownByOverlap: slowdownByOverlap(runs),
   };
 }
 
@@ -335,6 +344,7 @@ async function main(): Promise<void> {
       'result hop p50/p99 ms': `${actions.resultHopP50Ms.toFixed(2)}/${actions.resultHopP99Ms.toFixed(2)}`,
       'run/median p99': actions.runRatioP99.toFixed(2),
       'run/pred p90 by arrivals/ms (<0.2, 0.2-1, 1-2, >=2)': actions.runSlowdown.map((b) => b.ratioP90.toFixed(2)).join(' / '),
+      'runs > 1.5x pred % by overlap (<5, 5-50, 50-95, >=95 %)': actions.runSlowdownByOverlap.map((b) => b.over1p5Pct.toFixed(1)).join(' / '),
     });
   }
   process.stdout.write(

@@ -233,7 +233,9 @@ async function main(): Promise<void> {
   for (const model of PREDICTABILITY_MODELS) {
     // The last variant leaves a core free of runs (one worker on this 2-core host): what the
     // predictions are when the controller, the client and the host need not preempt a run.
-    for (const variant of [{}, { busy: true }, { busy: true, workerArgs: ['--nice', '0'] }, { numWorkers: 1 }]) {
+    // The fifth leaves the two inference threads unpinned, as before each worker got a CPU of its
+    // own (docs/benchmarks.md, "Two runs on one core"), side by side with the first.
+    for (const variant of [{}, { busy: true }, { busy: true, workerArgs: ['--nice', '0'] }, { numWorkers: 1 }, { unpinned: true }]) {
       byModel.push(await measurePredictability({ model, loadFraction: 0.7, seconds: PREDICTABILITY_SECONDS, progress, ...variant }));
     }
   }
@@ -241,13 +243,16 @@ async function main(): Promise<void> {
   // busy, against the median run of their batch size (run-jitter.ts).
   const floors = new Map(PREDICTABILITY_MODELS.map((model) => [model, { quiet: measureRunJitter(model, false), busy: measureRunJitter(model, true) }]));
   const section = (model: string) => {
-    const [quiet, busy, busyNiceZero, spareCore] = byModel.filter((m) => m.model === model);
+    const [quiet, busy, busyNiceZero, spareCore, unpinned] = byModel.filter((m) => m.model === model);
     const floor = floors.get(model)!;
     return {
       ...quiet!,
       predictionErrorP99PctSpareCore: spareCore!.predictionErrorP99Pct,
       startLatenessP99MsSpareCore: spareCore!.startLatenessP99Ms,
       spareCore,
+      predictionErrorP99PctUnpinned: unpinned!.predictionErrorP99Pct,
+      startLatenessP99MsUnpinned: unpinned!.startLatenessP99Ms,
+      unpinned,
       runJitterFloorP99Pct: floor.quiet.oracleErrorP99Pct,
       runJitterFloorP99PctBusy: floor.busy.oracleErrorP99Pct,
       runJitterFloor: floor,
@@ -265,7 +270,7 @@ async function main(): Promise<void> {
     `\n${formatTable(
       byModel.map((m) => ({
         model: m.model,
-        host: `${m.busy ? (m.workerArgs.length > 0 ? `busy, ${m.workerArgs.join(' ')}` : 'busy') : 'quiet'}${m.numWorkers === 1 ? ', 1 worker' : ''}`,
+        host: `${m.busy ? (m.workerArgs.length > 0 ? `busy, ${m.workerArgs.join(' ')}` : 'busy') : 'quiet'}${m.numWorkers === 1 ? ', 1 worker' : ''}${m.unpinned ? ', unpinned' : ''}`,
         'slo ms': m.sloMs,
         'capacity rps': Math.round(m.capacityRps),
         'slo % at 70 %': (100 * m.sloAttainment).toFixed(2),

@@ -89,6 +89,8 @@ export interface PredictabilityOptions {
   workerArgs?: string[];
   /** Workers serving the model (default 2, one per core of the machine the benchmarks ran on). */
   numWorkers?: number;
+  /** Leave the workers' inference threads unpinned (LocalCluster pins each to a CPU of its own). */
+  unpinned?: boolean;
 }
 
 /** A busy host: one process spinning on a core until stopped. */
@@ -106,7 +108,7 @@ export function startCpuHog(): { stop(): Promise<void> } {
 
 export async function measurePredictability(options: PredictabilityOptions) {
   const { model, loadFraction, seconds, progress } = options;
-  const label = `${model}${options.busy ? ', busy host' : ''}${options.workerArgs?.length ? ` (worker ${options.workerArgs.join(' ')})` : ''}`;
+  const label = `${model}${options.busy ? ', busy host' : ''}${options.unpinned ? ', unpinned' : ''}${options.workerArgs?.length ? ` (worker ${options.workerArgs.join(' ')})` : ''}`;
   const entry = loadModelEntry('models', model);
   const sloMs = sloFor(entry, undefined, undefined, 40);
   const inputPool = Array.from({ length: 64 }, (_, i) => randomInputs(entry.manifest, i + 1));
@@ -121,6 +123,7 @@ export async function measurePredictability(options: PredictabilityOptions) {
     preload: [model],
     controllerArgs: ['--log-dir', logDir],
     ...(options.workerArgs ? { workerArgs: options.workerArgs } : {}),
+    ...(options.unpinned ? { pinInference: false } : {}),
   });
   let hog: { stop(): Promise<void> } | undefined;
   const client = await EscapementClient.connect(cluster.clientUrl);
@@ -148,6 +151,7 @@ export async function measurePredictability(options: PredictabilityOptions) {
       busy: options.busy ?? false,
       workerArgs: options.workerArgs ?? [],
       numWorkers: options.numWorkers ?? 2,
+      unpinned: options.unpinned ?? false,
       sloMs,
       loadFraction,
       capacityRps,
