@@ -38,6 +38,16 @@ export interface SlowdownBand {
 
 const quantile = (sorted: number[], q: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Number.NaN);
 
+/** A band's runs, read from their ascending ratios. */
+const ratioStats = (sorted: number[]) => ({ numRuns: sorted.length, ratioP50: quantile(sorted, 0.5), ratioP90: quantile(sorted, 0.9) });
+
+/** The band `value` falls in, given the bands' ascending lower edges (the first takes anything lower). */
+function bandOf(edges: readonly number[], value: number): number {
+  let band = edges.length - 1;
+  while (band > 0 && value < edges[band]!) band--;
+  return band;
+}
+
 /** First index whose value is > `value` in an ascending array. */
 function upperBound(sorted: readonly number[], value: number): number {
   let lo = 0;
@@ -57,19 +67,14 @@ export function slowdownByArrivals(runs: readonly RunTiming[], arrivalsMs: reado
   for (const run of runs) {
     if (!(run.durationMs > 0) || !(run.expectedDurationMs > 0)) continue;
     const during = upperBound(arrivals, run.startMs + run.durationMs) - upperBound(arrivals, run.startMs);
-    const perMs = during / run.durationMs;
-    let band = ARRIVAL_BANDS_PER_MS.length - 1;
-    while (band > 0 && perMs < ARRIVAL_BANDS_PER_MS[band]!) band--;
-    ratios[band]!.push(run.durationMs / run.expectedDurationMs);
+    ratios[bandOf(ARRIVAL_BANDS_PER_MS, during / run.durationMs)]!.push(run.durationMs / run.expectedDurationMs);
   }
   return ARRIVAL_BANDS_PER_MS.map((fromPerMs, band) => {
     const sorted = ratios[band]!.sort((a, b) => a - b);
     return {
       fromPerMs,
       toPerMs: ARRIVAL_BANDS_PER_MS[band + 1] ?? Number.POSITIVE_INFINITY,
-      numRuns: sorted.length,
-      ratioP50: quantile(sorted, 0.5),
-      ratioP90: quantile(sorted, 0.9),
+      ...ratioStats(sorted),
     };
   });
 }
@@ -112,19 +117,14 @@ export function slowdownByOverlap(runs: readonly RunTiming[]): OverlapBand[] {
         overlapMs += Math.min(to, w.ends[i]!) - Math.max(from, w.starts[i]!);
     }
     // with more than two workers, overlaps add up past the run's length: cap at all of it
-    const share = Math.min(1, overlapMs / run.durationMs);
-    let band = OVERLAP_BANDS.length - 1;
-    while (band > 0 && share < OVERLAP_BANDS[band]!) band--;
-    ratios[band]!.push(run.durationMs / run.expectedDurationMs);
+    ratios[bandOf(OVERLAP_BANDS, Math.min(1, overlapMs / run.durationMs))]!.push(run.durationMs / run.expectedDurationMs);
   }
   return OVERLAP_BANDS.map((fromShare, band) => {
     const sorted = ratios[band]!.sort((a, b) => a - b);
     return {
       fromShare,
       toShare: OVERLAP_BANDS[band + 1] ?? 1.01,
-      numRuns: sorted.length,
-      ratioP50: quantile(sorted, 0.5),
-      ratioP90: quantile(sorted, 0.9),
+      ...ratioStats(sorted),
       over1p5Pct: sorted.length ? (100 * sorted.filter((x) => x > 1.5).length) / sorted.length : Number.NaN,
     };
   });
