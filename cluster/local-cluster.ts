@@ -30,9 +30,9 @@ export interface LocalClusterOptions {
   verbose?: boolean;
   /**
    * Pin each worker's inference thread to a CPU of its own, worker i on CPU i mod the host's CPUs
-   * (`worker --inference-cpus`). Default true. Unpinned, Linux often stacked two workers' runs on
-   * one core while the other idled (each then took twice its prediction), and did not move one
-   * for milliseconds. Everything else (main threads, the controller, clients) still floats.
+   * (`worker --inference-cpus`). Default true. Unpinned, Linux at times stacked two workers' runs
+   * on one core while the other idled, for milliseconds, and each run then took up to twice its
+   * prediction (docs/benchmarks.md, "Two runs on one core"). Everything else (main threads, the controller, clients) still floats.
    */
   pinInference?: boolean;
 }

@@ -26,14 +26,14 @@ export const SERVING_NODE_FLAGS: readonly string[] = [
  *
  * A worker's own JavaScript per action (decode, queue, hand the tensors to the inference thread,
  * encode the result) is small beside a run; the optimizing compiler still recompiled it in bursts
- * for the first ~20 s of serving (fmnist-resnet at 300 req/s after 500 warm-up requests: 100+
- * compiles of 1-54 ms of helper-thread CPU each, and deoptimizations whenever an object of a new
- * shape arrived, an exit's message or a chain's result). On two cores each burst came out of a
+ * for the first ~20 s of serving (fmnist-resnet at 300 req/s, after 8 s of warm-up: 104 compiles
+ * in the next 20 s, up to 54 ms of helper-thread CPU each, and deoptimizations whenever an object
+ * of a new shape arrived, an exit's message or a chain's result). On two cores each burst came out of a
  * run in flight. Baseline code compiles once, cheaply, on the thread that runs it. Measured: the
  * worker's CPU at 150 req/s was the same within noise (9.9-11.1 s against 10.1-10.6 s over 20 s);
  * in five alternated demo pairs, the runs' p99 of measured / predicted fell in every pair (1.83-
  * 1.91 against 1.87-1.99) and runs over 2x their prediction from 0.54-0.93 % to 0.54-0.76 %
- * (docs/benchmarks.md, "The worker's compiler"). `bin/escapement worker` passes it too.
+ * (docs/benchmarks.md, "Two runs on one core, and the worker's compiler"). `bin/escapement worker` passes it too.
  */
 export const WORKER_NODE_FLAGS: readonly string[] = ['--max-opt=1'];
 
