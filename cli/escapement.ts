@@ -15,6 +15,7 @@ import { traceArgsOf, withTraceOptions } from './trace-options.js';
 import { runController, runWorker } from './serve-commands.js';
 import { ingestModel } from '../prepare/ingest.js';
 import { formatInspection, inspectModel } from '../prepare/model-inspection.js';
+import { DEFAULT_MAX_SAMPLE_AGE_NS } from '../controller/latency-estimator.js';
 
 const DEFAULT_MODEL_DIR = 'models';
 
@@ -106,6 +107,12 @@ await yargs(hideBin(process.argv))
             'let the controller activate/deactivate ramps by utility, at most one change per 512 monitored requests (each change ' +
             "costs every worker a planned RAMPS action building the new chain); --no-adjust-ramps keeps the package's ramps",
         })
+        .option('max-sample-age-ms', {
+          type: 'number',
+          default: DEFAULT_MAX_SAMPLE_AGE_NS / 1e6,
+          describe:
+            "duration estimates forget a worker's measurements older than this (a batch size left with none goes back to its LOAD profile); 0: only the last 100 per batch size count",
+        })
         .option('tail-pool-runs', {
           type: 'number',
           default: 0,
@@ -171,6 +178,7 @@ await yargs(hideBin(process.argv))
         maxEnqueuedBatches: a['max-enqueued-batches'],
         adjustRamps: a['adjust-ramps'],
         tailPoolRuns: a['tail-pool-runs'],
+        maxSampleAgeMs: a['max-sample-age-ms'],
         httpPort: a['http-port'],
         httpToken: tokenOption(a['http-token'], a['http-token-file'], 'http-token'),
         adminToken: tokenOption(a['admin-token'], a['admin-token-file'], 'admin-token'),

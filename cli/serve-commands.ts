@@ -39,6 +39,8 @@ export interface ControllerArgs {
   adjustRamps: boolean;
   /** Pool this many recent runs per worker into every deadline bound (0: off; see latency-estimator.ts). */
   tailPoolRuns?: number;
+  /** Estimates forget measurements older than this (ms; 0: by count only; absent: the default, see latency-estimator.ts). */
+  maxSampleAgeMs?: number;
   /** Early-exit thresholds tuned online (default) or static (a baseline). */
   thresholds?: 'online' | 'static';
   /** The share of the accuracy budget the online tuner may spend (default 1). */
@@ -94,6 +96,7 @@ export async function runController(args: ControllerArgs): Promise<void> {
         `(from escapement keys), or --insecure on a machine or private network you trust (the local demo and tests do)`,
     );
   }
+  if (args.maxSampleAgeMs !== undefined && !(args.maxSampleAgeMs >= 0)) throw new Error(`--max-sample-age-ms must be >= 0, got ${args.maxSampleAgeMs}`);
   const q = args.admissionMarginQuantile ?? 0;
   if (!(q >= 0 && q < 1)) throw new Error(`--admission-margin-quantile must be in [0, 1), got ${q}`);
   const log = makeLogger('controller');
@@ -124,7 +127,11 @@ export async function runController(args: ControllerArgs): Promise<void> {
       policy: args.policy,
       batchTimeoutNs: args.batchTimeoutMs * 1e6,
       ...(args.maxEnqueuedBatches !== undefined ? { maxEnqueuedBatches: args.maxEnqueuedBatches } : {}),
-      ...(args.tailPoolRuns ? { estimator: { ...DEFAULT_ESTIMATOR_CONFIG, tailWindow: args.tailPoolRuns } } : {}),
+      estimator: {
+        ...DEFAULT_ESTIMATOR_CONFIG,
+        ...(args.tailPoolRuns ? { tailWindow: args.tailPoolRuns } : {}),
+        ...(args.maxSampleAgeMs !== undefined ? { maxSampleAgeNs: args.maxSampleAgeMs * 1e6 } : {}),
+      },
       ...(args.admissionMarginQuantile ? { admissionMargin: { ...DEFAULT_ADMISSION_MARGIN, quantile: args.admissionMarginQuantile } } : {}),
       ...(args.fusedRelease === false ? { fusedRelease: false } : {}),
     },

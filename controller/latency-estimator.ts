@@ -18,6 +18,11 @@
  * measurement updates a per-(model, worker) ratio of measured to profiled time (EWMA), and a
  * size with no measurement of its own is estimated as profile × ratio. A worker that turns out
  * 10x slower than profiled is then predicted slower at every batch size after one result.
+ *
+ * Age: a window keeps its last 100 samples, but none older than `maxSampleAgeNs` (10 s), so that
+ * a batch size that runs rarely (a burst's large batches) is not predicted from the last burst's
+ * contention for as long as it takes to run 100 more; once its samples are gone it is back to
+ * profile × drift.
  */
 export interface EstimatorConfig {
   /** Samples kept per key. Default 100: long enough that one outlier barely moves p95. */
@@ -42,9 +47,36 @@ export interface EstimatorConfig {
    * (controller --tail-pool-runs), not the default.
    */
   tailWindow?: number;
+  /**
+   * Measurements older than this (ns) stop counting: each new result of a (model, worker) pair
+   * drops its older samples from every batch size's window. A batch size left with none goes back
+   * to its LOAD profile times the pair's drift, like a size that never ran; one without a profile
+   * keeps its newest sample. Absent or 0: off (samples leave by count only). The default config
+   * has DEFAULT_MAX_SAMPLE_AGE_NS.
+   */
+  maxSampleAgeNs?: number;
 }
 
-export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = { windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0.03 };
+/**
+ * Default age limit of a measurement. NOTE: the windows are 100 samples, so a batch size that
+ * runs often renews its window within a second or two and never reaches this age; only the rare
+ * ones do (a burst's large batches, a saturating phase's batches of 16). Those kept the last
+ * overload's runs until the next one, and the planner then predicted a burst's batches at the
+ * previous burst's contention (p11 of issue #16's notes: after a saturating phase, SLO at 50 %
+ * rose from 97.8 to 99.7 % only over three 3 s phases).
+ */
+export const DEFAULT_MAX_SAMPLE_AGE_NS = 10e9;
+
+export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = {
+  windowSize: 100,
+  percentile: 0.95,
+  expectedPercentile: 0.5,
+  shiftStep: 0.03,
+  maxSampleAgeNs: DEFAULT_MAX_SAMPLE_AGE_NS,
+};
+
+/** Profile samples a seeded window starts with: four at the median, one at the p99. */
+const SEED_MEDIANS = 4;
 
 /** The pooled tail needs this many ratios before it counts. */
 const MIN_TAIL_SAMPLES = 16;
@@ -67,31 +99,46 @@ const MIN_SHIFT = 1;
 const MAX_SHIFT = 2;
 
 /**
- * The last `capacity` measurements, kept twice: in arrival order (to know which one leaves) and
- * sorted (so a percentile is a lookup). An insert is two binary searches and two short splices;
- * plans read percentiles on every arrival and plan, so reads must not sort or allocate.
+ * The last `capacity` measurements with the time each was taken, kept twice: in arrival order
+ * (a ring, to know which one leaves, by count or by age) and sorted (so a percentile is a
+ * lookup). An insert is two binary searches and two short splices; plans read percentiles on
+ * every arrival and plan, so reads must not sort or allocate.
  */
 class SlidingWindow {
-  private readonly values: number[] = [];
+  private readonly values: Float64Array;
+  private readonly atNs: Float64Array;
   private readonly sorted: number[] = [];
-  private next = 0;
+  /** Ring index of the oldest sample. */
+  private head = 0;
+  private count = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly capacity: number) {
+    this.values = new Float64Array(capacity);
+    this.atNs = new Float64Array(capacity);
+  }
 
-  insert(value: number): void {
-    if (this.values.length < this.capacity) {
-      this.values.push(value);
-    } else {
-      const leaving = this.values[this.next]!;
-      this.values[this.next] = value;
-      this.next = (this.next + 1) % this.capacity;
-      this.sorted.splice(lowerBound(this.sorted, leaving), 1);
-    }
+  insert(value: number, atNs = 0): void {
+    if (this.count === this.capacity) this.dropOldest();
+    const i = (this.head + this.count) % this.capacity;
+    this.values[i] = value;
+    this.atNs[i] = atNs;
+    this.count++;
     this.sorted.splice(lowerBound(this.sorted, value), 0, value);
   }
 
+  private dropOldest(): void {
+    this.sorted.splice(lowerBound(this.sorted, this.values[this.head]!), 1);
+    this.head = (this.head + 1) % this.capacity;
+    this.count--;
+  }
+
+  /** Drops the samples taken before `cutNs`, oldest first, keeping at least the `keep` newest. */
+  dropTakenBefore(cutNs: number, keep: number): void {
+    while (this.count > keep && this.atNs[this.head]! < cutNs) this.dropOldest();
+  }
+
   get size(): number {
-    return this.values.length;
+    return this.count;
   }
 
   percentile(p: number): number {
@@ -119,6 +166,8 @@ interface Slot {
   window: SlidingWindow;
   /** Profiled median, when the slot was seeded from a LOAD profile. */
   profiledNs?: number;
+  /** Profiled p99, with `profiledNs`. */
+  profiledP99Ns?: number;
   /** True once a real measurement (not a profile seed) went in. */
   measured: boolean;
 }
@@ -168,17 +217,18 @@ export class LatencyEstimator {
     return state;
   }
 
-  /** Seeds a key from an offline profile (median and p99 of the profiling runs). */
-  seed(model: string, workerId: string, batchSize: number, medianNs: number, p99Ns: number): void {
+  /** Seeds a key from an offline profile (median and p99 of the profiling runs), at `nowNs`. */
+  seed(model: string, workerId: string, batchSize: number, medianNs: number, p99Ns: number, nowNs = 0): void {
     const window = new SlidingWindow(this.config.windowSize);
     // A handful of profile samples: the first real measurements quickly outweigh them.
-    for (let i = 0; i < 4; i++) window.insert(medianNs);
-    window.insert(p99Ns);
-    this.pair(model, workerId).slots.set(batchSize, { window, profiledNs: medianNs, measured: false });
+    for (let i = 0; i < SEED_MEDIANS; i++) window.insert(medianNs, nowNs);
+    window.insert(p99Ns, nowNs);
+    this.pair(model, workerId).slots.set(batchSize, { window, profiledNs: medianNs, profiledP99Ns: p99Ns, measured: false });
     this.lastSlot = undefined;
   }
 
-  record(model: string, workerId: string, batchSize: number, durationNs: number): void {
+  /** A measured duration of `batchSize` (or another key) on this worker, finished at `nowNs`. */
+  record(model: string, workerId: string, batchSize: number, durationNs: number, nowNs = 0): void {
     const pair = this.pair(model, workerId);
     let slot = pair.slots.get(batchSize);
     if (!slot) {
@@ -203,11 +253,29 @@ export class LatencyEstimator {
       pair.shift *= durationNs > predictedNs ? 1 + this.config.shiftStep : 1 - this.config.shiftStep;
       pair.shift = Math.min(MAX_SHIFT, Math.max(MIN_SHIFT, pair.shift));
     }
-    slot.window.insert(durationNs);
+    slot.window.insert(durationNs, nowNs);
     slot.measured = true;
     if (slot.profiledNs !== undefined && slot.profiledNs > 0) {
       const ratio = Math.min(MAX_DRIFT, Math.max(MIN_DRIFT, durationNs / slot.profiledNs));
       pair.drift = pair.drift === undefined ? ratio : pair.drift + DRIFT_ALPHA * (ratio - pair.drift);
+    }
+    if ((this.config.maxSampleAgeNs ?? 0) > 0) this.age(pair, nowNs - this.config.maxSampleAgeNs!, nowNs);
+  }
+
+  /**
+   * Drops the pair's measurements taken before `cutNs`. A measured window left empty is seeded
+   * again from its profile (read times the pair's drift, as a size that never ran); one without
+   * a profile keeps its newest sample. O(batch sizes) per result, plus what leaves.
+   */
+  private age(pair: PairState, cutNs: number, nowNs: number): void {
+    for (const slot of pair.slots.values()) {
+      if (!slot.measured) continue;
+      const hasProfile = slot.profiledNs !== undefined;
+      slot.window.dropTakenBefore(cutNs, hasProfile ? 0 : 1);
+      if (slot.window.size > 0) continue;
+      for (let i = 0; i < SEED_MEDIANS; i++) slot.window.insert(slot.profiledNs!, nowNs);
+      slot.window.insert(slot.profiledP99Ns ?? slot.profiledNs!, nowNs);
+      slot.measured = false;
     }
   }
 

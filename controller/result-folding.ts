@@ -137,7 +137,7 @@ export class ResultFolding {
         return fold;
       }
       case 'load':
-        this.foldLoad(worker, inflight.action, msg);
+        this.foldLoad(worker, inflight.action, msg, nowNs);
         return { outcomes: [], record };
       case 'unload':
         return { outcomes: [], record };
@@ -147,7 +147,7 @@ export class ResultFolding {
         if (instance && msg.code === ErrorCode.OK) {
           instance.readyRampSets.add(key);
           instance.pendingRampSets.delete(key);
-          this.host.estimator.record(inflight.action.modelName, worker.id, rampsEstimateKey(inflight.action.warmup), msg.timing.durationNs);
+          this.host.estimator.record(inflight.action.modelName, worker.id, rampsEstimateKey(inflight.action.warmup), msg.timing.durationNs, nowNs);
         }
         // NOTE: a failed set stays in pendingRampSets, so it is not retried on this worker.
         return { outcomes: [], record };
@@ -164,6 +164,7 @@ export class ResultFolding {
         worker.id,
         profileKey(action.batchSize, action.sequenceLength),
         msg.timing.durationNs / this.foldExits(worker, action, msg, nowNs),
+        nowNs,
       );
       const answered = inflight.answeredRows;
       const outputIndex = (row: number) => (msg.outputRows ? msg.outputRows.indexOf(row) : row);
@@ -240,10 +241,10 @@ export class ResultFolding {
       worker.usedBytes += this.host.placement.weightsBytes(model);
       model.holders.set(worker.id, worker);
     }
-    this.foldLoad(worker, action, msg);
+    this.foldLoad(worker, action, msg, nowNs);
   }
 
-  private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg): void {
+  private foldLoad(worker: WorkerState, action: LoadAction, msg: ActionResultMsg, nowNs: number): void {
     const instance = worker.instances.get(action.modelName);
     const model = this.host.models.get(action.modelName)!;
     // A LOAD re-planned after an adopted late one: the worker already holds the model, as the controller knows.
@@ -256,9 +257,9 @@ export class ResultFolding {
       }
       return;
     }
-    this.host.estimator.record(action.modelName, worker.id, 0, msg.timing.durationNs);
+    this.host.estimator.record(action.modelName, worker.id, 0, msg.timing.durationNs, nowNs);
     for (const entry of msg.profile ?? []) {
-      this.host.estimator.seed(action.modelName, worker.id, profileKey(entry.batchSize, entry.sequenceLength), entry.durationNs, entry.p99DurationNs);
+      this.host.estimator.seed(action.modelName, worker.id, profileKey(entry.batchSize, entry.sequenceLength), entry.durationNs, entry.p99DurationNs, nowNs);
     }
     if (instance) {
       instance.state = 'loaded';

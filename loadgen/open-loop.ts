@@ -18,8 +18,12 @@ export interface OpenLoopOptions {
   /** Mean arrival rate, requests per second. */
   ratePerSec: number;
   sloMs: number;
-  /** Poisson gaps (default), evenly spaced, or gamma gaps with coefficient of variation `cv`. */
-  arrivals?: 'poisson' | 'uniform' | 'gamma';
+  /**
+   * Poisson gaps (default), evenly spaced, or gamma gaps with coefficient of variation `cv`; or
+   * `offsetsNs`: each request's send time from the start, as given (a trace's schedule; then
+   * `numRequests`, `ratePerSec`, `seed` and `cv` are not used).
+   */
+  arrivals?: 'poisson' | 'uniform' | 'gamma' | { offsetsNs: readonly number[] };
   /** `gamma` arrivals: coefficient of variation of the gaps. Default 1. */
   cv?: number;
   seed?: number;
@@ -85,7 +89,9 @@ export async function runOpenLoop(client: EscapementClient, options: OpenLoopOpt
 }
 
 async function sendOnSchedule(client: EscapementClient, options: OpenLoopOptions): Promise<OpenLoopResult> {
-  const offsets = arrivalOffsetsNs(options.numRequests, options.ratePerSec, options.arrivals ?? 'poisson', options.seed ?? 1, options.cv ?? 1);
+  const arrivals = options.arrivals ?? 'poisson';
+  const offsets =
+    typeof arrivals === 'object' ? arrivals.offsetsNs : arrivalOffsetsNs(options.numRequests, options.ratePerSec, arrivals, options.seed ?? 1, options.cv ?? 1);
   const responses: InferResponse[] = [];
   const scheduleLagMs: number[] = [];
   const inflight: Promise<void>[] = [];

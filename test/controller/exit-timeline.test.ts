@@ -2,19 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ExitTimeline, segmentOfStage } from '../../controller/exit-timeline.js';
 import { ErrorCode } from '../../shared/error-codes.js';
 import type { InferAction } from '../../shared/protocol.js';
-import type { SchedulerConfig } from '../../controller/scheduler-config.js';
-import { FakeCluster, MS, modelSpec, type FakeWorkerKnobs } from '../support/fake-cluster.js';
+import { FakeCluster, MS, modelSpec } from '../support/fake-cluster.js';
+import { EXIT_PROFILE, HEAD_COSTS, RAMPS, exitCluster, segmentNs } from '../support/exit-cluster.js';
 
-const byBatch = (perItemMs: number) => ({ 1: perItemMs, 2: 2 * perItemMs, 4: 4 * perItemMs, 8: 8 * perItemMs, 16: 16 * perItemMs });
 // A model of 1 ms per item: ramp sites at 30 % and 70 % of it; the chain costs 5 % more.
-const profile = {
-  batchSizes: [1, 2, 4, 8, 16],
-  wholeMs: byBatch(1),
-  siteUpToMs: { 1: byBatch(0.3), 2: byBatch(0.7) },
-  chainMs: byBatch(1.05),
-  referenceBatchSize: 4,
-};
-const costs = { 1: byBatch(0.01), 2: byBatch(0.01) };
+const profile = EXIT_PROFILE;
+const costs = HEAD_COSTS;
 const timeline = () => new ExitTimeline(profile, costs);
 const S = 1e9;
 
@@ -176,28 +169,6 @@ describe('ExitTimeline', () => {
 
 // ---------------------------------------------------------------------------------------------
 // The scheduler on a fake cluster whose workers answer rows at the ramps
-
-const RAMPS = [
-  { siteId: 1, threshold: 0.9 },
-  { siteId: 2, threshold: 0.9 },
-];
-/** Segment s of the chain, as the profile has it: 0.3 / 0.4 / 0.3 ms per row, 5 % chain overhead, heads 0.01 ms. */
-const segmentNs = (_m: string, s: number, rows: number) => rows * MS * (1.05 * [0.3, 0.4, 0.3][s]! + (s < 2 ? 0.01 : 0));
-
-/** The fused model (release with a queue behind the batch): the whole model plus 0.01 ms per row per head. */
-const fusedNs = (_m: string, b: number) => b * MS * 1.02;
-
-function exitCluster(mode: 'release' | 'compact', exitShares: FakeWorkerKnobs['exitShares'], numWorkers = 1, config: Partial<SchedulerConfig> = {}) {
-  const spec = modelSpec('ee');
-  spec.exitTimeline = new ExitTimeline(profile, costs);
-  spec.earlyExit = { mode, ramps: RAMPS, monitorFraction: 0.1 };
-  const c = new FakeCluster([spec], config);
-  for (let w = 0; w < numWorkers; w++)
-    c.addWorker(`w${w}`, 10_000, { inferNs: (_m, b) => b * MS, profileNs: (_m, b) => b * MS, exitShares, segmentNs, fusedNs });
-  c.scheduler.pin('ee');
-  c.runForMs(100);
-  return c;
-}
 
 /** Submits `count` requests every `gapMs` for `ms`; returns their ids and arrival times. */
 function steadyLoad(c: FakeCluster, ms: number, gapMs: number, sloMs: number): { id: number; atNs: number }[] {

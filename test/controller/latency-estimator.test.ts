@@ -103,6 +103,45 @@ describe('LatencyEstimator', () => {
     });
   });
 
+  it('reads exactly the window left after samples age out, as later ones come and go by count', () => {
+    const S = 1e9;
+    const est = new LatencyEstimator({ windowSize: 5, percentile: 1, expectedPercentile: 0, shiftStep: 0, maxSampleAgeNs: 10 * S });
+    // 0..99 at one per second (shuffled values): each read sees the values of the last 10 s, at most 5
+    const stream = Array.from({ length: 100 }, (_, i) => (i * 37) % 100);
+    stream.forEach((v, i) => {
+      est.record('m', 'w', 1, v, i * S);
+      const window = stream.slice(Math.max(0, i - 4), i + 1);
+      expect([est.expectedNs('m', 'w', 1), est.estimateNs('m', 'w', 1)]).toEqual([Math.min(...window), Math.max(...window)]);
+    });
+    // a sample every 3 s: the window holds those of the last 10 s only (4 of them), not the last 5
+    const sparse = new LatencyEstimator({ windowSize: 5, percentile: 1, expectedPercentile: 0, shiftStep: 0, maxSampleAgeNs: 10 * S });
+    [50, 10, 20, 30, 40, 45].forEach((v, i) => sparse.record('m', 'w', 1, v, i * 3 * S));
+    expect(sparse.expectedNs('m', 'w', 1)).toBe(20); // 50 and 10 (at 0 s and 3 s) are older than 10 s at 15 s
+  });
+
+  it("lets a rarely run batch size's old measurements go: it is back to profile x drift, not the last burst's contention", () => {
+    const S = 1e9;
+    const run = (maxSampleAgeNs: number) => {
+      const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0, maxSampleAgeNs });
+      est.seed('m', 'w', 1, 1_000, 1_100, 0);
+      est.seed('m', 'w', 16, 10_000, 11_000, 0);
+      est.record('m', 'w', 0, 50_000, 0); // a LOAD's duration: a key without a profile
+      // a burst at 1 s: batches of 16 at 2.5x their profile, the host crowded
+      for (let i = 0; i < 20; i++) est.record('m', 'w', 16, 25_000, 1 * S + i * 1e6);
+      const duringBurst = est.expectedNs('m', 'w', 16)!;
+      // then 20 s of batches of 1 at their profiled speed
+      for (let t = 2 * S; t <= 22 * S; t += 0.1 * S) est.record('m', 'w', 1, 1_000, t);
+      return { duringBurst, after: est.expectedNs('m', 'w', 16)!, afterBound: est.estimateNs('m', 'w', 16)!, load: est.expectedNs('m', 'w', 0) };
+    };
+    const aged = run(10 * S);
+    expect(aged.duringBurst).toBe(25_000);
+    expect(aged.after).toBeCloseTo(10_000, -2); // the profile, times a drift back near 1
+    expect(aged.afterBound).toBeGreaterThan(aged.after); // the profile's p99 is back in the window
+    expect(aged.afterBound).toBeLessThan(11_500);
+    expect(aged.load).toBe(50_000); // no profile to go back to: the newest sample stays
+    expect(run(0).after).toBe(25_000); // without the age limit, the burst is remembered
+  });
+
   it('answers repeated reads of one key from the current state after a re-seed or a removal', () => {
     const est = new LatencyEstimator();
     est.seed('m', 'w', 2, 1000, 1000);
