@@ -75,6 +75,9 @@ export const DEFAULT_ESTIMATOR_CONFIG: EstimatorConfig = {
   maxSampleAgeNs: DEFAULT_MAX_SAMPLE_AGE_NS,
 };
 
+/** `ageAll` sweeps every pair at most this many times per age limit. */
+const SWEEPS_PER_AGE = 10;
+
 /** Profile samples a seeded window starts with: four at the median, one at the p99. */
 const SEED_MEDIANS = 4;
 
@@ -186,6 +189,8 @@ interface PairState {
    * seen at one batch size says little about the others (see MIN_SHIFT).
    */
   shift: number;
+  /** When the pair's last measurement came (for ageing its drift and shift with its samples). */
+  lastRecordNs: number;
 }
 
 export class LatencyEstimator {
@@ -194,6 +199,9 @@ export class LatencyEstimator {
   private readonly pairs = new Map<string, Map<string, PairState>>();
   /** Per worker: recent measured / predicted-median ratios of INFERs, every model and size. */
   private readonly tails = new Map<string, SlidingWindow>();
+
+  /** When `ageAll` next sweeps every pair. */
+  private nextSweepNs = 0;
 
   private lastModel = '';
   private lastWorkerId = '';
@@ -211,7 +219,7 @@ export class LatencyEstimator {
     }
     let state = byWorker.get(workerId);
     if (!state) {
-      state = { slots: new Map(), shift: 1 };
+      state = { slots: new Map(), shift: 1, lastRecordNs: 0 };
       byWorker.set(workerId, state);
     }
     return state;
@@ -255,6 +263,7 @@ export class LatencyEstimator {
     }
     slot.window.insert(durationNs, nowNs);
     slot.measured = true;
+    pair.lastRecordNs = nowNs;
     if (slot.profiledNs !== undefined && slot.profiledNs > 0) {
       const ratio = Math.min(MAX_DRIFT, Math.max(MIN_DRIFT, durationNs / slot.profiledNs));
       pair.drift = pair.drift === undefined ? ratio : pair.drift + DRIFT_ALPHA * (ratio - pair.drift);
@@ -263,11 +272,29 @@ export class LatencyEstimator {
   }
 
   /**
+   * Ages every pair, also those of workers that get no results (a worker the planner leaves idle
+   * keeps the estimates of its last busy spell until then). At most every tenth of the age
+   * limit, so callers may ask on every arrival and plan.
+   */
+  ageAll(nowNs: number): void {
+    const maxAgeNs = this.config.maxSampleAgeNs ?? 0;
+    if (maxAgeNs <= 0 || nowNs < this.nextSweepNs) return;
+    this.nextSweepNs = nowNs + maxAgeNs / SWEEPS_PER_AGE;
+    for (const byWorker of this.pairs.values()) for (const pair of byWorker.values()) this.age(pair, nowNs - maxAgeNs, nowNs);
+  }
+
+  /**
    * Drops the pair's measurements taken before `cutNs`. A measured window left empty is seeded
    * again from its profile (read times the pair's drift, as a size that never ran); one without
-   * a profile keeps its newest sample. O(batch sizes) per result, plus what leaves.
+   * a profile keeps its newest sample. A pair with no measurement since `cutNs` also forgets its
+   * drift and shift: its estimates are the profile's. O(batch sizes) per result, plus what leaves.
    */
   private age(pair: PairState, cutNs: number, nowNs: number): void {
+    if (pair.lastRecordNs < cutNs) {
+      // nothing measured within the limit: the drift and the shift are as old as the samples
+      pair.drift = undefined;
+      pair.shift = 1;
+    }
     for (const slot of pair.slots.values()) {
       if (!slot.measured) continue;
       const hasProfile = slot.profiledNs !== undefined;

@@ -128,7 +128,7 @@ export class ResultFolding {
     if (!worker || !inflight) return { outcomes: [] }; // stale: given up on, or the worker was removed meanwhile
     worker.inflight.delete(msg.actionId);
     const endNs = msg.timing.endNs > 0 ? msg.timing.endNs : nowNs;
-    worker.timeline.complete(msg.actionId, endNs);
+    worker.timeline.complete(msg.actionId, endNs, msg.timing.startNs);
     const record = this.record(inflight, msg);
     switch (inflight.action.type) {
       case 'infer': {

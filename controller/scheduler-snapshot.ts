@@ -24,6 +24,7 @@ export function snapshotOf(
       memoryBudgetBytes: w.memoryBudgetBytes,
       usedBytes: w.usedBytes,
       freeInMs: (w.timeline.freeAtNs(nowNs) - nowNs) / 1e6,
+      startDelayMs: w.timeline.startDelayNs / 1e6,
       numInflight: w.inflight.size,
       models: [...w.instances.values()].map((i) => ({ name: i.model, state: i.state })),
       // Per batch size; text models: per sequence bucket, then batch size.

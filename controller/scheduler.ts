@@ -229,6 +229,7 @@ export class Scheduler {
 
   /** Admits a request, or answers it at once (REJECTED) when it cannot be served in time. */
   onArrival(request: QueuedRequest, nowNs: number): RequestOutcome | null {
+    this.estimator.ageAll(nowNs);
     const model = this.models.get(request.model);
     if (!model) return this.fail(request, 'REJECTED', ErrorCode.UNKNOWN_MODEL, `unknown model '${request.model}'`, nowNs);
     if (request.deadlineNs <= nowNs) {
@@ -249,6 +250,7 @@ export class Scheduler {
 
   plan(nowNs: number): PlanResult {
     const result: PlanResult = { actions: [], outcomes: [] };
+    this.estimator.ageAll(nowNs);
     // 0. give up on actions whose result never came
     this.book.expireOverdue(this.workers.values(), nowNs, {
       forgetInstance: (worker, model) => this.forgetInstance(worker, model),
@@ -272,7 +274,7 @@ export class Scheduler {
     dispatch.beginPlan(nowNs);
     const horizonNs = dispatch.horizonNs(nowNs);
     const seen = new Set<WorkerState>();
-    const free: { worker: WorkerState; freeAtNs: number; idleSinceNs: number }[] = [];
+    const free: { worker: WorkerState; busyUntilNs: number; idleSinceNs: number }[] = [];
     for (const name of this.modelsWithDemand) {
       const model = this.models.get(name)!;
       dispatch.expire(model, nowNs, result);
@@ -280,14 +282,16 @@ export class Scheduler {
       for (const worker of model.holders.values()) {
         if (seen.has(worker)) continue;
         seen.add(worker);
-        const freeAtNs = worker.timeline.freeAtNs(nowNs);
-        if (freeAtNs < horizonNs) free.push({ worker, freeAtNs, idleSinceNs: worker.timeline.idleSinceNs() });
+        if (worker.timeline.freeAtNs(nowNs) >= horizonNs) continue;
+        // NOTE: idle workers count as equally free whatever their learned start delays: a few µs
+        // apart would otherwise send every lone request to the same one
+        free.push({ worker, busyUntilNs: Math.max(nowNs, worker.timeline.plannedEndNs(nowNs)), idleSinceNs: worker.timeline.idleSinceNs() });
       }
     }
     // 3. fill each of those workers' timelines up to the horizon, earliest-free first; among
     //    idle workers the one idle longest first, so light load is spread rather than always
     //    landing on the first worker registered
-    free.sort((a, b) => a.freeAtNs - b.freeAtNs || a.idleSinceNs - b.idleSinceNs);
+    free.sort((a, b) => a.busyUntilNs - b.busyUntilNs || a.idleSinceNs - b.idleSinceNs);
     for (const { worker } of free) dispatch.fill(worker, nowNs, result);
     return result;
   }

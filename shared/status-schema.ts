@@ -66,6 +66,8 @@ export const WorkerStatus = Type.Object({
   usedBytes: anyNumber(),
   /** When its timeline frees up, from now. */
   freeInMs: anyNumber(),
+  /** How long after it is planned an action on this idle worker starts: its learned median (hop and dispatch), or the configured one. */
+  startDelayMs: anyNumber(),
   numInflight: count,
   models: list(Type.Object({ name, state: str(32) }), 100_000),
   /** Estimated INFER duration per model and batch size; text models: per sequence bucket (`T64`), then batch size. */

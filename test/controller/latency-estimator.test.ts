@@ -119,6 +119,22 @@ describe('LatencyEstimator', () => {
     expect(sparse.expectedNs('m', 'w', 1)).toBe(20); // 50 and 10 (at 0 s and 3 s) are older than 10 s at 15 s
   });
 
+  it("ages a worker's estimates even while it gets no results, at most every tenth of the age limit", () => {
+    const S = 1e9;
+    const est = new LatencyEstimator({ windowSize: 100, percentile: 0.95, expectedPercentile: 0.5, shiftStep: 0, maxSampleAgeNs: 10 * S });
+    est.seed('m', 'idle', 4, 1_000, 1_000, 0);
+    for (let i = 0; i < 10; i++) est.record('m', 'idle', 4, 5_000, 1 * S);
+    est.ageAll(1 * S); // a sweep: the next one comes 1 s later at the earliest
+    est.ageAll(10.5 * S); // a sweep: nothing is 10 s old yet (the next at 11.5 s)
+    expect(est.expectedNs('m', 'idle', 4)).toBe(5_000);
+    est.ageAll(11.2 * S); // too soon for a sweep, although the samples are now 10.2 s old
+    expect(est.expectedNs('m', 'idle', 4)).toBe(5_000);
+    est.ageAll(11.5 * S);
+    // back to the profile: the samples, and the 5x drift they taught, are gone
+    expect(est.expectedNs('m', 'idle', 4)).toBe(1_000);
+    expect(est.estimateNs('m', 'idle', 4)).toBe(1_000);
+  });
+
   it("lets a rarely run batch size's old measurements go: it is back to profile x drift, not the last burst's contention", () => {
     const S = 1e9;
     const run = (maxSampleAgeNs: number) => {
@@ -181,6 +197,36 @@ describe('WorkerTimeline', () => {
     // without re-basing the plan would end at 22 ms; at 50 ms with no result, the head is
     // assumed to have ended at 40 ms and action 2 to end 20 ms later
     expect(t.freeAtNs(50_000_000)).toBe(60_000_000);
+  });
+
+  it("learns the worker's own start delay from actions planned while it was idle, and plans with its median", () => {
+    const MS = 1_000_000;
+    const t = new WorkerTimeline({ lagNs: 10 * MS, futureNs: 0.5 * MS });
+    let nowNs = 0;
+    let id = 1;
+    const idleAction = (delayNs: number) => {
+      nowNs += 50 * MS;
+      t.add(id, 2 * MS, nowNs);
+      t.complete(id++, nowNs + delayNs + 2 * MS, nowNs + delayNs);
+    };
+    // too few samples yet: the configured delay
+    for (let i = 0; i < 15; i++) idleAction(2 * MS);
+    expect(t.freeAtNs(nowNs + 60 * MS)).toBe(nowNs + 60.5 * MS);
+    idleAction(2 * MS);
+    expect(t.startDelayNs).toBe(2 * MS);
+    expect(t.freeAtNs(nowNs + 60 * MS)).toBe(nowNs + 62 * MS);
+    // a third of the samples far out moves the median nowhere; an action queued behind another teaches nothing
+    for (let i = 0; i < 8; i++) idleAction(9 * MS);
+    nowNs += 50 * MS;
+    t.add(100, 2 * MS, nowNs);
+    t.add(101, 2 * MS, nowNs); // planned behind 100: its start measures 100's run, not the delay
+    t.complete(100, nowNs + 4 * MS, nowNs + 2 * MS);
+    t.complete(101, nowNs + 40 * MS, nowNs + 38 * MS);
+    expect(t.startDelayNs).toBe(2 * MS);
+    // an action that never started (refused: start 0) teaches nothing either
+    t.add(102, 2 * MS, nowNs + 50 * MS);
+    t.complete(102, nowNs + 51 * MS, 0);
+    expect(t.startDelayNs).toBe(2 * MS);
   });
 });
 

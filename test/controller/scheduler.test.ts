@@ -490,4 +490,28 @@ describe('the planner at light load', () => {
     expect(workers.filter((w) => w === 'w0')).toHaveLength(3);
     expect(workers.filter((w) => w === 'w1')).toHaveLength(3);
   });
+  it("plans each idle worker's actions to start after that worker's own learned delay", () => {
+    const cluster = new FakeCluster([modelSpec('a')]);
+    cluster.addWorker('near', 10_000);
+    cluster.addWorker('far', 10_000, { startDelayNs: 3 * MS }); // another host: its actions start 3 ms after planning
+    cluster.scheduler.pin('a');
+    cluster.runForMs(100);
+    for (let i = 0; i < 80; i++) {
+      cluster.submit('a', 100);
+      cluster.runForMs(20);
+    }
+    const startErrorsMs = (id: string) => {
+      const w = cluster.workers.get(id)!;
+      return w.executed.flatMap((p, k) => (p.action.type === 'infer' ? [(w.spans[k]!.startNs - p.action.expectedStartNs) / MS] : []));
+    };
+    // both served the light load (spread, the one idle longest first), whatever their delays
+    expect(startErrorsMs('near').length).toBeGreaterThan(30);
+    expect(startErrorsMs('far').length).toBeGreaterThan(30);
+    // at first the far worker started 2.5 ms later than planned (the configured 0.5 ms delay); once learned, on time
+    expect(startErrorsMs('far')[0]).toBeCloseTo(2.5, 3);
+    for (const e of startErrorsMs('far').slice(-10)) expect(Math.abs(e)).toBeLessThan(0.01);
+    for (const e of startErrorsMs('near').slice(-10)) expect(Math.abs(e)).toBeLessThan(0.01);
+    const snapshot = cluster.scheduler.snapshot(cluster.clock.nowNs()) as { workers: { id: string; startDelayMs: number }[] };
+    expect(Object.fromEntries(snapshot.workers.map((w) => [w.id, w.startDelayMs]))).toEqual({ near: 0, far: 3 });
+  });
 });

@@ -83,6 +83,13 @@ describe('controller + 2 onnxruntime workers + client on loopback', () => {
       expect(Math.max(...Array.from(out, (v, k) => Math.abs(v - expected[k]!)))).toBeLessThan(1e-4);
     }
     expect(new Set(ok.map((r) => r.workerId)).size).toBe(2); // both workers served
+    // each worker's own start delay (hop and dispatch), learned from its real starts: not the configured 0.5 ms
+    const status = await client.status();
+    for (const w of status.workers) {
+      expect(w.startDelayMs).toBeGreaterThan(0);
+      expect(w.startDelayMs).toBeLessThan(10);
+      expect(w.startDelayMs).not.toBe(0.5);
+    }
   });
 
   it('records predicted and actual durations for every action', async () => {

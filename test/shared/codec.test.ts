@@ -98,6 +98,7 @@ function sampleStatus(): ControllerStatus {
         memoryBudgetBytes: 1e9,
         usedBytes: 1e6,
         freeInMs: 0.5,
+        startDelayMs: 0.3,
         numInflight: 1,
         models: [{ name: 'm', state: 'loaded' }],
         estimatesMs: { m: { 1: 0.4, 8: Number.NaN }, text: { T16: { 1: 0.7 } } },

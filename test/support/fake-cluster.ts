@@ -46,6 +46,8 @@ export interface FakeWorkerKnobs {
   segmentNs?: (model: string, segment: number, rows: number, numSegments: number) => number;
   /** Release INFERs on the fused model: their duration. Default: `inferNs` at the batch size. */
   fusedNs?: (model: string, batchSize: number) => number;
+  /** How long after it was planned an action can start at the earliest (the hop to the worker, its dispatch). Default 0. */
+  startDelayNs?: number;
 }
 
 interface ChainRun {
@@ -131,7 +133,7 @@ export class FakeWorker {
   advance(nowNs: number): number | undefined {
     if (!this.running && this.queue.length > 0) {
       const planned = this.queue.shift()!;
-      const startNs = Math.max(nowNs, this.freeAtNs);
+      const startNs = Math.max(nowNs, this.freeAtNs, planned.action.earliestNs + (this.knobs.startDelayNs ?? 0));
       const a = planned.action;
       const chain = a.type === 'infer' && a.earlyExit && a.earlyExit.ramps.length > 0 && this.knobs.failInferWith === 0 ? this.chainRun(a, startNs) : undefined;
       this.running = { planned, startNs, endNs: startNs + (chain?.durationNs ?? this.durationNs(planned)), ...(chain ? { chain } : {}) };
