@@ -41,8 +41,9 @@ export class DeadlineDispatch implements DispatchPolicy {
     this.latestFreeNs = this.latestFreeAtNs(nowNs);
   }
 
-  horizonNs(nowNs: number): number {
-    return nowNs + this.config.scheduleAheadNs;
+  /** Workers that free up within the schedule-ahead horizon. */
+  takesWork(worker: WorkerState, nowNs: number): boolean {
+    return worker.timeline.freeAtNs(nowNs) < nowNs + this.config.scheduleAheadNs;
   }
 
   wakeAtNs(model: ModelState, head: QueuedRequest): number {
@@ -122,7 +123,7 @@ export class DeadlineDispatch implements DispatchPolicy {
       // `maxLatestDeltaNs`.
       let earliestDeadlineNs = Number.POSITIVE_INFINITY;
       for (const r of requests) earliestDeadlineNs = Math.min(earliestDeadlineNs, r.deadlineNs);
-      const slackNs = earliestDeadlineNs - this.config.timeline.futureNs - choice.boundNs - startNs;
+      const slackNs = earliestDeadlineNs - worker.timeline.startDelayNs - choice.boundNs - startNs;
       const latestDeltaNs = Math.max(this.config.latestDeltaNs, Math.min(this.config.maxLatestDeltaNs, slackNs));
       result.actions.push(
         this.host.planInfer(

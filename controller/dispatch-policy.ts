@@ -16,8 +16,8 @@ export interface DispatchPolicy {
   beginPlan(nowNs: number): void;
   /** Answers the model's queued requests that can no longer be served in time. */
   expire(model: ModelState, nowNs: number, result: PlanResult): void;
-  /** Workers free before this time take new work in this plan. */
-  horizonNs(nowNs: number): number;
+  /** Whether the worker takes new work in this plan (by when its timeline frees up). */
+  takesWork(worker: WorkerState, nowNs: number): boolean;
   /** Fills one worker's timeline with INFERs from its loaded models' queues. */
   fill(worker: WorkerState, nowNs: number, result: PlanResult): void;
   /** When a model whose queue starts with `head` next needs a plan, without any new event. */

@@ -49,13 +49,18 @@ export class FifoDispatch implements DispatchPolicy {
     }
   }
 
-  horizonNs(nowNs: number): number {
-    return nowNs + this.config.timeline.futureNs + 1;
+  /**
+   * Only an idle worker (nothing planned that ends after an action planned now could start).
+   * NOTE: against the worker's own start delay, not the configured one: with the configured one,
+   * a worker whose learned delay was above it was never idle, and served nothing.
+   */
+  takesWork(worker: WorkerState, nowNs: number): boolean {
+    return worker.timeline.freeAtNs(nowNs) <= nowNs + worker.timeline.startDelayNs;
   }
 
   /** When the worker is (nearly) idle: the oldest requests of a model whose batch is full or whose oldest request has waited the batch timeout. */
   fill(worker: WorkerState, nowNs: number, result: PlanResult): void {
-    while (worker.timeline.freeAtNs(nowNs) < nowNs + this.config.timeline.futureNs + 1) {
+    while (this.takesWork(worker, nowNs)) {
       let chosen: ModelState | undefined;
       for (const instance of worker.instances.values()) {
         if (instance.state !== 'loaded') continue;

@@ -272,7 +272,6 @@ export class Scheduler {
     //    iterating it is well defined.
     const dispatch = this.dispatch;
     dispatch.beginPlan(nowNs);
-    const horizonNs = dispatch.horizonNs(nowNs);
     const seen = new Set<WorkerState>();
     const free: { worker: WorkerState; busyUntilNs: number; idleSinceNs: number }[] = [];
     for (const name of this.modelsWithDemand) {
@@ -282,7 +281,7 @@ export class Scheduler {
       for (const worker of model.holders.values()) {
         if (seen.has(worker)) continue;
         seen.add(worker);
-        if (worker.timeline.freeAtNs(nowNs) >= horizonNs) continue;
+        if (!dispatch.takesWork(worker, nowNs)) continue;
         // NOTE: idle workers count as equally free whatever their learned start delays: a few µs
         // apart would otherwise send every lone request to the same one
         free.push({ worker, busyUntilNs: Math.max(nowNs, worker.timeline.plannedEndNs(nowNs)), idleSinceNs: worker.timeline.idleSinceNs() });

@@ -405,6 +405,20 @@ describe('Scheduler late LOADs', () => {
 describe('the FIFO batching baseline', () => {
   const fifo = () => warmCluster([modelSpec('a')], 1, { policy: 'fifo', batchTimeoutNs: 5 * MS, maxBatchSize: 8 });
 
+  it('keeps serving a worker whose learned start delay is above the configured one (it is idle all the same)', () => {
+    const cluster = new FakeCluster([modelSpec('a')], { policy: 'fifo', batchTimeoutNs: 5 * MS, maxBatchSize: 8 });
+    cluster.addWorker('w0', 10_000, { startDelayNs: 2 * MS });
+    cluster.scheduler.pin('a');
+    cluster.runForMs(100);
+    const ids: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      ids.push(cluster.submit('a', 100));
+      cluster.runForMs(20);
+    }
+    expect(cluster.workers.get('w0')!.executed.filter((p) => p.action.type === 'infer').length).toBeGreaterThanOrEqual(60);
+    expect(ids.map((id) => cluster.outcomeOf(id)?.status)).toEqual(Array(60).fill('OK'));
+  });
+
   it('holds a partial batch until the oldest request has waited the batch timeout', () => {
     const cluster = fifo();
     const ids = [cluster.submit('a', 1000), cluster.submit('a', 1000)];
