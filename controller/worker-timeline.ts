@@ -49,6 +49,8 @@ export class WorkerTimeline {
   private readonly delaysNs: number[] = [];
   private nextDelay = 0;
   private learnedDelayNs: number | undefined;
+  /** The latest end a result reported. */
+  private lastEndNs = 0;
 
   constructor(private readonly config: TimelineConfig = DEFAULT_TIMELINE_CONFIG) {}
 
@@ -96,7 +98,12 @@ export class WorkerTimeline {
     const index = this.planned.findIndex((p) => p.actionId === actionId);
     if (index < 0) return;
     const [done] = this.planned.splice(index, 1);
-    if (done!.plannedIdleAtNs !== undefined && startNs > 0) this.observeStartDelay(startNs - done!.plannedIdleAtNs);
+    // NOTE: only if the worker really was idle then. The timeline predicts with medians, so half
+    // the runs end after their predicted end; an action planned in that gap "on an idle worker"
+    // waited for the run ahead, and under load such waits made the learned delay several ms.
+    const idleThen = done!.plannedIdleAtNs !== undefined && this.lastEndNs <= done!.plannedIdleAtNs;
+    if (idleThen && startNs > 0) this.observeStartDelay(startNs - done!.plannedIdleAtNs!);
+    this.lastEndNs = Math.max(this.lastEndNs, endNs);
     this.totalNs -= done!.durationNs;
     if (index === 0) this.workBeginNs = endNs;
     // NOTE: a non-head completion (an action refused out of order) just removes its share.

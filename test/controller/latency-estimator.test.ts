@@ -228,6 +228,24 @@ describe('WorkerTimeline', () => {
     t.complete(102, nowNs + 51 * MS, 0);
     expect(t.startDelayNs).toBe(2 * MS);
   });
+
+  it('does not take the wait behind a run that overran its prediction for a start delay', () => {
+    const MS = 1_000_000;
+    const t = new WorkerTimeline({ lagNs: 10 * MS, futureNs: 0.5 * MS });
+    let nowNs = 0;
+    let id = 1;
+    for (let i = 0; i < 40; i++) {
+      nowNs += 50 * MS;
+      // a run predicted at 2 ms overruns to 8 ms; at 3 ms, with its result not in, the worker looks
+      // idle and the next action is planned; it starts when the run ends
+      t.add(id, 2 * MS, nowNs);
+      t.add(id + 1, 2 * MS, nowNs + 3 * MS);
+      t.complete(id, nowNs + 8.3 * MS, nowNs + 0.3 * MS); // the first one, planned idle: 0.3 ms
+      t.complete(id + 1, nowNs + 10.3 * MS, nowNs + 8.3 * MS); // 5.3 ms after it was planned: not a delay
+      id += 2;
+    }
+    expect(t.startDelayNs).toBeCloseTo(0.3 * MS, 0);
+  });
 });
 
 describe('RequestQueue', () => {
