@@ -100,7 +100,8 @@ export class WorkerTimeline {
     const [done] = this.planned.splice(index, 1);
     // NOTE: only if the worker really was idle then. The timeline predicts with medians, so half
     // the runs end after their predicted end; an action planned in that gap "on an idle worker"
-    // waited for the run ahead, and under load such waits made the learned delay several ms.
+    // waited for the run ahead, and such waits would pull the learned delay up (measured under
+    // compact at 450 req/s, the median held at 0.39-0.44 ms either way; nothing else bounds it).
     const idleThen = done!.plannedIdleAtNs !== undefined && this.lastEndNs <= done!.plannedIdleAtNs;
     if (idleThen && startNs > 0) this.observeStartDelay(startNs - done!.plannedIdleAtNs!);
     this.lastEndNs = Math.max(this.lastEndNs, endNs);
